@@ -1,0 +1,15 @@
+# Settings shared by every target, linked PRIVATE (ccache's standard_settings idea).
+add_library(dane_standard_settings INTERFACE)
+target_compile_features(dane_standard_settings INTERFACE cxx_std_20)
+target_compile_options(dane_standard_settings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+  -Wcast-align -Woverloaded-virtual -Wnull-dereference -Wformat=2 -Wimplicit-fallthrough)
+if(DANE_WERROR)
+  target_compile_options(dane_standard_settings INTERFACE -Werror)
+endif()
+if(DANE_SANITIZE)
+  target_compile_options(dane_standard_settings INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(dane_standard_settings INTERFACE -fsanitize=address,undefined)
+endif()
+set(CMAKE_CXX_EXTENSIONS OFF)

@@ -1,0 +1,13 @@
+// danectl verify — not implemented yet (placeholder owned by its issue).
+#include <iostream>
+
+#include "commands.hpp"
+
+namespace dane::ctl {
+
+int cmd_verify(int /*argc*/, char** /*argv*/) {
+  std::cerr << "danectl verify: not implemented yet\n";
+  return k_exit_usage;
+}
+
+} // namespace dane::ctl

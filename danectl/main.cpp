@@ -1,0 +1,60 @@
+// danectl — the operator's command-line tool. A thin dispatcher: each
+// subcommand is implemented in cmd_<name>.cpp over the verifier/policyd libraries.
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <string_view>
+
+#include "commands.hpp"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+constexpr Command k_commands[] = {
+    {"tlsa", dane::ctl::cmd_tlsa, "generate a TLSA record from a certificate or key"},
+    {"verify", dane::ctl::cmd_verify, "verify a certificate chain against TLSA records, offline"},
+    {"policy", dane::ctl::cmd_policy, "explain the policy dane-policyd would answer for a destination"},
+    {"check", dane::ctl::cmd_check, "DNS evaluation plus a live STARTTLS probe of every MX address"},
+    {"report", dane::ctl::cmd_report, "summarise verdict logs (and Postfix logs); TLSRPT export"},
+    {"rollover", dane::ctl::cmd_rollover, "plan a certificate/key rollover step by step"},
+};
+
+void usage(std::ostream& out) {
+  out << "usage: danectl COMMAND [options]\n\ncommands:\n";
+  for (const auto& c : k_commands) {
+    out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
+  }
+  out << "\n'danectl COMMAND --help' describes a command's options.\n";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(std::cerr);
+    return dane::ctl::k_exit_usage;
+  }
+  std::string_view name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    usage(std::cout);
+    return dane::ctl::k_exit_ok;
+  }
+  for (const auto& c : k_commands) {
+    if (name == c.name) {
+      try {
+        return c.run(argc - 1, argv + 1);
+      } catch (const std::exception& e) {
+        std::cerr << "danectl " << c.name << ": " << e.what() << "\n";
+        return dane::ctl::k_exit_usage;
+      }
+    }
+  }
+  std::cerr << "danectl: unknown command '" << name << "'\n";
+  usage(std::cerr);
+  return dane::ctl::k_exit_usage;
+}
