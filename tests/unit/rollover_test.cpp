@@ -778,3 +778,79 @@ TEST(RolloverStatePath, DefaultLocations) {
 
 } // namespace
 } // namespace dane::policyd
+
+// ---- certificate_records over the fixture PKI (tests/data/pki) ----
+namespace dane::policyd {
+namespace {
+
+std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
+
+std::string sha256_hex(const std::vector<std::uint8_t>& der) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr);
+  return to_hex(std::span<const std::uint8_t>(md, len));
+}
+
+TEST(RolloverCertificates, ChainFileGivesLeafIssuerAndFurtherCas) {
+  auto full = certificate_records_from_file(pki("leaf-p256.fullchain.pem"));
+  ASSERT_TRUE(full.has_value()) << full.error();
+  EXPECT_EQ(full->leaf.size(), 6u);
+  EXPECT_EQ(full->issuer.size(), 6u);
+  EXPECT_EQ(full->other_cas.size(), 6u);
+
+  // Independent computations: X509_digest for the certificate, i2d_PUBKEY for the SPKI.
+  auto certs = read_pem_certificates(pki("leaf-p256.crt"));
+  ASSERT_TRUE(certs.has_value()) << certs.error();
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  ASSERT_EQ(X509_digest((*certs)[0].get(), EVP_sha256(), md, &len), 1);
+  EXPECT_EQ(full->cert_sha256, to_hex(std::span<const std::uint8_t>(md, len)));
+  unsigned char* der = nullptr;
+  int der_len = i2d_PUBKEY(X509_get0_pubkey((*certs)[0].get()), &der);
+  ASSERT_GT(der_len, 0);
+  std::vector<std::uint8_t> spki(der, der + der_len);
+  OPENSSL_free(der);
+  EXPECT_EQ(full->spki_sha256, sha256_hex(spki));
+  ASSERT_TRUE(full->find(3, 1, 1).has_value());
+  EXPECT_EQ(to_hex(full->find(3, 1, 1)->data), full->spki_sha256);
+
+  // The issuer is the intermediate: its 2 0 1 is the SHA-256 of int.crt.
+  auto ints = read_pem_certificates(pki("int.crt"));
+  ASSERT_TRUE(ints.has_value());
+  ASSERT_EQ(X509_digest((*ints)[0].get(), EVP_sha256(), md, &len), 1);
+  ASSERT_TRUE(full->find(2, 0, 1).has_value());
+  EXPECT_EQ(to_hex(full->find(2, 0, 1)->data), to_hex(std::span<const std::uint8_t>(md, len)));
+
+  auto alone = certificate_records_from_file(pki("leaf-p256.crt"));
+  ASSERT_TRUE(alone.has_value());
+  EXPECT_TRUE(alone->issuer.empty());
+  EXPECT_FALSE(alone->find(2, 1, 1).has_value());
+  EXPECT_EQ(alone->spki_sha256, full->spki_sha256);
+}
+
+TEST(RolloverCertificates, TwoLeavesOfOneIssuerShareTheirTaRecords) {
+  auto p256 = certificate_records_from_file(pki("leaf-p256.chain.pem"));
+  auto rsa = certificate_records_from_file(pki("leaf-rsa.chain.pem"));
+  ASSERT_TRUE(p256.has_value() && rsa.has_value());
+  EXPECT_NE(p256->spki_sha256, rsa->spki_sha256);
+  EXPECT_EQ(p256->find(2, 1, 1), rsa->find(2, 1, 1));
+  EXPECT_FALSE(rsa->matches(*p256->find(3, 1, 1)));
+  EXPECT_TRUE(rsa->matches(*p256->find(2, 1, 1)));
+  EXPECT_EQ(classify_presented("", rsa->spki_sha256, *p256, *rsa), Presented::Next);
+}
+
+TEST(RolloverCertificates, BadFilesAreErrorsNamingTheFile) {
+  auto missing = certificate_records_from_file(pki("no-such.pem"));
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().find("no-such.pem"), std::string::npos);
+  auto key_only = certificate_records_from_file(pki("leaf-p256.key"));
+  ASSERT_FALSE(key_only.has_value());
+  EXPECT_NE(key_only.error().find("no PEM certificate"), std::string::npos) << key_only.error();
+  auto broken = parse_pem_certificates("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+  ASSERT_FALSE(broken.has_value());
+  EXPECT_NE(broken.error().find("does not parse"), std::string::npos);
+}
+
+} // namespace
+} // namespace dane::policyd

@@ -35,6 +35,7 @@
 
 #include "dane/dns.hpp"
 #include "dane/expected.hpp"
+#include "dane/handles.hpp"
 #include "dane/tlsa.hpp"
 
 namespace dane::policyd {
@@ -76,6 +77,14 @@ struct CertificateRecords {
 // Builds CertificateRecords from a chain (leaf first, then optional CA certificates). The issuer is
 // the first later certificate that X509_check_issued() says issued the leaf. Fails on an empty chain.
 Expected<CertificateRecords> certificate_records(const std::vector<X509*>& chain);
+
+// PEM certificates in `pem`, in order (other PEM blocks such as keys are skipped). Fails when
+// there is no certificate or a CERTIFICATE block does not parse.
+Expected<std::vector<X509Ptr>> parse_pem_certificates(std::string_view pem);
+// The same for a file; the error names the file.
+Expected<std::vector<X509Ptr>> read_pem_certificates(const std::string& path);
+// certificate_records() of a PEM file (certificate or chain, leaf first).
+Expected<CertificateRecords> certificate_records_from_file(const std::string& path);
 
 // The published TLSA RRset at _PORT._tcp.HOST as the resolver saw it.
 struct PublishedRrset {
