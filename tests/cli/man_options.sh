@@ -42,6 +42,36 @@ roff_section() {
     inside { print }'
 }
 
+# "--name=default" lines for every option whose --help entry shows a Boost default "(=VALUE)".
+help_defaults() {
+  sed -nE 's/^ +(-[a-z] \[ )?(--[a-z][a-z0-9-]*)( \])?( [^ (]+)? \(=([^)]*)\).*/\2=\5/p'
+}
+
+# The plain text of the tagged paragraph documenting option $2 in roff text $1 (from its tag
+# line up to the next .TP/.SH/.SS), macros stripped, on one line.
+option_paragraph() {
+  awk -v opt="$2" '
+    /^\.(TP|SH|SS)/ { if (found) exit; tag = 1; next }
+    tag { tag = 0; if ($0 ~ ("^\\.(B|BI|BR) (.*[ \"])?" opt "( |\"|$)")) { found = 1 }; next }
+    found { print }' <<<"$1" | sed -E 's/^\.[A-Z]+ ?//; s/\\f[BIRP]//g; s/"//g' | tr '\n' ' ' | sed -E 's/ +/ /g; s/ ([.,;])/\1/g'
+}
+
+# Fails unless every "(=VALUE)" default of --help text $2 appears as "Default: VALUE" in the
+# paragraph of that option in roff text $1; $3 names the page for messages.
+check_defaults() {
+  local roff=$1 help_text=$2 where=$3 entry opt value paragraph
+  while IFS= read -r entry; do
+    [[ -z $entry ]] && continue
+    opt=${entry%%=*}
+    value=${entry#*=}
+    paragraph=$(option_paragraph "$roff" "$opt")
+    [[ -z $paragraph ]] && continue # missing options are reported separately
+    if [[ $paragraph != *"Default: $value"* ]]; then
+      fail "$where: $opt defaults to '$value' (--help) but its paragraph says: $paragraph"
+    fi
+  done < <(help_defaults <<<"$help_text")
+}
+
 # --- 1. Every page renders without warnings ------------------------------------------------
 for page in "$man_dir"/dane-policyd.8 "$man_dir"/dane-policyd.conf.5 "$man_dir"/danectl.1; do
   [[ -f $page ]] || { fail "missing man page $page"; continue; }
@@ -83,6 +113,7 @@ for opt in $daemon_options; do
     fail "dane-policyd option $opt (from --help) is missing from contrib/dane-policyd.conf.example"
   fi
 done
+[[ $check_daemon -eq 1 ]] && check_defaults "$page8" "$help" "man/dane-policyd.8"
 # And the other way round: the page documents no option the daemon does not have.
 if [[ $check_daemon -eq 1 ]]; then
   for opt in $(grep -E '^\.(B|BI|BR) ' <<<"$page8" | long_options); do
@@ -108,6 +139,7 @@ for cmd in tlsa verify policy check report rollover; do
       fail "danectl $cmd option $opt (from --help) is not documented in the '$cmd' section of man/danectl.1"
     fi
   done
+  check_defaults "$section"$'\n'"$resolver_section" "$out" "man/danectl.1 ($cmd)"
 done
 
 if [[ $failures -gt 0 ]]; then
