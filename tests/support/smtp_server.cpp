@@ -459,16 +459,6 @@ std::vector<std::unique_ptr<SmtpServer>> start_on_common_port(std::vector<SmtpSe
   throw std::runtime_error("start_on_common_port: " + last_error);
 }
 
-std::string unique_loopback_address() {
-  static std::atomic<unsigned> counter{0};
-  unsigned pid = static_cast<unsigned>(::getpid());
-  unsigned n = counter++;
-  unsigned a = 100 + pid % 150;
-  unsigned b = 1 + (pid / 150) % 250;
-  unsigned c = 1 + n % 254;
-  return "127." + std::to_string(a) + "." + std::to_string(b) + "." + std::to_string(c);
-}
-
 ClosedPort::ClosedPort(const std::string& address) {
   m_fd = bind_socket(address, 0, false);
   m_port = bound_port(m_fd);

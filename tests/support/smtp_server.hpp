@@ -105,9 +105,7 @@ private:
 // pick) decides; retries a few times with a fresh port when another address has it taken.
 std::vector<std::unique_ptr<SmtpServer>> start_on_common_port(std::vector<SmtpServerOptions> options);
 
-// A loopback address 127.A.B.C unique to this process and call (derived from the pid and a
-// counter; A >= 100 so it stays clear of the 127.0.x.y addresses other rigs pick by hand).
-std::string unique_loopback_address();
+// Unique 127.x.y.z addresses for servers: dane::test::unique_loopback_address() in dns_rig.hpp.
 
 // A TCP port on `address` where nothing listens: bound (so nobody else gets it) but never
 // listening, so connecting is refused while this object lives.
