@@ -114,9 +114,15 @@ int cmd_verify(int argc, char** argv) {
       "name", po::value<std::vector<std::string>>(), "reference name for DANE-TA name checks (repeatable)")(
       "time", po::value<std::string>(), "verification time, seconds since 1970 (default: now)")(
       "json", "print one JSON object");
+  po::options_description hidden;
+  hidden.add_options()("stray", po::value<std::vector<std::string>>(), "");
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("stray", -1);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(options).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "danectl verify: " << e.what() << "\n" << k_usage_text;
@@ -125,6 +131,12 @@ int cmd_verify(int argc, char** argv) {
   if (vm.count("help") != 0) {
     std::cout << k_usage_text << options;
     return k_exit_ok;
+  }
+  if (vm.count("stray") != 0) {
+    std::cerr << "danectl verify: unexpected argument '" << vm["stray"].as<std::vector<std::string>>().front()
+              << "' (records go in --tlsa \"U S M HEX\", the chain in --chain FILE)\n"
+              << k_usage_text;
+    return k_exit_usage;
   }
   if (vm.count("tlsa") == 0) {
     std::cerr << "danectl verify: at least one --tlsa \"U S M HEX\" is required\n" << k_usage_text;
