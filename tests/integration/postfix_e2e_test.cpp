@@ -1,68 +1,653 @@
-// End-to-end: a real Postfix sender delivering to a real Postfix receiver on loopback.
+// End-to-end: a real Postfix sender asks a running dane-policyd for its TLS policy and delivers
+// to a real Postfix receiving MX on loopback, with DNSSEC-signed zones served by nsd (dns_rig).
+//
+// One rig, one receiver and one sender per file (reused across cases; the sender's queue is
+// cleared before each case). The receiver listens on one 127.x.y.z address per MX host with the
+// certificate that host should (or, for the rolled key, should not) present. The sender resolves
+// through an `unbound` on loopback that only its private mount namespace sees as
+// /etc/resolv.conf: non-validating for pinned and monitor mode (an operator whose resolver does
+// not do DNSSEC, so every DANE decision is the daemon's), validating for native mode.
+//
+// Each case asserts what the sender's maillog says (delivered over "Verified TLS", or deferred
+// with 4.7.5 and the reason), how often the receiver got the message, and what the daemon's
+// verdict log says about the destination.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <regex>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include <nlohmann/json.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "dane/handles.hpp"
+#include "dane/tlsa.hpp"
+#include "dns_rig.hpp"
 #include "postfix_instance.hpp"
 #include "test_env.hpp"
 
 namespace dane::test {
 namespace {
 
+using namespace std::chrono_literals;
+
+const std::string k_pki = std::string(DANE_TEST_DATA_DIR) + "/pki/";
+
+// --- small helpers -----------------------------------------------------------------------------
+
+std::string re_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out;
+}
+
+X509Ptr read_cert(const std::string& path) {
+  BioPtr bio(BIO_new_file(path.c_str(), "r"));
+  if (!bio) {
+    return nullptr;
+  }
+  return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+}
+
+// "U S M hex" for a certificate file of the fixture PKI.
+std::string tlsa_for(const std::string& cert_file, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
+  X509Ptr cert = read_cert(k_pki + cert_file);
+  if (!cert) {
+    return "cannot read " + cert_file;
+  }
+  auto record = make_tlsa(cert.get(), usage, selector, mtype);
+  return record ? record->to_string() : "make_tlsa failed: " + record.error();
+}
+
+// Verdict-log lines (JSON) for `destination` after byte offset `mark`, waiting (bounded, polling)
+// until one satisfies `accept`. Returns it, or nullopt with `log` holding what was there.
+std::optional<nlohmann::json> wait_verdict(const std::string& path, std::size_t mark, const std::string& destination,
+                                           std::string& log, std::chrono::milliseconds limit = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    std::string text = read_file_text(path);
+    log = mark < text.size() ? text.substr(mark) : std::string();
+    std::istringstream in(log);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.value("destination", "") == destination) {
+        return j;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      log = "no verdict for " + destination + " in " + path + " after offset " + std::to_string(mark) + ":\n" + log;
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+std::size_t file_size_or_zero(const std::string& path) { return read_file_text(path).size(); }
+
+std::string daemon_binary() {
+  const char* env = std::getenv("DANE_POLICYD");
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/policyd/dane-policyd";
+}
+
+// True while the tree still has the placeholder main (before the daemon landed).
+bool daemon_is_placeholder() {
+  return run_command({daemon_binary(), "--help"}).output.find("not implemented yet") != std::string::npos;
+}
+
+// Waits (bounded) for dane-policyd's "ready:" line in its output file; returns that line.
+std::optional<std::string> wait_ready(const std::string& output_path, ChildProcess& process) {
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::istringstream in(read_file_text(output_path));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find("ready:") != std::string::npos) {
+        return line;
+      }
+    }
+    if (!process.running()) {
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return std::nullopt;
+}
+
+// --- the rig --------------------------------------------------------------------------------
+
+// How the sender is configured. NativeWithoutDaemon is the control group: Postfix's own DANE
+// (`smtp_tls_security_level = dane`) with no policy map at all.
+enum class SenderSetup { None, Pinned, PinnedTcpTable, Native, NativeWithoutDaemon, Monitor };
+
+struct Rig {
+  std::unique_ptr<TempDir> work;
+  std::unique_ptr<DnsRig> dns;
+  std::string daemon_unbound_conf;
+  // One receiver address per MX host.
+  std::string a_ee, a_rolled, a_ta, a_insecure, a_bogus, a_down, a_native, a_sender, a_receiver;
+  std::string a_plain_resolver, a_validating_resolver;
+  std::string tlsa_p256, tlsa_p384, tlsa_int_full;
+  std::unique_ptr<LoopbackResolver> plain_resolver;      // iterator only: no DNSSEC (pinned, monitor)
+  std::unique_ptr<LoopbackResolver> validating_resolver; // validator: Postfix's own DANE (native)
+  // Destroyed in reverse order: the sender first, then the daemons it talks to.
+  struct Daemon {
+    ChildProcess process;
+    std::string output; // its stdout/stderr file
+    std::string socket;
+    std::string verdict_log;
+    std::uint16_t tcp_table_port = 0;
+  };
+  Daemon pinned, native, monitor;
+  std::unique_ptr<PostfixInstance> receiver;
+  std::unique_ptr<PostfixInstance> sender;
+  SenderSetup sender_setup = SenderSetup::None;
+  std::string setup_error;
+};
+
+Rig* g_rig = nullptr;
+
+std::string e2e_zone(const Rig& r) {
+  return "ee          MX   10 mx-ee\n"
+         "mx-ee       A    " + r.a_ee + "\n"
+         "_25._tcp.mx-ee TLSA " + r.tlsa_p256 + "\n"
+         "tcp         MX   10 mx-tcp\n"
+         "mx-tcp      A    " + r.a_ee + "\n"
+         "_25._tcp.mx-tcp TLSA " + r.tlsa_p256 + "\n"
+         // The MX presents leaf-p384 while the TLSA record still pins leaf-p256's key.
+         "rolled      MX   10 mx-rolled\n"
+         "mon-rolled  MX   10 mx-rolled\n"
+         "mx-rolled   A    " + r.a_rolled + "\n"
+         "_25._tcp.mx-rolled TLSA " + r.tlsa_p256 + "\n"
+         "down        MX   10 mx-down\n"
+         "mx-down     A    " + r.a_down + "\n"
+         "_25._tcp.mx-down TLSA " + r.tlsa_p256 + "\n";
+}
+
+std::string native_zone(const Rig& r, bool with_tlsa) {
+  std::string z = "@ MX 10 mx\nmx A " + r.a_native + "\n";
+  if (with_tlsa) {
+    z += "_25._tcp.mx TLSA " + r.tlsa_p256 + "\n";
+  }
+  return z;
+}
+
+std::string build_rig(Rig& r) {
+  r.work = std::make_unique<TempDir>("e2e");
+  r.a_ee = unique_loopback_address();
+  r.a_rolled = unique_loopback_address();
+  r.a_ta = unique_loopback_address();
+  r.a_insecure = unique_loopback_address();
+  r.a_bogus = unique_loopback_address();
+  r.a_down = unique_loopback_address();
+  r.a_native = unique_loopback_address();
+  r.a_sender = unique_loopback_address();
+  r.a_receiver = unique_loopback_address();
+  r.a_plain_resolver = unique_loopback_address();
+  r.a_validating_resolver = unique_loopback_address();
+  r.tlsa_p256 = tlsa_for("leaf-p256.crt", 3, 1, 1);
+  r.tlsa_p384 = tlsa_for("leaf-p384.crt", 3, 1, 1);
+  // DANE-TA(2) Cert(0) Full(0): the intermediate itself, so a trust-anchor file can be built from DNS.
+  r.tlsa_int_full = tlsa_for("int.crt", 2, 0, 0);
+
+  // --- DNS ---
+  r.dns = std::make_unique<DnsRig>();
+  r.dns->add_zone({"e2e.test", e2e_zone(r)});
+  // DANE-TA: the fixture leaves are issued for mx.example.test.
+  r.dns->add_zone({"example.test", "@ MX 10 mx\nmx A " + r.a_ta + "\n_25._tcp.mx TLSA " + r.tlsa_int_full + "\n"});
+  // Insecure delegation; its TLSA record would NOT match (leaf-p384 pinned, leaf-p256 served):
+  // honouring it would defer, ignoring it (RFC 7672 §2.2) delivers.
+  r.dns->add_zone({"insecure.test",
+                   "@ MX 10 mx\nmx A " + r.a_insecure + "\n_25._tcp.mx TLSA " + r.tlsa_p384 + "\n",
+                   ZoneSigning::Unsigned});
+  // Bogus (parent DS matches no key) although its TLSA record WOULD match.
+  r.dns->add_zone({"bogus.test", "@ MX 10 mx\nmx A " + r.a_bogus + "\n_25._tcp.mx TLSA " + r.tlsa_p256 + "\n",
+                   ZoneSigning::WrongDs});
+  r.dns->add_zone({"native.test", native_zone(r, true)});
+  if (auto started = r.dns->start(); !started) {
+    return "DNS rig: " + started.error();
+  }
+  // The daemon's libunbound: the rig's fragment, plus "keep probing a server that was down" so
+  // the DNS-outage case recovers as soon as nsd is back.
+  r.daemon_unbound_conf = r.work->path() + "/daemon-unbound.conf";
+  write_file_text(r.daemon_unbound_conf, "server:\n  infra-keep-probing: yes\n  infra-host-ttl: 1\ninclude: \"" +
+                                             r.dns->unbound_config_path() + "\"\n");
+
+  // --- Postfix's resolvers ---
+  r.plain_resolver = std::make_unique<LoopbackResolver>(LoopbackResolver::Options{
+      r.a_plain_resolver, r.dns->unbound_config_path(), /*validating=*/false, /*short_cache=*/false, {}});
+  r.validating_resolver = std::make_unique<LoopbackResolver>(LoopbackResolver::Options{
+      r.a_validating_resolver, r.dns->unbound_config_path(), /*validating=*/true, /*short_cache=*/true, {}});
+  r.plain_resolver->start();
+  r.validating_resolver->start();
+
+  // --- receiver: one smtpd per MX address ---
+  r.receiver = std::make_unique<PostfixInstance>("receiver", r.a_receiver);
+  r.receiver->make_receiver();
+  const std::string p256_key = k_pki + "leaf-p256.key";
+  const std::string p256_chain = k_pki + "leaf-p256.chain.pem";
+  for (const auto& a : {r.a_ee, r.a_ta, r.a_insecure, r.a_bogus, r.a_down, r.a_native}) {
+    r.receiver->add_smtpd(a, 25, p256_key, p256_chain);
+  }
+  r.receiver->add_smtpd(r.a_rolled, 25, k_pki + "leaf-p384.key", k_pki + "leaf-p384.chain.pem");
+  r.receiver->start();
+  for (const auto& a : {r.a_ee, r.a_rolled, r.a_ta, r.a_insecure, r.a_bogus, r.a_down, r.a_native}) {
+    if (!wait_for_tcp(a, 25, 10s)) {
+      return "receiver does not listen on " + a + ":25\n" + r.receiver->log_since(0);
+    }
+  }
+
+  // --- daemons, one per mode ---
+  auto start_daemon = [&](Rig::Daemon& d, const std::string& mode, bool tcp_table) -> std::string {
+    const std::string dir = r.work->path() + "/daemon-" + mode;
+    std::filesystem::create_directories(dir);
+    d.socket = dir + "/socketmap";
+    d.verdict_log = dir + "/verdicts.jsonl";
+    std::vector<std::string> args = {"--mode",        mode,        "--socketmap",         "unix:" + d.socket,
+                                     "--verdict-log", d.verdict_log, "--state-dir",       dir + "/state",
+                                     "--unbound-config", r.daemon_unbound_conf, "--dns-timeout", "3",
+                                     "--tempfail-ttl", "0"};
+    if (tcp_table) {
+      args.insert(args.end(), {"--tcp-table", "inet:127.0.0.1:0"});
+    }
+    d.output = dir + "/output.log";
+    args.insert(args.begin(), {daemon_binary(), "--foreground"});
+    d.process = ChildProcess::spawn(args, d.output);
+    auto ready = wait_ready(d.output, d.process);
+    if (!ready) {
+      return "dane-policyd --mode " + mode + " did not become ready:\n" + read_file_text(d.output);
+    }
+    if (tcp_table) {
+      // "ready: mode pinned; serving socketmap unix:/..., tcp_table inet:127.0.0.1:PORT; ..."
+      std::smatch m;
+      if (!std::regex_search(*ready, m, std::regex("tcp_table inet:127\\.0\\.0\\.1:([0-9]+)"))) {
+        return "dane-policyd did not report its tcp_table port: " + *ready;
+      }
+      d.tcp_table_port = static_cast<std::uint16_t>(std::stoi(m[1].str()));
+    }
+    return {};
+  };
+  for (auto [d, mode, tcp] : {std::tuple{&r.pinned, "pinned", true}, std::tuple{&r.native, "native", false},
+                              std::tuple{&r.monitor, "monitor", false}}) {
+    if (auto e = start_daemon(*d, mode, tcp); !e.empty()) {
+      return e;
+    }
+  }
+
+  // --- sender ---
+  r.sender = std::make_unique<PostfixInstance>("sender", r.a_sender);
+  r.sender->set("smtp_tls_security_level", "may"); // the operator's default level
+  r.sender->set("smtp_tls_fingerprint_digest", "sha256");
+  return {};
+}
+
+// Puts the sender into `setup`: main.cf for the mode; (re)started in a mount namespace whose
+// resolv.conf names the resolver the mode needs.
+void configure_sender(Rig& r, SenderSetup setup) {
+  if (r.sender_setup == setup) {
+    return;
+  }
+  PostfixInstance& s = *r.sender;
+  const bool native = setup == SenderSetup::Native || setup == SenderSetup::NativeWithoutDaemon;
+  const bool was_native =
+      r.sender_setup == SenderSetup::Native || r.sender_setup == SenderSetup::NativeWithoutDaemon;
+  s.set("smtp_tls_security_level", setup == SenderSetup::NativeWithoutDaemon ? "dane" : "may");
+  switch (setup) {
+  case SenderSetup::Pinned:
+    s.set("smtp_tls_policy_maps", "socketmap:unix:" + r.pinned.socket + ":dane");
+    break;
+  case SenderSetup::PinnedTcpTable:
+    s.set("smtp_tls_policy_maps", "tcp:127.0.0.1:" + std::to_string(r.pinned.tcp_table_port));
+    break;
+  case SenderSetup::Native:
+    s.set("smtp_tls_policy_maps", "socketmap:unix:" + r.native.socket + ":dane");
+    break;
+  case SenderSetup::Monitor:
+    s.set("smtp_tls_policy_maps", "socketmap:unix:" + r.monitor.socket + ":dane");
+    break;
+  case SenderSetup::NativeWithoutDaemon:
+  case SenderSetup::None:
+    s.unset("smtp_tls_policy_maps");
+    break;
+  }
+  if (native) {
+    s.set("smtp_dns_support_level", "dnssec");
+    s.set("dnssec_probe", "ns:test.");
+  } else {
+    s.unset("smtp_dns_support_level");
+    s.unset("dnssec_probe");
+  }
+  if (!s.running() || native != was_native) {
+    s.stop();
+    s.start(native ? r.validating_resolver->resolv_conf() : r.plain_resolver->resolv_conf());
+  } else {
+    s.reload();
+  }
+  r.sender_setup = setup;
+}
+
 class PostfixE2e : public ::testing::Test {
 protected:
   static void SetUpTestSuite() {
-    if (!is_root() || find_program("postfix").empty()) {
+    s_placeholder = daemon_is_placeholder();
+    if (!is_root() || find_program("postfix").empty() || !DnsRig::tools_available() || s_placeholder) {
       return;
     }
-    s_block = loopback_block(25);
-    s_certs = std::make_unique<TempDir>("e2e-certs");
-    std::string key = s_certs->path() + "/key.pem";
-    std::string cert = s_certs->path() + "/cert.pem";
-    auto r = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                          "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=mx.rig.test"});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    s_receiver = std::make_unique<PostfixInstance>("receiver", s_block + "2");
-    s_receiver->make_receiver();
-    s_receiver->add_smtpd(s_block + "11", 25, key, cert);
-    s_receiver->start();
-    s_sender = std::make_unique<PostfixInstance>("sender", s_block + "3");
-    write_file_text(s_sender->config_dir() + "/transport", "plain.rig.test smtp:[" + s_block + "11]:25\n");
-    s_sender->set("transport_maps", "texthash:" + s_sender->config_dir() + "/transport");
-    s_sender->set("smtp_tls_security_level", "may");
-    s_sender->start();
+    g_rig = new Rig;
+    try {
+      g_rig->setup_error = build_rig(*g_rig);
+    } catch (const std::exception& e) {
+      g_rig->setup_error = e.what();
+    }
   }
   static void TearDownTestSuite() {
-    s_sender.reset();
-    s_receiver.reset();
-    s_certs.reset();
-  }
-  void SetUp() override {
-    DANE_REQUIRE_OR_SKIP(is_root(), "Postfix end-to-end tests need root (postfix start, postdrop, postsuper)");
-    DANE_REQUIRE_OR_SKIP(!find_program("postfix").empty(), "postfix is not installed (scripts/install-deps.sh)");
-    ASSERT_TRUE(s_sender && s_receiver && s_sender->running() && s_receiver->running());
-    s_sender->clear_queue();
+    delete g_rig;
+    g_rig = nullptr;
   }
 
-  static inline std::string s_block;
-  static inline std::unique_ptr<TempDir> s_certs;
-  static inline std::unique_ptr<PostfixInstance> s_receiver;
-  static inline std::unique_ptr<PostfixInstance> s_sender;
+  void SetUp() override {
+    DANE_REQUIRE_OR_SKIP(is_root(), "Postfix end-to-end tests need root (postfix start, postdrop, postsuper, unshare)");
+    DANE_REQUIRE_OR_SKIP(!find_program("postfix").empty(), "postfix is not installed (scripts/install-deps.sh)");
+    DANE_REQUIRE_OR_SKIP(DnsRig::tools_available(), DnsRig::missing_tools_message());
+    DANE_REQUIRE_OR_SKIP(!s_placeholder, daemon_binary() + " is still the placeholder (dane-policyd not landed)");
+    ASSERT_NE(g_rig, nullptr);
+    ASSERT_TRUE(g_rig->setup_error.empty()) << g_rig->setup_error;
+    if (!g_rig->dns->running()) {
+      ASSERT_TRUE(g_rig->dns->start());
+    }
+    r = g_rig;
+  }
+
+  void TearDown() override {
+    if (r != nullptr && r->sender->running()) {
+      r->sender->clear_queue();
+    }
+  }
+
+  struct Sent {
+    std::string id;
+    std::string rcpt;
+    std::size_t sender_mark = 0;
+    std::size_t receiver_mark = 0;
+  };
+
+  Sent send(SenderSetup setup, const std::string& local_part, const std::string& domain) {
+    configure_sender(*r, setup);
+    r->sender->clear_queue();
+    Sent s;
+    s.rcpt = local_part + "@" + domain;
+    s.sender_mark = r->sender->log_mark();
+    s.receiver_mark = r->receiver->log_mark();
+    s.id = r->sender->submit("alice@" + r->sender->myhostname(), s.rcpt,
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    return s;
+  }
+
+  // The sender's delivery-status line for the message: "status=sent" or "status=deferred".
+  LogWait wait_status(const Sent& s, const std::string& status, std::chrono::milliseconds limit = 30s) {
+    return r->sender->wait_for_log("to=<" + re_escape(s.rcpt) + ">.*status=" + status, s.sender_mark, limit);
+  }
+
+  std::size_t received_copies(const Sent& s) {
+    return r->receiver->log_lines("message-id=<" + re_escape(s.id) + ">", s.receiver_mark).size();
+  }
+
+  // Waits until the receiver logged the message once (bounded) and returns the count.
+  std::size_t wait_received(const Sent& s) {
+    r->receiver->wait_for_log("message-id=<" + re_escape(s.id) + ">", s.receiver_mark, 10s);
+    return received_copies(s);
+  }
+
+  Rig* r = nullptr;
+  static inline bool s_placeholder = false;
 };
 
-TEST_F(PostfixE2e, Baseline_OpportunisticTls_DeliveredOnce) {
-  auto smark = s_sender->log_mark();
-  auto rmark = s_receiver->log_mark();
-  std::string id = s_sender->submit("alice@sender.rig.invalid", "bob@plain.rig.test", "baseline");
-  auto sent = s_sender->wait_for_log("status=sent", smark);
+// ================================ pinned mode ===================================================
+
+TEST_F(PostfixE2e, Pinned_DaneEeMatch_DeliveredVerified) {
+  auto mark = file_size_or_zero(r->pinned.verdict_log);
+  Sent s = send(SenderSetup::Pinned, "ee", "ee.e2e.test");
+  auto sent = wait_status(s, "sent");
   ASSERT_TRUE(sent) << sent.log;
-  auto tls = s_sender->log_lines("TLS connection established to", smark);
-  ASSERT_EQ(tls.size(), 1u) << s_sender->log_since(smark);
+  auto tls = r->sender->log_lines("TLS connection established to mx-ee\\.e2e\\.test", s.sender_mark);
+  ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
+  EXPECT_NE(tls[0].find("Verified TLS connection established"), std::string::npos) << tls[0];
+  EXPECT_EQ(wait_received(s), 1u);
+
+  std::string log;
+  auto v = wait_verdict(r->pinned.verdict_log, mark, "ee.e2e.test", log);
+  ASSERT_TRUE(v) << log;
+  EXPECT_EQ((*v)["mode"], "pinned");
+  EXPECT_EQ((*v)["policy"], "fingerprint");
+  EXPECT_EQ((*v)["answer"].get<std::string>().rfind("OK fingerprint match=", 0), 0u) << v->dump();
+  ASSERT_EQ((*v)["hosts"].size(), 1u) << v->dump();
+  EXPECT_EQ((*v)["hosts"][0]["name"], "mx-ee.e2e.test");
+  EXPECT_EQ((*v)["hosts"][0]["dnssec"], "secure");
+}
+
+TEST_F(PostfixE2e, Pinned_RolledKey_DeferredNeverDelivered) {
+  auto mark = file_size_or_zero(r->pinned.verdict_log);
+  Sent s = send(SenderSetup::Pinned, "rolled", "rolled.e2e.test");
+  auto deferred = wait_status(s, "deferred");
+  ASSERT_TRUE(deferred) << deferred.log;
+  EXPECT_NE(deferred.line.find("dsn=4.7.5"), std::string::npos) << deferred.line;
+  EXPECT_TRUE(r->sender->log_lines("Verified TLS connection established", s.sender_mark).empty());
+  EXPECT_TRUE(r->sender->log_lines("status=sent", s.sender_mark).empty()) << r->sender->log_since(s.sender_mark);
+  EXPECT_EQ(received_copies(s), 0u);
+
+  std::string log;
+  auto v = wait_verdict(r->pinned.verdict_log, mark, "rolled.e2e.test", log);
+  ASSERT_TRUE(v) << log;
+  EXPECT_EQ((*v)["policy"], "fingerprint") << v->dump();
+}
+
+TEST_F(PostfixE2e, Pinned_DaneTaWithChain_DeliveredVerified) {
+  auto mark = file_size_or_zero(r->pinned.verdict_log);
+  Sent s = send(SenderSetup::Pinned, "ta", "example.test");
+  auto sent = wait_status(s, "sent");
+  ASSERT_TRUE(sent) << sent.log << "\nverdicts:\n" << read_file_text(r->pinned.verdict_log);
+  auto tls = r->sender->log_lines("TLS connection established to mx\\.example\\.test", s.sender_mark);
+  ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
+  EXPECT_NE(tls[0].find("Verified TLS connection established"), std::string::npos) << tls[0];
+  EXPECT_EQ(wait_received(s), 1u);
+
+  std::string log;
+  auto v = wait_verdict(r->pinned.verdict_log, mark, "example.test", log);
+  ASSERT_TRUE(v) << log;
+  EXPECT_EQ((*v)["policy"], "secure") << v->dump();
+  EXPECT_EQ((*v)["answer"].get<std::string>().rfind("OK secure tafile=", 0), 0u) << v->dump();
+}
+
+TEST_F(PostfixE2e, Pinned_InsecureDestination_DeliveredWithDefaultLevel) {
+  auto mark = file_size_or_zero(r->pinned.verdict_log);
+  Sent s = send(SenderSetup::Pinned, "insecure", "insecure.test");
+  auto sent = wait_status(s, "sent");
+  ASSERT_TRUE(sent) << sent.log;
+  // smtp_tls_security_level = may: encrypted, not authenticated (the insecure TLSA is ignored).
+  auto tls = r->sender->log_lines("TLS connection established to mx\\.insecure\\.test", s.sender_mark);
+  ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
   EXPECT_NE(tls[0].find("Untrusted TLS connection established"), std::string::npos) << tls[0];
-  auto got = s_receiver->wait_for_log("message-id=<" + id + ">", rmark);
-  ASSERT_TRUE(got) << got.log;
-  EXPECT_EQ(s_receiver->log_lines("message-id=<" + id + ">", rmark).size(), 1u);
+  EXPECT_EQ(wait_received(s), 1u);
+
+  std::string log;
+  auto v = wait_verdict(r->pinned.verdict_log, mark, "insecure.test", log);
+  ASSERT_TRUE(v) << log;
+  EXPECT_EQ((*v)["policy"], "notfound") << v->dump();
+}
+
+TEST_F(PostfixE2e, Pinned_BogusZone_DeferredNeverInClear) {
+  auto mark = file_size_or_zero(r->pinned.verdict_log);
+  Sent s = send(SenderSetup::Pinned, "bogus", "bogus.test");
+  auto deferred = wait_status(s, "deferred");
+  ASSERT_TRUE(deferred) << deferred.log;
+  EXPECT_NE(deferred.line.find("dsn=4.7.5"), std::string::npos) << deferred.line;
+  // The sender's (non-validating) resolver found the MX: the deferral is the daemon's TEMP.
+  EXPECT_TRUE(r->sender->log_lines("TLS connection established", s.sender_mark).empty())
+      << r->sender->log_since(s.sender_mark);
+  EXPECT_TRUE(r->sender->log_lines("status=sent", s.sender_mark).empty());
+  EXPECT_EQ(received_copies(s), 0u);
+
+  std::string log;
+  auto v = wait_verdict(r->pinned.verdict_log, mark, "bogus.test", log);
+  ASSERT_TRUE(v) << log;
+  EXPECT_EQ((*v)["policy"], "tempfail") << v->dump();
+  EXPECT_EQ((*v)["answer"].get<std::string>().rfind("TEMP", 0), 0u) << v->dump();
+}
+
+TEST_F(PostfixE2e, PinnedTcpTable_DaneEeMatch_DeliveredVerified) {
+  auto mark = file_size_or_zero(r->pinned.verdict_log);
+  Sent s = send(SenderSetup::PinnedTcpTable, "tcp", "tcp.e2e.test");
+  auto sent = wait_status(s, "sent");
+  ASSERT_TRUE(sent) << sent.log;
+  auto tls = r->sender->log_lines("TLS connection established to mx-tcp\\.e2e\\.test", s.sender_mark);
+  ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
+  EXPECT_NE(tls[0].find("Verified TLS connection established"), std::string::npos) << tls[0];
+  EXPECT_EQ(wait_received(s), 1u);
+
+  std::string log;
+  auto v = wait_verdict(r->pinned.verdict_log, mark, "tcp.e2e.test", log);
+  ASSERT_TRUE(v) << log;
+  EXPECT_EQ((*v)["policy"], "fingerprint") << v->dump();
+}
+
+TEST_F(PostfixE2e, Pinned_DnsServerStopped_DeferredThenDeliveredOnce) {
+  configure_sender(*r, SenderSetup::Pinned);
+  // The sender's own resolver has the MX and address cached (an ISP resolver would); only the
+  // daemon's DNSSEC lookups see the outage.
+  r->plain_resolver->query("down.e2e.test", "MX");
+  r->plain_resolver->query("mx-down.e2e.test", "A");
+  auto mark = file_size_or_zero(r->pinned.verdict_log);
+  r->dns->stop();
+  Sent s = send(SenderSetup::Pinned, "down", "down.e2e.test");
+  auto deferred = wait_status(s, "deferred");
+  ASSERT_TRUE(deferred) << deferred.log;
+  EXPECT_NE(deferred.line.find("dsn=4.7.5"), std::string::npos) << deferred.line;
+  EXPECT_EQ(received_copies(s), 0u);
+  std::string log;
+  auto v = wait_verdict(r->pinned.verdict_log, mark, "down.e2e.test", log);
+  ASSERT_TRUE(v) << log;
+  EXPECT_EQ((*v)["policy"], "tempfail") << v->dump();
+
+  // DNS is back: the next retry is delivered, verified, exactly once.
+  auto mark2 = file_size_or_zero(r->pinned.verdict_log);
+  ASSERT_TRUE(r->dns->start());
+  r->sender->flush_queue();
+  auto sent = wait_status(s, "sent", 60s);
+  ASSERT_TRUE(sent) << sent.log << "\nverdicts:\n" << read_file_text(r->pinned.verdict_log).substr(mark2);
+  auto tls = r->sender->log_lines("Verified TLS connection established to mx-down\\.e2e\\.test", s.sender_mark);
+  EXPECT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
+  EXPECT_EQ(wait_received(s), 1u);
+  std::this_thread::sleep_for(1s); // a duplicate would arrive right after the first copy
+  EXPECT_EQ(received_copies(s), 1u) << r->receiver->log_since(s.receiver_mark);
+  EXPECT_EQ(r->sender->queue_size(), 0u);
+}
+
+// ================================ native mode ===================================================
+
+TEST_F(PostfixE2e, Native_FullyDaneDestination_DaneOnlyDeliveredVerified) {
+  auto mark = file_size_or_zero(r->native.verdict_log);
+  Sent s = send(SenderSetup::Native, "native", "native.test");
+  auto sent = wait_status(s, "sent");
+  ASSERT_TRUE(sent) << sent.log;
+  auto tls = r->sender->log_lines("TLS connection established to mx\\.native\\.test", s.sender_mark);
+  ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
+  // Postfix did DANE itself: "Verified" comes from its own TLSA lookup through the validating resolver.
+  EXPECT_NE(tls[0].find("Verified TLS connection established"), std::string::npos) << tls[0];
+  EXPECT_EQ(wait_received(s), 1u);
+
+  std::string log;
+  auto v = wait_verdict(r->native.verdict_log, mark, "native.test", log);
+  ASSERT_TRUE(v) << log;
+  EXPECT_EQ((*v)["policy"], "dane-only") << v->dump();
+  EXPECT_EQ((*v)["answer"], "OK dane-only") << v->dump();
+}
+
+TEST_F(PostfixE2e, Native_MxLosesTlsa_DeferredNotPlainTls) {
+  // The daemon's answer for native.test (dane-only, cached for the records' TTL) stands while
+  // the TLSA records disappear from DNS; Postfix's own lookup now finds none. With plain `dane`
+  // Postfix would fall back to unauthenticated TLS; with `dane-only` it must defer.
+  configure_sender(*r, SenderSetup::Native);
+  {
+    Sent warm = send(SenderSetup::Native, "warm", "native.test");
+    auto sent = wait_status(warm, "sent");
+    ASSERT_TRUE(sent) << sent.log;
+  }
+  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, false)}));
+  r->sender->reload(); // fresh smtp(8) processes: no TLSA results cached inside Postfix
+  Sent s = send(SenderSetup::Native, "lost", "native.test");
+  auto deferred = wait_status(s, "deferred");
+  // Put the records back for whoever runs next, before asserting.
+  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, true)}));
+  ASSERT_TRUE(deferred) << deferred.log;
+  EXPECT_NE(deferred.line.find("dsn=4.7.5"), std::string::npos) << deferred.line;
+  EXPECT_TRUE(r->sender->log_lines("TLS connection established", s.sender_mark).empty())
+      << r->sender->log_since(s.sender_mark);
+  EXPECT_EQ(received_copies(s), 0u);
+}
+
+TEST_F(PostfixE2e, Control_NativeWithoutDaemon_MxLosesTlsa_FallsBackToUnauthenticatedTls) {
+  // The same DNS change without the daemon: Postfix's plain `dane` level finds no TLSA records
+  // and delivers over unauthenticated TLS. This is the downgrade the daemon's dane-only prevents
+  // (and shows that the deferral above is not an artefact of the rig).
+  configure_sender(*r, SenderSetup::NativeWithoutDaemon);
+  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, false)}));
+  r->sender->reload();
+  Sent s = send(SenderSetup::NativeWithoutDaemon, "control", "native.test");
+  auto sent = wait_status(s, "sent");
+  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, true)}));
+  ASSERT_TRUE(sent) << sent.log;
+  auto tls = r->sender->log_lines("TLS connection established to mx\\.native\\.test", s.sender_mark);
+  ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
+  EXPECT_EQ(tls[0].find("Verified"), std::string::npos) << tls[0];
+  EXPECT_EQ(wait_received(s), 1u);
+}
+
+// ================================ monitor mode ==================================================
+
+TEST_F(PostfixE2e, Monitor_MismatchingDestination_DeliveredAsWithoutDaemon_VerdictSaysWouldDefer) {
+  auto mark = file_size_or_zero(r->monitor.verdict_log);
+  Sent s = send(SenderSetup::Monitor, "monitor", "mon-rolled.e2e.test");
+  auto sent = wait_status(s, "sent");
+  ASSERT_TRUE(sent) << sent.log;
+  auto tls = r->sender->log_lines("TLS connection established to mx-rolled\\.e2e\\.test", s.sender_mark);
+  ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
+  EXPECT_NE(tls[0].find("Untrusted TLS connection established"), std::string::npos) << tls[0];
+  EXPECT_EQ(wait_received(s), 1u);
+
+  std::string log;
+  auto v = wait_verdict(r->monitor.verdict_log, mark, "mon-rolled.e2e.test", log);
+  ASSERT_TRUE(v) << log;
+  EXPECT_EQ((*v)["mode"], "monitor");
+  EXPECT_EQ((*v)["answer"], "NOTFOUND ") << v->dump();
+  EXPECT_EQ((*v)["would_answer"], "OK dane-only") << v->dump();
+}
+
+TEST_F(PostfixE2e, Monitor_BogusZone_DeliveredAsWithoutDaemon_VerdictSaysTemp) {
+  auto mark = file_size_or_zero(r->monitor.verdict_log);
+  Sent s = send(SenderSetup::Monitor, "monitor-bogus", "bogus.test");
+  auto sent = wait_status(s, "sent");
+  ASSERT_TRUE(sent) << sent.log;
+  EXPECT_EQ(wait_received(s), 1u);
+
+  std::string log;
+  auto v = wait_verdict(r->monitor.verdict_log, mark, "bogus.test", log);
+  ASSERT_TRUE(v) << log;
+  EXPECT_EQ((*v)["answer"], "NOTFOUND ") << v->dump();
+  EXPECT_EQ((*v)["would_answer"].get<std::string>().rfind("TEMP", 0), 0u) << v->dump();
 }
 
 } // namespace

@@ -254,11 +254,6 @@ TempDir::~TempDir() {
   fs::remove_all(m_path, ec);
 }
 
-std::string loopback_block(int a) {
-  int b = static_cast<int>(::getpid() % 200) + 20;
-  return "127." + std::to_string(a) + "." + std::to_string(b) + ".";
-}
-
 std::uint16_t free_tcp_port(const std::string& address) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {

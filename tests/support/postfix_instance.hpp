@@ -9,8 +9,8 @@
 // talks to a `LoopbackResolver` (an `unbound` server on a loopback address) and the machine's
 // /etc/resolv.conf is never touched.
 //
-// Inputs: the caller picks unique 127.x.y.z addresses (see `loopback_block()`); nothing here
-// binds a fixed port or a fixed /tmp path. Trust: none of this is security code; it runs as root
+// Inputs: the caller picks unique 127.x.y.z addresses (dns_rig.hpp: unique_loopback_address());
+// nothing here binds a fixed port or a fixed /tmp path. Trust: none of this is security code; it runs as root
 // because Postfix's master, postdrop and postsuper need it (callers check `is_root()` first).
 // Failure modes: start-up problems throw std::runtime_error carrying the command output and the
 // maillog; waits return a `LogWait` whose `log` holds the maillog text for the failure message.
@@ -73,9 +73,6 @@ private:
   std::string m_path;
 };
 
-// A block of loopback addresses for one test process: "127.A.B." with B derived from the pid so
-// two concurrent runs of the same test file do not collide. `a` identifies the test file.
-std::string loopback_block(int a);
 // A TCP port that was free on `address` a moment ago (bind port 0, read it, close).
 std::uint16_t free_tcp_port(const std::string& address);
 // Waits until something accepts TCP connections on address:port (bounded); false on timeout.
