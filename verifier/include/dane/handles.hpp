@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <unistd.h>
 
@@ -32,6 +33,7 @@ struct X509StackDeleter {
   void operator()(STACK_OF(X509) * p) const noexcept { sk_X509_pop_free(p, X509_free); }
 };
 struct EvpMdCtxDeleter { void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); } };
+struct GeneralNamesDeleter { void operator()(GENERAL_NAMES* p) const noexcept { GENERAL_NAMES_free(p); } };
 // libunbound handles (implemented in dns.cpp, the only file that includes unbound.h).
 struct UbCtxDeleter { void operator()(ub_ctx* p) const noexcept; };
 struct UbResultDeleter { void operator()(ub_result* p) const noexcept; };
@@ -45,6 +47,7 @@ using X509StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, X509StoreCtxDeleter>;
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackDeleter>;
 using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
+using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter>;
 using UbCtxPtr = std::unique_ptr<ub_ctx, UbCtxDeleter>;
 using UbResultPtr = std::unique_ptr<ub_result, UbResultDeleter>;
 
