@@ -1,0 +1,26 @@
+// dane/policyd/resolver_options.hpp — the resolver options shared by dane-policyd and danectl,
+// declared once (STYLE.md point 9; pinned names, DESIGN.md §2):
+//   --unbound-config FILE      unbound.conf fragment for ub_ctx_config (stub zones, anchors, ...)
+//   --forwarder ADDR[@PORT]    repeatable; forward to a recursive resolver, still validating locally
+//   --trust-anchor-file FILE   default /usr/share/dns/root.key (Debian's dns-root-data)
+//   --dns-timeout SECONDS      bounds one destination's evaluation (default 10; fractions allowed)
+// add_resolver_options() adds them to a Boost.Program_options description (command line and
+// config file alike); resolver_config_from() turns parsed values into a ResolverConfig, failing
+// with a message that names the option on malformed values. Files are checked later, by
+// make_unbound_resolver(), whose errors also name the option.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include "dane/dns.hpp"
+#include "dane/expected.hpp"
+
+namespace dane::policyd {
+
+void add_resolver_options(boost::program_options::options_description& description);
+Expected<ResolverConfig> resolver_config_from(const boost::program_options::variables_map& values);
+
+// Validates one --forwarder value: IPv4 or IPv6 address, optional @PORT (1-65535).
+Status check_forwarder(const std::string& value);
+
+} // namespace dane::policyd

@@ -1,0 +1,585 @@
+// Per-destination aggregation of verdict logs and Postfix logs for danectl report.
+#include <algorithm>
+
+#include "dane/policyd/report.hpp"
+
+namespace dane::policyd::report {
+
+namespace {
+
+constexpr std::size_t k_max_warnings_per_file = 100;
+
+bool dane_class(const std::string& policy) {
+  return policy == "dane-only" || policy == "dane" || policy == "fingerprint" || policy == "secure" ||
+         policy == "encrypt";
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return s;
+}
+
+// "3 1 1 0123456789abcdef..." -> "3 1 1 01234567...89abcdef" (TLSA data logged head...tail).
+std::string short_tlsa(const std::string& record) {
+  auto sp = record.rfind(' ');
+  if (sp == std::string::npos || record.size() - sp - 1 <= 20) {
+    return record;
+  }
+  std::string hex = record.substr(sp + 1);
+  return record.substr(0, sp + 1) + hex.substr(0, 8) + "..." + hex.substr(hex.size() - 8);
+}
+
+std::string join_short(const std::vector<std::string>& records) {
+  if (records.empty()) {
+    return "(none)";
+  }
+  std::string out;
+  for (const auto& r : records) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += short_tlsa(r);
+  }
+  return out;
+}
+
+void note_change(DestinationSummary& d, TimePoint t, std::string kind, std::string detail) {
+  if (!d.last_change || t >= d.last_change->time) {
+    d.last_change = PolicyChange{t, std::move(kind), std::move(detail)};
+  }
+}
+
+HostHistory& host_history(DestinationSummary& d, const std::string& name) {
+  for (auto& h : d.hosts) {
+    if (h.name == name) {
+      return h;
+    }
+  }
+  d.hosts.push_back(HostHistory{name, {}});
+  return d.hosts.back();
+}
+
+TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
+  if (h.epochs.empty()) {
+    h.epochs.push_back(TlsaEpoch{{}, t, {}, {}});
+    return h.epochs.back();
+  }
+  TlsaEpoch* best = &h.epochs.front();
+  for (auto& e : h.epochs) {
+    if (e.first <= t) {
+      best = &e;
+    }
+  }
+  return *best;
+}
+
+} // namespace
+
+bool Filter::accepts_time(TimePoint t) const {
+  return (!since || t >= *since) && (!until || t <= *until);
+}
+
+int DestinationSummary::severity() const {
+  bool tls_trouble = maillog.verify_failures > 0 || maillog.deferred_4_7_5 > 0;
+  if (policy == "tempfail" || probe_failures > 0 || tls_trouble) {
+    return 3;
+  }
+  if (lost_dane || changed()) {
+    return 2;
+  }
+  if (counts.tempfail > 0) {
+    return 1;
+  }
+  return 0;
+}
+
+Aggregator::Aggregator(Filter filter) : m_filter(std::move(filter)) {}
+
+DestinationSummary& Aggregator::destination(const std::string& name) {
+  auto& slot = m_destinations[name];
+  if (!slot) {
+    slot = std::make_unique<DestinationSummary>();
+    slot->destination = name;
+  }
+  return *slot;
+}
+
+const DestinationSummary* Aggregator::find(const std::string& name) const {
+  auto it = m_destinations.find(name);
+  return it == m_destinations.end() ? nullptr : it->second.get();
+}
+
+void Aggregator::add_verdict(const Verdict& v) {
+  // Joins need every destination's MX hosts, also for destinations the filter excludes.
+  m_known_destinations.try_emplace(v.destination, true);
+  for (const auto& h : v.hosts) {
+    m_host_index.try_emplace(lower(h.name), v.destination);
+  }
+  if ((m_filter.domain && v.destination != *m_filter.domain) || !m_filter.accepts_time(v.time)) {
+    ++m_stats.filtered;
+    return;
+  }
+  if (!m_stats.earliest || v.time < *m_stats.earliest) {
+    m_stats.earliest = v.time;
+  }
+  if (!m_stats.latest || v.time > *m_stats.latest) {
+    m_stats.latest = v.time;
+  }
+  DestinationSummary& d = destination(v.destination);
+  if (d.evaluations == 0 || v.time < d.first_seen) {
+    d.first_seen = v.time;
+  }
+  if (d.evaluations == 0 || v.time > d.last_seen) {
+    d.last_seen = v.time;
+  }
+  ++d.evaluations;
+  if (v.cached) {
+    ++d.cached;
+  }
+  if (v.policy == "dane-only") {
+    ++d.counts.dane_only;
+  } else if (v.policy == "dane") {
+    ++d.counts.dane;
+  } else if (v.policy == "fingerprint" || v.policy == "secure" || v.policy == "encrypt") {
+    ++d.counts.pinned;
+  } else if (v.policy == "notfound") {
+    ++d.counts.notfound;
+  } else {
+    ++d.counts.tempfail;
+  }
+  if (d.policy.empty() || v.time >= d.policy_time) {
+    d.policy = v.policy;
+    d.policy_time = v.time;
+  }
+  if (v.policy == "tempfail" && v.time >= d.last_failure_time) {
+    d.last_failure = v.reason.empty() ? v.answer : v.reason;
+    d.last_failure_time = v.time;
+  }
+
+  // Policy changes (tempfail is a failure, not a policy).
+  if (v.policy != "tempfail") {
+    if (!d.stable_policy.empty() && d.stable_policy != v.policy) {
+      ++d.policy_changes;
+      std::string kind = "policy";
+      if (dane_class(d.stable_policy) && !dane_class(v.policy)) {
+        d.lost_dane = true;
+        kind = "lost-dane";
+      } else if (!dane_class(d.stable_policy) && dane_class(v.policy)) {
+        d.gained_dane = true;
+        kind = "gained-dane";
+      }
+      note_change(d, v.time, kind, d.stable_policy + " -> " + v.policy);
+    }
+    d.stable_policy = v.policy;
+    d.stable_policy_time = v.time;
+  }
+
+  for (const auto& h : v.hosts) {
+    const std::string name = lower(h.name);
+    HostHistory& hist = host_history(d, name);
+    // Only conclusive DNS answers say what the TLSA set is.
+    if (h.dnssec == "secure" || h.dnssec == "insecure") {
+      std::vector<std::string> records;
+      if (h.dnssec == "secure") {
+        records = h.tlsa;
+        for (auto& r : records) {
+          r = lower(r);
+        }
+        std::sort(records.begin(), records.end());
+        records.erase(std::unique(records.begin(), records.end()), records.end());
+      }
+      if (hist.epochs.empty()) {
+        hist.epochs.push_back(TlsaEpoch{std::move(records), v.time, {}, {}});
+      } else if (hist.epochs.back().records != records) {
+        ++d.tlsa_changes;
+        note_change(d, v.time, "tlsa",
+                    name + ": " + join_short(hist.epochs.back().records) + " -> " + join_short(records));
+        hist.epochs.push_back(TlsaEpoch{std::move(records), v.time, {}, {}});
+      }
+    }
+    if (v.cached) {
+      continue; // a cache hit repeats an earlier evaluation: no new session, no new probe
+    }
+    if (h.dnssec == "bogus" || h.dnssec == "error") {
+      TlsaEpoch& e = epoch_at(hist, v.time);
+      ++e.from_probes.failed;
+      ++e.from_probes.failures[FailureKey{"dnssec-invalid", "", v.reason}];
+    }
+    for (const auto& a : h.addresses) {
+      if (a.result == "pass") {
+        ++epoch_at(hist, v.time).from_probes.successful;
+        continue;
+      }
+      ++d.probe_failures;
+      if (v.time >= d.last_failure_time) {
+        d.last_failure = name + "[" + a.address + "]:" + std::to_string(a.port) + ": " + a.result;
+        d.last_failure_time = v.time;
+      }
+      if (a.result == "connect-failed") {
+        continue; // no TLS session was attempted: not a TLSRPT session
+      }
+      TlsaEpoch& e = epoch_at(hist, v.time);
+      ++e.from_probes.failed;
+      ++e.from_probes.failures[FailureKey{tlsrpt_result_type_for_probe(a.result), a.address, a.result}];
+    }
+  }
+}
+
+bool Aggregator::read_verdict_file(const std::string& path, const WarningSink& warn) {
+  auto reader = LineReader::open(path);
+  if (!reader) {
+    ++m_stats.unreadable;
+    warn("cannot read " + reader.error());
+    return false;
+  }
+  ++m_stats.files;
+  std::size_t shown = 0;
+  std::uint64_t malformed_here = 0;
+  std::string_view line;
+  auto& r = **reader;
+  while (r.next(line)) {
+    ++m_stats.lines;
+    std::string problem;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) {
+      problem = "empty line";
+    } else {
+      auto v = parse_verdict_line(line);
+      if (v) {
+        add_verdict(*v);
+        continue;
+      }
+      problem = v.error();
+    }
+    ++m_stats.malformed;
+    ++malformed_here;
+    if (shown++ < k_max_warnings_per_file) {
+      warn(path + ":" + std::to_string(r.line_number()) + ": malformed verdict line" +
+           (r.last_line_unterminated() ? " (truncated last line, no newline)" : "") + ": " + problem);
+    }
+  }
+  if (!r.error().empty()) {
+    ++m_stats.malformed;
+    ++malformed_here;
+    warn(path + ":" + std::to_string(r.line_number() + 1) + ": malformed input, stopped reading: " + r.error());
+  }
+  if (shown > k_max_warnings_per_file) {
+    warn(path + ": " + std::to_string(shown - k_max_warnings_per_file) + " more malformed lines not shown (" +
+         std::to_string(malformed_here) + " in this file)");
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maillog join.
+
+std::string Aggregator::resolve_destination(const std::string& recipient_domain, const std::string& host,
+                                            const std::string& address) const {
+  if (!recipient_domain.empty() && m_known_destinations.count(recipient_domain) != 0) {
+    return recipient_domain;
+  }
+  if (!host.empty()) {
+    if (auto it = m_host_index.find(host); it != m_host_index.end()) {
+      return it->second;
+    }
+  }
+  if (!address.empty()) {
+    if (auto it = m_host_index.find(address); it != m_host_index.end()) {
+      return it->second;
+    }
+  }
+  if (!recipient_domain.empty()) {
+    return recipient_domain;
+  }
+  return {};
+}
+
+void Aggregator::attribute_session(const std::string& dest_name, const PendingSession& s, bool deferred_4_7_5,
+                                   const std::string& deferral_text) {
+  TimePoint t = s.tls ? s.time : (s.verify ? s.verify_time : s.time);
+  if ((m_filter.domain && dest_name != *m_filter.domain) || !m_filter.accepts_time(t)) {
+    ++m_stats.filtered;
+    return;
+  }
+  if (!m_stats.earliest || t < *m_stats.earliest) {
+    m_stats.earliest = t;
+  }
+  if (!m_stats.latest || t > *m_stats.latest) {
+    m_stats.latest = t;
+  }
+  DestinationSummary& d = destination(dest_name);
+  d.has_maillog = true;
+  std::string host, address;
+  if (s.tls) {
+    host = s.tls->host;
+    address = s.tls->address;
+    switch (s.tls->level) {
+    case TlsLevel::Verified:
+      ++d.maillog.verified;
+      break;
+    case TlsLevel::Trusted:
+      ++d.maillog.trusted;
+      break;
+    case TlsLevel::Untrusted:
+      ++d.maillog.untrusted;
+      break;
+    case TlsLevel::Anonymous:
+      ++d.maillog.anonymous;
+      break;
+    }
+  }
+  if (s.verify) {
+    host = s.verify->host;
+    address = s.verify->address;
+    ++d.maillog.verify_failures;
+    if (s.verify_time >= d.maillog.last_verify_failure_time) {
+      d.maillog.last_verify_failure =
+          s.verify->host + "[" + s.verify->address + "]:" + std::to_string(s.verify->port) + ": " + s.verify->reason;
+      d.maillog.last_verify_failure_time = s.verify_time;
+    }
+  }
+  if (deferred_4_7_5) {
+    ++d.maillog.deferred_4_7_5;
+    if (s.time >= d.maillog.last_deferral_time) {
+      d.maillog.last_deferral = deferral_text;
+      d.maillog.last_deferral_time = s.time;
+    }
+  }
+  if (host.empty()) {
+    host = s.relay_host;
+    address = s.relay_address;
+  }
+  // RFC 8460 session accounting against the TLSA set in force at that host at that time.
+  TlsaEpoch& e = epoch_at(host_history(d, host), t);
+  const bool tlsa_policy = !e.records.empty();
+  const bool ok_level = s.tls && (!tlsa_policy || s.tls->level == TlsLevel::Verified);
+  if (ok_level && !s.verify && !deferred_4_7_5) {
+    ++e.from_maillog.successful;
+    return;
+  }
+  ++e.from_maillog.failed;
+  std::string type;
+  std::string reason;
+  if (s.verify) {
+    type = tlsrpt_result_type_for_text(s.verify->reason);
+    reason = s.verify->reason;
+  } else if (deferred_4_7_5) {
+    type = tlsrpt_result_type_for_text(deferral_text);
+    reason = deferral_text;
+  } else {
+    type = "validation-failure";
+    reason = to_string(s.tls->level) + " TLS connection where DANE requires Verified";
+  }
+  ++e.from_maillog.failures[FailureKey{type, address, reason}];
+}
+
+void Aggregator::flush_pending(const std::string& key) {
+  auto it = m_pending.find(key);
+  if (it == m_pending.end()) {
+    return;
+  }
+  PendingSession s = std::move(it->second);
+  m_pending.erase(it);
+  const std::string& host = s.tls ? s.tls->host : s.verify->host;
+  const std::string& address = s.tls ? s.tls->address : s.verify->address;
+  std::string dest = resolve_destination("", host, address);
+  if (dest.empty()) {
+    dest = "[" + host + "]";
+    ++m_stats.maillog_unjoined;
+  }
+  attribute_session(dest, s, false, "");
+}
+
+void Aggregator::add_maillog_line(std::string_view line, MaillogPrefixParser& parser, const std::string& where,
+                                  const WarningSink& warn) {
+  auto prefix = parser.parse(line);
+  if (!prefix) {
+    ++m_stats.maillog_malformed;
+    warn(where + ": malformed log line: " + prefix.error());
+    return;
+  }
+  if (!is_smtp_client_program(prefix->program)) {
+    return;
+  }
+  auto msg = parse_smtp_message(prefix->text);
+  if (!msg) {
+    ++m_stats.maillog_malformed;
+    warn(where + ": malformed postfix smtp line: " + msg.error());
+    return;
+  }
+  if (!*msg) {
+    return;
+  }
+  ++m_stats.maillog_used;
+  std::string key = std::string(prefix->program) + "[" + std::string(prefix->pid) + "]";
+  if (auto* tls = std::get_if<TlsEstablished>(&**msg)) {
+    auto it = m_pending.find(key);
+    if (it != m_pending.end() && (it->second.tls || (it->second.verify && it->second.verify->host != tls->host))) {
+      flush_pending(key);
+    }
+    PendingSession& s = m_pending[key];
+    s.tls = std::move(*tls);
+    s.time = prefix->time;
+    return;
+  }
+  if (auto* vf = std::get_if<VerifyFailed>(&**msg)) {
+    if (m_pending.count(key) != 0) {
+      flush_pending(key);
+    }
+    PendingSession& s = m_pending[key];
+    s.verify = std::move(*vf);
+    s.verify_time = prefix->time;
+    s.time = prefix->time;
+    return;
+  }
+  auto& d = std::get<Delivery>(**msg);
+  const bool deferred_4_7_5 = d.status == "deferred" && d.dsn == "4.7.5";
+  std::string dest = resolve_destination(d.recipient_domain, d.relay_host, d.relay_address);
+  auto it = m_pending.find(key);
+  if (it != m_pending.end()) {
+    const std::string& host = it->second.tls ? it->second.tls->host : it->second.verify->host;
+    if (d.relay_host.empty() || d.relay_host == host) {
+      PendingSession s = std::move(it->second);
+      m_pending.erase(it);
+      if (dest.empty()) {
+        dest = "[" + host + "]";
+        ++m_stats.maillog_unjoined;
+      }
+      attribute_session(dest, s, deferred_4_7_5, d.detail);
+      return;
+    }
+    flush_pending(key);
+  }
+  if (deferred_4_7_5 && !dest.empty()) {
+    PendingSession s;
+    s.time = prefix->time;
+    s.relay_host = d.relay_host;
+    s.relay_address = d.relay_address;
+    attribute_session(dest, s, true, d.detail);
+  }
+}
+
+bool Aggregator::read_maillog_file(const std::string& path, const MaillogOptions& options, const WarningSink& warn) {
+  auto reader = LineReader::open(path);
+  if (!reader) {
+    ++m_stats.unreadable;
+    warn("cannot read " + reader.error());
+    return false;
+  }
+  ++m_stats.maillog_files;
+  MaillogPrefixParser parser(options);
+  std::size_t shown = 0;
+  std::uint64_t before = m_stats.maillog_malformed;
+  std::string_view line;
+  auto& r = **reader;
+  WarningSink capped = [&](const std::string& msg) {
+    if (shown++ < k_max_warnings_per_file) {
+      warn(msg + (r.last_line_unterminated() ? " (truncated last line, no newline)" : ""));
+    }
+  };
+  while (r.next(line)) {
+    ++m_stats.maillog_lines;
+    if (line.empty()) {
+      continue; // syslog files may hold empty lines; they carry nothing
+    }
+    add_maillog_line(line, parser, path + ":" + std::to_string(r.line_number()), capped);
+  }
+  if (!r.error().empty()) {
+    ++m_stats.maillog_malformed;
+    warn(path + ":" + std::to_string(r.line_number() + 1) + ": malformed input, stopped reading: " + r.error());
+  }
+  if (shown > k_max_warnings_per_file) {
+    warn(path + ": " + std::to_string(shown - k_max_warnings_per_file) + " more malformed lines not shown (" +
+         std::to_string(m_stats.maillog_malformed - before) + " in this file)");
+  }
+  return true;
+}
+
+void Aggregator::finish_maillog() {
+  std::vector<std::string> keys;
+  keys.reserve(m_pending.size());
+  for (const auto& [k, v] : m_pending) {
+    keys.push_back(k);
+  }
+  std::sort(keys.begin(), keys.end());
+  for (const auto& k : keys) {
+    flush_pending(k);
+  }
+}
+
+std::vector<const DestinationSummary*> Aggregator::sorted() const {
+  std::vector<const DestinationSummary*> out;
+  out.reserve(m_destinations.size());
+  for (const auto& [name, d] : m_destinations) {
+    out.push_back(d.get());
+  }
+  std::sort(out.begin(), out.end(), [](const DestinationSummary* a, const DestinationSummary* b) {
+    int sa = a->severity(), sb = b->severity();
+    if (sa != sb) {
+      return sa > sb;
+    }
+    return a->destination < b->destination;
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::optional<TimePoint> verdict_stamp(std::string_view line) {
+  constexpr std::string_view k_key = "\"time\"";
+  auto pos = line.find(k_key);
+  if (pos == std::string_view::npos) {
+    return std::nullopt;
+  }
+  pos = line.find('"', pos + k_key.size());
+  if (pos == std::string_view::npos) {
+    return std::nullopt;
+  }
+  auto end = line.find('"', pos + 1);
+  if (end == std::string_view::npos) {
+    return std::nullopt;
+  }
+  auto t = parse_rfc3339(line.substr(pos + 1, end - pos - 1));
+  return t ? std::optional<TimePoint>(*t) : std::nullopt;
+}
+
+std::vector<std::string> plan_input_order(const std::vector<std::string>& paths, const StampFn& stamp) {
+  struct Item {
+    std::string path;
+    std::optional<TimePoint> first;
+    std::size_t index;
+  };
+  std::vector<Item> items;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (std::any_of(items.begin(), items.end(), [&](const Item& it) { return it.path == paths[i]; })) {
+      continue;
+    }
+    Item item{paths[i], std::nullopt, i};
+    if (auto reader = LineReader::open(paths[i])) {
+      std::string_view line;
+      for (int n = 0; n < 100 && (*reader)->next(line); ++n) {
+        if (auto t = stamp(line)) {
+          item.first = t;
+          break;
+        }
+      }
+    }
+    items.push_back(std::move(item));
+  }
+  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    if (a.first && b.first) {
+      return *a.first < *b.first;
+    }
+    return a.first.has_value() && !b.first.has_value();
+  });
+  std::vector<std::string> out;
+  for (auto& it : items) {
+    out.push_back(std::move(it.path));
+  }
+  return out;
+}
+
+} // namespace dane::policyd::report
