@@ -510,6 +510,8 @@ Server::Server(asio::io_context& io, const Settings& settings, Stats& stats, Log
     : m_io(io), m_settings(settings), m_stats(stats), m_log(log) {}
 
 Server::~Server() {
+  m_stopping = true;
+  m_on_drained = nullptr;
   for (auto& l : m_listeners) {
     l->close();
   }

@@ -10,6 +10,8 @@
 
 #include <boost/program_options.hpp>
 
+#include "dane/policyd/resolver_options.hpp"
+
 namespace po = boost::program_options;
 
 namespace dane::policyd {
@@ -90,8 +92,8 @@ Status endpoints(std::vector<Endpoint>& out, const std::vector<std::string>& val
     return Ok{};                                                                                                      \
   }
 
-// THE table. Every option of dane-policyd is declared here and nowhere else
-// (the resolver options come from the shared resolver table below).
+// THE table. Every option of dane-policyd is declared here and nowhere else, except
+// the resolver options shared with danectl, declared once in resolver_options.cpp.
 const SettingSpec k_settings[] = {
     {"config", SettingType::String, "", "FILE",
      "read settings from FILE (INI syntax: name = value, same names as the options; command-line values win)",
@@ -201,26 +203,6 @@ const SettingSpec k_settings[] = {
      DANE_STRING(fingerprint_digest)},
     {"stats-name", SettingType::String, "stats", "NAME",
      "socketmap map name whose lookups answer the daemon's counters as JSON (\"NAME any\")", DANE_STRING(stats_name)},
-    // Resolver options, shared with danectl (DESIGN.md §2, pinned names).
-    {"unbound-config", SettingType::String, "", "FILE",
-     "unbound.conf fragment for libunbound (stub zones, trust anchors, ...)", DANE_STRING(resolver.unbound_config)},
-    {"forwarder", SettingType::List, "", "ADDR[@PORT]",
-     "forward queries to this recursive resolver, still validating locally; repeatable",
-     [](Settings& s, const std::vector<std::string>& v) -> Status {
-       s.resolver.forwarders = v;
-       return Ok{};
-     }},
-    {"trust-anchor-file", SettingType::String, k_default_trust_anchor_file, "FILE", "DNSSEC trust anchor (root key)",
-     DANE_STRING(resolver.trust_anchor_file)},
-    {"dns-timeout", SettingType::Unsigned, "10", "SECONDS", "bound on the whole DNS evaluation of one destination",
-     [](Settings& s, const std::vector<std::string>& v) -> Status {
-       auto n = to_unsigned(v.back(), 3600);
-       if (!n || *n == 0) {
-         return make_error("'" + v.back() + "' is not a number of seconds from 1 to 3600");
-       }
-       s.resolver.timeout = std::chrono::seconds(*n);
-       return Ok{};
-     }},
 };
 
 #undef DANE_UNSIGNED
@@ -260,7 +242,20 @@ po::options_description make_description() {
       break;
     }
   }
+  add_resolver_options(desc);
   return desc;
+}
+
+// The shared resolver options alone (for config-file values).
+po::options_description resolver_description() {
+  po::options_description desc;
+  add_resolver_options(desc);
+  return desc;
+}
+
+bool is_resolver_option(std::string_view name) {
+  static const po::options_description desc = resolver_description();
+  return desc.find_nothrow(std::string(name), false) != nullptr;
 }
 
 std::string trim(std::string_view s) {
@@ -304,10 +299,18 @@ Expected<std::map<std::string, ConfigValue>> read_config_file(const std::string&
       name = name.substr(2);
     }
     const SettingSpec* spec = find_spec(name);
-    if (spec == nullptr || name == "config") {
+    if ((spec == nullptr && !is_resolver_option(name)) || name == "config") {
       return make_error(where + ": unknown option '" + name + "'");
     }
     auto& cv = out[name];
+    if (spec == nullptr) { // resolver option: the shared parser converts it
+      if (name != "forwarder") {
+        cv.values.clear();
+      }
+      cv.values.push_back(value);
+      cv.line = number;
+      continue;
+    }
     if (spec->type != SettingType::List) {
       cv.values.clear();
     }
@@ -465,6 +468,48 @@ Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv
       return make_error(where + ": " + st.error());
     }
   }
+
+  // Resolver options: command line first, then the file's values for options not on the command line.
+  std::map<std::string, int> resolver_lines;
+  {
+    std::ostringstream ini;
+    for (const auto& [name, cv] : file_values) {
+      if (find_spec(name) != nullptr || (vm.count(name) != 0 && !vm[name].defaulted())) {
+        continue;
+      }
+      resolver_lines[name] = cv.line;
+      for (const auto& v : cv.values) {
+        ini << name << " = " << v << "\n";
+      }
+    }
+    std::istringstream in(ini.str());
+    try {
+      po::store(po::parse_config_file(in, resolver_description()), vm);
+    } catch (const po::error_with_option_name& e) {
+      std::string name = e.get_option_name();
+      while (!name.empty() && name[0] == '-') {
+        name.erase(0, 1);
+      }
+      auto it = resolver_lines.find(name);
+      if (it != resolver_lines.end()) {
+        return make_error(config_path + ":" + std::to_string(it->second) + ": option '" + name + "': " + e.what());
+      }
+      return make_error(e.what());
+    } catch (const po::error& e) {
+      return make_error(config_path + ": " + e.what());
+    }
+  }
+  auto resolver = resolver_config_from(vm);
+  if (!resolver) {
+    for (const auto& [name, line] : resolver_lines) {
+      if (resolver.error().rfind("--" + name, 0) == 0) {
+        return make_error(config_path + ":" + std::to_string(line) + ": option '" + name + "': " + resolver.error());
+      }
+    }
+    return make_error(resolver.error());
+  }
+  s.resolver = *resolver;
+
   if (s.cache_min_ttl > s.cache_max_ttl) {
     return make_error("option --cache-min-ttl: larger than --cache-max-ttl");
   }

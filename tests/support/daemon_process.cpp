@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,7 +82,8 @@ DaemonTempDir::~DaemonTempDir() {
 // DaemonProcess
 
 Expected<std::unique_ptr<DaemonProcess>> DaemonProcess::start(const std::vector<std::string>& args,
-                                                              std::chrono::seconds ready_timeout) {
+                                                              std::chrono::seconds ready_timeout,
+                                                              const std::vector<std::string>& prefix) {
   std::unique_ptr<DaemonProcess> d(new DaemonProcess());
   std::string tmpl = "/tmp/dane-policyd-test-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) {
@@ -91,7 +93,9 @@ Expected<std::unique_ptr<DaemonProcess>> DaemonProcess::start(const std::vector<
   d->m_dir = tmpl;
   d->m_output_path = d->m_dir + "/output.log";
 
-  std::vector<std::string> argv_s{dane_policyd_path(), "--foreground"};
+  std::vector<std::string> argv_s = prefix;
+  argv_s.push_back(dane_policyd_path());
+  argv_s.push_back("--foreground");
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) {
@@ -118,7 +122,7 @@ Expected<std::unique_ptr<DaemonProcess>> DaemonProcess::start(const std::vector<
     ::dup2(null, STDIN_FILENO);
     ::dup2(out, STDOUT_FILENO);
     ::dup2(out, STDERR_FILENO);
-    ::execv(argv[0], argv.data());
+    ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
   ::close(out);

@@ -30,9 +30,10 @@ namespace dane::test {
 
 class DaemonProcess {
 public:
-  // `args` come after "--foreground". `env` entries "NAME=value" are added to the environment.
+  // Runs PREFIX... $DANE_POLICYD --foreground ARGS... (`prefix`: e.g. an unshare(1) wrapper).
   static Expected<std::unique_ptr<DaemonProcess>> start(const std::vector<std::string>& args,
-                                                         std::chrono::seconds ready_timeout = std::chrono::seconds(60));
+                                                         std::chrono::seconds ready_timeout = std::chrono::seconds(60),
+                                                         const std::vector<std::string>& prefix = {});
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
@@ -79,6 +80,8 @@ class RawClient {
 public:
   static Expected<RawClient> unix_socket(const std::string& path);
   static Expected<RawClient> tcp(const std::string& host, std::uint16_t port);
+  // Takes ownership of a connected stream fd (e.g. one end of a socketpair).
+  static RawClient adopt(int fd) { return RawClient(fd); }
   RawClient(RawClient&& other) noexcept;
   RawClient& operator=(RawClient&& other) noexcept;
   ~RawClient();

@@ -133,7 +133,10 @@ TEST(Settings, ConfigFileUsesTheSameNamesAndCommandLineWins) {
                   "verdict-log = /var/log/dane.jsonl\n"
                   "  ; a comment\n"
                   "idle-timeout = 42\n"
-                  "unbound-config = /etc/dane/unbound.conf\n");
+                  "unbound-config = /etc/dane/unbound.conf\n"
+                  "forwarder = 127.0.0.1@5353\n"
+                  "forwarder = ::1\n"
+                  "dns-timeout = 4\n");
   auto p = parse({"--config", conf.path(), "--mode", "pinned"});
   ASSERT_TRUE(p) << p.error();
   const Settings& s = p->settings;
@@ -145,7 +148,13 @@ TEST(Settings, ConfigFileUsesTheSameNamesAndCommandLineWins) {
   EXPECT_EQ(s.verdict_log, "/var/log/dane.jsonl");
   EXPECT_EQ(s.idle_timeout, 42s);
   EXPECT_EQ(s.resolver.unbound_config, "/etc/dane/unbound.conf");
+  EXPECT_EQ(s.resolver.forwarders, (std::vector<std::string>{"127.0.0.1@5353", "::1"}));
+  EXPECT_EQ(s.resolver.timeout, 4s);
   EXPECT_EQ(s.config_file, conf.path());
+  auto q = parse({"--config", conf.path(), "--dns-timeout", "2", "--forwarder", "127.0.0.2"});
+  ASSERT_TRUE(q) << q.error();
+  EXPECT_EQ(q->settings.resolver.timeout, 2s) << "command line beats the file";
+  EXPECT_EQ(q->settings.resolver.forwarders, (std::vector<std::string>{"127.0.0.2"}));
 }
 
 TEST(Settings, ConfigFileErrorsNameFileLineAndOption) {
@@ -174,6 +183,20 @@ TEST(Settings, ConfigFileErrorsNameFileLineAndOption) {
     auto p = parse({"--config", conf.path()});
     ASSERT_FALSE(p);
     EXPECT_NE(p.error().find(conf.path() + ":1"), std::string::npos) << p.error();
+  }
+  {
+    ConfigFile conf("mode = native\n\ndns-timeout = soon\n");
+    auto p = parse({"--config", conf.path()});
+    ASSERT_FALSE(p);
+    EXPECT_NE(p.error().find(conf.path() + ":3"), std::string::npos) << p.error();
+    EXPECT_NE(p.error().find("dns-timeout"), std::string::npos) << p.error();
+  }
+  {
+    ConfigFile conf("forwarder = not-an-address\n");
+    auto p = parse({"--config", conf.path()});
+    ASSERT_FALSE(p);
+    EXPECT_NE(p.error().find(conf.path() + ":1"), std::string::npos) << p.error();
+    EXPECT_NE(p.error().find("forwarder"), std::string::npos) << p.error();
   }
   {
     auto p = parse({"--config", "/nonexistent/dane-policyd.conf"});
