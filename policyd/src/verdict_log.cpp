@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dane/policyd/json.hpp"
+
 namespace dane::policyd {
 namespace {
 
@@ -239,39 +241,14 @@ std::string rfc3339_utc(std::chrono::system_clock::time_point time) {
 
 std::string render_verdict(const VerdictRecord& r) {
   nlohmann::json j;
-  j["time"] = rfc3339_utc(r.time);
-  j["destination"] = r.destination;
-  j["mode"] = to_string(r.mode);
-  j["policy"] = to_string(r.answer.policy);
-  j["answer"] = r.answer.answer;
-  j["reason"] = r.answer.reason;
-  j["cached"] = r.cached;
-  if (!r.event.empty()) {
-    j["event"] = r.event;
-  }
-  if (r.mode == Mode::Monitor) {
-    j["would_answer"] = r.answer.would_answer;
-  }
-  j["hosts"] = nlohmann::json::array();
   if (r.facts != nullptr) {
-    j["outcome"] = to_string(r.facts->outcome);
-    j["mx_dnssec"] = to_string(r.facts->mx_security);
-    j["ttl"] = r.facts->ttl;
-    for (const auto& h : r.facts->hosts) {
-      nlohmann::json hj;
-      hj["name"] = h.name;
-      hj["dnssec"] = to_string(h.dnssec);
-      hj["tlsa"] = nlohmann::json::array();
-      for (const auto& t : h.tlsa) {
-        hj["tlsa"].push_back(t.to_string());
-      }
-      hj["tlsa_base"] = h.tlsa_base;
-      hj["status"] = to_string(h.status);
-      hj["reason"] = h.reason;
-      if (r.probes != nullptr) {
-        hj["addresses"] = nlohmann::json::array();
+    // The shared shape of danectl policy/check --json (json.hpp), plus probe results per host.
+    HostJsonHook hook;
+    if (r.probes != nullptr) {
+      hook = [&r](const HostResult& host, nlohmann::json& object) {
+        object["addresses"] = nlohmann::json::array();
         for (const auto& p : *r.probes) {
-          if (p.host != h.name) {
+          if (p.host != host.name) {
             continue;
           }
           nlohmann::json a;
@@ -281,11 +258,26 @@ std::string render_verdict(const VerdictRecord& r) {
           a["matched"] = p.report.matched ? nlohmann::json(p.report.matched->to_string()) : nlohmann::json(nullptr);
           a["depth"] = p.report.depth;
           a["reason"] = p.report.reason;
-          hj["addresses"].push_back(std::move(a));
+          object["addresses"].push_back(std::move(a));
         }
-      }
-      j["hosts"].push_back(std::move(hj));
+      };
     }
+    j = to_json(*r.facts, r.answer, hook);
+  } else {
+    j["policy"] = to_string(r.answer.policy);
+    j["answer"] = r.answer.answer;
+    j["reason"] = r.answer.reason;
+    j["hosts"] = nlohmann::json::array();
+  }
+  j["time"] = rfc3339_utc(r.time);
+  j["destination"] = r.destination;
+  j["mode"] = to_string(r.mode);
+  j["cached"] = r.cached;
+  if (!r.event.empty()) {
+    j["event"] = r.event;
+  }
+  if (r.mode == Mode::Monitor) {
+    j["would_answer"] = r.answer.would_answer;
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

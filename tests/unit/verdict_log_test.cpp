@@ -69,7 +69,7 @@ TEST(VerdictRecord, RendersThePinnedFields) {
   VerdictRecord rec{std::chrono::system_clock::from_time_t(1798531200), "example.test", Mode::Native, &facts,
                     sample_answer(), false, nullptr, ""};
   auto j = nlohmann::json::parse(render_verdict(rec));
-  EXPECT_EQ(j["time"], "2026-12-30T08:00:00Z");
+  EXPECT_EQ(j["time"], "2026-12-29T08:00:00Z");
   EXPECT_EQ(j["destination"], "example.test");
   EXPECT_EQ(j["mode"], "native");
   EXPECT_EQ(j["policy"], "dane-only");
