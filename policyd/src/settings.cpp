@@ -220,7 +220,10 @@ const SettingSpec* find_spec(std::string_view name) {
 }
 
 po::options_description make_description() {
-  po::options_description desc("Options (every option may also be set in the --config file, same name without --)");
+  // Wide enough that no option name or path in a help text is ever split across lines
+  // (man/dane-policyd.8 is checked against this output).
+  po::options_description desc("Options (every option may also be set in the --config file, same name without --)",
+                               120, 72);
   desc.add_options()("help,h", "print this help and exit")("version", "print the version and exit");
   for (const auto& s : k_settings) {
     std::string help = s.help;
