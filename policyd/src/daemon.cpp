@@ -13,6 +13,7 @@
 #include <pwd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "dane/destination.hpp"
@@ -159,6 +160,7 @@ int run_daemon(Settings settings) {
       }
     } else {
       std::cerr << "dane-policyd: error: " << message << "\n";
+      ::syslog(LOG_ERR, "error: %s", message.c_str()); // after detaching, stderr is /dev/null
     }
     return k_exit_failure;
   };
@@ -223,7 +225,6 @@ int run_daemon(Settings settings) {
   asio::io_context io(1);
   Stats stats;
   const unsigned probe_concurrency = std::max(1u, settings.probe_concurrency);
-  Evaluator evaluator = [resolver](const std::string& key) { return evaluate_destination(*resolver, key); };
   Prober prober = [probe_concurrency](const std::vector<ProbeRequest>& requests) {
     return probe_all(requests, probe_concurrency);
   };
@@ -240,15 +241,24 @@ int run_daemon(Settings settings) {
     bound = server->bound();
   }
   if (!settings.foreground && !stdio) {
+    // The resolver may run threads of its own, which fork() would not carry over:
+    // it was created above only to report configuration errors here; make it anew.
+    resolver.reset();
     io.notify_fork(asio::io_context::fork_prepare);
     if (auto st = detach(); !st) {
       return fail(st.error());
     }
     io.notify_fork(asio::io_context::fork_child);
+    auto again = make_unbound_resolver(settings.resolver);
+    if (!again) {
+      return fail(again.error());
+    }
+    resolver = std::move(*again);
   }
   if (auto st = drop_privileges(*run_user); !st) {
     return fail(st.error());
   }
+  Evaluator evaluator = [resolver](const std::string& key) { return evaluate_destination(*resolver, key); };
   auto service = std::make_unique<PolicyService>(settings, evaluator, prober, *log, stats);
   server->attach(*service);
 

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 namespace dane::policyd {
@@ -80,6 +82,7 @@ std::string Stats::to_json() const {
                       {"refused", m_connections_refused.load(k_order)}};
   j["log_dropped"] = m_log_dropped.load(k_order);
   j["latency_us"] = {{"p50", latency_quantile_us(0.50)}, {"p99", latency_quantile_us(0.99)}};
+  j["pid"] = static_cast<long>(::getpid());
   j["uptime_s"] =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - m_started).count();
   return j.dump();

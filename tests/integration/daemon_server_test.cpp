@@ -93,6 +93,15 @@ protected:
   DaemonTempDir m_dir{"dane-daemon-server"};
 };
 
+std::string status_line(pid_t pid, const std::string& field) {
+  for (const auto& line : read_text_lines("/proc/" + std::to_string(pid) + "/status")) {
+    if (line.rfind(field + ":", 0) == 0) {
+      return line;
+    }
+  }
+  return {};
+}
+
 TEST_F(DaemonServer, HelpDescribesEveryOptionAndExitsZero) {
   auto r = run_process({dane_policyd_path(), "--help"}, 30s);
   EXPECT_EQ(r.exit_code, 0);
@@ -343,15 +352,6 @@ TEST_F(DaemonServer, SighupReopensTheVerdictLog) {
   EXPECT_EQ(d->stop(), 0);
 }
 
-std::string status_line(pid_t pid, const std::string& field) {
-  for (const auto& line : read_text_lines("/proc/" + std::to_string(pid) + "/status")) {
-    if (line.rfind(field + ":", 0) == 0) {
-      return line;
-    }
-  }
-  return {};
-}
-
 TEST_F(DaemonServer, DropsPrivilegesAfterBindingAsRoot) {
   auto d = start({"--socketmap", "unix:" + socket_path(), "--user", "nobody"});
   ASSERT_TRUE(d);
@@ -399,6 +399,34 @@ TEST_F(DaemonServer, MaxConnectionsClosesTheExcessOnly) {
   EXPECT_TRUE(c->wait_closed());
   EXPECT_EQ(*a.query("tlspolicy", "other.test"), "OK dane-only");
   EXPECT_TRUE(d->wait_for_output("too many connections"));
+}
+
+TEST_F(DaemonServer, DetachesWithoutForeground) {
+  auto args = s_rig->cli_args(5);
+  std::vector<std::string> argv{dane_policyd_path(), "--socketmap", "unix:" + socket_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run_process(argv, 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "") << "the detached daemon logs to syslog only";
+  nlohmann::json s;
+  for (int i = 0; i < 500 && s.is_null(); ++i) {
+    s = stats(socket_path());
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(s.is_null()) << "the detached daemon serves";
+  auto pid = static_cast<pid_t>(s["pid"].get<long>());
+  ASSERT_GT(pid, 1);
+  auto client = socketmap(socket_path());
+  EXPECT_EQ(*client.query("tlspolicy", "example.test"), "OK dane-only");
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  EXPECT_TRUE(client.raw().wait_closed());
+  bool gone = false;
+  for (int i = 0; i < 3000 && !gone; ++i) {
+    std::string state = status_line(pid, "State");
+    gone = state.empty() || state.find("Z") != std::string::npos;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone) << "SIGTERM stops the detached daemon";
 }
 
 TEST_F(DaemonServer, StdioServesOneClientThenExits) {
