@@ -241,7 +241,7 @@ TEST_F(DaemonDns, NativeDecisionTable) {
   auto s = stats();
   EXPECT_EQ(s["answers"]["tempfail"], 4);
   EXPECT_EQ(s["dns_failures"], 4);
-  EXPECT_NE(d->output().find("verdict destination=\"all.test\" mode=native policy=dane-only"), std::string::npos)
+  EXPECT_TRUE(d->wait_for_output("verdict destination=\"all.test\" mode=native policy=dane-only"))
       << "one summary line per evaluation";
 }
 

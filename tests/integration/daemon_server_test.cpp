@@ -216,8 +216,8 @@ TEST_F(DaemonServer, GarbageAndOversizedInputCloseOnlyTheirConnection) {
   EXPECT_TRUE(d->running());
   auto s = stats(socket_path());
   EXPECT_EQ(s["protocol_errors"], 9);
-  EXPECT_NE(d->output().find("warning: bad socketmap request"), std::string::npos) << d->output();
-  EXPECT_NE(d->output().find("warning: bad policy request"), std::string::npos) << d->output();
+  EXPECT_TRUE(d->wait_for_output("warning: bad socketmap request")) << d->output();
+  EXPECT_TRUE(d->wait_for_output("warning: bad policy request")) << d->output();
   EXPECT_EQ(d->stop(), 0);
 }
 
