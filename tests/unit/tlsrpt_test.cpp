@@ -1,0 +1,314 @@
+// RFC 8460 export of danectl report: a JSON-schema-level check of every report (required fields,
+// types, enumerations, counts that add up), and exact session counts from probe results (verdict
+// log) and from the Postfix log. Fixtures: tests/data/report/.
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "dane/policyd/report.hpp"
+
+namespace rp = dane::policyd::report;
+using nlohmann::json;
+
+namespace {
+
+const std::string k_data = std::string(DANE_TEST_DATA_DIR) + "/report/";
+
+// RFC 8460 §4.3 result types.
+const std::set<std::string> k_result_types = {
+    "starttls-not-supported", "certificate-host-mismatch", "certificate-expired", "certificate-not-trusted",
+    "validation-failure",     "tlsa-invalid",              "dnssec-invalid",      "dane-required",
+    "sts-policy-fetch-error", "sts-policy-invalid",        "sts-webpki-invalid"};
+
+bool is_count(const json& j) { return j.is_number_unsigned() || (j.is_number_integer() && j.get<long long>() >= 0); }
+
+// Checks one report object against RFC 8460 §4.4's shape; returns the problems found.
+std::vector<std::string> check_report(const json& r) {
+  std::vector<std::string> bad;
+  auto need_string = [&](const json& obj, const char* k, const std::string& where) {
+    if (!obj.contains(k) || !obj[k].is_string() || obj[k].get<std::string>().empty()) {
+      bad.push_back(where + k + " missing or not a non-empty string");
+    }
+  };
+  if (!r.is_object()) {
+    return {"report is not an object"};
+  }
+  need_string(r, "organization-name", "");
+  need_string(r, "contact-info", "");
+  need_string(r, "report-id", "");
+  if (!r.contains("date-range") || !r["date-range"].is_object()) {
+    bad.emplace_back("date-range missing");
+  } else {
+    need_string(r["date-range"], "start-datetime", "date-range.");
+    need_string(r["date-range"], "end-datetime", "date-range.");
+    auto s = rp::parse_rfc3339(r["date-range"].value("start-datetime", ""));
+    auto e = rp::parse_rfc3339(r["date-range"].value("end-datetime", ""));
+    if (!s || !e) {
+      bad.emplace_back("date-range times are not RFC 3339");
+    } else if (*s > *e) {
+      bad.emplace_back("date-range start after end");
+    }
+  }
+  if (!r.contains("policies") || !r["policies"].is_array()) {
+    bad.emplace_back("policies missing or not a list");
+    return bad;
+  }
+  for (std::size_t i = 0; i < r["policies"].size(); ++i) {
+    const json& p = r["policies"][i];
+    const std::string w = "policies[" + std::to_string(i) + "].";
+    if (!p.contains("policy") || !p["policy"].is_object()) {
+      bad.push_back(w + "policy missing");
+      continue;
+    }
+    const json& pol = p["policy"];
+    need_string(pol, "policy-type", w + "policy.");
+    need_string(pol, "policy-domain", w + "policy.");
+    const std::string type = pol.value("policy-type", "");
+    if (type != "tlsa" && type != "sts" && type != "no-policy-found") {
+      bad.push_back(w + "policy.policy-type '" + type + "' unknown");
+    }
+    if (type == "tlsa") {
+      if (!pol.contains("policy-string") || !pol["policy-string"].is_array() || pol["policy-string"].empty()) {
+        bad.push_back(w + "policy.policy-string missing for tlsa");
+      } else {
+        for (const auto& s : pol["policy-string"]) {
+          if (!s.is_string()) {
+            bad.push_back(w + "policy.policy-string holds a non-string");
+          }
+        }
+      }
+    }
+    if (pol.contains("mx-host") && (!pol["mx-host"].is_array() || pol["mx-host"].empty() ||
+                                    !pol["mx-host"][0].is_string())) {
+      bad.push_back(w + "policy.mx-host not a list of strings");
+    }
+    if (!p.contains("summary") || !is_count(p["summary"].value("total-successful-session-count", json())) ||
+        !is_count(p["summary"].value("total-failure-session-count", json()))) {
+      bad.push_back(w + "summary counts missing or not non-negative integers");
+      continue;
+    }
+    std::uint64_t failures = 0;
+    if (p.contains("failure-details")) {
+      if (!p["failure-details"].is_array()) {
+        bad.push_back(w + "failure-details not a list");
+        continue;
+      }
+      for (const auto& fd : p["failure-details"]) {
+        if (!k_result_types.count(fd.value("result-type", ""))) {
+          bad.push_back(w + "failure-details result-type '" + fd.value("result-type", "") + "' not in RFC 8460");
+        }
+        if (!is_count(fd.value("failed-session-count", json()))) {
+          bad.push_back(w + "failure-details failed-session-count not a count");
+        } else {
+          failures += fd["failed-session-count"].get<std::uint64_t>();
+        }
+        for (const char* k : {"receiving-mx-hostname", "receiving-ip", "sending-mta-ip", "failure-reason-code",
+                              "additional-information"}) {
+          if (fd.contains(k) && !fd[k].is_string()) {
+            bad.push_back(w + "failure-details " + k + " not a string");
+          }
+        }
+      }
+    }
+    if (failures != p["summary"]["total-failure-session-count"].get<std::uint64_t>()) {
+      bad.push_back(w + "failed-session-counts do not add up to total-failure-session-count");
+    }
+  }
+  return bad;
+}
+
+rp::TlsrptOptions options() {
+  rp::TlsrptOptions o;
+  o.organization = "Example Sender Ltd";
+  o.contact = "tlsrpt@sender.example";
+  return o;
+}
+
+const json* find_policy(const json& report, const std::string& mx, std::size_t nth = 0) {
+  for (const auto& p : report["policies"]) {
+    if (p["policy"].contains("mx-host") && p["policy"]["mx-host"][0] == mx) {
+      if (nth-- == 0) {
+        return &p;
+      }
+    }
+  }
+  return nullptr;
+}
+
+const json* find_detail(const json& policy, const std::string& type) {
+  for (const auto& fd : policy["failure-details"]) {
+    if (fd["result-type"] == type) {
+      return &fd;
+    }
+  }
+  return nullptr;
+}
+
+struct Fixture {
+  rp::Aggregator agg;
+  explicit Fixture(rp::Filter f = {}, bool maillog = false) : agg(std::move(f)) {
+    auto ignore = [](const std::string&) {};
+    agg.read_verdict_file(k_data + "verdicts-maillog.jsonl", ignore);
+    if (maillog) {
+      rp::MaillogOptions o;
+      o.reference = *rp::parse_rfc3339("2026-11-29T00:00:00Z");
+      o.local_time_is_utc = true;
+      agg.read_maillog_file(k_data + "maillog-rfc3339.log", o, ignore);
+      agg.finish_maillog();
+    }
+  }
+};
+
+} // namespace
+
+TEST(Tlsrpt, Rfc8460_4_4_AllReportsPassSchemaCheck) {
+  for (bool maillog : {false, true}) {
+    Fixture fx({}, maillog);
+    json all = rp::build_tlsrpt_all(fx.agg, options());
+    ASSERT_TRUE(all.is_array());
+    std::set<std::string> domains;
+    for (const auto& r : all) {
+      auto problems = check_report(r);
+      EXPECT_TRUE(problems.empty()) << r.dump(2) << "\n" << ::testing::PrintToString(problems);
+      domains.insert(r["policies"].empty() ? "" : r["policies"][0]["policy"]["policy-domain"].get<std::string>());
+    }
+    EXPECT_EQ(all.size(), maillog ? 6u : 5u);
+    EXPECT_TRUE(domains.count("mx.relay.example")); // bracketed next hop -> its host name
+    EXPECT_TRUE(domains.count("example.com"));
+  }
+}
+
+TEST(Tlsrpt, HeaderFieldsAndDateRange) {
+  rp::Filter f;
+  f.since = *rp::parse_rfc3339("2026-11-08T00:00:00Z");
+  f.until = *rp::parse_rfc3339("2026-11-09T00:00:00Z");
+  Fixture fx(f);
+  const auto* d = fx.agg.find("example.com");
+  ASSERT_NE(d, nullptr);
+  json r = rp::build_tlsrpt(fx.agg, *d, options());
+  EXPECT_EQ(r["organization-name"], "Example Sender Ltd");
+  EXPECT_EQ(r["contact-info"], "tlsrpt@sender.example");
+  EXPECT_EQ(r["date-range"]["start-datetime"], "2026-11-08T00:00:00Z");
+  EXPECT_EQ(r["date-range"]["end-datetime"], "2026-11-09T00:00:00Z");
+  EXPECT_EQ(r["report-id"], "20261108T000000Z_20261109T000000Z_example.com");
+  // Without a filter: the observed range.
+  Fixture open;
+  json r2 = rp::build_tlsrpt(open.agg, *open.agg.find("example.com"), options());
+  EXPECT_EQ(r2["date-range"]["start-datetime"], "2026-11-08T09:59:00Z");
+  EXPECT_EQ(r2["date-range"]["end-datetime"], "2026-11-08T09:59:40Z");
+}
+
+TEST(Tlsrpt, SessionCountsFromProbesWhenNoPostfixLog) {
+  Fixture fx;
+  json r = rp::build_tlsrpt(fx.agg, *fx.agg.find("example.com"), options());
+  ASSERT_TRUE(check_report(r).empty());
+  ASSERT_EQ(r["policies"].size(), 1u);
+  const json& p = r["policies"][0];
+  EXPECT_EQ(p["policy"]["policy-type"], "tlsa");
+  EXPECT_EQ(p["policy"]["policy-string"],
+            json::array({"3 1 1 2bb183af6ba7d1a8b5a4a3c4f4e0ae2b6d5f4c3b2a190817263544536271809a"}));
+  EXPECT_EQ(p["policy"]["policy-domain"], "example.com");
+  EXPECT_EQ(p["policy"]["mx-host"], json::array({"mx1.example.com"}));
+  EXPECT_EQ(p["summary"]["total-successful-session-count"], 2);
+  EXPECT_EQ(p["summary"]["total-failure-session-count"], 1);
+  ASSERT_EQ(p["failure-details"].size(), 1u);
+  const json& fd = p["failure-details"][0];
+  EXPECT_EQ(fd["result-type"], "certificate-host-mismatch");
+  EXPECT_EQ(fd["receiving-mx-hostname"], "mx1.example.com");
+  EXPECT_EQ(fd["receiving-ip"], "192.0.2.2");
+  EXPECT_EQ(fd["failed-session-count"], 1);
+  EXPECT_NE(fd["additional-information"].get<std::string>().find("verdict%20log"), std::string::npos);
+  EXPECT_EQ(fd["additional-information"].get<std::string>().rfind("data:,", 0), 0u);
+
+  // Every probe result maps to an RFC result type; connect failures are no TLS session.
+  json st = rp::build_tlsrpt(fx.agg, *fx.agg.find("starttls.example"), options());
+  ASSERT_TRUE(check_report(st).empty());
+  const json* sp = find_policy(st, "mx.starttls.example");
+  ASSERT_NE(sp, nullptr);
+  EXPECT_EQ((*sp)["summary"]["total-successful-session-count"], 0);
+  EXPECT_EQ((*sp)["summary"]["total-failure-session-count"], 3);
+  ASSERT_NE(find_detail(*sp, "starttls-not-supported"), nullptr);
+  EXPECT_EQ((*find_detail(*sp, "starttls-not-supported"))["receiving-ip"], "192.0.2.30");
+  ASSERT_NE(find_detail(*sp, "tlsa-invalid"), nullptr);
+  EXPECT_EQ((*find_detail(*sp, "tlsa-invalid"))["receiving-ip"], "192.0.2.33");
+  ASSERT_NE(find_detail(*sp, "validation-failure"), nullptr);
+  EXPECT_EQ((*find_detail(*sp, "validation-failure"))["failure-reason-code"], "tls-failed");
+
+  json relay = rp::build_tlsrpt(fx.agg, *fx.agg.find("[mx.relay.example]:2525"), options());
+  ASSERT_NE(find_policy(relay, "mx.relay.example"), nullptr);
+  EXPECT_NE(find_detail(*find_policy(relay, "mx.relay.example"), "certificate-expired"), nullptr);
+
+  json broken = rp::build_tlsrpt(fx.agg, *fx.agg.find("broken.example"), options());
+  const json* bp = find_policy(broken, "mx.broken.example");
+  ASSERT_NE(bp, nullptr);
+  ASSERT_NE(find_detail(*bp, "dnssec-invalid"), nullptr);
+  EXPECT_EQ((*find_detail(*bp, "dnssec-invalid"))["failure-reason-code"],
+            "TLSA lookup for _25._tcp.mx.broken.example bogus: signature expired");
+
+  json insecure = rp::build_tlsrpt(fx.agg, *fx.agg.find("insecure.example"), options());
+  const json* ip = find_policy(insecure, "mx.insecure.example");
+  ASSERT_NE(ip, nullptr);
+  EXPECT_EQ((*ip)["policy"]["policy-type"], "no-policy-found");
+  EXPECT_FALSE((*ip)["policy"].contains("policy-string"));
+  EXPECT_EQ((*ip)["summary"]["total-successful-session-count"], 1);
+}
+
+TEST(Tlsrpt, SessionCountsFromPostfixLogWhenGiven) {
+  Fixture fx({}, true);
+  json r = rp::build_tlsrpt(fx.agg, *fx.agg.find("example.com"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  EXPECT_NE(r["additional-information"].get<std::string>().find("Postfix%20log"), std::string::npos);
+  const json* p = find_policy(r, "mx1.example.com");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ((*p)["summary"]["total-successful-session-count"], 2);
+  EXPECT_EQ((*p)["summary"]["total-failure-session-count"], 1);
+  const json* fd = find_detail(*p, "certificate-host-mismatch");
+  ASSERT_NE(fd, nullptr);
+  EXPECT_EQ((*fd)["receiving-ip"], "192.0.2.2");
+  EXPECT_EQ((*fd)["failure-reason-code"], "num=62:hostname mismatch");
+
+  json relay = rp::build_tlsrpt(fx.agg, *fx.agg.find("[mx.relay.example]:2525"), options());
+  const json* rpol = find_policy(relay, "mx.relay.example");
+  ASSERT_NE(rpol, nullptr);
+  // The Untrusted session, its verification failure and its 4.7.5 deferral are one failed session.
+  EXPECT_EQ((*rpol)["summary"]["total-failure-session-count"], 1);
+  EXPECT_EQ((*rpol)["summary"]["total-successful-session-count"], 1);
+  ASSERT_NE(find_detail(*rpol, "certificate-expired"), nullptr);
+
+  json trusted = rp::build_tlsrpt(fx.agg, *fx.agg.find("trusted.example"), options());
+  const json* tp = find_policy(trusted, "mx.trusted.example");
+  ASSERT_NE(tp, nullptr);
+  EXPECT_EQ((*tp)["policy"]["policy-type"], "no-policy-found");
+  EXPECT_EQ((*tp)["summary"]["total-successful-session-count"], 1);
+}
+
+TEST(Tlsrpt, TlsaSetChangeGivesOnePolicyPerSet) {
+  rp::Aggregator agg({});
+  agg.read_verdict_file(k_data + "verdicts-flips.jsonl", [](const std::string&) {});
+  json r = rp::build_tlsrpt(agg, *agg.find("flip.example"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  const json* first = find_policy(r, "mx.flip.example", 0);
+  const json* second = find_policy(r, "mx.flip.example", 1);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ((*first)["policy"]["policy-string"].size(), 1u);
+  EXPECT_EQ((*second)["policy"]["policy-string"].size(), 2u);
+}
+
+TEST(Tlsrpt, ResultTypeMapping) {
+  EXPECT_EQ(rp::tlsrpt_result_type_for_probe("tlsa-mismatch"), "tlsa-invalid");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_probe("name-mismatch"), "certificate-host-mismatch");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_probe("cert-expired"), "certificate-expired");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_probe("starttls-not-offered"), "starttls-not-supported");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_probe("tls-failed"), "validation-failure");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("num=10:certificate has expired"), "certificate-expired");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("num=62:hostname mismatch"), "certificate-host-mismatch");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("num=20:unable to get local issuer certificate"),
+            "certificate-not-trusted");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("TLS is required, but was not offered by host x[1.2.3.4]"),
+            "starttls-not-supported");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("Server certificate not verified"), "validation-failure");
+}
