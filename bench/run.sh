@@ -63,6 +63,15 @@ wait_for_socket() { # PATH PID LOG
   return 1
 }
 
+# CPU time (user + system, all threads) of a process in clock ticks, from /proc/PID/stat.
+cpu_ticks() {
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+clk_tck=$(getconf CLK_TCK)
+us_per_request() { # TICKS-BEFORE TICKS-AFTER REQUESTS
+  awk -v a="$1" -v b="$2" -v n="$3" -v hz="$clk_tck" 'BEGIN { if (n > 0) printf "%.2f", (b - a) * 1e6 / hz / n }'
+}
+
 field() { # NAME RESULT-LINE
   sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<"$2"
 }
@@ -87,11 +96,13 @@ echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 floor_pid=$!
 pids+=("$floor_pid")
 wait_for_socket "$work/floor.sock" "$floor_pid" "$work/floor.log"
-floor_result=$(run_load "$work/floor.sock" "floor_server" --requests "$((requests + warmup))" --warmup "$warmup" \
-  --key "$key" --expect "OK dane-only")
+run_load "$work/floor.sock" "floor warm-up" --requests "$warmup" --key "$key" >/dev/null
+t0=$(cpu_ticks "$floor_pid")
+floor_result=$(run_load "$work/floor.sock" "floor_server" --requests "$requests" --key "$key" --expect "OK dane-only")
+floor_cpu=$(us_per_request "$t0" "$(cpu_ticks "$floor_pid")" "$requests")
 kill -TERM "$floor_pid"
 wait "$floor_pid" 2>/dev/null || true
-echo "floor_server: $(field qps "$floor_result") q/s, p99 $(field p99_us "$floor_result") us"
+echo "floor_server: $(field qps "$floor_result") q/s, p99 $(field p99_us "$floor_result") us, $floor_cpu us CPU/request"
 
 # --- 2. dane-policyd, cache-hit path ---------------------------------------------------------------------
 cat >"$work/unbound.conf" <<'CONF'
@@ -119,9 +130,11 @@ policyd_pid=$!
 pids+=("$policyd_pid")
 wait_for_socket "$work/policyd.sock" "$policyd_pid" "$work/policyd.log"
 
-run_load "$work/policyd.sock" "warm-up (1 request, fills the cache)" --requests 1 --key "$key" >/dev/null
-policyd_result=$(run_load "$work/policyd.sock" "dane-policyd" --requests "$((requests + warmup))" --warmup "$warmup" \
-  --key "$key")
+run_load "$work/policyd.sock" "first request (fills the cache)" --requests 1 --connections 1 --key "$key" >/dev/null
+run_load "$work/policyd.sock" "dane-policyd warm-up" --requests "$warmup" --key "$key" >/dev/null
+t0=$(cpu_ticks "$policyd_pid")
+policyd_result=$(run_load "$work/policyd.sock" "dane-policyd" --requests "$requests" --key "$key")
+policyd_cpu=$(us_per_request "$t0" "$(cpu_ticks "$policyd_pid")" "$requests")
 
 # --- 3. memory after DISTINCT distinct destinations ------------------------------------------------------
 rss_before=$(awk '/^VmRSS/ {print $2}' "/proc/$policyd_pid/status")
@@ -138,13 +151,17 @@ fq=$(field qps "$floor_result")
 dq=$(field qps "$policyd_result")
 echo
 echo "=== socketmap over a unix socket, $connections connections, one request in flight each ==="
-printf '%-28s %10s q/s   p50 %8s us   p99 %8s us   max %8s us\n' "floor_server" "$fq" \
-  "$(field p50_us "$floor_result")" "$(field p99_us "$floor_result")" "$(field max_us "$floor_result")"
-printf '%-28s %10s q/s   p50 %8s us   p99 %8s us   max %8s us   (answers: ok=%s temp=%s notfound=%s)\n' \
+printf '%-28s %8s q/s  p50 %8s us  p99 %8s us  max %8s us  server CPU %6s us/request\n' "floor_server" "$fq" \
+  "$(field p50_us "$floor_result")" "$(field p99_us "$floor_result")" "$(field max_us "$floor_result")" "$floor_cpu"
+printf '%-28s %8s q/s  p50 %8s us  p99 %8s us  max %8s us  server CPU %6s us/request\n' \
   "dane-policyd (cache hits)" "$dq" "$(field p50_us "$policyd_result")" "$(field p99_us "$policyd_result")" \
-  "$(field max_us "$policyd_result")" "$(field ok "$policyd_result")" "$(field temp "$policyd_result")" \
-  "$(field notfound "$policyd_result")"
-awk -v d="$dq" -v f="$fq" 'BEGIN { if (f > 0) printf "ratio dane-policyd / floor: %.2f\n", d / f }'
+  "$(field max_us "$policyd_result")" "$policyd_cpu"
+echo "dane-policyd answers: ok=$(field ok "$policyd_result") notfound=$(field notfound "$policyd_result")" \
+  "temp=$(field temp "$policyd_result") timeout=$(field timeout "$policyd_result") perm=$(field perm "$policyd_result")"
+awk -v d="$dq" -v f="$fq" -v dc="$policyd_cpu" -v fc="$floor_cpu" 'BEGIN {
+  if (f > 0) printf "ratio dane-policyd / floor: throughput %.2f", d / f
+  if (dc > 0 && fc > 0) printf ", CPU per request %.2fx", dc / fc
+  printf "\n" }'
 printf '%-28s %10s q/s   p99 %8s us   (cache misses: each a refused DNS evaluation)\n' "$distinct distinct keys" \
   "$(field qps "$distinct_result")" "$(field p99_us "$distinct_result")"
 echo "dane-policyd VmRSS: ${rss_before} kB before, ${rss_after} kB after $distinct distinct destinations (VmHWM ${hwm} kB)"

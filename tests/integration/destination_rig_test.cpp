@@ -2,10 +2,19 @@
 // zones signed by ldns-signzone and served by nsd on loopback (tests/support/dns_rig.hpp).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <thread>
 
+#include <sys/wait.h>
+
+#include "dane/destination.hpp"
 #include "dane/dns.hpp"
+#include "dane/policyd/json.hpp"
+#include "dane/policyd/policy_engine.hpp"
 #include "dane/tlsa.hpp"
 #include "dns_rig.hpp"
 #include "test_env.hpp"
@@ -19,11 +28,63 @@ using test::ZoneSigning;
 using test::ZoneSpec;
 
 constexpr const char* k_hash_a = "0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6";
+constexpr const char* k_hash_b = "1111111111111111111111111111111111111111111111111111111111111111";
+constexpr const char* k_hash_c = "2222222222222222222222222222222222222222222222222222222222222222";
+constexpr const char* k_hash_d = "3333333333333333333333333333333333333333333333333333333333333333";
+constexpr const char* k_hash_e = "4444444444444444444444444444444444444444444444444444444444444444";
+// sha256("abc"): the pin a `3 1 0 616263` record must produce.
+constexpr const char* k_sha256_abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+std::string tlsa(const std::string& owner, const std::string& rdata) { return owner + " TLSA " + rdata + "\n"; }
+
+// The destinations of the RFC 7672 cases (see the tests below for what each one means).
+void add_destination_zones(DnsRig& rig) {
+  using std::string;
+  rig.add_zone({"ee.test", "@ MX 10 mx\nmx A 127.0.0.2\nmx AAAA ::2\nplain A 127.0.0.12\n" +
+                               tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_a)});
+  rig.add_zone({"ee0.test", "@ MX 10 mx\nmx A 127.0.0.2\n" + tlsa("_25._tcp.mx", "3 1 0 616263")});
+  rig.add_zone({"ee512.test", "@ MX 10 mx\nmx A 127.0.0.2\n" + tlsa("_25._tcp.mx", string("3 1 2 ") + k_hash_a + k_hash_b)});
+  rig.add_zone({"ta.test", "@ MX 10 mx\nmx A 127.0.0.3\n" + tlsa("_25._tcp.mx", string("2 0 1 ") + k_hash_b)});
+  rig.add_zone({"eeta.test", "@ MX 10 mx\nmx A 127.0.0.3\n" + tlsa("_25._tcp.mx", string("2 0 1 ") + k_hash_b) +
+                                 tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_a)});
+  rig.add_zone({"cn.test", "@ MX 10 mail\nmail CNAME mx.ee.test.\n"});
+  rig.add_zone({"cnfb.test", "@ MX 10 mail\nmail CNAME plain.ee.test.\n" + tlsa("_25._tcp.mail", string("3 1 1 ") + k_hash_c)});
+  rig.add_zone({"cninsec.test", "@ MX 10 mail\nmail CNAME mx.insec.test.\n" + tlsa("_25._tcp.mail", string("3 1 1 ") + k_hash_d)});
+  rig.add_zone({"cnerr.test", "@ MX 10 mail\nmail CNAME mx.badtlsa.test.\n" + tlsa("_25._tcp.mail", string("3 1 1 ") + k_hash_d)});
+  rig.add_zone({"tlsacname.test", "@ MX 10 mx\nmx A 127.0.0.4\n_25._tcp.mx CNAME _25._tcp.mx.ee.test.\n"});
+  rig.add_zone({"insec.test", "@ MX 10 mx\nmx A 127.0.0.3\n" + tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_a),
+                ZoneSigning::Unsigned});
+  rig.add_zone({"wrongds.test", "@ MX 10 mx\nmx A 127.0.0.4\n", ZoneSigning::WrongDs});
+  rig.add_zone({"expired.test", "@ MX 10 mx\nmx A 127.0.0.6\n", ZoneSigning::Expired});
+  rig.add_zone({"badsig.test", "mx A 127.0.0.7\nok A 127.0.0.8\n", ZoneSigning::BadSignature, "mx.badsig.test A"});
+  rig.add_zone({"badmx.test", "@ MX 10 mx\nmx A 127.0.0.5\n" + tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_a),
+                ZoneSigning::BadSignature, "badmx.test MX"});
+  rig.add_zone({"badaddr.test", "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.5\nmx2 A 127.0.0.6\n" +
+                                    tlsa("_25._tcp.mx1", string("3 1 1 ") + k_hash_a) +
+                                    tlsa("_25._tcp.mx2", string("3 1 1 ") + k_hash_b),
+                ZoneSigning::BadSignature, "mx1.badaddr.test A"});
+  rig.add_zone({"badtlsa.test", "@ MX 10 mx\nmx A 127.0.0.5\n" + tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_a),
+                ZoneSigning::BadSignature, "_25._tcp.mx.badtlsa.test TLSA"});
+  rig.add_zone({"sfail.test", "@ MX 10 mx.lame.sfail.test.\n@ MX 20 mx\nmx A 127.0.0.7\n" +
+                                  tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_e)});
+  rig.add_lame_delegation("lame.sfail.test");
+  rig.add_zone({"tlsafail.test", "@ MX 10 mx\nmx A 127.0.0.7\n"});
+  rig.add_lame_delegation("_tcp.mx.tlsafail.test");
+  rig.add_zone({"nullmx.test", "@ MX 0 .\n"});
+  rig.add_zone({"implicit.test", "@ A 127.0.0.9\n" + tlsa("_25._tcp", string("3 1 1 ") + k_hash_a)});
+  rig.add_zone({"mixed.test", "@ MX 10 mx1\n@ MX 20 mx2\n@ MX 30 mx.insec.test.\nmx1 A 127.0.0.10\nmx2 A 127.0.0.11\n" +
+                                  tlsa("_25._tcp.mx1", string("3 1 1 ") + k_hash_a)});
+  rig.add_zone({"unusable.test", "@ MX 10 mx\nmx A 127.0.0.12\n" + tlsa("_25._tcp.mx", string("1 1 1 ") + k_hash_a) +
+                                     tlsa("_25._tcp.mx", "3 1 1 0c72ac70b745ac19") +
+                                     tlsa("_25._tcp.mx", string("3 2 1 ") + k_hash_b)});
+  rig.add_zone({"port.test", "mx A 127.0.0.13\n" + tlsa("_2525._tcp.mx", string("3 1 1 ") + k_hash_c)});
+}
 
 class DnsRigTest : public ::testing::Test {
 protected:
+  // One rig for the whole file (both suites): started on first use, stopped at exit.
   static void SetUpTestSuite() {
-    if (!DnsRig::tools_available()) {
+    if (!DnsRig::tools_available() || s_rig != nullptr || !s_start_error.empty()) {
       return;
     }
     s_rig = std::make_unique<DnsRig>();
@@ -36,17 +97,13 @@ protected:
         _25._tcp.tlsalias CNAME _25._tcp.mx
         tbad         A     127.0.0.5
         )"});
-    s_rig->add_zone({"insec.test", "mx A 127.0.0.3\n", ZoneSigning::Unsigned});
-    s_rig->add_zone({"wrongds.test", "mx A 127.0.0.4\n", ZoneSigning::WrongDs});
-    s_rig->add_zone({"expired.test", "mx A 127.0.0.6\n", ZoneSigning::Expired});
-    s_rig->add_zone({"badsig.test", "mx A 127.0.0.7\nok A 127.0.0.8\n", ZoneSigning::BadSignature, "mx.badsig.test A"});
     s_rig->add_lame_delegation("lame.res.test");
+    add_destination_zones(*s_rig);
     if (auto started = s_rig->start(); !started) {
       s_start_error = started.error();
       s_rig.reset();
     }
   }
-  static void TearDownTestSuite() { s_rig.reset(); }
 
   void SetUp() override {
     DANE_REQUIRE_OR_SKIP(DnsRig::tools_available(), DnsRig::missing_tools_message());
@@ -63,12 +120,17 @@ protected:
     return answers.empty() ? Answer{} : answers.front();
   }
 
+public:
+  static std::vector<std::string> rig_args() { return s_rig ? s_rig->cli_args(5) : std::vector<std::string>{}; }
+
+protected:
   static std::unique_ptr<DnsRig> s_rig;
   static std::string s_start_error;
   std::unique_ptr<Resolver> m_resolver;
 };
 
 std::unique_ptr<DnsRig> DnsRigTest::s_rig;
+std::vector<std::string> DnsRigTest_rig_args() { return DnsRigTest::rig_args(); }
 std::string DnsRigTest::s_start_error;
 
 TEST_F(DnsRigTest, SignedZoneAnswersAreSecureWithData) {
@@ -189,6 +251,311 @@ TEST_F(DnsRigTest, ServerDownIsATimeoutNeverInsecureAndRecoversAfterRestart) {
   ASSERT_TRUE(fresh);
   auto up = (*fresh)->resolve({{"mx.res.test", RrType::A}}, std::chrono::steady_clock::now() + std::chrono::seconds(5));
   EXPECT_EQ(up.at(0).security, DnsSecurity::Secure) << up.at(0).reason;
+}
+
+
+// ---- RFC 7672 destination evaluation over the rig, native and pinned answers ----
+
+using policyd::decide;
+using policyd::Mode;
+
+std::vector<std::string> statuses(const DestinationFacts& f) {
+  std::vector<std::string> out;
+  for (const auto& h : f.hosts) {
+    out.push_back(h.name + "=" + to_string(h.status));
+  }
+  return out;
+}
+
+class DestinationRigTest : public DnsRigTest {
+protected:
+  DestinationFacts eval(const std::string& key) { return evaluate_destination(*m_resolver, key); }
+  static std::string native(const DestinationFacts& f) { return decide(f, Mode::Native).answer; }
+  static std::string pinned(const DestinationFacts& f) {
+    policyd::PinnedOptions options;
+    options.ta_file = [](const DestinationFacts&) -> std::optional<std::string> { return std::string("/var/lib/dane/ta.pem"); };
+    return decide(f, Mode::Pinned, options).answer;
+  }
+  using V = std::vector<std::string>;
+};
+
+TEST_F(DestinationRigTest, Rfc7672_SecureMxSecureDaneEe) {
+  auto f = eval("ee.test");
+  EXPECT_EQ(f.outcome, DestinationOutcome::DaneOnly) << f.reason;
+  EXPECT_EQ(f.mx_security, DnsSecurity::Secure);
+  EXPECT_EQ(statuses(f), V{"mx.ee.test=dane"});
+  ASSERT_EQ(f.hosts.size(), 1u);
+  EXPECT_EQ(f.hosts[0].tlsa_base, "mx.ee.test");
+  EXPECT_EQ(f.hosts[0].tlsa_owner, "_25._tcp.mx.ee.test");
+  EXPECT_EQ(f.hosts[0].dnssec, DnsSecurity::Secure);
+  EXPECT_EQ(f.hosts[0].addresses, (V{"127.0.0.2", "::2"}));
+  EXPECT_EQ(f.hosts[0].tlsa.at(0).to_string(), std::string("3 1 1 ") + k_hash_a);
+  EXPECT_EQ(native(f), "OK dane-only");
+  EXPECT_EQ(pinned(f), std::string("OK fingerprint match=") + k_hash_a);
+}
+
+TEST_F(DestinationRigTest, Pinned_FullSpkiRecordIsHashedWithTheOperatorsDigest) {
+  auto f = eval("ee0.test");
+  EXPECT_EQ(native(f), "OK dane-only");
+  EXPECT_EQ(pinned(f), std::string("OK fingerprint match=") + k_sha256_abc);
+  // A sha512 record cannot become a sha256 pin: dane-only.
+  auto g = eval("ee512.test");
+  EXPECT_EQ(native(g), "OK dane-only");
+  EXPECT_EQ(pinned(g), "OK dane-only");
+  policyd::PinnedOptions sha512;
+  sha512.fingerprint_digest = "sha512";
+  EXPECT_EQ(decide(g, Mode::Pinned, sha512).answer, std::string("OK fingerprint match=") + k_hash_a + k_hash_b);
+}
+
+TEST_F(DestinationRigTest, Rfc7672_SecureDaneTa) {
+  auto f = eval("ta.test");
+  EXPECT_EQ(f.outcome, DestinationOutcome::DaneOnly);
+  EXPECT_EQ(statuses(f), V{"mx.ta.test=dane"});
+  EXPECT_EQ(native(f), "OK dane-only");
+  EXPECT_EQ(pinned(f), "OK secure tafile=/var/lib/dane/ta.pem match=ta.test:mx.ta.test");
+  EXPECT_EQ(decide(f, Mode::Pinned).answer, "OK dane-only"); // no trust-anchor file can be made
+  auto mixed = eval("eeta.test");
+  EXPECT_EQ(native(mixed), "OK dane-only");
+  EXPECT_EQ(pinned(mixed), "OK dane-only");
+}
+
+TEST_F(DestinationRigTest, Rfc7672_2_2_3_SecureCnameExpansionWithTlsaIsTheBase) {
+  auto f = eval("cn.test");
+  EXPECT_EQ(statuses(f), V{"mail.cn.test=dane"});
+  ASSERT_EQ(f.hosts.size(), 1u);
+  EXPECT_EQ(f.hosts[0].canonname, "mx.ee.test");
+  EXPECT_EQ(f.hosts[0].tlsa_base, "mx.ee.test");
+  EXPECT_EQ(native(f), "OK dane-only");
+  EXPECT_EQ(pinned(f), "OK fingerprint match=" + std::string(k_hash_a));
+}
+
+TEST_F(DestinationRigTest, Rfc7672_2_2_3_NoTlsaAtExpansionFallsBackToOriginalName) {
+  auto f = eval("cnfb.test");
+  EXPECT_EQ(statuses(f), V{"mail.cnfb.test=dane"});
+  EXPECT_EQ(f.hosts.at(0).tlsa_base, "mail.cnfb.test");
+  EXPECT_EQ(pinned(f), "OK fingerprint match=" + std::string(k_hash_c));
+}
+
+TEST_F(DestinationRigTest, Rfc7672_2_2_2_SecureCnameIntoInsecureZoneKeepsOriginalName) {
+  auto f = eval("cninsec.test");
+  EXPECT_EQ(statuses(f), V{"mail.cninsec.test=dane"});
+  EXPECT_EQ(f.hosts.at(0).canonname, "mx.insec.test");
+  EXPECT_EQ(f.hosts.at(0).tlsa_base, "mail.cninsec.test");
+  EXPECT_EQ(native(f), "OK dane-only");
+  EXPECT_EQ(pinned(f), "OK fingerprint match=" + std::string(k_hash_d));
+}
+
+TEST_F(DestinationRigTest, Rfc7672_2_2_3_LookupErrorAtExpansionIsAnErrorWithoutFallBack) {
+  auto f = eval("cnerr.test");
+  EXPECT_EQ(statuses(f), V{"mail.cnerr.test=failed"});
+  EXPECT_NE(f.hosts.at(0).reason.find("TLSA lookup for _25._tcp.mx.badtlsa.test bogus"), std::string::npos)
+      << f.hosts.at(0).reason;
+  EXPECT_EQ(native(f).rfind("TEMP 4.7.5 ", 0), 0u);
+  EXPECT_EQ(pinned(f).rfind("TEMP ", 0), 0u);
+}
+
+TEST_F(DestinationRigTest, CnameAtTheTlsaOwnerIsFollowedButKeepsTheBase) {
+  auto f = eval("tlsacname.test");
+  EXPECT_EQ(statuses(f), V{"mx.tlsacname.test=dane"});
+  EXPECT_EQ(f.hosts.at(0).tlsa_base, "mx.tlsacname.test");
+  EXPECT_EQ(pinned(f), "OK fingerprint match=" + std::string(k_hash_a));
+}
+
+TEST_F(DestinationRigTest, Rfc7672_2_2_1_InsecureDelegationIsNotDane) {
+  auto f = eval("insec.test");
+  EXPECT_EQ(f.outcome, DestinationOutcome::NotDane);
+  EXPECT_EQ(f.mx_security, DnsSecurity::Insecure);
+  EXPECT_TRUE(f.hosts.empty());
+  EXPECT_EQ(native(f), "NOTFOUND ");
+  EXPECT_EQ(pinned(f), "NOTFOUND ");
+}
+
+TEST_F(DestinationRigTest, BogusMxIsTempNeverADowngrade) {
+  for (const char* key : {"wrongds.test", "expired.test", "badmx.test"}) {
+    auto f = eval(key);
+    EXPECT_EQ(f.outcome, DestinationOutcome::TempFail) << key;
+    EXPECT_EQ(f.mx_security, DnsSecurity::Bogus) << key;
+    EXPECT_NE(f.reason.find(std::string("MX lookup for ") + key + " bogus: "), std::string::npos) << f.reason;
+    EXPECT_EQ(native(f), "TEMP 4.7.5 " + f.reason) << key;
+    EXPECT_EQ(pinned(f), "TEMP 4.7.5 " + f.reason) << key;
+  }
+}
+
+TEST_F(DestinationRigTest, BadSignatureOnOneHostsAddressGivesDane) {
+  auto f = eval("badaddr.test");
+  EXPECT_EQ(statuses(f), (V{"mx1.badaddr.test=failed", "mx2.badaddr.test=dane"}));
+  EXPECT_EQ(f.hosts[0].dnssec, DnsSecurity::Bogus);
+  EXPECT_NE(f.hosts[0].reason.find("address lookup (A) for mx1.badaddr.test bogus"), std::string::npos) << f.hosts[0].reason;
+  EXPECT_EQ(native(f), "OK dane");
+  EXPECT_EQ(pinned(f), "OK dane");
+}
+
+TEST_F(DestinationRigTest, BadSignatureOnTheOnlyTlsaRrsetIsTemp) {
+  auto f = eval("badtlsa.test");
+  EXPECT_EQ(statuses(f), V{"mx.badtlsa.test=failed"});
+  EXPECT_EQ(f.hosts[0].dnssec, DnsSecurity::Bogus);
+  EXPECT_NE(f.hosts[0].reason.find("TLSA lookup for _25._tcp.mx.badtlsa.test bogus: "), std::string::npos);
+  EXPECT_EQ(native(f).rfind("TEMP 4.7.5 ", 0), 0u);
+  EXPECT_EQ(pinned(f).rfind("TEMP 4.7.5 ", 0), 0u);
+}
+
+TEST_F(DestinationRigTest, ServfailForOneOfSeveralMxHosts) {
+  auto f = eval("sfail.test");
+  EXPECT_EQ(statuses(f), (V{"mx.lame.sfail.test=failed", "mx.sfail.test=dane"}));
+  EXPECT_EQ(f.hosts[0].dnssec, DnsSecurity::Failed);
+  EXPECT_NE(f.hosts[0].reason.find("SERVFAIL"), std::string::npos);
+  EXPECT_EQ(native(f), "OK dane");
+  EXPECT_EQ(pinned(f), "OK dane");
+  auto t = eval("tlsafail.test");
+  EXPECT_EQ(statuses(t), V{"mx.tlsafail.test=failed"});
+  EXPECT_EQ(t.hosts[0].reason, "TLSA lookup for _25._tcp.mx.tlsafail.test failed: SERVFAIL");
+  EXPECT_EQ(native(t), "TEMP 4.7.5 the MX host failed: TLSA lookup for _25._tcp.mx.tlsafail.test failed: SERVFAIL");
+}
+
+TEST_F(DestinationRigTest, Rfc7505_NullMxAndSecureNxdomainAreNotFound) {
+  auto n = eval("nullmx.test");
+  EXPECT_EQ(n.outcome, DestinationOutcome::NotDane);
+  EXPECT_NE(n.reason.find("null MX"), std::string::npos);
+  EXPECT_EQ(native(n), "NOTFOUND ");
+  EXPECT_EQ(pinned(n), "NOTFOUND ");
+  auto x = eval("nothere.test");
+  EXPECT_EQ(x.outcome, DestinationOutcome::NotDane);
+  EXPECT_EQ(x.mx_security, DnsSecurity::Secure);
+  EXPECT_EQ(x.reason, "nothere.test does not exist (secure NXDOMAIN)");
+  EXPECT_EQ(native(x), "NOTFOUND ");
+}
+
+TEST_F(DestinationRigTest, Rfc5321_ImplicitMxUsesTheDomainItself) {
+  auto f = eval("implicit.test");
+  EXPECT_EQ(statuses(f), V{"implicit.test=dane"});
+  EXPECT_EQ(f.hosts[0].tlsa_owner, "_25._tcp.implicit.test");
+  EXPECT_EQ(native(f), "OK dane-only");
+  EXPECT_EQ(pinned(f), "OK fingerprint match=" + std::string(k_hash_a));
+}
+
+TEST_F(DestinationRigTest, MixedMxSetIsDane) {
+  auto f = eval("mixed.test");
+  EXPECT_EQ(statuses(f), (V{"mx1.mixed.test=dane", "mx2.mixed.test=no-tlsa", "mx.insec.test=insecure"}));
+  EXPECT_EQ(f.outcome, DestinationOutcome::Dane);
+  EXPECT_EQ(native(f), "OK dane");
+  EXPECT_EQ(pinned(f), "OK dane");
+}
+
+TEST_F(DestinationRigTest, AllUnusableTlsaIsEncrypt) {
+  auto f = eval("unusable.test");
+  EXPECT_EQ(statuses(f), V{"mx.unusable.test=unusable"});
+  EXPECT_EQ(f.hosts[0].tlsa.size(), 3u);
+  EXPECT_EQ(f.outcome, DestinationOutcome::Encrypt);
+  EXPECT_EQ(native(f), "OK dane");
+  EXPECT_EQ(pinned(f), "OK encrypt");
+}
+
+TEST_F(DestinationRigTest, BracketedKeysSkipMxAndUseTheirPort) {
+  auto plain = eval("[mx.ee.test]");
+  EXPECT_EQ(statuses(plain), V{"mx.ee.test=dane"});
+  EXPECT_EQ(native(plain), "OK dane-only");
+  auto port = eval("[mx.port.test]:2525");
+  EXPECT_EQ(statuses(port), V{"mx.port.test=dane"});
+  EXPECT_EQ(port.hosts[0].tlsa_owner, "_2525._tcp.mx.port.test");
+  EXPECT_EQ(pinned(port), "OK fingerprint match=" + std::string(k_hash_c));
+  auto other = eval("[mx.ee.test]:2525");
+  EXPECT_EQ(statuses(other), V{"mx.ee.test=no-tlsa"});
+  EXPECT_EQ(native(other), "NOTFOUND ");
+  auto insecure = eval("[mx.insec.test]");
+  EXPECT_EQ(statuses(insecure), V{"mx.insec.test=insecure"});
+  EXPECT_EQ(native(insecure), "NOTFOUND ");
+}
+
+TEST_F(DestinationRigTest, ParentAndMalformedKeysAreNotFoundWithoutDns) {
+  s_rig->stop(); // any lookup would now time out (5 s) and fail the outcome below
+  auto parent = eval(".ee.test");
+  auto malformed = eval("bad..test");
+  ASSERT_TRUE(s_rig->start());
+  EXPECT_EQ(parent.outcome, DestinationOutcome::NotDane);
+  EXPECT_EQ(native(parent), "NOTFOUND ");
+  EXPECT_EQ(malformed.outcome, DestinationOutcome::NotDane);
+  EXPECT_NE(malformed.reason.find("empty label"), std::string::npos);
+}
+
+TEST_F(DestinationRigTest, JsonCarriesThePinnedFields) {
+  auto f = eval("badaddr.test");
+  auto j = policyd::to_json(f, decide(f, Mode::Native));
+  EXPECT_EQ(j["destination"], "badaddr.test");
+  EXPECT_EQ(j["policy"], "dane");
+  EXPECT_EQ(j["answer"], "OK dane");
+  EXPECT_EQ(j["reason"], f.reason);
+  ASSERT_EQ(j["hosts"].size(), 2u);
+  EXPECT_EQ(j["hosts"][0]["name"], "mx1.badaddr.test");
+  EXPECT_EQ(j["hosts"][0]["dnssec"], "bogus");
+  EXPECT_EQ(j["hosts"][0]["status"], "failed");
+  EXPECT_EQ(j["hosts"][1]["dnssec"], "secure");
+  EXPECT_EQ(j["hosts"][1]["tlsa"], nlohmann::json::array({std::string("3 1 1 ") + k_hash_b}));
+  EXPECT_EQ(j["hosts"][1]["tlsa_base"], "mx2.badaddr.test");
+  EXPECT_EQ(j["hosts"][1]["status"], "dane");
+}
+
+// ---- danectl policy over the rig (the real binary, --unbound-config) ----
+
+struct Run {
+  int status = -1;
+  std::string out;
+};
+
+Run run_danectl(const std::vector<std::string>& args) {
+  const char* danectl = std::getenv("DANECTL");
+  std::string cmd = danectl != nullptr ? danectl : DANE_BINARY_DIR "/danectl/danectl";
+  for (const auto& a : args) {
+    cmd += " '" + a + "'";
+  }
+  cmd += " 2>&1";
+  Run r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) {
+    return r;
+  }
+  std::array<char, 4096> buf{};
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) {
+    r.out.append(buf.data(), n);
+  }
+  int status = ::pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::vector<std::string> with_rig(std::vector<std::string> args) {
+  auto extra = DnsRigTest_rig_args();
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+TEST_F(DestinationRigTest, DanectlPolicyAnswersAndExitCodes) {
+  auto ok = run_danectl(with_rig({"policy", "ee.test"}));
+  EXPECT_EQ(ok.status, 0) << ok.out;
+  EXPECT_NE(ok.out.find("answer:      OK dane-only\n"), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("host mx.ee.test (MX preference 10): dane, dnssec secure"), std::string::npos) << ok.out;
+
+  auto temp = run_danectl(with_rig({"policy", "wrongds.test"}));
+  EXPECT_EQ(temp.status, 3) << temp.out;
+  EXPECT_NE(temp.out.find("answer:      TEMP 4.7.5 MX lookup for wrongds.test bogus"), std::string::npos) << temp.out;
+
+  auto notfound = run_danectl(with_rig({"policy", "insec.test"}));
+  EXPECT_EQ(notfound.status, 0) << notfound.out;
+  EXPECT_NE(notfound.out.find("answer:      NOTFOUND \n"), std::string::npos) << notfound.out;
+
+  auto json = run_danectl(with_rig({"policy", "[mx.port.test]:2525", "--mode", "pinned", "--json"}));
+  EXPECT_EQ(json.status, 0) << json.out;
+  auto j = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << json.out;
+  EXPECT_EQ(j["destination"], "[mx.port.test]:2525");
+  EXPECT_EQ(j["policy"], "fingerprint");
+  EXPECT_EQ(j["answer"], "OK fingerprint match=" + std::string(k_hash_c));
+  EXPECT_EQ(j["mode"], "pinned");
+  EXPECT_EQ(j["hosts"][0]["tlsa_base"], "mx.port.test");
+
+  auto bad = run_danectl(with_rig({"policy", "bad..test"}));
+  EXPECT_EQ(bad.status, 2) << bad.out;
+  EXPECT_NE(bad.out.find("empty label"), std::string::npos) << bad.out;
 }
 
 } // namespace

@@ -118,6 +118,61 @@ RunResult run(const std::vector<std::string>& args, const std::string& cwd) {
   return result;
 }
 
+// Runs every command in `cwd`, up to 12 at a time (the tools spend their time starting up,
+// not computing), each one's stdout+stderr captured; results in order.
+std::vector<RunResult> run_all(const std::vector<std::vector<std::string>>& commands, const std::string& cwd) {
+  constexpr std::size_t k_parallel = 12;
+  std::vector<RunResult> results(commands.size());
+  std::map<pid_t, std::size_t> running;
+  auto out_file = [&](std::size_t i) { return cwd + "/.run." + std::to_string(i) + ".out"; };
+  auto reap_one = [&] {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, 0);
+    auto it = running.find(pid);
+    if (it == running.end()) {
+      return pid > 0; // someone else's child: keep waiting for ours
+    }
+    std::size_t i = it->second;
+    running.erase(it);
+    results[i].status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream in(out_file(i));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    results[i].output = ss.str();
+    ::unlink(out_file(i).c_str());
+    return true;
+  };
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    while (running.size() >= k_parallel && reap_one()) {
+    }
+    std::vector<char*> argv;
+    for (const auto& a : commands[i]) {
+      argv.push_back(const_cast<char*>(a.c_str()));
+    }
+    argv.push_back(nullptr);
+    std::string out = out_file(i);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd < 0 || ::chdir(cwd.c_str()) != 0) {
+        ::_exit(126);
+      }
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execvp(argv[0], argv.data());
+      ::_exit(127);
+    }
+    if (pid < 0) {
+      results[i].output = std::string("fork: ") + std::strerror(errno);
+      continue;
+    }
+    running.emplace(pid, i);
+  }
+  while (!running.empty() && reap_one()) {
+  }
+  return results;
+}
+
 std::string join_args(const std::vector<std::string>& args) {
   std::string s;
   for (const auto& a : args) {
@@ -402,17 +457,22 @@ struct DnsRig::Impl {
   }
 
   Status make_keys() {
+    std::vector<std::vector<std::string>> commands;
+    std::vector<std::string> origins;
     for (const auto& z : zones) {
-      if (key_base.count(z.origin) != 0) {
-        continue;
+      if (key_base.count(z.origin) == 0) {
+        commands.push_back({"ldns-keygen", "-a", "ECDSAP256SHA256", "-k", z.origin});
+        origins.push_back(z.origin);
       }
-      std::vector<std::string> args = {"ldns-keygen", "-a", "ECDSAP256SHA256", "-k", z.origin};
-      auto r = run(args, dir);
+    }
+    auto results = run_all(commands, dir);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const auto& r = results[i];
       std::string base = r.output.substr(0, r.output.find('\n'));
       if (r.status != 0 || base.empty() || ::access((dir + "/" + base + ".ds").c_str(), R_OK) != 0) {
-        return make_error(join_args(args) + " failed: " + r.output);
+        return make_error(join_args(commands[i]) + " failed: " + r.output);
       }
-      key_base[z.origin] = base;
+      key_base[origins[i]] = base;
     }
     return Ok{};
   }
@@ -461,36 +521,24 @@ struct DnsRig::Impl {
     return text;
   }
 
-  Expected<std::string> sign(const ZoneSpec& z, bool expired) const {
-    std::string unsigned_file = file_for(z.origin, "");
-    std::string out = file_for(z.origin, expired ? ".expired" : ".signed");
-    std::vector<std::string> args = {"ldns-signzone", "-f", out};
+  std::vector<std::string> sign_command(const ZoneSpec& z, bool expired) const {
+    std::vector<std::string> args = {"ldns-signzone", "-f", file_for(z.origin, expired ? ".expired" : ".signed")};
     if (expired) {
       args.insert(args.end(), {"-i", "20200101000000", "-e", "20200201000000"});
     }
-    args.push_back(unsigned_file);
+    args.push_back(file_for(z.origin, ""));
     args.push_back(key_base.at(z.origin));
-    auto r = run(args, dir);
-    if (r.status != 0) {
-      return make_error(join_args(args) + " failed (" + z.origin + "): " + r.output);
-    }
-    return read_text(out);
+    return args;
   }
 
-  Status write_zone(const ZoneSpec& z) {
+  // After signing: the file nsd serves, with the zone's deliberate breakage applied.
+  Status finish_zone(const ZoneSpec& z) {
     std::string unsigned_file = file_for(z.origin, "");
-    if (!write_text(unsigned_file, zone_text(z))) {
-      return make_error("cannot write " + unsigned_file);
-    }
     std::string served = file_for(z.origin, ".served");
     if (z.signing == ZoneSigning::Unsigned) {
       return write_text(served, read_text(unsigned_file)) ? Status(Ok{}) : make_error("cannot write " + served);
     }
-    auto signed_text = sign(z, false);
-    if (!signed_text) {
-      return make_error(signed_text.error());
-    }
-    auto lines = parse_zone(*signed_text);
+    auto lines = parse_zone(read_text(file_for(z.origin, ".signed")));
     std::string owner;
     std::string type;
     if (!z.target.empty()) {
@@ -505,18 +553,15 @@ struct DnsRig::Impl {
       }
     }
     if (z.signing == ZoneSigning::Expired) {
-      auto expired_text = sign(z, true);
-      if (!expired_text) {
-        return make_error(expired_text.error());
-      }
+      auto expired_lines = parse_zone(read_text(file_for(z.origin, ".expired")));
       if (owner.empty()) {
-        lines = parse_zone(*expired_text);
+        lines = expired_lines;
       } else {
         auto is_target_sig = [&](const ZoneLine& l) {
           return l.parsed && l.owner == owner && rrsig_covered(l) == type;
         };
         std::erase_if(lines, is_target_sig);
-        for (const auto& l : parse_zone(*expired_text)) {
+        for (const auto& l : expired_lines) {
           if (is_target_sig(l)) {
             lines.push_back(l);
           }
@@ -550,9 +595,28 @@ struct DnsRig::Impl {
   }
 
   Status write_all_zones() {
+    std::vector<std::vector<std::string>> commands;
     for (const auto& z : zones) {
-      if (auto s = write_zone(z); !s) {
-        return s;
+      std::string unsigned_file = file_for(z.origin, "");
+      if (!write_text(unsigned_file, zone_text(z))) {
+        return make_error("cannot write " + unsigned_file);
+      }
+      if (z.signing != ZoneSigning::Unsigned) {
+        commands.push_back(sign_command(z, false));
+      }
+      if (z.signing == ZoneSigning::Expired) {
+        commands.push_back(sign_command(z, true));
+      }
+    }
+    auto results = run_all(commands, dir);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (results[i].status != 0) {
+        return make_error(join_args(commands[i]) + " failed: " + results[i].output);
+      }
+    }
+    for (const auto& z : zones) {
+      if (auto st = finish_zone(z); !st) {
+        return st;
       }
     }
     return Ok{};

@@ -185,6 +185,14 @@ public:
 
   std::vector<Answer> resolve(const std::vector<Query>& queries,
                               std::chrono::steady_clock::time_point deadline) override {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::vector<Answer> late(queries.size());
+      for (std::size_t i = 0; i < queries.size(); ++i) {
+        late[i].query = queries[i];
+        late[i].reason = "timeout";
+      }
+      return late;
+    }
     auto call = std::make_shared<Call>();
     call->answers.resize(queries.size());
     call->done.assign(queries.size(), false);

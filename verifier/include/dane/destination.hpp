@@ -27,8 +27,11 @@ struct NextHop {
   bool bracketed = false; // "[host]": this host, no MX lookup
   std::uint16_t port = 25;
   bool parent_key = false; // ".example.com": Postfix's parent-domain probe -> NOTFOUND
+  bool ip_literal = false; // "[192.0.2.1]", "[ipv6:...]": no host name, so no DANE -> NOTFOUND
 };
 // Fails on malformed names (empty labels, bad characters, label > 63, name > 253, bad port).
+// Keys are case-insensitive ("domain" is lowercased); "domain:port" (no brackets) keeps the MX
+// lookup and uses the port for the TLSA names.
 Expected<NextHop> parse_next_hop(std::string_view key);
 
 // Per-host outcome (the `status` JSON field uses to_string()).
@@ -81,6 +84,12 @@ struct EvaluateOptions {
   // Nothing yet; room for per-call knobs (e.g. a port override for tests).
 };
 
+// Rules beyond DESIGN.md §3's table: an MX host whose address lookups are both secure but empty is
+// NoTlsa ("no connection possible"); any Bogus/Failed A or AAAA lookup makes the host Failed; a
+// malformed key, a parent key or an IP-literal key is NotDane without any DNS traffic (reason says
+// why); an MX RRset containing a null MX record is NotDane. HostResult.dnssec is the worst state of
+// the lookups that decided the host; for a secure alias into an insecure zone it is the CNAME/TLSA
+// state. Lookups are issued in three concurrent rounds (MX; all A/AAAA; all TLSA + CNAME checks).
 DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, const EvaluateOptions& options = {});
 
 } // namespace dane

@@ -36,12 +36,30 @@ enum class MatchStatus {
 };
 
 // Why a DANE-TA match failed, when it did (drives probe results).
+// Probe mapping: NoMatch -> `tlsa-mismatch`, NameMismatch -> `name-mismatch`,
+// Expired -> `cert-expired` (also "not yet valid"), ChainError -> `tlsa-mismatch`
+// (a broken chain below a matched trust anchor: bad signature, CA flags, purpose).
 enum class MatchFailure { None, NoMatch, NameMismatch, Expired, ChainError };
+
+// What one record did on its own (each usable record is also verified alone,
+// through the same OpenSSL engine, so every record gets an exact explanation).
+enum class RecordResult {
+  Unusable,        // not usable for SMTP (see `usability`) or refused by OpenSSL (see `note`)
+  Matched,         // this record alone verifies the chain
+  MatchedButFailed,// DANE-TA: matched a certificate, but chain/dates/names failed (`failure`)
+  NoMatch,         // no certificate in the chain matches it
+  Ignored,         // RFC 7671 §9 digest agility: a SHA2-512 record with the same usage and
+                   // selector is present, so OpenSSL ignores this SHA2-256 one
+};
 
 struct RecordOutcome {
   TlsaRecord record;
-  TlsaUsability usability = TlsaUsability::Usable;
+  TlsaUsability usability = TlsaUsability::Usable; // SMTP rules (RFC 7672 §3.1), before OpenSSL
   std::string note; // "unusable: usage 1 (PKIX-EE) ..." or "no certificate in the chain matches"
+  RecordResult result = RecordResult::Unusable;
+  int depth = -1;                            // depth of the certificate it matched, -1 if none
+  MatchFailure failure = MatchFailure::None; // for NoMatch / MatchedButFailed
+  int x509_error = 0;                        // X509_V_* of verifying with this record alone
 };
 
 struct Verdict {
@@ -52,15 +70,33 @@ struct Verdict {
   int depth = -1;                     // depth of the matched certificate (0 = leaf)
   std::vector<RecordOutcome> records; // one per input record, in input order
   int x509_error = 0;                 // X509_V_* code, 0 if none
+  int error_depth = -1;               // depth X509_verify_cert reported the error at, -1 if none
+  bool names_checked = true;          // false when no reference names were given (see MatchInput)
 };
 
 struct MatchInput {
   std::vector<TlsaRecord> tlsa;
   const CertChain* chain = nullptr;
-  std::vector<std::string> reference_names; // first is the SNI / TLSA base domain
-  std::optional<std::time_t> time;          // verification time (default: now)
+  // First is the SNI / TLSA base domain; all are accepted for DANE-TA name checks
+  // (RFC 7672 §3.2.2; no partial wildcards, "*.example.com" matches one label).
+  // When empty, DANE-TA name checks are SKIPPED (Verdict::names_checked = false):
+  // callers evaluating a real destination must always pass names.
+  std::vector<std::string> reference_names;
+  std::optional<std::time_t> time; // verification time (default: now)
 };
 
+// Never throws for bad records or chains: everything is reported in the Verdict.
+// Digest agility (RFC 7671 §9) is OpenSSL's default and applies: among usable records
+// with the same usage and selector, SHA2-256 ones are ignored when a SHA2-512 one exists.
+// A null or empty chain gives NotVerified / ChainError (NoUsableRecords wins when
+// no record is usable). Records are added to OpenSSL in input order.
 Verdict verify_chain(const MatchInput& input);
+
+// Stable names for output and JSON: "verified" / "not-verified" / "no-usable-records";
+// "none" / "no-match" / "name-mismatch" / "expired" / "chain-error";
+// "unusable" / "matched" / "matched-but-failed" / "no-match" / "ignored".
+const char* to_string(MatchStatus status);
+const char* to_string(MatchFailure failure);
+const char* to_string(RecordResult result);
 
 } // namespace dane

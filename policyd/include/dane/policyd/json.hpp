@@ -1,0 +1,27 @@
+// dane/policyd/json.hpp — the one JSON rendering of an evaluation, shared by `danectl policy
+// --json`, `danectl check --json` and the daemon's verdict log (pinned fields, DESIGN.md §6).
+//
+// Object: destination (the lookup key as given), policy, answer, reason, hosts[] and extras
+// (mode-independent): would_answer (only when it differs from answer, i.e. monitor mode),
+// outcome, ttl, mx_dnssec (absent when no lookup was made: parent, IP-literal, malformed keys). Each host: name, preference, dnssec, tlsa ["U S M hex"...],
+// tlsa_base, tlsa_owner, status, reason, ips (DNS addresses as text), canonname (when an alias).
+// `addresses` (per-address probe results) is NOT written here: `danectl check` and the daemon's
+// --probe add it through the HostJsonHook, called once per host with the host's object.
+// Callers add their own top-level fields (time, mode, cached) to the returned object.
+#pragma once
+
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "dane/destination.hpp"
+#include "dane/policyd/policy_engine.hpp"
+
+namespace dane::policyd {
+
+using HostJsonHook = std::function<void(const HostResult& host, nlohmann::json& object)>;
+
+nlohmann::json host_to_json(const HostResult& host);
+nlohmann::json to_json(const DestinationFacts& facts, const PolicyAnswer& answer, const HostJsonHook& hook = {});
+
+} // namespace dane::policyd
