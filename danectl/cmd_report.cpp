@@ -199,7 +199,7 @@ int cmd_report(int argc, char** argv) {
         std::cout << rp::build_tlsrpt(agg, *d, topts).dump(2) << "\n";
       }
     } else {
-      std::cout << rp::build_tlsrpt_all(agg, topts).dump(2) << "\n";
+      rp::write_tlsrpt_all(agg, topts, std::cout);
     }
   } else if (args.json) {
     std::cout << rp::render_json(agg).dump(2) << "\n";

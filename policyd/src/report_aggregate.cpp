@@ -14,13 +14,12 @@ bool dane_class(const std::string& policy) {
          policy == "encrypt";
 }
 
-std::string lower(std::string s) {
+void lower_in_place(std::string& s) {
   for (auto& c : s) {
     if (c >= 'A' && c <= 'Z') {
       c = static_cast<char>(c - 'A' + 'a');
     }
   }
-  return s;
 }
 
 // "3 1 1 0123456789abcdef..." -> "3 1 1 01234567...89abcdef" (TLSA data logged head...tail).
@@ -53,14 +52,40 @@ void note_change(DestinationSummary& d, TimePoint t, std::string kind, std::stri
   }
 }
 
-HostHistory& host_history(DestinationSummary& d, const std::string& name) {
+HostHistory& host_history(DestinationSummary& d, const std::string& name, std::uint64_t hash) {
   for (auto& h : d.hosts) {
-    if (h.name == name) {
+    if (h.name_hash == hash && h.name == name) {
       return h;
     }
   }
-  d.hosts.push_back(HostHistory{name, {}});
-  return d.hosts.back();
+  HostHistory& h = d.hosts.emplace_back();
+  h.name = name;
+  h.name_hash = hash;
+  return h;
+}
+
+HostHistory& host_history(DestinationSummary& d, const std::string& name) {
+  return host_history(d, name, name_hash(name));
+}
+
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+std::uint64_t fnv_lower(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (char c : s) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  }
+  return mix(h);
 }
 
 TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
@@ -78,6 +103,16 @@ TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
 }
 
 } // namespace
+
+std::uint64_t name_hash(std::string_view lowercase_name) { return fnv_lower(lowercase_name); }
+
+std::uint64_t tlsa_set_hash(const std::vector<std::string>& records) {
+  std::uint64_t sum = 0;
+  for (const auto& r : records) {
+    sum += fnv_lower(r);
+  }
+  return mix(sum + records.size());
+}
 
 bool Filter::accepts_time(TimePoint t) const {
   return (!since || t >= *since) && (!until || t <= *until);
@@ -99,25 +134,37 @@ int DestinationSummary::severity() const {
 
 Aggregator::Aggregator(Filter filter) : m_filter(std::move(filter)) {}
 
-DestinationSummary& Aggregator::destination(const std::string& name) {
-  auto& slot = m_destinations[name];
-  if (!slot) {
-    slot = std::make_unique<DestinationSummary>();
-    slot->destination = name;
+DestinationSummary& Aggregator::destination(Entry& entry, const std::string& name) {
+  if (!entry.summary) {
+    entry.summary = std::make_unique<DestinationSummary>();
+    entry.summary->destination = name;
   }
-  return *slot;
+  return *entry.summary;
 }
+
+DestinationSummary& Aggregator::destination(const std::string& name) { return destination(m_destinations[name], name); }
 
 const DestinationSummary* Aggregator::find(const std::string& name) const {
   auto it = m_destinations.find(name);
-  return it == m_destinations.end() ? nullptr : it->second.get();
+  return it == m_destinations.end() ? nullptr : it->second.summary.get();
 }
 
 void Aggregator::add_verdict(const Verdict& v) {
-  // Joins need every destination's MX hosts, also for destinations the filter excludes.
-  m_known_destinations.try_emplace(v.destination, true);
+  // One hash lookup per line. Joins need every destination's MX hosts, also for destinations the
+  // filter excludes; the host index is touched only for host names new to this destination.
+  auto it = m_destinations.find(v.destination);
+  if (it == m_destinations.end()) {
+    it = m_destinations.emplace(v.destination, Entry{}).first;
+  }
+  Entry& entry = it->second;
   for (const auto& h : v.hosts) {
-    m_host_index.try_emplace(lower(h.name), v.destination);
+    const std::uint64_t hash = fnv_lower(h.name);
+    if (std::find(entry.indexed_hosts.begin(), entry.indexed_hosts.end(), hash) == entry.indexed_hosts.end()) {
+      entry.indexed_hosts.push_back(hash);
+      m_scratch_name = h.name;
+      lower_in_place(m_scratch_name);
+      m_host_index.try_emplace(m_scratch_name, v.destination);
+    }
   }
   if ((m_filter.domain && v.destination != *m_filter.domain) || !m_filter.accepts_time(v.time)) {
     ++m_stats.filtered;
@@ -129,7 +176,7 @@ void Aggregator::add_verdict(const Verdict& v) {
   if (!m_stats.latest || v.time > *m_stats.latest) {
     m_stats.latest = v.time;
   }
-  DestinationSummary& d = destination(v.destination);
+  DestinationSummary& d = destination(entry, v.destination);
   if (d.evaluations == 0 || v.time < d.first_seen) {
     d.first_seen = v.time;
   }
@@ -179,27 +226,34 @@ void Aggregator::add_verdict(const Verdict& v) {
   }
 
   for (const auto& h : v.hosts) {
-    const std::string name = lower(h.name);
-    HostHistory& hist = host_history(d, name);
-    // Only conclusive DNS answers say what the TLSA set is.
-    if (h.dnssec == "secure" || h.dnssec == "insecure") {
-      std::vector<std::string> records;
-      if (h.dnssec == "secure") {
-        records = h.tlsa;
-        for (auto& r : records) {
-          r = lower(r);
-        }
+    m_scratch_name = h.name;
+    lower_in_place(m_scratch_name);
+    const std::string& name = m_scratch_name;
+    HostHistory& hist = host_history(d, name, fnv_lower(name));
+    // Only conclusive DNS answers say what the TLSA set is. Fast path: same set as before.
+    const bool conclusive = h.dnssec == "secure" || h.dnssec == "insecure";
+    static const std::uint64_t k_empty_set_hash = tlsa_set_hash({});
+    const std::uint64_t set_hash = h.dnssec == "secure" ? tlsa_set_hash(h.tlsa) : k_empty_set_hash;
+    if (conclusive && !(hist.epochs.size() > 0 && hist.records_hash == set_hash)) {
+      std::vector<std::string>& records = m_scratch_records;
+      records.resize(h.dnssec == "secure" ? h.tlsa.size() : 0);
+      for (std::size_t i = 0; i < records.size(); ++i) {
+        records[i] = h.tlsa[i];
+        lower_in_place(records[i]);
+      }
+      if (records.size() > 1) {
         std::sort(records.begin(), records.end());
         records.erase(std::unique(records.begin(), records.end()), records.end());
       }
       if (hist.epochs.empty()) {
-        hist.epochs.push_back(TlsaEpoch{std::move(records), v.time, {}, {}});
+        hist.epochs.push_back(TlsaEpoch{records, v.time, {}, {}});
       } else if (hist.epochs.back().records != records) {
         ++d.tlsa_changes;
         note_change(d, v.time, "tlsa",
                     name + ": " + join_short(hist.epochs.back().records) + " -> " + join_short(records));
-        hist.epochs.push_back(TlsaEpoch{std::move(records), v.time, {}, {}});
+        hist.epochs.push_back(TlsaEpoch{records, v.time, {}, {}});
       }
+      hist.records_hash = tlsa_set_hash(hist.epochs.back().records);
     }
     if (v.cached) {
       continue; // a cache hit repeats an earlier evaluation: no new session, no new probe
@@ -241,18 +295,19 @@ bool Aggregator::read_verdict_file(const std::string& path, const WarningSink& w
   std::uint64_t malformed_here = 0;
   std::string_view line;
   auto& r = **reader;
+  Verdict v; // reused: its strings keep their capacity from line to line
   while (r.next(line)) {
     ++m_stats.lines;
     std::string problem;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) {
       problem = "empty line";
     } else {
-      auto v = parse_verdict_line(line);
-      if (v) {
-        add_verdict(*v);
+      auto st = parse_verdict_line(line, v);
+      if (st) {
+        add_verdict(v);
         continue;
       }
-      problem = v.error();
+      problem = st.error();
     }
     ++m_stats.malformed;
     ++malformed_here;
@@ -278,7 +333,7 @@ bool Aggregator::read_verdict_file(const std::string& path, const WarningSink& w
 
 std::string Aggregator::resolve_destination(const std::string& recipient_domain, const std::string& host,
                                             const std::string& address) const {
-  if (!recipient_domain.empty() && m_known_destinations.count(recipient_domain) != 0) {
+  if (!recipient_domain.empty() && m_destinations.count(recipient_domain) != 0) {
     return recipient_domain;
   }
   if (!host.empty()) {
@@ -513,8 +568,10 @@ void Aggregator::finish_maillog() {
 std::vector<const DestinationSummary*> Aggregator::sorted() const {
   std::vector<const DestinationSummary*> out;
   out.reserve(m_destinations.size());
-  for (const auto& [name, d] : m_destinations) {
-    out.push_back(d.get());
+  for (const auto& [name, e] : m_destinations) {
+    if (e.summary) {
+      out.push_back(e.summary.get());
+    }
   }
   std::sort(out.begin(), out.end(), [](const DestinationSummary* a, const DestinationSummary* b) {
     int sa = a->severity(), sb = b->severity();

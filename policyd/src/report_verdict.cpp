@@ -1,5 +1,10 @@
 // Verdict-log line parsing (DESIGN.md §6) for danectl report.
-#include <nlohmann/json.hpp>
+//
+// A small pull parser over the line (no DOM): a million-line log must be summarised in seconds,
+// and building an nlohmann::json tree per line cost ~20 µs. Full JSON syntax is checked (strings
+// with escapes including \uXXXX surrogate pairs, numbers, literals, nesting); unknown fields are
+// skipped; the pinned fields are type-checked and their values checked against the pinned lists.
+#include <cstring>
 
 #include "dane/policyd/report.hpp"
 
@@ -7,7 +12,264 @@ namespace dane::policyd::report {
 
 namespace {
 
-using nlohmann::json;
+constexpr int k_max_depth = 64;
+
+class Cursor {
+public:
+  explicit Cursor(std::string_view s) : m_s(s) {}
+
+  void ws() {
+    while (m_pos < m_s.size() && (m_s[m_pos] == ' ' || m_s[m_pos] == '\t' || m_s[m_pos] == '\r' || m_s[m_pos] == '\n')) {
+      ++m_pos;
+    }
+  }
+  bool at_end() {
+    ws();
+    return m_pos >= m_s.size();
+  }
+  char peek() {
+    ws();
+    return m_pos < m_s.size() ? m_s[m_pos] : '\0';
+  }
+  bool eat(char c) {
+    if (peek() == c) {
+      ++m_pos;
+      return true;
+    }
+    return false;
+  }
+  std::size_t pos() const { return m_pos; }
+
+  // A JSON string into out (decoded). The cursor must be at the opening quote.
+  bool string(std::string& out) {
+    if (!eat('"')) {
+      return false;
+    }
+    out.clear();
+    for (;;) {
+      // Fast path: copy a run of plain characters.
+      std::size_t start = m_pos;
+      while (m_pos < m_s.size() && m_s[m_pos] != '"' && m_s[m_pos] != '\\' &&
+             static_cast<unsigned char>(m_s[m_pos]) >= 0x20) {
+        ++m_pos;
+      }
+      out.append(m_s.data() + start, m_pos - start);
+      if (m_pos >= m_s.size()) {
+        return false;
+      }
+      char c = m_s[m_pos++];
+      if (c == '"') {
+        return true;
+      }
+      if (c != '\\') {
+        return false; // control character inside a string
+      }
+      if (m_pos >= m_s.size()) {
+        return false;
+      }
+      char e = m_s[m_pos++];
+      switch (e) {
+      case '"':
+      case '\\':
+      case '/':
+        out += e;
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'u': {
+        unsigned cp = 0;
+        if (!hex4(cp)) {
+          return false;
+        }
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          unsigned lo = 0;
+          if (m_pos + 1 >= m_s.size() || m_s[m_pos] != '\\' || m_s[m_pos + 1] != 'u') {
+            return false;
+          }
+          m_pos += 2;
+          if (!hex4(lo) || lo < 0xDC00 || lo > 0xDFFF) {
+            return false;
+          }
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          return false;
+        }
+        utf8(cp, out);
+        break;
+      }
+      default:
+        return false;
+      }
+    }
+  }
+
+  bool literal(std::string_view word) {
+    ws();
+    if (m_s.substr(m_pos, word.size()) == word) {
+      m_pos += word.size();
+      return true;
+    }
+    return false;
+  }
+
+  // A JSON number; integer_value set when it is an integer that fits.
+  bool number(bool& is_integer, long long& integer_value) {
+    ws();
+    std::size_t start = m_pos;
+    if (m_pos < m_s.size() && m_s[m_pos] == '-') {
+      ++m_pos;
+    }
+    std::size_t int_start = m_pos;
+    while (m_pos < m_s.size() && m_s[m_pos] >= '0' && m_s[m_pos] <= '9') {
+      ++m_pos;
+    }
+    std::size_t int_len = m_pos - int_start;
+    if (int_len == 0 || (int_len > 1 && m_s[int_start] == '0')) {
+      return false;
+    }
+    is_integer = true;
+    if (m_pos < m_s.size() && m_s[m_pos] == '.') {
+      is_integer = false;
+      ++m_pos;
+      std::size_t f = m_pos;
+      while (m_pos < m_s.size() && m_s[m_pos] >= '0' && m_s[m_pos] <= '9') {
+        ++m_pos;
+      }
+      if (m_pos == f) {
+        return false;
+      }
+    }
+    if (m_pos < m_s.size() && (m_s[m_pos] == 'e' || m_s[m_pos] == 'E')) {
+      is_integer = false;
+      ++m_pos;
+      if (m_pos < m_s.size() && (m_s[m_pos] == '+' || m_s[m_pos] == '-')) {
+        ++m_pos;
+      }
+      std::size_t e = m_pos;
+      while (m_pos < m_s.size() && m_s[m_pos] >= '0' && m_s[m_pos] <= '9') {
+        ++m_pos;
+      }
+      if (m_pos == e) {
+        return false;
+      }
+    }
+    if (is_integer) {
+      if (int_len > 15) {
+        is_integer = false; // too large for the fields we read
+      } else {
+        long long v = 0;
+        for (std::size_t i = int_start; i < int_start + int_len; ++i) {
+          v = v * 10 + (m_s[i] - '0');
+        }
+        integer_value = m_s[start] == '-' ? -v : v;
+      }
+    }
+    return true;
+  }
+
+  // Skips any value (validating it).
+  bool skip(int depth = 0) {
+    if (depth > k_max_depth) {
+      return false;
+    }
+    char c = peek();
+    if (c == '"') {
+      return string(m_scratch);
+    }
+    if (c == '{') {
+      ++m_pos;
+      if (eat('}')) {
+        return true;
+      }
+      do {
+        if (peek() != '"' || !string(m_scratch) || !eat(':') || !skip(depth + 1)) {
+          return false;
+        }
+      } while (eat(','));
+      return eat('}');
+    }
+    if (c == '[') {
+      ++m_pos;
+      if (eat(']')) {
+        return true;
+      }
+      do {
+        if (!skip(depth + 1)) {
+          return false;
+        }
+      } while (eat(','));
+      return eat(']');
+    }
+    if (c == 't') {
+      return literal("true");
+    }
+    if (c == 'f') {
+      return literal("false");
+    }
+    if (c == 'n') {
+      return literal("null");
+    }
+    bool is_int = false;
+    long long v = 0;
+    return number(is_int, v);
+  }
+
+private:
+  bool hex4(unsigned& out) {
+    if (m_pos + 4 > m_s.size()) {
+      return false;
+    }
+    out = 0;
+    for (int i = 0; i < 4; ++i) {
+      char c = m_s[m_pos++];
+      out <<= 4;
+      if (c >= '0' && c <= '9') {
+        out |= static_cast<unsigned>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        out |= static_cast<unsigned>(c - 'a' + 10);
+      } else if (c >= 'A' && c <= 'F') {
+        out |= static_cast<unsigned>(c - 'A' + 10);
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+  static void utf8(unsigned cp, std::string& out) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  std::string_view m_s;
+  std::size_t m_pos = 0;
+  std::string m_scratch;
+};
 
 bool one_of(const std::string& v, std::initializer_list<std::string_view> allowed) {
   for (auto a : allowed) {
@@ -18,150 +280,368 @@ bool one_of(const std::string& v, std::initializer_list<std::string_view> allowe
   return false;
 }
 
-Expected<std::string> get_string(const json& obj, const char* name, const std::string& where) {
-  auto it = obj.find(name);
-  if (it == obj.end()) {
-    return make_error("missing field '" + where + name + "'");
+// Shrinks `v` to `n` elements, keeping the removed ones (and their heap buffers) in `spare`.
+template <typename T> void shrink_into(std::vector<T>& v, std::size_t n, std::vector<T>& spare) {
+  while (v.size() > n) {
+    spare.push_back(std::move(v.back()));
+    v.pop_back();
   }
-  if (!it->is_string()) {
-    return make_error("field '" + where + name + "' is not a string");
+}
+// Appends an element, reusing a spare one when there is one.
+template <typename T> T& grow_from(std::vector<T>& v, std::vector<T>& spare) {
+  if (spare.empty()) {
+    return v.emplace_back();
   }
-  return it->get<std::string>();
+  v.push_back(std::move(spare.back()));
+  spare.pop_back();
+  return v.back();
 }
 
-Expected<Ok> parse_host(const json& h, std::size_t index, HostVerdict& out) {
-  const std::string where = "hosts[" + std::to_string(index) + "].";
-  if (!h.is_object()) {
-    return make_error("'" + where.substr(0, where.size() - 1) + "' is not an object");
-  }
-  auto name = get_string(h, "name", where);
-  if (!name) {
-    return make_error(name.error());
-  }
-  out.name = std::move(*name);
-  auto dnssec = get_string(h, "dnssec", where);
-  if (!dnssec) {
-    return make_error(dnssec.error());
-  }
-  if (!one_of(*dnssec, {"secure", "insecure", "bogus", "error"})) {
-    return make_error("field '" + where + "dnssec' has unknown value '" + *dnssec + "'");
-  }
-  out.dnssec = std::move(*dnssec);
-  auto tlsa = h.find("tlsa");
-  if (tlsa == h.end() || !tlsa->is_array()) {
-    return make_error("field '" + where + "tlsa' missing or not a list");
-  }
-  for (const auto& r : *tlsa) {
-    if (!r.is_string()) {
-      return make_error("field '" + where + "tlsa' holds a non-string");
+// Errors: a syntax error is reported as "not valid JSON"; a type or value error names the field.
+struct Fail {
+  std::string message;
+};
+
+class VerdictParser {
+public:
+  VerdictParser(std::string_view line, Verdict& out) : m_c(line), m_v(out) {}
+
+  Expected<Ok> run() {
+    if (m_c.peek() != '{') {
+      if (!m_c.skip() || !m_c.at_end()) {
+        return syntax();
+      }
+      return make_error("not a JSON object");
     }
-    out.tlsa.push_back(r.get<std::string>());
-  }
-  if (auto b = h.find("tlsa_base"); b != h.end() && b->is_string()) {
-    out.tlsa_base = b->get<std::string>();
-  }
-  if (auto s = h.find("status"); s != h.end() && s->is_string()) {
-    out.status = s->get<std::string>();
-  }
-  auto addrs = h.find("addresses");
-  if (addrs != h.end() && !addrs->is_null()) {
-    if (!addrs->is_array()) {
-      return make_error("field '" + where + "addresses' is not a list");
+    bool have_time = false, have_dest = false, have_policy = false, have_answer = false, have_hosts = false;
+    if (!m_c.eat('{')) {
+      return syntax();
     }
-    out.probed = true;
+    if (!m_c.eat('}')) {
+      do {
+        if (m_c.peek() != '"' || !m_c.string(m_key) || !m_c.eat(':')) {
+          return syntax();
+        }
+        Expected<Ok> st = Ok{};
+        if (m_key == "time") {
+          st = required_string([] { return "time"; }, m_time);
+          have_time = true;
+        } else if (m_key == "destination") {
+          st = required_string([] { return "destination"; }, m_v.destination);
+          have_dest = true;
+        } else if (m_key == "policy") {
+          st = required_string([] { return "policy"; }, m_v.policy);
+          have_policy = true;
+        } else if (m_key == "answer") {
+          st = required_string([] { return "answer"; }, m_v.answer);
+          have_answer = true;
+        } else if (m_key == "mode") {
+          st = optional_string(m_v.mode);
+        } else if (m_key == "reason") {
+          st = optional_string(m_v.reason);
+        } else if (m_key == "cached") {
+          if (m_c.literal("true")) {
+            m_v.cached = true;
+          } else if (m_c.literal("false")) {
+            m_v.cached = false;
+          } else {
+            st = type_error([] { return "cached"; }, "a boolean");
+          }
+        } else if (m_key == "hosts") {
+          st = hosts();
+          have_hosts = true;
+        } else if (!m_c.skip()) {
+          return syntax();
+        }
+        if (!st) {
+          return st;
+        }
+      } while (m_c.eat(','));
+      if (!m_c.eat('}')) {
+        return syntax();
+      }
+    }
+    if (!m_c.at_end()) {
+      return syntax();
+    }
+    if (!have_time) {
+      return make_error("missing field 'time'");
+    }
+    if (!have_dest) {
+      return make_error("missing field 'destination'");
+    }
+    if (!have_policy) {
+      return make_error("missing field 'policy'");
+    }
+    if (!have_answer) {
+      return make_error("missing field 'answer'");
+    }
+    if (!have_hosts) {
+      return make_error("field 'hosts' missing or not a list");
+    }
+    auto t = parse_rfc3339(m_time);
+    if (!t) {
+      return make_error("field 'time': " + t.error());
+    }
+    m_v.time = *t;
+    if (m_v.destination.empty()) {
+      return make_error("field 'destination' is empty");
+    }
+    if (!one_of(m_v.policy, {"dane-only", "dane", "encrypt", "fingerprint", "secure", "notfound", "tempfail"})) {
+      return make_error("field 'policy' has unknown value '" + m_v.policy + "'");
+    }
+    return Ok{};
+  }
+
+private:
+  Expected<Ok> syntax() { return make_error("not valid JSON (at byte " + std::to_string(m_c.pos() + 1) + ")"); }
+
+  // Field names are built only when an error needs them (no allocation on the hot path).
+  template <typename Name> Expected<Ok> type_error(const Name& field, const char* want) {
+    // Keep a syntax error a syntax error: the value must still be valid JSON.
+    if (!m_c.skip()) {
+      return syntax();
+    }
+    return make_error("field '" + std::string(field()) + "' is not " + want);
+  }
+
+  template <typename Name> Expected<Ok> required_string(const Name& field, std::string& out) {
+    if (m_c.peek() != '"') {
+      return type_error(field, "a string");
+    }
+    return m_c.string(out) ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+  Expected<Ok> optional_string(std::string& out) {
+    if (m_c.peek() == '"') {
+      return m_c.string(out) ? Expected<Ok>(Ok{}) : syntax();
+    }
+    out.clear();
+    return m_c.skip() ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+  Expected<Ok> hosts() {
+    if (m_c.peek() != '[') {
+      return type_error([] { return "hosts"; }, "a list");
+    }
+    m_c.eat('[');
+    std::size_t n = 0;
+    if (m_c.eat(']')) {
+      return Ok{};
+    }
+    do {
+      if (m_v.hosts.size() <= n) {
+        grow_from(m_v.hosts, m_v.spare_hosts);
+      }
+      HostVerdict& h = m_v.hosts[n];
+      h.name.clear();
+      h.dnssec.clear();
+      shrink_into(h.tlsa, 0, m_v.spare_strings);
+      h.tlsa_base.clear();
+      h.status.clear();
+      h.probed = false;
+      shrink_into(h.addresses, 0, m_v.spare_addresses);
+      auto st = host(h, n);
+      if (!st) {
+        return st;
+      }
+      ++n;
+    } while (m_c.eat(','));
+    m_hosts_used = n;
+    return m_c.eat(']') ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+  Expected<Ok> host(HostVerdict& h, std::size_t index) {
+    auto where = [index] { return "hosts[" + std::to_string(index) + "]"; };
+    if (m_c.peek() != '{') {
+      if (!m_c.skip()) {
+        return syntax();
+      }
+      return make_error("'" + where() + "' is not an object");
+    }
+    m_c.eat('{');
+    bool have_name = false, have_dnssec = false, have_tlsa = false;
+    if (!m_c.eat('}')) {
+      do {
+        if (m_c.peek() != '"' || !m_c.string(m_key) || !m_c.eat(':')) {
+          return syntax();
+        }
+        Expected<Ok> st = Ok{};
+        if (m_key == "name") {
+          st = required_string([&] { return where() + ".name"; }, h.name);
+          have_name = true;
+        } else if (m_key == "dnssec") {
+          st = required_string([&] { return where() + ".dnssec"; }, h.dnssec);
+          have_dnssec = true;
+        } else if (m_key == "tlsa") {
+          st = string_list([&] { return where() + ".tlsa"; }, h.tlsa);
+          have_tlsa = true;
+        } else if (m_key == "tlsa_base") {
+          st = optional_string(h.tlsa_base);
+        } else if (m_key == "status") {
+          st = optional_string(h.status);
+        } else if (m_key == "addresses") {
+          if (m_c.literal("null")) {
+            h.probed = false;
+          } else {
+            st = addresses([&] { return where() + ".addresses"; }, h);
+          }
+        } else if (!m_c.skip()) {
+          return syntax();
+        }
+        if (!st) {
+          return st;
+        }
+      } while (m_c.eat(','));
+      if (!m_c.eat('}')) {
+        return syntax();
+      }
+    }
+    if (!have_name) {
+      return make_error("missing field '" + where() + ".name'");
+    }
+    if (!have_dnssec) {
+      return make_error("missing field '" + where() + ".dnssec'");
+    }
+    if (!one_of(h.dnssec, {"secure", "insecure", "bogus", "error"})) {
+      return make_error("field '" + where() + ".dnssec' has unknown value '" + h.dnssec + "'");
+    }
+    if (!have_tlsa) {
+      return make_error("field '" + where() + ".tlsa' missing or not a list");
+    }
+    return Ok{};
+  }
+
+  template <typename Name> Expected<Ok> string_list(const Name& field, std::vector<std::string>& out) {
+    if (m_c.peek() != '[') {
+      return type_error(field, "a list");
+    }
+    m_c.eat('[');
+    if (m_c.eat(']')) {
+      return Ok{};
+    }
+    do {
+      if (m_c.peek() != '"') {
+        return type_error(field, "a list of strings");
+      }
+      if (!m_c.string(grow_from(out, m_v.spare_strings))) {
+        return syntax();
+      }
+    } while (m_c.eat(','));
+    return m_c.eat(']') ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+  template <typename Name> Expected<Ok> addresses(const Name& field, HostVerdict& h) {
+    if (m_c.peek() != '[') {
+      return type_error(field, "a list");
+    }
+    m_c.eat('[');
+    h.probed = true;
+    if (m_c.eat(']')) {
+      return Ok{};
+    }
     std::size_t j = 0;
-    for (const auto& a : *addrs) {
-      const std::string aw = where + "addresses[" + std::to_string(j++) + "].";
-      if (!a.is_object()) {
-        return make_error("'" + aw.substr(0, aw.size() - 1) + "' is not an object");
+    do {
+      const std::size_t index = j++;
+      auto where = [&] { return field() + "[" + std::to_string(index) + "]"; };
+      if (m_c.peek() != '{') {
+        if (!m_c.skip()) {
+          return syntax();
+        }
+        return make_error("'" + where() + "' is not an object");
       }
-      AddressProbe p;
-      auto address = get_string(a, "address", aw);
-      if (!address) {
-        return make_error(address.error());
+      m_c.eat('{');
+      AddressProbe& p = grow_from(h.addresses, m_v.spare_addresses);
+      p.address.clear();
+      p.port = 25;
+      p.result.clear();
+      p.matched.clear();
+      p.depth = -1;
+      bool have_address = false, have_result = false;
+      if (!m_c.eat('}')) {
+        do {
+          if (m_c.peek() != '"' || !m_c.string(m_key) || !m_c.eat(':')) {
+            return syntax();
+          }
+          Expected<Ok> st = Ok{};
+          if (m_key == "address") {
+            st = required_string([&] { return where() + ".address"; }, p.address);
+            have_address = true;
+          } else if (m_key == "result") {
+            st = required_string([&] { return where() + ".result"; }, p.result);
+            have_result = true;
+          } else if (m_key == "matched") {
+            st = optional_string(p.matched);
+          } else if (m_key == "port" || m_key == "depth") {
+            bool is_int = false;
+            long long v = 0;
+            if (m_c.peek() == '-' || (m_c.peek() >= '0' && m_c.peek() <= '9')) {
+              if (!m_c.number(is_int, v)) {
+                return syntax();
+              }
+              if (is_int) {
+                (m_key == "port" ? p.port : p.depth) = static_cast<int>(v);
+              }
+            } else if (!m_c.skip()) {
+              return syntax();
+            }
+          } else if (!m_c.skip()) {
+            return syntax();
+          }
+          if (!st) {
+            return st;
+          }
+        } while (m_c.eat(','));
+        if (!m_c.eat('}')) {
+          return syntax();
+        }
       }
-      p.address = std::move(*address);
-      auto result = get_string(a, "result", aw);
-      if (!result) {
-        return make_error(result.error());
+      if (!have_address) {
+        return make_error("missing field '" + where() + ".address'");
       }
-      if (!one_of(*result, {"pass", "tlsa-mismatch", "name-mismatch", "cert-expired", "starttls-not-offered",
-                            "connect-failed", "tls-failed"})) {
-        return make_error("field '" + aw + "result' has unknown value '" + *result + "'");
+      if (!have_result) {
+        return make_error("missing field '" + where() + ".result'");
       }
-      p.result = std::move(*result);
-      if (auto port = a.find("port"); port != a.end() && port->is_number_integer()) {
-        p.port = port->get<int>();
+      if (!one_of(p.result, {"pass", "tlsa-mismatch", "name-mismatch", "cert-expired", "starttls-not-offered",
+                             "connect-failed", "tls-failed"})) {
+        return make_error("field '" + where() + ".result' has unknown value '" + p.result + "'");
       }
-      if (auto m = a.find("matched"); m != a.end() && m->is_string()) {
-        p.matched = m->get<std::string>();
-      }
-      if (auto d = a.find("depth"); d != a.end() && d->is_number_integer()) {
-        p.depth = d->get<int>();
-      }
-      out.addresses.push_back(std::move(p));
-    }
+    } while (m_c.eat(','));
+    return m_c.eat(']') ? Expected<Ok>(Ok{}) : syntax();
   }
-  return Ok{};
-}
+
+public:
+  std::size_t hosts_used() const { return m_hosts_used; }
+
+private:
+  Cursor m_c;
+  Verdict& m_v;
+  std::string m_key;
+  std::string m_time;
+  std::size_t m_hosts_used = 0;
+};
 
 } // namespace
 
+Expected<Ok> parse_verdict_line(std::string_view line, Verdict& out) {
+  out.destination.clear();
+  out.mode.clear();
+  out.policy.clear();
+  out.answer.clear();
+  out.reason.clear();
+  out.cached = false;
+  out.time = 0;
+  VerdictParser p(line, out);
+  auto st = p.run();
+  shrink_into(out.hosts, p.hosts_used(), out.spare_hosts);
+  return st;
+}
+
 Expected<Verdict> parse_verdict_line(std::string_view line) {
-  json j = json::parse(line.begin(), line.end(), nullptr, false);
-  if (j.is_discarded()) {
-    return make_error("not valid JSON");
-  }
-  if (!j.is_object()) {
-    return make_error("not a JSON object");
-  }
   Verdict v;
-  auto time = get_string(j, "time", "");
-  if (!time) {
-    return make_error(time.error());
-  }
-  auto t = parse_rfc3339(*time);
-  if (!t) {
-    return make_error("field 'time': " + t.error());
-  }
-  v.time = *t;
-  for (auto [name, dst] : {std::pair{"destination", &v.destination}, std::pair{"policy", &v.policy},
-                           std::pair{"answer", &v.answer}}) {
-    auto s = get_string(j, name, "");
-    if (!s) {
-      return make_error(s.error());
-    }
-    *dst = std::move(*s);
-  }
-  if (v.destination.empty()) {
-    return make_error("field 'destination' is empty");
-  }
-  if (!one_of(v.policy, {"dane-only", "dane", "encrypt", "fingerprint", "secure", "notfound", "tempfail"})) {
-    return make_error("field 'policy' has unknown value '" + v.policy + "'");
-  }
-  if (auto m = j.find("mode"); m != j.end() && m->is_string()) {
-    v.mode = m->get<std::string>();
-  }
-  if (auto r = j.find("reason"); r != j.end() && r->is_string()) {
-    v.reason = r->get<std::string>();
-  }
-  if (auto c = j.find("cached"); c != j.end()) {
-    if (!c->is_boolean()) {
-      return make_error("field 'cached' is not a boolean");
-    }
-    v.cached = c->get<bool>();
-  }
-  auto hosts = j.find("hosts");
-  if (hosts == j.end() || !hosts->is_array()) {
-    return make_error("field 'hosts' missing or not a list");
-  }
-  v.hosts.resize(hosts->size());
-  std::size_t i = 0;
-  for (const auto& h : *hosts) {
-    if (auto st = parse_host(h, i, v.hosts[i]); !st) {
-      return make_error(st.error());
-    }
-    ++i;
+  auto st = parse_verdict_line(line, v);
+  if (!st) {
+    return make_error(st.error());
   }
   return v;
 }

@@ -6,6 +6,7 @@
 // when one was read, else from the daemon's probe results in the verdict log; the report says which
 // (additional-information, a data: URI as RFC 8460 wants a URI there).
 #include <algorithm>
+#include <ostream>
 
 #include <nlohmann/json.hpp>
 
@@ -177,15 +178,36 @@ json build_tlsrpt(const Aggregator& aggregator, const DestinationSummary& d, con
   return report;
 }
 
-json build_tlsrpt_all(const Aggregator& aggregator, const TlsrptOptions& options) {
+namespace {
+
+std::vector<const DestinationSummary*> by_name(const Aggregator& aggregator) {
   std::vector<const DestinationSummary*> dests = aggregator.sorted();
   std::sort(dests.begin(), dests.end(),
             [](const DestinationSummary* a, const DestinationSummary* b) { return a->destination < b->destination; });
+  return dests;
+}
+
+} // namespace
+
+json build_tlsrpt_all(const Aggregator& aggregator, const TlsrptOptions& options) {
   json out = json::array();
-  for (const auto* d : dests) {
+  for (const auto* d : by_name(aggregator)) {
     out.push_back(build_tlsrpt(aggregator, *d, options));
   }
   return out;
+}
+
+void write_tlsrpt_all(const Aggregator& aggregator, const TlsrptOptions& options, std::ostream& out) {
+  const auto dests = by_name(aggregator);
+  if (dests.empty()) {
+    out << "[]\n";
+    return;
+  }
+  out << "[\n";
+  for (std::size_t i = 0; i < dests.size(); ++i) {
+    out << build_tlsrpt(aggregator, *dests[i], options).dump(2) << (i + 1 < dests.size() ? ",\n" : "\n");
+  }
+  out << "]\n";
 }
 
 } // namespace dane::policyd::report

@@ -511,3 +511,18 @@ TEST(ReportRender, JsonHasPinnedShape) {
   EXPECT_EQ(j["input"]["lines"], 7);
   EXPECT_EQ(j["input"]["malformed"], 0);
 }
+
+// A line written by the real dane-policyd (--stdio socketmap, DNS answering NXDOMAIN insecure):
+// extra fields (outcome, ttl, mx_dnssec) are skipped, the pinned ones read.
+TEST(ReportVerdict, RealDaemonLineParses) {
+  rp::Aggregator agg({});
+  Collect c;
+  ASSERT_TRUE(agg.read_verdict_file(k_data + "verdicts-daemon-real.jsonl", c.sink()));
+  EXPECT_TRUE(c.messages.empty()) << (c.messages.empty() ? std::string() : c.messages[0]);
+  EXPECT_EQ(agg.stats().malformed, 0u);
+  const auto* d = agg.find("example.test");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->policy, "notfound");
+  EXPECT_EQ(d->counts.notfound, 1u);
+  EXPECT_EQ(d->cached, 0u);
+}

@@ -2,6 +2,7 @@
 // types, enumerations, counts that add up), and exact session counts from probe results (verdict
 // log) and from the Postfix log. Fixtures: tests/data/report/.
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -311,4 +312,15 @@ TEST(Tlsrpt, ResultTypeMapping) {
   EXPECT_EQ(rp::tlsrpt_result_type_for_text("TLS is required, but was not offered by host x[1.2.3.4]"),
             "starttls-not-supported");
   EXPECT_EQ(rp::tlsrpt_result_type_for_text("Server certificate not verified"), "validation-failure");
+}
+
+TEST(Tlsrpt, StreamedArrayEqualsBuiltArray) {
+  Fixture fx({}, true);
+  std::ostringstream out;
+  rp::write_tlsrpt_all(fx.agg, options(), out);
+  EXPECT_EQ(json::parse(out.str()), rp::build_tlsrpt_all(fx.agg, options()));
+  rp::Aggregator empty({});
+  std::ostringstream none;
+  rp::write_tlsrpt_all(empty, options(), none);
+  EXPECT_EQ(none.str(), "[]\n");
 }

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <optional>
@@ -106,10 +107,16 @@ struct Verdict {
   std::string reason;
   bool cached = false;
   std::vector<HostVerdict> hosts;
+  // Storage recycled by parse_verdict_line(line, out) from line to line (not part of the verdict).
+  std::vector<HostVerdict> spare_hosts;
+  std::vector<std::string> spare_strings;
+  std::vector<AddressProbe> spare_addresses;
 };
 
-// Fails with a reason naming the missing or mistyped field.
+// Fails with a reason naming the missing or mistyped field ("not valid JSON (at byte N)" for a
+// syntax error, e.g. a truncated line). The second form reuses `out`'s storage (hot path).
 Expected<Verdict> parse_verdict_line(std::string_view line);
+Expected<Ok> parse_verdict_line(std::string_view line, Verdict& out);
 
 // ---------------------------------------------------------------------------------------------
 // Postfix log lines.
@@ -231,7 +238,15 @@ struct TlsaEpoch {
 struct HostHistory {
   std::string name;
   std::vector<TlsaEpoch> epochs; // in time order of first appearance
+  // Fast paths of the per-line work (kept inline to spare cache misses): hash of `name`, and the
+  // order-independent hash of the current epoch's records (see tlsa_set_hash).
+  std::uint64_t name_hash = 0;
+  std::uint64_t records_hash = 0;
 };
+// Hash of a lowercase string; and of a TLSA set, independent of order and letter case: equal sets
+// of distinct records give equal hashes (a different hash means "compare in full").
+std::uint64_t name_hash(std::string_view lowercase_name);
+std::uint64_t tlsa_set_hash(const std::vector<std::string>& records);
 
 struct DestinationSummary {
   std::string destination;
@@ -305,6 +320,12 @@ public:
   bool maillog_used() const { return m_stats.maillog_files > 0; }
 
 private:
+  // Every destination seen (also those --domain/--since/--until exclude, for the maillog join):
+  // its summary when it passed the filter, and the MX host names already in m_host_index.
+  struct Entry {
+    std::unique_ptr<DestinationSummary> summary;
+    std::vector<std::uint64_t> indexed_hosts; // name_hash of hosts already in m_host_index
+  };
   struct PendingSession {
     TimePoint time = 0;
     std::optional<TlsEstablished> tls;
@@ -313,6 +334,7 @@ private:
     std::string relay_host, relay_address; // deferrals without a TLS session
   };
   DestinationSummary& destination(const std::string& name);
+  DestinationSummary& destination(Entry& entry, const std::string& name);
   std::string resolve_destination(const std::string& recipient_domain, const std::string& host,
                                   const std::string& address) const;
   void attribute_session(const std::string& destination, const PendingSession& session, bool deferred_4_7_5,
@@ -321,10 +343,11 @@ private:
 
   Filter m_filter;
   ReadStats m_stats;
-  std::unordered_map<std::string, std::unique_ptr<DestinationSummary>> m_destinations;
+  std::unordered_map<std::string, Entry> m_destinations;
   std::unordered_map<std::string, std::string> m_host_index; // lowercase MX host name -> destination
-  std::unordered_map<std::string, bool> m_known_destinations; // every destination seen, before --domain
   std::unordered_map<std::string, PendingSession> m_pending;  // "program[pid]" -> session
+  std::string m_scratch_name;                   // reused buffers of the per-line hot path
+  std::vector<std::string> m_scratch_records;
 };
 
 // Reads every file's first time stamp (the first of its first 100 lines that `stamp` accepts) and
@@ -349,6 +372,8 @@ nlohmann::json build_tlsrpt(const Aggregator& aggregator, const DestinationSumma
                             const TlsrptOptions& options);
 // One report per destination, sorted by destination.
 nlohmann::json build_tlsrpt_all(const Aggregator& aggregator, const TlsrptOptions& options);
+// The same JSON array written report by report (memory for one report at a time, not all).
+void write_tlsrpt_all(const Aggregator& aggregator, const TlsrptOptions& options, std::ostream& out);
 // Maps a verdict-log probe result or a Postfix verification failure text to an RFC 8460 result-type.
 std::string tlsrpt_result_type_for_probe(std::string_view result);
 std::string tlsrpt_result_type_for_text(std::string_view text);
