@@ -13,9 +13,15 @@ build: deps
 	cmake -S . -B $(BUILD) -G Ninja -DDANE_WERROR=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The main job. Until dane-policyd lands this shows danectl on the bundled example certificate.
+# The main job: dane-policyd in the foreground with its embedded defaults (socketmap on
+# unix:/run/dane-policyd/socketmap, native mode, DNSSEC validation from the root trust anchor).
+# Stop it with Ctrl-C. Extra options: make run ARGS="--mode pinned --verdict-log /tmp/verdicts.jsonl"
+ARGS ?=
 run: build
-	./$(BUILD)/danectl/danectl tlsa --host mail.example.com contrib/example/mail.example.com.pem
+	@echo "dane-policyd: serving socketmap on unix:/run/dane-policyd/socketmap (Ctrl-C stops it)"
+	@echo "  try, from another shell:  postmap -q example.com socketmap:unix:/run/dane-policyd/socketmap:tlspolicy"
+	@echo "  Postfix main.cf:          smtp_tls_policy_maps = socketmap:unix:/run/dane-policyd/socketmap:tlspolicy"
+	./$(BUILD)/policyd/dane-policyd --foreground $(ARGS)
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure

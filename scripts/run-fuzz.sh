@@ -4,16 +4,23 @@
 # repository. Exits non-zero when any target crashes, leaks, or trips a sanitizer; the crashing input is
 # kept under $BUILD/fuzz-artifacts/ and the command to reproduce it is printed.
 #
-# Environment: FUZZ_SECONDS (per target, default 20), FUZZ_TARGETS (space-separated subset),
-# BUILD_FUZZ (build directory, default build-fuzz), JOBS (default 2), CXX (default clang++).
+# Environment: FUZZ_SECONDS (per target, default 15), FUZZ_TARGETS (space-separated subset; default: every
+# fuzz/*_fuzz.cpp), BUILD_FUZZ (build directory, default build-fuzz), JOBS (default 2), CXX (default clang++).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=${BUILD_FUZZ:-build-fuzz}
-seconds=${FUZZ_SECONDS:-20}
+seconds=${FUZZ_SECONDS:-15}
 jobs=${JOBS:-2}
 cxx=${CXX:-clang++}
-read -r -a targets <<<"${FUZZ_TARGETS:-socketmap_fuzz tcp_table_fuzz policy_fuzz tlsa_fuzz}"
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+  read -r -a targets <<<"$FUZZ_TARGETS"
+else
+  targets=()
+  for src in fuzz/*_fuzz.cpp; do
+    targets+=("$(basename "$src" .cpp)")
+  done
+fi
 
 if ! command -v "$cxx" >/dev/null 2>&1; then
   echo "run-fuzz: $cxx not found (install clang; scripts/install-deps.sh lists it)" >&2
@@ -34,17 +41,18 @@ trap 'rm -rf "$scratch"' EXIT
 failed=()
 for target in "${targets[@]}"; do
   seeds="fuzz/corpus/$target"
-  if [ ! -d "$seeds" ]; then
-    echo "run-fuzz: missing seed corpus $seeds" >&2
-    failed+=("$target(no-corpus)")
-    continue
-  fi
   mkdir -p "$scratch/$target"
-  echo "=== $target: ${seconds}s over $(find "$seeds" -type f | wc -l) seeds ==="
+  corpora=("$scratch/$target")
+  if [ -d "$seeds" ]; then
+    corpora+=("$seeds")
+    echo "=== $target: ${seconds}s over $(find "$seeds" -type f | wc -l) seeds ==="
+  else
+    echo "=== $target: ${seconds}s, no seed corpus (add fuzz/corpus/$target/) ==="
+  fi
   # -timeout: one input taking longer than 10 s is a hang; -rss_limit_mb bounds memory.
   if ! "$build/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$artifacts/$target-" -print_final_stats=1 \
-    "$scratch/$target" "$seeds" >"$scratch/$target.log" 2>&1; then
+    "${corpora[@]}" >"$scratch/$target.log" 2>&1; then
     tail -n 60 "$scratch/$target.log" >&2
     echo "run-fuzz: $target FAILED; reproduce with: $build/fuzz/$target $artifacts/$target-<crash-file>" >&2
     failed+=("$target")

@@ -459,8 +459,8 @@ std::vector<std::unique_ptr<SmtpServer>> start_on_common_port(std::vector<SmtpSe
   throw std::runtime_error("start_on_common_port: " + last_error);
 }
 
-ClosedPort::ClosedPort(const std::string& address) {
-  m_fd = bind_socket(address, 0, false);
+ClosedPort::ClosedPort(const std::string& address, std::uint16_t port) {
+  m_fd = bind_socket(address, port, false);
   m_port = bound_port(m_fd);
 }
 
@@ -470,7 +470,8 @@ ClosedPort::~ClosedPort() {
   }
 }
 
-ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds limit) {
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
+                          bool merge_stderr) {
   ProcessResult result;
   if (argv.empty()) {
     return result;
@@ -480,16 +481,26 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
     args.push_back(const_cast<char*>(arg.c_str()));
   }
   args.push_back(nullptr);
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    result.output = std::string("pipe: ") + std::strerror(errno);
+  int out_pipe[2];
+  int err_pipe[2] = {-1, -1};
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    result.error_output = std::string("pipe: ") + std::strerror(errno);
+    return result;
+  }
+  if (!merge_stderr && ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    result.error_output = std::string("pipe: ") + std::strerror(errno);
     return result;
   }
   pid_t pid = ::fork();
   if (pid < 0) {
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
-    result.output = std::string("fork: ") + std::strerror(errno);
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+    result.error_output = std::string("fork: ") + std::strerror(errno);
     return result;
   }
   if (pid == 0) {
@@ -498,41 +509,53 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
     if (null_fd >= 0) {
       ::dup2(null_fd, 0);
     }
-    ::dup2(pipe_fds[1], 1);
-    ::dup2(pipe_fds[1], 2);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(merge_stderr ? out_pipe[1] : err_pipe[1], 2);
     ::execvp(args[0], args.data());
     ::_exit(127);
   }
   ::setpgid(pid, pid);
-  ::close(pipe_fds[1]);
+  ::close(out_pipe[1]);
+  if (err_pipe[1] >= 0) {
+    ::close(err_pipe[1]);
+  }
   auto deadline = std::chrono::steady_clock::now() + limit;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.output, &result.error_output};
   char buf[4096];
-  for (;;) {
+  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       result.timed_out = true;
       break;
     }
-    pollfd pfd{pipe_fds[0], POLLIN, 0};
-    int r = ::poll(&pfd, 1, static_cast<int>(left.count()) + 1);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
+    int r = ::poll(fds, 2, static_cast<int>(left.count()) + 1); // negative fds are ignored
     if (r <= 0) {
-      continue; // timeout is rechecked at the loop head
+      continue; // EINTR or timeout: rechecked at the loop head
     }
-    ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      break;
-    }
-    if (result.output.size() < k_max_message) {
-      result.output.append(buf, static_cast<std::size_t>(n));
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) {
+        continue;
+      }
+      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        continue;
+      }
+      if (sinks[i]->size() < 8 * k_max_message) {
+        sinks[i]->append(buf, static_cast<std::size_t>(n));
+      }
     }
   }
-  ::close(pipe_fds[0]);
+  for (auto& pfd : fds) {
+    if (pfd.fd >= 0) {
+      ::close(pfd.fd);
+    }
+  }
   if (result.timed_out) {
     ::kill(-pid, SIGKILL);
     ::kill(pid, SIGKILL);

@@ -108,10 +108,11 @@ std::vector<std::unique_ptr<SmtpServer>> start_on_common_port(std::vector<SmtpSe
 // Unique 127.x.y.z addresses for servers: dane::test::unique_loopback_address() in dns_rig.hpp.
 
 // A TCP port on `address` where nothing listens: bound (so nobody else gets it) but never
-// listening, so connecting is refused while this object lives.
+// listening, so connecting is refused while this object lives. port 0: any free port.
+// Throws std::runtime_error when the port cannot be bound.
 class ClosedPort {
 public:
-  explicit ClosedPort(const std::string& address = "127.0.0.1");
+  explicit ClosedPort(const std::string& address = "127.0.0.1", std::uint16_t port = 0);
   ~ClosedPort();
   ClosedPort(const ClosedPort&) = delete;
   ClosedPort& operator=(const ClosedPort&) = delete;
@@ -122,14 +123,17 @@ private:
   std::uint16_t m_port = 0;
 };
 
-// Runs a program with stdin from /dev/null, collects stdout+stderr; kills its process
-// group when `limit` passes. exit_code is -1 when it did not exit normally.
+// Runs a program with stdin from /dev/null and collects its output; kills its process group
+// when `limit` passes. exit_code is -1 when it did not exit normally (or timed out).
+// merge_stderr: stderr goes into `output` as well; otherwise into `error_output`.
 struct ProcessResult {
   int exit_code = -1;
   bool timed_out = false;
   std::string output;
+  std::string error_output;
 };
-ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds limit);
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
+                          bool merge_stderr = true);
 
 // Cross-check with OpenSSL's own client: `openssl s_client -starttls smtp -connect ADDR:PORT
 // -servername BASE -dane_tlsa_domain BASE -dane_tlsa_rrdata "U S M HEX"... -dane_ee_no_namechecks

@@ -327,6 +327,22 @@ TEST(VerifyChain, ExpiredReasonSaysExpired) {
   EXPECT_NE(v.reason.find("the certificate at depth 0 has expired"), std::string::npos) << v.reason;
 }
 
+TEST(VerifyChain, DaneTaOnTheLeafExplainsTheMistake) {
+  CertChain chain = load("leaf-rsa.chain.pem");
+  MatchInput input;
+  input.chain = &chain;
+  input.tlsa.push_back(record_for("leaf-rsa.crt", 2, 1, 1));
+  input.reference_names = {"mx.example.test"};
+  Verdict v = verify_chain(input);
+  EXPECT_EQ(v.failure, MatchFailure::NoMatch);
+  ASSERT_EQ(v.records.size(), 1u);
+  EXPECT_EQ(v.records[0].note.rfind("matches the server certificate itself, but a DANE-TA record must match an "
+                                    "issuer",
+                                    0),
+            0u)
+      << v.records[0].note;
+}
+
 // The chain object is reused as is (no re-parsing, no mutation): verifying twice gives the same verdict.
 TEST(VerifyChain, ChainIsReusable) {
   CertChain chain = load("leaf-p256.chain.pem");

@@ -205,6 +205,16 @@ std::string failure_text(MatchFailure failure, int x509_error, int error_depth,
   return "unknown";
 }
 
+// Diagnostics only (never decides a verdict): does a DANE-TA record's data describe the leaf?
+// A common operator mistake; OpenSSL (rightly) matches DANE-TA only against issuers.
+bool matches_leaf_itself(const TlsaRecord& record, const CertChain& chain) {
+  if (chain.certs.empty()) {
+    return false;
+  }
+  auto leaf = make_tlsa(chain.certs.front().get(), record.usage, record.selector, record.mtype);
+  return leaf && leaf->data == record.data;
+}
+
 } // namespace
 
 const char* to_string(MatchStatus status) {
@@ -358,6 +368,9 @@ Verdict verify_chain(const MatchInput& input) {
       if (outcome.failure == MatchFailure::NoMatch) {
         if (accepted[i]->usage == 3) {
           outcome.note = "does not match the server certificate (depth 0)";
+        } else if (matches_leaf_itself(*accepted[i], chain)) {
+          outcome.note = "matches the server certificate itself, but a DANE-TA record must match an issuer "
+                         "(CA) certificate; publish the server's own certificate or key as DANE-EE (usage 3)";
         } else if (accepted[i]->mtype != 0) {
           outcome.note = "no certificate in the chain matches (a digest can only match a trust anchor the "
                          "server sends)";

@@ -8,7 +8,12 @@
 // STYLE.md point 1) with SMTP semantics (RFC 7672 §3.1): DANE-EE ignores names
 // and validity dates (DANE_FLAG_NO_DANE_EE_NAMECHECKS); DANE-TA checks the chain,
 // dates and names (X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS); PKIX usages are unusable.
-// Pure: no I/O, no global state.
+// DANE-TA records match only issuer (CA) certificates, never the leaf itself; `2 x 0`
+// records work when the server does not send the trust anchor, digests (`2 x 1`, `2 x 2`)
+// only match certificates the server sends.
+// Pure: no I/O, no global state. Thread-safe (each call builds its own SSL_CTX/SSL).
+// Cost: one X509_verify_cert per usable record plus one for the set (certificates are
+// never re-parsed; the chain is borrowed, not copied).
 #pragma once
 
 #include <ctime>
@@ -66,8 +71,11 @@ struct Verdict {
   MatchStatus status = MatchStatus::NotVerified;
   MatchFailure failure = MatchFailure::None;
   std::string reason;                 // "Matched DANE-EE 3 1 1 ab12...cd34 at depth 0" or why not
-  std::optional<TlsaRecord> matched;  // the record OpenSSL reports as the authority
-  int depth = -1;                     // depth of the matched certificate (0 = leaf)
+  std::optional<TlsaRecord> matched;  // the record OpenSSL reports as the authority (Verified only)
+  // Depth of the matched certificate (0 = leaf), as SSL_get0_dane_authority reports it. A DANE-TA
+  // `2 0 0` certificate the server did not send counts as one above the top of the chain (depth =
+  // chain length); a `2 1 0` bare public key reports the depth of the top certificate it signed.
+  int depth = -1;
   std::vector<RecordOutcome> records; // one per input record, in input order
   int x509_error = 0;                 // X509_V_* code, 0 if none
   int error_depth = -1;               // depth X509_verify_cert reported the error at, -1 if none

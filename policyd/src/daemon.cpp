@@ -1,0 +1,332 @@
+// Start-up sequence, privilege drop, signals and shutdown of dane-policyd.
+#include "dane/policyd/daemon.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "dane/destination.hpp"
+#include "dane/dns.hpp"
+#include "dane/policyd/server.hpp"
+#include "dane/policyd/asio.hpp"
+#include "dane/policyd/service.hpp"
+#include "dane/policyd/stats.hpp"
+#include "dane/policyd/verdict_log.hpp"
+#include "dane/probe.hpp"
+
+namespace asio = boost::asio;
+
+namespace dane::policyd {
+namespace {
+
+std::optional<RunUser> lookup_user(const std::string& name) {
+  struct passwd* pw = ::getpwnam(name.c_str());
+  if (pw == nullptr) {
+    return std::nullopt;
+  }
+  return RunUser{name, static_cast<int>(pw->pw_uid), static_cast<int>(pw->pw_gid)};
+}
+
+std::optional<int> lookup_group(const std::string& name) {
+  struct group* gr = ::getgrnam(name.c_str());
+  if (gr == nullptr) {
+    return std::nullopt;
+  }
+  return static_cast<int>(gr->gr_gid);
+}
+
+void raise_fd_limit() {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+Status prepare_state_dir(const std::string& dir, const RunUser& user) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return make_error("--state-dir " + dir + ": cannot create: " + ec.message());
+  }
+  // Postfix's smtp(8) reads the trust-anchor files: public data, world-readable.
+  ::chmod(dir.c_str(), 0755);
+  if (user.uid >= 0 && ::chown(dir.c_str(), static_cast<uid_t>(user.uid), static_cast<gid_t>(user.gid)) != 0) {
+    return make_error("--state-dir " + dir + ": cannot change owner: " + std::strerror(errno));
+  }
+  return Ok{};
+}
+
+Status detach() {
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    return make_error(std::string("cannot fork: ") + std::strerror(errno));
+  }
+  if (pid > 0) {
+    ::_exit(0);
+  }
+  ::setsid();
+  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    ::dup2(null, STDIN_FILENO);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    if (null > STDERR_FILENO) {
+      ::close(null);
+    }
+  }
+  return Ok{};
+}
+
+} // namespace
+
+Expected<RunUser> resolve_run_user(const std::string& requested) {
+  if (::geteuid() != 0) {
+    if (!requested.empty() && requested != "root") {
+      auto u = lookup_user(requested);
+      if (!u) {
+        return make_error("--user " + requested + ": no such user");
+      }
+      if (u->uid != static_cast<int>(::geteuid())) {
+        return make_error("--user " + requested + ": not started as root, cannot change user");
+      }
+    }
+    return RunUser{"", -1, -1};
+  }
+  if (requested == "root") {
+    return RunUser{"root", -1, -1};
+  }
+  if (!requested.empty()) {
+    auto u = lookup_user(requested);
+    if (!u) {
+      return make_error("--user " + requested + ": no such user");
+    }
+    return *u;
+  }
+  if (auto u = lookup_user("dane-policyd")) {
+    return *u;
+  }
+  if (auto u = lookup_user("nobody")) {
+    return *u;
+  }
+  return make_error("--user: neither user dane-policyd nor nobody exists; name one (or --user root)");
+}
+
+Status drop_privileges(const RunUser& user) {
+  if (user.uid < 0) {
+    return Ok{};
+  }
+  const gid_t gid = static_cast<gid_t>(user.gid);
+  if (::setgroups(1, &gid) != 0) {
+    return make_error("--user " + user.name + ": setgroups failed: " + std::strerror(errno));
+  }
+  if (::setgid(gid) != 0) {
+    return make_error("--user " + user.name + ": setgid failed: " + std::strerror(errno));
+  }
+  if (::setuid(static_cast<uid_t>(user.uid)) != 0) {
+    return make_error("--user " + user.name + ": setuid failed: " + std::strerror(errno));
+  }
+  if (user.uid != 0 && ::setuid(0) == 0) {
+    return make_error("--user " + user.name + ": could regain root after dropping privileges");
+  }
+  return Ok{};
+}
+
+int run_daemon(Settings settings) {
+  apply_embedded_defaults(settings);
+  const bool stdio = settings.stdio != StdioProtocol::None;
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+
+  auto fail = [&](const std::string& message) {
+    if (stdio) {
+      // stdout belongs to the protocol; spawn(8) may connect stderr to the client too.
+      LogOptions o;
+      o.to_syslog = true;
+      auto w = LogWriter::open(o);
+      if (w) {
+        (*w)->message(Severity::Error, message);
+      }
+    } else {
+      std::cerr << "dane-policyd: error: " << message << "\n";
+      ::syslog(LOG_ERR, "error: %s", message.c_str()); // after detaching, stderr is /dev/null
+    }
+    return k_exit_failure;
+  };
+
+  auto run_user = resolve_run_user(settings.user);
+  if (!run_user) {
+    return fail(run_user.error());
+  }
+
+  LogOptions log_options;
+  log_options.verdict_log = settings.verdict_log;
+  log_options.to_stderr = settings.foreground && !stdio;
+  log_options.to_syslog = true;
+  auto log_or = LogWriter::open(log_options);
+  if (!log_or) {
+    return fail("--verdict-log " + log_or.error());
+  }
+  std::unique_ptr<LogWriter> log = std::move(*log_or);
+  if (run_user->uid >= 0) {
+    if (auto st = log->chown_file(static_cast<unsigned>(run_user->uid), static_cast<unsigned>(run_user->gid)); !st) {
+      return fail(st.error());
+    }
+  }
+
+  if (settings.mode == Mode::Pinned) {
+    if (auto st = prepare_state_dir(settings.state_dir, *run_user); !st) {
+      log->message(Severity::Warning, st.error() + " (pinned DANE-TA destinations will get dane-only)");
+    }
+  }
+
+  auto resolver_or = make_unbound_resolver(settings.resolver);
+  if (!resolver_or) {
+    return fail(resolver_or.error());
+  }
+  std::shared_ptr<Resolver> resolver = std::move(*resolver_or);
+
+  // Unix socket ownership: --socket-owner (default: the run user), --socket-group
+  // (default: postfix when it exists), --socket-mode.
+  SocketOwnership ownership;
+  ownership.mode = settings.socket_mode;
+  if (::geteuid() == 0) {
+    if (!settings.socket_owner.empty()) {
+      auto u = lookup_user(settings.socket_owner);
+      if (!u) {
+        return fail("--socket-owner " + settings.socket_owner + ": no such user");
+      }
+      ownership.uid = u->uid;
+    } else {
+      ownership.uid = run_user->uid;
+    }
+    if (!settings.socket_group.empty()) {
+      auto g = lookup_group(settings.socket_group);
+      if (!g) {
+        return fail("--socket-group " + settings.socket_group + ": no such group");
+      }
+      ownership.gid = *g;
+    } else if (auto g = lookup_group("postfix")) {
+      ownership.gid = *g;
+    }
+  }
+
+  asio::io_context io(1);
+  Stats stats;
+  const unsigned probe_concurrency = std::max(1u, settings.probe_concurrency);
+  Prober prober = [probe_concurrency](const std::vector<ProbeRequest>& requests) {
+    return probe_all(requests, probe_concurrency);
+  };
+
+  // Bind (as root) before detaching so that errors reach the operator's terminal; the
+  // service's threads and the log writer thread start only after fork() and the
+  // privilege drop.
+  auto server = std::make_unique<Server>(io, settings, stats, *log);
+  std::vector<std::string> bound;
+  if (!stdio) {
+    if (auto st = server->bind(ownership); !st) {
+      return fail(st.error());
+    }
+    bound = server->bound();
+  }
+  if (!settings.foreground && !stdio) {
+    // The resolver may run threads of its own, which fork() would not carry over:
+    // it was created above only to report configuration errors here; make it anew.
+    resolver.reset();
+    io.notify_fork(asio::io_context::fork_prepare);
+    if (auto st = detach(); !st) {
+      return fail(st.error());
+    }
+    io.notify_fork(asio::io_context::fork_child);
+    auto again = make_unbound_resolver(settings.resolver);
+    if (!again) {
+      return fail(again.error());
+    }
+    resolver = std::move(*again);
+  }
+  if (auto st = drop_privileges(*run_user); !st) {
+    return fail(st.error());
+  }
+  Evaluator evaluator = [resolver](const std::string& key) { return evaluate_destination(*resolver, key); };
+  auto service = std::make_unique<PolicyService>(settings, evaluator, prober, *log, stats);
+  server->attach(*service);
+
+  if (stdio) {
+    if (auto st = server->serve_stdio(settings.stdio, STDIN_FILENO, STDOUT_FILENO); !st) {
+      return fail(st.error());
+    }
+  }
+
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  asio::steady_timer drain_deadline(io);
+  bool stopped_cleanly = true;
+  std::function<void()> wait_signal;
+  wait_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+      if (ec) {
+        return;
+      }
+      if (signo == SIGHUP) {
+        log->message(Severity::Info, "SIGHUP: reopening logs");
+        log->reopen();
+        wait_signal();
+        return;
+      }
+      log->message(Severity::Info, std::string(signo == SIGTERM ? "SIGTERM" : "SIGINT") +
+                                       ": stopping; answering in-flight requests");
+      server->stop();
+      drain_deadline.expires_after(settings.resolver.timeout + std::chrono::seconds(5));
+      drain_deadline.async_wait([&](const boost::system::error_code& e) {
+        if (!e) {
+          log->message(Severity::Warning, "drain deadline passed; closing the remaining connections");
+          stopped_cleanly = false;
+          server->close_all();
+        }
+      });
+      wait_signal();
+    });
+  };
+  wait_signal();
+  server->set_on_drained([&] {
+    boost::system::error_code ec;
+    signals.cancel(ec);
+    drain_deadline.cancel();
+    io.stop();
+  });
+
+  log->start();
+  server->start();
+  if (!stdio) {
+    std::string list;
+    for (const auto& b : bound) {
+      list += (list.empty() ? "" : ", ") + b;
+    }
+    log->message(Severity::Info, std::string("ready: mode ") + to_string(settings.mode) + "; serving " + list +
+                                     (run_user->uid >= 0 ? "; running as " + run_user->name : std::string()));
+  }
+
+  io.run();
+
+  service->shutdown();
+  if (!stdio) {
+    server->remove_socket_files();
+  }
+  server.reset();
+  service.reset();
+  log->message(Severity::Info, stopped_cleanly ? "stopped" : "stopped after the drain deadline");
+  log->flush();
+  return k_exit_ok;
+}
+
+} // namespace dane::policyd

@@ -1,0 +1,678 @@
+// Listeners, sessions and graceful stop of dane-policyd (one Asio I/O thread).
+#include "dane/policyd/server.hpp"
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <optional>
+#include <variant>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dane/policyd/codecs.hpp"
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using stream_protocol = asio::local::stream_protocol;
+using tcp = asio::ip::tcp;
+
+namespace dane::policyd {
+
+// ---------------------------------------------------------------------------------------------------------
+// Transports: a byte stream in and out.
+
+class Transport {
+public:
+  using Handler = std::function<void(const error_code&, std::size_t)>;
+  virtual ~Transport() = default;
+  virtual void async_read(asio::mutable_buffer buffer, Handler handler) = 0;
+  virtual void async_write(asio::const_buffer buffer, Handler handler) = 0;
+  virtual void close() = 0;
+};
+
+template <typename Socket> class SocketTransport final : public Transport {
+public:
+  explicit SocketTransport(Socket socket) : m_socket(std::move(socket)) {}
+  void async_read(asio::mutable_buffer buffer, Handler handler) override {
+    m_socket.async_read_some(buffer, std::move(handler));
+  }
+  void async_write(asio::const_buffer buffer, Handler handler) override {
+    asio::async_write(m_socket, buffer, std::move(handler));
+  }
+  void close() override {
+    error_code ec;
+    m_socket.shutdown(asio::socket_base::shutdown_both, ec);
+    m_socket.close(ec);
+  }
+
+private:
+  Socket m_socket;
+};
+
+class StdioTransport final : public Transport {
+public:
+  StdioTransport(asio::io_context& io, int in, int out) : m_in(io, in), m_out(io, out) {}
+  void async_read(asio::mutable_buffer buffer, Handler handler) override {
+    m_in.async_read_some(buffer, std::move(handler));
+  }
+  void async_write(asio::const_buffer buffer, Handler handler) override {
+    asio::async_write(m_out, buffer, std::move(handler));
+  }
+  void close() override {
+    error_code ec;
+    m_in.cancel(ec);
+    m_out.cancel(ec);
+    m_in.release(); // fds 0/1 stay open (owned by the process); EOF/exit closes them
+    m_out.release();
+  }
+
+private:
+  asio::posix::stream_descriptor m_in;
+  asio::posix::stream_descriptor m_out;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Session: one client connection.
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+  Session(Server& server, Protocol protocol, std::unique_ptr<Transport> transport, std::string peer)
+      : m_server(server), m_protocol(protocol), m_transport(std::move(transport)), m_peer(std::move(peer)),
+        m_idle(server.io()) {
+    switch (protocol) {
+    case Protocol::Socketmap:
+      m_decoder.emplace<SocketmapDecoder>();
+      break;
+    case Protocol::TcpTable:
+      m_decoder.emplace<TcpTableDecoder>();
+      break;
+    case Protocol::Policy:
+      m_decoder.emplace<PolicyDecoder>();
+      break;
+    }
+  }
+
+  void start() {
+    m_server.stats().connection_opened();
+    arm_idle();
+    read_more();
+  }
+
+  // Server stopping: finish what was asked, then close.
+  void drain() { maybe_finish(); }
+
+  void close() {
+    if (m_closed) {
+      return;
+    }
+    m_closed = true;
+    m_idle.cancel();
+    m_transport->close();
+    m_server.stats().connection_closed();
+    auto self = shared_from_this(); // keep alive until the end of this call
+    m_server.session_closed(this);
+  }
+
+private:
+  struct Job {
+    std::string key;
+    std::string direct_reply; // answered without a lookup when `direct`
+    bool direct = false;
+    std::chrono::steady_clock::time_point received;
+  };
+  static constexpr std::size_t k_max_queued_jobs = 64;
+
+  void read_more() {
+    if (m_reading || m_read_done || m_closed || m_jobs.size() >= k_max_queued_jobs) {
+      return;
+    }
+    m_reading = true;
+    m_transport->async_read(asio::buffer(m_buffer),
+                            [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(const error_code& ec, std::size_t n) {
+    m_reading = false;
+    if (m_closed) {
+      return;
+    }
+    if (ec) {
+      // EOF (possibly a half-close): answer what is pending, then close. Other errors likewise.
+      m_read_done = true;
+      if (ec != asio::error::eof && ec != asio::error::operation_aborted && ec != asio::error::connection_reset) {
+        m_server.log().message(Severity::Warning, "read error from " + m_peer + ": " + ec.message());
+      }
+      if (mid_request()) {
+        m_server.log().message(Severity::Warning, "connection from " + m_peer + " closed in the middle of a " +
+                                                      to_string(m_protocol) + " request");
+      }
+      maybe_finish();
+      return;
+    }
+    arm_idle();
+    decode(std::string_view(m_buffer.data(), n));
+    process_next();
+    read_more();
+  }
+
+  bool mid_request() const {
+    return std::visit(
+        [](const auto& d) -> bool {
+          using D = std::decay_t<decltype(d)>;
+          if constexpr (std::is_same_v<D, std::monostate>) {
+            return false;
+          } else {
+            return d.mid_request();
+          }
+        },
+        m_decoder);
+  }
+
+  void bad_input(const CodecError& error) {
+    m_server.stats().protocol_error();
+    m_server.log().message(Severity::Warning, "bad " + to_string(m_protocol) + " request from " + m_peer + ": " +
+                                                  std::string(dane::policyd::to_string(error.kind)) + ": " +
+                                                  error.message + "; closing connection");
+    m_read_done = true;
+  }
+
+  void decode(std::string_view bytes) {
+    auto now = std::chrono::steady_clock::now();
+    const Settings& s = m_server.settings();
+    if (auto* d = std::get_if<SocketmapDecoder>(&m_decoder)) {
+      m_socketmap_requests.clear();
+      bool ok = d->feed(bytes, m_socketmap_requests);
+      for (auto& r : m_socketmap_requests) {
+        m_server.stats().request(Protocol::Socketmap);
+        Job job{std::move(r.key), {}, false, now};
+        if (r.name == s.stats_name) {
+          job.direct = true;
+          job.direct_reply = encode_socketmap_reply(SocketmapReply{SocketmapStatus::Ok, m_server.stats().to_json()});
+        }
+        m_jobs.push_back(std::move(job));
+      }
+      if (!ok && d->error()) {
+        bad_input(*d->error());
+      }
+    } else if (auto* t = std::get_if<TcpTableDecoder>(&m_decoder)) {
+      m_tcp_requests.clear();
+      bool ok = t->feed(bytes, m_tcp_requests);
+      for (auto& r : m_tcp_requests) {
+        m_server.stats().request(Protocol::TcpTable);
+        m_jobs.push_back(Job{std::move(r.key), {}, false, now});
+      }
+      if (!ok && t->error()) {
+        bad_input(*t->error());
+      }
+    } else if (auto* p = std::get_if<PolicyDecoder>(&m_decoder)) {
+      m_policy_requests.clear();
+      bool ok = p->feed(bytes, m_policy_requests);
+      for (auto& r : m_policy_requests) {
+        m_server.stats().request(Protocol::Policy);
+        auto domain = r.recipient_domain();
+        if (!domain) {
+          m_jobs.push_back(Job{{}, encode_policy_reply("DUNNO"), true, now});
+        } else {
+          m_jobs.push_back(Job{std::move(*domain), {}, false, now});
+        }
+      }
+      if (!ok && p->error()) {
+        bad_input(*p->error());
+      }
+    }
+  }
+
+  void process_next() {
+    while (!m_busy && !m_jobs.empty() && !m_closed) {
+      Job job = std::move(m_jobs.front());
+      m_jobs.pop_front();
+      if (job.direct) {
+        send(job.direct_reply, job.received);
+        continue;
+      }
+      m_busy = true;
+      auto self = shared_from_this();
+      auto& io = m_server.io();
+      m_server.service().lookup(job.key, [self, job, &io](const VerdictPtr& v, bool) {
+        asio::post(io, [self, job, v] { self->answer(job, v); });
+      });
+    }
+    read_more();
+    maybe_finish();
+  }
+
+  std::string policy_action(const Job& job, const PolicyAnswer& answer) {
+    if (answer.policy != PolicyKind::TempFail) {
+      return "DUNNO";
+    }
+    const Settings& s = m_server.settings();
+    const std::string why = "DANE policy for " + job.key + " unavailable: " + answer.reason;
+    switch (s.policy_failure_action) {
+    case PolicyFailureAction::Dunno:
+      m_server.log().message(Severity::Warning, "policy-tempfail destination=" + job.key + " action=DUNNO (" + why +
+                                                    ")");
+      return "DUNNO";
+    case PolicyFailureAction::DeferIfPermit:
+      return "DEFER_IF_PERMIT 4.7.5 " + why;
+    case PolicyFailureAction::Warn:
+      return "WARN " + why;
+    case PolicyFailureAction::Prepend:
+      return "PREPEND " + s.policy_prepend_header + ": tempfail " + job.key + " (" + answer.reason + ")";
+    }
+    return "DUNNO";
+  }
+
+  void answer(const Job& job, const VerdictPtr& verdict) {
+    m_busy = false;
+    if (m_closed) {
+      return;
+    }
+    std::string reply;
+    switch (m_protocol) {
+    case Protocol::Socketmap:
+      reply = encode_socketmap_answer(verdict->answer.answer);
+      break;
+    case Protocol::TcpTable:
+      reply = encode_tcp_table_reply(tcp_table_reply_from_answer(verdict->answer.answer));
+      break;
+    case Protocol::Policy:
+      reply = encode_policy_reply(policy_action(job, verdict->answer));
+      break;
+    }
+    send(reply, job.received);
+    process_next();
+  }
+
+  void send(const std::string& bytes, std::chrono::steady_clock::time_point received) {
+    m_server.stats().latency(std::chrono::steady_clock::now() - received);
+    m_out_pending += bytes;
+    flush_writes();
+  }
+
+  void flush_writes() {
+    if (m_writing || m_out_pending.empty() || m_closed) {
+      return;
+    }
+    m_out_inflight.swap(m_out_pending);
+    m_out_pending.clear();
+    m_writing = true;
+    m_transport->async_write(asio::buffer(m_out_inflight),
+                             [self = shared_from_this()](const error_code& ec, std::size_t) {
+                               self->m_writing = false;
+                               self->m_out_inflight.clear();
+                               if (self->m_closed) {
+                                 return;
+                               }
+                               if (ec) {
+                                 self->m_out_pending.clear();
+                                 self->m_read_done = true;
+                                 self->close();
+                                 return;
+                               }
+                               self->arm_idle();
+                               self->flush_writes();
+                               self->maybe_finish();
+                             });
+  }
+
+  void maybe_finish() {
+    if (m_closed) {
+      return;
+    }
+    bool finished_input = m_read_done || m_server.stopping();
+    if (finished_input && !m_busy && m_jobs.empty() && !m_writing && m_out_pending.empty()) {
+      close();
+    }
+  }
+
+  void arm_idle() {
+    if (m_closed) {
+      return;
+    }
+    m_idle.expires_after(m_server.settings().idle_timeout);
+    m_idle.async_wait([weak = weak_from_this()](const error_code& ec) {
+      if (ec) {
+        return;
+      }
+      if (auto self = weak.lock()) {
+        self->on_idle();
+      }
+    });
+  }
+
+  void on_idle() {
+    if (m_closed) {
+      return;
+    }
+    if (m_busy || !m_jobs.empty() || m_writing) {
+      arm_idle(); // waiting for an evaluation is not idleness
+      return;
+    }
+    if (mid_request()) {
+      m_server.log().message(Severity::Warning, "idle timeout with a partial " + to_string(m_protocol) +
+                                                    " request from " + m_peer + "; closing connection");
+    }
+    close();
+  }
+
+  Server& m_server;
+  Protocol m_protocol;
+  std::unique_ptr<Transport> m_transport;
+  std::string m_peer;
+  asio::steady_timer m_idle;
+  std::variant<std::monostate, SocketmapDecoder, TcpTableDecoder, PolicyDecoder> m_decoder;
+  std::vector<SocketmapRequest> m_socketmap_requests;
+  std::vector<TcpTableRequest> m_tcp_requests;
+  std::vector<PolicyRequest> m_policy_requests;
+  std::array<char, 16384> m_buffer{};
+  std::deque<Job> m_jobs;
+  std::string m_out_pending;
+  std::string m_out_inflight;
+  bool m_busy = false;
+  bool m_reading = false;
+  bool m_read_done = false;
+  bool m_writing = false;
+  bool m_closed = false;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Listeners
+
+class Listener {
+public:
+  virtual ~Listener() = default;
+  virtual void start() = 0;
+  virtual void close() = 0;
+  virtual std::string description() const = 0;
+  virtual std::string socket_file() const { return {}; }
+};
+
+template <typename Proto> class AcceptorListener final : public Listener {
+public:
+  using Acceptor = typename Proto::acceptor;
+  using Socket = typename Proto::socket;
+
+  AcceptorListener(Server& server, Protocol protocol, Acceptor acceptor, std::string description,
+                   std::string socket_file)
+      : m_server(server), m_protocol(protocol), m_acceptor(std::move(acceptor)), m_description(std::move(description)),
+        m_socket_file(std::move(socket_file)), m_retry(server.io()) {}
+
+  void start() override { accept(); }
+  void close() override {
+    error_code ec;
+    m_closed = true;
+    m_retry.cancel();
+    m_acceptor.close(ec);
+  }
+  std::string description() const override { return to_string(m_protocol) + " " + m_description; }
+  std::string socket_file() const override { return m_socket_file; }
+
+private:
+  void accept() {
+    if (m_closed) {
+      return;
+    }
+    m_acceptor.async_accept([this](const error_code& ec, Socket socket) {
+      if (m_closed || ec == asio::error::operation_aborted) {
+        return;
+      }
+      if (ec) {
+        // EMFILE and friends: warn, back off briefly, keep serving the open connections.
+        m_server.warn_limited("accept on " + description() + " failed: " + ec.message());
+        m_retry.expires_after(std::chrono::milliseconds(100));
+        m_retry.async_wait([this](const error_code& e) {
+          if (!e) {
+            accept();
+          }
+        });
+        return;
+      }
+      on_accept(std::move(socket));
+      accept();
+    });
+  }
+
+  void on_accept(Socket socket) {
+    if (m_server.stopping()) {
+      return;
+    }
+    if (m_server.open_sessions() >= m_server.settings().max_connections) {
+      m_server.stats().connection_refused();
+      m_server.warn_limited("too many connections (--max-connections " +
+                            std::to_string(m_server.settings().max_connections) + "); closing a new one on " +
+                            description());
+      return;
+    }
+    std::string peer = m_description;
+    if constexpr (std::is_same_v<Proto, tcp>) {
+      error_code ec;
+      socket.set_option(tcp::no_delay(true), ec);
+      auto ep = socket.remote_endpoint(ec);
+      if (!ec) {
+        peer = "inet:" + ep.address().to_string() + ":" + std::to_string(ep.port());
+      }
+    }
+    auto session = std::make_shared<Session>(
+        m_server, m_protocol, std::make_unique<SocketTransport<Socket>>(std::move(socket)), peer);
+    m_server.add_session(session);
+    session->start();
+  }
+
+  Server& m_server;
+  Protocol m_protocol;
+  Acceptor m_acceptor;
+  std::string m_description;
+  std::string m_socket_file;
+  asio::steady_timer m_retry;
+  bool m_closed = false;
+};
+
+namespace {
+
+Status prepare_unix_path(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = fs::path(path).parent_path();
+  if (!dir.empty() && !fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) {
+      return make_error("cannot create directory " + dir.string() + ": " + ec.message());
+    }
+    ::chmod(dir.c_str(), 0755);
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return make_error(path + " exists and is not a socket");
+    }
+    // A socket file: in use by a running server, or stale.
+    asio::io_context probe_io;
+    stream_protocol::socket probe(probe_io);
+    error_code cec;
+    probe.connect(stream_protocol::endpoint(path), cec);
+    if (!cec) {
+      return make_error(path + " is in use by another running server");
+    }
+    ::unlink(path.c_str());
+  }
+  return Ok{};
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// Server
+
+Server::Server(asio::io_context& io, const Settings& settings, Stats& stats, LogWriter& log)
+    : m_io(io), m_settings(settings), m_stats(stats), m_log(log) {}
+
+Server::~Server() {
+  m_stopping = true;
+  m_on_drained = nullptr;
+  for (auto& l : m_listeners) {
+    l->close();
+  }
+  auto sessions = m_sessions;
+  for (const auto& s : sessions) {
+    s->close();
+  }
+}
+
+Status Server::bind(const SocketOwnership& ownership) {
+  auto bind_one = [&](const Endpoint& e, Protocol protocol) -> Status {
+    try {
+      if (e.kind == Endpoint::Kind::Unix) {
+        if (auto st = prepare_unix_path(e.path); !st) {
+          return make_error(protocol == Protocol::Socketmap ? "--socketmap " + e.text + ": " + st.error()
+                                                            : "--policy-service " + e.text + ": " + st.error());
+        }
+        stream_protocol::acceptor acceptor(m_io);
+        acceptor.open();
+        acceptor.bind(stream_protocol::endpoint(e.path));
+        acceptor.listen(asio::socket_base::max_listen_connections);
+        if ((ownership.uid >= 0 || ownership.gid >= 0) && ::chown(e.path.c_str(), ownership.uid, ownership.gid) != 0) {
+          return make_error(e.text + ": cannot change owner: " + std::strerror(errno));
+        }
+        if (::chmod(e.path.c_str(), ownership.mode) != 0) {
+          return make_error(e.text + ": cannot change mode: " + std::strerror(errno));
+        }
+        m_listeners.push_back(std::make_unique<AcceptorListener<stream_protocol>>(*this, protocol, std::move(acceptor),
+                                                                                  "unix:" + e.path, e.path));
+      } else {
+        tcp::resolver resolver(m_io);
+        auto results = resolver.resolve(e.host, std::to_string(e.port), tcp::resolver::passive |
+                                                                           tcp::resolver::numeric_service);
+        if (results.empty()) {
+          return make_error(e.text + ": no address for " + e.host);
+        }
+        tcp::endpoint ep = results.begin()->endpoint();
+        tcp::acceptor acceptor(m_io);
+        acceptor.open(ep.protocol());
+        acceptor.set_option(asio::socket_base::reuse_address(true));
+        acceptor.bind(ep);
+        acceptor.listen(asio::socket_base::max_listen_connections);
+        auto local = acceptor.local_endpoint();
+        std::string host = local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                                   : local.address().to_string();
+        m_listeners.push_back(std::make_unique<AcceptorListener<tcp>>(
+            *this, protocol, std::move(acceptor), "inet:" + host + ":" + std::to_string(local.port()), ""));
+      }
+    } catch (const boost::system::system_error& ex) {
+      return make_error(e.text + ": cannot listen: " + ex.code().message());
+    }
+    return Ok{};
+  };
+  for (const auto& e : m_settings.socketmap) {
+    if (auto st = bind_one(e, Protocol::Socketmap); !st) {
+      return st;
+    }
+  }
+  for (const auto& e : m_settings.tcp_table) {
+    if (auto st = bind_one(e, Protocol::TcpTable); !st) {
+      return st;
+    }
+  }
+  for (const auto& e : m_settings.policy_service) {
+    if (auto st = bind_one(e, Protocol::Policy); !st) {
+      return st;
+    }
+  }
+  return Ok{};
+}
+
+std::vector<std::string> Server::bound() const {
+  std::vector<std::string> out;
+  for (const auto& l : m_listeners) {
+    out.push_back(l->description());
+  }
+  return out;
+}
+
+void Server::start() {
+  for (auto& l : m_listeners) {
+    l->start();
+  }
+}
+
+Status Server::serve_stdio(StdioProtocol protocol, int in, int out) {
+  try {
+    auto transport = std::make_unique<StdioTransport>(m_io, in, out);
+    auto session = std::make_shared<Session>(*this, protocol == StdioProtocol::Policy ? Protocol::Policy
+                                                                                      : Protocol::Socketmap,
+                                             std::move(transport), "stdio");
+    m_stdio = true;
+    add_session(session);
+    session->start();
+  } catch (const boost::system::system_error& ex) {
+    return make_error(std::string("--stdio: cannot use standard input/output: ") + ex.code().message());
+  }
+  return Ok{};
+}
+
+void Server::add_session(const std::shared_ptr<Session>& session) { m_sessions.insert(session); }
+
+void Server::session_closed(Session* session) {
+  for (auto it = m_sessions.begin(); it != m_sessions.end(); ++it) {
+    if (it->get() == session) {
+      m_sessions.erase(it);
+      break;
+    }
+  }
+  if (m_stdio && !m_stopping) {
+    stop(); // the one stdio client is gone: done
+    return;
+  }
+  if (m_stopping && m_sessions.empty() && m_on_drained) {
+    auto cb = std::move(m_on_drained);
+    m_on_drained = nullptr;
+    cb();
+  }
+}
+
+void Server::stop() {
+  if (m_stopping) {
+    return;
+  }
+  m_stopping = true;
+  for (auto& l : m_listeners) {
+    l->close();
+  }
+  std::vector<std::shared_ptr<Session>> sessions(m_sessions.begin(), m_sessions.end());
+  for (const auto& s : sessions) {
+    s->drain();
+  }
+  if (m_sessions.empty() && m_on_drained) {
+    auto cb = std::move(m_on_drained);
+    m_on_drained = nullptr;
+    cb();
+  }
+}
+
+void Server::close_all() {
+  std::vector<std::shared_ptr<Session>> sessions(m_sessions.begin(), m_sessions.end());
+  for (const auto& s : sessions) {
+    s->close();
+  }
+}
+
+void Server::remove_socket_files() {
+  for (auto& l : m_listeners) {
+    if (auto f = l->socket_file(); !f.empty()) {
+      ::unlink(f.c_str());
+    }
+  }
+}
+
+void Server::warn_limited(const std::string& text) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - m_last_limited_warning < std::chrono::seconds(1)) {
+    return;
+  }
+  m_last_limited_warning = now;
+  m_log.message(Severity::Warning, text);
+}
+
+} // namespace dane::policyd

@@ -1,0 +1,323 @@
+// PolicyService: cache, worker pool, verdict logging, background probes, TA files.
+#include "dane/policyd/service.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace dane::policyd {
+namespace {
+
+std::string pem_block(const char* label, const std::vector<std::uint8_t>& der) {
+  std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(), static_cast<int>(der.size()));
+  b64.resize(static_cast<std::size_t>(std::max(n, 0)));
+  std::string out = std::string("-----BEGIN ") + label + "-----\n";
+  for (std::size_t i = 0; i < b64.size(); i += 64) {
+    out += b64.substr(i, 64) + "\n";
+  }
+  out += std::string("-----END ") + label + "-----\n";
+  return out;
+}
+
+bool parses_as(std::uint8_t selector, const std::vector<std::uint8_t>& der) {
+  const unsigned char* p = der.data();
+  if (selector == 0) {
+    X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+    return cert != nullptr && p == der.data() + der.size();
+  }
+  EvpPkeyPtr key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+  return key != nullptr && p == der.data() + der.size();
+}
+
+PolicyAnswer temp_answer(const std::string& reason) {
+  PolicyAnswer a;
+  a.policy = PolicyKind::TempFail;
+  a.answer = "TEMP " + reason;
+  a.reason = reason;
+  a.would_answer = a.answer;
+  return a;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// TrustAnchorStore
+
+void TrustAnchorStore::captured(const TlsaRecord& record, const std::string& certificate_pem) {
+  std::lock_guard lock(m_mutex);
+  m_captured[record.to_string()] = certificate_pem;
+}
+
+std::optional<std::string> TrustAnchorStore::file_for(const DestinationFacts& facts) {
+  std::set<std::string> blocks; // sorted, so one set of anchors always gives one file
+  bool any = false;
+  for (const auto& host : facts.hosts) {
+    for (const auto& r : host.tlsa) {
+      if (r.usage != static_cast<std::uint8_t>(TlsaUsage::DaneTa) || smtp_usability(r) != TlsaUsability::Usable) {
+        continue;
+      }
+      any = true;
+      if (r.mtype == static_cast<std::uint8_t>(TlsaMatchingType::Full) && parses_as(r.selector, r.data)) {
+        blocks.insert(pem_block(r.selector == 0 ? "CERTIFICATE" : "PUBLIC KEY", r.data));
+        continue;
+      }
+      std::lock_guard lock(m_mutex);
+      auto it = m_captured.find(r.to_string());
+      if (it == m_captured.end()) {
+        return std::nullopt; // this anchor cannot be expressed: no tafile (the engine answers dane-only)
+      }
+      blocks.insert(it->second);
+    }
+  }
+  if (!any) {
+    return std::nullopt;
+  }
+  std::string content;
+  for (const auto& b : blocks) {
+    content += b;
+  }
+  return write_file(content);
+}
+
+std::optional<std::string> TrustAnchorStore::write_file(const std::string& content) {
+  auto digest = named_digest("sha256", std::span(reinterpret_cast<const std::uint8_t*>(content.data()), content.size()));
+  if (!digest) {
+    return std::nullopt;
+  }
+  std::string path = m_dir + "/ta-" + to_hex(*digest) + ".pem";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    return path;
+  }
+  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out.flush()) {
+      std::remove(tmp.c_str());
+      return std::nullopt;
+    }
+  }
+  ::chmod(tmp.c_str(), 0644);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return std::nullopt;
+  }
+  return path;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// PolicyService
+
+PolicyService::PolicyService(const Settings& settings, Evaluator evaluator, Prober prober, LogWriter& log,
+                             Stats& stats, Cache<VerdictPtr>::Clock clock)
+    : m_settings(settings), m_evaluator(std::move(evaluator)), m_prober(std::move(prober)), m_log(log),
+      m_stats(stats), m_clock(clock),
+      m_cache(CacheLimits{settings.cache_size, settings.cache_min_ttl, settings.cache_max_ttl, settings.tempfail_ttl,
+                          settings.cache_refresh, 2},
+              clock),
+      m_anchors(settings.state_dir), m_workers(std::max(1u, settings.workers)), m_probers(1) {
+  m_pinned.fingerprint_digest = settings.fingerprint_digest;
+  m_pinned.ta_file = [this](const DestinationFacts& facts) { return m_anchors.file_for(facts); };
+}
+
+PolicyService::~PolicyService() { shutdown(); }
+
+void PolicyService::shutdown() {
+  {
+    std::lock_guard lock(m_probe_mutex);
+    if (m_shut_down) {
+      return;
+    }
+    m_shut_down = true;
+  }
+  m_probers.stop();
+  m_probers.join();
+  m_workers.join();
+}
+
+std::string PolicyService::normalise(std::string_view key) {
+  std::string out(key);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+void PolicyService::lookup(const std::string& raw_key, Done done) {
+  std::string key = normalise(raw_key);
+  if (!key.empty() && key[0] == '.') {
+    // Postfix's parent-domain probe after a miss (DESIGN.md §3): never a policy.
+    auto v = std::make_shared<Verdict>();
+    v->key = key;
+    v->answer = PolicyAnswer{PolicyKind::NotFound, "NOTFOUND ", "parent-domain key: no policy", "NOTFOUND "};
+    v->time = std::chrono::system_clock::now();
+    m_stats.answer(v->answer.policy);
+    done(v, false);
+    return;
+  }
+  auto result = m_cache.lookup(key, [done](const VerdictPtr& v) { done(v, false); });
+  switch (result.kind) {
+  case Cache<VerdictPtr>::Kind::Hit: {
+    m_stats.cache_hit();
+    const VerdictPtr& v = *result.value;
+    m_stats.answer(v->answer.policy);
+    if (m_settings.log_cache_hits) {
+      VerdictRecord rec{std::chrono::system_clock::now(), v->key, m_settings.mode, &v->facts, v->answer, true,
+                        nullptr, ""};
+      m_log.verdict(render_verdict(rec));
+    }
+    if (result.refresh) {
+      m_stats.refresh();
+      boost::asio::post(m_workers, [this, key] { evaluate(key); });
+    }
+    done(v, true);
+    break;
+  }
+  case Cache<VerdictPtr>::Kind::Joined:
+    m_stats.cache_coalesced();
+    break;
+  case Cache<VerdictPtr>::Kind::Evaluate:
+    m_stats.cache_miss();
+    boost::asio::post(m_workers, [this, key] { evaluate(key); });
+    break;
+  }
+}
+
+VerdictPtr PolicyService::make_verdict(const std::string& key) {
+  auto v = std::make_shared<Verdict>();
+  v->key = key;
+  v->time = std::chrono::system_clock::now();
+  try {
+    v->facts = m_evaluator(key);
+    v->answer = decide(v->facts, m_settings.mode, m_pinned);
+  } catch (const std::exception& e) {
+    v->answer = temp_answer(std::string("internal error: ") + e.what());
+  }
+  if (v->answer.answer.empty()) {
+    v->answer = temp_answer("internal error: empty answer");
+  }
+  return v;
+}
+
+void PolicyService::evaluate(const std::string& key) {
+  VerdictPtr v = make_verdict(key);
+  const bool temporary = v->answer.policy == PolicyKind::TempFail ||
+                         (m_settings.mode == Mode::Monitor && v->facts.outcome == DestinationOutcome::TempFail);
+  m_stats.evaluation(v->facts.outcome == DestinationOutcome::TempFail || v->answer.policy == PolicyKind::TempFail);
+
+  VerdictRecord rec{v->time, v->key, m_settings.mode, &v->facts, v->answer, false, nullptr, ""};
+  if (!m_log.verdict(render_verdict(rec))) {
+    m_stats.log_dropped();
+  }
+  m_log.message(v->answer.policy == PolicyKind::TempFail ? Severity::Warning : Severity::Info, summary_line(rec));
+
+  auto waiters = m_cache.complete(key, v, std::chrono::seconds(v->facts.ttl), temporary);
+  for (auto& w : waiters) {
+    m_stats.answer(v->answer.policy);
+    w(v);
+  }
+  if (m_settings.probe) {
+    schedule_probe(v);
+  }
+}
+
+void PolicyService::schedule_probe(const VerdictPtr& v) {
+  bool usable = false;
+  std::uint32_t ttl = 0;
+  for (const auto& h : v->facts.hosts) {
+    if (h.status == HostStatus::DaneUsable) {
+      usable = true;
+      ttl = ttl == 0 ? h.ttl : std::min(ttl, h.ttl);
+    }
+  }
+  if (!usable) {
+    return;
+  }
+  auto now = m_clock();
+  auto interval = std::max(std::chrono::seconds(ttl), m_settings.cache_min_ttl);
+  {
+    std::lock_guard lock(m_probe_mutex);
+    if (m_shut_down || m_probes_queued >= 64) {
+      return;
+    }
+    auto it = m_next_probe.find(v->key);
+    if (it != m_next_probe.end() && now < it->second) {
+      return;
+    }
+    if (m_next_probe.size() > 10000) {
+      std::erase_if(m_next_probe, [now](const auto& e) { return e.second <= now; });
+    }
+    m_next_probe[v->key] = now + interval;
+    ++m_probes_queued;
+  }
+  boost::asio::post(m_probers, [this, v] {
+    {
+      std::lock_guard lock(m_probe_mutex);
+      --m_probes_queued;
+    }
+    run_probe(v);
+  });
+}
+
+void PolicyService::run_probe(const VerdictPtr& v) {
+  std::vector<ProbeRequest> requests;
+  std::vector<std::string> owners;
+  for (const auto& h : v->facts.hosts) {
+    if (h.status != HostStatus::DaneUsable) {
+      continue;
+    }
+    for (const auto& addr : h.addresses) {
+      if (requests.size() >= 32) {
+        break;
+      }
+      ProbeRequest r;
+      r.address = addr;
+      r.port = v->facts.next_hop.port;
+      r.tlsa = h.tlsa;
+      r.tlsa_base = h.tlsa_base;
+      r.reference_names = v->facts.reference_names;
+      r.reference_names.push_back(h.name);
+      r.timeout = m_settings.probe_timeout;
+      requests.push_back(std::move(r));
+      owners.push_back(h.name);
+    }
+  }
+  if (requests.empty()) {
+    return;
+  }
+  std::vector<ProbeReport> reports;
+  try {
+    reports = m_prober(requests);
+  } catch (const std::exception& e) {
+    m_log.message(Severity::Warning, "probe of " + v->key + " failed: " + e.what());
+    return;
+  }
+  m_stats.probe_round();
+  std::vector<ProbedHost> probed;
+  for (std::size_t i = 0; i < reports.size() && i < owners.size(); ++i) {
+    const ProbeReport& rep = reports[i];
+    if (rep.result == ProbeResult::Pass && rep.matched && rep.matched->usage == 2 && rep.depth >= 0 &&
+        static_cast<std::size_t>(rep.depth) < rep.chain_pem.size()) {
+      m_anchors.captured(*rep.matched, rep.chain_pem[static_cast<std::size_t>(rep.depth)]);
+    }
+    probed.push_back(ProbedHost{owners[i], rep});
+  }
+  VerdictRecord rec{std::chrono::system_clock::now(), v->key, m_settings.mode, &v->facts, v->answer, false, &probed,
+                    "probe"};
+  m_log.verdict(render_verdict(rec));
+  m_log.message(Severity::Info, summary_line(rec));
+}
+
+} // namespace dane::policyd

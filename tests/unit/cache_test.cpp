@@ -1,0 +1,263 @@
+// Unit tests of the verdict cache (policyd/include/dane/policyd/cache.hpp):
+// TTL expiry with an injected clock, clamping, TEMP lifetime, LRU eviction,
+// coalescing of concurrent lookups, background refresh.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "dane/policyd/cache.hpp"
+
+namespace dane::policyd {
+namespace {
+
+using namespace std::chrono_literals;
+using TimePoint = std::chrono::steady_clock::time_point;
+
+struct FakeClock {
+  TimePoint now{std::chrono::hours(1000)};
+  Cache<int>::Clock fn() {
+    return [this] { return now; };
+  }
+};
+
+CacheLimits limits(std::size_t max = 100) {
+  CacheLimits l;
+  l.max_entries = max;
+  l.min_ttl = 5s;
+  l.max_ttl = 3600s;
+  l.temp_ttl = 2s;
+  return l;
+}
+
+// Look a key up; when the cache asks us to evaluate, complete it with `value`.
+int fetch(Cache<int>& cache, const std::string& key, int value, std::chrono::seconds ttl, bool* evaluated = nullptr,
+          bool temporary = false) {
+  int got = -1;
+  auto r = cache.lookup(key, [&](const int& v) { got = v; });
+  if (r.kind == Cache<int>::Kind::Hit) {
+    if (evaluated != nullptr) {
+      *evaluated = false;
+    }
+    return *r.value;
+  }
+  EXPECT_EQ(r.kind, Cache<int>::Kind::Evaluate);
+  for (auto& w : cache.complete(key, value, ttl, temporary)) {
+    w(value);
+  }
+  if (evaluated != nullptr) {
+    *evaluated = true;
+  }
+  return got;
+}
+
+TEST(Cache, HitUntilTtlThenExpires) {
+  FakeClock clock;
+  Cache<int> cache(limits(), clock.fn());
+  bool evaluated = false;
+  EXPECT_EQ(fetch(cache, "example.test", 1, 60s, &evaluated), 1);
+  EXPECT_TRUE(evaluated);
+  clock.now += 59s;
+  EXPECT_EQ(fetch(cache, "example.test", 2, 60s, &evaluated), 1);
+  EXPECT_FALSE(evaluated);
+  clock.now += 1s; // exactly at expiry: gone
+  EXPECT_EQ(fetch(cache, "example.test", 3, 60s, &evaluated), 3);
+  EXPECT_TRUE(evaluated);
+}
+
+TEST(Cache, TtlIsClampedToMinAndMax) {
+  FakeClock clock;
+  Cache<int> cache(limits(), clock.fn());
+  bool evaluated = false;
+  fetch(cache, "zero.test", 1, 0s);
+  clock.now += 4s;
+  EXPECT_EQ(fetch(cache, "zero.test", 2, 0s, &evaluated), 1) << "min_ttl 5s applies to a 0 TTL";
+  EXPECT_FALSE(evaluated);
+  clock.now += 1s;
+  EXPECT_EQ(fetch(cache, "zero.test", 2, 0s, &evaluated), 2);
+  EXPECT_TRUE(evaluated);
+
+  fetch(cache, "long.test", 1, std::chrono::seconds(86400 * 7));
+  clock.now += 3599s;
+  EXPECT_EQ(fetch(cache, "long.test", 2, 60s, &evaluated), 1);
+  clock.now += 1s;
+  EXPECT_EQ(fetch(cache, "long.test", 2, 60s, &evaluated), 2) << "max_ttl 3600s caps a week-long TTL";
+  EXPECT_TRUE(evaluated);
+}
+
+TEST(Cache, TemporaryFailuresAreCachedOnlyBriefly) {
+  FakeClock clock;
+  Cache<int> cache(limits(), clock.fn());
+  bool evaluated = false;
+  fetch(cache, "temp.test", 1, 3600s, nullptr, /*temporary=*/true);
+  clock.now += 1s;
+  EXPECT_EQ(fetch(cache, "temp.test", 2, 3600s, &evaluated), 1);
+  EXPECT_FALSE(evaluated);
+  clock.now += 1s; // temp_ttl 2s, whatever the DNS TTL said
+  EXPECT_EQ(fetch(cache, "temp.test", 2, 3600s, &evaluated), 2);
+  EXPECT_TRUE(evaluated);
+}
+
+TEST(Cache, ZeroTempTtlNeverCachesTemporaryFailures) {
+  FakeClock clock;
+  auto l = limits();
+  l.temp_ttl = 0s;
+  Cache<int> cache(l, clock.fn());
+  bool evaluated = false;
+  fetch(cache, "temp.test", 1, 60s, nullptr, true);
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(fetch(cache, "temp.test", 2, 60s, &evaluated), 2);
+  EXPECT_TRUE(evaluated);
+}
+
+TEST(Cache, EvictsLeastRecentlyUsedBeyondMaxEntries) {
+  FakeClock clock;
+  Cache<int> cache(limits(3), clock.fn());
+  bool evaluated = false;
+  fetch(cache, "a", 1, 60s);
+  fetch(cache, "b", 2, 60s);
+  fetch(cache, "c", 3, 60s);
+  EXPECT_EQ(fetch(cache, "a", 0, 60s, &evaluated), 1); // a is now most recently used
+  EXPECT_FALSE(evaluated);
+  fetch(cache, "d", 4, 60s); // evicts b, the least recently used
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_EQ(cache.evictions(), 1u);
+  EXPECT_EQ(fetch(cache, "a", 0, 60s, &evaluated), 1);
+  EXPECT_FALSE(evaluated);
+  EXPECT_EQ(fetch(cache, "c", 0, 60s, &evaluated), 3);
+  EXPECT_FALSE(evaluated);
+  EXPECT_EQ(fetch(cache, "d", 0, 60s, &evaluated), 4);
+  EXPECT_FALSE(evaluated);
+  EXPECT_EQ(fetch(cache, "b", 20, 60s, &evaluated), 20);
+  EXPECT_TRUE(evaluated) << "b was evicted";
+}
+
+TEST(Cache, ZeroSizeCachesNothingButStillCoalesces) {
+  FakeClock clock;
+  Cache<int> cache(limits(0), clock.fn());
+  std::vector<int> got;
+  auto r1 = cache.lookup("k", [&](const int& v) { got.push_back(v); });
+  auto r2 = cache.lookup("k", [&](const int& v) { got.push_back(v); });
+  EXPECT_EQ(r1.kind, Cache<int>::Kind::Evaluate);
+  EXPECT_EQ(r2.kind, Cache<int>::Kind::Joined);
+  for (auto& w : cache.complete("k", 7, 60s, false)) {
+    w(7);
+  }
+  EXPECT_EQ(got, (std::vector<int>{7, 7}));
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.lookup("k", [](const int&) {}).kind, Cache<int>::Kind::Evaluate);
+}
+
+TEST(Cache, ConcurrentLookupsOfOneKeyShareOneEvaluation) {
+  FakeClock clock;
+  Cache<int> cache(limits(), clock.fn());
+  std::atomic<int> evaluations{0};
+  std::atomic<int> answered{0};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  std::atomic<bool> go{false};
+  std::atomic<int> lookups_done{0};
+  std::vector<Cache<int>::Kind> kinds(100);
+  for (int i = 0; i < 100; ++i) {
+    threads.emplace_back([&, i] {
+      while (!go.load()) {
+        std::this_thread::yield();
+      }
+      auto r = cache.lookup("same.test", [&](const int& v) {
+        answered.fetch_add(1);
+        if (v != 42) {
+          wrong.fetch_add(1);
+        }
+      });
+      kinds[static_cast<std::size_t>(i)] = r.kind;
+      if (r.kind == Cache<int>::Kind::Evaluate) {
+        evaluations.fetch_add(1);
+      } else if (r.kind == Cache<int>::Kind::Hit) {
+        answered.fetch_add(1);
+      }
+      lookups_done.fetch_add(1);
+    });
+  }
+  go = true;
+  while (lookups_done.load() < 100) {
+    std::this_thread::yield();
+  }
+  // Nobody has completed the evaluation yet: everybody but the first joined it.
+  EXPECT_EQ(evaluations.load(), 1);
+  EXPECT_EQ(answered.load(), 0);
+  for (auto& w : cache.complete("same.test", 42, 60s, false)) {
+    w(42);
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(answered.load(), 100);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), Cache<int>::Kind::Joined), 99);
+}
+
+TEST(Cache, DifferentKeysAreNotCoalesced) {
+  FakeClock clock;
+  Cache<int> cache(limits(), clock.fn());
+  EXPECT_EQ(cache.lookup("a.test", [](const int&) {}).kind, Cache<int>::Kind::Evaluate);
+  EXPECT_EQ(cache.lookup("b.test", [](const int&) {}).kind, Cache<int>::Kind::Evaluate);
+  EXPECT_EQ(cache.lookup("a.test", [](const int&) {}).kind, Cache<int>::Kind::Joined);
+}
+
+TEST(Cache, RefreshIsRequestedOnceForPopularEntriesNearExpiry) {
+  FakeClock clock;
+  auto l = limits();
+  l.refresh = true;
+  l.refresh_min_hits = 2;
+  Cache<int> cache(l, clock.fn());
+  fetch(cache, "hot.test", 1, 100s);
+  auto r = cache.lookup("hot.test", [](const int&) {});
+  EXPECT_EQ(r.kind, Cache<int>::Kind::Hit);
+  EXPECT_FALSE(r.refresh) << "not near expiry yet";
+  clock.now += 91s; // last tenth of the lifetime
+  r = cache.lookup("hot.test", [](const int&) {});
+  EXPECT_EQ(r.kind, Cache<int>::Kind::Hit);
+  EXPECT_TRUE(r.refresh);
+  r = cache.lookup("hot.test", [](const int&) {});
+  EXPECT_EQ(r.kind, Cache<int>::Kind::Hit);
+  EXPECT_FALSE(r.refresh) << "one refresh at a time";
+  EXPECT_TRUE(cache.complete("hot.test", 2, 100s, false).empty());
+  clock.now += 50s; // the old entry would have expired; the refreshed one is fresh
+  r = cache.lookup("hot.test", [](const int&) {});
+  EXPECT_EQ(r.kind, Cache<int>::Kind::Hit);
+  EXPECT_EQ(*r.value, 2);
+}
+
+TEST(Cache, UnpopularEntriesAreNotRefreshed) {
+  FakeClock clock;
+  auto l = limits();
+  l.refresh = true;
+  l.refresh_min_hits = 5;
+  Cache<int> cache(l, clock.fn());
+  fetch(cache, "cold.test", 1, 100s);
+  clock.now += 95s;
+  auto r = cache.lookup("cold.test", [](const int&) {});
+  EXPECT_EQ(r.kind, Cache<int>::Kind::Hit);
+  EXPECT_FALSE(r.refresh);
+}
+
+TEST(Cache, LookupAfterExpiryDuringRefreshJoinsIt) {
+  FakeClock clock;
+  auto l = limits();
+  l.refresh = true;
+  l.refresh_min_hits = 1;
+  Cache<int> cache(l, clock.fn());
+  fetch(cache, "hot.test", 1, 10s);
+  clock.now += 9s;
+  ASSERT_TRUE(cache.lookup("hot.test", [](const int&) {}).refresh);
+  clock.now += 2s; // expired while the refresh runs
+  int got = 0;
+  EXPECT_EQ(cache.lookup("hot.test", [&](const int& v) { got = v; }).kind, Cache<int>::Kind::Joined);
+  for (auto& w : cache.complete("hot.test", 5, 10s, false)) {
+    w(5);
+  }
+  EXPECT_EQ(got, 5);
+}
+
+} // namespace
+} // namespace dane::policyd

@@ -1,0 +1,205 @@
+// Unit tests of the verdict log writer and the verdict JSON shape
+// (policyd/include/dane/policyd/verdict_log.hpp, DESIGN.md §6).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "dane/policyd/verdict_log.hpp"
+
+namespace dane::policyd {
+namespace {
+
+class TempDir {
+public:
+  TempDir() {
+    char tmpl[] = "/tmp/dane-verdict-log-XXXXXX";
+    char* p = ::mkdtemp(tmpl);
+    EXPECT_NE(p, nullptr);
+    m_path = p != nullptr ? p : "/tmp";
+  }
+  ~TempDir() { std::system(("rm -rf '" + m_path + "'").c_str()); }
+  const std::string& path() const { return m_path; }
+
+private:
+  std::string m_path;
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    out.push_back(line);
+  }
+  return out;
+}
+
+DestinationFacts sample_facts() {
+  DestinationFacts f;
+  f.next_hop.key = "example.test";
+  f.next_hop.domain = "example.test";
+  f.outcome = DestinationOutcome::DaneOnly;
+  f.mx_security = DnsSecurity::Secure;
+  f.ttl = 300;
+  HostResult h;
+  h.name = "mx1.example.test";
+  h.dnssec = DnsSecurity::Secure;
+  h.tlsa.push_back(*parse_tlsa("3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6"));
+  h.tlsa_base = "mx1.example.test";
+  h.tlsa_owner = "_25._tcp.mx1.example.test";
+  h.status = HostStatus::DaneUsable;
+  h.addresses = {"127.0.0.2"};
+  f.hosts.push_back(h);
+  return f;
+}
+
+PolicyAnswer sample_answer() {
+  return PolicyAnswer{PolicyKind::DaneOnly, "OK dane-only", "every MX host has usable TLSA", "OK dane-only"};
+}
+
+TEST(VerdictRecord, RendersThePinnedFields) {
+  DestinationFacts facts = sample_facts();
+  VerdictRecord rec{std::chrono::system_clock::from_time_t(1798531200), "example.test", Mode::Native, &facts,
+                    sample_answer(), false, nullptr, ""};
+  auto j = nlohmann::json::parse(render_verdict(rec));
+  EXPECT_EQ(j["time"], "2026-12-29T08:00:00Z");
+  EXPECT_EQ(j["destination"], "example.test");
+  EXPECT_EQ(j["mode"], "native");
+  EXPECT_EQ(j["policy"], "dane-only");
+  EXPECT_EQ(j["answer"], "OK dane-only");
+  EXPECT_EQ(j["reason"], "every MX host has usable TLSA");
+  EXPECT_EQ(j["cached"], false);
+  ASSERT_EQ(j["hosts"].size(), 1u);
+  const auto& h = j["hosts"][0];
+  EXPECT_EQ(h["name"], "mx1.example.test");
+  EXPECT_EQ(h["dnssec"], "secure");
+  EXPECT_EQ(h["tlsa"][0], "3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6");
+  EXPECT_EQ(h["tlsa_base"], "mx1.example.test");
+  EXPECT_EQ(h["status"], to_string(HostStatus::DaneUsable));
+  EXPECT_FALSE(h.contains("addresses")) << "addresses only when a probe ran";
+}
+
+TEST(VerdictRecord, ProbeResultsAppearAsAddressesOfTheirHost) {
+  DestinationFacts facts = sample_facts();
+  std::vector<ProbedHost> probes;
+  ProbeReport rep;
+  rep.address = "127.0.0.2";
+  rep.port = 25;
+  rep.result = ProbeResult::Pass;
+  rep.matched = facts.hosts[0].tlsa[0];
+  rep.depth = 0;
+  probes.push_back(ProbedHost{"mx1.example.test", rep});
+  VerdictRecord rec{std::chrono::system_clock::now(), "example.test", Mode::Pinned, &facts, sample_answer(), false,
+                    &probes, "probe"};
+  auto j = nlohmann::json::parse(render_verdict(rec));
+  ASSERT_EQ(j["hosts"][0]["addresses"].size(), 1u);
+  const auto& a = j["hosts"][0]["addresses"][0];
+  EXPECT_EQ(a["address"], "127.0.0.2");
+  EXPECT_EQ(a["port"], 25);
+  EXPECT_EQ(a["result"], "pass");
+  EXPECT_EQ(a["matched"], facts.hosts[0].tlsa[0].to_string());
+  EXPECT_EQ(a["depth"], 0);
+  EXPECT_EQ(j["event"], "probe");
+  EXPECT_TRUE(std::regex_match(j["time"].get<std::string>(),
+                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")));
+}
+
+TEST(VerdictRecord, MonitorModeCarriesWhatWouldHaveBeenAnswered) {
+  DestinationFacts facts = sample_facts();
+  PolicyAnswer a{PolicyKind::NotFound, "NOTFOUND ", "monitor mode", "OK dane-only"};
+  VerdictRecord rec{std::chrono::system_clock::now(), "example.test", Mode::Monitor, &facts, a, true, nullptr, ""};
+  auto j = nlohmann::json::parse(render_verdict(rec));
+  EXPECT_EQ(j["answer"], "NOTFOUND ");
+  EXPECT_EQ(j["would_answer"], "OK dane-only");
+  EXPECT_EQ(j["cached"], true);
+}
+
+TEST(VerdictRecord, SummaryLineIsOneGreppableLineWithoutControlCharacters) {
+  DestinationFacts facts = sample_facts();
+  VerdictRecord rec{std::chrono::system_clock::now(), "evil\n.test\"x", Mode::Native, &facts, sample_answer(), false,
+                    nullptr, ""};
+  std::string line = summary_line(rec);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_EQ(line.rfind("verdict destination=\"evil?.test\\\"x\" mode=native policy=dane-only "
+                       "answer=\"OK dane-only\" cached=no",
+                       0),
+            0u)
+      << line;
+}
+
+TEST(LogWriter, WritesOneLinePerVerdictInOrder) {
+  TempDir dir;
+  std::string path = dir.path() + "/verdicts.jsonl";
+  auto w = LogWriter::open(LogOptions{path, false, false, 1000});
+  ASSERT_TRUE(w) << w.error();
+  (*w)->start();
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_TRUE((*w)->verdict("{\"n\":" + std::to_string(i) + "}"));
+  }
+  (*w)->flush();
+  auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(nlohmann::json::parse(lines[static_cast<std::size_t>(i)])["n"], i);
+  }
+}
+
+TEST(LogWriter, ReopenFollowsTheRotatedPath) {
+  TempDir dir;
+  std::string path = dir.path() + "/verdicts.jsonl";
+  auto w = LogWriter::open(LogOptions{path, false, false, 1000});
+  ASSERT_TRUE(w) << w.error();
+  (*w)->start();
+  (*w)->verdict("{\"n\":1}");
+  (*w)->flush();
+  ASSERT_EQ(std::rename(path.c_str(), (path + ".1").c_str()), 0);
+  (*w)->verdict("{\"n\":2}"); // still the old (renamed) file
+  (*w)->reopen();
+  (*w)->verdict("{\"n\":3}");
+  (*w)->flush();
+  EXPECT_EQ(read_lines(path + ".1"), (std::vector<std::string>{"{\"n\":1}", "{\"n\":2}"}));
+  EXPECT_EQ(read_lines(path), (std::vector<std::string>{"{\"n\":3}"}));
+  EXPECT_EQ((*w)->reopens(), 1u);
+}
+
+TEST(LogWriter, FullQueueDropsAndCountsInsteadOfBlocking) {
+  TempDir dir;
+  std::string path = dir.path() + "/verdicts.jsonl";
+  auto w = LogWriter::open(LogOptions{path, false, false, 3});
+  ASSERT_TRUE(w) << w.error();
+  // Not started: nothing drains the queue, so the 4th and 5th entries cannot fit.
+  EXPECT_TRUE((*w)->verdict("{\"n\":1}"));
+  EXPECT_TRUE((*w)->verdict("{\"n\":2}"));
+  EXPECT_TRUE((*w)->message(Severity::Info, "hello"));
+  EXPECT_FALSE((*w)->verdict("{\"n\":4}"));
+  EXPECT_FALSE((*w)->message(Severity::Warning, "dropped"));
+  EXPECT_EQ((*w)->dropped(), 2u);
+  (*w)->start();
+  (*w)->flush();
+  EXPECT_EQ(read_lines(path), (std::vector<std::string>{"{\"n\":1}", "{\"n\":2}"}));
+}
+
+TEST(LogWriter, UnwritableVerdictLogIsAnErrorNamingTheFile) {
+  auto w = LogWriter::open(LogOptions{"/nonexistent-dir-dane/v.jsonl", false, false, 10});
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().find("/nonexistent-dir-dane/v.jsonl"), std::string::npos) << w.error();
+}
+
+TEST(LogWriter, WithoutAVerdictFileVerdictsAreIgnored) {
+  auto w = LogWriter::open(LogOptions{"", false, false, 10});
+  ASSERT_TRUE(w) << w.error();
+  (*w)->start();
+  EXPECT_TRUE((*w)->verdict("{}"));
+  (*w)->flush();
+  EXPECT_EQ((*w)->dropped(), 0u);
+}
+
+} // namespace
+} // namespace dane::policyd
