@@ -13,6 +13,7 @@
 #include "dane/policyd/json.hpp"
 #include "dane/policyd/policy_engine.hpp"
 #include "dane/policyd/resolver_options.hpp"
+#include "dane/policyd/ta_file.hpp"
 
 namespace po = boost::program_options;
 
@@ -66,6 +67,8 @@ int cmd_policy(int argc, char** argv) {
       ("mode", po::value<std::string>()->default_value("native"), "native, pinned or monitor")
       ("fingerprint-digest", po::value<std::string>()->default_value("sha256"),
        "pinned mode: Postfix's smtp_tls_fingerprint_digest")
+      ("ta-dir", po::value<std::string>()->value_name("DIR"),
+       "pinned mode: write trust-anchor files for DANE-TA records (2 x 0) here and answer 'secure'")
       ("json", "print one JSON object (DESIGN.md §6 fields)");
   policyd::add_resolver_options(visible);
   po::options_description all;
@@ -114,6 +117,10 @@ int cmd_policy(int argc, char** argv) {
   DestinationFacts facts = evaluate_destination(**resolver, destination);
   policyd::PinnedOptions pinned;
   pinned.fingerprint_digest = values["fingerprint-digest"].as<std::string>();
+  if (values.count("ta-dir") != 0) {
+    std::string dir = values["ta-dir"].as<std::string>();
+    pinned.ta_file = [dir](const DestinationFacts& f) { return policyd::write_ta_file(f, dir); };
+  }
   policyd::PolicyAnswer answer = policyd::decide(facts, *mode, pinned);
   if (values.count("json") != 0) {
     nlohmann::json j = policyd::to_json(facts, answer);

@@ -6,6 +6,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <openssl/pem.h>
 #include <optional>
 #include <thread>
 
@@ -15,6 +19,8 @@
 #include "dane/dns.hpp"
 #include "dane/policyd/json.hpp"
 #include "dane/policyd/policy_engine.hpp"
+#include "dane/policyd/ta_file.hpp"
+#include "dane/handles.hpp"
 #include "dane/tlsa.hpp"
 #include "dns_rig.hpp"
 #include "test_env.hpp"
@@ -36,6 +42,29 @@ constexpr const char* k_hash_e = "4444444444444444444444444444444444444444444444
 constexpr const char* k_sha256_abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
 std::string tlsa(const std::string& owner, const std::string& rdata) { return owner + " TLSA " + rdata + "\n"; }
+
+constexpr const char* k_ta_cert = DANE_TEST_DATA_DIR "/pki/int.crt";
+
+// Hex of the DER form of a PEM certificate file (for `2 0 0` records).
+std::string der_hex(const char* pem_file) {
+  BioPtr bio(BIO_new_file(pem_file, "r"));
+  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (!cert) {
+    return "00"; // the TA test then fails loudly
+  }
+  unsigned char* der = nullptr;
+  int len = i2d_X509(cert.get(), &der);
+  std::string hex = to_hex(std::span<const std::uint8_t>(der, static_cast<std::size_t>(len)));
+  OPENSSL_free(der);
+  return hex;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 // The destinations of the RFC 7672 cases (see the tests below for what each one means).
 void add_destination_zones(DnsRig& rig) {
@@ -77,6 +106,7 @@ void add_destination_zones(DnsRig& rig) {
   rig.add_zone({"unusable.test", "@ MX 10 mx\nmx A 127.0.0.12\n" + tlsa("_25._tcp.mx", string("1 1 1 ") + k_hash_a) +
                                      tlsa("_25._tcp.mx", "3 1 1 0c72ac70b745ac19") +
                                      tlsa("_25._tcp.mx", string("3 2 1 ") + k_hash_b)});
+  rig.add_zone({"tafull.test", "@ MX 10 mx\nmx A 127.0.0.14\n" + tlsa("_25._tcp.mx", "2 0 0 " + der_hex(k_ta_cert))});
   rig.add_zone({"port.test", "mx A 127.0.0.13\n" + tlsa("_2525._tcp.mx", string("3 1 1 ") + k_hash_c)});
 }
 
@@ -98,6 +128,7 @@ protected:
         tbad         A     127.0.0.5
         )"});
     s_rig->add_lame_delegation("lame.res.test");
+    s_rig->add_lame_delegation("silent.res.test", LameKind::NoServer);
     add_destination_zones(*s_rig);
     if (auto started = s_rig->start(); !started) {
       s_start_error = started.error();
@@ -267,6 +298,13 @@ std::vector<std::string> statuses(const DestinationFacts& f) {
   return out;
 }
 
+struct Run {
+  int status = -1;
+  std::string out;
+};
+Run run_danectl(const std::vector<std::string>& args);
+std::vector<std::string> with_rig(std::vector<std::string> args);
+
 class DestinationRigTest : public DnsRigTest {
 protected:
   DestinationFacts eval(const std::string& key) { return evaluate_destination(*m_resolver, key); }
@@ -317,6 +355,34 @@ TEST_F(DestinationRigTest, Rfc7672_SecureDaneTa) {
   auto mixed = eval("eeta.test");
   EXPECT_EQ(native(mixed), "OK dane-only");
   EXPECT_EQ(pinned(mixed), "OK dane-only");
+}
+
+TEST_F(DestinationRigTest, Pinned_DaneTaWithFullCertificateWritesATrustAnchorFile) {
+  auto f = eval("tafull.test");
+  EXPECT_EQ(statuses(f), V{"mx.tafull.test=dane"});
+  EXPECT_EQ(native(f), "OK dane-only");
+  char dir[] = "/tmp/dane-ta-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  policyd::PinnedOptions options;
+  options.ta_file = [&](const DestinationFacts& facts) { return policyd::write_ta_file(facts, dir); };
+  auto a = decide(f, Mode::Pinned, options);
+  EXPECT_EQ(a.policy, policyd::PolicyKind::Secure);
+  const std::string prefix = std::string("OK secure tafile=") + dir + "/tafull.test-";
+  ASSERT_EQ(a.answer.rfind(prefix, 0), 0u) << a.answer;
+  auto space = a.answer.find(' ', prefix.size());
+  ASSERT_NE(space, std::string::npos);
+  EXPECT_EQ(a.answer.substr(space), " match=tafull.test:mx.tafull.test");
+  std::string path = a.answer.substr(std::string("OK secure tafile=").size(), space - std::string("OK secure tafile=").size());
+  EXPECT_EQ(read_file(path), read_file(k_ta_cert)); // the anchor itself, as PEM
+  // A digest-only DANE-TA record cannot become a file: dane-only.
+  auto g = eval("ta.test");
+  EXPECT_EQ(decide(g, Mode::Pinned, options).answer, "OK dane-only");
+  auto cli = run_danectl(with_rig({"policy", "tafull.test", "--mode", "pinned", "--ta-dir", dir}));
+  EXPECT_EQ(cli.status, 0) << cli.out;
+  EXPECT_NE(cli.out.find("answer:      OK secure tafile=" + path + " match=tafull.test:mx.tafull.test\n"), std::string::npos)
+      << cli.out;
+  std::remove(path.c_str());
+  ::rmdir(dir);
 }
 
 TEST_F(DestinationRigTest, Rfc7672_2_2_3_SecureCnameExpansionWithTlsaIsTheBase) {
@@ -477,6 +543,18 @@ TEST_F(DestinationRigTest, ParentAndMalformedKeysAreNotFoundWithoutDns) {
   EXPECT_NE(malformed.reason.find("empty label"), std::string::npos);
 }
 
+TEST_F(DestinationRigTest, DnsTimeoutBoundsTheWholeEvaluationAndIsTemp) {
+  // The only slow name server in the file: nothing answers at silent.res.test's address, and
+  // libunbound would keep trying for ~17 s. A 1 s --dns-timeout turns that into TEMP.
+  auto quick = make_unbound_resolver(s_rig->resolver_config(std::chrono::seconds(1)));
+  ASSERT_TRUE(quick) << quick.error();
+  auto f = evaluate_destination(**quick, "[mx.silent.res.test]");
+  EXPECT_EQ(statuses(f), V{"mx.silent.res.test=failed"});
+  EXPECT_EQ(f.hosts.at(0).reason, "address lookup (A) for mx.silent.res.test failed: timeout");
+  EXPECT_EQ(native(f), "TEMP 4.7.5 the host failed: address lookup (A) for mx.silent.res.test failed: timeout");
+  EXPECT_EQ(pinned(f).rfind("TEMP 4.7.5 ", 0), 0u);
+}
+
 TEST_F(DestinationRigTest, JsonCarriesThePinnedFields) {
   auto f = eval("badaddr.test");
   auto j = policyd::to_json(f, decide(f, Mode::Native));
@@ -495,11 +573,6 @@ TEST_F(DestinationRigTest, JsonCarriesThePinnedFields) {
 }
 
 // ---- danectl policy over the rig (the real binary, --unbound-config) ----
-
-struct Run {
-  int status = -1;
-  std::string out;
-};
 
 Run run_danectl(const std::vector<std::string>& args) {
   const char* danectl = std::getenv("DANECTL");
