@@ -196,7 +196,8 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
         << (s.presented == Presented::Unknown ? " certificate (" + s.detail + ")" : " certificate") << "\n";
   }
   if (!d.add_lines.empty()) {
-    out << "\nadd to the zone (keep the current record):\n";
+    out << (d.step == policyd::RolloverStep::Publish ? "\nadd to the zone (keep the current record):\n"
+                                                      : "\nadd to the zone:\n");
     for (const auto& l : d.add_lines) {
       out << "  " << l << "\n";
     }
