@@ -411,11 +411,21 @@ TEST_F(DaemonDns, HundredConcurrentIdenticalRequestsMakeOneEvaluation) {
   EXPECT_EQ(s["cache"]["coalesced"], 99);
   EXPECT_EQ(verdicts(1).size(), 1u) << "one verdict line for the one evaluation";
 
-  // With the cache on, 100 concurrent identical requests are one evaluation as well.
-  answers.clear();
+}
+
+TEST_F(DaemonDns, HundredConcurrentIdenticalRequestsWithTheCacheOnMakeOneEvaluation) {
+  // A fast answer: requests that arrive while the evaluation runs are coalesced, the
+  // later ones are cache hits. Either way the DNS sees one evaluation. (This needs its
+  // own daemon with the cache on: with --cache-size 0 a request arriving after the
+  // first evaluation finished starts a second one, which is correct behaviour.)
+  auto d = start({});
+  ASSERT_TRUE(d);
+  std::vector<std::string> answers;
   hundred_concurrent(sock(), "all.test", answers);
   EXPECT_EQ(std::count(answers.begin(), answers.end(), "OK dane-only"), 100);
-  EXPECT_EQ(stats()["evaluations"], 2);
+  auto s = stats();
+  EXPECT_EQ(s["evaluations"], 1);
+  EXPECT_EQ(s["cache"]["coalesced"].get<int>() + s["cache"]["hits"].get<int>(), 99) << s.dump();
 }
 
 // ---------------------------------------------------------------------------------------------------------
