@@ -244,12 +244,13 @@ private:
     maybe_finish();
   }
 
-  std::string policy_action(const Job& job, const PolicyAnswer& answer) {
-    if (answer.policy != PolicyKind::TempFail) {
+  std::string policy_action(const Job& job, const Verdict& verdict) {
+    if (verdict.policy() != PolicyKind::TempFail) {
       return "DUNNO";
     }
     const Settings& s = m_server.settings();
-    const std::string why = "DANE policy for " + job.key + " unavailable: " + answer.reason;
+    const std::string reason(verdict.reason());
+    const std::string why = "DANE policy for " + job.key + " unavailable: " + reason;
     switch (s.policy_failure_action) {
     case PolicyFailureAction::Dunno:
       m_server.log().message(Severity::Warning, "policy-tempfail destination=" + job.key + " action=DUNNO (" + why +
@@ -260,7 +261,7 @@ private:
     case PolicyFailureAction::Warn:
       return "WARN " + why;
     case PolicyFailureAction::Prepend:
-      return "PREPEND " + s.policy_prepend_header + ": tempfail " + job.key + " (" + answer.reason + ")";
+      return "PREPEND " + s.policy_prepend_header + ": tempfail " + job.key + " (" + reason + ")";
     }
     return "DUNNO";
   }
@@ -273,13 +274,13 @@ private:
     std::string reply;
     switch (m_protocol) {
     case Protocol::Socketmap:
-      reply = encode_socketmap_answer(verdict->answer.answer);
+      reply = encode_socketmap_answer(verdict->answer());
       break;
     case Protocol::TcpTable:
-      reply = encode_tcp_table_reply(tcp_table_reply_from_answer(verdict->answer.answer));
+      reply = encode_tcp_table_reply(tcp_table_reply_from_answer(verdict->answer()));
       break;
     case Protocol::Policy:
-      reply = encode_policy_reply(policy_action(job, verdict->answer));
+      reply = encode_policy_reply(policy_action(job, *verdict));
       break;
     }
     send(reply, job.received);
