@@ -106,6 +106,9 @@ struct Verdict {
   std::string answer;
   std::string reason;
   bool cached = false;
+  // Empty for an evaluation; "probe" for the extra line dane-policyd --probe writes after probing a
+  // destination's MX addresses (its hosts carry `addresses`; it is not an evaluation).
+  std::string event;
   std::vector<HostVerdict> hosts;
   // Storage recycled by parse_verdict_line(line, out) from line to line (not part of the verdict).
   std::vector<HostVerdict> spare_hosts;
@@ -253,7 +256,11 @@ struct DestinationSummary {
   std::string policy; // of the latest evaluation
   TimePoint policy_time = 0;
   std::uint64_t evaluations = 0;
+  std::uint64_t probes = 0; // "event":"probe" lines (not evaluations)
+  bool seen = false;        // first_seen/last_seen are set
   std::uint64_t cached = 0;
+  // Earliest and latest event of this destination in any input: evaluations, probe lines and
+  // Postfix log lines attributed to it.
   TimePoint first_seen = 0;
   TimePoint last_seen = 0;
   OutcomeCounts counts;
@@ -285,11 +292,17 @@ struct ReadStats {
   std::uint64_t lines = 0;         // lines seen
   std::uint64_t malformed = 0;     // lines that could not be parsed
   std::uint64_t filtered = 0;      // valid lines outside --domain / --since / --until
+  std::uint64_t probe_lines = 0;   // accepted "event":"probe" lines
   std::uint64_t maillog_files = 0;
   std::uint64_t maillog_lines = 0;
   std::uint64_t maillog_malformed = 0;
   std::uint64_t maillog_used = 0;   // postfix smtp lines that contributed
   std::uint64_t maillog_unjoined = 0; // TLS sessions with no destination (counted under "[mxhost]")
+  // 4.7.5 deferrals with neither a recipient domain nor a relay host: no destination to count them
+  // under, so they are counted here (the latest one's text and time kept for the output).
+  std::uint64_t maillog_unattributed = 0;
+  std::string last_unattributed;
+  TimePoint last_unattributed_time = 0;
   std::optional<TimePoint> earliest, latest; // of the accepted events
 };
 
@@ -340,6 +353,7 @@ private:
   void attribute_session(const std::string& destination, const PendingSession& session, bool deferred_4_7_5,
                          const std::string& deferral_text);
   void flush_pending(const std::string& key);
+  void note_event(DestinationSummary& d, TimePoint t);
 
   Filter m_filter;
   ReadStats m_stats;
