@@ -2,14 +2,10 @@
 // (contract: dane/policyd/rollover.hpp). OpenSSL only, no I/O.
 #include <array>
 #include <cstdint>
-#include <fstream>
-#include <sstream>
-
-#include <openssl/err.h>
-#include <openssl/pem.h>
 
 #include <openssl/x509v3.h>
 
+#include "dane/pem.hpp"
 #include "dane/policyd/rollover.hpp"
 
 namespace dane::policyd {
@@ -71,47 +67,28 @@ Expected<CertificateRecords> certificate_records(const std::vector<X509*>& chain
   return out;
 }
 
+namespace {
+
+// The certificates of a PEM bundle (dane/pem.hpp does the parsing); keys in the same
+// file (a combined key + chain file) are ignored, a bundle without certificates is an error.
+Expected<std::vector<X509Ptr>> certificates_of(Expected<PemBundle> bundle, const std::string& source) {
+  if (!bundle) {
+    return make_error(bundle.error());
+  }
+  if (bundle->certs.empty()) {
+    return make_error(source + ": no PEM certificate found");
+  }
+  return std::move(bundle->certs);
+}
+
+} // namespace
+
 Expected<std::vector<X509Ptr>> parse_pem_certificates(std::string_view pem) {
-  std::vector<X509Ptr> out;
-  constexpr std::string_view k_begin = "-----BEGIN CERTIFICATE-----";
-  constexpr std::string_view k_end = "-----END CERTIFICATE-----";
-  std::size_t pos = 0;
-  while ((pos = pem.find(k_begin, pos)) != std::string_view::npos) {
-    std::size_t end = pem.find(k_end, pos);
-    if (end == std::string_view::npos) {
-      return make_error("certificate " + std::to_string(out.size() + 1) + " has no END line");
-    }
-    std::string_view block = pem.substr(pos, end + k_end.size() - pos);
-    BioPtr bio(BIO_new_mem_buf(block.data(), static_cast<int>(block.size())));
-    if (!bio) {
-      return make_error("out of memory");
-    }
-    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (!cert) {
-      ERR_clear_error();
-      return make_error("certificate " + std::to_string(out.size() + 1) + " does not parse");
-    }
-    out.push_back(std::move(cert));
-    pos = end + k_end.size();
-  }
-  if (out.empty()) {
-    return make_error("no PEM certificate found");
-  }
-  return out;
+  return certificates_of(parse_pem_bundle(pem), "input");
 }
 
 Expected<std::vector<X509Ptr>> read_pem_certificates(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return make_error("cannot read " + path);
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto certs = parse_pem_certificates(text.str());
-  if (!certs) {
-    return make_error(path + ": " + certs.error());
-  }
-  return certs;
+  return certificates_of(load_pem_bundle_file(path), path);
 }
 
 Expected<CertificateRecords> certificate_records_from_file(const std::string& path) {

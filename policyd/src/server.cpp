@@ -97,7 +97,8 @@ public:
 
   void start() {
     m_server.stats().connection_opened();
-    arm_idle();
+    touch();
+    arm_idle(m_last_activity + m_server.settings().idle_timeout);
     read_more();
   }
 
@@ -152,7 +153,7 @@ private:
       maybe_finish();
       return;
     }
-    arm_idle();
+    touch();
     decode(std::string_view(m_buffer.data(), n));
     process_next();
     read_more();
@@ -236,9 +237,23 @@ private:
       m_busy = true;
       auto self = shared_from_this();
       auto& io = m_server.io();
+      // A cache hit calls back at once, on this thread: answer it inline, without a
+      // round trip through the I/O queue. Evaluations call back from a worker
+      // thread later and are posted to the I/O thread.
+      VerdictPtr sync;
+      m_sync_slot = &sync;
       m_server.service().lookup(job.key, [self, job, &io](const VerdictPtr& v, bool) {
+        if (io.get_executor().running_in_this_thread() && self->m_sync_slot != nullptr) {
+          *self->m_sync_slot = v;
+          return;
+        }
         asio::post(io, [self, job, v] { self->answer(job, v); });
       });
+      m_sync_slot = nullptr;
+      if (sync) {
+        m_busy = false;
+        send(reply_for(job, *sync), job.received);
+      }
     }
     read_more();
     maybe_finish();
@@ -265,24 +280,24 @@ private:
     return "DUNNO";
   }
 
+  std::string reply_for(const Job& job, const Verdict& verdict) {
+    switch (m_protocol) {
+    case Protocol::Socketmap:
+      return encode_socketmap_answer(verdict.answer.answer);
+    case Protocol::TcpTable:
+      return encode_tcp_table_reply(tcp_table_reply_from_answer(verdict.answer.answer));
+    case Protocol::Policy:
+      return encode_policy_reply(policy_action(job, verdict.answer));
+    }
+    return {};
+  }
+
   void answer(const Job& job, const VerdictPtr& verdict) {
     m_busy = false;
     if (m_closed) {
       return;
     }
-    std::string reply;
-    switch (m_protocol) {
-    case Protocol::Socketmap:
-      reply = encode_socketmap_answer(verdict->answer.answer);
-      break;
-    case Protocol::TcpTable:
-      reply = encode_tcp_table_reply(tcp_table_reply_from_answer(verdict->answer.answer));
-      break;
-    case Protocol::Policy:
-      reply = encode_policy_reply(policy_action(job, verdict->answer));
-      break;
-    }
-    send(reply, job.received);
+    send(reply_for(job, *verdict), job.received);
     process_next();
   }
 
@@ -312,7 +327,7 @@ private:
                                  self->close();
                                  return;
                                }
-                               self->arm_idle();
+                               self->touch();
                                self->flush_writes();
                                self->maybe_finish();
                              });
@@ -328,11 +343,16 @@ private:
     }
   }
 
-  void arm_idle() {
+  // Activity only records the time. Re-arming an Asio timer on every request would
+  // cost a cancellation and an extra handler each time; instead the one timer
+  // fires at the earliest possible idle deadline and re-arms itself for the rest.
+  void touch() { m_last_activity = std::chrono::steady_clock::now(); }
+
+  void arm_idle(std::chrono::steady_clock::time_point deadline) {
     if (m_closed) {
       return;
     }
-    m_idle.expires_after(m_server.settings().idle_timeout);
+    m_idle.expires_at(deadline);
     m_idle.async_wait([weak = weak_from_this()](const error_code& ec) {
       if (ec) {
         return;
@@ -347,8 +367,13 @@ private:
     if (m_closed) {
       return;
     }
+    auto timeout = m_server.settings().idle_timeout;
     if (m_busy || !m_jobs.empty() || m_writing) {
-      arm_idle(); // waiting for an evaluation is not idleness
+      arm_idle(std::chrono::steady_clock::now() + timeout); // waiting for an evaluation is not idleness
+      return;
+    }
+    if (auto deadline = m_last_activity + timeout; deadline > std::chrono::steady_clock::now()) {
+      arm_idle(deadline);
       return;
     }
     if (mid_request()) {
@@ -363,6 +388,8 @@ private:
   std::unique_ptr<Transport> m_transport;
   std::string m_peer;
   asio::steady_timer m_idle;
+  std::chrono::steady_clock::time_point m_last_activity;
+  VerdictPtr* m_sync_slot = nullptr; // set only while service().lookup() runs on the I/O thread
   std::variant<std::monostate, SocketmapDecoder, TcpTableDecoder, PolicyDecoder> m_decoder;
   std::vector<SocketmapRequest> m_socketmap_requests;
   std::vector<TcpTableRequest> m_tcp_requests;

@@ -1,6 +1,7 @@
 // Counters of the daemon and their JSON form.
 #include "dane/policyd/stats.hpp"
 
+#include <array>
 #include <cmath>
 
 #include <unistd.h>
@@ -30,9 +31,17 @@ std::string to_string(Protocol protocol) {
 Stats::Stats() : m_started(std::chrono::steady_clock::now()) {}
 
 void Stats::latency(std::chrono::nanoseconds elapsed) {
+  // Hot path (every request): compare against bounds computed once, no pow() here.
+  static const std::array<double, k_buckets> k_upper = [] {
+    std::array<double, k_buckets> bounds{};
+    for (std::size_t b = 0; b < k_buckets; ++b) {
+      bounds[b] = bucket_upper_us(b);
+    }
+    return bounds;
+  }();
   double us = static_cast<double>(elapsed.count()) / 1000.0;
   std::size_t i = 0;
-  while (i + 1 < k_buckets && us > bucket_upper_us(i)) {
+  while (i + 1 < k_buckets && us > k_upper[i]) {
     ++i;
   }
   m_latency[i].fetch_add(1, k_order);

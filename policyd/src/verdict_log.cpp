@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dane/policyd/json.hpp"
+#include "dane/text.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -201,14 +202,18 @@ void LogWriter::write_entry(const Entry& entry) {
       write_all(m_fd.get(), entry.text + "\n");
     }
     break;
-  case Entry::Kind::Message:
+  case Entry::Kind::Message: {
+    // One message is one log line, whatever bytes a quoted request smuggled in.
+    std::string text = entry.text;
+    scrub_control_bytes(text);
     if (m_options.to_syslog) {
-      ::syslog(syslog_priority(entry.severity), "%s%s", severity_prefix(entry.severity).c_str(), entry.text.c_str());
+      ::syslog(syslog_priority(entry.severity), "%s%s", severity_prefix(entry.severity).c_str(), text.c_str());
     }
     if (m_options.to_stderr) {
-      write_all(STDERR_FILENO, "dane-policyd: " + severity_prefix(entry.severity) + entry.text + "\n");
+      write_all(STDERR_FILENO, "dane-policyd: " + severity_prefix(entry.severity) + text + "\n");
     }
     break;
+  }
   case Entry::Kind::Reopen: {
     if (m_options.verdict_log.empty()) {
       break;

@@ -363,7 +363,7 @@ TEST_F(DaemonDns, CacheFollowsTheDnsTtl) {
   ASSERT_TRUE(s_rig->replace_zone({"long.test", "@ MX 10 mx\nmx A 127.0.0.2\n"}));
   // short.test (TTL 1 s) is re-evaluated once its entry expires ...
   std::string answer;
-  for (int i = 0; i < 300 && (answer = query("short.test")) == "OK dane-only"; ++i) {
+  for (int i = 0; i < 600 && (answer = query("short.test")) == "OK dane-only"; ++i) {
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_EQ(answer, "NOTFOUND ");
@@ -398,7 +398,7 @@ void hundred_concurrent(const std::string& path, const std::string& key, std::ve
 TEST_F(DaemonDns, HundredConcurrentIdenticalRequestsMakeOneEvaluation) {
   // No cache at all: only coalescing can merge them. slow.test takes the whole
   // --dns-timeout, so all 100 arrive while the first evaluation runs.
-  auto d = start({"--cache-size", "0"}, /*dns_timeout=*/5);
+  auto d = start({"--cache-size", "0"}, /*dns_timeout=*/10);
   ASSERT_TRUE(d);
   std::vector<std::string> answers;
   hundred_concurrent(sock(), "mx.slow.test", answers);
@@ -458,7 +458,7 @@ TEST_F(DaemonDns, ProbeLogsEveryAddressAndAnchorsDaneTaInPinnedMode) {
   EXPECT_EQ(probe_line["answer"], "OK dane-only") << "a probe never changes the answer it logs";
   // Once the cached answer expires, the captured certificate makes a trust-anchor file.
   std::string answer;
-  for (int i = 0; i < 300 && (answer = query(key)) == "OK dane-only"; ++i) {
+  for (int i = 0; i < 600 && (answer = query(key)) == "OK dane-only"; ++i) {
     std::this_thread::sleep_for(100ms);
   }
   ASSERT_EQ(answer.rfind("OK secure tafile=", 0), 0u) << answer;

@@ -289,7 +289,7 @@ TEST_F(DaemonServer, SlowLookupDoesNotBlockOtherClients) {
   SocketmapClient slow(std::move(*slow_c));
   ASSERT_TRUE(slow.send_query("tlspolicy", "host.slow.example.test"));
   // Wait until the daemon is evaluating the slow destination.
-  for (int i = 0; i < 500 && stats(socket_path())["cache"]["misses"] != 1; ++i) {
+  for (int i = 0; i < 3000 && stats(socket_path())["cache"]["misses"] != 1; ++i) {
     std::this_thread::sleep_for(10ms);
   }
   ASSERT_EQ(stats(socket_path())["cache"]["misses"], 1);
@@ -309,7 +309,7 @@ TEST_F(DaemonServer, SigtermFinishesInFlightRequestsAndExitsZero) {
   ASSERT_TRUE(c);
   SocketmapClient slow(std::move(*c));
   ASSERT_TRUE(slow.send_query("tlspolicy", "host.slow.example.test"));
-  for (int i = 0; i < 500 && stats(socket_path())["cache"]["misses"] != 1; ++i) {
+  for (int i = 0; i < 3000 && stats(socket_path())["cache"]["misses"] != 1; ++i) {
     std::this_thread::sleep_for(10ms);
   }
   ASSERT_EQ(stats(socket_path())["cache"]["misses"], 1);
@@ -331,7 +331,7 @@ TEST_F(DaemonServer, SighupReopensTheVerdictLog) {
   ASSERT_TRUE(d);
   auto client = socketmap(socket_path());
   EXPECT_EQ(*client.query("tlspolicy", "example.test"), "OK dane-only");
-  for (int i = 0; i < 500 && read_text_lines(log).size() < 1; ++i) {
+  for (int i = 0; i < 3000 && read_text_lines(log).size() < 1; ++i) {
     std::this_thread::sleep_for(10ms);
   }
   ASSERT_EQ(read_text_lines(log).size(), 1u);
@@ -339,7 +339,7 @@ TEST_F(DaemonServer, SighupReopensTheVerdictLog) {
   d->signal(SIGHUP);
   ASSERT_TRUE(d->wait_for_output("reopened verdict log"));
   EXPECT_EQ(*client.query("tlspolicy", "other.test"), "OK dane-only");
-  for (int i = 0; i < 500 && read_text_lines(log).size() < 1; ++i) {
+  for (int i = 0; i < 3000 && read_text_lines(log).size() < 1; ++i) {
     std::this_thread::sleep_for(10ms);
   }
   auto old_lines = read_text_lines(log + ".1");
@@ -409,7 +409,7 @@ TEST_F(DaemonServer, DetachesWithoutForeground) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "") << "the detached daemon logs to syslog only";
   nlohmann::json s;
-  for (int i = 0; i < 500 && s.is_null(); ++i) {
+  for (int i = 0; i < 3000 && s.is_null(); ++i) {
     s = stats(socket_path());
     std::this_thread::sleep_for(10ms);
   }

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "dane/destination.hpp"
+#include "dane/text.hpp"
 
 namespace dane {
 namespace {
@@ -157,6 +158,30 @@ TEST(NextHop, MalformedKeysNameTheProblem) {
 }
 
 // ---- the MX row ----
+
+TEST(NextHop, ErrorsQuoteUntrustedBytes) {
+  // A key with a newline must not be able to forge a second log line.
+  auto forged = parse_next_hop("evil.test\nwarning: forged");
+  ASSERT_FALSE(forged);
+  EXPECT_EQ(forged.error().find('\n'), std::string::npos) << forged.error();
+  EXPECT_NE(forged.error().find("evil.test%0Awarning: forged"), std::string::npos) << forged.error();
+  auto port = parse_next_hop("[mx.test]:25\r");
+  ASSERT_FALSE(port);
+  EXPECT_NE(port.error().find("bad port '25%0D'"), std::string::npos) << port.error();
+  auto high = parse_next_hop(std::string("mx.t\xC3\xA9st"));
+  ASSERT_FALSE(high);
+  EXPECT_NE(high.error().find("'%C3' not allowed"), std::string::npos) << high.error();
+}
+
+TEST(Text, QuoteUntrusted) {
+  EXPECT_EQ(quote_untrusted("plain text 1.2"), "plain text 1.2");
+  EXPECT_EQ(quote_untrusted(std::string_view("a\0b%\x7f", 5)), "a%00b%25%7F");
+  EXPECT_EQ(quote_untrusted(std::string(300, 'x'), 10), "xxxxxxxxxx...");
+  EXPECT_EQ(quote_untrusted("abcdefgh\n", 10), "abcdefgh...") << "never cut inside %XX";
+  std::string line = "one\ntwo\rthree\x7f";
+  scrub_control_bytes(line);
+  EXPECT_EQ(line, "one?two?three?");
+}
 
 TEST(Destination, ParentMalformedAndIpKeysMakeNoLookups) {
   FakeResolver r;

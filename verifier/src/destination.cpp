@@ -5,6 +5,7 @@
 // is insecure, the CNAME at the original name) at once. The resolver's timeout bounds the
 // whole evaluation: one deadline is shared by all rounds.
 #include "dane/destination.hpp"
+#include "dane/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -80,15 +81,16 @@ Status check_host_name(std::string_view name) {
     auto dot = name.find('.', start);
     auto label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (label.empty()) {
-      return make_error("empty label in '" + std::string(name) + "'");
+      return make_error("empty label in '" + quote_untrusted(name) + "'");
     }
     if (label.size() > 63) {
-      return make_error("label longer than 63 characters in '" + std::string(name) + "'");
+      return make_error("label longer than 63 characters in '" + quote_untrusted(name) + "'");
     }
     for (char c : label) {
       bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
       if (!ok) {
-        return make_error("character '" + std::string(1, c) + "' not allowed in domain name '" + std::string(name) + "'");
+        return make_error("character '" + quote_untrusted(std::string_view(&c, 1)) + "' not allowed in domain name '" +
+                          quote_untrusted(name) + "'");
       }
     }
     if (dot == std::string_view::npos) {
@@ -287,13 +289,13 @@ Expected<NextHop> parse_next_hop(std::string_view key) {
   if (text.front() == '[') {
     auto close = text.find(']');
     if (close == std::string::npos) {
-      return make_error("missing ']' in '" + hop.key + "'");
+      return make_error("missing ']' in '" + quote_untrusted(hop.key) + "'");
     }
     host = text.substr(1, close - 1);
     std::string rest = text.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') {
-        return make_error("unexpected text after ']' in '" + hop.key + "'");
+        return make_error("unexpected text after ']' in '" + quote_untrusted(hop.key) + "'");
       }
       port_text = rest.substr(1);
       has_port = true;
@@ -316,7 +318,7 @@ Expected<NextHop> parse_next_hop(std::string_view key) {
     auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 ||
         port > 65535) {
-      return make_error("bad port '" + port_text + "' in '" + hop.key + "'");
+      return make_error("bad port '" + quote_untrusted(port_text) + "' in '" + quote_untrusted(hop.key) + "'");
     }
     hop.port = static_cast<std::uint16_t>(port);
   }
@@ -329,7 +331,7 @@ Expected<NextHop> parse_next_hop(std::string_view key) {
     host.pop_back();
   }
   if (auto ok = check_host_name(host); !ok) {
-    return make_error("malformed lookup key '" + hop.key + "': " + ok.error());
+    return make_error("malformed lookup key '" + quote_untrusted(hop.key) + "': " + ok.error());
   }
   hop.domain = host;
   return hop;

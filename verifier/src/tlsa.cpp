@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "dane/handles.hpp"
+#include "dane/text.hpp"
 
 namespace dane {
 namespace {
@@ -55,7 +56,7 @@ Expected<std::uint8_t> parse_octet(std::string_view field, const char* what) {
   unsigned value = 0;
   auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
   if (ec != std::errc() || ptr != field.data() + field.size() || value > 255) {
-    return make_error(std::string(what) + " '" + std::string(field) + "' is not a number from 0 to 255");
+    return make_error(std::string(what) + " '" + quote_untrusted(field) + "' is not a number from 0 to 255");
   }
   return static_cast<std::uint8_t>(value);
 }
@@ -83,7 +84,7 @@ Expected<std::vector<std::uint8_t>> from_hex(std::string_view hex) {
     }
     int v = hex_value(c);
     if (v < 0) {
-      return make_error("invalid hex character '" + std::string(1, c) + "' at offset " + std::to_string(i));
+      return make_error("invalid hex character '" + quote_untrusted(std::string_view(&c, 1)) + "' at offset " + std::to_string(i));
     }
     if (high < 0) {
       high = v;
@@ -171,7 +172,7 @@ std::string describe(TlsaUsability usability, const TlsaRecord& record) {
 Expected<TlsaRecord> parse_tlsa(std::string_view text) {
   auto fields = split_fields(text, 4);
   if (fields.size() != 4) {
-    return make_error("TLSA record '" + std::string(text) + "' must have four fields: usage selector mtype hex-data");
+    return make_error("TLSA record '" + quote_untrusted(text) + "' must have four fields: usage selector mtype hex-data");
   }
   TlsaRecord record;
   auto usage = parse_octet(fields[0], "usage");
@@ -224,7 +225,7 @@ std::vector<std::uint8_t> to_rdata(const TlsaRecord& record) {
 Expected<std::vector<std::uint8_t>> named_digest(std::string_view algorithm, std::span<const std::uint8_t> bytes) {
   const EVP_MD* md = EVP_get_digestbyname(std::string(algorithm).c_str());
   if (md == nullptr) {
-    return make_error("unknown digest algorithm '" + std::string(algorithm) + "'");
+    return make_error("unknown digest algorithm '" + quote_untrusted(algorithm) + "'");
   }
   std::vector<std::uint8_t> out(static_cast<std::size_t>(EVP_MD_get_size(md)));
   unsigned int len = 0;
