@@ -517,6 +517,10 @@ void Aggregator::add_maillog_line(std::string_view line, MaillogPrefixParser& pa
   }
   ++m_stats.maillog_used;
   std::string key = std::string(prefix->program) + "[" + std::string(prefix->pid) + "]";
+  if (!std::holds_alternative<PolicyTableError>(**msg) && !std::holds_alternative<PolicyLookupFailed>(**msg) &&
+      !std::holds_alternative<Delivery>(**msg)) {
+    m_policy_context.erase(key); // a TLS session: the policy was found
+  }
   if (auto* tls = std::get_if<TlsEstablished>(&**msg)) {
     auto it = m_pending.find(key);
     if (it != m_pending.end() && (it->second.tls || (it->second.verify && it->second.verify->host != tls->host))) {
@@ -537,8 +541,41 @@ void Aggregator::add_maillog_line(std::string_view line, MaillogPrefixParser& pa
     s.time = prefix->time;
     return;
   }
+  if (auto* table = std::get_if<PolicyTableError>(&**msg)) {
+    PolicyContext& c = m_policy_context[key];
+    if (!c.queue_id.empty()) {
+      c = PolicyContext{}; // a new policy lookup: the previous message's context is over
+    }
+    c.table_error = std::move(table->reason);
+    return;
+  }
+  if (auto* lookup = std::get_if<PolicyLookupFailed>(&**msg)) {
+    PolicyContext& c = m_policy_context[key];
+    if (!c.queue_id.empty()) {
+      c = PolicyContext{};
+    }
+    c.destination = std::move(lookup->destination);
+    c.host = std::move(lookup->host);
+    return;
+  }
   auto& d = std::get<Delivery>(**msg);
   const bool deferred_4_7_5 = d.status == "deferred" && d.dsn == "4.7.5";
+  // A relay=none line after a policy-lookup warning of the same process: that warning names the MX
+  // host (and next-hop), and the policy table's TEMP text says why.
+  if (auto c = m_policy_context.find(key); c != m_policy_context.end()) {
+    if (!c->second.queue_id.empty() && c->second.queue_id != d.queue_id) {
+      m_policy_context.erase(c);
+    } else if (d.relay_host.empty() && !c->second.host.empty()) {
+      c->second.queue_id = d.queue_id;
+      d.relay_host = c->second.host;
+      if (d.recipient_domain.empty()) {
+        d.recipient_domain = c->second.destination;
+      }
+      if (!c->second.table_error.empty()) {
+        d.detail += " (policy table: " + c->second.table_error + ")";
+      }
+    }
+  }
   std::string dest = resolve_destination(d.recipient_domain, d.relay_host, d.relay_address);
   auto it = m_pending.find(key);
   if (it != m_pending.end()) {
@@ -619,6 +656,7 @@ bool Aggregator::read_maillog_file(const std::string& path, const MaillogOptions
 }
 
 void Aggregator::finish_maillog() {
+  m_policy_context.clear();
   std::vector<std::string> keys;
   keys.reserve(m_pending.size());
   for (const auto& [k, v] : m_pending) {

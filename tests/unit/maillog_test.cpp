@@ -189,13 +189,79 @@ TEST(MaillogSmtp, DeliveryLongQueueIdRelayNoneQuotedLocalPart) {
   EXPECT_EQ(d.detail, "client TLS configuration problem");
 }
 
+TEST(MaillogSmtp, PolicyLookupWarningAndPolicyTableError) {
+  // Postfix 3.7, tests/data/report/postfix37-e2e-maillog.log
+  auto lookup = rp::parse_smtp_message("warning: TLS policy lookup for native.test/mx.native.test: no TLSA records found");
+  ASSERT_TRUE(lookup);
+  ASSERT_TRUE(*lookup);
+  const auto& f = as<rp::PolicyLookupFailed>(**lookup);
+  EXPECT_EQ(f.destination, "native.test");
+  EXPECT_EQ(f.host, "mx.native.test");
+  EXPECT_EQ(f.reason, "no TLSA records found");
+  auto table = rp::parse_smtp_message(
+      "warning: socketmap:unix:/tmp/d/socketmap:dane socketmap server temporary error: 4.7.5 MX lookup for "
+      "down.e2e.test failed: timeout");
+  ASSERT_TRUE(table);
+  ASSERT_TRUE(*table);
+  EXPECT_EQ(as<rp::PolicyTableError>(**table).reason, "4.7.5 MX lookup for down.e2e.test failed: timeout");
+}
+
+TEST(MaillogJoin, RelayNoneDeferralTakesHostAndReasonFromThePolicyLookupWarnings) {
+  rp::Aggregator agg({});
+  Collect c;
+  rp::MaillogPrefixParser p(utc_options());
+  agg.add_maillog_line("Nov 28 10:00:00 mail postfix/smtp[5]: warning: socketmap:unix:/run/d.sock:dane socketmap "
+                       "server temporary error: 4.7.5 TLSA lookup for _25._tcp.mx.a.example bogus: signature expired",
+                       p, "t:1", c.sink());
+  agg.add_maillog_line("Nov 28 10:00:00 mail postfix/smtp[5]: warning: TLS policy lookup for a.example/mx.a.example: "
+                       "client TLS configuration problem",
+                       p, "t:2", c.sink());
+  // Two recipients of the message: both deferral lines use the context.
+  for (const char* rcpt : {"u", "v"}) {
+    agg.add_maillog_line(std::string("Nov 28 10:00:00 mail postfix/smtp[5]: ABCDE12345: to=<") + rcpt +
+                             "@a.example>, relay=none, delay=1, delays=0/0/1/0, dsn=4.7.5, status=deferred (client "
+                             "TLS configuration problem)",
+                         p, "t:3", c.sink());
+  }
+  // The next message of the same process: no policy warning before it, so no context.
+  agg.add_maillog_line("Nov 28 10:01:00 mail postfix/smtp[5]: BCDEF23456: to=<w@a.example>, relay=none, delay=1, "
+                       "delays=0/0/1/0, dsn=4.7.5, status=deferred (client TLS configuration problem)",
+                       p, "t:4", c.sink());
+  agg.finish_maillog();
+  EXPECT_TRUE(c.messages.empty());
+  const auto* d = agg.find("a.example");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->maillog.deferred_4_7_5, 3u);
+  ++agg.stats().maillog_files; // as read_maillog_file counts a file: TLSRPT session counts from the Postfix log
+  auto r = rp::build_tlsrpt(agg, *d, {});
+  std::uint64_t with_host = 0, without_host = 0;
+  for (const auto& pol : r["policies"]) {
+    for (const auto& fd : pol["failure-details"]) {
+      if (pol["policy"].contains("mx-host") && pol["policy"]["mx-host"][0] == "mx.a.example") {
+        with_host += fd["failed-session-count"].get<std::uint64_t>();
+        EXPECT_EQ(fd["result-type"], "dnssec-invalid") << fd.dump();
+        EXPECT_EQ(fd["failure-reason-code"],
+                  "client TLS configuration problem (policy table: 4.7.5 TLSA lookup for _25._tcp.mx.a.example "
+                  "bogus: signature expired)");
+      } else {
+        without_host += fd["failed-session-count"].get<std::uint64_t>();
+        EXPECT_EQ(fd["failure-reason-code"], "client TLS configuration problem");
+      }
+    }
+  }
+  EXPECT_EQ(with_host, 2u) << r.dump(2);
+  EXPECT_EQ(without_host, 1u) << r.dump(2);
+}
+
 TEST(MaillogSmtp, UnusedMessagesAndMalformedOnes) {
   auto connect = rp::parse_smtp_message("connect to mx.down.example[203.0.113.9]:25: Connection refused");
   ASSERT_TRUE(connect);
   EXPECT_FALSE(*connect);
-  auto warning = rp::parse_smtp_message("warning: TLS policy lookup for a/b: client TLS configuration problem");
-  ASSERT_TRUE(warning);
-  EXPECT_FALSE(*warning);
+  auto other_warning = rp::parse_smtp_message("warning: database /etc/postfix/transport.db is older than source file");
+  ASSERT_TRUE(other_warning);
+  EXPECT_FALSE(*other_warning);
+  EXPECT_FALSE(rp::parse_smtp_message("warning: TLS policy lookup for nohost: x"));
+  EXPECT_FALSE(rp::parse_smtp_message("warning: TLS policy lookup for a/: x"));
   EXPECT_FALSE(rp::parse_smtp_message("Verified TLS connection established to nowhere"));
   EXPECT_FALSE(rp::parse_smtp_message("server certificate verification failed for : x"));
   EXPECT_FALSE(rp::parse_smtp_message("ABCDEF1234: to=<a@b.example>, relay=none, dsn=2.0.0"));
@@ -217,7 +283,7 @@ TEST_P(MaillogFormats, SameCountsInEveryFormat) {
   ASSERT_TRUE(agg.read_maillog_file(path, utc_options(), c.sink()));
   agg.finish_maillog();
   const auto& st = agg.stats();
-  EXPECT_EQ(st.maillog_used, 17u);
+  EXPECT_EQ(st.maillog_used, 18u) << "17 sessions and delivery lines, 1 TLS policy lookup warning";
   EXPECT_EQ(st.maillog_unjoined, 0u);
 
   const auto* ex = agg.find("example.com");
@@ -460,7 +526,8 @@ TEST(MaillogRealPostfix37, E2eFixtureJoinsToTheDaemonsVerdicts) {
   EXPECT_EQ(s.malformed, 0u);
   EXPECT_EQ(s.maillog_lines, 130u);
   EXPECT_EQ(s.maillog_malformed, 0u);
-  EXPECT_EQ(s.maillog_used, 26u) << "11 TLS sessions, 1 verification failure, 14 delivery lines";
+  EXPECT_EQ(s.maillog_used, 31u)
+      << "11 TLS sessions, 1 verification failure, 14 delivery lines, 3 policy lookup and 2 policy table warnings";
   EXPECT_EQ(s.maillog_unjoined, 0u);
   EXPECT_EQ(s.maillog_unattributed, 0u);
   ASSERT_EQ(agg.sorted().size(), std::size(k_postfix37));
@@ -479,7 +546,12 @@ TEST(MaillogRealPostfix37, E2eFixtureJoinsToTheDaemonsVerdicts) {
             "mx-rolled.e2e.test[127.162.214.2]:25: num=65:no matching DANE TLSA records");
   EXPECT_EQ(agg.find("rolled.e2e.test")->maillog.last_deferral, "Server certificate not verified");
   EXPECT_EQ(agg.find("native.test")->maillog.last_deferral, "no TLSA records found");
-  EXPECT_EQ(agg.find("bogus.test")->maillog.last_deferral, "client TLS configuration problem");
+  EXPECT_EQ(agg.find("bogus.test")->maillog.last_deferral,
+            "client TLS configuration problem (policy table: 4.7.5 MX lookup for bogus.test bogus: validation failure "
+            "<bogus.test. MX IN>: DS hash mismatches key from 127.0.0.1 and 127.0.0.1 for key bogus.test. while "
+            "building chain of trust)");
+  EXPECT_EQ(agg.find("down.e2e.test")->maillog.last_deferral,
+            "client TLS configuration problem (policy table: 4.7.5 MX lookup for down.e2e.test failed: timeout)");
   // The verdict side of the same run.
   EXPECT_EQ(agg.find("native.test")->counts.dane_only, 1u);
   EXPECT_EQ(agg.find("down.e2e.test")->counts.tempfail, 1u);

@@ -392,6 +392,15 @@ TEST(Tlsrpt, Rfc8460_4_3_2_1_DaneRequiredFromPostfixDaneOnlyDeferrals) {
   EXPECT_EQ(rp::tlsrpt_result_type_for_text("non DNSSEC destination"), "dane-required");
   EXPECT_EQ(rp::tlsrpt_result_type_for_text("TLSA lookup error for mx.example.com:25"), "dnssec-invalid");
   EXPECT_EQ(rp::tlsrpt_result_type_for_text("TLSA records unusable"), "tlsa-invalid");
+  // The policy table's (dane-policyd's) TEMP text after Postfix's deferral: a DNS failure, even when
+  // the validator's reason mentions an expired signature.
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("client TLS configuration problem (policy table: 4.7.5 TLSA lookup for "
+                                            "_25._tcp.mx.a.example bogus: signature expired)"),
+            "dnssec-invalid");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text(
+                "client TLS configuration problem (policy table: 4.7.5 MX lookup for a.example failed: timeout)"),
+            "dnssec-invalid");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("client TLS configuration problem"), "validation-failure");
 
   rp::Aggregator agg({});
   rp::MaillogOptions o;
@@ -449,6 +458,19 @@ TEST(Tlsrpt, RealPostfix37DaneOnlyWithoutTlsaIsDaneRequired) {
   ASSERT_NE(required, nullptr) << native.dump(2);
   EXPECT_EQ((*required)["failed-session-count"], 1);
   EXPECT_EQ((*required)["failure-reason-code"], "no TLSA records found");
+  // The MX host comes from Postfix's "TLS policy lookup for native.test/mx.native.test" warning; the
+  // policy in force there was the daemon's dane-only answer for the TLSA set it had seen.
+  EXPECT_EQ((*required)["receiving-mx-hostname"], "mx.native.test");
+  const json* mx = find_policy(native, "mx.native.test");
+  ASSERT_NE(mx, nullptr);
+  EXPECT_EQ((*mx)["policy"]["policy-type"], "tlsa");
+  ASSERT_NE(find_detail(*mx, "dane-required"), nullptr) << mx->dump(2);
+
+  // bogus.test: the pinned daemon's TEMP (DNSSEC bogus) deferred the message.
+  json bogus = rp::build_tlsrpt(agg, *agg.find("bogus.test"), options());
+  const json* bp = find_policy(bogus, "mx.bogus.test");
+  ASSERT_NE(bp, nullptr) << bogus.dump(2);
+  ASSERT_NE(find_detail(*bp, "dnssec-invalid"), nullptr) << bp->dump(2);
 
   // rolled.e2e.test: the rolled key fails DANE ("num=65:no matching DANE TLSA records").
   json rolled = rp::build_tlsrpt(agg, *agg.find("rolled.e2e.test"), options());

@@ -176,9 +176,23 @@ struct Delivery { // "QID: to=<u@d>, relay=mx[192.0.2.1]:25, ..., dsn=4.7.5, sta
   std::string detail; // text in parentheses after status
 };
 
+// "warning: TLS policy lookup for example.com/mx.example.com: no TLSA records found": smtp(8) found
+// no usable TLS policy for the MX host (Postfix's dane-only level without TLSA records, a policy
+// table error, ...); a deferral with relay=none follows.
+struct PolicyLookupFailed {
+  std::string destination; // next-hop as Postfix names it (lowercase)
+  std::string host;        // MX host (lowercase)
+  std::string reason;
+};
+// "warning: socketmap:unix:/run/dane.sock:dane socketmap server temporary error: 4.7.5 MX lookup ...":
+// the policy table (dane-policyd) answered TEMP; the reason is the table's text.
+struct PolicyTableError {
+  std::string reason;
+};
+
 // Classifies the message text of a postfix smtp/lmtp line. nullopt for messages the report does not
 // use; an error for a message that looks like one of these kinds but is malformed.
-using SmtpMessage = std::variant<TlsEstablished, VerifyFailed, Delivery>;
+using SmtpMessage = std::variant<TlsEstablished, VerifyFailed, Delivery, PolicyLookupFailed, PolicyTableError>;
 Expected<std::optional<SmtpMessage>> parse_smtp_message(std::string_view text);
 // True for program names of the Postfix SMTP/LMTP client ("postfix/smtp", "postfix-out/lmtp").
 bool is_smtp_client_program(std::string_view program);
@@ -360,6 +374,13 @@ private:
   std::unordered_map<std::string, Entry> m_destinations;
   std::unordered_map<std::string, std::string> m_host_index; // lowercase MX host name -> destination
   std::unordered_map<std::string, PendingSession> m_pending;  // "program[pid]" -> session
+  // Why smtp(8) had no TLS policy, per "program[pid]", for the relay=none deferral lines that
+  // follow (the policy-lookup warning names the MX host and next-hop the deferral does not).
+  struct PolicyContext {
+    std::string destination, host, table_error;
+    std::string queue_id; // of the first delivery line that used it; another queue id ends it
+  };
+  std::unordered_map<std::string, PolicyContext> m_policy_context;
   std::string m_scratch_name;                   // reused buffers of the per-line hot path
   std::vector<std::string> m_scratch_records;
 };
