@@ -313,29 +313,6 @@ Verdict final_verdict(const DestinationFacts& facts, const std::vector<HostCheck
   return verdict;
 }
 
-nlohmann::json address_json(const ProbeReport& report) {
-  nlohmann::json out;
-  out["address"] = report.address;
-  out["port"] = report.port;
-  out["result"] = to_string(report.result);
-  out["matched"] = report.matched ? nlohmann::json(report.matched->to_string()) : nlohmann::json(nullptr);
-  out["depth"] = report.matched ? nlohmann::json(report.depth) : nlohmann::json(nullptr);
-  out["reason"] = report.reason;
-  out["authenticated"] = report.authenticated;
-  out["banner"] = report.banner;
-  out["tls_version"] = report.tls_version;
-  out["cipher"] = report.cipher;
-  nlohmann::json leaf = nullptr;
-  if (!report.chain_pem.empty()) {
-    leaf = {{"subject", report.leaf_subject},         {"issuer", report.leaf_issuer},
-            {"san", report.leaf_san},                 {"not_before", report.leaf_not_before},
-            {"not_after", report.leaf_not_after},     {"spki_sha256", report.leaf_spki_sha256}};
-  }
-  out["leaf"] = leaf;
-  out["chain_pem"] = report.chain_pem;
-  return out;
-}
-
 void print_report(std::ostream& out, const ProbeReport& report) {
   out << "  " << endpoint(report) << " " << to_string(report.result) << ": " << report.reason << "\n";
   if (!report.tls_version.empty()) {
@@ -464,7 +441,7 @@ int cmd_check(int argc, char** argv) {
       const HostCheck& check = checks[index];
       object["probed"] = check.probed;
       for (const auto& report : check.reports) {
-        object["addresses"].push_back(address_json(report));
+        object["addresses"].push_back(policyd::probe_to_json(report, policyd::ProbeJson::Detailed));
       }
       object["warnings"] = check.warnings;
       if (!check.probed) {

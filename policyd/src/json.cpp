@@ -52,4 +52,30 @@ nlohmann::json to_json(const DestinationFacts& facts, const PolicyAnswer& answer
   return j;
 }
 
+nlohmann::json probe_to_json(const ProbeReport& report, ProbeJson detail) {
+  nlohmann::json out;
+  out["address"] = report.address;
+  out["port"] = report.port;
+  out["result"] = to_string(report.result);
+  out["matched"] = report.matched ? nlohmann::json(report.matched->to_string()) : nlohmann::json(nullptr);
+  out["depth"] = report.matched ? nlohmann::json(report.depth) : nlohmann::json(nullptr);
+  out["reason"] = report.reason;
+  if (detail == ProbeJson::Summary) {
+    return out;
+  }
+  out["authenticated"] = report.authenticated;
+  out["banner"] = report.banner;
+  out["tls_version"] = report.tls_version;
+  out["cipher"] = report.cipher;
+  nlohmann::json leaf = nullptr;
+  if (!report.chain_pem.empty()) {
+    leaf = {{"subject", report.leaf_subject},     {"issuer", report.leaf_issuer},
+            {"san", report.leaf_san},             {"not_before", report.leaf_not_before},
+            {"not_after", report.leaf_not_after}, {"spki_sha256", report.leaf_spki_sha256}};
+  }
+  out["leaf"] = leaf;
+  out["chain_pem"] = report.chain_pem;
+  return out;
+}
+
 } // namespace dane::policyd

@@ -256,14 +256,7 @@ std::string render_verdict(const VerdictRecord& r) {
           if (p.host != host.name) {
             continue;
           }
-          nlohmann::json a;
-          a["address"] = p.report.address;
-          a["port"] = p.report.port;
-          a["result"] = to_string(p.report.result);
-          a["matched"] = p.report.matched ? nlohmann::json(p.report.matched->to_string()) : nlohmann::json(nullptr);
-          a["depth"] = p.report.depth;
-          a["reason"] = p.report.reason;
-          object["addresses"].push_back(std::move(a));
+          object["addresses"].push_back(probe_to_json(p.report, ProbeJson::Summary));
         }
       };
     }

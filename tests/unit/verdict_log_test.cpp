@@ -96,10 +96,22 @@ TEST(VerdictRecord, ProbeResultsAppearAsAddressesOfTheirHost) {
   rep.matched = facts.hosts[0].tlsa[0];
   rep.depth = 0;
   probes.push_back(ProbedHost{"mx1.example.test", rep});
+  ProbeReport failed;
+  failed.address = "127.0.0.3";
+  failed.port = 25;
+  failed.result = ProbeResult::TlsaMismatch;
+  failed.reason = "no TLSA record matches";
+  probes.push_back(ProbedHost{"mx1.example.test", failed});
   VerdictRecord rec{std::chrono::system_clock::now(), "example.test", Mode::Pinned, &facts, sample_answer(), false,
                     &probes, "probe"};
   auto j = nlohmann::json::parse(render_verdict(rec));
-  ASSERT_EQ(j["hosts"][0]["addresses"].size(), 1u);
+  ASSERT_EQ(j["hosts"][0]["addresses"].size(), 2u);
+  const auto& f = j["hosts"][0]["addresses"][1];
+  EXPECT_EQ(f["result"], "tlsa-mismatch");
+  EXPECT_TRUE(f["matched"].is_null());
+  EXPECT_TRUE(f["depth"].is_null()) << "no match, no depth";
+  EXPECT_EQ(f["reason"], "no TLSA record matches");
+  EXPECT_FALSE(f.contains("chain_pem")) << "the verdict log keeps to the summary";
   const auto& a = j["hosts"][0]["addresses"][0];
   EXPECT_EQ(a["address"], "127.0.0.2");
   EXPECT_EQ(a["port"], 25);

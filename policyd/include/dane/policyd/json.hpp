@@ -15,11 +15,19 @@
 #include <nlohmann/json.hpp>
 
 #include "dane/destination.hpp"
+#include "dane/probe.hpp"
 #include "dane/policyd/policy_engine.hpp"
 
 namespace dane::policyd {
 
 using HostJsonHook = std::function<void(const HostResult& host, nlohmann::json& object)>;
+
+// One probed address, the element of a host's `addresses` list: address, port, result,
+// matched ("U S M hex" or null), depth (null without a match), reason. Detailed adds what
+// `danectl check --json` shows: authenticated, banner, tls_version, cipher, leaf, chain_pem;
+// the verdict log keeps to the summary (one line per evaluation stays short).
+enum class ProbeJson { Summary, Detailed };
+nlohmann::json probe_to_json(const ProbeReport& report, ProbeJson detail);
 
 nlohmann::json host_to_json(const HostResult& host);
 nlohmann::json to_json(const DestinationFacts& facts, const PolicyAnswer& answer, const HostJsonHook& hook = {});
