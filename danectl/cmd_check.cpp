@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/pem.h>
 
+#include "command_line.hpp"
 #include "commands.hpp"
 #include "dane/destination.hpp"
 #include "dane/handles.hpp"
@@ -77,19 +78,11 @@ po::options_description describe_options() {
 // Returns the options, or an error message (exit 2).
 Expected<CheckOptions> parse_options(int argc, char** argv, bool& help) {
   po::options_description description = describe_options();
-  po::options_description hidden;
-  hidden.add_options()("destination", po::value<std::vector<std::string>>());
-  po::options_description all_options;
-  all_options.add(description).add(hidden);
-  po::positional_options_description positional;
-  positional.add("destination", -1);
-  po::variables_map values;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all_options).positional(positional).run(), values);
-    po::notify(values);
-  } catch (const po::error& e) {
-    return make_error(e.what());
+  auto parsed = parse_command_line(argc, argv, description, "destination");
+  if (!parsed) {
+    return make_error(parsed.error());
   }
+  const po::variables_map& values = *parsed;
   if (values.count("help") != 0) {
     help = true;
     std::cout << description << "\n"

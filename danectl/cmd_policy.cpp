@@ -8,6 +8,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "command_line.hpp"
 #include "commands.hpp"
 #include "dane/destination.hpp"
 #include "dane/policyd/json.hpp"
@@ -71,19 +72,12 @@ int cmd_policy(int argc, char** argv) {
        "pinned mode: write trust-anchor files for DANE-TA records (2 x 0) here and answer 'secure'")
       ("json", "print one JSON object (DESIGN.md §6 fields)");
   policyd::add_resolver_options(visible);
-  po::options_description all;
-  all.add(visible).add_options()("destination", po::value<std::vector<std::string>>());
-  po::positional_options_description positional;
-  positional.add("destination", -1);
-
-  po::variables_map values;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), values);
-    po::notify(values);
-  } catch (const po::error& e) {
-    std::cerr << "danectl policy: " << e.what() << "\n";
+  auto parsed = parse_command_line(argc, argv, visible, "destination");
+  if (!parsed) {
+    std::cerr << "danectl policy: " << parsed.error() << "\n";
     return k_exit_usage;
   }
+  const po::variables_map& values = *parsed;
   if (values.count("help") != 0) {
     std::cout << visible << "\n";
     return k_exit_ok;

@@ -23,6 +23,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "command_line.hpp"
 #include "commands.hpp"
 #include "dane/dns.hpp"
 #include "dane/policyd/resolver_options.hpp"
@@ -255,15 +256,13 @@ int cmd_rollover(int argc, char** argv) {
   // clang-format on
   policyd::add_resolver_options(options);
 
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(options).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "danectl rollover: " << e.what() << "\n";
+  auto parsed = parse_command_line(argc, argv, options, "");
+  if (!parsed) {
+    std::cerr << "danectl rollover: " << parsed.error() << "\n";
     print_usage(std::cerr, options);
     return k_exit_usage;
   }
+  const po::variables_map& vm = *parsed;
   if (vm.count("help") != 0) {
     print_usage(std::cout, options);
     return k_exit_ok;

@@ -22,6 +22,7 @@
 #include <boost/program_options.hpp>
 #pragma GCC diagnostic pop
 
+#include "command_line.hpp"
 #include "commands.hpp"
 #include "dane/pem.hpp"
 #include "dane/tlsa.hpp"
@@ -91,21 +92,12 @@ int cmd_tlsa(int argc, char** argv) {
       "port", po::value<std::string>()->default_value("25"), "port of the TLSA owner name (with --host)")(
       "proto", po::value<std::string>()->default_value("tcp"), "protocol label of the TLSA owner name (with --host)")(
       "cert-index", po::value<std::string>()->default_value("0"), "which certificate of a chain file (0 = first)");
-  po::options_description hidden;
-  hidden.add_options()("file", po::value<std::vector<std::string>>(), "PEM certificate, chain or key");
-  po::options_description all;
-  all.add(options).add(hidden);
-  po::positional_options_description positional;
-  positional.add("file", -1);
-
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "danectl tlsa: " << e.what() << "\n" << k_usage_text;
+  auto parsed = parse_command_line(argc, argv, options, "file"); // the PEM certificate, chain or key
+  if (!parsed) {
+    std::cerr << "danectl tlsa: " << parsed.error() << "\n" << k_usage_text;
     return k_exit_usage;
   }
+  const po::variables_map& vm = *parsed;
   if (vm.count("help") != 0) {
     std::cout << k_usage_text << options;
     return k_exit_ok;

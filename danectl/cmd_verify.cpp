@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/x509.h>
 
+#include "command_line.hpp"
 #include "commands.hpp"
 #include "dane/match.hpp"
 #include "dane/pem.hpp"
@@ -114,20 +115,12 @@ int cmd_verify(int argc, char** argv) {
       "name", po::value<std::vector<std::string>>(), "reference name for DANE-TA name checks (repeatable)")(
       "time", po::value<std::string>(), "verification time, seconds since 1970 (default: now)")(
       "json", "print one JSON object");
-  po::options_description hidden;
-  hidden.add_options()("stray", po::value<std::vector<std::string>>(), "");
-  po::options_description all;
-  all.add(options).add(hidden);
-  po::positional_options_description positional;
-  positional.add("stray", -1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "danectl verify: " << e.what() << "\n" << k_usage_text;
+  auto parsed = parse_command_line(argc, argv, options, "stray");
+  if (!parsed) {
+    std::cerr << "danectl verify: " << parsed.error() << "\n" << k_usage_text;
     return k_exit_usage;
   }
+  const po::variables_map& vm = *parsed;
   if (vm.count("help") != 0) {
     std::cout << k_usage_text << options;
     return k_exit_ok;
