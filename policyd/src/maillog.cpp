@@ -269,6 +269,26 @@ Expected<std::optional<SmtpMessage>> parse_smtp_message(std::string_view text) {
   }
   if (starts_with(text, "warning: ")) {
     text = text.substr(9);
+    // "TLS policy lookup for NEXTHOP/MXHOST: REASON" (smtp_tls_policy.c, Postfix 2.11-3.10)
+    constexpr std::string_view k_policy = "TLS policy lookup for ";
+    if (starts_with(text, k_policy)) {
+      auto rest = text.substr(k_policy.size());
+      auto colon = rest.find(": ");
+      auto slash = rest.substr(0, colon).rfind('/');
+      if (colon == std::string_view::npos || slash == std::string_view::npos || slash == 0 || slash + 1 == colon) {
+        return make_error("TLS policy lookup line without 'nexthop/host: reason'");
+      }
+      PolicyLookupFailed f;
+      f.destination = lower(rest.substr(0, slash));
+      f.host = lower(rest.substr(slash + 1, colon - slash - 1));
+      f.reason = std::string(rest.substr(colon + 2));
+      return std::optional<SmtpMessage>(std::move(f));
+    }
+    // "socketmap:unix:PATH:NAME socketmap server temporary error: TEXT" (dict_sockmap.c)
+    constexpr std::string_view k_table_error = " socketmap server temporary error: ";
+    if (auto pos = text.find(k_table_error); pos != std::string_view::npos) {
+      return std::optional<SmtpMessage>(PolicyTableError{std::string(text.substr(pos + k_table_error.size()))});
+    }
   }
   constexpr std::string_view k_verify = "server certificate verification failed for ";
   if (starts_with(text, k_verify)) {

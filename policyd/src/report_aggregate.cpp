@@ -102,6 +102,62 @@ TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
   return *best;
 }
 
+// True when the DNS answers for the host were conclusive and gave no DNSSEC-validated TLSA records
+// (secure NODATA/NXDOMAIN, or insecure). The verdict log's host `status` says so directly
+// ("no-tlsa", "insecure"); without it, an insecure answer or a secure empty RRset. A failed lookup
+// is not "no records": it is dnssec-invalid.
+bool lacks_validated_tlsa(const HostVerdict& h) {
+  if (!h.status.empty()) {
+    return h.status == "no-tlsa" || h.status == "insecure";
+  }
+  return h.dnssec == "insecure" || (h.dnssec == "secure" && h.tlsa.empty());
+}
+
+// Outcome counts, current policy, last failure and policy changes of one evaluation.
+void count_evaluation(DestinationSummary& d, const Verdict& v) {
+  ++d.evaluations;
+  if (v.cached) {
+    ++d.cached;
+  }
+  if (v.policy == "dane-only") {
+    ++d.counts.dane_only;
+  } else if (v.policy == "dane") {
+    ++d.counts.dane;
+  } else if (v.policy == "fingerprint" || v.policy == "secure" || v.policy == "encrypt") {
+    ++d.counts.pinned;
+  } else if (v.policy == "notfound") {
+    ++d.counts.notfound;
+  } else {
+    ++d.counts.tempfail;
+  }
+  if (d.policy.empty() || v.time >= d.policy_time) {
+    d.policy = v.policy;
+    d.policy_time = v.time;
+  }
+  if (v.policy == "tempfail" && v.time >= d.last_failure_time) {
+    d.last_failure = v.reason.empty() ? v.answer : v.reason;
+    d.last_failure_time = v.time;
+  }
+
+  // Policy changes (tempfail is a failure, not a policy).
+  if (v.policy != "tempfail") {
+    if (!d.stable_policy.empty() && d.stable_policy != v.policy) {
+      ++d.policy_changes;
+      std::string kind = "policy";
+      if (dane_class(d.stable_policy) && !dane_class(v.policy)) {
+        d.lost_dane = true;
+        kind = "lost-dane";
+      } else if (!dane_class(d.stable_policy) && dane_class(v.policy)) {
+        d.gained_dane = true;
+        kind = "gained-dane";
+      }
+      note_change(d, v.time, kind, d.stable_policy + " -> " + v.policy);
+    }
+    d.stable_policy = v.policy;
+    d.stable_policy_time = v.time;
+  }
+}
+
 } // namespace
 
 std::uint64_t name_hash(std::string_view lowercase_name) { return fnv_lower(lowercase_name); }
@@ -177,64 +233,36 @@ void Aggregator::add_verdict(const Verdict& v) {
     m_stats.latest = v.time;
   }
   DestinationSummary& d = destination(entry, v.destination);
-  if (d.evaluations == 0 || v.time < d.first_seen) {
-    d.first_seen = v.time;
-  }
-  if (d.evaluations == 0 || v.time > d.last_seen) {
-    d.last_seen = v.time;
-  }
-  ++d.evaluations;
-  if (v.cached) {
-    ++d.cached;
-  }
-  if (v.policy == "dane-only") {
-    ++d.counts.dane_only;
-  } else if (v.policy == "dane") {
-    ++d.counts.dane;
-  } else if (v.policy == "fingerprint" || v.policy == "secure" || v.policy == "encrypt") {
-    ++d.counts.pinned;
-  } else if (v.policy == "notfound") {
-    ++d.counts.notfound;
+  note_event(d, v.time);
+  // A probe line (dane-policyd --probe) repeats the facts of the evaluation it followed and adds
+  // the probe results: it is not an evaluation (no outcome, no policy change), only probe outcomes.
+  const bool probe_line = v.event == "probe";
+  if (probe_line) {
+    ++d.probes;
+    ++m_stats.probe_lines;
   } else {
-    ++d.counts.tempfail;
-  }
-  if (d.policy.empty() || v.time >= d.policy_time) {
-    d.policy = v.policy;
-    d.policy_time = v.time;
-  }
-  if (v.policy == "tempfail" && v.time >= d.last_failure_time) {
-    d.last_failure = v.reason.empty() ? v.answer : v.reason;
-    d.last_failure_time = v.time;
+    count_evaluation(d, v);
   }
 
-  // Policy changes (tempfail is a failure, not a policy).
-  if (v.policy != "tempfail") {
-    if (!d.stable_policy.empty() && d.stable_policy != v.policy) {
-      ++d.policy_changes;
-      std::string kind = "policy";
-      if (dane_class(d.stable_policy) && !dane_class(v.policy)) {
-        d.lost_dane = true;
-        kind = "lost-dane";
-      } else if (!dane_class(d.stable_policy) && dane_class(v.policy)) {
-        d.gained_dane = true;
-        kind = "gained-dane";
-      }
-      note_change(d, v.time, kind, d.stable_policy + " -> " + v.policy);
-    }
-    d.stable_policy = v.policy;
-    d.stable_policy_time = v.time;
-  }
-
+  // RFC 7672 §6 / RFC 8460 §4.3.2.1 dane-required: the answer makes Postfix require DANE at every
+  // MX host (dane-only, or a pinned fingerprint/secure policy), yet this host has no DNSSEC-validated
+  // TLSA records. (The daemon's own decision table never answers so for a fresh evaluation; the
+  // check keeps such a line from counting as a clean DANE session.)
+  const bool dane_required = !probe_line && (v.policy == "dane-only" || v.policy == "fingerprint" ||
+                                             v.policy == "secure");
   for (const auto& h : v.hosts) {
     m_scratch_name = h.name;
     lower_in_place(m_scratch_name);
     const std::string& name = m_scratch_name;
     HostHistory& hist = host_history(d, name, fnv_lower(name));
-    // Only conclusive DNS answers say what the TLSA set is. Fast path: same set as before.
+    // Only conclusive DNS answers say what the TLSA set is. Fast path: same set as before. A probe
+    // line only fills in a host not seen before (its evaluation fell outside --since): it may be
+    // written after a newer evaluation and must not flip the TLSA set back.
     const bool conclusive = h.dnssec == "secure" || h.dnssec == "insecure";
     static const std::uint64_t k_empty_set_hash = tlsa_set_hash({});
     const std::uint64_t set_hash = h.dnssec == "secure" ? tlsa_set_hash(h.tlsa) : k_empty_set_hash;
-    if (conclusive && !(hist.epochs.size() > 0 && hist.records_hash == set_hash)) {
+    if (conclusive && !(hist.epochs.size() > 0 && hist.records_hash == set_hash) &&
+        (!probe_line || hist.epochs.empty())) {
       std::vector<std::string>& records = m_scratch_records;
       records.resize(h.dnssec == "secure" ? h.tlsa.size() : 0);
       for (std::size_t i = 0; i < records.size(); ++i) {
@@ -258,10 +286,18 @@ void Aggregator::add_verdict(const Verdict& v) {
     if (v.cached) {
       continue; // a cache hit repeats an earlier evaluation: no new session, no new probe
     }
-    if (h.dnssec == "bogus" || h.dnssec == "error") {
+    if (!probe_line && (h.dnssec == "bogus" || h.dnssec == "error")) {
       TlsaEpoch& e = epoch_at(hist, v.time);
       ++e.from_probes.failed;
       ++e.from_probes.failures[FailureKey{"dnssec-invalid", "", v.reason}];
+    }
+    if (dane_required && lacks_validated_tlsa(h)) {
+      TlsaEpoch& e = epoch_at(hist, v.time);
+      ++e.from_probes.failed;
+      ++e.from_probes.failures[FailureKey{
+          "dane-required", "",
+          v.policy + " policy, but no DNSSEC-validated TLSA records for " + h.name +
+              (h.dnssec == "insecure" ? " (insecure)" : "")}];
     }
     for (const auto& a : h.addresses) {
       if (a.result == "pass") {
@@ -281,6 +317,16 @@ void Aggregator::add_verdict(const Verdict& v) {
       ++e.from_probes.failures[FailureKey{tlsrpt_result_type_for_probe(a.result), a.address, a.result}];
     }
   }
+}
+
+void Aggregator::note_event(DestinationSummary& d, TimePoint t) {
+  if (!d.seen || t < d.first_seen) {
+    d.first_seen = t;
+  }
+  if (!d.seen || t > d.last_seen) {
+    d.last_seen = t;
+  }
+  d.seen = true;
 }
 
 bool Aggregator::read_verdict_file(const std::string& path, const WarningSink& warn) {
@@ -367,6 +413,7 @@ void Aggregator::attribute_session(const std::string& dest_name, const PendingSe
   }
   DestinationSummary& d = destination(dest_name);
   d.has_maillog = true;
+  note_event(d, t);
   std::string host, address;
   if (s.tls) {
     host = s.tls->host;
@@ -470,6 +517,10 @@ void Aggregator::add_maillog_line(std::string_view line, MaillogPrefixParser& pa
   }
   ++m_stats.maillog_used;
   std::string key = std::string(prefix->program) + "[" + std::string(prefix->pid) + "]";
+  if (!std::holds_alternative<PolicyTableError>(**msg) && !std::holds_alternative<PolicyLookupFailed>(**msg) &&
+      !std::holds_alternative<Delivery>(**msg)) {
+    m_policy_context.erase(key); // a TLS session: the policy was found
+  }
   if (auto* tls = std::get_if<TlsEstablished>(&**msg)) {
     auto it = m_pending.find(key);
     if (it != m_pending.end() && (it->second.tls || (it->second.verify && it->second.verify->host != tls->host))) {
@@ -490,8 +541,41 @@ void Aggregator::add_maillog_line(std::string_view line, MaillogPrefixParser& pa
     s.time = prefix->time;
     return;
   }
+  if (auto* table = std::get_if<PolicyTableError>(&**msg)) {
+    PolicyContext& c = m_policy_context[key];
+    if (!c.queue_id.empty()) {
+      c = PolicyContext{}; // a new policy lookup: the previous message's context is over
+    }
+    c.table_error = std::move(table->reason);
+    return;
+  }
+  if (auto* lookup = std::get_if<PolicyLookupFailed>(&**msg)) {
+    PolicyContext& c = m_policy_context[key];
+    if (!c.queue_id.empty()) {
+      c = PolicyContext{};
+    }
+    c.destination = std::move(lookup->destination);
+    c.host = std::move(lookup->host);
+    return;
+  }
   auto& d = std::get<Delivery>(**msg);
   const bool deferred_4_7_5 = d.status == "deferred" && d.dsn == "4.7.5";
+  // A relay=none line after a policy-lookup warning of the same process: that warning names the MX
+  // host (and next-hop), and the policy table's TEMP text says why.
+  if (auto c = m_policy_context.find(key); c != m_policy_context.end()) {
+    if (!c->second.queue_id.empty() && c->second.queue_id != d.queue_id) {
+      m_policy_context.erase(c);
+    } else if (d.relay_host.empty() && !c->second.host.empty()) {
+      c->second.queue_id = d.queue_id;
+      d.relay_host = c->second.host;
+      if (d.recipient_domain.empty()) {
+        d.recipient_domain = c->second.destination;
+      }
+      if (!c->second.table_error.empty()) {
+        d.detail += " (policy table: " + c->second.table_error + ")";
+      }
+    }
+  }
   std::string dest = resolve_destination(d.recipient_domain, d.relay_host, d.relay_address);
   auto it = m_pending.find(key);
   if (it != m_pending.end()) {
@@ -508,13 +592,31 @@ void Aggregator::add_maillog_line(std::string_view line, MaillogPrefixParser& pa
     }
     flush_pending(key);
   }
-  if (deferred_4_7_5 && !dest.empty()) {
-    PendingSession s;
-    s.time = prefix->time;
-    s.relay_host = d.relay_host;
-    s.relay_address = d.relay_address;
-    attribute_session(dest, s, true, d.detail);
+  if (!deferred_4_7_5) {
+    return;
   }
+  if (dest.empty() && !d.relay_host.empty()) {
+    dest = "[" + d.relay_host + "]"; // a relay no verdict names: counted under it, as TLS sessions are
+    ++m_stats.maillog_unjoined;
+  }
+  if (dest.empty()) {
+    // Neither a recipient domain nor a relay: no destination to count it under. Counted apart.
+    if (!m_filter.accepts_time(prefix->time)) {
+      ++m_stats.filtered;
+      return;
+    }
+    ++m_stats.maillog_unattributed;
+    if (m_stats.last_unattributed.empty() || prefix->time >= m_stats.last_unattributed_time) {
+      m_stats.last_unattributed = d.queue_id + ": " + d.detail;
+      m_stats.last_unattributed_time = prefix->time;
+    }
+    return;
+  }
+  PendingSession s;
+  s.time = prefix->time;
+  s.relay_host = d.relay_host;
+  s.relay_address = d.relay_address;
+  attribute_session(dest, s, true, d.detail);
 }
 
 bool Aggregator::read_maillog_file(const std::string& path, const MaillogOptions& options, const WarningSink& warn) {
@@ -554,6 +656,7 @@ bool Aggregator::read_maillog_file(const std::string& path, const MaillogOptions
 }
 
 void Aggregator::finish_maillog() {
+  m_policy_context.clear();
   std::vector<std::string> keys;
   keys.reserve(m_pending.size());
   for (const auto& [k, v] : m_pending) {

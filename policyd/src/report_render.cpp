@@ -48,7 +48,7 @@ std::string last_failure(const DestinationSummary& d) {
 }
 
 std::string time_or_dash(const DestinationSummary& d, TimePoint t) {
-  return d.evaluations == 0 ? "-" : format_rfc3339(t - t % k_usec_per_sec);
+  return !d.seen ? "-" : format_rfc3339(t - t % k_usec_per_sec);
 }
 
 std::string mark(const DestinationSummary& d) {
@@ -125,12 +125,21 @@ std::string render_table(const Aggregator& aggregator) {
   out << "\n"
       << (rows.size() - 1) << " destination(s); " << s.lines << " verdict line(s) in " << s.files << " file(s), "
       << s.malformed << " malformed, " << s.filtered << " outside --domain/--since/--until";
+  if (s.probe_lines > 0) {
+    out << "; " << s.probe_lines << " of them probe line(s) (probe results, not evaluations)";
+  }
   if (with_maillog) {
     out << "; " << s.maillog_lines << " Postfix log line(s) in " << s.maillog_files << " file(s), "
         << s.maillog_malformed << " malformed, " << s.maillog_used << " smtp line(s) used";
     if (s.maillog_unjoined > 0) {
       out << ", " << s.maillog_unjoined << " TLS session(s) not joined to a destination (shown as [mxhost])";
     }
+  }
+  if (s.maillog_unattributed > 0) {
+    out << "\n" << s.maillog_unattributed
+        << " Postfix 4.7.5 deferral(s) not attributed to any destination (no recipient domain, no relay); latest "
+        << format_rfc3339(s.last_unattributed_time - s.last_unattributed_time % k_usec_per_sec) << ": "
+        << s.last_unattributed;
   }
   out << "\nmarks: ! failing (TEMP now, failed probes or Postfix TLS failures)  * policy or TLSA set changed  "
          "~ temporary failures earlier\n";
@@ -146,8 +155,9 @@ nlohmann::json render_json(const Aggregator& aggregator) {
     j["policy"] = d->policy.empty() ? json(nullptr) : json(d->policy);
     j["evaluations"] = d->evaluations;
     j["cached"] = d->cached;
-    j["first_seen"] = d->evaluations == 0 ? json(nullptr) : json(format_rfc3339(d->first_seen));
-    j["last_seen"] = d->evaluations == 0 ? json(nullptr) : json(format_rfc3339(d->last_seen));
+    j["probes"] = d->probes;
+    j["first_seen"] = !d->seen ? json(nullptr) : json(format_rfc3339(d->first_seen));
+    j["last_seen"] = !d->seen ? json(nullptr) : json(format_rfc3339(d->last_seen));
     j["counts"] = {{"dane-only", d->counts.dane_only},
                    {"dane", d->counts.dane},
                    {"pinned", d->counts.pinned},
@@ -200,11 +210,18 @@ nlohmann::json render_json(const Aggregator& aggregator) {
                   {"lines", s.lines},
                   {"malformed", s.malformed},
                   {"filtered", s.filtered},
+                  {"probe_lines", s.probe_lines},
                   {"maillog_files", s.maillog_files},
                   {"maillog_lines", s.maillog_lines},
                   {"maillog_malformed", s.maillog_malformed},
                   {"maillog_used", s.maillog_used},
-                  {"maillog_unjoined", s.maillog_unjoined}};
+                  {"maillog_unjoined", s.maillog_unjoined},
+                  {"maillog_unattributed", s.maillog_unattributed}};
+  out["unattributed"] = {
+      {"deferred_4_7_5", s.maillog_unattributed},
+      {"last_deferral", s.last_unattributed.empty()
+                            ? json(nullptr)
+                            : json{{"time", format_rfc3339(s.last_unattributed_time)}, {"text", s.last_unattributed}}}};
   const auto& f = aggregator.filter();
   out["filter"] = {{"domain", f.domain ? json(*f.domain) : json(nullptr)},
                    {"since", f.since ? json(format_rfc3339(*f.since)) : json(nullptr)},

@@ -339,6 +339,8 @@ public:
           st = optional_string(m_v.mode);
         } else if (m_key == "reason") {
           st = optional_string(m_v.reason);
+        } else if (m_key == "event") {
+          st = optional_string(m_v.event);
         } else if (m_key == "cached") {
           if (m_c.literal("true")) {
             m_v.cached = true;
@@ -389,6 +391,10 @@ public:
     }
     if (!one_of(m_v.policy, {"dane-only", "dane", "encrypt", "fingerprint", "secure", "notfound", "tempfail"})) {
       return make_error("field 'policy' has unknown value '" + m_v.policy + "'");
+    }
+    // Only evaluations (no event) and probe lines are known; anything else would be miscounted.
+    if (!m_v.event.empty() && m_v.event != "probe") {
+      return make_error("field 'event' has unknown value '" + m_v.event + "'");
     }
     return Ok{};
   }
@@ -630,6 +636,7 @@ Expected<Ok> parse_verdict_line(std::string_view line, Verdict& out) {
   out.answer.clear();
   out.reason.clear();
   out.cached = false;
+  out.event.clear();
   out.time = 0;
   VerdictParser p(line, out);
   auto st = p.run();

@@ -84,6 +84,19 @@ std::string tlsrpt_result_type_for_probe(std::string_view result) {
 
 std::string tlsrpt_result_type_for_text(std::string_view text) {
   const std::string t = lower(text);
+  // Postfix's dane-only level (smtp_tls_policy.c) defers with "no TLSA records found" when the MX
+  // host has none, and "non DNSSEC destination" when the MX host's lookup was not DNSSEC-validated:
+  // DANE was required, no validated TLSA records were there (RFC 8460 §4.3.2.1 dane-required).
+  if (contains(t, "no tlsa records found") || contains(t, "non dnssec destination")) {
+    return "dane-required";
+  }
+  // The resolver gave no valid answer: Postfix's "TLSA lookup error for mx:25", or the policy
+  // table's TEMP text ("MX lookup for d bogus: ...", "TLSA lookup for _25._tcp.mx failed: timeout").
+  if (contains(t, "tlsa lookup error") ||
+      (contains(t, "lookup for ") && (contains(t, " bogus") || contains(t, " failed") || contains(t, "timeout") ||
+                                      contains(t, "servfail")))) {
+    return "dnssec-invalid";
+  }
   if (contains(t, "expired")) {
     return "certificate-expired";
   }

@@ -10,13 +10,17 @@
 //
 // Each case asserts what the sender's maillog says (delivered over "Verified TLS", or deferred
 // with 4.7.5 and the reason), how often the receiver got the message, and what the daemon's
-// verdict log says about the destination.
+// verdict log says about the destination. Each case then adds what it established to a tally; the
+// last case runs `danectl report --maillog` over this run's maillog and verdict logs and checks
+// that the report's per-destination counts are exactly that tally (so a Postfix version that logs
+// differently fails here, not silently in an operator's report).
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -99,6 +103,11 @@ std::optional<nlohmann::json> wait_verdict(const std::string& path, std::size_t 
 
 std::size_t file_size_or_zero(const std::string& path) { return read_file_text(path).size(); }
 
+std::string danectl_binary() {
+  const char* env = std::getenv("DANECTL");
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/danectl/danectl";
+}
+
 std::string daemon_binary() {
   const char* env = std::getenv("DANE_POLICYD");
   return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/policyd/dane-policyd";
@@ -157,6 +166,11 @@ struct Rig {
   std::unique_ptr<PostfixInstance> sender;
   SenderSetup sender_setup = SenderSetup::None;
   std::string setup_error;
+  // What the cases established, per destination, for the danectl report cross-check.
+  struct Tally {
+    std::uint64_t verified = 0, untrusted = 0, verify_failures = 0, deferred = 0, dane_required = 0;
+  };
+  std::map<std::string, Tally> tally;
 };
 
 Rig* g_rig = nullptr;
@@ -292,6 +306,10 @@ std::string build_rig(Rig& r) {
   r.sender = std::make_unique<PostfixInstance>("sender", r.a_sender);
   r.sender->set("smtp_tls_security_level", "may"); // the operator's default level
   r.sender->set("smtp_tls_fingerprint_digest", "sha256");
+  // One delivery attempt per message unless a case flushes the queue (postqueue -f ignores the
+  // backoff): the maillog then holds a known number of sessions for danectl report's cross-check.
+  r.sender->set("minimal_backoff_time", "3600s");
+  r.sender->set("maximal_backoff_time", "3600s");
   return {};
 }
 
@@ -437,6 +455,7 @@ TEST_F(PostfixE2e, Pinned_DaneEeMatch_DeliveredVerified) {
   ASSERT_EQ((*v)["hosts"].size(), 1u) << v->dump();
   EXPECT_EQ((*v)["hosts"][0]["name"], "mx-ee.e2e.test");
   EXPECT_EQ((*v)["hosts"][0]["dnssec"], "secure");
+  ++r->tally["ee.e2e.test"].verified;
 }
 
 TEST_F(PostfixE2e, Pinned_RolledKey_DeferredNeverDelivered) {
@@ -448,11 +467,24 @@ TEST_F(PostfixE2e, Pinned_RolledKey_DeferredNeverDelivered) {
   EXPECT_TRUE(r->sender->log_lines("Verified TLS connection established", s.sender_mark).empty());
   EXPECT_TRUE(r->sender->log_lines("status=sent", s.sender_mark).empty()) << r->sender->log_since(s.sender_mark);
   EXPECT_EQ(received_copies(s), 0u);
+  // One attempt (no retry before the queue is cleared): TLS without authentication, the reason.
+  auto failed = r->sender->log_lines("server certificate verification failed for mx-rolled\\.e2e\\.test\\[",
+                                     s.sender_mark);
+  ASSERT_EQ(failed.size(), 1u) << r->sender->log_since(s.sender_mark);
+  EXPECT_NE(failed[0].find("no matching DANE TLSA records"), std::string::npos) << failed[0];
+  ASSERT_EQ(r->sender->log_lines("Untrusted TLS connection established to mx-rolled\\.e2e\\.test\\[", s.sender_mark)
+                .size(),
+            1u)
+      << r->sender->log_since(s.sender_mark);
 
   std::string log;
   auto v = wait_verdict(r->pinned.verdict_log, mark, "rolled.e2e.test", log);
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "fingerprint") << v->dump();
+  auto& t = r->tally["rolled.e2e.test"];
+  ++t.untrusted;
+  ++t.verify_failures;
+  ++t.deferred;
 }
 
 TEST_F(PostfixE2e, Pinned_DaneTaWithChain_DeliveredVerified) {
@@ -470,6 +502,7 @@ TEST_F(PostfixE2e, Pinned_DaneTaWithChain_DeliveredVerified) {
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "secure") << v->dump();
   EXPECT_EQ((*v)["answer"].get<std::string>().rfind("OK secure tafile=", 0), 0u) << v->dump();
+  ++r->tally["example.test"].verified;
 }
 
 TEST_F(PostfixE2e, Pinned_InsecureDestination_DeliveredWithDefaultLevel) {
@@ -487,6 +520,7 @@ TEST_F(PostfixE2e, Pinned_InsecureDestination_DeliveredWithDefaultLevel) {
   auto v = wait_verdict(r->pinned.verdict_log, mark, "insecure.test", log);
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "notfound") << v->dump();
+  ++r->tally["insecure.test"].untrusted;
 }
 
 TEST_F(PostfixE2e, Pinned_BogusZone_DeferredNeverInClear) {
@@ -506,6 +540,7 @@ TEST_F(PostfixE2e, Pinned_BogusZone_DeferredNeverInClear) {
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "tempfail") << v->dump();
   EXPECT_EQ((*v)["answer"].get<std::string>().rfind("TEMP", 0), 0u) << v->dump();
+  ++r->tally["bogus.test"].deferred;
 }
 
 TEST_F(PostfixE2e, PinnedTcpTable_DaneEeMatch_DeliveredVerified) {
@@ -522,6 +557,7 @@ TEST_F(PostfixE2e, PinnedTcpTable_DaneEeMatch_DeliveredVerified) {
   auto v = wait_verdict(r->pinned.verdict_log, mark, "tcp.e2e.test", log);
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "fingerprint") << v->dump();
+  ++r->tally["tcp.e2e.test"].verified;
 }
 
 TEST_F(PostfixE2e, Pinned_DnsServerStopped_DeferredThenDeliveredOnce) {
@@ -542,11 +578,15 @@ TEST_F(PostfixE2e, Pinned_DnsServerStopped_DeferredThenDeliveredOnce) {
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "tempfail") << v->dump();
 
-  // DNS is back: the next retry is delivered, verified, exactly once.
+  // DNS is back: the next retry is delivered, verified, exactly once. The sender retries only when
+  // told to (its backoff is an hour), so flush until the daemon's resolver sees the server again.
   auto mark2 = file_size_or_zero(r->pinned.verdict_log);
   ASSERT_TRUE(r->dns->start());
-  r->sender->flush_queue();
-  auto sent = wait_status(s, "sent", 60s);
+  LogWait sent;
+  for (int attempt = 0; attempt < 12 && !sent; ++attempt) {
+    r->sender->flush_queue();
+    sent = wait_status(s, "sent", 5s);
+  }
   ASSERT_TRUE(sent) << sent.log << "\nverdicts:\n" << read_file_text(r->pinned.verdict_log).substr(mark2);
   auto tls = r->sender->log_lines("Verified TLS connection established to mx-down\\.e2e\\.test", s.sender_mark);
   EXPECT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
@@ -554,6 +594,9 @@ TEST_F(PostfixE2e, Pinned_DnsServerStopped_DeferredThenDeliveredOnce) {
   std::this_thread::sleep_for(1s); // a duplicate would arrive right after the first copy
   EXPECT_EQ(received_copies(s), 1u) << r->receiver->log_since(s.receiver_mark);
   EXPECT_EQ(r->sender->queue_size(), 0u);
+  auto& t = r->tally["down.e2e.test"];
+  ++t.verified;
+  t.deferred += r->sender->log_lines("to=<" + re_escape(s.rcpt) + ">.*dsn=4\\.7\\.5, status=deferred", s.sender_mark).size();
 }
 
 // ================================ native mode ===================================================
@@ -574,6 +617,7 @@ TEST_F(PostfixE2e, Native_FullyDaneDestination_DaneOnlyDeliveredVerified) {
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "dane-only") << v->dump();
   EXPECT_EQ((*v)["answer"], "OK dane-only") << v->dump();
+  ++r->tally["native.test"].verified;
 }
 
 TEST_F(PostfixE2e, Native_MxLosesTlsa_DeferredNotPlainTls) {
@@ -585,6 +629,9 @@ TEST_F(PostfixE2e, Native_MxLosesTlsa_DeferredNotPlainTls) {
     Sent warm = send(SenderSetup::Native, "warm", "native.test");
     auto sent = wait_status(warm, "sent");
     ASSERT_TRUE(sent) << sent.log;
+    ASSERT_EQ(r->sender->log_lines("Verified TLS connection established to mx\\.native\\.test", warm.sender_mark).size(),
+              1u);
+    ++r->tally["native.test"].verified;
   }
   ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, false)}));
   r->sender->reload(); // fresh smtp(8) processes: no TLSA results cached inside Postfix
@@ -597,6 +644,11 @@ TEST_F(PostfixE2e, Native_MxLosesTlsa_DeferredNotPlainTls) {
   EXPECT_TRUE(r->sender->log_lines("TLS connection established", s.sender_mark).empty())
       << r->sender->log_since(s.sender_mark);
   EXPECT_EQ(received_copies(s), 0u);
+  // Postfix's own dane-only lookup found no TLSA records: RFC 8460 dane-required.
+  EXPECT_NE(deferred.line.find("(no TLSA records found)"), std::string::npos) << deferred.line;
+  auto& t = r->tally["native.test"];
+  ++t.deferred;
+  ++t.dane_required;
 }
 
 TEST_F(PostfixE2e, Control_NativeWithoutDaemon_MxLosesTlsa_FallsBackToUnauthenticatedTls) {
@@ -613,7 +665,9 @@ TEST_F(PostfixE2e, Control_NativeWithoutDaemon_MxLosesTlsa_FallsBackToUnauthenti
   auto tls = r->sender->log_lines("TLS connection established to mx\\.native\\.test", s.sender_mark);
   ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
   EXPECT_EQ(tls[0].find("Verified"), std::string::npos) << tls[0];
+  EXPECT_NE(tls[0].find("Untrusted TLS connection established"), std::string::npos) << tls[0];
   EXPECT_EQ(wait_received(s), 1u);
+  ++r->tally["native.test"].untrusted;
 }
 
 // ================================ monitor mode ==================================================
@@ -634,6 +688,7 @@ TEST_F(PostfixE2e, Monitor_MismatchingDestination_DeliveredAsWithoutDaemon_Verdi
   EXPECT_EQ((*v)["mode"], "monitor");
   EXPECT_EQ((*v)["answer"], "NOTFOUND ") << v->dump();
   EXPECT_EQ((*v)["would_answer"], "OK dane-only") << v->dump();
+  ++r->tally["mon-rolled.e2e.test"].untrusted;
 }
 
 TEST_F(PostfixE2e, Monitor_BogusZone_DeliveredAsWithoutDaemon_VerdictSaysTemp) {
@@ -642,12 +697,86 @@ TEST_F(PostfixE2e, Monitor_BogusZone_DeliveredAsWithoutDaemon_VerdictSaysTemp) {
   auto sent = wait_status(s, "sent");
   ASSERT_TRUE(sent) << sent.log;
   EXPECT_EQ(wait_received(s), 1u);
+  auto tls = r->sender->log_lines("TLS connection established to mx\\.bogus\\.test", s.sender_mark);
+  ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
+  EXPECT_NE(tls[0].find("Untrusted TLS connection established"), std::string::npos) << tls[0];
 
   std::string log;
   auto v = wait_verdict(r->monitor.verdict_log, mark, "bogus.test", log);
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["answer"], "NOTFOUND ") << v->dump();
   EXPECT_EQ((*v)["would_answer"].get<std::string>().rfind("TEMP", 0), 0u) << v->dump();
+  ++r->tally["bogus.test"].untrusted;
+}
+
+// ================================ danectl report over this run's logs ===========================
+
+// Keep this case last: it reads what the cases above left in the maillog and the verdict logs.
+TEST_F(PostfixE2e, Report_OverThisRunsLogs_CountsWhatWasDeliveredAndDeferred) {
+  const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
+  if (suite != nullptr && suite->failed_test_count() > 0) {
+    GTEST_SKIP() << "an earlier case failed: its sessions are in the maillog but not in the tally";
+  }
+  const std::vector<std::string> logs = {r->pinned.verdict_log, r->native.verdict_log, r->monitor.verdict_log};
+  std::vector<std::string> argv = {danectl_binary(), "report", "--json", "--maillog", r->sender->maillog_path()};
+  argv.insert(argv.end(), logs.begin(), logs.end());
+  auto run = run_command(argv);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto j = nlohmann::json::parse(run.output, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << "not JSON (a warning on stderr?):\n" << run.output;
+  const auto& in = j["input"];
+  EXPECT_EQ(in["malformed"], 0) << in.dump();
+  EXPECT_EQ(in["maillog_malformed"], 0) << in.dump();
+  EXPECT_EQ(in["maillog_unjoined"], 0) << in.dump();
+  EXPECT_EQ(in["maillog_unattributed"], 0) << in.dump();
+  std::map<std::string, nlohmann::json> seen;
+  for (const auto& d : j["destinations"]) {
+    if (!d["maillog"].is_null()) {
+      seen[d["destination"].get<std::string>()] = d["maillog"];
+    }
+  }
+  std::string report_names, tally_names;
+  for (const auto& [name, m] : seen) {
+    report_names += name + " ";
+  }
+  for (const auto& [name, t] : r->tally) {
+    tally_names += name + " ";
+  }
+  EXPECT_EQ(report_names, tally_names) << "destinations with Postfix sessions";
+  for (const auto& [name, t] : r->tally) {
+    auto it = seen.find(name);
+    ASSERT_NE(it, seen.end()) << name << "\n" << j.dump(2);
+    const auto& m = it->second;
+    EXPECT_EQ(m["verified"], t.verified) << name << ": " << m.dump();
+    EXPECT_EQ(m["trusted"], 0) << name << ": " << m.dump();
+    EXPECT_EQ(m["untrusted"], t.untrusted) << name << ": " << m.dump();
+    EXPECT_EQ(m["anonymous"], 0) << name << ": " << m.dump();
+    EXPECT_EQ(m["verification_failures"], t.verify_failures) << name << ": " << m.dump();
+    EXPECT_EQ(m["deferred_4_7_5"], t.deferred) << name << ": " << m.dump();
+  }
+
+  // RFC 8460: the dane-only deferral without TLSA records is dane-required.
+  for (const auto& [name, t] : r->tally) {
+    if (t.dane_required == 0) {
+      continue;
+    }
+    std::vector<std::string> targv = {danectl_binary(), "report", "--tlsrpt", "--domain", name,
+                                      "--maillog", r->sender->maillog_path()};
+    targv.insert(targv.end(), logs.begin(), logs.end());
+    auto trun = run_command(targv);
+    ASSERT_EQ(trun.exit_code, 0) << trun.output;
+    auto report = nlohmann::json::parse(trun.output, nullptr, false);
+    ASSERT_TRUE(report.is_object()) << trun.output;
+    std::uint64_t required = 0;
+    for (const auto& p : report["policies"]) {
+      for (const auto& fd : p["failure-details"]) {
+        if (fd["result-type"] == "dane-required") {
+          required += fd["failed-session-count"].get<std::uint64_t>();
+        }
+      }
+    }
+    EXPECT_EQ(required, t.dane_required) << name << "\n" << report.dump(2);
+  }
 }
 
 } // namespace

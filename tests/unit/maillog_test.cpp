@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "dane/policyd/report.hpp"
 
@@ -188,13 +189,79 @@ TEST(MaillogSmtp, DeliveryLongQueueIdRelayNoneQuotedLocalPart) {
   EXPECT_EQ(d.detail, "client TLS configuration problem");
 }
 
+TEST(MaillogSmtp, PolicyLookupWarningAndPolicyTableError) {
+  // Postfix 3.7, tests/data/report/postfix37-e2e-maillog.log
+  auto lookup = rp::parse_smtp_message("warning: TLS policy lookup for native.test/mx.native.test: no TLSA records found");
+  ASSERT_TRUE(lookup);
+  ASSERT_TRUE(*lookup);
+  const auto& f = as<rp::PolicyLookupFailed>(**lookup);
+  EXPECT_EQ(f.destination, "native.test");
+  EXPECT_EQ(f.host, "mx.native.test");
+  EXPECT_EQ(f.reason, "no TLSA records found");
+  auto table = rp::parse_smtp_message(
+      "warning: socketmap:unix:/tmp/d/socketmap:dane socketmap server temporary error: 4.7.5 MX lookup for "
+      "down.e2e.test failed: timeout");
+  ASSERT_TRUE(table);
+  ASSERT_TRUE(*table);
+  EXPECT_EQ(as<rp::PolicyTableError>(**table).reason, "4.7.5 MX lookup for down.e2e.test failed: timeout");
+}
+
+TEST(MaillogJoin, RelayNoneDeferralTakesHostAndReasonFromThePolicyLookupWarnings) {
+  rp::Aggregator agg({});
+  Collect c;
+  rp::MaillogPrefixParser p(utc_options());
+  agg.add_maillog_line("Nov 28 10:00:00 mail postfix/smtp[5]: warning: socketmap:unix:/run/d.sock:dane socketmap "
+                       "server temporary error: 4.7.5 TLSA lookup for _25._tcp.mx.a.example bogus: signature expired",
+                       p, "t:1", c.sink());
+  agg.add_maillog_line("Nov 28 10:00:00 mail postfix/smtp[5]: warning: TLS policy lookup for a.example/mx.a.example: "
+                       "client TLS configuration problem",
+                       p, "t:2", c.sink());
+  // Two recipients of the message: both deferral lines use the context.
+  for (const char* rcpt : {"u", "v"}) {
+    agg.add_maillog_line(std::string("Nov 28 10:00:00 mail postfix/smtp[5]: ABCDE12345: to=<") + rcpt +
+                             "@a.example>, relay=none, delay=1, delays=0/0/1/0, dsn=4.7.5, status=deferred (client "
+                             "TLS configuration problem)",
+                         p, "t:3", c.sink());
+  }
+  // The next message of the same process: no policy warning before it, so no context.
+  agg.add_maillog_line("Nov 28 10:01:00 mail postfix/smtp[5]: BCDEF23456: to=<w@a.example>, relay=none, delay=1, "
+                       "delays=0/0/1/0, dsn=4.7.5, status=deferred (client TLS configuration problem)",
+                       p, "t:4", c.sink());
+  agg.finish_maillog();
+  EXPECT_TRUE(c.messages.empty());
+  const auto* d = agg.find("a.example");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->maillog.deferred_4_7_5, 3u);
+  ++agg.stats().maillog_files; // as read_maillog_file counts a file: TLSRPT session counts from the Postfix log
+  auto r = rp::build_tlsrpt(agg, *d, {});
+  std::uint64_t with_host = 0, without_host = 0;
+  for (const auto& pol : r["policies"]) {
+    for (const auto& fd : pol["failure-details"]) {
+      if (pol["policy"].contains("mx-host") && pol["policy"]["mx-host"][0] == "mx.a.example") {
+        with_host += fd["failed-session-count"].get<std::uint64_t>();
+        EXPECT_EQ(fd["result-type"], "dnssec-invalid") << fd.dump();
+        EXPECT_EQ(fd["failure-reason-code"],
+                  "client TLS configuration problem (policy table: 4.7.5 TLSA lookup for _25._tcp.mx.a.example "
+                  "bogus: signature expired)");
+      } else {
+        without_host += fd["failed-session-count"].get<std::uint64_t>();
+        EXPECT_EQ(fd["failure-reason-code"], "client TLS configuration problem");
+      }
+    }
+  }
+  EXPECT_EQ(with_host, 2u) << r.dump(2);
+  EXPECT_EQ(without_host, 1u) << r.dump(2);
+}
+
 TEST(MaillogSmtp, UnusedMessagesAndMalformedOnes) {
   auto connect = rp::parse_smtp_message("connect to mx.down.example[203.0.113.9]:25: Connection refused");
   ASSERT_TRUE(connect);
   EXPECT_FALSE(*connect);
-  auto warning = rp::parse_smtp_message("warning: TLS policy lookup for a/b: client TLS configuration problem");
-  ASSERT_TRUE(warning);
-  EXPECT_FALSE(*warning);
+  auto other_warning = rp::parse_smtp_message("warning: database /etc/postfix/transport.db is older than source file");
+  ASSERT_TRUE(other_warning);
+  EXPECT_FALSE(*other_warning);
+  EXPECT_FALSE(rp::parse_smtp_message("warning: TLS policy lookup for nohost: x"));
+  EXPECT_FALSE(rp::parse_smtp_message("warning: TLS policy lookup for a/: x"));
   EXPECT_FALSE(rp::parse_smtp_message("Verified TLS connection established to nowhere"));
   EXPECT_FALSE(rp::parse_smtp_message("server certificate verification failed for : x"));
   EXPECT_FALSE(rp::parse_smtp_message("ABCDEF1234: to=<a@b.example>, relay=none, dsn=2.0.0"));
@@ -216,7 +283,7 @@ TEST_P(MaillogFormats, SameCountsInEveryFormat) {
   ASSERT_TRUE(agg.read_maillog_file(path, utc_options(), c.sink()));
   agg.finish_maillog();
   const auto& st = agg.stats();
-  EXPECT_EQ(st.maillog_used, 17u);
+  EXPECT_EQ(st.maillog_used, 18u) << "17 sessions and delivery lines, 1 TLS policy lookup warning";
   EXPECT_EQ(st.maillog_unjoined, 0u);
 
   const auto* ex = agg.find("example.com");
@@ -335,4 +402,164 @@ TEST(MaillogJoin, FiltersApplyToPostfixEvents) {
   EXPECT_EQ(sorted[0]->destination, "example.com");
   EXPECT_EQ(sorted[0]->maillog.verified, 2u);
   EXPECT_EQ(sorted[0]->maillog.trusted, 0u); // 10:10, after --until
+}
+
+// ---- nothing dropped: unattributable deferrals, times of Postfix-only destinations ------------
+
+TEST(MaillogJoin, DeferralWithoutDomainOrRelayIsCountedAsUnattributed) {
+  rp::Aggregator agg({});
+  Collect c;
+  rp::MaillogPrefixParser p(utc_options());
+  // No '@' in to=<...> and relay=none: nothing names a destination.
+  agg.add_maillog_line("Nov 28 10:00:00 mail postfix/smtp[3]: ABCDE12345: to=<postmaster>, relay=none, delay=1, "
+                       "delays=0/0/1/0, dsn=4.7.5, status=deferred (TLSA lookup error for mx.x.example:25)",
+                       p, "t:1", c.sink());
+  agg.add_maillog_line("Nov 28 10:00:09 mail postfix/smtp[3]: BCDEF23456: to=<root>, relay=none, delay=1, "
+                       "delays=0/0/1/0, dsn=4.7.5, status=deferred (no TLSA records found)",
+                       p, "t:2", c.sink());
+  // The same without a domain but with a relay: counted under "[relay]", as TLS sessions are.
+  agg.add_maillog_line("Nov 28 10:00:10 mail postfix/smtp[4]: CDEF345678: to=<root>, relay=mx.y.example[192.0.2.9]:25, "
+                       "delay=1, delays=0/0/1/0, dsn=4.7.5, status=deferred (Server certificate not verified)",
+                       p, "t:3", c.sink());
+  // Other deferrals (not 4.7.5) are not TLS failures: not counted at all.
+  agg.add_maillog_line("Nov 28 10:00:11 mail postfix/smtp[5]: DEF4567890: to=<root>, relay=none, delay=1, "
+                       "delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to mx.z.example[192.0.2.10]:25: "
+                       "Connection refused)",
+                       p, "t:4", c.sink());
+  agg.finish_maillog();
+  EXPECT_TRUE(c.messages.empty());
+  EXPECT_EQ(agg.stats().maillog_unattributed, 2u);
+  EXPECT_EQ(agg.stats().last_unattributed, "BCDEF23456: no TLSA records found");
+  EXPECT_EQ(rp::format_rfc3339(agg.stats().last_unattributed_time), "2026-11-28T10:00:09Z");
+  ASSERT_NE(agg.find("[mx.y.example]"), nullptr);
+  EXPECT_EQ(agg.find("[mx.y.example]")->maillog.deferred_4_7_5, 1u);
+  EXPECT_EQ(agg.stats().maillog_unjoined, 1u);
+  EXPECT_EQ(agg.sorted().size(), 1u);
+
+  auto j = rp::render_json(agg);
+  EXPECT_EQ(j["unattributed"]["deferred_4_7_5"], 2);
+  EXPECT_EQ(j["unattributed"]["last_deferral"]["text"], "BCDEF23456: no TLSA records found");
+  EXPECT_EQ(j["input"]["maillog_unattributed"], 2);
+  const std::string table = rp::render_table(agg);
+  EXPECT_NE(table.find("2 Postfix 4.7.5 deferral(s) not attributed to any destination (no recipient domain, no "
+                       "relay); latest 2026-11-28T10:00:09Z: BCDEF23456: no TLSA records found"),
+            std::string::npos)
+      << table;
+}
+
+TEST(MaillogJoin, UnattributedDeferralOutsideTimeFilterIsFiltered) {
+  rp::Filter f;
+  f.since = *rp::parse_rfc3339("2026-11-28T11:00:00Z");
+  rp::Aggregator agg(f);
+  Collect c;
+  rp::MaillogPrefixParser p(utc_options());
+  agg.add_maillog_line("Nov 28 10:00:00 mail postfix/smtp[3]: ABCDE12345: to=<postmaster>, relay=none, delay=1, "
+                       "delays=0/0/1/0, dsn=4.7.5, status=deferred (TLSA lookup error for mx.x.example:25)",
+                       p, "t:1", c.sink());
+  EXPECT_EQ(agg.stats().maillog_unattributed, 0u);
+  EXPECT_EQ(agg.stats().filtered, 1u);
+  EXPECT_EQ(rp::render_table(agg).find("not attributed"), std::string::npos);
+}
+
+TEST(MaillogJoin, DestinationSeenOnlyInPostfixLogHasItsLineTimes) {
+  rp::Aggregator agg({});
+  Collect c;
+  rp::MaillogPrefixParser p(utc_options());
+  agg.add_maillog_line("Nov 28 10:00:00 mail postfix/smtp[1]: Untrusted TLS connection established to "
+                       "mx.a.example[192.0.2.1]:25: TLSv1.3 with cipher X",
+                       p, "t:1", c.sink());
+  agg.add_maillog_line("Nov 28 10:00:01 mail postfix/smtp[1]: ABCDE12345: to=<u@a.example>, "
+                       "relay=mx.a.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (ok)",
+                       p, "t:2", c.sink());
+  agg.add_maillog_line("Nov 28 12:30:00 mail postfix/smtp[7]: BCDEF23456: to=<v@a.example>, relay=none, delay=1, "
+                       "delays=0/0/1/0, dsn=4.7.5, status=deferred (non DNSSEC destination)",
+                       p, "t:3", c.sink());
+  agg.finish_maillog();
+  const auto* d = agg.find("a.example");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->evaluations, 0u);
+  EXPECT_EQ(rp::format_rfc3339(d->first_seen), "2026-11-28T10:00:00Z") << "the TLS session's line";
+  EXPECT_EQ(rp::format_rfc3339(d->last_seen), "2026-11-28T12:30:00Z");
+  auto j = rp::render_json(agg);
+  EXPECT_EQ(j["destinations"][0]["first_seen"], "2026-11-28T10:00:00Z");
+  EXPECT_EQ(j["destinations"][0]["last_seen"], "2026-11-28T12:30:00Z");
+  const std::string table = rp::render_table(agg);
+  EXPECT_NE(table.find("2026-11-28T10:00:00Z  2026-11-28T12:30:00Z"), std::string::npos) << table;
+}
+
+// ---- lines written by a real Postfix 3.7 (tests/integration/postfix_e2e_test.cpp) -------------
+
+namespace {
+
+struct Expect {
+  const char* destination;
+  std::uint64_t verified, trusted, untrusted, anonymous, verify_failures, deferred;
+};
+
+// Counted by hand from tests/data/report/postfix37-e2e-maillog.log (see the README there).
+const Expect k_postfix37[] = {
+    {"ee.e2e.test", 1, 0, 0, 0, 0, 0},         // pinned fingerprint: Verified, sent
+    {"rolled.e2e.test", 0, 0, 1, 0, 1, 1},     // num=65 no matching DANE TLSA records; Untrusted; 4.7.5
+    {"example.test", 1, 0, 0, 0, 0, 0},        // DANE-TA via tafile: Verified
+    {"insecure.test", 0, 0, 1, 0, 0, 0},       // insecure: may level, Untrusted
+    {"bogus.test", 0, 0, 1, 0, 0, 1},          // pinned: TEMP -> 4.7.5; monitor: Untrusted, sent
+    {"tcp.e2e.test", 1, 0, 0, 0, 0, 0},        // tcp_table: Verified
+    {"down.e2e.test", 1, 0, 0, 0, 0, 1},       // DNS down: 4.7.5; after the flush: Verified
+    {"native.test", 2, 0, 1, 0, 0, 1},         // dane-only: 2 Verified; "no TLSA records found"; control Untrusted
+    {"mon-rolled.e2e.test", 0, 0, 1, 0, 0, 0}, // monitor: Untrusted, sent
+};
+
+} // namespace
+
+TEST(MaillogRealPostfix37, E2eFixtureJoinsToTheDaemonsVerdicts) {
+  rp::Aggregator agg({});
+  Collect c;
+  for (const char* mode : {"pinned", "native", "monitor"}) {
+    ASSERT_TRUE(agg.read_verdict_file(k_data + "postfix37-e2e-verdicts-" + mode + ".jsonl", c.sink()));
+  }
+  ASSERT_TRUE(agg.read_maillog_file(k_data + "postfix37-e2e-maillog.log", utc_options("2026-11-30T00:00:00Z"),
+                                    c.sink()));
+  agg.finish_maillog();
+  EXPECT_TRUE(c.messages.empty()) << c.messages.front();
+  const auto& s = agg.stats();
+  EXPECT_EQ(s.lines, 11u);
+  EXPECT_EQ(s.malformed, 0u);
+  EXPECT_EQ(s.maillog_lines, 130u);
+  EXPECT_EQ(s.maillog_malformed, 0u);
+  EXPECT_EQ(s.maillog_used, 31u)
+      << "11 TLS sessions, 1 verification failure, 14 delivery lines, 3 policy lookup and 2 policy table warnings";
+  EXPECT_EQ(s.maillog_unjoined, 0u);
+  EXPECT_EQ(s.maillog_unattributed, 0u);
+  ASSERT_EQ(agg.sorted().size(), std::size(k_postfix37));
+  for (const auto& e : k_postfix37) {
+    const auto* d = agg.find(e.destination);
+    ASSERT_NE(d, nullptr) << e.destination;
+    EXPECT_TRUE(d->has_maillog) << e.destination;
+    EXPECT_EQ(d->maillog.verified, e.verified) << e.destination;
+    EXPECT_EQ(d->maillog.trusted, e.trusted) << e.destination;
+    EXPECT_EQ(d->maillog.untrusted, e.untrusted) << e.destination;
+    EXPECT_EQ(d->maillog.anonymous, e.anonymous) << e.destination;
+    EXPECT_EQ(d->maillog.verify_failures, e.verify_failures) << e.destination;
+    EXPECT_EQ(d->maillog.deferred_4_7_5, e.deferred) << e.destination;
+  }
+  EXPECT_EQ(agg.find("rolled.e2e.test")->maillog.last_verify_failure,
+            "mx-rolled.e2e.test[127.162.214.2]:25: num=65:no matching DANE TLSA records");
+  EXPECT_EQ(agg.find("rolled.e2e.test")->maillog.last_deferral, "Server certificate not verified");
+  EXPECT_EQ(agg.find("native.test")->maillog.last_deferral, "no TLSA records found");
+  EXPECT_EQ(agg.find("bogus.test")->maillog.last_deferral,
+            "client TLS configuration problem (policy table: 4.7.5 MX lookup for bogus.test bogus: validation failure "
+            "<bogus.test. MX IN>: DS hash mismatches key from 127.0.0.1 and 127.0.0.1 for key bogus.test. while "
+            "building chain of trust)");
+  EXPECT_EQ(agg.find("down.e2e.test")->maillog.last_deferral,
+            "client TLS configuration problem (policy table: 4.7.5 MX lookup for down.e2e.test failed: timeout)");
+  // The verdict side of the same run.
+  EXPECT_EQ(agg.find("native.test")->counts.dane_only, 1u);
+  EXPECT_EQ(agg.find("down.e2e.test")->counts.tempfail, 1u);
+  EXPECT_EQ(agg.find("down.e2e.test")->counts.pinned, 1u);
+  EXPECT_EQ(agg.find("bogus.test")->counts.tempfail, 1u) << "pinned daemon: TEMP";
+  EXPECT_EQ(agg.find("bogus.test")->counts.notfound, 1u) << "monitor daemon: NOTFOUND";
+  EXPECT_EQ(agg.find("bogus.test")->policy, "notfound") << "the monitor evaluation came last";
+  // First/last seen span the verdicts and the Postfix lines of each destination.
+  EXPECT_EQ(rp::format_rfc3339(agg.find("native.test")->first_seen), "2026-11-29T11:00:41Z");
+  EXPECT_EQ(rp::format_rfc3339(agg.find("native.test")->last_seen), "2026-11-29T11:00:51Z") << "the control delivery";
 }

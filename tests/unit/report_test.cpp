@@ -526,3 +526,119 @@ TEST(ReportVerdict, RealDaemonLineParses) {
   EXPECT_EQ(d->counts.notfound, 1u);
   EXPECT_EQ(d->cached, 0u);
 }
+
+// ---- dane-policyd --probe lines ("event":"probe") -----------------------------------------------
+
+namespace {
+
+const std::string k_probe_destination = "[mx.example.test]:36563";
+
+std::vector<std::string> probe_fixture_lines() { return split_lines(slurp(k_data + "verdicts-daemon-probe.jsonl")); }
+
+} // namespace
+
+TEST(ReportProbe, RealDaemonProbeLineIsNotAnEvaluation) {
+  rp::Aggregator agg({});
+  Collect c;
+  ASSERT_TRUE(agg.read_verdict_file(k_data + "verdicts-daemon-probe.jsonl", c.sink()));
+  EXPECT_TRUE(c.messages.empty()) << (c.messages.empty() ? std::string() : c.messages[0]);
+  EXPECT_EQ(agg.stats().lines, 3u);
+  EXPECT_EQ(agg.stats().malformed, 0u);
+  EXPECT_EQ(agg.stats().probe_lines, 1u);
+  const auto* d = agg.find(k_probe_destination);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->evaluations, 2u) << "dane-only, then secure tafile=...; the probe line is not one";
+  EXPECT_EQ(d->probes, 1u);
+  EXPECT_EQ(d->counts.dane_only, 1u);
+  EXPECT_EQ(d->counts.pinned, 1u);
+  EXPECT_EQ(d->policy, "secure");
+  EXPECT_EQ(d->policy_changes, 1u) << "dane-only -> secure, the probe line's dane-only in between is no change";
+  EXPECT_EQ(d->tlsa_changes, 0u);
+  EXPECT_EQ(d->probe_failures, 0u);
+  EXPECT_EQ(rp::format_rfc3339(d->first_seen), "2026-11-29T11:17:18Z");
+  EXPECT_EQ(rp::format_rfc3339(d->last_seen), "2026-11-29T11:17:19Z");
+
+  auto j = rp::render_json(agg);
+  EXPECT_EQ(j["destinations"][0]["evaluations"], 2);
+  EXPECT_EQ(j["destinations"][0]["probes"], 1);
+  EXPECT_EQ(j["input"]["probe_lines"], 1);
+  EXPECT_NE(rp::render_table(agg).find("3 verdict line(s) in 1 file(s), 0 malformed, 0 outside "
+                                       "--domain/--since/--until; 1 of them probe line(s)"),
+            std::string::npos)
+      << rp::render_table(agg);
+
+  // Without a Postfix log, the probe's result is the TLSRPT session count.
+  rp::TlsrptOptions o;
+  o.organization = "o";
+  o.contact = "c";
+  auto r = rp::build_tlsrpt(agg, *d, o);
+  ASSERT_EQ(r["policies"].size(), 1u) << r.dump(2);
+  const auto& p = r["policies"][0];
+  EXPECT_EQ(p["policy"]["policy-type"], "tlsa");
+  EXPECT_EQ(p["policy"]["policy-string"][0], "2 0 1 ca567ae0bc30cfad7db0472bd062bf9a448f7f8b2e166677a3853cfa48e38a1f");
+  EXPECT_EQ(p["policy"]["policy-domain"], "mx.example.test");
+  EXPECT_EQ(p["summary"]["total-successful-session-count"], 1);
+  EXPECT_EQ(p["summary"]["total-failure-session-count"], 0);
+  EXPECT_NE(r["additional-information"].get<std::string>().find("probe%20results"), std::string::npos);
+}
+
+TEST(ReportProbe, FailedProbeCountsAsProbeFailureAndTlsrptFailure) {
+  // The real probe line with the result a mismatching certificate would give.
+  auto lines = probe_fixture_lines();
+  ASSERT_EQ(lines.size(), 3u);
+  std::string failed = lines[1];
+  const std::string pass = "\"result\":\"pass\"";
+  ASSERT_NE(failed.find(pass), std::string::npos);
+  failed.replace(failed.find(pass), pass.size(), "\"result\":\"tlsa-mismatch\"");
+  rp::Aggregator agg({});
+  for (const auto& line : {lines[0], failed}) {
+    auto v = rp::parse_verdict_line(line);
+    ASSERT_TRUE(v) << v.error();
+    agg.add_verdict(*v);
+  }
+  const auto* d = agg.find(k_probe_destination);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->evaluations, 1u);
+  EXPECT_EQ(d->probes, 1u);
+  EXPECT_EQ(d->probe_failures, 1u);
+  EXPECT_EQ(d->last_failure, "mx.example.test[127.160.120.1]:36563: tlsa-mismatch");
+  EXPECT_EQ(d->severity(), 3);
+  auto r = rp::build_tlsrpt(agg, *d, {});
+  ASSERT_EQ(r["policies"].size(), 1u);
+  const auto& p = r["policies"][0];
+  EXPECT_EQ(p["summary"]["total-successful-session-count"], 0);
+  EXPECT_EQ(p["summary"]["total-failure-session-count"], 1);
+  EXPECT_EQ(p["failure-details"][0]["result-type"], "tlsa-invalid");
+  EXPECT_EQ(p["failure-details"][0]["receiving-ip"], "127.160.120.1");
+}
+
+TEST(ReportProbe, ProbeLineAloneInTheTimeWindowGivesTheHostItsTlsaSet) {
+  // --since after the evaluation, at the probe line: the evaluation is filtered, the probe is not.
+  rp::Filter f;
+  f.since = *rp::parse_rfc3339("2026-11-29T11:17:18Z");
+  f.until = *rp::parse_rfc3339("2026-11-29T11:17:18Z");
+  rp::Aggregator agg(f);
+  auto lines = probe_fixture_lines();
+  auto probe = rp::parse_verdict_line(lines[1]);
+  ASSERT_TRUE(probe) << probe.error();
+  agg.add_verdict(*probe);
+  const auto* d = agg.find(k_probe_destination);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->evaluations, 0u);
+  EXPECT_EQ(d->probes, 1u);
+  EXPECT_TRUE(d->policy.empty()) << "a probe line is no evaluation: no current policy";
+  ASSERT_EQ(d->hosts.size(), 1u);
+  ASSERT_EQ(d->hosts[0].epochs.size(), 1u);
+  EXPECT_EQ(d->hosts[0].epochs[0].records.size(), 1u);
+  EXPECT_EQ(d->hosts[0].epochs[0].from_probes.successful, 1u);
+  EXPECT_NE(rp::render_table(agg).find("2026-11-29T11:17:18Z"), std::string::npos) << "first/last seen of the probe";
+}
+
+TEST(ReportProbe, UnknownEventIsMalformedNotAnEvaluation) {
+  auto lines = probe_fixture_lines();
+  std::string other = lines[1];
+  other.replace(other.find("\"event\":\"probe\""), std::string("\"event\":\"probe\"").size(), "\"event\":\"reload\"");
+  auto v = rp::parse_verdict_line(other);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error(), "field 'event' has unknown value 'reload'");
+}

@@ -324,3 +324,159 @@ TEST(Tlsrpt, StreamedArrayEqualsBuiltArray) {
   rp::write_tlsrpt_all(empty, options(), none);
   EXPECT_EQ(none.str(), "[]\n");
 }
+
+// ---- RFC 8460 §4.3.2.1 dane-required ----------------------------------------------------------
+
+namespace {
+
+// A destination whose answer requires DANE at every MX host while one host has no DNSSEC-validated
+// TLSA records; the same under `dane` (opportunistic for that host: no failure); a cached repeat.
+const char* const k_required_lines[] = {
+    R"({"time":"2026-11-08T10:00:00Z","destination":"required.example","mode":"native","policy":"dane-only","answer":"OK dane-only","reason":"","cached":false,"hosts":[)"
+    R"({"name":"mx1.required.example","dnssec":"secure","tlsa":["3 1 1 aa"],"tlsa_base":"mx1.required.example","status":"dane"},)"
+    R"({"name":"mx2.required.example","dnssec":"secure","tlsa":[],"tlsa_base":"mx2.required.example","status":"no-tlsa"},)"
+    R"({"name":"mx3.required.example","dnssec":"insecure","tlsa":[],"tlsa_base":"mx3.required.example","status":"insecure"},)"
+    R"({"name":"mx4.required.example","dnssec":"bogus","tlsa":[],"tlsa_base":"mx4.required.example","status":"failed"}]})",
+    R"({"time":"2026-11-08T10:05:00Z","destination":"required.example","mode":"native","policy":"dane-only","answer":"OK dane-only","reason":"","cached":true,"hosts":[)"
+    R"({"name":"mx2.required.example","dnssec":"secure","tlsa":[],"tlsa_base":"mx2.required.example","status":"no-tlsa"}]})",
+    R"({"time":"2026-11-08T10:00:00Z","destination":"optional.example","mode":"native","policy":"dane","answer":"OK dane","reason":"","cached":false,"hosts":[)"
+    R"({"name":"mx1.optional.example","dnssec":"secure","tlsa":["3 1 1 bb"],"tlsa_base":"mx1.optional.example","status":"dane"},)"
+    R"({"name":"mx2.optional.example","dnssec":"secure","tlsa":[],"tlsa_base":"mx2.optional.example","status":"no-tlsa"}]})",
+};
+
+} // namespace
+
+TEST(Tlsrpt, Rfc8460_4_3_2_1_DaneRequiredFromVerdictLog) {
+  rp::Aggregator agg({});
+  for (const char* line : k_required_lines) {
+    auto v = rp::parse_verdict_line(line);
+    ASSERT_TRUE(v) << v.error();
+    agg.add_verdict(*v);
+  }
+  json r = rp::build_tlsrpt(agg, *agg.find("required.example"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  const json* mx1 = find_policy(r, "mx1.required.example");
+  ASSERT_NE(mx1, nullptr);
+  EXPECT_EQ((*mx1)["summary"]["total-failure-session-count"], 0);
+  for (const char* host : {"mx2.required.example", "mx3.required.example"}) {
+    const json* p = find_policy(r, host);
+    ASSERT_NE(p, nullptr) << host;
+    EXPECT_EQ((*p)["policy"]["policy-type"], "no-policy-found");
+    EXPECT_EQ((*p)["summary"]["total-failure-session-count"], 1) << host << " (the cached repeat is no new session)";
+    const json* fd = find_detail(*p, "dane-required");
+    ASSERT_NE(fd, nullptr) << p->dump(2);
+    EXPECT_EQ((*fd)["receiving-mx-hostname"], host);
+    EXPECT_EQ((*fd)["failed-session-count"], 1);
+    EXPECT_NE((*fd)["failure-reason-code"].get<std::string>().find("dane-only policy, but no DNSSEC-validated TLSA"),
+              std::string::npos)
+        << fd->dump();
+  }
+  // A failed lookup is dnssec-invalid, not "no records".
+  const json* mx4 = find_policy(r, "mx4.required.example");
+  ASSERT_NE(mx4, nullptr);
+  EXPECT_EQ(find_detail(*mx4, "dane-required"), nullptr);
+  EXPECT_NE(find_detail(*mx4, "dnssec-invalid"), nullptr);
+
+  // Under `dane` a host without TLSA gets opportunistic TLS (RFC 7672 §2.2): not a failure.
+  json o = rp::build_tlsrpt(agg, *agg.find("optional.example"), options());
+  ASSERT_TRUE(check_report(o).empty()) << o.dump(2);
+  for (const auto& p : o["policies"]) {
+    EXPECT_EQ(p["summary"]["total-failure-session-count"], 0) << p.dump();
+  }
+}
+
+TEST(Tlsrpt, Rfc8460_4_3_2_1_DaneRequiredFromPostfixDaneOnlyDeferrals) {
+  // Postfix's dane-only level defers with these texts (smtp_tls_policy.c) when the MX host has no
+  // DNSSEC-validated TLSA records; a TLSA lookup error is the resolver's failure instead.
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("no TLSA records found"), "dane-required");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("non DNSSEC destination"), "dane-required");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("TLSA lookup error for mx.example.com:25"), "dnssec-invalid");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("TLSA records unusable"), "tlsa-invalid");
+  // The policy table's (dane-policyd's) TEMP text after Postfix's deferral: a DNS failure, even when
+  // the validator's reason mentions an expired signature.
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("client TLS configuration problem (policy table: 4.7.5 TLSA lookup for "
+                                            "_25._tcp.mx.a.example bogus: signature expired)"),
+            "dnssec-invalid");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text(
+                "client TLS configuration problem (policy table: 4.7.5 MX lookup for a.example failed: timeout)"),
+            "dnssec-invalid");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_text("client TLS configuration problem"), "validation-failure");
+
+  rp::Aggregator agg({});
+  rp::MaillogOptions o;
+  o.reference = *rp::parse_rfc3339("2026-11-29T00:00:00Z");
+  o.local_time_is_utc = true;
+  rp::MaillogPrefixParser p(o);
+  auto ignore = [](const std::string&) {};
+  agg.add_maillog_line("Nov 28 10:00:00 mail postfix/smtp[3]: ABCDE12345: to=<u@lost.example>, relay=none, "
+                       "delay=1, delays=0/0/1/0, dsn=4.7.5, status=deferred (no TLSA records found)",
+                       p, "t:1", ignore);
+  agg.finish_maillog();
+  ++agg.stats().maillog_files; // as read_maillog_file counts a file: session counts from the Postfix log
+  json r = rp::build_tlsrpt(agg, *agg.find("lost.example"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  ASSERT_EQ(r["policies"].size(), 1u) << r.dump(2);
+  const json& pol = r["policies"][0];
+  EXPECT_EQ(pol["summary"]["total-failure-session-count"], 1);
+  ASSERT_EQ(pol["failure-details"].size(), 1u);
+  EXPECT_EQ(pol["failure-details"][0]["result-type"], "dane-required");
+  EXPECT_EQ(pol["failure-details"][0]["failure-reason-code"], "no TLSA records found");
+}
+
+TEST(Tlsrpt, RealPostfix37DaneOnlyWithoutTlsaIsDaneRequired) {
+  // Lines written by Postfix 3.7 and dane-policyd in tests/integration/postfix_e2e_test.cpp.
+  rp::Aggregator agg({});
+  auto ignore = [](const std::string&) {};
+  for (const char* mode : {"pinned", "native", "monitor"}) {
+    ASSERT_TRUE(agg.read_verdict_file(k_data + "postfix37-e2e-verdicts-" + mode + ".jsonl", ignore));
+  }
+  rp::MaillogOptions o;
+  o.reference = *rp::parse_rfc3339("2026-11-30T00:00:00Z");
+  o.local_time_is_utc = true;
+  ASSERT_TRUE(agg.read_maillog_file(k_data + "postfix37-e2e-maillog.log", o, ignore));
+  agg.finish_maillog();
+  json all = rp::build_tlsrpt_all(agg, options());
+  ASSERT_EQ(all.size(), 9u);
+  for (const auto& r : all) {
+    EXPECT_TRUE(check_report(r).empty()) << r.dump(2);
+  }
+
+  // native.test: two Verified sessions under the dane-only policy, then Postfix's own TLSA lookup
+  // found none ("no TLSA records found", 4.7.5), then the control delivery without the daemon.
+  json native = rp::build_tlsrpt(agg, *agg.find("native.test"), options());
+  std::uint64_t ok = 0, failed = 0;
+  const json* required = nullptr;
+  for (const auto& p : native["policies"]) {
+    ok += p["summary"]["total-successful-session-count"].get<std::uint64_t>();
+    failed += p["summary"]["total-failure-session-count"].get<std::uint64_t>();
+    if (const json* fd = find_detail(p, "dane-required")) {
+      required = fd;
+    }
+  }
+  EXPECT_EQ(failed, 2u) << native.dump(2) << " (dane-required, and the Untrusted control session under a TLSA policy)";
+  EXPECT_EQ(ok, 2u) << native.dump(2);
+  ASSERT_NE(required, nullptr) << native.dump(2);
+  EXPECT_EQ((*required)["failed-session-count"], 1);
+  EXPECT_EQ((*required)["failure-reason-code"], "no TLSA records found");
+  // The MX host comes from Postfix's "TLS policy lookup for native.test/mx.native.test" warning; the
+  // policy in force there was the daemon's dane-only answer for the TLSA set it had seen.
+  EXPECT_EQ((*required)["receiving-mx-hostname"], "mx.native.test");
+  const json* mx = find_policy(native, "mx.native.test");
+  ASSERT_NE(mx, nullptr);
+  EXPECT_EQ((*mx)["policy"]["policy-type"], "tlsa");
+  ASSERT_NE(find_detail(*mx, "dane-required"), nullptr) << mx->dump(2);
+
+  // bogus.test: the pinned daemon's TEMP (DNSSEC bogus) deferred the message.
+  json bogus = rp::build_tlsrpt(agg, *agg.find("bogus.test"), options());
+  const json* bp = find_policy(bogus, "mx.bogus.test");
+  ASSERT_NE(bp, nullptr) << bogus.dump(2);
+  ASSERT_NE(find_detail(*bp, "dnssec-invalid"), nullptr) << bp->dump(2);
+
+  // rolled.e2e.test: the rolled key fails DANE ("num=65:no matching DANE TLSA records").
+  json rolled = rp::build_tlsrpt(agg, *agg.find("rolled.e2e.test"), options());
+  const json* rp_ = find_policy(rolled, "mx-rolled.e2e.test");
+  ASSERT_NE(rp_, nullptr) << rolled.dump(2);
+  EXPECT_EQ((*rp_)["summary"]["total-failure-session-count"], 1);
+  ASSERT_NE(find_detail(*rp_, "tlsa-invalid"), nullptr) << rp_->dump(2);
+  EXPECT_EQ((*find_detail(*rp_, "tlsa-invalid"))["receiving-ip"], "127.162.214.2");
+}

@@ -106,6 +106,9 @@ struct Verdict {
   std::string answer;
   std::string reason;
   bool cached = false;
+  // Empty for an evaluation; "probe" for the extra line dane-policyd --probe writes after probing a
+  // destination's MX addresses (its hosts carry `addresses`; it is not an evaluation).
+  std::string event;
   std::vector<HostVerdict> hosts;
   // Storage recycled by parse_verdict_line(line, out) from line to line (not part of the verdict).
   std::vector<HostVerdict> spare_hosts;
@@ -173,9 +176,23 @@ struct Delivery { // "QID: to=<u@d>, relay=mx[192.0.2.1]:25, ..., dsn=4.7.5, sta
   std::string detail; // text in parentheses after status
 };
 
+// "warning: TLS policy lookup for example.com/mx.example.com: no TLSA records found": smtp(8) found
+// no usable TLS policy for the MX host (Postfix's dane-only level without TLSA records, a policy
+// table error, ...); a deferral with relay=none follows.
+struct PolicyLookupFailed {
+  std::string destination; // next-hop as Postfix names it (lowercase)
+  std::string host;        // MX host (lowercase)
+  std::string reason;
+};
+// "warning: socketmap:unix:/run/dane.sock:dane socketmap server temporary error: 4.7.5 MX lookup ...":
+// the policy table (dane-policyd) answered TEMP; the reason is the table's text.
+struct PolicyTableError {
+  std::string reason;
+};
+
 // Classifies the message text of a postfix smtp/lmtp line. nullopt for messages the report does not
 // use; an error for a message that looks like one of these kinds but is malformed.
-using SmtpMessage = std::variant<TlsEstablished, VerifyFailed, Delivery>;
+using SmtpMessage = std::variant<TlsEstablished, VerifyFailed, Delivery, PolicyLookupFailed, PolicyTableError>;
 Expected<std::optional<SmtpMessage>> parse_smtp_message(std::string_view text);
 // True for program names of the Postfix SMTP/LMTP client ("postfix/smtp", "postfix-out/lmtp").
 bool is_smtp_client_program(std::string_view program);
@@ -253,7 +270,11 @@ struct DestinationSummary {
   std::string policy; // of the latest evaluation
   TimePoint policy_time = 0;
   std::uint64_t evaluations = 0;
+  std::uint64_t probes = 0; // "event":"probe" lines (not evaluations)
+  bool seen = false;        // first_seen/last_seen are set
   std::uint64_t cached = 0;
+  // Earliest and latest event of this destination in any input: evaluations, probe lines and
+  // Postfix log lines attributed to it.
   TimePoint first_seen = 0;
   TimePoint last_seen = 0;
   OutcomeCounts counts;
@@ -285,11 +306,17 @@ struct ReadStats {
   std::uint64_t lines = 0;         // lines seen
   std::uint64_t malformed = 0;     // lines that could not be parsed
   std::uint64_t filtered = 0;      // valid lines outside --domain / --since / --until
+  std::uint64_t probe_lines = 0;   // accepted "event":"probe" lines
   std::uint64_t maillog_files = 0;
   std::uint64_t maillog_lines = 0;
   std::uint64_t maillog_malformed = 0;
   std::uint64_t maillog_used = 0;   // postfix smtp lines that contributed
   std::uint64_t maillog_unjoined = 0; // TLS sessions with no destination (counted under "[mxhost]")
+  // 4.7.5 deferrals with neither a recipient domain nor a relay host: no destination to count them
+  // under, so they are counted here (the latest one's text and time kept for the output).
+  std::uint64_t maillog_unattributed = 0;
+  std::string last_unattributed;
+  TimePoint last_unattributed_time = 0;
   std::optional<TimePoint> earliest, latest; // of the accepted events
 };
 
@@ -340,12 +367,20 @@ private:
   void attribute_session(const std::string& destination, const PendingSession& session, bool deferred_4_7_5,
                          const std::string& deferral_text);
   void flush_pending(const std::string& key);
+  void note_event(DestinationSummary& d, TimePoint t);
 
   Filter m_filter;
   ReadStats m_stats;
   std::unordered_map<std::string, Entry> m_destinations;
   std::unordered_map<std::string, std::string> m_host_index; // lowercase MX host name -> destination
   std::unordered_map<std::string, PendingSession> m_pending;  // "program[pid]" -> session
+  // Why smtp(8) had no TLS policy, per "program[pid]", for the relay=none deferral lines that
+  // follow (the policy-lookup warning names the MX host and next-hop the deferral does not).
+  struct PolicyContext {
+    std::string destination, host, table_error;
+    std::string queue_id; // of the first delivery line that used it; another queue id ends it
+  };
+  std::unordered_map<std::string, PolicyContext> m_policy_context;
   std::string m_scratch_name;                   // reused buffers of the per-line hot path
   std::vector<std::string> m_scratch_records;
 };
