@@ -4,6 +4,7 @@
 #   bench/run.sh                  # defaults below; everything on a unix socket in a private temp dir
 #   BUILD=build CONNECTIONS=50 REQUESTS=300000 WARMUP=20000 DISTINCT=100000 bench/run.sh
 #   SKIP_THROUGHPUT=1 DISTINCT=100000 bench/run.sh   # memory only: no floor, no cache-hit throughput run
+#   DAEMON_ARGS="--log-cache-hits" bench/run.sh      # extra dane-policyd options (word-split)
 #
 # 1. bench_floor_server (constant answer, single-threaded epoll) under bench_loadgen: the floor.
 # 2. dane-policyd --foreground --socketmap unix:PATH --mode native with an --unbound-config that refuses
@@ -132,6 +133,8 @@ has_option tempfail-ttl && daemon_args+=(--tempfail-ttl 600)
 has_option cache-size && daemon_args+=(--cache-size "$((distinct * 2))")
 has_option verdict-log && daemon_args+=(--verdict-log "$work/verdicts.jsonl")
 has_option dns-timeout && daemon_args+=(--dns-timeout 5)
+# shellcheck disable=SC2206 # word splitting intended
+[ -n "${DAEMON_ARGS:-}" ] && daemon_args+=(${DAEMON_ARGS})
 echo "dane-policyd ${daemon_args[*]}"
 "$policyd" "${daemon_args[@]}" >"$work/policyd.log" 2>&1 &
 policyd_pid=$!
