@@ -3,13 +3,16 @@
 #
 #   bench/run.sh                  # defaults below; everything on a unix socket in a private temp dir
 #   BUILD=build CONNECTIONS=50 REQUESTS=300000 WARMUP=20000 DISTINCT=100000 bench/run.sh
+#   SKIP_THROUGHPUT=1 DISTINCT=100000 bench/run.sh   # memory only: no floor, no cache-hit throughput run
 #
 # 1. bench_floor_server (constant answer, single-threaded epoll) under bench_loadgen: the floor.
 # 2. dane-policyd --foreground --socketmap unix:PATH --mode native with an --unbound-config that refuses
 #    every name (no packet leaves the machine; every destination evaluates quickly to TEMP, which the
 #    daemon caches for --tempfail-ttl). After a warm-up on one key, the same key is asked REQUESTS times:
 #    the cache-hit path. Prints both throughputs, the ratio and p99.
-# 3. Memory: VmRSS of dane-policyd before and after DISTINCT distinct destinations were asked.
+# 3. Memory: VmRSS of dane-policyd before and after DISTINCT distinct destinations were asked, and the
+#    number of entries the cache then holds (from the daemon's stats map, when python3 is there to ask it):
+#    every one of them is a TEMP answer, kept for --tempfail-ttl (600 s here), so all DISTINCT stay cached.
 # Benchmarks are never tests: nothing here asserts a speed. Exit status 1 only when a step fails.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +23,7 @@ warmup=${WARMUP:-20000}
 distinct=${DISTINCT:-100000}
 key=${KEY:-bench.test}
 jobs=${JOBS:-2}
+skip_throughput=${SKIP_THROUGHPUT:-0}
 
 floor="$build/bench/bench_floor_server"
 loadgen="$build/bench/bench_loadgen"
@@ -92,6 +96,9 @@ run_load() { # SOCKET LABEL EXTRA-ARGS...
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 1. the floor ---------------------------------------------------------------------------------------
+floor_result=""
+floor_cpu=""
+if [ "$skip_throughput" != 1 ]; then
 "$floor" --listen "unix:$work/floor.sock" --max-seconds 600 >"$work/floor.log" 2>&1 &
 floor_pid=$!
 pids+=("$floor_pid")
@@ -103,6 +110,7 @@ floor_cpu=$(us_per_request "$t0" "$(cpu_ticks "$floor_pid")" "$requests")
 kill -TERM "$floor_pid"
 wait "$floor_pid" 2>/dev/null || true
 echo "floor_server: $(field qps "$floor_result") q/s, p99 $(field p99_us "$floor_result") us, $floor_cpu us CPU/request"
+fi
 
 # --- 2. dane-policyd, cache-hit path ---------------------------------------------------------------------
 cat >"$work/unbound.conf" <<'CONF'
@@ -130,11 +138,40 @@ policyd_pid=$!
 pids+=("$policyd_pid")
 wait_for_socket "$work/policyd.sock" "$policyd_pid" "$work/policyd.log"
 
+rss_empty=$(awk '/^VmRSS/ {print $2}' "/proc/$policyd_pid/status")
 run_load "$work/policyd.sock" "first request (fills the cache)" --requests 1 --connections 1 --key "$key" >/dev/null
-run_load "$work/policyd.sock" "dane-policyd warm-up" --requests "$warmup" --key "$key" >/dev/null
-t0=$(cpu_ticks "$policyd_pid")
-policyd_result=$(run_load "$work/policyd.sock" "dane-policyd" --requests "$requests" --key "$key")
-policyd_cpu=$(us_per_request "$t0" "$(cpu_ticks "$policyd_pid")" "$requests")
+policyd_result=""
+policyd_cpu=""
+if [ "$skip_throughput" != 1 ]; then
+  run_load "$work/policyd.sock" "dane-policyd warm-up" --requests "$warmup" --key "$key" >/dev/null
+  t0=$(cpu_ticks "$policyd_pid")
+  policyd_result=$(run_load "$work/policyd.sock" "dane-policyd" --requests "$requests" --key "$key")
+  policyd_cpu=$(us_per_request "$t0" "$(cpu_ticks "$policyd_pid")" "$requests")
+fi
+
+# The daemon's stats JSON ("stats all" on the socketmap), asked with python3; empty without it.
+daemon_stats() { # SOCKET
+  command -v python3 >/dev/null || return 1
+  python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+q = b"stats all"
+s.sendall(str(len(q)).encode() + b":" + q + b",")
+buf = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+    head, sep, rest = buf.partition(b":")
+    if sep and len(rest) > int(head):
+        break
+length, _, rest = buf.partition(b":")
+payload = rest[: int(length)].decode()
+print(payload[3:] if payload.startswith("OK ") else payload)
+PY
+}
 
 # --- 3. memory after DISTINCT distinct destinations ------------------------------------------------------
 rss_before=$(awk '/^VmRSS/ {print $2}' "/proc/$policyd_pid/status")
@@ -142,6 +179,7 @@ distinct_result=$(run_load "$work/policyd.sock" "$distinct distinct keys" --requ
   --suffix "$key" --duration 600)
 rss_after=$(awk '/^VmRSS/ {print $2}' "/proc/$policyd_pid/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$policyd_pid/status")
+cache_stats=$(daemon_stats "$work/policyd.sock" || true)
 
 kill -TERM "$policyd_pid"
 wait "$policyd_pid" 2>/dev/null || true
@@ -150,6 +188,7 @@ wait "$policyd_pid" 2>/dev/null || true
 fq=$(field qps "$floor_result")
 dq=$(field qps "$policyd_result")
 echo
+if [ "$skip_throughput" != 1 ]; then
 echo "=== socketmap over a unix socket, $connections connections, one request in flight each ==="
 printf '%-28s %8s q/s  p50 %8s us  p99 %8s us  max %8s us  server CPU %6s us/request\n' "floor_server" "$fq" \
   "$(field p50_us "$floor_result")" "$(field p99_us "$floor_result")" "$(field max_us "$floor_result")" "$floor_cpu"
@@ -162,6 +201,10 @@ awk -v d="$dq" -v f="$fq" -v dc="$policyd_cpu" -v fc="$floor_cpu" 'BEGIN {
   if (f > 0) printf "ratio dane-policyd / floor: throughput %.2f", d / f
   if (dc > 0 && fc > 0) printf ", CPU per request %.2fx", dc / fc
   printf "\n" }'
+fi
 printf '%-28s %10s q/s   p99 %8s us   (cache misses: each a refused DNS evaluation)\n' "$distinct distinct keys" \
   "$(field qps "$distinct_result")" "$(field p99_us "$distinct_result")"
-echo "dane-policyd VmRSS: ${rss_before} kB before, ${rss_after} kB after $distinct distinct destinations (VmHWM ${hwm} kB)"
+echo "dane-policyd VmRSS: ${rss_empty} kB empty, ${rss_before} kB before, ${rss_after} kB after $distinct distinct destinations (VmHWM ${hwm} kB)"
+if [ -n "$cache_stats" ]; then
+  echo "dane-policyd cache after the distinct run: $(python3 -c 'import json,sys; c=json.loads(sys.argv[1])["cache"]; print(" ".join(f"{k}={v}" for k, v in c.items()))' "$cache_stats")"
+fi

@@ -259,12 +259,13 @@ private:
     maybe_finish();
   }
 
-  std::string policy_action(const Job& job, const PolicyAnswer& answer) {
-    if (answer.policy != PolicyKind::TempFail) {
+  std::string policy_action(const Job& job, const Verdict& verdict) {
+    if (verdict.policy() != PolicyKind::TempFail) {
       return "DUNNO";
     }
     const Settings& s = m_server.settings();
-    const std::string why = "DANE policy for " + job.key + " unavailable: " + answer.reason;
+    const std::string reason(verdict.reason());
+    const std::string why = "DANE policy for " + job.key + " unavailable: " + reason;
     switch (s.policy_failure_action) {
     case PolicyFailureAction::Dunno:
       m_server.log().message(Severity::Warning, "policy-tempfail destination=" + job.key + " action=DUNNO (" + why +
@@ -275,7 +276,7 @@ private:
     case PolicyFailureAction::Warn:
       return "WARN " + why;
     case PolicyFailureAction::Prepend:
-      return "PREPEND " + s.policy_prepend_header + ": tempfail " + job.key + " (" + answer.reason + ")";
+      return "PREPEND " + s.policy_prepend_header + ": tempfail " + job.key + " (" + reason + ")";
     }
     return "DUNNO";
   }
@@ -283,11 +284,11 @@ private:
   std::string reply_for(const Job& job, const Verdict& verdict) {
     switch (m_protocol) {
     case Protocol::Socketmap:
-      return encode_socketmap_answer(verdict.answer.answer);
+      return encode_socketmap_answer(verdict.answer());
     case Protocol::TcpTable:
-      return encode_tcp_table_reply(tcp_table_reply_from_answer(verdict.answer.answer));
+      return encode_tcp_table_reply(tcp_table_reply_from_answer(verdict.answer()));
     case Protocol::Policy:
-      return encode_policy_reply(policy_action(job, verdict.answer));
+      return encode_policy_reply(policy_action(job, verdict));
     }
     return {};
   }

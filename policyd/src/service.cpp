@@ -116,6 +116,34 @@ std::optional<std::string> TrustAnchorStore::write_file(const std::string& conte
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Verdict
+
+Verdict::Verdict(const PolicyAnswer& answer, std::unique_ptr<const DestinationFacts> facts)
+    : m_facts(std::move(facts)), m_policy(answer.policy) {
+  // Pack the three texts into one buffer; a text found in what is already packed (the
+  // reason at the end of "TEMP 4.7.5 <reason>", would_answer == answer) is referenced.
+  std::string packed = answer.answer;
+  auto place = [&packed](const std::string& text, std::uint32_t& offset, std::uint32_t& size) {
+    std::size_t at = text.empty() ? 0 : packed.find(text);
+    if (at == std::string::npos) {
+      at = packed.size();
+      packed += text;
+    }
+    offset = static_cast<std::uint32_t>(at);
+    size = static_cast<std::uint32_t>(text.size());
+  };
+  m_answer_size = static_cast<std::uint32_t>(answer.answer.size());
+  place(answer.reason, m_reason_offset, m_reason_size);
+  place(answer.would_answer, m_would_offset, m_would_size);
+  m_text = std::make_unique_for_overwrite<char[]>(std::max<std::size_t>(packed.size(), 1));
+  std::copy(packed.begin(), packed.end(), m_text.get());
+}
+
+PolicyAnswer Verdict::policy_answer() const {
+  return PolicyAnswer{m_policy, std::string(answer()), std::string(reason()), std::string(would_answer())};
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // PolicyService
 
 PolicyService::PolicyService(const Settings& settings, Evaluator evaluator, Prober prober, LogWriter& log,
@@ -159,12 +187,10 @@ void PolicyService::lookup(const std::string& raw_key, Done done) {
   std::string key = normalise(raw_key);
   if (!key.empty() && key[0] == '.') {
     // Postfix's parent-domain probe after a miss (DESIGN.md §3): never a policy.
-    auto v = std::make_shared<Verdict>();
-    v->key = key;
-    v->answer = PolicyAnswer{PolicyKind::NotFound, "NOTFOUND ", "parent-domain key: no policy", "NOTFOUND "};
-    v->time = std::chrono::system_clock::now();
-    m_stats.answer(v->answer.policy);
-    done(v, false);
+    static const VerdictPtr parent = std::make_shared<const Verdict>(
+        PolicyAnswer{PolicyKind::NotFound, "NOTFOUND ", "parent-domain key: no policy", "NOTFOUND "});
+    m_stats.answer(parent->policy());
+    done(parent, false);
     return;
   }
   auto result = m_cache.lookup(key, [done](const VerdictPtr& v) { done(v, false); });
@@ -172,9 +198,9 @@ void PolicyService::lookup(const std::string& raw_key, Done done) {
   case Cache<VerdictPtr>::Kind::Hit: {
     m_stats.cache_hit();
     const VerdictPtr& v = *result.value;
-    m_stats.answer(v->answer.policy);
+    m_stats.answer(v->policy());
     if (m_settings.log_cache_hits) {
-      VerdictRecord rec{std::chrono::system_clock::now(), v->key, m_settings.mode, &v->facts, v->answer, true,
+      VerdictRecord rec{std::chrono::system_clock::now(), key, m_settings.mode, v->facts(), v->policy_answer(), true,
                         nullptr, ""};
       m_log.verdict(render_verdict(rec));
     }
@@ -195,45 +221,50 @@ void PolicyService::lookup(const std::string& raw_key, Done done) {
   }
 }
 
-VerdictPtr PolicyService::make_verdict(const std::string& key) {
-  auto v = std::make_shared<Verdict>();
-  v->key = key;
-  v->time = std::chrono::system_clock::now();
+PolicyService::EvaluationPtr PolicyService::make_evaluation(const std::string& key) {
+  auto e = std::make_shared<Evaluation>();
+  e->key = key;
+  e->time = std::chrono::system_clock::now();
   try {
-    v->facts = m_evaluator(key);
-    v->answer = decide(v->facts, m_settings.mode, m_pinned);
-  } catch (const std::exception& e) {
-    v->answer = temp_answer(std::string("internal error: ") + e.what());
+    e->facts = m_evaluator(key);
+    e->answer = decide(e->facts, m_settings.mode, m_pinned);
+  } catch (const std::exception& ex) {
+    e->answer = temp_answer(std::string("internal error: ") + ex.what());
   }
-  if (v->answer.answer.empty()) {
-    v->answer = temp_answer("internal error: empty answer");
+  if (e->answer.answer.empty()) {
+    e->answer = temp_answer("internal error: empty answer");
   }
-  return v;
+  return e;
 }
 
 void PolicyService::evaluate(const std::string& key) {
-  VerdictPtr v = make_verdict(key);
-  const bool temporary = v->answer.policy == PolicyKind::TempFail ||
-                         (m_settings.mode == Mode::Monitor && v->facts.outcome == DestinationOutcome::TempFail);
-  m_stats.evaluation(v->facts.outcome == DestinationOutcome::TempFail || v->answer.policy == PolicyKind::TempFail);
+  EvaluationPtr e = make_evaluation(key);
+  const bool temporary = e->answer.policy == PolicyKind::TempFail ||
+                         (m_settings.mode == Mode::Monitor && e->facts.outcome == DestinationOutcome::TempFail);
+  m_stats.evaluation(e->facts.outcome == DestinationOutcome::TempFail || e->answer.policy == PolicyKind::TempFail);
 
-  VerdictRecord rec{v->time, v->key, m_settings.mode, &v->facts, v->answer, false, nullptr, ""};
+  VerdictRecord rec{e->time, e->key, m_settings.mode, &e->facts, e->answer, false, nullptr, ""};
   if (!m_log.verdict(render_verdict(rec))) {
     m_stats.log_dropped();
   }
-  m_log.message(v->answer.policy == PolicyKind::TempFail ? Severity::Warning : Severity::Info, summary_line(rec));
+  m_log.message(e->answer.policy == PolicyKind::TempFail ? Severity::Warning : Severity::Info, summary_line(rec));
 
-  auto waiters = m_cache.complete(key, v, std::chrono::seconds(v->facts.ttl), temporary);
+  // The cache keeps the compact answer; the facts stay only while a probe needs them
+  // (or for the cache-hit lines of --log-cache-hits).
+  auto v = std::make_shared<const Verdict>(
+      e->answer, m_settings.log_cache_hits ? std::make_unique<const DestinationFacts>(e->facts) : nullptr);
+  auto waiters = m_cache.complete(key, v, std::chrono::seconds(e->facts.ttl), temporary);
+  m_stats.cache_size(m_cache.size(), m_cache.evictions());
   for (auto& w : waiters) {
-    m_stats.answer(v->answer.policy);
+    m_stats.answer(v->policy());
     w(v);
   }
   if (m_settings.probe) {
-    schedule_probe(v);
+    schedule_probe(e);
   }
 }
 
-void PolicyService::schedule_probe(const VerdictPtr& v) {
+void PolicyService::schedule_probe(const EvaluationPtr& v) {
   bool usable = false;
   std::uint32_t ttl = 0;
   for (const auto& h : v->facts.hosts) {
@@ -267,14 +298,14 @@ void PolicyService::schedule_probe(const VerdictPtr& v) {
       std::lock_guard lock(m_probe_mutex);
       --m_probes_queued;
     }
-    run_probe(v);
+    run_probe(*v);
   });
 }
 
-void PolicyService::run_probe(const VerdictPtr& v) {
+void PolicyService::run_probe(const Evaluation& v) {
   std::vector<ProbeRequest> requests;
   std::vector<std::string> owners;
-  for (const auto& h : v->facts.hosts) {
+  for (const auto& h : v.facts.hosts) {
     if (h.status != HostStatus::DaneUsable) {
       continue;
     }
@@ -284,10 +315,10 @@ void PolicyService::run_probe(const VerdictPtr& v) {
       }
       ProbeRequest r;
       r.address = addr;
-      r.port = v->facts.next_hop.port;
+      r.port = v.facts.next_hop.port;
       r.tlsa = h.tlsa;
       r.tlsa_base = h.tlsa_base;
-      r.reference_names = v->facts.reference_names;
+      r.reference_names = v.facts.reference_names;
       r.reference_names.push_back(h.name);
       r.timeout = m_settings.probe_timeout;
       requests.push_back(std::move(r));
@@ -301,7 +332,7 @@ void PolicyService::run_probe(const VerdictPtr& v) {
   try {
     reports = m_prober(requests);
   } catch (const std::exception& e) {
-    m_log.message(Severity::Warning, "probe of " + v->key + " failed: " + e.what());
+    m_log.message(Severity::Warning, "probe of " + v.key + " failed: " + e.what());
     return;
   }
   m_stats.probe_round();
@@ -314,7 +345,7 @@ void PolicyService::run_probe(const VerdictPtr& v) {
     }
     probed.push_back(ProbedHost{owners[i], rep});
   }
-  VerdictRecord rec{std::chrono::system_clock::now(), v->key, m_settings.mode, &v->facts, v->answer, false, &probed,
+  VerdictRecord rec{std::chrono::system_clock::now(), v.key, m_settings.mode, &v.facts, v.answer, false, &probed,
                     "probe"};
   m_log.verdict(render_verdict(rec));
   m_log.message(Severity::Info, summary_line(rec));

@@ -81,7 +81,9 @@ std::string Stats::to_json() const {
   j["cache"] = {{"hits", m_cache_hits.load(k_order)},
                 {"misses", m_cache_misses.load(k_order)},
                 {"coalesced", m_cache_coalesced.load(k_order)},
-                {"refreshes", m_refreshes.load(k_order)}};
+                {"refreshes", m_refreshes.load(k_order)},
+                {"entries", m_cache_entries.load(k_order)},
+                {"evictions", m_cache_evictions.load(k_order)}};
   j["evaluations"] = m_evaluations.load(k_order);
   j["dns_failures"] = m_dns_failures.load(k_order);
   j["probe_rounds"] = m_probe_rounds.load(k_order);

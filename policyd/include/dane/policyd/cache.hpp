@@ -10,6 +10,10 @@
 // tenth of its lifetime asks the caller to re-evaluate it in the background; the
 // old value keeps being served until it expires.
 //
+// Memory: one map node per key holds the value, the expiry, the hit count and
+// the LRU links (the key is stored once); keep V small (the daemon stores a
+// compact answer, not the DNS facts behind it).
+//
 // The cache is pure bookkeeping: it never runs evaluations or calls waiters while
 // holding its lock — complete() hands the waiters back to the caller. The clock is
 // injected so tests control time. Thread-safe.
@@ -18,8 +22,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
-#include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -38,6 +43,7 @@ struct CacheLimits {
   unsigned refresh_min_hits = 2;
 };
 
+// V: a cheap-to-copy, default-constructible value (a hit returns a copy).
 template <typename V> class Cache {
 public:
   using TimePoint = std::chrono::steady_clock::time_point;
@@ -57,6 +63,9 @@ public:
 
   explicit Cache(CacheLimits limits, Clock clock = [] { return std::chrono::steady_clock::now(); })
       : m_limits(limits), m_clock(std::move(clock)) {}
+  ~Cache() = default;
+  Cache(const Cache&) = delete;
+  Cache& operator=(const Cache&) = delete;
 
   LookupResult lookup(const std::string& key, Waiter waiter) {
     std::lock_guard lock(m_mutex);
@@ -64,22 +73,25 @@ public:
     auto it = m_entries.find(key);
     if (it != m_entries.end()) {
       Entry& e = it->second;
-      if (e.value && now < e.expires) {
-        ++e.hits;
-        touch(it);
+      if (e.has_value && now < e.expires) {
+        if (e.hits < k_max_hits) {
+          ++e.hits;
+        }
+        touch(*it);
         LookupResult r{Kind::Hit, e.value, false};
-        if (m_limits.refresh && !e.evaluating && e.hits >= m_limits.refresh_min_hits &&
-            (e.expires - now) * 10 <= e.lifetime) {
+        if (m_limits.refresh && !e.evaluating && e.hits >= std::min<unsigned>(m_limits.refresh_min_hits, k_max_hits) &&
+            (e.expires - now) * 10 <= std::chrono::seconds(e.lifetime_s)) {
           e.evaluating = true;
           r.refresh = true;
         }
         return r;
       }
-      if (e.value) { // expired: forget the value
-        e.value.reset();
-        unlink(e);
+      if (e.has_value) { // expired: forget the value
+        e.value = V{};
+        e.has_value = false;
+        unlink(*it);
       }
-      e.waiters.push_back(std::move(waiter));
+      add_waiter(e, std::move(waiter));
       if (e.evaluating) {
         return LookupResult{Kind::Joined, std::nullopt, false};
       }
@@ -88,7 +100,7 @@ public:
     }
     Entry& e = m_entries[key];
     e.evaluating = true;
-    e.waiters.push_back(std::move(waiter));
+    add_waiter(e, std::move(waiter));
     return LookupResult{Kind::Evaluate, std::nullopt, false};
   }
 
@@ -101,21 +113,26 @@ public:
       it = m_entries.emplace(key, Entry{}).first;
     }
     Entry& e = it->second;
-    std::vector<Waiter> waiters = std::move(e.waiters);
-    e.waiters.clear();
+    std::vector<Waiter> waiters;
+    if (e.waiters) {
+      waiters = std::move(*e.waiters);
+      e.waiters.reset();
+    }
     e.evaluating = false;
     std::chrono::seconds lifetime =
         temporary ? m_limits.temp_ttl : std::clamp(ttl, m_limits.min_ttl, m_limits.max_ttl);
     if (m_limits.max_entries == 0 || lifetime.count() <= 0) {
-      unlink(e);
+      unlink(*it);
       m_entries.erase(it);
       return waiters;
     }
+    lifetime = std::min<std::chrono::seconds>(lifetime, std::chrono::seconds(k_max_lifetime_s));
     e.value = value;
-    e.lifetime = lifetime;
+    e.has_value = true;
+    e.lifetime_s = static_cast<std::uint32_t>(lifetime.count());
     e.expires = m_clock() + lifetime;
     e.hits = 0;
-    touch(it);
+    touch(*it);
     evict();
     return waiters;
   }
@@ -123,7 +140,7 @@ public:
   // Finished entries currently held (fresh or not yet purged).
   std::size_t size() const {
     std::lock_guard lock(m_mutex);
-    return m_lru.size();
+    return m_linked;
   }
   std::size_t evictions() const {
     std::lock_guard lock(m_mutex);
@@ -131,45 +148,81 @@ public:
   }
 
 private:
-  struct Entry {
-    std::optional<V> value;
-    TimePoint expires{};
-    std::chrono::seconds lifetime{0};
-    bool evaluating = false;
-    unsigned hits = 0;
-    std::vector<Waiter> waiters;
-    bool linked = false;
-    typename std::list<std::string>::iterator lru{};
-  };
+  // One map node per key holds everything: the value, its expiry, the hit count and
+  // the links of the LRU list (intrusive, so the key is stored once). Waiters only
+  // exist while an evaluation runs, so they live behind a pointer.
+  struct Entry;
   using Map = std::unordered_map<std::string, Entry>;
+  using Node = typename Map::value_type; // stable address until erased
+  static constexpr std::uint8_t k_max_hits = 255;                  // hit counts saturate
+  static constexpr std::uint32_t k_max_lifetime_s = 0x7fffffffu;    // ~68 years
+  struct Entry {
+    V value{};
+    TimePoint expires{};
+    Node* newer = nullptr; // LRU neighbours (only while linked)
+    Node* older = nullptr;
+    std::unique_ptr<std::vector<Waiter>> waiters;
+    std::uint32_t lifetime_s = 0;
+    std::uint8_t hits = 0;
+    bool has_value = false;
+    bool evaluating = false;
+    bool linked = false;
+  };
 
-  void touch(typename Map::iterator it) {
-    Entry& e = it->second;
-    if (e.linked) {
-      m_lru.splice(m_lru.begin(), m_lru, e.lru);
-    } else {
-      m_lru.push_front(it->first);
-      e.lru = m_lru.begin();
-      e.linked = true;
+  static void add_waiter(Entry& e, Waiter waiter) {
+    if (!e.waiters) {
+      e.waiters = std::make_unique<std::vector<Waiter>>();
     }
+    e.waiters->push_back(std::move(waiter));
   }
-  void unlink(Entry& e) {
-    if (e.linked) {
-      m_lru.erase(e.lru);
-      e.linked = false;
+  void touch(Node& node) {
+    if (m_newest == &node) {
+      return;
     }
+    unlink(node);
+    Entry& e = node.second;
+    e.newer = nullptr;
+    e.older = m_newest;
+    if (m_newest != nullptr) {
+      m_newest->second.newer = &node;
+    }
+    m_newest = &node;
+    if (m_oldest == nullptr) {
+      m_oldest = &node;
+    }
+    e.linked = true;
+    ++m_linked;
+  }
+  void unlink(Node& node) {
+    Entry& e = node.second;
+    if (!e.linked) {
+      return;
+    }
+    if (e.newer != nullptr) {
+      e.newer->second.older = e.older;
+    } else {
+      m_newest = e.older;
+    }
+    if (e.older != nullptr) {
+      e.older->second.newer = e.newer;
+    } else {
+      m_oldest = e.newer;
+    }
+    e.newer = nullptr;
+    e.older = nullptr;
+    e.linked = false;
+    --m_linked;
   }
   void evict() {
-    auto pos = m_lru.end();
-    while (m_lru.size() > m_limits.max_entries && pos != m_lru.begin()) {
-      --pos;
-      auto it = m_entries.find(*pos);
-      if (it->second.evaluating) { // a refresh is running: keep it
-        continue;
+    Node* pos = m_oldest;
+    while (m_linked > m_limits.max_entries && pos != nullptr) {
+      Node* newer = pos->second.newer;
+      if (!pos->second.evaluating) { // a refresh running: keep it
+        unlink(*pos);
+        m_entries.erase(m_entries.find(pos->first));
+        ++m_evictions;
       }
-      pos = m_lru.erase(pos);
-      m_entries.erase(it);
-      ++m_evictions;
+      pos = newer;
     }
   }
 
@@ -177,7 +230,9 @@ private:
   Clock m_clock;
   mutable std::mutex m_mutex;
   Map m_entries;
-  std::list<std::string> m_lru; // most recently used first
+  Node* m_newest = nullptr; // LRU list: most recently used first
+  Node* m_oldest = nullptr;
+  std::size_t m_linked = 0;
   std::size_t m_evictions = 0;
 };
 

@@ -24,7 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
-
+#include <string_view>
 
 #include "dane/destination.hpp"
 #include "dane/policyd/asio.hpp"
@@ -37,11 +37,35 @@
 
 namespace dane::policyd {
 
-struct Verdict {
-  std::string key;
-  DestinationFacts facts;
-  PolicyAnswer answer;
-  std::chrono::system_clock::time_point time;
+// What the cache keeps and every listener reads: the answer, its reason and (monitor
+// mode) the answer enforcement would give, packed into one buffer (a text that is
+// already there, e.g. the reason at the end of "TEMP 4.7.5 <reason>", is not stored
+// twice) — not the DNS facts behind it. The facts are logged when the destination
+// is evaluated and handed to a probe if one is scheduled, then dropped; only with
+// --log-cache-hits does the verdict keep them, for the `hosts` of cache-hit lines.
+// Immutable; shared between the cache and in-flight answers through VerdictPtr.
+class Verdict {
+public:
+  explicit Verdict(const PolicyAnswer& answer, std::unique_ptr<const DestinationFacts> facts = nullptr);
+  Verdict(const Verdict&) = delete;
+  Verdict& operator=(const Verdict&) = delete;
+
+  PolicyKind policy() const { return m_policy; }
+  std::string_view answer() const { return {m_text.get(), m_answer_size}; } // the exact socketmap reply
+  std::string_view reason() const { return {m_text.get() + m_reason_offset, m_reason_size}; }
+  std::string_view would_answer() const { return {m_text.get() + m_would_offset, m_would_size}; }
+  PolicyAnswer policy_answer() const; // a copy, for log lines
+  const DestinationFacts* facts() const { return m_facts.get(); } // null unless kept (see above)
+
+private:
+  std::unique_ptr<char[]> m_text;
+  std::unique_ptr<const DestinationFacts> m_facts;
+  std::uint32_t m_answer_size = 0;
+  std::uint32_t m_reason_offset = 0;
+  std::uint32_t m_reason_size = 0;
+  std::uint32_t m_would_offset = 0;
+  std::uint32_t m_would_size = 0;
+  PolicyKind m_policy = PolicyKind::TempFail;
 };
 using VerdictPtr = std::shared_ptr<const Verdict>;
 
@@ -71,7 +95,7 @@ private:
 class PolicyService {
 public:
   // `done(verdict, cached)` is called exactly once per lookup, on a worker thread or
-  // (cache hit) on the caller's thread.
+  // (cache hit) on the caller's thread. `verdict` is never null.
   using Done = std::function<void(const VerdictPtr&, bool cached)>;
 
   PolicyService(const Settings& settings, Evaluator evaluator, Prober prober, LogWriter& log, Stats& stats,
@@ -88,10 +112,19 @@ public:
   static std::string normalise(std::string_view key);
 
 private:
+  // One evaluation with everything behind it: what the verdict log and a probe need.
+  struct Evaluation {
+    std::string key;
+    DestinationFacts facts;
+    PolicyAnswer answer;
+    std::chrono::system_clock::time_point time;
+  };
+  using EvaluationPtr = std::shared_ptr<const Evaluation>;
+
   void evaluate(const std::string& key);
-  void schedule_probe(const VerdictPtr& verdict);
-  void run_probe(const VerdictPtr& verdict);
-  VerdictPtr make_verdict(const std::string& key);
+  void schedule_probe(const EvaluationPtr& evaluation);
+  void run_probe(const Evaluation& evaluation);
+  EvaluationPtr make_evaluation(const std::string& key);
 
   Settings m_settings;
   Evaluator m_evaluator;

@@ -1,6 +1,7 @@
 // dane/policyd/stats.hpp — the daemon's counters (lock-free, any thread).
 //
 // Requests per protocol, answers per policy kind, cache hits/misses/coalesced joins,
+// background refreshes started, entries held and evictions,
 // evaluations and DNS failures (TEMP outcomes), protocol errors, connections, and a
 // latency histogram (request decoded -> reply queued) from which p50/p99 come.
 // Read locally through the socketmap "stats" map (Settings::stats_name) as one
@@ -10,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -36,6 +38,11 @@ public:
     }
   }
   void refresh() { m_refreshes.fetch_add(1, k_order); }
+  // Gauges: entries the cache holds now, and evictions so far.
+  void cache_size(std::size_t entries, std::size_t evictions) {
+    m_cache_entries.store(entries, k_order);
+    m_cache_evictions.store(evictions, k_order);
+  }
   void probe_round() { m_probe_rounds.fetch_add(1, k_order); }
   void protocol_error() { m_protocol_errors.fetch_add(1, k_order); }
   void connection_opened() {
@@ -68,6 +75,8 @@ private:
   std::atomic<std::uint64_t> m_evaluations{0};
   std::atomic<std::uint64_t> m_dns_failures{0};
   std::atomic<std::uint64_t> m_refreshes{0};
+  std::atomic<std::uint64_t> m_cache_entries{0};
+  std::atomic<std::uint64_t> m_cache_evictions{0};
   std::atomic<std::uint64_t> m_probe_rounds{0};
   std::atomic<std::uint64_t> m_protocol_errors{0};
   std::atomic<std::uint64_t> m_connections_total{0};

@@ -1,0 +1,250 @@
+// Unit tests of PolicyService and its compact Verdict (policyd/include/dane/policyd/service.hpp),
+// with an injected evaluator (no DNS): the verdict packs answer, reason and would_answer
+// into one buffer without losing a byte; a cached verdict keeps no DNS facts unless
+// --log-cache-hits needs them, and then a cache-hit line carries the same hosts as the
+// evaluation's line; parent keys need no evaluation; a throwing evaluator gives TEMP.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "dane/policyd/service.hpp"
+
+namespace dane::policyd {
+namespace {
+
+using namespace std::chrono_literals;
+
+// ------------------------------------------------------------------------------------------------------
+// Verdict packing
+
+bool within(std::string_view inner, std::string_view outer) {
+  return inner.data() >= outer.data() && inner.data() + inner.size() <= outer.data() + outer.size();
+}
+
+TEST(Verdict, TempReasonIsTheTailOfTheAnswerAndStoredOnce) {
+  const std::string reason = "MX lookup for d1.bench.test failed: REFUSED";
+  PolicyAnswer a{PolicyKind::TempFail, "TEMP 4.7.5 " + reason, reason, "TEMP 4.7.5 " + reason};
+  Verdict v(a);
+  EXPECT_EQ(v.policy(), PolicyKind::TempFail);
+  EXPECT_EQ(v.answer(), a.answer);
+  EXPECT_EQ(v.reason(), reason);
+  EXPECT_EQ(v.would_answer(), a.answer);
+  EXPECT_TRUE(within(v.reason(), v.answer())) << "the reason is not stored a second time";
+  EXPECT_EQ(v.would_answer().data(), v.answer().data());
+  EXPECT_EQ(v.facts(), nullptr);
+  auto back = v.policy_answer();
+  EXPECT_EQ(back.policy, a.policy);
+  EXPECT_EQ(back.answer, a.answer);
+  EXPECT_EQ(back.reason, a.reason);
+  EXPECT_EQ(back.would_answer, a.would_answer);
+}
+
+TEST(Verdict, DistinctTextsAreKeptApartAndExact) {
+  PolicyAnswer a{PolicyKind::DaneOnly, "OK dane-only", "every MX host has usable TLSA records", "OK dane-only"};
+  Verdict v(a);
+  EXPECT_EQ(v.answer(), "OK dane-only");
+  EXPECT_EQ(v.reason(), "every MX host has usable TLSA records");
+  EXPECT_EQ(v.would_answer(), "OK dane-only");
+
+  // Monitor mode: the answer is NOTFOUND, the would-be answer differs.
+  PolicyAnswer m{PolicyKind::NotFound, "NOTFOUND ", "monitor mode, would answer 'OK dane': 1 of 2 MX hosts",
+                 "OK dane"};
+  Verdict mv(m);
+  EXPECT_EQ(mv.answer(), "NOTFOUND ");
+  EXPECT_EQ(mv.reason(), m.reason);
+  EXPECT_EQ(mv.would_answer(), "OK dane");
+
+  // Empty texts and a reason that only partly overlaps the answer.
+  PolicyAnswer e{PolicyKind::NotFound, "NOTFOUND ", "", ""};
+  Verdict ev(e);
+  EXPECT_EQ(ev.answer(), "NOTFOUND ");
+  EXPECT_EQ(ev.reason(), "");
+  EXPECT_EQ(ev.would_answer(), "");
+  PolicyAnswer p{PolicyKind::TempFail, "TEMP x", "x and more", "TEMP x"};
+  Verdict pv(p);
+  EXPECT_EQ(pv.reason(), "x and more");
+}
+
+// ------------------------------------------------------------------------------------------------------
+// PolicyService with an injected evaluator
+
+class TempDir {
+public:
+  TempDir() {
+    char tmpl[] = "/tmp/dane-service-test.XXXXXX";
+    const char* p = ::mkdtemp(tmpl);
+    m_path = p != nullptr ? p : "";
+  }
+  ~TempDir() {
+    if (!m_path.empty()) {
+      std::string cmd = "rm -rf '" + m_path + "'";
+      [[maybe_unused]] int rc = std::system(cmd.c_str());
+    }
+  }
+  const std::string& path() const { return m_path; }
+
+private:
+  std::string m_path;
+};
+
+DestinationFacts facts_for(const std::string& key) {
+  DestinationFacts f;
+  f.next_hop.key = key;
+  f.next_hop.domain = key;
+  f.outcome = DestinationOutcome::DaneOnly;
+  f.mx_security = DnsSecurity::Secure;
+  f.reason = "the MX host has usable TLSA records";
+  HostResult h;
+  h.name = "mx." + key;
+  h.dnssec = DnsSecurity::Secure;
+  h.status = HostStatus::DaneUsable;
+  h.tlsa_base = h.name;
+  h.tlsa_owner = "_25._tcp." + h.name;
+  h.addresses = {"192.0.2.1"};
+  h.reason = "1 usable TLSA record at " + h.tlsa_owner;
+  h.ttl = 300;
+  auto rec = parse_tlsa("3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6");
+  EXPECT_TRUE(rec) << (rec ? "" : rec.error());
+  if (rec) {
+    h.tlsa.push_back(*rec);
+  }
+  f.hosts.push_back(h);
+  f.ttl = 300;
+  return f;
+}
+
+// Waits for `done` callbacks (they run on worker threads).
+struct Answers {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::pair<VerdictPtr, bool>> got;
+  PolicyService::Done callback() {
+    return [this](const VerdictPtr& v, bool cached) {
+      std::lock_guard lock(mutex);
+      got.emplace_back(v, cached);
+      cv.notify_all();
+    };
+  }
+  bool wait_for(std::size_t n) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, 60s, [&] { return got.size() >= n; });
+  }
+};
+
+struct ServiceRig {
+  explicit ServiceRig(bool log_cache_hits, Evaluator evaluator = facts_for) {
+    settings.mode = Mode::Native;
+    settings.log_cache_hits = log_cache_hits;
+    settings.state_dir = dir.path();
+    settings.workers = 2;
+    LogOptions lo;
+    lo.verdict_log = dir.path() + "/verdicts.jsonl";
+    lo.to_syslog = false;
+    auto opened = LogWriter::open(lo);
+    if (opened) {
+      log = std::move(*opened);
+      log->start();
+    }
+    service = std::make_unique<PolicyService>(settings, std::move(evaluator),
+                                              [](const std::vector<ProbeRequest>&) {
+                                                return std::vector<ProbeReport>{};
+                                              },
+                                              *log, stats);
+  }
+  ~ServiceRig() {
+    service.reset();
+    log.reset();
+  }
+  std::vector<nlohmann::json> lines() {
+    log->flush();
+    std::vector<nlohmann::json> out;
+    std::ifstream in(dir.path() + "/verdicts.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      out.push_back(nlohmann::json::parse(line));
+    }
+    return out;
+  }
+
+  TempDir dir;
+  Settings settings;
+  Stats stats;
+  std::unique_ptr<LogWriter> log;
+  std::unique_ptr<PolicyService> service;
+};
+
+TEST(PolicyService, CachedVerdictKeepsTheAnswerButNotTheFacts) {
+  ServiceRig rig(/*log_cache_hits=*/false);
+  ASSERT_TRUE(rig.log);
+  Answers answers;
+  rig.service->lookup("Example.TEST", answers.callback());
+  ASSERT_TRUE(answers.wait_for(1));
+  rig.service->lookup("example.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(2));
+  const auto& [first, first_cached] = answers.got[0];
+  const auto& [second, second_cached] = answers.got[1];
+  EXPECT_FALSE(first_cached);
+  EXPECT_TRUE(second_cached);
+  EXPECT_EQ(first.get(), second.get()) << "the hit hands out the cached verdict";
+  EXPECT_EQ(second->answer(), "OK dane-only");
+  EXPECT_EQ(second->policy(), PolicyKind::DaneOnly);
+  EXPECT_EQ(second->reason(), "the MX host has usable TLSA records");
+  EXPECT_EQ(second->facts(), nullptr) << "the DNS facts are dropped once logged";
+  EXPECT_EQ(rig.stats.evaluations(), 1u);
+  auto lines = rig.lines();
+  ASSERT_EQ(lines.size(), 1u) << "cache hits are not logged without --log-cache-hits";
+  EXPECT_EQ(lines[0]["destination"], "example.test");
+  ASSERT_EQ(lines[0]["hosts"].size(), 1u) << "the evaluation's line has the full facts";
+  EXPECT_EQ(lines[0]["hosts"][0]["name"], "mx.example.test");
+  auto stats = nlohmann::json::parse(rig.stats.to_json());
+  EXPECT_EQ(stats["cache"]["entries"], 1);
+  EXPECT_EQ(stats["cache"]["hits"], 1);
+}
+
+TEST(PolicyService, LogCacheHitsKeepsTheFactsForTheHitLines) {
+  ServiceRig rig(/*log_cache_hits=*/true);
+  ASSERT_TRUE(rig.log);
+  Answers answers;
+  rig.service->lookup("example.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(1));
+  rig.service->lookup("example.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(2));
+  ASSERT_NE(answers.got[1].first->facts(), nullptr);
+  auto lines = rig.lines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["cached"], false);
+  EXPECT_EQ(lines[1]["cached"], true);
+  for (const char* field : {"destination", "mode", "policy", "answer", "reason", "hosts", "outcome", "ttl"}) {
+    EXPECT_EQ(lines[1][field], lines[0][field]) << field << ": a hit line says what the evaluation's line said";
+  }
+}
+
+TEST(PolicyService, ParentKeyNeedsNoEvaluationAndAThrowingEvaluatorGivesTemp) {
+  ServiceRig rig(false, [](const std::string& key) -> DestinationFacts {
+    throw std::runtime_error("resolver exploded for " + key);
+  });
+  ASSERT_TRUE(rig.log);
+  Answers answers;
+  rig.service->lookup(".example.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(1));
+  EXPECT_EQ(answers.got[0].first->answer(), "NOTFOUND ");
+  EXPECT_EQ(rig.stats.evaluations(), 0u);
+  rig.service->lookup("example.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(2));
+  const VerdictPtr& v = answers.got[1].first;
+  EXPECT_EQ(v->policy(), PolicyKind::TempFail);
+  EXPECT_EQ(v->answer(), "TEMP internal error: resolver exploded for example.test");
+  EXPECT_EQ(v->reason(), "internal error: resolver exploded for example.test");
+}
+
+} // namespace
+} // namespace dane::policyd
