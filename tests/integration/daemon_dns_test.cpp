@@ -1,7 +1,8 @@
 // Integration tests of the real dane-policyd binary against the DNSSEC rig:
 // every row of the RFC 7672 decision table (DESIGN.md §3) through the socketmap,
 // tcp_table and policy delegation protocols, in native, pinned and monitor modes;
-// parent and bracketed keys; cache expiry by TTL; coalescing; background probes and
+// parent and bracketed keys; cache expiry by TTL; background refresh of popular
+// entries; coalescing; background probes and
 // DANE-TA trust-anchor files; the DNS server going away (TEMP).
 #include <gtest/gtest.h>
 
@@ -49,6 +50,14 @@ std::string lower_no_colons(std::string s) {
   s.erase(std::remove(s.begin(), s.end(), ':'), s.end());
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
+}
+
+// The zone of the background-refresh test, with or without TLSA; TTL 1 s, so the
+// daemon's libunbound asks nsd again whenever the daemon re-evaluates.
+ZoneSpec refresh_zone(bool with_tlsa) {
+  return {"refresh.test",
+          "@ MX 10 mx\nmx A 127.0.0.2\n" + (with_tlsa ? "_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n" : std::string()),
+          ZoneSigning::Signed, "", 1};
 }
 
 class DaemonDns : public ::testing::Test {
@@ -124,6 +133,7 @@ protected:
     s_rig->add_zone({"short.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n",
                      ZoneSigning::Signed, "", 1});
     s_rig->add_zone({"long.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n"});
+    s_rig->add_zone(refresh_zone(true));
     s_rig->add_lame_delegation("lame.test", LameKind::Refused);
     s_rig->add_lame_delegation("slow.test", LameKind::NoServer);
     if (auto st = s_rig->start(); !st) {
@@ -377,6 +387,55 @@ TEST_F(DaemonDns, CacheFollowsTheDnsTtl) {
                                    ZoneSigning::Signed, "", 1}));
   ASSERT_TRUE(s_rig->replace_zone({"long.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 +
                                                     "\n"}));
+}
+
+TEST_F(DaemonDns, CacheRefreshReevaluatesPopularEntriesBeforeTheyExpire) {
+  // Every answer lives 6 s in the cache (the zone's TTL is 1 s, clamped up). With
+  // --cache-refresh, a hit on a popular entry in the last tenth of its life (from
+  // 5.4 s on) starts a background re-evaluation while the cached answer is served.
+  auto d = start({"--cache-refresh", "--cache-min-ttl", "6", "--cache-max-ttl", "6"});
+  ASSERT_TRUE(d);
+  ASSERT_EQ(query("refresh.test"), "OK dane-only");
+  ASSERT_EQ(stats()["cache"]["misses"], 1);
+
+  // One cycle: change the zone, then keep asking (a popular entry) until the new answer
+  // appears. It proves the refresh when no request missed the cache meanwhile: then
+  // every request was answered from the cache, and only a background re-evaluation can
+  // have brought the change. (A request that misses means the test was stalled through
+  // the whole refresh window and the entry expired; then the next cycle tries again,
+  // changing the zone back. Nothing here depends on how fast anything runs.)
+  bool with_tlsa = true;
+  bool proved = false;
+  for (int cycle = 0; cycle < 4 && !proved; ++cycle) {
+    with_tlsa = !with_tlsa;
+    const std::string expected = with_tlsa ? "OK dane-only" : "NOTFOUND ";
+    const std::string old_answer = with_tlsa ? "NOTFOUND " : "OK dane-only";
+    auto before = stats();
+    ASSERT_TRUE(s_rig->replace_zone(refresh_zone(with_tlsa)));
+    std::string answer;
+    for (int i = 0; i < 3000 && (answer = query("refresh.test")) != expected; ++i) {
+      ASSERT_TRUE(answer == old_answer || answer.rfind("TEMP ", 0) == 0) << answer;
+      std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_EQ(answer, expected) << "the zone change never became visible; " << d->output();
+    auto after = stats();
+    if (after["cache"]["misses"] != before["cache"]["misses"] ||
+        after["cache"]["coalesced"] != before["cache"]["coalesced"]) {
+      continue; // the entry expired before (or while) a refresh ran: a request waited
+    }
+    proved = true;
+    EXPECT_GE(after["cache"]["refreshes"].get<int>(), before["cache"]["refreshes"].get<int>() + 1) << after.dump();
+    EXPECT_GE(after["evaluations"].get<int>(), before["evaluations"].get<int>() + 1) << after.dump();
+    EXPECT_GT(after["cache"]["hits"].get<int>(), before["cache"]["hits"].get<int>());
+    // The refresh is an evaluation like any other: one verdict line with the new answer.
+    auto lines = verdicts(after["evaluations"].get<std::size_t>());
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back()["destination"], "refresh.test");
+    EXPECT_EQ(lines.back()["answer"], expected);
+    EXPECT_EQ(lines.back()["cached"], false);
+  }
+  EXPECT_TRUE(proved) << "four cycles, and in every one a request missed the cache";
+  ASSERT_TRUE(s_rig->replace_zone(refresh_zone(true)));
 }
 
 void hundred_concurrent(const std::string& path, const std::string& key, std::vector<std::string>& answers) {

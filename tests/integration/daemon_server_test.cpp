@@ -1,6 +1,7 @@
 // Integration tests of the real dane-policyd binary as a server: listeners, bad input,
-// concurrency, signals, privileges, stdio, embedded defaults. DNS comes from the
-// DNSSEC rig (signed zones served by nsd on loopback).
+// concurrency, signals, privileges, stdio (a socketpair, and pipes as in a shell
+// pipeline: pipelined requests, EOF, garbled input, both protocols), embedded
+// defaults. DNS comes from the DNSSEC rig (signed zones served by nsd on loopback).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,6 +12,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,6 +46,8 @@ protected:
     s_rig = std::make_unique<DnsRig>();
     s_rig->add_zone({"example.test", std::string("@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA ") + k_tlsa + "\n"});
     s_rig->add_zone({"other.test", std::string("@ MX 10 mx\nmx A 127.0.0.3\n_25._tcp.mx TLSA ") + k_tlsa + "\n"});
+    s_rig->add_zone({"bogus.test", std::string("@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA ") + k_tlsa + "\n",
+                     ZoneSigning::WrongDs});
     s_rig->add_lame_delegation("slow.example.test", LameKind::NoServer);
     if (auto st = s_rig->start(); !st) {
       ADD_FAILURE() << st.error();
@@ -429,6 +434,137 @@ TEST_F(DaemonServer, DetachesWithoutForeground) {
   EXPECT_TRUE(gone) << "SIGTERM stops the detached daemon";
 }
 
+// The real daemon as Postfix's spawn(8) or a shell pipeline runs it with --stdio:
+// standard input and output are two pipes (so the daemon cannot mix them up),
+// standard error goes to a file (spawn(8) may connect it to the client as well, so
+// the daemon must write nothing there). The destructor kills a child still running.
+class StdioChild {
+public:
+  StdioChild(const std::vector<std::string>& args, const std::string& stderr_path) {
+    std::signal(SIGPIPE, SIG_IGN); // a write after the daemon closed fails with EPIPE instead
+    int in[2];
+    int out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
+      return;
+    }
+    std::vector<std::string> argv{dane_policyd_path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    m_pid = ::fork();
+    if (m_pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (err < 0 || ::dup2(in[0], STDIN_FILENO) < 0 || ::dup2(out[1], STDOUT_FILENO) < 0 ||
+          ::dup2(err, STDERR_FILENO) < 0) {
+        ::_exit(127);
+      }
+      std::vector<char*> cargv;
+      for (auto& a : argv) {
+        cargv.push_back(a.data());
+      }
+      cargv.push_back(nullptr);
+      ::execv(cargv[0], cargv.data());
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    m_stdin = in[1];
+    m_stdout = out[0];
+  }
+  ~StdioChild() {
+    close_stdin();
+    if (m_stdout >= 0) {
+      ::close(m_stdout);
+    }
+    if (m_pid > 0 && !m_status) {
+      ::kill(m_pid, SIGKILL);
+      ::waitpid(m_pid, nullptr, 0);
+    }
+  }
+  StdioChild(const StdioChild&) = delete;
+  StdioChild& operator=(const StdioChild&) = delete;
+
+  bool started() const { return m_pid > 0 && m_stdin >= 0 && m_stdout >= 0; }
+  bool write(const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::write(m_stdin, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        return false;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+  void close_stdin() {
+    if (m_stdin >= 0) {
+      ::close(m_stdin);
+      m_stdin = -1;
+    }
+  }
+  // Reads standard output until it holds at least `bytes` bytes, or EOF (then eof() is
+  // true), or a generous deadline passes. Returns everything read so far.
+  const std::string& read_at_least(std::size_t bytes, std::chrono::seconds timeout = 60s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (m_out.size() < bytes && !m_eof && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{m_stdout, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) {
+        continue;
+      }
+      char buf[4096];
+      ssize_t n = ::read(m_stdout, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        m_eof = true;
+        break;
+      }
+      m_out.append(buf, static_cast<std::size_t>(n));
+    }
+    return m_out;
+  }
+  const std::string& read_to_eof(std::chrono::seconds timeout = 60s) {
+    return read_at_least(std::string::npos, timeout);
+  }
+  bool eof() const { return m_eof; }
+  // Exit status (128+N when killed by signal N), nullopt when still running at the deadline.
+  std::optional<int> wait_exit(std::chrono::seconds timeout = 60s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!m_status && std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      pid_t r = ::waitpid(m_pid, &status, WNOHANG);
+      if (r == m_pid) {
+        m_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return m_status;
+  }
+
+private:
+  pid_t m_pid = -1;
+  int m_stdin = -1;
+  int m_stdout = -1;
+  std::string m_out;
+  bool m_eof = false;
+  std::optional<int> m_status;
+};
+
+std::string netstring(const std::string& payload) { return std::to_string(payload.size()) + ":" + payload + ","; }
+
+std::string policy_request(const std::string& recipient) {
+  std::string r = "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
+                  "client_address=192.0.2.1\nclient_name=client.example\nsender=sender@example.org\n";
+  if (!recipient.empty()) {
+    r += "recipient=" + recipient + "\n";
+  }
+  return r + "\n";
+}
+
 TEST_F(DaemonServer, StdioServesOneClientThenExits) {
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -469,6 +605,111 @@ TEST_F(DaemonServer, StdioServesOneClientThenExits) {
   auto lines = read_text_lines(log);
   ASSERT_EQ(lines.size(), 1u) << "one evaluation (the second lookup was a cache hit, the parent key needs none)";
   EXPECT_EQ(nlohmann::json::parse(lines[0])["answer"], "OK dane-only");
+}
+
+
+TEST_F(DaemonServer, StdioSocketmapOverPipesAnswersEveryRequestThenExitsZeroAtEof) {
+  // As in `printf ... | dane-policyd --stdio socketmap`: every request is written and
+  // standard input closed before a single reply was read; the daemon still answers
+  // them all, in order, then exits 0.
+  std::string log = m_dir.path() + "/stdio.jsonl";
+  std::vector<std::string> args{"--stdio", "socketmap", "--verdict-log", log};
+  auto rig_args = s_rig->cli_args(5);
+  args.insert(args.end(), rig_args.begin(), rig_args.end());
+  StdioChild child(args, m_dir.path() + "/stderr");
+  ASSERT_TRUE(child.started());
+  ASSERT_TRUE(child.write(netstring("tlspolicy example.test") + netstring("tlspolicy other.test") +
+                          netstring("tlspolicy .test") + netstring("tlspolicy EXAMPLE.test") +
+                          netstring("tlspolicy bogus.test")));
+  child.close_stdin();
+  const std::string& out = child.read_to_eof();
+  EXPECT_TRUE(child.eof());
+  std::string expected_head = netstring("OK dane-only") + netstring("OK dane-only") + netstring("NOTFOUND ") +
+                              netstring("OK dane-only");
+  ASSERT_EQ(out.substr(0, expected_head.size()), expected_head) << out;
+  // The last reply is TEMP (bogus DNSSEC), and it is the last thing on standard output.
+  std::string tail = out.substr(expected_head.size());
+  auto colon = tail.find(':');
+  ASSERT_NE(colon, std::string::npos) << tail;
+  std::size_t length = std::stoul(tail.substr(0, colon));
+  ASSERT_EQ(tail.size(), colon + 1 + length + 1) << "exactly one more netstring: " << tail;
+  EXPECT_EQ(tail.substr(colon + 1, 5), "TEMP ") << tail;
+  EXPECT_EQ(tail.back(), ',');
+  EXPECT_EQ(child.wait_exit(), 0);
+  EXPECT_EQ(read_text_file(m_dir.path() + "/stderr"), "") << "nothing on standard error (spawn(8) may pass it on)";
+  auto lines = read_text_lines(log);
+  ASSERT_EQ(lines.size(), 3u) << "three evaluations: EXAMPLE.test was a cache hit, .test a parent key";
+  EXPECT_EQ(nlohmann::json::parse(lines[2])["policy"], "tempfail");
+}
+
+TEST_F(DaemonServer, StdioSocketmapGarbledRequestClosesWithoutAReplyAndExits) {
+  struct Case {
+    const char* what;
+    std::string bytes;
+  };
+  for (const Case& c : {Case{"not a netstring", "hello world\n"}, Case{"missing comma", "8:tlspolic!x"},
+                        Case{"length beyond the 10000-byte limit", "10001:" + std::string(10001, 'x') + ","},
+                        Case{"absurd length", "99999999999999999999:"}}) {
+    DaemonTempDir dir("dane-daemon-stdio");
+    std::vector<std::string> args{"--stdio", "socketmap", "--verdict-log", dir.path() + "/v.jsonl"};
+    auto rig_args = s_rig->cli_args(5);
+    args.insert(args.end(), rig_args.begin(), rig_args.end());
+    StdioChild child(args, dir.path() + "/stderr");
+    ASSERT_TRUE(child.started()) << c.what;
+    // A good request first, answered; then the garbage on the same stream.
+    ASSERT_TRUE(child.write(netstring("tlspolicy example.test"))) << c.what;
+    const std::string first = netstring("OK dane-only");
+    ASSERT_EQ(child.read_at_least(first.size()), first) << c.what;
+    child.write(c.bytes); // the daemon may already have closed: a failed write is fine
+    EXPECT_EQ(child.read_to_eof(), first) << c.what << ": the stream closes, no reply to the garbage";
+    EXPECT_TRUE(child.eof()) << c.what;
+    EXPECT_EQ(child.wait_exit(), 0) << c.what << ": the one client is gone";
+    EXPECT_EQ(read_text_file(dir.path() + "/stderr"), "") << c.what;
+  }
+}
+
+TEST_F(DaemonServer, StdioPolicyServesSeveralRequestsThenExitsZeroAtEof) {
+  std::vector<std::string> args{"--stdio", "policy", "--policy-failure-action", "defer_if_permit"};
+  auto rig_args = s_rig->cli_args(5);
+  args.insert(args.end(), rig_args.begin(), rig_args.end());
+  StdioChild child(args, m_dir.path() + "/stderr");
+  ASSERT_TRUE(child.started());
+  // One request, its reply; then two more in one write (pipelined); then EOF.
+  ASSERT_TRUE(child.write(policy_request("someone@example.test")));
+  const std::string dunno = "action=DUNNO\n\n";
+  ASSERT_EQ(child.read_at_least(dunno.size()), dunno);
+  ASSERT_TRUE(child.write(policy_request("someone@bogus.test") + policy_request("")));
+  child.close_stdin();
+  const std::string& out = child.read_to_eof();
+  EXPECT_TRUE(child.eof());
+  const std::string deferred = "action=DEFER_IF_PERMIT 4.7.5 DANE policy for bogus.test unavailable: ";
+  ASSERT_EQ(out.substr(0, dunno.size() + deferred.size()), dunno + deferred) << out;
+  std::size_t end_of_second = out.find("\n\n", dunno.size());
+  ASSERT_NE(end_of_second, std::string::npos) << out;
+  EXPECT_EQ(out.substr(end_of_second + 2), dunno) << "no recipient: nothing to judge; and nothing after it";
+  EXPECT_EQ(child.wait_exit(), 0);
+  EXPECT_EQ(read_text_file(m_dir.path() + "/stderr"), "");
+}
+
+TEST_F(DaemonServer, StdioPolicyBadRequestClosesWithoutAReplyAndExits) {
+  for (const std::string& bad : {std::string("this line has no equals sign\n"),
+                                 std::string("request=junk_request\nrecipient=a@example.test\n\n"),
+                                 std::string("\n")}) {
+    DaemonTempDir dir("dane-daemon-stdio");
+    std::vector<std::string> args{"--stdio", "policy"};
+    auto rig_args = s_rig->cli_args(5);
+    args.insert(args.end(), rig_args.begin(), rig_args.end());
+    StdioChild child(args, dir.path() + "/stderr");
+    ASSERT_TRUE(child.started());
+    ASSERT_TRUE(child.write(policy_request("someone@example.test")));
+    const std::string dunno = "action=DUNNO\n\n";
+    ASSERT_EQ(child.read_at_least(dunno.size()), dunno);
+    child.write(bad);
+    EXPECT_EQ(child.read_to_eof(), dunno) << bad << ": closed without a reply";
+    EXPECT_TRUE(child.eof());
+    EXPECT_EQ(child.wait_exit(), 0) << bad;
+    EXPECT_EQ(read_text_file(dir.path() + "/stderr"), "") << bad;
+  }
 }
 
 TEST_F(DaemonServer, EmbeddedDefaultsServeTheDefaultSocketOnAnIsolatedMachine) {
