@@ -3,7 +3,11 @@
 // coalescing of concurrent lookups, background refresh.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <list>
+#include <map>
+#include <string>
 #include <thread>
 
 #include "dane/policyd/cache.hpp"
@@ -257,6 +261,58 @@ TEST(Cache, LookupAfterExpiryDuringRefreshJoinsIt) {
     w(5);
   }
   EXPECT_EQ(got, 5);
+}
+
+// The LRU list lives inside the map nodes: check it against a plain model (a list of
+// keys, most recently used first) over a long deterministic sequence of hits, misses,
+// expiries and evictions.
+TEST(Cache, LeastRecentlyUsedOrderMatchesAModelOverManyOperations) {
+  FakeClock clock;
+  constexpr std::size_t k_max = 16;
+  Cache<int> cache(limits(k_max), clock.fn());
+  std::list<std::string> model; // finished entries, most recently used first
+  std::map<std::string, TimePoint> expires;
+  std::uint32_t seed = 12345;
+  auto next = [&seed] {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 16) & 0x7fff;
+  };
+  std::size_t evictions = 0;
+  for (int step = 0; step < 5000; ++step) {
+    std::string key = "k" + std::to_string(next() % 40) + ".test";
+    clock.now += std::chrono::milliseconds(next() % 200);
+    auto ttl = std::chrono::seconds(5 + next() % 20);
+    // Expired entries are dropped from the model when next looked up, as the cache does.
+    auto in_model = std::find(model.begin(), model.end(), key);
+    bool fresh = in_model != model.end() && clock.now < expires[key];
+    if (in_model != model.end()) {
+      model.erase(in_model);
+    }
+    bool evaluated = false;
+    int value = step;
+    int got = fetch(cache, key, value, ttl, &evaluated);
+    ASSERT_EQ(evaluated, !fresh) << "step " << step << " key " << key;
+    if (evaluated) {
+      ASSERT_EQ(got, value);
+      expires[key] = clock.now + ttl;
+    }
+    model.push_front(key);
+    while (model.size() > k_max) {
+      model.pop_back();
+      ++evictions;
+    }
+    ASSERT_EQ(cache.size(), model.size()) << "step " << step;
+  }
+  EXPECT_EQ(cache.evictions(), evictions);
+  EXPECT_GT(evictions, 100u) << "the sequence exercised eviction";
+  // The model's entries are exactly the cache's: each still-fresh one is a hit.
+  for (const auto& key : model) {
+    if (clock.now < expires[key]) {
+      bool evaluated = true;
+      fetch(cache, key, -1, 60s, &evaluated);
+      EXPECT_FALSE(evaluated) << key;
+    }
+  }
 }
 
 } // namespace
