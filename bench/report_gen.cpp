@@ -3,8 +3,9 @@
 //
 // usage: bench_report_gen OUTPUT [LINES=1000000] [DESTINATIONS=20000] [SEED=1]
 // The mix: ~70% dane-only, 10% dane, 5% fingerprint, 10% notfound, 5% tempfail; one to three MX
-// hosts per destination with TLSA sets that roll over now and then; a probe on every tenth line;
-// one cached line in five.
+// hosts per destination with TLSA sets that roll over now and then; one cached line in five; one
+// uncached line in ten a probe line ("event":"probe", with the hosts' addresses) as dane-policyd
+// --probe writes them.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
     line = "{\"time\":\"" + dane::policyd::report::format_rfc3339(start + i * step) + "\",\"destination\":\"" +
            dest + "\",\"mode\":\"native\",\"policy\":\"" + policy + "\",\"answer\":\"" + answer +
            "\",\"reason\":\"" + (policy == "tempfail" ? "MX lookup for " + dest + ": SERVFAIL" : "evaluated") +
-           "\",\"cached\":" + (cached ? "true" : "false") + ",\"hosts\":[";
+           "\",\"cached\":" + (cached ? "true" : "false") + (probe ? ",\"event\":\"probe\"" : "") + ",\"hosts\":[";
     if (policy != "tempfail") {
       for (int h = 0; h < nhosts; ++h) {
         const std::string host = "mx" + std::to_string(h) + "." + dest;

@@ -1,5 +1,6 @@
 // Per-destination aggregation of verdict logs and Postfix logs for danectl report.
 #include <algorithm>
+#include <iterator>
 
 #include "dane/policyd/report.hpp"
 
@@ -91,15 +92,32 @@ std::uint64_t fnv_lower(std::string_view s) {
 TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
   if (h.epochs.empty()) {
     h.epochs.push_back(TlsaEpoch{{}, t, {}, {}});
+    h.timeline.emplace_back(t, 0);
+    h.current = 0;
     return h.epochs.back();
   }
-  TlsaEpoch* best = &h.epochs.front();
-  for (auto& e : h.epochs) {
-    if (e.first <= t) {
-      best = &e;
-    }
+  // The last change at or before t; before the first change, the first set.
+  auto it = std::upper_bound(h.timeline.begin(), h.timeline.end(), t,
+                             [](TimePoint value, const std::pair<TimePoint, std::uint32_t>& e) { return value < e.first; });
+  return h.epochs[it == h.timeline.begin() ? h.timeline.front().second : std::prev(it)->second];
+}
+
+// Makes `records` the set in force at `hist` from time t: the entry of an equal set seen before, else
+// a new one. Returns false when it already was in force.
+bool switch_epoch(HostHistory& hist, const std::vector<std::string>& records, TimePoint t) {
+  if (!hist.epochs.empty() && hist.epochs[hist.current].records == records) {
+    return false;
   }
-  return *best;
+  std::uint32_t index = 0;
+  while (index < hist.epochs.size() && hist.epochs[index].records != records) {
+    ++index;
+  }
+  if (index == hist.epochs.size()) {
+    hist.epochs.push_back(TlsaEpoch{records, t, {}, {}});
+  }
+  hist.current = index;
+  hist.timeline.emplace_back(t, index);
+  return true;
 }
 
 // True when the DNS answers for the host were conclusive and gave no DNSSEC-validated TLSA records
@@ -273,15 +291,13 @@ void Aggregator::add_verdict(const Verdict& v) {
         std::sort(records.begin(), records.end());
         records.erase(std::unique(records.begin(), records.end()), records.end());
       }
-      if (hist.epochs.empty()) {
-        hist.epochs.push_back(TlsaEpoch{records, v.time, {}, {}});
-      } else if (hist.epochs.back().records != records) {
+      const bool first_set = hist.epochs.empty();
+      std::string before = first_set ? std::string() : join_short(hist.epochs[hist.current].records);
+      if (switch_epoch(hist, records, v.time) && !first_set) {
         ++d.tlsa_changes;
-        note_change(d, v.time, "tlsa",
-                    name + ": " + join_short(hist.epochs.back().records) + " -> " + join_short(records));
-        hist.epochs.push_back(TlsaEpoch{records, v.time, {}, {}});
+        note_change(d, v.time, "tlsa", name + ": " + before + " -> " + join_short(records));
       }
-      hist.records_hash = tlsa_set_hash(hist.epochs.back().records);
+      hist.records_hash = tlsa_set_hash(hist.epochs[hist.current].records);
     }
     if (v.cached) {
       continue; // a cache hit repeats an earlier evaluation: no new session, no new probe

@@ -183,7 +183,7 @@ nlohmann::json render_json(const Aggregator& aggregator) {
       if (h.name.empty() || h.epochs.empty()) {
         continue;
       }
-      hosts.push_back({{"name", h.name}, {"tlsa", h.epochs.back().records}, {"tlsa_sets_seen", h.epochs.size()}});
+      hosts.push_back({{"name", h.name}, {"tlsa", h.epochs[h.current].records}, {"tlsa_sets_seen", h.epochs.size()}});
     }
     j["hosts"] = std::move(hosts);
     if (d->has_maillog) {

@@ -480,3 +480,34 @@ TEST(Tlsrpt, RealPostfix37DaneOnlyWithoutTlsaIsDaneRequired) {
   ASSERT_NE(find_detail(*rp_, "tlsa-invalid"), nullptr) << rp_->dump(2);
   EXPECT_EQ((*find_detail(*rp_, "tlsa-invalid"))["receiving-ip"], "127.162.214.2");
 }
+
+TEST(Tlsrpt, TlsaSetThatComesBackIsOnePolicyAndMemoryDoesNotGrowWithFlips) {
+  // A zone flapping between two TLSA sets: RFC 8460 wants one policy per set, and the aggregator
+  // keeps one entry per distinct set (plus a 16-byte change point per flip), not one per flip.
+  rp::Aggregator agg({});
+  const char* sets[] = {"3 1 1 aa", "3 1 1 bb"};
+  for (int i = 0; i < 1000; ++i) {
+    const std::string t = rp::format_rfc3339(*rp::parse_rfc3339("2026-11-08T10:00:00Z") + i * rp::k_usec_per_sec);
+    const std::string probe = i == 500 ? R"(,"addresses":[{"address":"192.0.2.7","port":25,"result":"pass"}])" : "";
+    auto v = rp::parse_verdict_line(
+        R"({"time":")" + t + R"(","destination":"flap.example","policy":"dane-only","answer":"OK dane-only","cached":false,"hosts":[{"name":"mx.flap.example","dnssec":"secure","tlsa":[")" +
+        sets[i % 2] + R"("],"status":"dane")" + probe + "}]}");
+    ASSERT_TRUE(v) << v.error();
+    agg.add_verdict(*v);
+  }
+  const auto* d = agg.find("flap.example");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->tlsa_changes, 999u);
+  ASSERT_EQ(d->hosts.size(), 1u);
+  EXPECT_EQ(d->hosts[0].epochs.size(), 2u);
+  EXPECT_EQ(d->hosts[0].timeline.size(), 1000u);
+  json r = rp::build_tlsrpt(agg, *d, options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  ASSERT_EQ(r["policies"].size(), 2u) << r.dump(2);
+  // The probe ran while "3 1 1 aa" (even lines) was in force.
+  EXPECT_EQ(r["policies"][0]["policy"]["policy-string"], json::array({"3 1 1 aa"}));
+  EXPECT_EQ(r["policies"][0]["summary"]["total-successful-session-count"], 1);
+  EXPECT_EQ(r["policies"][1]["summary"]["total-successful-session-count"], 0);
+  EXPECT_EQ(rp::render_json(agg)["destinations"][0]["hosts"][0]["tlsa"], json::array({"3 1 1 bb"}))
+      << "the set in force after the last evaluation";
+}

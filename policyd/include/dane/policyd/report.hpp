@@ -34,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -248,13 +249,20 @@ struct SessionCounts {
 };
 struct TlsaEpoch {
   std::vector<std::string> records; // sorted; empty = no usable DANE policy at this host
-  TimePoint first = 0;
+  TimePoint first = 0;               // first time this set was in force
   SessionCounts from_probes;
   SessionCounts from_maillog;
 };
 struct HostHistory {
   std::string name;
-  std::vector<TlsaEpoch> epochs; // in time order of first appearance
+  // One entry per distinct TLSA set seen at this host, in order of first appearance: a set that
+  // comes back (a flapping zone, a rollover undone) reuses its entry, so the memory is bounded by
+  // the distinct sets, and the TLSRPT report has one policy per set.
+  std::vector<TlsaEpoch> epochs;
+  // When each set came into force: (time, index into epochs), appended in input (time) order, one
+  // entry per change. Sessions are counted against the set in force at their time.
+  std::vector<std::pair<TimePoint, std::uint32_t>> timeline;
+  std::uint32_t current = 0; // index of the set in force after the latest evaluation
   // Fast paths of the per-line work (kept inline to spare cache misses): hash of `name`, and the
   // order-independent hash of the current epoch's records (see tlsa_set_hash).
   std::uint64_t name_hash = 0;
