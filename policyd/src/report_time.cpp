@@ -161,6 +161,12 @@ Expected<TimePoint> parse_time_arg(std::string_view text, TimePoint now) {
     default:
       return make_error("unknown time unit in '" + std::string(text) + "' (use s, m, h, d or w)");
     }
+    // A hundred years back is further than any verdict log reaches; larger ages would overflow the
+    // microsecond arithmetic below, so they are refused rather than wrapped.
+    constexpr std::int64_t k_max_age_seconds = 100LL * 366 * 86400;
+    if (n > k_max_age_seconds / unit) {
+      return make_error("relative age '" + std::string(text) + "' is too large (at most 100 years)");
+    }
     return now - n * unit * k_usec_per_sec;
   }
   if (text.size() == 10 && text[4] == '-' && text[7] == '-') {

@@ -160,6 +160,12 @@ TEST(ReportTime, RelativeAndDateArguments) {
   EXPECT_FALSE(rp::parse_time_arg("24x", now));
   EXPECT_FALSE(rp::parse_time_arg("", now));
   EXPECT_FALSE(rp::parse_time_arg("h", now));
+  // Found by report_fuzz: twelve digits of weeks overflowed the microsecond arithmetic (UBSan).
+  auto huge = rp::parse_time_arg("222202019w", now);
+  ASSERT_FALSE(huge);
+  EXPECT_NE(huge.error().find("too large"), std::string::npos) << huge.error();
+  EXPECT_FALSE(rp::parse_time_arg("999999999999w", now));
+  EXPECT_EQ(rp::format_rfc3339(*rp::parse_time_arg("36500d", now)), "1926-12-24T12:00:00Z");
 }
 
 // ---- reader ----------------------------------------------------------------------------------
