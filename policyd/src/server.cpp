@@ -9,10 +9,14 @@
 #include <optional>
 #include <variant>
 
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dane/handles.hpp"
 #include "dane/policyd/codecs.hpp"
+#include "dane/policyd/connection_poller.hpp"
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -28,28 +32,153 @@ class Transport {
 public:
   using Handler = std::function<void(const error_code&, std::size_t)>;
   virtual ~Transport() = default;
+  // Reads some bytes into `buffer`; the handler gets them, EOF or an error. Never completes inline.
   virtual void async_read(asio::mutable_buffer buffer, Handler handler) = 0;
-  virtual void async_write(asio::const_buffer buffer, Handler handler) = 0;
+  // Writes all of `buffer`, which must stay valid until done. Returns true when everything was
+  // written at once (the handler is then not called); otherwise the handler is called once the
+  // rest is written or writing failed.
+  virtual bool write(asio::const_buffer buffer, Handler handler) = 0;
   virtual void close() = 0;
 };
 
-template <typename Socket> class SocketTransport final : public Transport {
+// A client socket served through the ConnectionPoller (connection_poller.hpp explains why):
+// one recv() per readiness report, send() straight away, EPOLLOUT only when a send is stuck.
+class PolledSocketTransport final : public Transport, private ConnectionPoller::Client {
 public:
-  explicit SocketTransport(Socket socket) : m_socket(std::move(socket)) {}
+  PolledSocketTransport(ConnectionPoller& poller, int fd)
+      : m_poller(poller), m_fd(fd), m_entry(poller.add(fd, *this)) {}
+  ~PolledSocketTransport() override { close(); }
+  PolledSocketTransport(const PolledSocketTransport&) = delete;
+  PolledSocketTransport& operator=(const PolledSocketTransport&) = delete;
+
   void async_read(asio::mutable_buffer buffer, Handler handler) override {
-    m_socket.async_read_some(buffer, std::move(handler));
+    m_read_buffer = buffer;
+    m_read_handler = std::move(handler);
+    if (!m_fd) {
+      fail_later(m_read_handler, asio::error::bad_descriptor);
+      return;
+    }
+    if (int err = m_poller.set_interest(m_entry, m_poller.interest(m_entry) | EPOLLIN); err != 0) {
+      fail_later(m_read_handler, error_code(err, boost::system::system_category()));
+    }
   }
-  void async_write(asio::const_buffer buffer, Handler handler) override {
-    asio::async_write(m_socket, buffer, std::move(handler));
+
+  bool write(asio::const_buffer buffer, Handler handler) override {
+    if (!m_fd) {
+      fail_later(handler, asio::error::bad_descriptor);
+      return false;
+    }
+    const auto* data = static_cast<const char*>(buffer.data());
+    std::size_t size = buffer.size();
+    ssize_t n = ::send(m_fd.get(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0 && static_cast<std::size_t>(n) == size) {
+      return true;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      fail_later(handler, error_code(errno, boost::system::system_category()));
+      return false;
+    }
+    std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
+    m_write_rest = asio::const_buffer(data + done, size - done);
+    m_written = done;
+    m_write_handler = std::move(handler);
+    if (int err = m_poller.set_interest(m_entry, m_poller.interest(m_entry) | EPOLLOUT); err != 0) {
+      fail_later(m_write_handler, error_code(err, boost::system::system_category()));
+    }
+    return false;
   }
+
   void close() override {
-    error_code ec;
-    m_socket.shutdown(asio::socket_base::shutdown_both, ec);
-    m_socket.close(ec);
+    if (!m_fd) {
+      return;
+    }
+    m_poller.remove(m_entry);
+    m_entry = nullptr;
+    ::shutdown(m_fd.get(), SHUT_RDWR);
+    m_fd.reset();
+    // Pending handlers are dropped, not called (the session is closed and ignores them anyway).
+    // They hold references to the session that owns this transport, so they go last.
+    Handler read = std::move(m_read_handler);
+    Handler write = std::move(m_write_handler);
+    m_read_handler = nullptr;
+    m_write_handler = nullptr;
   }
 
 private:
-  Socket m_socket;
+  void on_ready(std::uint32_t events) override {
+    // Completed handlers are called last, after this object's state is settled: they may close
+    // the session, and each holds a reference that keeps this transport alive while it runs.
+    Handler write_done;
+    Handler read_done;
+    error_code write_ec;
+    error_code read_ec;
+    std::size_t read_n = 0;
+    constexpr std::uint32_t k_trouble = EPOLLERR | EPOLLHUP;
+    if (m_write_handler && (events & (EPOLLOUT | k_trouble)) != 0) {
+      while (m_write_rest.size() > 0) {
+        ssize_t n = ::send(m_fd.get(), m_write_rest.data(), m_write_rest.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+          m_write_rest += static_cast<std::size_t>(n);
+          m_written += static_cast<std::size_t>(n);
+          continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+          break;
+        }
+        write_ec = n < 0 ? error_code(errno, boost::system::system_category()) : asio::error::broken_pipe;
+        break;
+      }
+      if (write_ec || m_write_rest.size() == 0) {
+        write_done = std::move(m_write_handler);
+        m_write_handler = nullptr;
+      }
+    }
+    if (m_read_handler && (events & (EPOLLIN | k_trouble)) != 0) {
+      ssize_t n = ::recv(m_fd.get(), m_read_buffer.data(), m_read_buffer.size(), MSG_DONTWAIT);
+      bool again = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+      if (!again) {
+        if (n > 0) {
+          read_n = static_cast<std::size_t>(n);
+        } else {
+          read_ec = n == 0 ? error_code(asio::error::eof) : error_code(errno, boost::system::system_category());
+        }
+        read_done = std::move(m_read_handler);
+        m_read_handler = nullptr;
+      }
+    }
+    // Interest: EPOLLOUT only while a write waits. EPOLLIN is kept after a completed read (the
+    // session nearly always reads again at once) and dropped only when readiness finds nobody
+    // reading, so the steady request-answer rhythm costs no epoll_ctl.
+    std::uint32_t want = m_poller.interest(m_entry);
+    if (!m_write_handler) {
+      want &= ~static_cast<std::uint32_t>(EPOLLOUT);
+    }
+    if (!m_read_handler && !read_done) {
+      want &= ~static_cast<std::uint32_t>(EPOLLIN);
+    }
+    m_poller.set_interest(m_entry, want);
+    if (write_done) {
+      write_done(write_ec, m_written);
+    }
+    if (read_done) {
+      read_done(read_ec, read_n);
+    }
+  }
+
+  // Reports an error through the I/O queue, never inline.
+  void fail_later(Handler& handler, const error_code& ec) {
+    asio::post(m_poller.io(), [h = std::move(handler), ec] { h(ec, 0); });
+    handler = nullptr;
+  }
+
+  ConnectionPoller& m_poller;
+  Fd m_fd;
+  ConnectionPoller::Entry* m_entry = nullptr;
+  asio::mutable_buffer m_read_buffer;
+  Handler m_read_handler;
+  asio::const_buffer m_write_rest;
+  std::size_t m_written = 0;
+  Handler m_write_handler;
 };
 
 class StdioTransport final : public Transport {
@@ -58,8 +187,9 @@ public:
   void async_read(asio::mutable_buffer buffer, Handler handler) override {
     m_in.async_read_some(buffer, std::move(handler));
   }
-  void async_write(asio::const_buffer buffer, Handler handler) override {
+  bool write(asio::const_buffer buffer, Handler handler) override {
     asio::async_write(m_out, buffer, std::move(handler));
+    return false;
   }
   void close() override {
     error_code ec;
@@ -109,11 +239,11 @@ public:
     if (m_closed) {
       return;
     }
+    auto self = shared_from_this(); // keep alive until the end of this call (the transport drops handlers)
     m_closed = true;
     m_idle.cancel();
     m_transport->close();
     m_server.stats().connection_closed();
-    auto self = shared_from_this(); // keep alive until the end of this call
     m_server.session_closed(this);
   }
 
@@ -125,9 +255,13 @@ private:
     std::chrono::steady_clock::time_point received;
   };
   static constexpr std::size_t k_max_queued_jobs = 64;
+  // Replies waiting for a client that sends without reading: beyond this, stop reading from it
+  // until it catches up, so such a client cannot make the daemon buffer without bound.
+  static constexpr std::size_t k_max_pending_output = 256 * 1024;
 
   void read_more() {
-    if (m_reading || m_read_done || m_closed || m_jobs.size() >= k_max_queued_jobs) {
+    if (m_reading || m_read_done || m_closed || m_jobs.size() >= k_max_queued_jobs ||
+        m_out_pending.size() >= k_max_pending_output) {
       return;
     }
     m_reading = true;
@@ -309,29 +443,39 @@ private:
   }
 
   void flush_writes() {
-    if (m_writing || m_out_pending.empty() || m_closed) {
+    while (!m_writing && !m_out_pending.empty() && !m_closed) {
+      m_out_inflight.swap(m_out_pending);
+      m_out_pending.clear();
+      m_writing = true;
+      bool written = m_transport->write(asio::buffer(m_out_inflight),
+                                        [self = shared_from_this()](const error_code& ec, std::size_t) {
+                                          self->on_written(ec);
+                                        });
+      if (!written) {
+        return; // on_written() follows
+      }
+      m_writing = false;
+      m_out_inflight.clear();
+      touch();
+    }
+  }
+
+  void on_written(const error_code& ec) {
+    m_writing = false;
+    m_out_inflight.clear();
+    if (m_closed) {
       return;
     }
-    m_out_inflight.swap(m_out_pending);
-    m_out_pending.clear();
-    m_writing = true;
-    m_transport->async_write(asio::buffer(m_out_inflight),
-                             [self = shared_from_this()](const error_code& ec, std::size_t) {
-                               self->m_writing = false;
-                               self->m_out_inflight.clear();
-                               if (self->m_closed) {
-                                 return;
-                               }
-                               if (ec) {
-                                 self->m_out_pending.clear();
-                                 self->m_read_done = true;
-                                 self->close();
-                                 return;
-                               }
-                               self->touch();
-                               self->flush_writes();
-                               self->maybe_finish();
-                             });
+    if (ec) {
+      m_out_pending.clear();
+      m_read_done = true;
+      close();
+      return;
+    }
+    touch();
+    flush_writes();
+    read_more(); // reading may have paused while replies piled up
+    maybe_finish();
   }
 
   void maybe_finish() {
@@ -483,8 +627,14 @@ private:
         peer = "inet:" + ep.address().to_string() + ":" + std::to_string(ep.port());
       }
     }
+    error_code ec;
+    int fd = socket.release(ec); // served by the ConnectionPoller from here on
+    if (ec) {
+      m_server.warn_limited("cannot take over a new connection on " + description() + ": " + ec.message());
+      return;
+    }
     auto session = std::make_shared<Session>(
-        m_server, m_protocol, std::make_unique<SocketTransport<Socket>>(std::move(socket)), peer);
+        m_server, m_protocol, std::make_unique<PolledSocketTransport>(m_server.poller(), fd), peer);
     m_server.add_session(session);
     session->start();
   }
@@ -535,7 +685,7 @@ Status prepare_unix_path(const std::string& path) {
 // Server
 
 Server::Server(asio::io_context& io, const Settings& settings, Stats& stats, LogWriter& log)
-    : m_io(io), m_settings(settings), m_stats(stats), m_log(log) {}
+    : m_io(io), m_poller(std::make_unique<ConnectionPoller>(io)), m_settings(settings), m_stats(stats), m_log(log) {}
 
 Server::~Server() {
   m_stopping = true;

@@ -307,6 +307,65 @@ TEST_F(DaemonServer, SlowLookupDoesNotBlockOtherClients) {
   EXPECT_EQ(errno, EAGAIN);
 }
 
+TEST_F(DaemonServer, ClientSendingWithoutReadingIsPausedAndAnsweredInOrder) {
+  auto d = start({"--socketmap", "unix:" + socket_path()});
+  ASSERT_TRUE(d);
+  auto good = socketmap(socket_path());
+  ASSERT_EQ(*good.query("tlspolicy", "example.test"), "OK dane-only"); // cached from now on
+
+  // 100000 pipelined lookups, alternating a cached answer and a parent-domain key: some 1.4 MB of
+  // replies, several times what the socket buffers and the daemon's output limit hold while this
+  // client reads nothing. The daemon's writes get stuck (its EPOLLOUT path) and it stops reading
+  // from this client, so the sender blocks instead of the daemon buffering without bound.
+  constexpr int k_requests = 100000;
+  std::string batch;
+  for (int i = 0; i < k_requests; ++i) {
+    batch += *policyd::encode_socketmap_request("tlspolicy", i % 2 == 0 ? "example.test" : ".example.test");
+  }
+  auto flood_c = RawClient::unix_socket(socket_path());
+  ASSERT_TRUE(flood_c) << flood_c.error();
+  SocketmapClient flood(std::move(*flood_c));
+  flood.raw().set_timeout(120s);
+  std::atomic<bool> sent{false};
+  std::thread sender([&] { sent = flood.raw().send(batch); });
+
+  // Wait until the daemon stops taking requests from it (the count stands still for 600 ms).
+  int stats_asked = 0;
+  auto lookups = [&] {
+    auto st = stats(socket_path());
+    ++stats_asked;
+    return st["requests"]["socketmap"].get<int>() - stats_asked - 1; // minus the stats requests and `good`'s
+  };
+  int last = -1;
+  int still = 0;
+  for (int i = 0; i < 300 && still < 3; ++i) {
+    std::this_thread::sleep_for(200ms);
+    int now = lookups();
+    still = now == last ? still + 1 : 0;
+    last = now;
+  }
+  EXPECT_EQ(still, 3) << "the daemon kept reading from a client that reads nothing";
+  EXPECT_LT(last, k_requests) << "paused before the end of the flood";
+  EXPECT_FALSE(sent.load()) << "the sender is held back by the daemon not reading";
+  EXPECT_EQ(*good.query("tlspolicy", "other.test"), "OK dane-only") << "others are served meanwhile";
+
+  // Now read: everything arrives, in order, and the sender finishes.
+  int in_order = 0;
+  for (int i = 0; i < k_requests; ++i) {
+    auto r = flood.read_reply();
+    if (!r) {
+      ADD_FAILURE() << "reply " << i << ": " << r.error();
+      break;
+    }
+    in_order += *r == (i % 2 == 0 ? "OK dane-only" : "NOTFOUND ") ? 1 : 0;
+  }
+  sender.join();
+  EXPECT_TRUE(sent.load());
+  EXPECT_EQ(in_order, k_requests);
+  EXPECT_EQ(*flood.query("tlspolicy", "example.test"), "OK dane-only") << "the connection is still usable";
+  EXPECT_EQ(d->stop(), 0);
+}
+
 TEST_F(DaemonServer, SigtermFinishesInFlightRequestsAndExitsZero) {
   auto d = start({"--socketmap", "unix:" + socket_path()}, /*dns_timeout=*/2);
   ASSERT_TRUE(d);

@@ -39,6 +39,7 @@ namespace dane::policyd {
 
 class Session;
 class Listener;
+class ConnectionPoller;
 
 // Who owns unix sockets and how they are protected (resolved before binding).
 struct SocketOwnership {
@@ -84,12 +85,14 @@ public:
   Stats& stats() { return m_stats; }
   LogWriter& log() { return m_log; }
   boost::asio::io_context& io() { return m_io; }
+  ConnectionPoller& poller() { return *m_poller; }
   void add_session(const std::shared_ptr<Session>& session);
   // Rate-limited warning (at most one per second per kind).
   void warn_limited(const std::string& text);
 
 private:
   boost::asio::io_context& m_io;
+  std::unique_ptr<ConnectionPoller> m_poller; // declared early: outlives the sessions' transports
   Settings m_settings;
   PolicyService* m_service = nullptr;
   Stats& m_stats;
