@@ -214,6 +214,13 @@ std::string encode_socketmap_reply(const SocketmapReply& reply, std::size_t max_
 }
 
 std::string encode_socketmap_answer(std::string_view answer, std::size_t max_reply) {
+  // Fast path (every cache hit): an answer already in canonical form is framed as it is, which
+  // is exactly what parsing and re-formatting it would give.
+  if (answer.size() <= max_reply &&
+      (answer == "NOTFOUND " || answer.starts_with("OK ") || answer.starts_with("TEMP ") ||
+       answer.starts_with("TIMEOUT ") || answer.starts_with("PERM "))) {
+    return encode_netstring(answer);
+  }
   auto reply = parse_socketmap_answer(answer);
   if (!reply) {
     return encode_socketmap_reply(SocketmapReply{SocketmapStatus::Temp, "internal error: malformed answer"},

@@ -368,26 +368,18 @@ private:
         send(job.direct_reply, job.received);
         continue;
       }
-      m_busy = true;
-      auto self = shared_from_this();
-      auto& io = m_server.io();
-      // A cache hit calls back at once, on this thread: answer it inline, without a
-      // round trip through the I/O queue. Evaluations call back from a worker
-      // thread later and are posted to the I/O thread.
-      VerdictPtr sync;
-      m_sync_slot = &sync;
-      m_server.service().lookup(job.key, [self, job, &io](const VerdictPtr& v, bool) {
-        if (io.get_executor().running_in_this_thread() && self->m_sync_slot != nullptr) {
-          *self->m_sync_slot = v;
-          return;
-        }
-        asio::post(io, [self, job, v] { self->answer(job, v); });
+      // A cache hit is answered inline, without building a callback; an evaluation calls back
+      // from a worker thread later, through the I/O queue.
+      auto now = m_server.service().lookup_or_wait(job.key, [this, &job]() -> PolicyService::Done {
+        return [self = shared_from_this(), job, &io = m_server.io()](const VerdictPtr& v, bool) {
+          asio::post(io, [self, job, v] { self->answer(job, v); });
+        };
       });
-      m_sync_slot = nullptr;
-      if (sync) {
-        m_busy = false;
-        send(reply_for(job, *sync), job.received);
+      if (!now.verdict) {
+        m_busy = true; // answer() follows
+        break;
       }
+      send(reply_for(job, *now.verdict), job.received);
     }
     read_more();
     maybe_finish();
@@ -534,7 +526,6 @@ private:
   std::string m_peer;
   asio::steady_timer m_idle;
   std::chrono::steady_clock::time_point m_last_activity;
-  VerdictPtr* m_sync_slot = nullptr; // set only while service().lookup() runs on the I/O thread
   std::variant<std::monostate, SocketmapDecoder, TcpTableDecoder, PolicyDecoder> m_decoder;
   std::vector<SocketmapRequest> m_socketmap_requests;
   std::vector<TcpTableRequest> m_tcp_requests;

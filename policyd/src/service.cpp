@@ -183,21 +183,30 @@ std::string PolicyService::normalise(std::string_view key) {
   return out;
 }
 
-void PolicyService::lookup(const std::string& raw_key, Done done) {
+void PolicyService::lookup(const std::string& key, Done done) {
+  auto now = lookup_or_wait(key, [&done]() -> Done { return std::move(done); });
+  if (now.verdict) {
+    done(now.verdict, now.cached);
+  }
+}
+
+PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_key,
+                                                       const std::function<Done()>& make_done) {
   std::string key = normalise(raw_key);
   if (!key.empty() && key[0] == '.') {
     // Postfix's parent-domain probe after a miss (DESIGN.md §3): never a policy.
     static const VerdictPtr parent = std::make_shared<const Verdict>(
         PolicyAnswer{PolicyKind::NotFound, "NOTFOUND ", "parent-domain key: no policy", "NOTFOUND "});
     m_stats.answer(parent->policy());
-    done(parent, false);
-    return;
+    return {parent, false};
   }
-  auto result = m_cache.lookup(key, [done](const VerdictPtr& v) { done(v, false); });
+  auto result = m_cache.lookup_with(key, [&make_done]() -> Cache<VerdictPtr>::Waiter {
+    return [done = make_done()](const VerdictPtr& v) { done(v, false); };
+  });
   switch (result.kind) {
   case Cache<VerdictPtr>::Kind::Hit: {
     m_stats.cache_hit();
-    const VerdictPtr& v = *result.value;
+    VerdictPtr v = std::move(*result.value);
     m_stats.answer(v->policy());
     if (m_settings.log_cache_hits) {
       VerdictRecord rec{std::chrono::system_clock::now(), key, m_settings.mode, v->facts(), v->policy_answer(), true,
@@ -208,8 +217,7 @@ void PolicyService::lookup(const std::string& raw_key, Done done) {
       m_stats.refresh();
       boost::asio::post(m_workers, [this, key] { evaluate(key); });
     }
-    done(v, true);
-    break;
+    return {std::move(v), true};
   }
   case Cache<VerdictPtr>::Kind::Joined:
     m_stats.cache_coalesced();
@@ -219,6 +227,7 @@ void PolicyService::lookup(const std::string& raw_key, Done done) {
     boost::asio::post(m_workers, [this, key] { evaluate(key); });
     break;
   }
+  return {};
 }
 
 PolicyService::EvaluationPtr PolicyService::make_evaluation(const std::string& key) {

@@ -230,6 +230,10 @@ TEST(SocketmapReply, AnswerStringsRoundTrip) {
   EXPECT_EQ(parse_socketmap_answer("NOTFOUND")->status, SocketmapStatus::NotFound);
   EXPECT_FALSE(parse_socketmap_answer("TEMP")); // the space is required
   EXPECT_EQ(parse_socketmap_answer("NOTFOUND whatever")->data, "");
+  // Not canonical: re-formatted rather than framed as they are.
+  EXPECT_EQ(encode_socketmap_answer("NOTFOUND whatever"), "9:NOTFOUND ,");
+  EXPECT_EQ(encode_socketmap_answer("NOTFOUND"), "9:NOTFOUND ,");
+  EXPECT_EQ(encode_socketmap_answer("OKAY x"), "37:TEMP internal error: malformed answer,");
 }
 
 TEST(SocketmapReply, MalformedAnswersAreRejectedAndNeverPassedThrough) {

@@ -68,6 +68,12 @@ public:
   Cache& operator=(const Cache&) = delete;
 
   LookupResult lookup(const std::string& key, Waiter waiter) {
+    return lookup_with(key, [&waiter]() -> Waiter { return std::move(waiter); });
+  }
+
+  // As lookup(), but the waiter is built by `make_waiter()` (under the cache's lock) only when it
+  // must be stored: a hit costs no callback object at all.
+  template <typename MakeWaiter> LookupResult lookup_with(const std::string& key, MakeWaiter&& make_waiter) {
     std::lock_guard lock(m_mutex);
     TimePoint now = m_clock();
     auto it = m_entries.find(key);
@@ -91,7 +97,7 @@ public:
         e.has_value = false;
         unlink(*it);
       }
-      add_waiter(e, std::move(waiter));
+      add_waiter(e, make_waiter());
       if (e.evaluating) {
         return LookupResult{Kind::Joined, std::nullopt, false};
       }
@@ -100,7 +106,7 @@ public:
     }
     Entry& e = m_entries[key];
     e.evaluating = true;
-    add_waiter(e, std::move(waiter));
+    add_waiter(e, make_waiter());
     return LookupResult{Kind::Evaluate, std::nullopt, false};
   }
 

@@ -104,6 +104,16 @@ public:
   PolicyService(const PolicyService&) = delete;
   PolicyService& operator=(const PolicyService&) = delete;
 
+  // What lookup_or_wait() answered at once.
+  struct Immediate {
+    VerdictPtr verdict; // null: an evaluation runs and the Done from `make_done()` gets its result
+    bool cached = false;
+  };
+  // The daemon's hot path. A cache hit or a parent-domain key is answered at once: the verdict is
+  // returned and `make_done` is never called, so a hit builds no callback. Otherwise the Done that
+  // `make_done()` builds is called exactly once, later, on a worker thread.
+  Immediate lookup_or_wait(const std::string& key, const std::function<Done()>& make_done);
+  // `done(verdict, cached)` exactly once: at once for a hit, otherwise on a worker thread.
   void lookup(const std::string& key, Done done);
   // Stop taking probe work and wait for running jobs (called at shutdown).
   void shutdown();
