@@ -315,7 +315,7 @@ private:
   }
 
   void decode(std::string_view bytes) {
-    auto now = std::chrono::steady_clock::now();
+    auto now = m_last_activity; // just set by touch(): when these bytes arrived
     const Settings& s = m_server.settings();
     if (auto* d = std::get_if<SocketmapDecoder>(&m_decoder)) {
       m_socketmap_requests.clear();
@@ -429,7 +429,9 @@ private:
   }
 
   void send(const std::string& bytes, std::chrono::steady_clock::time_point received) {
-    m_server.stats().latency(std::chrono::steady_clock::now() - received);
+    auto now = std::chrono::steady_clock::now();
+    m_server.stats().latency(now - received);
+    m_last_activity = now; // answering is activity too (one clock read serves both)
     m_out_pending += bytes;
     flush_writes();
   }
@@ -448,7 +450,6 @@ private:
       }
       m_writing = false;
       m_out_inflight.clear();
-      touch();
     }
   }
 
