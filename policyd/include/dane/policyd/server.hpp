@@ -1,5 +1,9 @@
 // dane/policyd/server.hpp — listeners and client connections (Boost.Asio, one I/O thread).
 //
+// Listeners, timers and signals are Asio objects; accepted client sockets are served through the
+// ConnectionPoller (connection_poller.hpp: level-triggered, one recv() and one send() per
+// request), and --stdio through Asio's stream descriptors.
+//
 // Serves socketmap (unix or inet), tcp_table (inet) and policy delegation (unix or
 // inet) listeners, or one client on stdin/stdout (--stdio). Each connection is
 // persistent: requests are decoded incrementally (codecs.hpp), answered in order,
