@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "dane/policyd/codecs.hpp"
+#include "dane/text.hpp"
 
 namespace dane::policyd {
 
@@ -36,20 +37,7 @@ std::string_view to_string(CodecErrorKind kind) {
 }
 
 std::string printable_excerpt(std::string_view bytes, std::size_t max) {
-  std::string quoted = tcp_table_quote(bytes);
-  if (quoted.size() <= max) {
-    return quoted;
-  }
-  // Never cut inside a %XX triple.
-  std::size_t cut = max;
-  if (cut >= 1 && quoted[cut - 1] == '%') {
-    cut -= 1;
-  } else if (cut >= 2 && quoted[cut - 2] == '%') {
-    cut -= 2;
-  }
-  quoted.resize(cut);
-  quoted += "...";
-  return quoted;
+  return dane::quote_untrusted(bytes, max, dane::Spaces::Code); // tcp_table's coding, spaces included
 }
 
 bool LineDecoder::feed(std::string_view bytes, std::vector<std::string>& out) {

@@ -307,6 +307,12 @@ TEST(PrintableExcerpt, QuotesAndShortensWithoutSplittingAnEscape) {
   EXPECT_EQ(printable_excerpt("abc def", 4), "abc...");  // "abc%20def": cut before the %
   EXPECT_EQ(printable_excerpt("ab  ", 5), "ab%20...");
   EXPECT_EQ(printable_excerpt("ab  ", 4), "ab...");
+  // The same coding as tcp_table's, byte for byte, over every byte value.
+  std::string all;
+  for (int c = 0; c < 256; ++c) {
+    all += static_cast<char>(c);
+  }
+  EXPECT_EQ(printable_excerpt(all, 10000), tcp_table_quote(all));
 }
 
 } // namespace

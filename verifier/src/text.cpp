@@ -3,19 +3,21 @@
 
 namespace dane {
 
-std::string quote_untrusted(std::string_view bytes, std::size_t max) {
+std::string quote_untrusted(std::string_view bytes, std::size_t max, Spaces spaces) {
+  const bool keep_space = spaces == Spaces::Keep;
   static constexpr char k_hex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(bytes.size() < max ? bytes.size() : max);
   for (char ch : bytes) {
     auto c = static_cast<unsigned char>(ch);
     bool plain = c > 0x20 && c < 0x7f && c != '%';
-    std::size_t need = plain || c == ' ' ? 1 : 3;
+    bool as_is = plain || (keep_space && c == ' ');
+    std::size_t need = as_is ? 1 : 3;
     if (out.size() + need > max) {
       out += "...";
       return out;
     }
-    if (plain || c == ' ') {
+    if (as_is) {
       out += ch;
     } else {
       out += '%';

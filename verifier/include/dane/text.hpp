@@ -4,7 +4,7 @@
 // quotes them must not let a newline forge a second log line or a control byte
 // reach a terminal. quote_untrusted() keeps printable ASCII as it is and writes
 // every other byte (and '%' itself, so the coding is unambiguous) as %XX, the
-// coding Postfix's tcp_table uses. Long input is cut at `max` characters of
+// coding Postfix's tcp_table uses; a space is kept or coded, as asked. Long input is cut at `max` characters of
 // output (never inside a %XX triple) and marked with "...".
 #pragma once
 
@@ -14,7 +14,11 @@
 
 namespace dane {
 
-std::string quote_untrusted(std::string_view bytes, std::size_t max = 160);
+// Whether a space stays as it is (readable messages) or becomes %20 (a token that must not
+// contain spaces, such as a tcp_table key or a word in a protocol error).
+enum class Spaces { Keep, Code };
+
+std::string quote_untrusted(std::string_view bytes, std::size_t max = 160, Spaces spaces = Spaces::Keep);
 
 // Replaces control bytes (< 0x20 and 0x7f) in place by '?': the last line of
 // defence for text that is about to become one log line.
