@@ -83,7 +83,7 @@ std::optional<nlohmann::json> wait_verdict(const std::string& path, std::size_t 
                                            std::string& log, std::chrono::milliseconds limit = 20s) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {
-    std::string text = read_file_text(path);
+    std::string text = read_text_file(path);
     log = mark < text.size() ? text.substr(mark) : std::string();
     std::istringstream in(log);
     std::string line;
@@ -101,7 +101,7 @@ std::optional<nlohmann::json> wait_verdict(const std::string& path, std::size_t 
   }
 }
 
-std::size_t file_size_or_zero(const std::string& path) { return read_file_text(path).size(); }
+std::size_t file_size_or_zero(const std::string& path) { return read_text_file(path).size(); }
 
 std::string danectl_binary() {
   const char* env = std::getenv("DANECTL");
@@ -122,7 +122,7 @@ bool daemon_is_placeholder() {
 std::optional<std::string> wait_ready(const std::string& output_path, ChildProcess& process) {
   auto deadline = std::chrono::steady_clock::now() + 60s;
   while (std::chrono::steady_clock::now() < deadline) {
-    std::istringstream in(read_file_text(output_path));
+    std::istringstream in(read_text_file(output_path));
     std::string line;
     while (std::getline(in, line)) {
       if (line.find("ready:") != std::string::npos) {
@@ -283,7 +283,7 @@ std::string build_rig(Rig& r) {
     d.process = ChildProcess::spawn(args, d.output);
     auto ready = wait_ready(d.output, d.process);
     if (!ready) {
-      return "dane-policyd --mode " + mode + " did not become ready:\n" + read_file_text(d.output);
+      return "dane-policyd --mode " + mode + " did not become ready:\n" + read_text_file(d.output);
     }
     if (tcp_table) {
       // "ready: mode pinned; serving socketmap unix:/..., tcp_table inet:127.0.0.1:PORT; ..."
@@ -491,7 +491,7 @@ TEST_F(PostfixE2e, Pinned_DaneTaWithChain_DeliveredVerified) {
   auto mark = file_size_or_zero(r->pinned.verdict_log);
   Sent s = send(SenderSetup::Pinned, "ta", "example.test");
   auto sent = wait_status(s, "sent");
-  ASSERT_TRUE(sent) << sent.log << "\nverdicts:\n" << read_file_text(r->pinned.verdict_log);
+  ASSERT_TRUE(sent) << sent.log << "\nverdicts:\n" << read_text_file(r->pinned.verdict_log);
   auto tls = r->sender->log_lines("TLS connection established to mx\\.example\\.test", s.sender_mark);
   ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
   EXPECT_NE(tls[0].find("Verified TLS connection established"), std::string::npos) << tls[0];
@@ -587,7 +587,7 @@ TEST_F(PostfixE2e, Pinned_DnsServerStopped_DeferredThenDeliveredOnce) {
     r->sender->flush_queue();
     sent = wait_status(s, "sent", 5s);
   }
-  ASSERT_TRUE(sent) << sent.log << "\nverdicts:\n" << read_file_text(r->pinned.verdict_log).substr(mark2);
+  ASSERT_TRUE(sent) << sent.log << "\nverdicts:\n" << read_text_file(r->pinned.verdict_log).substr(mark2);
   auto tls = r->sender->log_lines("Verified TLS connection established to mx-down\\.e2e\\.test", s.sender_mark);
   EXPECT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
   EXPECT_EQ(wait_received(s), 1u);

@@ -324,6 +324,24 @@ bool RawClient::send(const std::string& bytes) {
 
 void RawClient::shutdown_write() { ::shutdown(m_fd, SHUT_WR); }
 
+Expected<std::string> RawClient::read_until(std::string& buffer, std::string_view delimiter) {
+  for (;;) {
+    if (auto at = buffer.find(delimiter); at != std::string::npos) {
+      std::string chunk = buffer.substr(0, at + delimiter.size());
+      buffer.erase(0, at + delimiter.size());
+      return chunk;
+    }
+    auto more = receive_some();
+    if (!more) {
+      return make_error("no reply (timeout or error)");
+    }
+    if (more->empty()) {
+      return make_error("connection closed by the server");
+    }
+    buffer += *more;
+  }
+}
+
 std::optional<std::string> RawClient::receive_some() {
   char buf[65536];
   for (;;) {
@@ -418,26 +436,16 @@ Expected<std::string> TcpTableClient::get(const std::string& key) {
   if (!m_client.send(*req)) {
     return make_error(std::string("send: ") + std::strerror(errno));
   }
-  for (;;) {
-    auto nl = m_buffer.find('\n');
-    if (nl != std::string::npos) {
-      std::string line = m_buffer.substr(0, nl);
-      m_buffer.erase(0, nl + 1);
-      auto reply = policyd::parse_tcp_table_reply(line);
-      if (!reply) {
-        return make_error("bad tcp_table reply '" + line + "': " + reply.error());
-      }
-      return std::to_string(static_cast<int>(reply->status)) + " " + reply->text;
-    }
-    auto more = m_client.receive_some();
-    if (!more) {
-      return make_error("no reply (timeout or error)");
-    }
-    if (more->empty()) {
-      return make_error("connection closed by the server");
-    }
-    m_buffer += *more;
+  auto line = m_client.read_until(m_buffer, "\n");
+  if (!line) {
+    return make_error(line.error());
   }
+  line->pop_back();
+  auto reply = policyd::parse_tcp_table_reply(*line);
+  if (!reply) {
+    return make_error("bad tcp_table reply '" + *line + "': " + reply.error());
+  }
+  return std::to_string(static_cast<int>(reply->status)) + " " + reply->text;
 }
 
 Expected<std::string> PolicyClient::ask(const std::vector<std::pair<std::string, std::string>>& attributes) {
@@ -448,26 +456,15 @@ Expected<std::string> PolicyClient::ask(const std::vector<std::pair<std::string,
   if (!m_client.send(*req)) {
     return make_error(std::string("send: ") + std::strerror(errno));
   }
-  for (;;) {
-    auto end = m_buffer.find("\n\n");
-    if (end != std::string::npos) {
-      std::string reply = m_buffer.substr(0, end + 2);
-      m_buffer.erase(0, end + 2);
-      auto action = policyd::parse_policy_reply(reply);
-      if (!action) {
-        return make_error("bad policy reply '" + reply + "': " + action.error());
-      }
-      return *action;
-    }
-    auto more = m_client.receive_some();
-    if (!more) {
-      return make_error("no reply (timeout or error)");
-    }
-    if (more->empty()) {
-      return make_error("connection closed by the server");
-    }
-    m_buffer += *more;
+  auto reply = m_client.read_until(m_buffer, "\n\n");
+  if (!reply) {
+    return make_error(reply.error());
   }
+  auto action = policyd::parse_policy_reply(*reply);
+  if (!action) {
+    return make_error("bad policy reply '" + *reply + "': " + action.error());
+  }
+  return *action;
 }
 
 Expected<std::string> PolicyClient::ask_recipient(const std::string& recipient) {

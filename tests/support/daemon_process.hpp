@@ -90,6 +90,9 @@ public:
   void shutdown_write();
   // Reads what is available (at least one byte, waiting up to the timeout); "" on EOF, nullopt on error/timeout.
   std::optional<std::string> receive_some();
+  // Reads into `buffer` until it holds `delimiter`, then takes everything up to and including the
+  // delimiter out of it. Errors: timeout, read error, or EOF before the delimiter.
+  Expected<std::string> read_until(std::string& buffer, std::string_view delimiter);
   // True when the peer closed the connection (EOF) within the timeout, discarding data.
   bool wait_closed();
   int fd() const { return m_fd; }

@@ -291,13 +291,6 @@ bool wait_for_tcp(const std::string& address, std::uint16_t port, std::chrono::m
   return false;
 }
 
-std::string read_file_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 void write_file_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -439,7 +432,7 @@ void PostfixInstance::start(const std::string& resolv_conf) {
   std::string pid_file = base_dir() + "/spool/pid/master.pid";
   bool up = false;
   for (int i = 0; i < 100 && !up; ++i) {
-    std::string pid_text = read_file_text(pid_file);
+    std::string pid_text = read_text_file(pid_file);
     int pid = std::atoi(pid_text.c_str());
     up = pid > 0 && ::kill(pid, 0) == 0;
     if (!up) {
@@ -451,7 +444,7 @@ void PostfixInstance::start(const std::string& resolv_conf) {
     CommandResult why = run_command({"script", "-qec", "postfix -c " + m_etc + " check", "/dev/null"});
     r.output += why.output;
     throw std::runtime_error("postfix -c " + m_etc + " start failed (exit " + std::to_string(r.exit_code) +
-                             "):\n" + r.output + "\nmaillog:\n" + tail(read_file_text(m_maillog)));
+                             "):\n" + r.output + "\nmaillog:\n" + tail(read_text_file(m_maillog)));
   }
   m_running = true;
 }
@@ -464,7 +457,7 @@ void PostfixInstance::stop() {
   postfix_cmd({"stop"});
   // `postfix stop` returns before the master is gone; wait (bounded) so ports are free again.
   std::string pid_file = base_dir() + "/spool/pid/master.pid";
-  int pid = std::atoi(read_file_text(pid_file).c_str());
+  int pid = std::atoi(read_text_file(pid_file).c_str());
   for (int i = 0; i < 100 && pid > 0 && ::kill(pid, 0) == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -526,7 +519,7 @@ std::size_t PostfixInstance::log_mark() const {
 }
 
 std::string PostfixInstance::log_since(std::size_t mark) const {
-  std::string text = read_file_text(m_maillog);
+  std::string text = read_text_file(m_maillog);
   return mark >= text.size() ? std::string() : text.substr(mark);
 }
 
@@ -607,7 +600,7 @@ void LoopbackResolver::start() {
   }
   m_process = ChildProcess::spawn({"unbound", "-d", "-c", m_conf}, m_log);
   if (!wait_for_tcp(m_options.address, 53, std::chrono::seconds(10)) || !m_process.running()) {
-    std::string log_text = read_file_text(m_log);
+    std::string log_text = read_text_file(m_log);
     m_process.stop();
     throw std::runtime_error("unbound on " + m_options.address + ":53 did not come up:\n" + log_text);
   }
@@ -619,6 +612,6 @@ std::string LoopbackResolver::query(const std::string& name, const std::string& 
   return run_command({"drill", name, "@" + m_options.address, type}).output;
 }
 
-std::string LoopbackResolver::log() const { return read_file_text(m_log); }
+std::string LoopbackResolver::log() const { return read_text_file(m_log); }
 
 } // namespace dane::test

@@ -28,6 +28,8 @@
 
 #include <sys/types.h>
 
+#include "daemon_process.hpp" // read_text_file
+
 namespace dane::test {
 
 // --- small process helpers ---------------------------------------------------------------
@@ -78,7 +80,6 @@ std::uint16_t free_tcp_port(const std::string& address);
 // Waits until something accepts TCP connections on address:port (bounded); false on timeout.
 bool wait_for_tcp(const std::string& address, std::uint16_t port, std::chrono::milliseconds limit);
 
-std::string read_file_text(const std::string& path);
 void write_file_text(const std::string& path, const std::string& text);
 
 // --- maillog waits -----------------------------------------------------------------------

@@ -11,35 +11,14 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "daemon_process.hpp"
 #include "dane/policyd/verdict_log.hpp"
 
 namespace dane::policyd {
 namespace {
 
-class TempDir {
-public:
-  TempDir() {
-    char tmpl[] = "/tmp/dane-verdict-log-XXXXXX";
-    char* p = ::mkdtemp(tmpl);
-    EXPECT_NE(p, nullptr);
-    m_path = p != nullptr ? p : "/tmp";
-  }
-  ~TempDir() { std::system(("rm -rf '" + m_path + "'").c_str()); }
-  const std::string& path() const { return m_path; }
-
-private:
-  std::string m_path;
-};
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    out.push_back(line);
-  }
-  return out;
-}
+using TempDir = dane::test::DaemonTempDir;
+using dane::test::read_text_lines;
 
 DestinationFacts sample_facts() {
   DestinationFacts f;
@@ -156,7 +135,7 @@ TEST(LogWriter, WritesOneLinePerVerdictInOrder) {
     EXPECT_TRUE((*w)->verdict("{\"n\":" + std::to_string(i) + "}"));
   }
   (*w)->flush();
-  auto lines = read_lines(path);
+  auto lines = read_text_lines(path);
   ASSERT_EQ(lines.size(), 50u);
   for (int i = 0; i < 50; ++i) {
     EXPECT_EQ(nlohmann::json::parse(lines[static_cast<std::size_t>(i)])["n"], i);
@@ -176,8 +155,8 @@ TEST(LogWriter, ReopenFollowsTheRotatedPath) {
   (*w)->reopen();
   (*w)->verdict("{\"n\":3}");
   (*w)->flush();
-  EXPECT_EQ(read_lines(path + ".1"), (std::vector<std::string>{"{\"n\":1}", "{\"n\":2}"}));
-  EXPECT_EQ(read_lines(path), (std::vector<std::string>{"{\"n\":3}"}));
+  EXPECT_EQ(read_text_lines(path + ".1"), (std::vector<std::string>{"{\"n\":1}", "{\"n\":2}"}));
+  EXPECT_EQ(read_text_lines(path), (std::vector<std::string>{"{\"n\":3}"}));
   EXPECT_EQ((*w)->reopens(), 1u);
 }
 
@@ -195,7 +174,7 @@ TEST(LogWriter, FullQueueDropsAndCountsInsteadOfBlocking) {
   EXPECT_EQ((*w)->dropped(), 2u);
   (*w)->start();
   (*w)->flush();
-  EXPECT_EQ(read_lines(path), (std::vector<std::string>{"{\"n\":1}", "{\"n\":2}"}));
+  EXPECT_EQ(read_text_lines(path), (std::vector<std::string>{"{\"n\":1}", "{\"n\":2}"}));
 }
 
 TEST(LogWriter, UnwritableVerdictLogIsAnErrorNamingTheFile) {
