@@ -314,54 +314,51 @@ public:
       return make_error("not a JSON object");
     }
     bool have_time = false, have_dest = false, have_policy = false, have_answer = false, have_hosts = false;
-    if (!m_c.eat('{')) {
-      return syntax();
-    }
-    if (!m_c.eat('}')) {
-      do {
-        if (m_c.peek() != '"' || !m_c.string(m_key) || !m_c.eat(':')) {
-          return syntax();
-        }
-        Expected<Ok> st = Ok{};
-        if (m_key == "time") {
-          st = required_string([] { return "time"; }, m_time);
-          have_time = true;
-        } else if (m_key == "destination") {
-          st = required_string([] { return "destination"; }, m_v.destination);
-          have_dest = true;
-        } else if (m_key == "policy") {
-          st = required_string([] { return "policy"; }, m_v.policy);
-          have_policy = true;
-        } else if (m_key == "answer") {
-          st = required_string([] { return "answer"; }, m_v.answer);
-          have_answer = true;
-        } else if (m_key == "mode") {
-          st = optional_string(m_v.mode);
-        } else if (m_key == "reason") {
-          st = optional_string(m_v.reason);
-        } else if (m_key == "event") {
-          st = optional_string(m_v.event);
-        } else if (m_key == "cached") {
-          if (m_c.literal("true")) {
-            m_v.cached = true;
-          } else if (m_c.literal("false")) {
-            m_v.cached = false;
-          } else {
-            st = type_error([] { return "cached"; }, "a boolean");
-          }
-        } else if (m_key == "hosts") {
-          st = hosts();
-          have_hosts = true;
-        } else if (!m_c.skip()) {
-          return syntax();
-        }
-        if (!st) {
-          return st;
-        }
-      } while (m_c.eat(','));
-      if (!m_c.eat('}')) {
-        return syntax();
+    auto st = members([&]() -> Expected<Ok> {
+      if (m_key == "time") {
+        have_time = true;
+        return required_string([] { return "time"; }, m_time);
       }
+      if (m_key == "destination") {
+        have_dest = true;
+        return required_string([] { return "destination"; }, m_v.destination);
+      }
+      if (m_key == "policy") {
+        have_policy = true;
+        return required_string([] { return "policy"; }, m_v.policy);
+      }
+      if (m_key == "answer") {
+        have_answer = true;
+        return required_string([] { return "answer"; }, m_v.answer);
+      }
+      if (m_key == "mode") {
+        return optional_string(m_v.mode);
+      }
+      if (m_key == "reason") {
+        return optional_string(m_v.reason);
+      }
+      if (m_key == "event") {
+        return optional_string(m_v.event);
+      }
+      if (m_key == "cached") {
+        if (m_c.literal("true")) {
+          m_v.cached = true;
+          return Ok{};
+        }
+        if (m_c.literal("false")) {
+          m_v.cached = false;
+          return Ok{};
+        }
+        return type_error([] { return "cached"; }, "a boolean");
+      }
+      if (m_key == "hosts") {
+        have_hosts = true;
+        return hosts();
+      }
+      return skip_value();
+    });
+    if (!st) {
+      return st;
     }
     if (!m_c.at_end()) {
       return syntax();
@@ -426,6 +423,37 @@ private:
     return m_c.skip() ? Expected<Ok>(Ok{}) : syntax();
   }
 
+  Expected<Ok> skip_value() { return m_c.skip() ? Expected<Ok>(Ok{}) : syntax(); }
+
+  // Walks the members of the object at the cursor, which must be at '{': `field()` reads or skips
+  // the value of member m_key. The one loop for the line, its hosts and their addresses.
+  template <typename Field> Expected<Ok> members(Field&& field) {
+    if (!m_c.eat('{')) {
+      return syntax();
+    }
+    if (m_c.eat('}')) {
+      return Ok{};
+    }
+    do {
+      if (m_c.peek() != '"' || !m_c.string(m_key) || !m_c.eat(':')) {
+        return syntax();
+      }
+      if (auto st = field(); !st) {
+        return st;
+      }
+    } while (m_c.eat(','));
+    return m_c.eat('}') ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+  // At a value that should be an object: false (with the error in `error`) when it is not.
+  template <typename Where> bool expect_object(const Where& where, Expected<Ok>& error) {
+    if (m_c.peek() == '{') {
+      return true;
+    }
+    error = m_c.skip() ? make_error("'" + where() + "' is not an object") : syntax();
+    return false;
+  }
+
   Expected<Ok> hosts() {
     if (m_c.peek() != '[') {
       return type_error([] { return "hosts"; }, "a list");
@@ -459,49 +487,40 @@ private:
 
   Expected<Ok> host(HostVerdict& h, std::size_t index) {
     auto where = [index] { return "hosts[" + std::to_string(index) + "]"; };
-    if (m_c.peek() != '{') {
-      if (!m_c.skip()) {
-        return syntax();
-      }
-      return make_error("'" + where() + "' is not an object");
+    if (Expected<Ok> error = Ok{}; !expect_object(where, error)) {
+      return error;
     }
-    m_c.eat('{');
     bool have_name = false, have_dnssec = false, have_tlsa = false;
-    if (!m_c.eat('}')) {
-      do {
-        if (m_c.peek() != '"' || !m_c.string(m_key) || !m_c.eat(':')) {
-          return syntax();
-        }
-        Expected<Ok> st = Ok{};
-        if (m_key == "name") {
-          st = required_string([&] { return where() + ".name"; }, h.name);
-          have_name = true;
-        } else if (m_key == "dnssec") {
-          st = required_string([&] { return where() + ".dnssec"; }, h.dnssec);
-          have_dnssec = true;
-        } else if (m_key == "tlsa") {
-          st = string_list([&] { return where() + ".tlsa"; }, h.tlsa);
-          have_tlsa = true;
-        } else if (m_key == "tlsa_base") {
-          st = optional_string(h.tlsa_base);
-        } else if (m_key == "status") {
-          st = optional_string(h.status);
-        } else if (m_key == "addresses") {
-          if (m_c.literal("null")) {
-            h.probed = false;
-          } else {
-            st = addresses([&] { return where() + ".addresses"; }, h);
-          }
-        } else if (!m_c.skip()) {
-          return syntax();
-        }
-        if (!st) {
-          return st;
-        }
-      } while (m_c.eat(','));
-      if (!m_c.eat('}')) {
-        return syntax();
+    auto st = members([&]() -> Expected<Ok> {
+      if (m_key == "name") {
+        have_name = true;
+        return required_string([&] { return where() + ".name"; }, h.name);
       }
+      if (m_key == "dnssec") {
+        have_dnssec = true;
+        return required_string([&] { return where() + ".dnssec"; }, h.dnssec);
+      }
+      if (m_key == "tlsa") {
+        have_tlsa = true;
+        return string_list([&] { return where() + ".tlsa"; }, h.tlsa);
+      }
+      if (m_key == "tlsa_base") {
+        return optional_string(h.tlsa_base);
+      }
+      if (m_key == "status") {
+        return optional_string(h.status);
+      }
+      if (m_key == "addresses") {
+        if (m_c.literal("null")) {
+          h.probed = false;
+          return Ok{};
+        }
+        return addresses([&] { return where() + ".addresses"; }, h);
+      }
+      return skip_value();
+    });
+    if (!st) {
+      return st;
     }
     if (!have_name) {
       return make_error("missing field '" + where() + ".name'");
@@ -550,13 +569,9 @@ private:
     do {
       const std::size_t index = j++;
       auto where = [&] { return field() + "[" + std::to_string(index) + "]"; };
-      if (m_c.peek() != '{') {
-        if (!m_c.skip()) {
-          return syntax();
-        }
-        return make_error("'" + where() + "' is not an object");
+      if (Expected<Ok> error = Ok{}; !expect_object(where, error)) {
+        return error;
       }
-      m_c.eat('{');
       AddressProbe& p = grow_from(h.addresses, m_v.spare_addresses);
       p.address.clear();
       p.port = 25;
@@ -564,43 +579,33 @@ private:
       p.matched.clear();
       p.depth = -1;
       bool have_address = false, have_result = false;
-      if (!m_c.eat('}')) {
-        do {
-          if (m_c.peek() != '"' || !m_c.string(m_key) || !m_c.eat(':')) {
-            return syntax();
-          }
-          Expected<Ok> st = Ok{};
-          if (m_key == "address") {
-            st = required_string([&] { return where() + ".address"; }, p.address);
-            have_address = true;
-          } else if (m_key == "result") {
-            st = required_string([&] { return where() + ".result"; }, p.result);
-            have_result = true;
-          } else if (m_key == "matched") {
-            st = optional_string(p.matched);
-          } else if (m_key == "port" || m_key == "depth") {
-            bool is_int = false;
-            long long v = 0;
-            if (m_c.peek() == '-' || (m_c.peek() >= '0' && m_c.peek() <= '9')) {
-              if (!m_c.number(is_int, v)) {
-                return syntax();
-              }
-              if (is_int) {
-                (m_key == "port" ? p.port : p.depth) = static_cast<int>(v);
-              }
-            } else if (!m_c.skip()) {
-              return syntax();
-            }
-          } else if (!m_c.skip()) {
-            return syntax();
-          }
-          if (!st) {
-            return st;
-          }
-        } while (m_c.eat(','));
-        if (!m_c.eat('}')) {
-          return syntax();
+      auto st = members([&]() -> Expected<Ok> {
+        if (m_key == "address") {
+          have_address = true;
+          return required_string([&] { return where() + ".address"; }, p.address);
         }
+        if (m_key == "result") {
+          have_result = true;
+          return required_string([&] { return where() + ".result"; }, p.result);
+        }
+        if (m_key == "matched") {
+          return optional_string(p.matched);
+        }
+        if ((m_key == "port" || m_key == "depth") && (m_c.peek() == '-' || (m_c.peek() >= '0' && m_c.peek() <= '9'))) {
+          bool is_int = false;
+          long long v = 0;
+          if (!m_c.number(is_int, v)) {
+            return syntax();
+          }
+          if (is_int) {
+            (m_key == "port" ? p.port : p.depth) = static_cast<int>(v);
+          }
+          return Ok{};
+        }
+        return skip_value();
+      });
+      if (!st) {
+        return st;
       }
       if (!have_address) {
         return make_error("missing field '" + where() + ".address'");
