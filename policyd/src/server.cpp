@@ -506,8 +506,10 @@ private:
       return;
     }
     auto timeout = m_server.settings().idle_timeout;
-    if (m_busy || !m_jobs.empty() || m_writing) {
-      arm_idle(std::chrono::steady_clock::now() + timeout); // waiting for an evaluation is not idleness
+    // Waiting for an evaluation is not idleness; a client that reads none of its answers (a write
+    // stuck since the last activity) is.
+    if (m_busy || !m_jobs.empty()) {
+      arm_idle(std::chrono::steady_clock::now() + timeout);
       return;
     }
     if (auto deadline = m_last_activity + timeout; deadline > std::chrono::steady_clock::now()) {

@@ -366,6 +366,34 @@ TEST_F(DaemonServer, ClientSendingWithoutReadingIsPausedAndAnsweredInOrder) {
   EXPECT_EQ(d->stop(), 0);
 }
 
+TEST_F(DaemonServer, ClientThatNeverReadsItsAnswersIsClosedAfterTheIdleTimeout) {
+  auto d = start({"--socketmap", "unix:" + socket_path(), "--idle-timeout", "1"});
+  ASSERT_TRUE(d);
+  ASSERT_EQ(*socketmap(socket_path()).query("tlspolicy", "example.test"), "OK dane-only"); // cached now
+  std::string batch;
+  for (int i = 0; i < 100000; ++i) {
+    batch += *policyd::encode_socketmap_request("tlspolicy", "example.test");
+  }
+  auto flood_c = RawClient::unix_socket(socket_path());
+  ASSERT_TRUE(flood_c) << flood_c.error();
+  flood_c->set_timeout(120s);
+  std::atomic<bool> sent{false};
+  std::thread sender([&] { sent = flood_c->send(batch); });
+  // Its answers pile up unread, so the daemon stops reading it; a second later it is idle and closed
+  // (the only connection left open is the stats request's own).
+  int open = -1;
+  for (int i = 0; i < 300 && open != 1; ++i) {
+    std::this_thread::sleep_for(100ms);
+    open = stats(socket_path())["connections"]["open"].get<int>();
+  }
+  EXPECT_EQ(open, 1) << "the connection that reads nothing was closed";
+  sender.join(); // the blocked send fails once the daemon has closed the connection
+  EXPECT_FALSE(sent.load());
+  EXPECT_TRUE(d->running());
+  EXPECT_EQ(*socketmap(socket_path()).query("tlspolicy", "other.test"), "OK dane-only");
+  EXPECT_EQ(d->stop(), 0);
+}
+
 TEST_F(DaemonServer, SigtermFinishesInFlightRequestsAndExitsZero) {
   auto d = start({"--socketmap", "unix:" + socket_path()}, /*dns_timeout=*/2);
   ASSERT_TRUE(d);
