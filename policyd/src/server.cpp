@@ -41,6 +41,14 @@ public:
   virtual void close() = 0;
 };
 
+namespace {
+
+// errno after a failed non-blocking send()/recv(): try again on the next readiness report?
+bool retry_later(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+error_code errno_code(int err) { return error_code(err, boost::system::system_category()); }
+
+} // namespace
+
 // A client socket served through the ConnectionPoller (connection_poller.hpp explains why):
 // one recv() per readiness report, send() straight away, EPOLLOUT only when a send is stuck.
 class PolledSocketTransport final : public Transport, private ConnectionPoller::Client {
@@ -59,7 +67,7 @@ public:
       return;
     }
     if (int err = m_poller.set_interest(m_entry, m_poller.interest(m_entry) | EPOLLIN); err != 0) {
-      fail_later(m_read_handler, error_code(err, boost::system::system_category()));
+      fail_later(m_read_handler, errno_code(err));
     }
   }
 
@@ -74,8 +82,8 @@ public:
     if (n >= 0 && static_cast<std::size_t>(n) == size) {
       return true;
     }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      fail_later(handler, error_code(errno, boost::system::system_category()));
+    if (n < 0 && !retry_later(errno)) {
+      fail_later(handler, errno_code(errno));
       return false;
     }
     std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
@@ -83,7 +91,7 @@ public:
     m_written = done;
     m_write_handler = std::move(handler);
     if (int err = m_poller.set_interest(m_entry, m_poller.interest(m_entry) | EPOLLOUT); err != 0) {
-      fail_later(m_write_handler, error_code(err, boost::system::system_category()));
+      fail_later(m_write_handler, errno_code(err));
     }
     return false;
   }
@@ -122,10 +130,10 @@ private:
           m_written += static_cast<std::size_t>(n);
           continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (n < 0 && retry_later(errno)) {
           break;
         }
-        write_ec = n < 0 ? error_code(errno, boost::system::system_category()) : asio::error::broken_pipe;
+        write_ec = n < 0 ? errno_code(errno) : asio::error::broken_pipe;
         break;
       }
       if (write_ec || m_write_rest.size() == 0) {
@@ -135,12 +143,11 @@ private:
     }
     if (m_read_handler && (events & (EPOLLIN | k_trouble)) != 0) {
       ssize_t n = ::recv(m_fd.get(), m_read_buffer.data(), m_read_buffer.size(), MSG_DONTWAIT);
-      bool again = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-      if (!again) {
+      if (n >= 0 || !retry_later(errno)) {
         if (n > 0) {
           read_n = static_cast<std::size_t>(n);
         } else {
-          read_ec = n == 0 ? error_code(asio::error::eof) : error_code(errno, boost::system::system_category());
+          read_ec = n == 0 ? error_code(asio::error::eof) : errno_code(errno);
         }
         read_done = std::move(m_read_handler);
         m_read_handler = nullptr;
@@ -287,8 +294,7 @@ private:
       maybe_finish();
       return;
     }
-    touch();
-    decode(std::string_view(m_buffer.data(), n));
+    decode(std::string_view(m_buffer.data(), n), touch());
     process_next();
     read_more();
   }
@@ -314,8 +320,7 @@ private:
     m_read_done = true;
   }
 
-  void decode(std::string_view bytes) {
-    auto now = m_last_activity; // just set by touch(): when these bytes arrived
+  void decode(std::string_view bytes, std::chrono::steady_clock::time_point now) {
     const Settings& s = m_server.settings();
     if (auto* d = std::get_if<SocketmapDecoder>(&m_decoder)) {
       m_socketmap_requests.clear();
@@ -484,7 +489,7 @@ private:
   // Activity only records the time. Re-arming an Asio timer on every request would
   // cost a cancellation and an extra handler each time; instead the one timer
   // fires at the earliest possible idle deadline and re-arms itself for the rest.
-  void touch() { m_last_activity = std::chrono::steady_clock::now(); }
+  std::chrono::steady_clock::time_point touch() { return m_last_activity = std::chrono::steady_clock::now(); }
 
   void arm_idle(std::chrono::steady_clock::time_point deadline) {
     if (m_closed) {
