@@ -98,6 +98,16 @@ protected:
   DaemonTempDir m_dir{"dane-daemon-server"};
 };
 
+// `count` socketmap lookups in one buffer, to be sent at once: even ones for `even_key`, odd ones
+// for `odd_key`.
+std::string pipelined_lookups(int count, const std::string& even_key, const std::string& odd_key) {
+  std::string batch;
+  for (int i = 0; i < count; ++i) {
+    batch += *policyd::encode_socketmap_request("tlspolicy", i % 2 == 0 ? even_key : odd_key);
+  }
+  return batch;
+}
+
 std::string status_line(pid_t pid, const std::string& field) {
   for (const auto& line : read_text_lines("/proc/" + std::to_string(pid) + "/status")) {
     if (line.rfind(field + ":", 0) == 0) {
@@ -318,10 +328,7 @@ TEST_F(DaemonServer, ClientSendingWithoutReadingIsPausedAndAnsweredInOrder) {
   // client reads nothing. The daemon's writes get stuck (its EPOLLOUT path) and it stops reading
   // from this client, so the sender blocks instead of the daemon buffering without bound.
   constexpr int k_requests = 100000;
-  std::string batch;
-  for (int i = 0; i < k_requests; ++i) {
-    batch += *policyd::encode_socketmap_request("tlspolicy", i % 2 == 0 ? "example.test" : ".example.test");
-  }
+  std::string batch = pipelined_lookups(k_requests, "example.test", ".example.test");
   auto flood_c = RawClient::unix_socket(socket_path());
   ASSERT_TRUE(flood_c) << flood_c.error();
   SocketmapClient flood(std::move(*flood_c));
@@ -370,10 +377,7 @@ TEST_F(DaemonServer, ClientThatNeverReadsItsAnswersIsClosedAfterTheIdleTimeout) 
   auto d = start({"--socketmap", "unix:" + socket_path(), "--idle-timeout", "1"});
   ASSERT_TRUE(d);
   ASSERT_EQ(*socketmap(socket_path()).query("tlspolicy", "example.test"), "OK dane-only"); // cached now
-  std::string batch;
-  for (int i = 0; i < 100000; ++i) {
-    batch += *policyd::encode_socketmap_request("tlspolicy", "example.test");
-  }
+  std::string batch = pipelined_lookups(100000, "example.test", "example.test");
   auto flood_c = RawClient::unix_socket(socket_path());
   ASSERT_TRUE(flood_c) << flood_c.error();
   flood_c->set_timeout(120s);

@@ -57,13 +57,18 @@ void drain(int fd) {
   }
 }
 
-TEST(ConnectionPoller, ReportsReadableOnlyWhileInterested) {
+// One poller with one registered socket (p.ours, for `client`); its peer is p.peer.
+class ConnectionPollerTest : public ::testing::Test {
+protected:
   boost::asio::io_context io;
-  ConnectionPoller poller(io);
+  ConnectionPoller poller{io};
   Pair p;
   RecordingClient client;
+  ConnectionPoller::Entry* entry = poller.add(p.ours.get(), client);
+};
+
+TEST_F(ConnectionPollerTest, ReportsReadableOnlyWhileInterested) {
   client.action = [&](std::uint32_t) { drain(p.ours.get()); };
-  auto* entry = poller.add(p.ours.get(), client);
   ASSERT_EQ(::write(p.peer.get(), "x", 1), 1);
   io.run_for(50ms);
   EXPECT_TRUE(client.calls.empty()) << "no interest, no report";
@@ -83,12 +88,8 @@ TEST(ConnectionPoller, ReportsReadableOnlyWhileInterested) {
   EXPECT_EQ(poller.watched(), 0u);
 }
 
-TEST(ConnectionPoller, LevelTriggeredRepeatsUntilTheDataIsRead) {
-  boost::asio::io_context io;
-  ConnectionPoller poller(io);
-  Pair p;
-  RecordingClient client; // reads nothing
-  auto* entry = poller.add(p.ours.get(), client);
+TEST_F(ConnectionPollerTest, LevelTriggeredRepeatsUntilTheDataIsRead) {
+  // `client` reads nothing.
   ASSERT_EQ(poller.set_interest(entry, EPOLLIN), 0);
   ASSERT_EQ(::write(p.peer.get(), "abc", 3), 3);
   run_until(io, [&] { return client.calls.size() >= 3; });
@@ -102,12 +103,7 @@ TEST(ConnectionPoller, LevelTriggeredRepeatsUntilTheDataIsRead) {
   poller.remove(entry);
 }
 
-TEST(ConnectionPoller, UnchangedInterestIsANoOpAndZeroLeavesTheSet) {
-  boost::asio::io_context io;
-  ConnectionPoller poller(io);
-  Pair p;
-  RecordingClient client;
-  auto* entry = poller.add(p.ours.get(), client);
+TEST_F(ConnectionPollerTest, UnchangedInterestIsANoOpAndZeroLeavesTheSet) {
   EXPECT_EQ(poller.set_interest(entry, EPOLLIN), 0);
   EXPECT_EQ(poller.set_interest(entry, EPOLLIN), 0);
   EXPECT_EQ(poller.interest(entry), static_cast<std::uint32_t>(EPOLLIN));
@@ -127,12 +123,7 @@ TEST(ConnectionPoller, UnchangedInterestIsANoOpAndZeroLeavesTheSet) {
   poller.remove(entry);
 }
 
-TEST(ConnectionPoller, WritableReportedWhileAWriteWaits) {
-  boost::asio::io_context io;
-  ConnectionPoller poller(io);
-  Pair p;
-  RecordingClient client;
-  auto* entry = poller.add(p.ours.get(), client);
+TEST_F(ConnectionPollerTest, WritableReportedWhileAWriteWaits) {
   client.action = [&](std::uint32_t) { poller.set_interest(entry, 0); };
   ASSERT_EQ(poller.set_interest(entry, EPOLLOUT), 0);
   run_until(io, [&] { return !client.calls.empty(); });
@@ -141,33 +132,28 @@ TEST(ConnectionPoller, WritableReportedWhileAWriteWaits) {
   poller.remove(entry);
 }
 
-TEST(ConnectionPoller, ClientRemovedEarlierInTheBatchIsNotCalled) {
-  boost::asio::io_context io;
-  ConnectionPoller poller(io);
-  Pair a;
-  Pair b;
-  RecordingClient ca;
-  RecordingClient cb;
-  ConnectionPoller::Entry* ea = poller.add(a.ours.get(), ca);
-  ConnectionPoller::Entry* eb = poller.add(b.ours.get(), cb);
+TEST_F(ConnectionPollerTest, ClientRemovedEarlierInTheBatchIsNotCalled) {
+  Pair other;
+  RecordingClient other_client;
+  ConnectionPoller::Entry* other_entry = poller.add(other.ours.get(), other_client);
   // Whichever is called first removes both (as a session closing itself and another would),
   // then closes the fds so their numbers could be reused.
   auto remove_both = [&](std::uint32_t) {
-    poller.remove(ea);
-    poller.remove(eb);
-    a.ours.reset();
-    b.ours.reset();
+    poller.remove(entry);
+    poller.remove(other_entry);
+    p.ours.reset();
+    other.ours.reset();
   };
-  ca.action = remove_both;
-  cb.action = remove_both;
-  ASSERT_EQ(poller.set_interest(ea, EPOLLIN), 0);
-  ASSERT_EQ(poller.set_interest(eb, EPOLLIN), 0);
-  ASSERT_EQ(::write(a.peer.get(), "x", 1), 1);
-  ASSERT_EQ(::write(b.peer.get(), "y", 1), 1);
-  run_until(io, [&] { return ca.calls.size() + cb.calls.size() >= 1; });
+  client.action = remove_both;
+  other_client.action = remove_both;
+  ASSERT_EQ(poller.set_interest(entry, EPOLLIN), 0);
+  ASSERT_EQ(poller.set_interest(other_entry, EPOLLIN), 0);
+  ASSERT_EQ(::write(p.peer.get(), "x", 1), 1);
+  ASSERT_EQ(::write(other.peer.get(), "y", 1), 1);
+  run_until(io, [&] { return client.calls.size() + other_client.calls.size() >= 1; });
   io.restart();
   io.run_for(50ms);
-  EXPECT_EQ(ca.calls.size() + cb.calls.size(), 1u) << "the removed one is never called";
+  EXPECT_EQ(client.calls.size() + other_client.calls.size(), 1u) << "the removed one is never called";
   EXPECT_EQ(poller.watched(), 0u);
 }
 
