@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times `danectl report` on a generated verdict log (default one million lines), plain and gzip,
+# Times `dane-policyctl report` on a generated verdict log (default one million lines), plain and gzip,
 # table and --tlsrpt, and with a generated Postfix log of as many lines joined to it (--maillog).
 # Usage: bench/report.sh [BUILD_DIR=build] [LINES=1000000]
 # Prints wall-clock and CPU seconds and peak RSS for each run (GNU time; the CPU figure is the one to
@@ -8,8 +8,8 @@ set -euo pipefail
 BUILD=${1:-build}
 LINES=${2:-1000000}
 GEN=$BUILD/bench/bench_report_gen
-DANECTL=$BUILD/danectl/danectl
-[ -x "$GEN" ] && [ -x "$DANECTL" ] || { echo "build first: cmake --build $BUILD --target danectl bench_report_gen" >&2; exit 2; }
+DANE_POLICYCTL=$BUILD/policyctl/dane-policyctl
+[ -x "$GEN" ] && [ -x "$DANE_POLICYCTL" ] || { echo "build first: cmake --build $BUILD --target dane-policyctl bench_report_gen" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/report_bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 "$GEN" "$WORK/verdicts.log" "$LINES"
@@ -43,7 +43,7 @@ awk -v lines="$LINES" 'BEGIN {
 echo "maillog: $(wc -l <"$WORK/maillog") lines, $(du -m "$WORK/maillog" | cut -f1) MB"
 run() { # LABEL ARGS...
   local label=$1; shift
-  /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$DANECTL" report "$@" >"$WORK/out" 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+  /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$DANE_POLICYCTL" report "$@" >"$WORK/out" 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
   read -r secs user sys kb <"$WORK/time"
   printf '%-24s %6.2f s wall  %6.2f s CPU  %5d MB peak RSS  (%s output lines naming a destination)\n' "$label" \
     "$secs" "$(echo "$user + $sys" | bc)" $((kb / 1024)) "$(grep -c '\.example' "$WORK/out" || true)"

@@ -1,5 +1,5 @@
 // bench_report_gen — writes a synthetic dane-policyd verdict log (DESIGN.md §6 JSON Lines) for
-// timing `danectl report` (bench/report.sh). Deterministic for a given seed.
+// timing `dane-policyctl report` (bench/report.sh). Deterministic for a given seed.
 //
 // usage: bench_report_gen OUTPUT [LINES=1000000] [DESTINATIONS=20000] [SEED=1]
 // The mix: ~70% dane-only, 10% dane, 5% fingerprint, 10% notfound, 5% tempfail; one to three MX

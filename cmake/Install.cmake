@@ -1,6 +1,6 @@
 # Install rules for everything that is not a compiled target: example configuration, the
 # systemd unit, the logrotate snippet and the Postfix examples. (Binaries are installed by
-# policyd/ and danectl/, man pages by the top-level CMakeLists.txt.)
+# policyd/ and policyctl/, man pages by the top-level CMakeLists.txt.)
 #
 # Paths follow GNUInstallDirs: with CMAKE_INSTALL_PREFIX=/usr the config goes to /etc,
 # the unit to /usr/lib/systemd/system. The unit names the installed binary and config paths.

@@ -1,4 +1,4 @@
-// libFuzzer target: PEM bundle parsing (verifier/src/pem.cpp), the first thing danectl does with an
+// libFuzzer target: PEM bundle parsing (verifier/src/pem.cpp), the first thing dane-policyctl does with an
 // operator's certificate or key file. Properties: no crash, no leak, no sanitizer report; an error is
 // non-empty; a bundle that parses has at least one object and every key can be described.
 #include <string>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dane-rollover-hook.sh — install a renewed certificate into Postfix only when `danectl rollover`
+# dane-rollover-hook.sh — install a renewed certificate into Postfix only when `dane-policyctl rollover`
 # says the published TLSA records allow it (docs/rollover.md).
 #
 # As a certbot deploy hook (certbot sets RENEWED_LINEAGE after each successful renewal):
@@ -14,7 +14,7 @@
 #                         nsupdate wrapper), installs nothing; exit 0 so certbot keeps going
 #   wait               -> nothing to do yet; exit 0
 #   swap               -> copies privkey.pem + fullchain.pem into DANE_INSTALL_DIR atomically, runs
-#                         DANE_RELOAD_CMD, then asks danectl again (usually `remove` next)
+#                         DANE_RELOAD_CMD, then asks dane-policyctl again (usually `remove` next)
 #   done               -> nothing to do (the installed certificate is the renewed one)
 #   refuse, same-key   -> the renewal kept the key (certbot --reuse-key): the TLSA records stay
 #                         valid, so the certificate is installed straight away
@@ -29,9 +29,9 @@
 #                     main.cf: smtpd_tls_chain_files = /etc/postfix/tls/key.pem, /etc/postfix/tls/fullchain.pem
 #   DANE_RELOAD_CMD   command run after installing                       (default: postfix reload)
 #   DANE_INTERVAL     confirmation interval in hours                     (default 24)
-#   DANE_STATE_FILE   danectl --state-file                               (default: danectl's default)
-#   DANE_RESOLVER_OPTS extra danectl resolver options, e.g. "--forwarder 127.0.0.1"
-#   DANECTL           path of danectl                                   (default: danectl on PATH)
+#   DANE_STATE_FILE   dane-policyctl --state-file                               (default: dane-policyctl's default)
+#   DANE_RESOLVER_OPTS extra dane-policyctl resolver options, e.g. "--forwarder 127.0.0.1"
+#   DANE_POLICYCTL           path of dane-policyctl                                   (default: dane-policyctl on PATH)
 #   DANE_ROLLOVER_PUBLISH_CMD / DANE_ROLLOVER_REMOVE_CMD  get the zone lines on stdin (optional)
 set -euo pipefail
 
@@ -53,7 +53,7 @@ fi
 port=${DANE_PORT:-25}
 install_dir=${DANE_INSTALL_DIR:-/etc/postfix/tls}
 reload_cmd=${DANE_RELOAD_CMD:-postfix reload}
-danectl=${DANECTL:-danectl}
+policyctl=${DANE_POLICYCTL:-dane-policyctl}
 
 next_chain="$lineage/fullchain.pem"
 next_key="$lineage/privkey.pem"
@@ -76,7 +76,7 @@ install_next() {
   sh -c "$reload_cmd"
 }
 
-# A field of danectl's --json object (one "key": value per line, as danectl prints it).
+# A field of dane-policyctl's --json object (one "key": value per line, as dane-policyctl prints it).
 json_field() {
   sed -n -e "s/^  \"$1\": \"\(.*\)\",\{0,1\}\$/\1/p" -e "s/^  \"$1\": \([^\",]*\),\{0,1\}\$/\1/p" | head -n 1
 }
@@ -92,7 +92,7 @@ json_lines() {
 run_rollover() {
   set +e
   # shellcheck disable=SC2086 # DANE_RESOLVER_OPTS is a list of options
-  out=$("$danectl" rollover --current "$1" --next "$2" --host "$mxhost" --port "$port" \
+  out=$("$policyctl" rollover --current "$1" --next "$2" --host "$mxhost" --port "$port" \
           --interval "${DANE_INTERVAL:-24}" ${DANE_STATE_FILE:+--state-file "$DANE_STATE_FILE"} \
           ${DANE_RESOLVER_OPTS:-} --json)
   rc=$?
@@ -155,7 +155,7 @@ case "$rc:$step" in
     ;;
   3:*) log "temporary DNS failure, will retry on the next run: $message" ;;
   *)
-    log "danectl rollover failed (exit $rc)"
+    log "dane-policyctl rollover failed (exit $rc)"
     printf '%s\n' "$out" >&2
     exit 1
     ;;

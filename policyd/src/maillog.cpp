@@ -1,4 +1,4 @@
-// Postfix log parsing for danectl report: syslog / RFC 3339 syslog / postlogd prefixes, and the
+// Postfix log parsing for dane-policyctl report: syslog / RFC 3339 syslog / postlogd prefixes, and the
 // smtp(8) messages about TLS sessions, certificate verification and deliveries.
 #include <ctime>
 

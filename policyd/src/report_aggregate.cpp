@@ -1,4 +1,4 @@
-// Per-destination aggregation of verdict logs and Postfix logs for danectl report.
+// Per-destination aggregation of verdict logs and Postfix logs for dane-policyctl report.
 #include <algorithm>
 #include <iterator>
 

@@ -1,4 +1,4 @@
-// Streaming line reader for danectl report: plain files and gzip (by magic bytes, multi-member).
+// Streaming line reader for dane-policyctl report: plain files and gzip (by magic bytes, multi-member).
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>

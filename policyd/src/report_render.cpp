@@ -1,4 +1,4 @@
-// Table and JSON rendering of danectl report summaries.
+// Table and JSON rendering of dane-policyctl report summaries.
 #include <algorithm>
 #include <sstream>
 

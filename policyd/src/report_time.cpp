@@ -1,4 +1,4 @@
-// Time stamps for danectl report: RFC 3339 parsing/formatting and relative --since/--until.
+// Time stamps for dane-policyctl report: RFC 3339 parsing/formatting and relative --since/--until.
 #include <chrono>
 #include <cstdio>
 

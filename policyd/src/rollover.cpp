@@ -1,4 +1,4 @@
-// The pure step logic of `danectl rollover` (contract: dane/policyd/rollover.hpp, docs/rollover.md).
+// The pure step logic of `dane-policyctl rollover` (contract: dane/policyd/rollover.hpp, docs/rollover.md).
 #include "dane/policyd/rollover.hpp"
 
 #include <algorithm>

@@ -93,7 +93,7 @@ Status endpoints(std::vector<Endpoint>& out, const std::vector<std::string>& val
   }
 
 // THE table. Every option of dane-policyd is declared here and nowhere else, except
-// the resolver options shared with danectl, declared once in resolver_options.cpp.
+// the resolver options shared with dane-policyctl, declared once in resolver_options.cpp.
 const SettingSpec k_settings[] = {
     {"config", SettingType::String, "", "FILE",
      "read settings from FILE (INI syntax: name = value, same names as the options; command-line values win)",

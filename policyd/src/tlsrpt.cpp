@@ -1,4 +1,4 @@
-// RFC 8460 (SMTP TLS Reporting) aggregate reports from danectl report's summaries.
+// RFC 8460 (SMTP TLS Reporting) aggregate reports from dane-policyctl report's summaries.
 //
 // Field names follow RFC 8460 §4.4; result types §4.3. One report per policy domain (destination);
 // inside it one policy per (MX host, TLSA set in force): "tlsa" with the records as policy-string, or
@@ -131,7 +131,7 @@ json build_tlsrpt(const Aggregator& aggregator, const DestinationSummary& d, con
   const std::string domain = policy_domain(d.destination);
   const std::string source =
       from_maillog ? "session counts from the Postfix log (TLS sessions, certificate verification failures, 4.7.5 "
-                     "deferrals) read by danectl report --maillog"
+                     "deferrals) read by dane-policyctl report --maillog"
                    : "session counts from dane-policyd probe results in the verdict log (no Postfix log given)";
   const std::string info = data_uri(source);
 

@@ -247,7 +247,7 @@ std::string rfc3339_utc(std::chrono::system_clock::time_point time) {
 std::string render_verdict(const VerdictRecord& r) {
   nlohmann::json j;
   if (r.facts != nullptr) {
-    // The shared shape of danectl policy/check --json (json.hpp), plus probe results per host.
+    // The shared shape of dane-policyctl policy/check --json (json.hpp), plus probe results per host.
     HostJsonHook hook;
     if (r.probes != nullptr) {
       hook = [&r](const HostResult& host, nlohmann::json& object) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# danectl check: usage and input errors exit 2 with a message naming what was wrong (DESIGN.md §5);
+# dane-policyctl check: usage and input errors exit 2 with a message naming what was wrong (DESIGN.md §5);
 # --help exits 0 and lists the pinned options. Needs no DNS and no network (every case fails
 # before any lookup or probe).
 set -u
@@ -9,20 +9,20 @@ fail() {
   echo "FAIL: $*" >&2
   failures=$((failures + 1))
 }
-[[ -x ${DANECTL:-} ]] || { echo "FAIL: DANECTL is not set to the danectl binary" >&2; exit 1; }
+[[ -x ${DANE_POLICYCTL:-} ]] || { echo "FAIL: DANE_POLICYCTL is not set to the dane-policyctl binary" >&2; exit 1; }
 
-# expect EXIT PATTERN ARGS...: runs `danectl check ARGS` (bounded), checks the exit code and that
+# expect EXIT PATTERN ARGS...: runs `dane-policyctl check ARGS` (bounded), checks the exit code and that
 # stdout+stderr match the extended regular expression PATTERN.
 expect() {
   local want=$1 pattern=$2
   shift 2
   local out rc
-  out=$(timeout 20 "$DANECTL" check "$@" 2>&1)
+  out=$(timeout 20 "$DANE_POLICYCTL" check "$@" 2>&1)
   rc=$?
   if [[ $rc -ne $want ]]; then
-    fail "danectl check $*: exit $rc, expected $want; output: $out"
+    fail "dane-policyctl check $*: exit $rc, expected $want; output: $out"
   elif ! grep -Eq -- "$pattern" <<<"$out"; then
-    fail "danectl check $*: output does not match /$pattern/: $out"
+    fail "dane-policyctl check $*: output does not match /$pattern/: $out"
   fi
 }
 

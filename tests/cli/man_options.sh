@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The man pages cannot drift from the code: every long option printed by `dane-policyd --help`
 # must be documented in man/dane-policyd.8 (and, as a config-file name, in
-# man/dane-policyd.conf.5); every long option printed by `danectl COMMAND --help` must be
-# documented in that command's section of man/danectl.1 (or under RESOLVER OPTIONS).
+# man/dane-policyd.conf.5); every long option printed by `dane-policyctl COMMAND --help` must be
+# documented in that command's section of man/dane-policyctl.1 (or under RESOLVER OPTIONS).
 # Every page must also render without a single groff/man warning.
-# Needs: DANECTL, DANE_POLICYD (binaries), DANE_SOURCE_DIR; man-db and groff-base.
+# Needs: DANE_POLICYCTL, DANE_POLICYD (binaries), DANE_SOURCE_DIR; man-db and groff-base.
 set -u
 
 src=${DANE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -20,7 +20,7 @@ for tool in man groff; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/install-deps.sh: man-db, groff-base)" >&2; exit 1; }
 done
 [[ -x ${DANE_POLICYD:-} ]] || { echo "FAIL: DANE_POLICYD is not set to the dane-policyd binary" >&2; exit 1; }
-[[ -x ${DANECTL:-} ]] || { echo "FAIL: DANECTL is not set to the danectl binary" >&2; exit 1; }
+[[ -x ${DANE_POLICYCTL:-} ]] || { echo "FAIL: DANE_POLICYCTL is not set to the dane-policyctl binary" >&2; exit 1; }
 
 # Long options ("--name") in a text, one per line, sorted, unique.
 long_options() {
@@ -73,7 +73,7 @@ check_defaults() {
 }
 
 # --- 1. Every page renders without warnings ------------------------------------------------
-for page in "$man_dir"/dane-policyd.8 "$man_dir"/dane-policyd.conf.5 "$man_dir"/danectl.1; do
+for page in "$man_dir"/dane-policyd.8 "$man_dir"/dane-policyd.conf.5 "$man_dir"/dane-policyctl.1; do
   [[ -f $page ]] || { fail "missing man page $page"; continue; }
   warnings=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 "$page" 2>&1 >/dev/null)
   [[ -z $warnings ]] || fail "$(basename "$page") renders with warnings:"$'\n'"$warnings"
@@ -121,29 +121,29 @@ if [[ $check_daemon -eq 1 ]]; then
   done
 fi
 
-# --- 3. danectl COMMAND --help vs the command's section of danectl.1 ------------------------------
-resolver_section=$(roff_section "$man_dir/danectl.1" ".SH RESOLVER OPTIONS")
+# --- 3. dane-policyctl COMMAND --help vs the command's section of dane-policyctl.1 ------------------------------
+resolver_section=$(roff_section "$man_dir/dane-policyctl.1" ".SH RESOLVER OPTIONS")
 for cmd in tlsa verify policy check report rollover; do
-  out=$("$DANECTL" "$cmd" --help 2>&1)
+  out=$("$DANE_POLICYCTL" "$cmd" --help 2>&1)
   rc=$?
   if grep -q "not implemented yet" <<<"$out"; then
-    echo "note: danectl $cmd is not implemented yet; its options cannot be checked" >&2
+    echo "note: dane-policyctl $cmd is not implemented yet; its options cannot be checked" >&2
     continue
   fi
-  [[ $rc -eq 0 ]] || fail "danectl $cmd --help exited $rc: $out"
-  section=$(roff_section "$man_dir/danectl.1" ".SS $cmd")
-  [[ -n $section ]] || fail "man/danectl.1 has no '.SS $cmd' section"
+  [[ $rc -eq 0 ]] || fail "dane-policyctl $cmd --help exited $rc: $out"
+  section=$(roff_section "$man_dir/dane-policyctl.1" ".SS $cmd")
+  [[ -n $section ]] || fail "man/dane-policyctl.1 has no '.SS $cmd' section"
   for opt in $(long_options <<<"$out"); do
     [[ $opt == --help ]] && continue
     if ! grep -qE -- "^\.(B|BI|BR) (.*[ \"])?${opt}( |\"|$)" <<<"$section"$'\n'"$resolver_section"; then
-      fail "danectl $cmd option $opt (from --help) is not documented in the '$cmd' section of man/danectl.1"
+      fail "dane-policyctl $cmd option $opt (from --help) is not documented in the '$cmd' section of man/dane-policyctl.1"
     fi
   done
-  check_defaults "$section"$'\n'"$resolver_section" "$out" "man/danectl.1 ($cmd)"
+  check_defaults "$section"$'\n'"$resolver_section" "$out" "man/dane-policyctl.1 ($cmd)"
 done
 
 if [[ $failures -gt 0 ]]; then
   echo "$failures problem(s) found" >&2
   exit 1
 fi
-echo "man pages: render cleanly; every option of dane-policyd --help and danectl COMMAND --help is documented"
+echo "man pages: render cleanly; every option of dane-policyd --help and dane-policyctl COMMAND --help is documented"

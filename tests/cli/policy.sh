@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# danectl policy at the command line without any DNS server: exit codes (DESIGN.md §5),
+# dane-policyctl policy at the command line without any DNS server: exit codes (DESIGN.md §5),
 # errors that name the bad option or key, keys answered without DNS traffic (parent keys,
 # IP literals), and TEMP (exit 3) from a resolver that refuses every name. The DNS cases
 # over real signed zones are in tests/integration/destination_rig_test.cpp.
 set -u
-: "${DANECTL:?DANECTL must point at the danectl binary}"
+: "${DANE_POLICYCTL:?DANE_POLICYCTL must point at the dane-policyctl binary}"
 
 failures=0
 tmp=$(mktemp -d /tmp/dane-cli-policy-XXXXXX)
@@ -23,13 +23,13 @@ expect() {
   local code=$1 pattern=$2
   shift 2
   local out status
-  out=$("$DANECTL" "$@" 2>&1)
+  out=$("$DANE_POLICYCTL" "$@" 2>&1)
   status=$?
   if [[ $status -ne $code ]]; then
-    echo "FAIL: danectl $* exited $status, expected $code; output: $out" >&2
+    echo "FAIL: dane-policyctl $* exited $status, expected $code; output: $out" >&2
     failures=$((failures + 1))
   elif ! grep -qE -- "$pattern" <<<"$out"; then
-    echo "FAIL: danectl $*: output does not match '$pattern': $out" >&2
+    echo "FAIL: dane-policyctl $*: output does not match '$pattern': $out" >&2
     failures=$((failures + 1))
   fi
 }
@@ -60,4 +60,4 @@ if [[ $failures -ne 0 ]]; then
   echo "$failures failure(s)" >&2
   exit 1
 fi
-echo "danectl policy CLI: all checks passed"
+echo "dane-policyctl policy CLI: all checks passed"

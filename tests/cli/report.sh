@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# CLI tests of `danectl report`: table, --json, --domain, --since/--until, gzip + rotation in any
+# CLI tests of `dane-policyctl report`: table, --json, --domain, --since/--until, gzip + rotation in any
 # order, malformed lines on stderr with FILE:LINE, exit codes (0 summarised, 2 nothing readable or
 # bad usage), --maillog in the three Postfix log formats, --tlsrpt shapes.
 set -u
-DANECTL=${DANECTL:?DANECTL not set}
+DANE_POLICYCTL=${DANE_POLICYCTL:?DANE_POLICYCTL not set}
 DATA=${DANE_TEST_DATA_DIR:?DANE_TEST_DATA_DIR not set}/report
 export TZ=UTC
 WORK=$(mktemp -d /tmp/report_cli.XXXXXX)
@@ -23,7 +23,7 @@ expect_no_grep() {
 py() { python3 -c "$1" "${@:2}"; }
 
 # --- table: problems first, exact counts
-"$DANECTL" report "$DATA/verdicts-basic.jsonl" >"$WORK/out" 2>"$WORK/err"
+"$DANE_POLICYCTL" report "$DATA/verdicts-basic.jsonl" >"$WORK/out" 2>"$WORK/err"
 expect_rc "table" 0 $?
 expect_grep "problem destination listed first" '^!  broken\.example +tempfail +1 ' <(sed -n 2p "$WORK/out")
 expect_grep "example.com counts" '^   example\.com +dane-only +3 +2026-11-28T10:00:00Z +2026-11-28T14:00:00Z +3 +0 +0 +0 +0 +- +-$' "$WORK/out"
@@ -31,7 +31,7 @@ expect_grep "footer" '^3 destination\(s\); 5 verdict line\(s\) in 1 file\(s\), 0
 [ -s "$WORK/err" ] && fail "clean input wrote to stderr" || pass "clean input: empty stderr"
 
 # --- json
-"$DANECTL" report --json "$DATA/verdicts-flips.jsonl" >"$WORK/json" 2>"$WORK/err"
+"$DANE_POLICYCTL" report --json "$DATA/verdicts-flips.jsonl" >"$WORK/json" 2>"$WORK/err"
 expect_rc "--json" 0 $?
 py '
 import json,sys
@@ -47,25 +47,25 @@ assert d["[mx.relay.example]:2525"]["probe_failures"]==1
 ' "$WORK/json" && pass "--json content" || fail "--json content"
 
 # --- --domain exact
-"$DANECTL" report --json --domain example.com "$DATA/verdicts-basic.jsonl" >"$WORK/json" 2>/dev/null
+"$DANE_POLICYCTL" report --json --domain example.com "$DATA/verdicts-basic.jsonl" >"$WORK/json" 2>/dev/null
 py 'import json,sys; j=json.load(open(sys.argv[1])); assert [d["destination"] for d in j["destinations"]]==["example.com"]; assert j["input"]["filtered"]==2' "$WORK/json" \
   && pass "--domain selects exactly" || fail "--domain selects exactly"
-"$DANECTL" report --json --domain com "$DATA/verdicts-basic.jsonl" >"$WORK/json" 2>/dev/null
+"$DANE_POLICYCTL" report --json --domain com "$DATA/verdicts-basic.jsonl" >"$WORK/json" 2>/dev/null
 py 'import json,sys; j=json.load(open(sys.argv[1])); assert j["destinations"]==[]' "$WORK/json" \
   && pass "--domain is not a suffix match" || fail "--domain is not a suffix match"
 
 # --- --since / --until (absolute and relative)
-"$DANECTL" report --json --since 2026-11-28T11:00:00Z --until 2026-11-28T13:00:00Z "$DATA/verdicts-basic.jsonl" >"$WORK/json"
+"$DANE_POLICYCTL" report --json --since 2026-11-28T11:00:00Z --until 2026-11-28T13:00:00Z "$DATA/verdicts-basic.jsonl" >"$WORK/json"
 py 'import json,sys; j=json.load(open(sys.argv[1])); d={x["destination"]:x["evaluations"] for x in j["destinations"]}; assert d=={"example.com":1,"insecure.example":1,"broken.example":1}, d' "$WORK/json" \
   && pass "--since/--until absolute" || fail "--since/--until absolute"
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ); old=$(date -u -d '-3 days' +%Y-%m-%dT%H:%M:%SZ)
 printf '%s\n' \
   "{\"time\":\"$old\",\"destination\":\"old.example\",\"mode\":\"native\",\"policy\":\"dane\",\"answer\":\"OK dane\",\"reason\":\"r\",\"cached\":false,\"hosts\":[]}" \
   "{\"time\":\"$now\",\"destination\":\"new.example\",\"mode\":\"native\",\"policy\":\"dane\",\"answer\":\"OK dane\",\"reason\":\"r\",\"cached\":false,\"hosts\":[]}" >"$WORK/rel.log"
-"$DANECTL" report --since 24h "$WORK/rel.log" >"$WORK/out"
+"$DANE_POLICYCTL" report --since 24h "$WORK/rel.log" >"$WORK/out"
 expect_grep "--since 24h keeps recent" 'new\.example' "$WORK/out"
 expect_no_grep "--since 24h drops old" 'old\.example' "$WORK/out"
-"$DANECTL" report --until 2d "$WORK/rel.log" >"$WORK/out"
+"$DANE_POLICYCTL" report --until 2d "$WORK/rel.log" >"$WORK/out"
 expect_grep "--until 2d keeps old" 'old\.example' "$WORK/out"
 expect_no_grep "--until 2d drops recent" 'new\.example' "$WORK/out"
 
@@ -74,7 +74,7 @@ mk() { printf '{"time":"%s","destination":"rot.example","mode":"native","policy"
 { mk 2026-11-20T00:00:00Z dane-only; mk 2026-11-21T00:00:00Z dane-only; } | gzip >"$WORK/verdicts.log.2.gz"
 mk 2026-11-22T00:00:00Z notfound | gzip >"$WORK/verdicts.log.1"       # compressed, no .gz suffix
 mk 2026-11-23T00:00:00Z dane-only >"$WORK/verdicts.log"
-"$DANECTL" report --json "$WORK/verdicts.log" "$WORK/verdicts.log.2.gz" "$WORK/verdicts.log.1" >"$WORK/json" 2>"$WORK/err"
+"$DANE_POLICYCTL" report --json "$WORK/verdicts.log" "$WORK/verdicts.log.2.gz" "$WORK/verdicts.log.1" >"$WORK/json" 2>"$WORK/err"
 expect_rc "rotated set" 0 $?
 py '
 import json,sys
@@ -85,7 +85,7 @@ assert c["last"]["kind"]=="gained-dane" and c["last"]["time"]=="2026-11-23T00:00
 ' "$WORK/json" && pass "rotation read in time order" || fail "rotation read in time order"
 
 # --- malformed lines: named on stderr, rest read, exit 0
-"$DANECTL" report "$DATA/verdicts-junk.jsonl" >"$WORK/out" 2>"$WORK/err"
+"$DANE_POLICYCTL" report "$DATA/verdicts-junk.jsonl" >"$WORK/out" 2>"$WORK/err"
 expect_rc "junk file" 0 $?
 expect_grep "junk line named" "verdicts-junk\.jsonl:2: malformed verdict line: not valid JSON" "$WORK/err"
 expect_grep "truncated last line named" "verdicts-junk\.jsonl:7: malformed verdict line \(truncated last line" "$WORK/err"
@@ -95,28 +95,28 @@ expect_grep "rest summarised" '^ +junk\.example +dane +2 ' "$WORK/out"
 # --- truncated gzip (crash during compression)
 for i in $(seq 1 3000); do mk 2026-11-20T00:00:00Z dane; done | gzip >"$WORK/full.gz"
 head -c $(( $(stat -c %s "$WORK/full.gz") / 2 )) "$WORK/full.gz" >"$WORK/cut.gz"
-"$DANECTL" report "$WORK/cut.gz" >"$WORK/out" 2>"$WORK/err"
+"$DANE_POLICYCTL" report "$WORK/cut.gz" >"$WORK/out" 2>"$WORK/err"
 expect_rc "truncated gzip" 0 $?
 expect_grep "truncated gzip reported" "cut\.gz:[0-9]+: malformed input, stopped reading: truncated gzip" "$WORK/err"
 expect_grep "truncated gzip partly read" '^ +rot\.example +dane +[0-9]+' "$WORK/out"
 
 # --- exit 2: nothing readable, bad usage
-"$DANECTL" report "$WORK/does-not-exist" >"$WORK/out" 2>"$WORK/err"
+"$DANE_POLICYCTL" report "$WORK/does-not-exist" >"$WORK/out" 2>"$WORK/err"
 expect_rc "missing file" 2 $?
 expect_grep "missing file named" "cannot read .*does-not-exist" "$WORK/err"
-"$DANECTL" report "$WORK/does-not-exist" "$DATA/verdicts-basic.jsonl" >"$WORK/out" 2>"$WORK/err"
+"$DANE_POLICYCTL" report "$WORK/does-not-exist" "$DATA/verdicts-basic.jsonl" >"$WORK/out" 2>"$WORK/err"
 expect_rc "one missing, one readable" 0 $?
-"$DANECTL" report >/dev/null 2>&1; expect_rc "no LOGFILE" 2 $?
-"$DANECTL" report --bogus "$DATA/verdicts-basic.jsonl" >/dev/null 2>&1; expect_rc "unknown option" 2 $?
-"$DANECTL" report --since yesterday "$DATA/verdicts-basic.jsonl" >/dev/null 2>"$WORK/err"; expect_rc "bad --since" 2 $?
+"$DANE_POLICYCTL" report >/dev/null 2>&1; expect_rc "no LOGFILE" 2 $?
+"$DANE_POLICYCTL" report --bogus "$DATA/verdicts-basic.jsonl" >/dev/null 2>&1; expect_rc "unknown option" 2 $?
+"$DANE_POLICYCTL" report --since yesterday "$DATA/verdicts-basic.jsonl" >/dev/null 2>"$WORK/err"; expect_rc "bad --since" 2 $?
 expect_grep "bad --since explained" "--since: bad time 'yesterday'" "$WORK/err"
-"$DANECTL" report --json --tlsrpt "$DATA/verdicts-basic.jsonl" >/dev/null 2>&1; expect_rc "--json with --tlsrpt" 2 $?
-"$DANECTL" report --since 2026-11-29 --until 2026-11-28 "$DATA/verdicts-basic.jsonl" >/dev/null 2>&1; expect_rc "since after until" 2 $?
-"$DANECTL" report --help >"$WORK/out" 2>&1; expect_rc "--help" 0 $?
+"$DANE_POLICYCTL" report --json --tlsrpt "$DATA/verdicts-basic.jsonl" >/dev/null 2>&1; expect_rc "--json with --tlsrpt" 2 $?
+"$DANE_POLICYCTL" report --since 2026-11-29 --until 2026-11-28 "$DATA/verdicts-basic.jsonl" >/dev/null 2>&1; expect_rc "since after until" 2 $?
+"$DANE_POLICYCTL" report --help >"$WORK/out" 2>&1; expect_rc "--help" 0 $?
 
 # --- --maillog in each format (TZ=UTC: classic stamps are local time)
 for fmt in syslog rfc3339 postlogd; do
-  "$DANECTL" report --json --maillog "$DATA/maillog-$fmt.log" "$DATA/verdicts-maillog.jsonl" >"$WORK/json" 2>"$WORK/err"
+  "$DANE_POLICYCTL" report --json --maillog "$DATA/maillog-$fmt.log" "$DATA/verdicts-maillog.jsonl" >"$WORK/json" 2>"$WORK/err"
   expect_rc "--maillog $fmt" 0 $?
   py '
 import json,sys
@@ -129,14 +129,14 @@ assert d["trusted.example"]["maillog"]["trusted"]==1 and d["trusted.example"]["e
 ' "$WORK/json" && pass "--maillog $fmt joined counts" || fail "--maillog $fmt joined counts"
 done
 gzip -c "$DATA/maillog-rfc3339.log" >"$WORK/maillog.1"
-"$DANECTL" report --maillog "$WORK/maillog.1" "$DATA/verdicts-maillog.jsonl" >"$WORK/out" 2>"$WORK/err"
+"$DANE_POLICYCTL" report --maillog "$WORK/maillog.1" "$DATA/verdicts-maillog.jsonl" >"$WORK/out" 2>"$WORK/err"
 expect_rc "--maillog gzip" 0 $?
 expect_grep "--maillog gzip table" '^!  example\.com +dane-only +1 .* 2 +1 +0 +0 +1 +0 ' "$WORK/out"
-"$DANECTL" report --maillog "$DATA/maillog-syslog.log" "$DATA/verdicts-maillog.jsonl" >/dev/null 2>"$WORK/err"
+"$DANE_POLICYCTL" report --maillog "$DATA/maillog-syslog.log" "$DATA/verdicts-maillog.jsonl" >/dev/null 2>"$WORK/err"
 expect_grep "--maillog junk line named" "maillog-syslog\.log:26: malformed log line" "$WORK/err"
 
 # --- --tlsrpt
-"$DANECTL" report --tlsrpt --organization "Example Org" --contact tlsrpt@example.net "$DATA/verdicts-maillog.jsonl" >"$WORK/json" 2>"$WORK/err"
+"$DANE_POLICYCTL" report --tlsrpt --organization "Example Org" --contact tlsrpt@example.net "$DATA/verdicts-maillog.jsonl" >"$WORK/json" 2>"$WORK/err"
 expect_rc "--tlsrpt" 0 $?
 py '
 import json,sys
@@ -149,7 +149,7 @@ for r in a:
     s=p["summary"]; n=sum(f["failed-session-count"] for f in p["failure-details"])
     assert n==s["total-failure-session-count"], p
 ' "$WORK/json" && pass "--tlsrpt array, counts add up" || fail "--tlsrpt array, counts add up"
-"$DANECTL" report --tlsrpt --domain example.com --maillog "$DATA/maillog-postlogd.log" "$DATA/verdicts-maillog.jsonl" >"$WORK/json" 2>/dev/null
+"$DANE_POLICYCTL" report --tlsrpt --domain example.com --maillog "$DATA/maillog-postlogd.log" "$DATA/verdicts-maillog.jsonl" >"$WORK/json" 2>/dev/null
 py '
 import json,sys
 r=json.load(open(sys.argv[1]))

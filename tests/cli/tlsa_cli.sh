@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# CLI tests of `danectl tlsa`: output forms, RFC 7218 names, and every bad-input case with its
+# CLI tests of `dane-policyctl tlsa`: output forms, RFC 7218 names, and every bad-input case with its
 # exit code (2) and message. (Digests against the openssl pipelines: tests/unit/tlsa_gen_test.cpp.)
 set -u
-DANECTL=${DANECTL:?DANECTL not set}
+DANE_POLICYCTL=${DANE_POLICYCTL:?DANE_POLICYCTL not set}
 PKI=${DANE_TEST_DATA_DIR:?DANE_TEST_DATA_DIR not set}/pki
 WORK=$(mktemp -d /tmp/tlsa_cli.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -14,7 +14,7 @@ fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
 bad() {
   local name=$1 want=$2 pattern=$3
   shift 3
-  "$DANECTL" tlsa "$@" >"$WORK/out" 2>"$WORK/err"
+  "$DANE_POLICYCTL" tlsa "$@" >"$WORK/out" 2>"$WORK/err"
   local rc=$?
   if [ "$rc" != "$want" ]; then
     fail "$name: exit $rc, want $want"
@@ -31,7 +31,7 @@ bad() {
 good() { # NAME WANT-STDOUT-REGEX ARGS...
   local name=$1 pattern=$2
   shift 2
-  "$DANECTL" tlsa "$@" >"$WORK/out" 2>"$WORK/err"
+  "$DANE_POLICYCTL" tlsa "$@" >"$WORK/out" 2>"$WORK/err"
   local rc=$?
   if [ "$rc" != 0 ]; then
     fail "$name: exit $rc"
@@ -91,7 +91,7 @@ bad "unknown option" 2 "unrecognised option '--bogus'" --bogus "$PKI/leaf-p256.c
 bad "option without value" 2 "the required argument for option '--usage' is missing" "$PKI/leaf-p256.crt" -u
 
 # --- --help goes to stdout with exit 0
-"$DANECTL" tlsa --help >"$WORK/out" 2>&1
+"$DANE_POLICYCTL" tlsa --help >"$WORK/out" 2>&1
 [ $? = 0 ] && grep -q -- "--cert-index" "$WORK/out" && pass "--help" || fail "--help"
 
 echo "$fails failure(s)"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# CLI tests of `danectl verify`: exit codes 0/1/2, the text lines ("Matched DANE-EE ... at depth 0",
+# CLI tests of `dane-policyctl verify`: exit codes 0/1/2, the text lines ("Matched DANE-EE ... at depth 0",
 # per-record reasons, unusable records), --json fields, --time, and every bad-input case with its
 # message. (Matching semantics in depth: tests/unit/match_test.cpp over tests/data/vectors.)
 set -u
-DANECTL=${DANECTL:?DANECTL not set}
+DANE_POLICYCTL=${DANE_POLICYCTL:?DANE_POLICYCTL not set}
 PKI=${DANE_TEST_DATA_DIR:?DANE_TEST_DATA_DIR not set}/pki
 WORK=$(mktemp -d /tmp/verify_cli.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -16,7 +16,7 @@ py() { python3 -c "$1" "${@:2}"; }
 check() {
   local name=$1 want=$2
   shift 2
-  "$DANECTL" verify "$@" >"$WORK/out" 2>"$WORK/err"
+  "$DANE_POLICYCTL" verify "$@" >"$WORK/out" 2>"$WORK/err"
   local rc=$?
   if [ "$rc" = "$want" ]; then pass "$name (exit $rc)"; else
     fail "$name: exit $rc, want $want"
@@ -31,7 +31,7 @@ line1() { # NAME FILE EXACT-FIRST-LINE
   if [ "$(head -1 "$2")" = "$3" ]; then pass "$1"; else fail "$1: first line '$(head -1 "$2")', want '$3'"; fi
 }
 
-# Record data from the openssl CLI (independent of danectl).
+# Record data from the openssl CLI (independent of dane-policyctl).
 spki() { openssl x509 -in "$PKI/$1" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64; }
 short() { echo "${1:0:8}...${1: -8}"; }
 ee=$(spki leaf-rsa.crt)
@@ -140,7 +140,7 @@ bad "empty --name" "--name '' is not a host name" --tlsa "3 1 1 $ee" --chain "$P
 bad "unknown option" "unrecognised option '--bogus'" --tlsa "3 1 1 $ee" --chain "$PKI/leaf-rsa.chain.pem" --bogus
 bad "stray argument" "unexpected argument 'extra'" --tlsa "3 1 1 $ee" --chain "$PKI/leaf-rsa.chain.pem" extra
 
-"$DANECTL" verify --help >"$WORK/out" 2>&1
+"$DANE_POLICYCTL" verify --help >"$WORK/out" 2>&1
 [ $? = 0 ] && grep -q -- "--tlsa" "$WORK/out" && pass "--help" || fail "--help"
 
 echo "$fails failure(s)"

@@ -8,9 +8,9 @@
 #              s_client -dane_tlsa_domain -dane_tlsa_rrdata -dane_ee_no_namechecks
 #              -verify_return_error` (and -attime for cases with a time) decides
 # For each case and tool, the tool's verdict (verified or not) must equal the vector's expectation,
-# and `danectl verify` must give the same verdict through its exit code (0 or 1).
+# and `dane-policyctl verify` must give the same verdict through its exit code (0 or 1).
 set -u
-DANECTL=${DANECTL:?DANECTL not set}
+DANE_POLICYCTL=${DANE_POLICYCTL:?DANE_POLICYCTL not set}
 DATA=${DANE_TEST_DATA_DIR:?DANE_TEST_DATA_DIR not set}
 PKI=$DATA/pki
 VECTORS=$DATA/vectors/match.vectors
@@ -79,15 +79,15 @@ run_case() {
   local has_ta=0 r
   for r in "${tlsa[@]}"; do [ "${r%% *}" = 2 ] && has_ta=1; done
 
-  # danectl verify itself (exit 0 verified, 1 not)
+  # dane-policyctl verify itself (exit 0 verified, 1 not)
   local args=(--chain "$PKI/$chain")
   for r in "${tlsa[@]}"; do args+=(--tlsa "$r"); done
   for n in $names; do args+=(--name "$n"); done
   [ -n "$time" ] && args+=(--time "$time")
-  "$DANECTL" verify "${args[@]}" >"$WORK/danectl.out" 2>&1
+  "$DANE_POLICYCTL" verify "${args[@]}" >"$WORK/dane-policyctl.out" 2>&1
   local rc=$?
   local want_rc=$((1 - want_verified))
-  [ "$rc" = "$want_rc" ] && pass "$name: danectl verify exit $rc" || fail "$name: danectl verify exit $rc, want $want_rc"
+  [ "$rc" = "$want_rc" ] && pass "$name: dane-policyctl verify exit $rc" || fail "$name: dane-policyctl verify exit $rc, want $want_rc"
 
   if [[ " $xcheck " == *" ldns-dane "* ]] && ((have_ldns)); then
     local owner=${first_name:-mx.example.test}

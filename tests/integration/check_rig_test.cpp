@@ -1,5 +1,5 @@
-// `danectl check` end to end: real signed zones served by nsd (tests/support/dns_rig.hpp),
-// validated by libunbound inside danectl, and real STARTTLS servers
+// `dane-policyctl check` end to end: real signed zones served by nsd (tests/support/dns_rig.hpp),
+// validated by libunbound inside dane-policyctl, and real STARTTLS servers
 // (tests/support/smtp_server.hpp) on unique 127.x.y.z addresses, all on one port that
 // `--port` points the probes at. Verdicts are cross-checked with `openssl s_client`.
 #include <cstdlib>
@@ -164,12 +164,12 @@ protected:
   void SetUp() override {
     DANE_REQUIRE_OR_SKIP(DnsRig::tools_available(), DnsRig::missing_tools_message());
     ASSERT_TRUE(s_rig != nullptr) << "rig set-up failed: " << s_setup_error;
-    ASSERT_NE(std::getenv("DANECTL"), nullptr) << "DANECTL is not set";
+    ASSERT_NE(std::getenv("DANE_POLICYCTL"), nullptr) << "DANE_POLICYCTL is not set";
   }
 
-  // danectl check DESTINATION --port P <rig resolver args> EXTRA...
+  // dane-policyctl check DESTINATION --port P <rig resolver args> EXTRA...
   static RunResult check(const std::string& destination, std::vector<std::string> extra = {}, bool with_port = true) {
-    std::vector<std::string> argv = {std::getenv("DANECTL"), "check", destination};
+    std::vector<std::string> argv = {std::getenv("DANE_POLICYCTL"), "check", destination};
     if (with_port) {
       argv.push_back("--port");
       argv.push_back(std::to_string(s_port));
@@ -180,10 +180,10 @@ protected:
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto process = test::run_process(argv, k_program_limit, false);
     if (std::getenv("DANE_TEST_VERBOSE") != nullptr) { // show what an operator sees
-      std::cerr << "$ danectl check " << destination << " ... (exit " << process.exit_code << ")\n"
+      std::cerr << "$ dane-policyctl check " << destination << " ... (exit " << process.exit_code << ")\n"
                 << process.output << process.error_output;
     }
-    EXPECT_FALSE(process.timed_out) << "danectl check " << destination << " did not finish";
+    EXPECT_FALSE(process.timed_out) << "dane-policyctl check " << destination << " did not finish";
     RunResult result{process.exit_code, process.output, process.error_output, {}};
     std::size_t start = 0;
     while (start < result.out.size()) {

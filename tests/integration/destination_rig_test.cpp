@@ -302,7 +302,7 @@ struct Run {
   int status = -1;
   std::string out;
 };
-Run run_danectl(const std::vector<std::string>& args);
+Run run_policyctl(const std::vector<std::string>& args);
 std::vector<std::string> with_rig(std::vector<std::string> args);
 
 class DestinationRigTest : public DnsRigTest {
@@ -377,7 +377,7 @@ TEST_F(DestinationRigTest, Pinned_DaneTaWithFullCertificateWritesATrustAnchorFil
   // A digest-only DANE-TA record cannot become a file: dane-only.
   auto g = eval("ta.test");
   EXPECT_EQ(decide(g, Mode::Pinned, options).answer, "OK dane-only");
-  auto cli = run_danectl(with_rig({"policy", "tafull.test", "--mode", "pinned", "--ta-dir", dir}));
+  auto cli = run_policyctl(with_rig({"policy", "tafull.test", "--mode", "pinned", "--ta-dir", dir}));
   EXPECT_EQ(cli.status, 0) << cli.out;
   EXPECT_NE(cli.out.find("answer:      OK secure tafile=" + path + " match=tafull.test:mx.tafull.test\n"), std::string::npos)
       << cli.out;
@@ -572,11 +572,11 @@ TEST_F(DestinationRigTest, JsonCarriesThePinnedFields) {
   EXPECT_EQ(j["hosts"][1]["status"], "dane");
 }
 
-// ---- danectl policy over the rig (the real binary, --unbound-config) ----
+// ---- dane-policyctl policy over the rig (the real binary, --unbound-config) ----
 
-Run run_danectl(const std::vector<std::string>& args) {
-  const char* danectl = std::getenv("DANECTL");
-  std::string cmd = danectl != nullptr ? danectl : DANE_BINARY_DIR "/danectl/danectl";
+Run run_policyctl(const std::vector<std::string>& args) {
+  const char* ctl = std::getenv("DANE_POLICYCTL");
+  std::string cmd = ctl != nullptr ? ctl : DANE_BINARY_DIR "/policyctl/dane-policyctl";
   for (const auto& a : args) {
     cmd += " '" + a + "'";
   }
@@ -603,20 +603,20 @@ std::vector<std::string> with_rig(std::vector<std::string> args) {
 }
 
 TEST_F(DestinationRigTest, DanectlPolicyAnswersAndExitCodes) {
-  auto ok = run_danectl(with_rig({"policy", "ee.test"}));
+  auto ok = run_policyctl(with_rig({"policy", "ee.test"}));
   EXPECT_EQ(ok.status, 0) << ok.out;
   EXPECT_NE(ok.out.find("answer:      OK dane-only\n"), std::string::npos) << ok.out;
   EXPECT_NE(ok.out.find("host mx.ee.test (MX preference 10): dane, dnssec secure"), std::string::npos) << ok.out;
 
-  auto temp = run_danectl(with_rig({"policy", "wrongds.test"}));
+  auto temp = run_policyctl(with_rig({"policy", "wrongds.test"}));
   EXPECT_EQ(temp.status, 3) << temp.out;
   EXPECT_NE(temp.out.find("answer:      TEMP 4.7.5 MX lookup for wrongds.test bogus"), std::string::npos) << temp.out;
 
-  auto notfound = run_danectl(with_rig({"policy", "insec.test"}));
+  auto notfound = run_policyctl(with_rig({"policy", "insec.test"}));
   EXPECT_EQ(notfound.status, 0) << notfound.out;
   EXPECT_NE(notfound.out.find("answer:      NOTFOUND \n"), std::string::npos) << notfound.out;
 
-  auto json = run_danectl(with_rig({"policy", "[mx.port.test]:2525", "--mode", "pinned", "--json"}));
+  auto json = run_policyctl(with_rig({"policy", "[mx.port.test]:2525", "--mode", "pinned", "--json"}));
   EXPECT_EQ(json.status, 0) << json.out;
   auto j = nlohmann::json::parse(json.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << json.out;
@@ -626,7 +626,7 @@ TEST_F(DestinationRigTest, DanectlPolicyAnswersAndExitCodes) {
   EXPECT_EQ(j["mode"], "pinned");
   EXPECT_EQ(j["hosts"][0]["tlsa_base"], "mx.port.test");
 
-  auto bad = run_danectl(with_rig({"policy", "bad..test"}));
+  auto bad = run_policyctl(with_rig({"policy", "bad..test"}));
   EXPECT_EQ(bad.status, 2) << bad.out;
   EXPECT_NE(bad.out.find("empty label"), std::string::npos) << bad.out;
 }

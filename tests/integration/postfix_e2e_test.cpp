@@ -11,7 +11,7 @@
 // Each case asserts what the sender's maillog says (delivered over "Verified TLS", or deferred
 // with 4.7.5 and the reason), how often the receiver got the message, and what the daemon's
 // verdict log says about the destination. Each case then adds what it established to a tally; the
-// last case runs `danectl report --maillog` over this run's maillog and verdict logs and checks
+// last case runs `dane-policyctl report --maillog` over this run's maillog and verdict logs and checks
 // that the report's per-destination counts are exactly that tally (so a Postfix version that logs
 // differently fails here, not silently in an operator's report).
 #include <gtest/gtest.h>
@@ -103,9 +103,9 @@ std::optional<nlohmann::json> wait_verdict(const std::string& path, std::size_t 
 
 std::size_t file_size_or_zero(const std::string& path) { return read_text_file(path).size(); }
 
-std::string danectl_binary() {
-  const char* env = std::getenv("DANECTL");
-  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/danectl/danectl";
+std::string policyctl_binary() {
+  const char* env = std::getenv("DANE_POLICYCTL");
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/policyctl/dane-policyctl";
 }
 
 std::string daemon_binary() {
@@ -166,7 +166,7 @@ struct Rig {
   std::unique_ptr<PostfixInstance> sender;
   SenderSetup sender_setup = SenderSetup::None;
   std::string setup_error;
-  // What the cases established, per destination, for the danectl report cross-check.
+  // What the cases established, per destination, for the dane-policyctl report cross-check.
   struct Tally {
     std::uint64_t verified = 0, untrusted = 0, verify_failures = 0, deferred = 0, dane_required = 0;
   };
@@ -307,7 +307,7 @@ std::string build_rig(Rig& r) {
   r.sender->set("smtp_tls_security_level", "may"); // the operator's default level
   r.sender->set("smtp_tls_fingerprint_digest", "sha256");
   // One delivery attempt per message unless a case flushes the queue (postqueue -f ignores the
-  // backoff): the maillog then holds a known number of sessions for danectl report's cross-check.
+  // backoff): the maillog then holds a known number of sessions for dane-policyctl report's cross-check.
   r.sender->set("minimal_backoff_time", "3600s");
   r.sender->set("maximal_backoff_time", "3600s");
   return {};
@@ -709,7 +709,7 @@ TEST_F(PostfixE2e, Monitor_BogusZone_DeliveredAsWithoutDaemon_VerdictSaysTemp) {
   ++r->tally["bogus.test"].untrusted;
 }
 
-// ================================ danectl report over this run's logs ===========================
+// ================================ dane-policyctl report over this run's logs ===========================
 
 // Keep this case last: it reads what the cases above left in the maillog and the verdict logs.
 TEST_F(PostfixE2e, Report_OverThisRunsLogs_CountsWhatWasDeliveredAndDeferred) {
@@ -718,7 +718,7 @@ TEST_F(PostfixE2e, Report_OverThisRunsLogs_CountsWhatWasDeliveredAndDeferred) {
     GTEST_SKIP() << "an earlier case failed: its sessions are in the maillog but not in the tally";
   }
   const std::vector<std::string> logs = {r->pinned.verdict_log, r->native.verdict_log, r->monitor.verdict_log};
-  std::vector<std::string> argv = {danectl_binary(), "report", "--json", "--maillog", r->sender->maillog_path()};
+  std::vector<std::string> argv = {policyctl_binary(), "report", "--json", "--maillog", r->sender->maillog_path()};
   argv.insert(argv.end(), logs.begin(), logs.end());
   auto run = run_command(argv);
   ASSERT_EQ(run.exit_code, 0) << run.output;
@@ -760,7 +760,7 @@ TEST_F(PostfixE2e, Report_OverThisRunsLogs_CountsWhatWasDeliveredAndDeferred) {
     if (t.dane_required == 0) {
       continue;
     }
-    std::vector<std::string> targv = {danectl_binary(), "report", "--tlsrpt", "--domain", name,
+    std::vector<std::string> targv = {policyctl_binary(), "report", "--tlsrpt", "--domain", name,
                                       "--maillog", r->sender->maillog_path()};
     targv.insert(targv.end(), logs.begin(), logs.end());
     auto trun = run_command(targv);

@@ -1,4 +1,4 @@
-// `danectl rollover` end to end: the real danectl binary ($DANECTL) against signed zones served by
+// `dane-policyctl rollover` end to end: the real dane-policyctl binary ($DANE_POLICYCTL) against signed zones served by
 // nsd on loopback (validated by libunbound through --unbound-config) and a real STARTTLS server
 // presenting the current or the next certificate. Walks every step (publish, wait with the TTL not
 // yet elapsed, swap, swap again while the server still presents the old key, remove, done) and the
@@ -176,9 +176,9 @@ protected:
 
   void SetUp() override {
     DANE_REQUIRE_OR_SKIP(s_rig != nullptr && s_server != nullptr, DnsRig::missing_tools_message());
-    const char* danectl = std::getenv("DANECTL");
-    DANE_REQUIRE_OR_SKIP(danectl != nullptr, "DANECTL is not set (run through ctest)");
-    m_danectl = danectl;
+    const char* ctl = std::getenv("DANE_POLICYCTL");
+    DANE_REQUIRE_OR_SKIP(ctl != nullptr, "DANE_POLICYCTL is not set (run through ctest)");
+    m_policyctl = ctl;
     char tmpl[] = "/tmp/rollover-rig-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     m_dir = tmpl;
@@ -202,11 +202,11 @@ protected:
     return "_" + s_port + "._tcp.mx." + zone + ". IN TLSA " + tlsa;
   }
 
-  // danectl rollover --current p256 --next rsa --host mx.ZONE --port PORT --state-file ... --json
+  // dane-policyctl rollover --current p256 --next rsa --host mx.ZONE --port PORT --state-file ... --json
   CmdResult rollover(const std::string& zone, const std::vector<std::string>& extra = {},
                const std::string& current = pki("leaf-p256.chain.pem"),
                const std::string& next = pki("leaf-rsa.chain.pem")) {
-    std::vector<std::string> argv{m_danectl, "rollover", "--current", current, "--next", next, "--host",
+    std::vector<std::string> argv{m_policyctl, "rollover", "--current", current, "--next", next, "--host",
                                   "mx." + zone, "--port", s_port, "--state-file", state_file(), "--probe-timeout", "5"};
     for (const auto& a : s_rig->cli_args()) {
       argv.push_back(a);
@@ -237,7 +237,7 @@ protected:
   static inline std::unique_ptr<DnsRig> s_rig;
   static inline std::unique_ptr<SmtpServer> s_server;
   static inline std::string s_address, s_port, s_p256, s_rsa, s_p384, s_int;
-  std::string m_danectl;
+  std::string m_policyctl;
   std::string m_dir;
 };
 
@@ -447,7 +447,7 @@ TEST_F(RolloverRig, UsageErrorsExitTwo) {
        "bogus"},
   };
   for (const auto& c : cases) {
-    std::vector<std::string> argv{m_danectl, "rollover"};
+    std::vector<std::string> argv{m_policyctl, "rollover"};
     argv.insert(argv.end(), c.args.begin(), c.args.end());
     auto r = run_cmd(argv, m_dir);
     EXPECT_EQ(r.exit_code, 2) << describe(r);
@@ -480,7 +480,7 @@ TEST_F(RolloverRig, CertbotHookInstallsOnlyWhenSafe) {
       "DANE_INTERVAL=0",
       "DANE_STATE_FILE=" + state_file(),
       "DANE_RESOLVER_OPTS=" + resolver_opts,
-      "DANECTL=" + m_danectl,
+      "DANE_POLICYCTL=" + m_policyctl,
   };
   auto hook_run = [&] { return run_cmd({"bash", hook}, m_dir, env); };
   const std::string p256_chain = read_file(pki("leaf-p256.chain.pem"));

@@ -49,7 +49,7 @@
 //   }
 //   void SetUp() override { DANE_REQUIRE_OR_SKIP(s_rig != nullptr, DnsRig::missing_tools_message()); }
 //   ... auto resolver = dane::make_unbound_resolver(s_rig->resolver_config());
-//   ... run_program({danectl, "policy", "example.test", "--unbound-config", s_rig->unbound_config_path()})
+//   ... run_program({dane-policyctl, "policy", "example.test", "--unbound-config", s_rig->unbound_config_path()})
 //
 // Records text is zone-file syntax with `$ORIGIN <origin>.` and `$TTL <ttl>` preset; relative and
 // absolute owner names both work. Leading white space is stripped from every line (so indented raw
@@ -143,7 +143,7 @@ public:
   const std::string& unbound_config_path() const;
   // ResolverConfig with unbound_config set and the given per-destination timeout.
   ResolverConfig resolver_config(std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
-  // {"--unbound-config", PATH, "--dns-timeout", "SECONDS"} for danectl / dane-policyd.
+  // {"--unbound-config", PATH, "--dns-timeout", "SECONDS"} for dane-policyctl / dane-policyd.
   std::vector<std::string> cli_args(int dns_timeout_seconds = 5) const;
 
   const std::string& dir() const;          // the temp dir (zone files, keys, nsd.log, unbound.conf)

@@ -1,4 +1,4 @@
-// Unit tests of the Postfix log side of danectl report: the three documented line formats
+// Unit tests of the Postfix log side of dane-policyctl report: the three documented line formats
 // (classic syslog, RFC 3339 syslog, postlogd maillog_file), the smtp(8) messages used, and the
 // join of TLS sessions / verification failures / 4.7.5 deferrals to next-hop destinations.
 // Fixtures: tests/data/report/maillog-*.log (+ verdicts-maillog.jsonl for the MX host join).

@@ -1,4 +1,4 @@
-// Unit tests of danectl report's core: time stamps, the streaming reader (plain, gzip, multi-member,
+// Unit tests of dane-policyctl report's core: time stamps, the streaming reader (plain, gzip, multi-member,
 // truncated), verdict-line parsing, aggregation (counts, policy flips, TLSA set changes, filters,
 // rotation order) and the table/JSON output. Fixtures: tests/data/report/.
 #include <cstdio>

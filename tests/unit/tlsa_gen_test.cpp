@@ -1,6 +1,6 @@
-// `danectl tlsa` against the openssl CLI: for every key type of the fixture PKI
+// `dane-policyctl tlsa` against the openssl CLI: for every key type of the fixture PKI
 // (RSA 2048, P-256, P-384, Ed25519) and every selector / matching type, the record
-// printed by danectl must equal what the openssl pipelines give, e.g.
+// printed by dane-policyctl must equal what the openssl pipelines give, e.g.
 //   openssl x509 -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum
 // from a certificate, a chain (--cert-index), a public key and a private key.
 // Also checks the library side (make_tlsa over load_pem_bundle_file) on the same grid.
@@ -52,8 +52,8 @@ std::string trim(std::string s) {
   return s;
 }
 
-std::string danectl() {
-  const char* path = std::getenv("DANECTL");
+std::string policyctl() {
+  const char* path = std::getenv("DANE_POLICYCTL");
   return path != nullptr ? path : "";
 }
 
@@ -102,7 +102,7 @@ constexpr KeyType k_key_types[] = {
 class TlsaGen : public ::testing::TestWithParam<KeyType> {
 protected:
   void SetUp() override {
-    DANE_REQUIRE_OR_SKIP(!danectl().empty(), "DANECTL is not set (run through ctest)");
+    DANE_REQUIRE_OR_SKIP(!policyctl().empty(), "DANE_POLICYCTL is not set (run through ctest)");
     DANE_REQUIRE_OR_SKIP(!dane::test::find_program("openssl").empty(), "the openssl CLI is not installed");
   }
 };
@@ -115,7 +115,7 @@ TEST_P(TlsaGen, CertificateEverySelectorAndMatchingTypeEqualsOpenssl) {
       ASSERT_FALSE(want.hex[s][m].empty());
       const int u = (s + m) % 2 == 0 ? 3 : 2; // both usages, alternating over the grid
       std::string args = " -u " + std::to_string(u) + " -s " + std::to_string(s) + " -m " + std::to_string(m);
-      RunResult got = run(danectl() + " tlsa" + args + " '" + k_pki + base + ".crt'");
+      RunResult got = run(policyctl() + " tlsa" + args + " '" + k_pki + base + ".crt'");
       EXPECT_EQ(got.status, 0) << args;
       EXPECT_EQ(got.out, std::to_string(u) + " " + std::to_string(s) + " " + std::to_string(m) + " " +
                              want.hex[s][m] + "\n")
@@ -127,7 +127,7 @@ TEST_P(TlsaGen, CertificateEverySelectorAndMatchingTypeEqualsOpenssl) {
 TEST_P(TlsaGen, DefaultsAre311) {
   const std::string base = GetParam().name;
   const OpensslData& want = openssl_data(base + ".crt");
-  RunResult got = run(danectl() + " tlsa '" + k_pki + base + ".crt'");
+  RunResult got = run(policyctl() + " tlsa '" + k_pki + base + ".crt'");
   EXPECT_EQ(got.status, 0);
   EXPECT_EQ(got.out, "3 1 1 " + want.hex[1][1] + "\n");
 }
@@ -137,12 +137,12 @@ TEST_P(TlsaGen, PublicAndPrivateKeyGiveTheSpkiRecords) {
   const OpensslData& want = openssl_data(base + ".crt");
   for (const char* ext : {".pub", ".key"}) {
     for (int m : std::string(ext) == ".pub" ? std::vector<int>{0, 1, 2} : std::vector<int>{1}) {
-      RunResult got = run(danectl() + " tlsa -m " + std::to_string(m) + " '" + k_pki + base + ext + "'");
+      RunResult got = run(policyctl() + " tlsa -m " + std::to_string(m) + " '" + k_pki + base + ext + "'");
       EXPECT_EQ(got.status, 0) << ext;
       EXPECT_EQ(got.out, "3 1 " + std::to_string(m) + " " + want.hex[1][m] + "\n") << ext << " -m " << m;
     }
     // Selector 0 needs the certificate: a clear error, exit 2.
-    RunResult bad = run(danectl() + " tlsa -s 0 '" + k_pki + base + ext + "' 2>&1");
+    RunResult bad = run(policyctl() + " tlsa -s 0 '" + k_pki + base + ext + "' 2>&1");
     EXPECT_EQ(bad.status, 2);
     EXPECT_NE(bad.out.find(std::string("holds a key (") + GetParam().label + "), not a certificate"),
               std::string::npos)
@@ -156,11 +156,11 @@ TEST_P(TlsaGen, ChainCertIndexPicksTheCertificate) {
   const OpensslData& inter = openssl_data("int.crt");
   const OpensslData& root = openssl_data("root.crt");
   const std::string chain = " '" + k_pki + base + ".fullchain.pem'";
-  EXPECT_EQ(run(danectl() + " tlsa" + chain).out, "3 1 1 " + leaf.hex[1][1] + "\n");
-  EXPECT_EQ(run(danectl() + " tlsa --cert-index 0" + chain).out, "3 1 1 " + leaf.hex[1][1] + "\n");
-  EXPECT_EQ(run(danectl() + " tlsa -u 2 --cert-index 1" + chain).out, "2 1 1 " + inter.hex[1][1] + "\n");
-  EXPECT_EQ(run(danectl() + " tlsa -u 2 -s 0 -m 2 --cert-index 2" + chain).out, "2 0 2 " + root.hex[0][2] + "\n");
-  RunResult bad = run(danectl() + " tlsa --cert-index 3" + chain + " 2>&1");
+  EXPECT_EQ(run(policyctl() + " tlsa" + chain).out, "3 1 1 " + leaf.hex[1][1] + "\n");
+  EXPECT_EQ(run(policyctl() + " tlsa --cert-index 0" + chain).out, "3 1 1 " + leaf.hex[1][1] + "\n");
+  EXPECT_EQ(run(policyctl() + " tlsa -u 2 --cert-index 1" + chain).out, "2 1 1 " + inter.hex[1][1] + "\n");
+  EXPECT_EQ(run(policyctl() + " tlsa -u 2 -s 0 -m 2 --cert-index 2" + chain).out, "2 0 2 " + root.hex[0][2] + "\n");
+  RunResult bad = run(policyctl() + " tlsa --cert-index 3" + chain + " 2>&1");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.out.find("holds 3 certificate(s); --cert-index 3 is out of range"), std::string::npos) << bad.out;
 }
@@ -169,9 +169,9 @@ TEST_P(TlsaGen, HostPrintsTheZoneFileLine) {
   const std::string base = GetParam().name;
   const OpensslData& want = openssl_data(base + ".crt");
   const std::string file = " '" + k_pki + base + ".crt'";
-  EXPECT_EQ(run(danectl() + " tlsa --host mx.example.test" + file).out,
+  EXPECT_EQ(run(policyctl() + " tlsa --host mx.example.test" + file).out,
             "_25._tcp.mx.example.test. IN TLSA 3 1 1 " + want.hex[1][1] + "\n");
-  EXPECT_EQ(run(danectl() + " tlsa --host mx.example.test. --port 465 --proto udp -m 2" + file).out,
+  EXPECT_EQ(run(policyctl() + " tlsa --host mx.example.test. --port 465 --proto udp -m 2" + file).out,
             "_465._udp.mx.example.test. IN TLSA 3 1 2 " + want.hex[1][2] + "\n");
 }
 
@@ -208,7 +208,7 @@ INSTANTIATE_TEST_SUITE_P(KeyTypes, TlsaGen, ::testing::ValuesIn(k_key_types),
 
 // Traditional ("BEGIN RSA PRIVATE KEY" / "BEGIN EC PRIVATE KEY") key files work as PKCS#8 ones do.
 TEST(TlsaGenFormats, TraditionalPrivateKeyFormats) {
-  DANE_REQUIRE_OR_SKIP(!danectl().empty(), "DANECTL is not set (run through ctest)");
+  DANE_REQUIRE_OR_SKIP(!policyctl().empty(), "DANE_POLICYCTL is not set (run through ctest)");
   DANE_REQUIRE_OR_SKIP(!dane::test::find_program("openssl").empty(), "the openssl CLI is not installed");
   char dir_template[] = "/tmp/tlsa_gen_test.XXXXXX";
   const char* dir = ::mkdtemp(dir_template);
@@ -221,7 +221,7 @@ TEST(TlsaGenFormats, TraditionalPrivateKeyFormats) {
     EXPECT_TRUE(head.out == "-----BEGIN RSA PRIVATE KEY-----\n" || head.out == "-----BEGIN EC PRIVATE KEY-----\n")
         << head.out;
     const OpensslData& want = openssl_data(std::string(base) + ".crt");
-    RunResult got = run(danectl() + " tlsa '" + out + "'");
+    RunResult got = run(policyctl() + " tlsa '" + out + "'");
     EXPECT_EQ(got.status, 0);
     EXPECT_EQ(got.out, "3 1 1 " + want.hex[1][1] + "\n") << base;
   }

@@ -1,4 +1,4 @@
-// RFC 8460 export of danectl report: a JSON-schema-level check of every report (required fields,
+// RFC 8460 export of dane-policyctl report: a JSON-schema-level check of every report (required fields,
 // types, enumerations, counts that add up), and exact session counts from probe results (verdict
 // log) and from the Postfix log. Fixtures: tests/data/report/.
 #include <set>

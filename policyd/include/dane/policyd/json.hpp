@@ -1,11 +1,11 @@
-// dane/policyd/json.hpp — the one JSON rendering of an evaluation, shared by `danectl policy
-// --json`, `danectl check --json` and the daemon's verdict log (pinned fields, DESIGN.md §6).
+// dane/policyd/json.hpp — the one JSON rendering of an evaluation, shared by `dane-policyctl policy
+// --json`, `dane-policyctl check --json` and the daemon's verdict log (pinned fields, DESIGN.md §6).
 //
 // Object: destination (the lookup key as given), policy, answer, reason, hosts[] and extras
 // (mode-independent): would_answer (only when it differs from answer, i.e. monitor mode),
 // outcome, ttl, mx_dnssec (absent when no lookup was made: parent, IP-literal, malformed keys). Each host: name, preference, dnssec, tlsa ["U S M hex"...],
 // tlsa_base, tlsa_owner, status, reason, ips (DNS addresses as text), canonname (when an alias).
-// `addresses` (per-address probe results) is NOT written here: `danectl check` and the daemon's
+// `addresses` (per-address probe results) is NOT written here: `dane-policyctl check` and the daemon's
 // --probe add it through the HostJsonHook, called once per host with the host's object.
 // Callers add their own top-level fields (time, mode, cached) to the returned object.
 #pragma once
@@ -24,7 +24,7 @@ using HostJsonHook = std::function<void(const HostResult& host, nlohmann::json& 
 
 // One probed address, the element of a host's `addresses` list: address, port, result,
 // matched ("U S M hex" or null), depth (null without a match), reason. Detailed adds what
-// `danectl check --json` shows: authenticated, banner, tls_version, cipher, leaf, chain_pem;
+// `dane-policyctl check --json` shows: authenticated, banner, tls_version, cipher, leaf, chain_pem;
 // the verdict log keeps to the summary (one line per evaluation stays short).
 enum class ProbeJson { Summary, Detailed };
 nlohmann::json probe_to_json(const ProbeReport& report, ProbeJson detail);

@@ -1,5 +1,5 @@
 // dane/policyd/report.hpp — reading verdict logs and Postfix logs, per-destination
-// summaries, and RFC 8460 (SMTP TLS Reporting) export. Used by `danectl report`.
+// summaries, and RFC 8460 (SMTP TLS Reporting) export. Used by `dane-policyctl report`.
 //
 // Inputs
 //   * Verdict logs (DESIGN.md §6): JSON Lines, one evaluation per line, written by dane-policyd.

@@ -1,4 +1,4 @@
-// dane/policyd/resolver_options.hpp — the resolver options shared by dane-policyd and danectl,
+// dane/policyd/resolver_options.hpp — the resolver options shared by dane-policyd and dane-policyctl,
 // declared once (STYLE.md point 9; pinned names, DESIGN.md §2):
 //   --unbound-config FILE      unbound.conf fragment for ub_ctx_config (stub zones, anchors, ...)
 //   --forwarder ADDR[@PORT]    repeatable; forward to a recursive resolver, still validating locally

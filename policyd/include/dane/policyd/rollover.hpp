@@ -1,4 +1,4 @@
-// dane/policyd/rollover.hpp — the step logic of `danectl rollover` (safe TLSA/certificate rollover).
+// dane/policyd/rollover.hpp — the step logic of `dane-policyctl rollover` (safe TLSA/certificate rollover).
 //
 // The procedure (publish the next key's record, wait until every cache holds the new RRset, install
 // the next certificate, then delete the old record) is decided by the PURE function decide_rollover():
@@ -164,7 +164,7 @@ int rollover_exit_code(RolloverStep step, RolloverRefusal refusal);
 // The pure step logic (see the file comment). Never fails: every input combination has a step.
 RolloverDecision decide_rollover(const RolloverInput& input);
 
-// "_25._tcp.mx.example.org. IN TLSA 3 1 1 hex" (the `danectl tlsa --host` format, DESIGN.md §5).
+// "_25._tcp.mx.example.org. IN TLSA 3 1 1 hex" (the `dane-policyctl tlsa --host` format, DESIGN.md §5).
 std::string zone_line(std::string_view host, std::uint16_t port, const TlsaRecord& record);
 // "2h 5m 3s" / "59s" / "0s".
 std::string format_duration(std::chrono::seconds duration);

@@ -6,7 +6,7 @@
 // same names without `--`) and of the typed Settings struct. Command-line values
 // override config-file values. Errors name the option and, for config files,
 // FILE:LINE. The resolver options (--unbound-config, --forwarder,
-// --trust-anchor-file, --dns-timeout) are shared with danectl and appended from
+// --trust-anchor-file, --dns-timeout) are shared with dane-policyctl and appended from
 // resolver_options.hpp.
 #pragma once
 

@@ -1,6 +1,6 @@
-// danectl verify — verify a PEM chain against TLSA records, offline (DESIGN.md §5).
+// dane-policyctl verify — verify a PEM chain against TLSA records, offline (DESIGN.md §5).
 //
-//   danectl verify --tlsa "U S M HEX" [--tlsa ...] --chain FILE [--name NAME ...] [--time UNIX] [--json]
+//   dane-policyctl verify --tlsa "U S M HEX" [--tlsa ...] --chain FILE [--name NAME ...] [--time UNIX] [--json]
 //
 // Uses dane::verify_chain (OpenSSL's DANE engine, SMTP semantics). Says which record
 // matched at which depth, or why each usable record did not; lists unusable records.
@@ -33,10 +33,10 @@ namespace {
 namespace po = boost::program_options;
 
 constexpr std::string_view k_usage_text =
-    "usage: danectl verify --tlsa \"U S M HEX\" [--tlsa ...] --chain FILE [--name NAME ...] [--time UNIX] [--json]\n";
+    "usage: dane-policyctl verify --tlsa \"U S M HEX\" [--tlsa ...] --chain FILE [--name NAME ...] [--time UNIX] [--json]\n";
 
 int fail(const std::string& message) {
-  std::cerr << "danectl verify: " << message << "\n";
+  std::cerr << "dane-policyctl verify: " << message << "\n";
   return k_exit_usage;
 }
 
@@ -108,7 +108,7 @@ void print_text(const Verdict& verdict, std::ostream& out) {
 } // namespace
 
 int cmd_verify(int argc, char** argv) {
-  po::options_description options("danectl verify options");
+  po::options_description options("dane-policyctl verify options");
   options.add_options()("help,h", "show this help")(
       "tlsa", po::value<std::vector<std::string>>(), "a TLSA record \"U S M HEX\" (repeatable)")(
       "chain", po::value<std::string>(), "PEM file with the server's chain, leaf first")(
@@ -117,7 +117,7 @@ int cmd_verify(int argc, char** argv) {
       "json", "print one JSON object");
   auto parsed = parse_command_line(argc, argv, options, "stray");
   if (!parsed) {
-    std::cerr << "danectl verify: " << parsed.error() << "\n" << k_usage_text;
+    std::cerr << "dane-policyctl verify: " << parsed.error() << "\n" << k_usage_text;
     return k_exit_usage;
   }
   const po::variables_map& vm = *parsed;
@@ -126,17 +126,17 @@ int cmd_verify(int argc, char** argv) {
     return k_exit_ok;
   }
   if (vm.count("stray") != 0) {
-    std::cerr << "danectl verify: unexpected argument '" << vm["stray"].as<std::vector<std::string>>().front()
+    std::cerr << "dane-policyctl verify: unexpected argument '" << vm["stray"].as<std::vector<std::string>>().front()
               << "' (records go in --tlsa \"U S M HEX\", the chain in --chain FILE)\n"
               << k_usage_text;
     return k_exit_usage;
   }
   if (vm.count("tlsa") == 0) {
-    std::cerr << "danectl verify: at least one --tlsa \"U S M HEX\" is required\n" << k_usage_text;
+    std::cerr << "dane-policyctl verify: at least one --tlsa \"U S M HEX\" is required\n" << k_usage_text;
     return k_exit_usage;
   }
   if (vm.count("chain") == 0) {
-    std::cerr << "danectl verify: --chain FILE is required\n" << k_usage_text;
+    std::cerr << "dane-policyctl verify: --chain FILE is required\n" << k_usage_text;
     return k_exit_usage;
   }
 
@@ -183,7 +183,7 @@ int cmd_verify(int argc, char** argv) {
   case MatchStatus::NotVerified:
     return k_exit_negative;
   case MatchStatus::NoUsableRecords:
-    std::cerr << "danectl verify: no usable TLSA record given (only DANE-TA(2) and DANE-EE(3) records with a "
+    std::cerr << "dane-policyctl verify: no usable TLSA record given (only DANE-TA(2) and DANE-EE(3) records with a "
                  "known selector and matching type and well-formed data are usable for SMTP)\n";
     return k_exit_usage;
   }

@@ -1,4 +1,4 @@
-// Command-line parsing shared by the danectl subcommands (command_line.hpp).
+// Command-line parsing shared by the dane-policyctl subcommands (command_line.hpp).
 #include "command_line.hpp"
 
 #include <vector>

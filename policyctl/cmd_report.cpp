@@ -1,4 +1,4 @@
-// danectl report — summarise dane-policyd verdict logs (and Postfix logs); RFC 8460 export.
+// dane-policyctl report — summarise dane-policyd verdict logs (and Postfix logs); RFC 8460 export.
 // Thin wiring over dane/policyd/report.hpp (DESIGN.md §5, §6).
 #include <iostream>
 #include <map>
@@ -17,7 +17,7 @@ namespace {
 namespace rp = dane::policyd::report;
 
 constexpr const char* k_usage =
-    "usage: danectl report [--domain D] [--since TIME] [--until TIME] [--maillog FILE ...]\n"
+    "usage: dane-policyctl report [--domain D] [--since TIME] [--until TIME] [--maillog FILE ...]\n"
     "                      [--json | --tlsrpt [--organization NAME] [--contact ADDR]] LOGFILE...\n";
 
 std::string host_name() {
@@ -101,7 +101,7 @@ Expected<Args> parse_args(int argc, char** argv) {
 int cmd_report(int argc, char** argv) {
   auto parsed = parse_args(argc, argv);
   if (!parsed) {
-    std::cerr << "danectl report: " << parsed.error() << "\n" << k_usage;
+    std::cerr << "dane-policyctl report: " << parsed.error() << "\n" << k_usage;
     return k_exit_usage;
   }
   Args& args = *parsed;
@@ -110,11 +110,11 @@ int cmd_report(int argc, char** argv) {
     return k_exit_ok;
   }
   if (args.json && args.tlsrpt) {
-    std::cerr << "danectl report: --json and --tlsrpt exclude each other\n" << k_usage;
+    std::cerr << "dane-policyctl report: --json and --tlsrpt exclude each other\n" << k_usage;
     return k_exit_usage;
   }
   if (args.logs.empty() && args.maillogs.empty()) {
-    std::cerr << "danectl report: no LOGFILE given\n" << k_usage;
+    std::cerr << "dane-policyctl report: no LOGFILE given\n" << k_usage;
     return k_exit_usage;
   }
   const std::vector<std::string>& logs = args.logs;
@@ -128,7 +128,7 @@ int cmd_report(int argc, char** argv) {
   if (auto d = opt("domain")) {
     filter.domain = *d;
     if (filter.domain->empty()) {
-      std::cerr << "danectl report: --domain: empty destination\n";
+      std::cerr << "dane-policyctl report: --domain: empty destination\n";
       return k_exit_usage;
     }
   }
@@ -139,20 +139,20 @@ int cmd_report(int argc, char** argv) {
     }
     auto t = rp::parse_time_arg(*text, now);
     if (!t) {
-      std::cerr << "danectl report: --" << name << ": " << t.error() << "\n";
+      std::cerr << "dane-policyctl report: --" << name << ": " << t.error() << "\n";
       return k_exit_usage;
     }
     (std::string_view(name) == "since" ? filter.since : filter.until) = *t;
   }
   if (filter.since && filter.until && *filter.since > *filter.until) {
-    std::cerr << "danectl report: --since is later than --until\n";
+    std::cerr << "dane-policyctl report: --since is later than --until\n";
     return k_exit_usage;
   }
 
   rp::Aggregator agg(filter);
   rp::WarningSink warn = [](const std::string& msg) {
     if (msg.rfind("cannot read ", 0) == 0) {
-      std::cerr << "danectl report: " << msg << "\n";
+      std::cerr << "dane-policyctl report: " << msg << "\n";
     } else {
       std::cerr << msg << "\n";
     }
@@ -175,11 +175,11 @@ int cmd_report(int argc, char** argv) {
   }
   const auto& st = agg.stats();
   if (st.files + st.maillog_files == 0) {
-    std::cerr << "danectl report: no input could be read\n";
+    std::cerr << "dane-policyctl report: no input could be read\n";
     return k_exit_usage;
   }
   if (st.malformed + st.maillog_malformed > 0) {
-    std::cerr << "danectl report: " << (st.malformed + st.maillog_malformed)
+    std::cerr << "dane-policyctl report: " << (st.malformed + st.maillog_malformed)
               << " malformed line(s) skipped (see above)\n";
   }
 

@@ -1,7 +1,7 @@
-// danectl check — DNS evaluation (as `danectl policy`) plus a live STARTTLS probe of every
+// dane-policyctl check — DNS evaluation (as `dane-policyctl policy`) plus a live STARTTLS probe of every
 // address (A and AAAA) of every MX host that publishes TLSA records (--all: of every host).
 //
-//   danectl check DESTINATION [resolver options] [--port N] [--all] [--json]
+//   dane-policyctl check DESTINATION [resolver options] [--port N] [--all] [--json]
 //                 [--probe-timeout SECONDS] [--helo NAME]
 //
 // Exit codes (DESIGN.md §5): 0 every probed address passes (or nothing needed probing);
@@ -61,7 +61,7 @@ struct HostCheck {
 };
 
 po::options_description describe_options() {
-  po::options_description description("danectl check DESTINATION [options]");
+  po::options_description description("dane-policyctl check DESTINATION [options]");
   description.add_options()                                                      //
       ("help,h", "describe the options")                                         //
       ("port", po::value<unsigned>()->value_name("PORT"),
@@ -373,17 +373,17 @@ int cmd_check(int argc, char** argv) {
     return k_exit_ok;
   }
   if (!options) {
-    std::cerr << "danectl check: " << options.error() << "\n"
-              << "usage: danectl check DESTINATION [resolver options] [--port 25] [--all] [--json]\n";
+    std::cerr << "dane-policyctl check: " << options.error() << "\n"
+              << "usage: dane-policyctl check DESTINATION [resolver options] [--port 25] [--all] [--json]\n";
     return k_exit_usage;
   }
   if (auto next_hop = parse_next_hop(options->destination); !next_hop) {
-    std::cerr << "danectl check: bad DESTINATION '" << options->destination << "': " << next_hop.error() << "\n";
+    std::cerr << "dane-policyctl check: bad DESTINATION '" << options->destination << "': " << next_hop.error() << "\n";
     return k_exit_usage;
   }
   auto resolver = make_unbound_resolver(options->resolver);
   if (!resolver) {
-    std::cerr << "danectl check: " << resolver.error() << "\n";
+    std::cerr << "dane-policyctl check: " << resolver.error() << "\n";
     return k_exit_usage;
   }
   DestinationFacts facts = evaluate_destination(**resolver, options->destination);
@@ -453,7 +453,7 @@ int cmd_check(int argc, char** argv) {
   for (const auto& check : checks) {
     for (const auto& warning : check.warnings) {
       if (options->json) {
-        std::cerr << "danectl check: warning: " << warning << "\n";
+        std::cerr << "dane-policyctl check: warning: " << warning << "\n";
       }
     }
   }

@@ -1,4 +1,4 @@
-// danectl — the operator's command-line tool. A thin dispatcher: each
+// dane-policyctl — the operator's command-line tool. A thin dispatcher: each
 // subcommand is implemented in cmd_<name>.cpp over the verifier/policyd libraries.
 #include <cstring>
 #include <exception>
@@ -25,11 +25,11 @@ constexpr Command k_commands[] = {
 };
 
 void usage(std::ostream& out) {
-  out << "usage: danectl COMMAND [options]\n\ncommands:\n";
+  out << "usage: dane-policyctl COMMAND [options]\n\ncommands:\n";
   for (const auto& c : k_commands) {
     out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
   }
-  out << "\n'danectl COMMAND --help' describes a command's options.\n";
+  out << "\n'dane-policyctl COMMAND --help' describes a command's options.\n";
 }
 
 } // namespace
@@ -49,12 +49,12 @@ int main(int argc, char** argv) {
       try {
         return c.run(argc - 1, argv + 1);
       } catch (const std::exception& e) {
-        std::cerr << "danectl " << c.name << ": " << e.what() << "\n";
+        std::cerr << "dane-policyctl " << c.name << ": " << e.what() << "\n";
         return dane::ctl::k_exit_usage;
       }
     }
   }
-  std::cerr << "danectl: unknown command '" << name << "'\n";
+  std::cerr << "dane-policyctl: unknown command '" << name << "'\n";
   usage(std::cerr);
   return dane::ctl::k_exit_usage;
 }

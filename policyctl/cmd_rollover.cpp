@@ -1,4 +1,4 @@
-// danectl rollover — where an operator stands in a safe certificate/key rollover (DESIGN.md §5).
+// dane-policyctl rollover — where an operator stands in a safe certificate/key rollover (DESIGN.md §5).
 //
 // Thin wiring: read both certificate files, look up _PORT._tcp.HOST TLSA (+ the host's
 // addresses) with DNSSEC, probe the live server, then let the pure decide_rollover()
@@ -88,7 +88,7 @@ std::string env(const char* name) {
 }
 
 void print_usage(std::ostream& out, const po::options_description& options) {
-  out << "usage: danectl rollover --current CERT --next CERT --host MXHOST [--port 25] [--interval HOURS]\n"
+  out << "usage: dane-policyctl rollover --current CERT --next CERT --host MXHOST [--port 25] [--interval HOURS]\n"
          "                        [--state-file FILE] [--address IP ...] [--no-probe] [--json] [resolver options]\n\n"
          "Says where a TLSA/certificate rollover stands: publish the next record, wait, swap the\n"
          "certificate, remove the old record, done; or refuses with the reason.\n"
@@ -258,7 +258,7 @@ int cmd_rollover(int argc, char** argv) {
 
   auto parsed = parse_command_line(argc, argv, options, "");
   if (!parsed) {
-    std::cerr << "danectl rollover: " << parsed.error() << "\n";
+    std::cerr << "dane-policyctl rollover: " << parsed.error() << "\n";
     print_usage(std::cerr, options);
     return k_exit_usage;
   }
@@ -269,13 +269,13 @@ int cmd_rollover(int argc, char** argv) {
   }
   for (const char* required : {"current", "next", "host"}) {
     if (vm.count(required) == 0) {
-      std::cerr << "danectl rollover: --" << required << " is required\n";
+      std::cerr << "dane-policyctl rollover: --" << required << " is required\n";
       print_usage(std::cerr, options);
       return k_exit_usage;
     }
   }
   auto fail = [](const std::string& message) {
-    std::cerr << "danectl rollover: " << message << "\n";
+    std::cerr << "dane-policyctl rollover: " << message << "\n";
     return k_exit_usage;
   };
 
@@ -334,7 +334,7 @@ int cmd_rollover(int argc, char** argv) {
   }
   auto loaded = policyd::load_state(state_file, in.host, in.port);
   if (!loaded.warning.empty()) {
-    std::cerr << "danectl rollover: warning: " << loaded.warning << "\n";
+    std::cerr << "dane-policyctl rollover: warning: " << loaded.warning << "\n";
   }
   in.state = std::move(loaded.state);
 
@@ -413,7 +413,7 @@ int cmd_rollover(int argc, char** argv) {
     print_text(std::cout, in, d, state_file);
   }
   if (!save_error.empty()) {
-    std::cerr << "danectl rollover: " << save_error
+    std::cerr << "dane-policyctl rollover: " << save_error
               << " (without it the wait clock cannot advance; use --state-file)\n";
   }
   return exit_code;

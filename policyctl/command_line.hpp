@@ -1,10 +1,10 @@
-// danectl/command_line.hpp — the one place a subcommand's argv meets Boost.Program_options.
+// policyctl/command_line.hpp — the one place a subcommand's argv meets Boost.Program_options.
 //
 // parse_command_line() stores argv against the subcommand's `visible` options; bare
 // arguments are collected under the option `positional` (a std::vector<std::string>
 // added here, hidden from --help), or rejected when `positional` is empty. Errors are
 // Program_options' own text ("unrecognised option '--x'", "the argument ('abc') for
-// option '--port' is invalid"); the caller prefixes "danectl NAME: " and exits 2.
+// option '--port' is invalid"); the caller prefixes "dane-policyctl NAME: " and exits 2.
 #pragma once
 
 #include <string>

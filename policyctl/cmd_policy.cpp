@@ -1,4 +1,4 @@
-// danectl policy DESTINATION [resolver options] [--mode native|pinned|monitor] [--json]
+// dane-policyctl policy DESTINATION [resolver options] [--mode native|pinned|monitor] [--json]
 //
 // DNS only: evaluates DESTINATION exactly as dane-policyd does (same lookup keys: "domain",
 // "[host]", "[host]:port", parent keys ".domain") and prints the socketmap answer and why,
@@ -59,7 +59,7 @@ void print_text(std::ostream& out, const DestinationFacts& facts, const policyd:
 } // namespace
 
 int cmd_policy(int argc, char** argv) {
-  po::options_description visible("danectl policy DESTINATION [options]\n\n"
+  po::options_description visible("dane-policyctl policy DESTINATION [options]\n\n"
                                   "Prints the answer dane-policyd would give for DESTINATION (a Postfix TLS policy\n"
                                   "lookup key: domain, [host], [host]:port, .parent) and why, host by host.\n"
                                   "Exit: 0 answer determined (NOTFOUND included), 3 TEMP, 2 bad input.\n\nOptions");
@@ -74,7 +74,7 @@ int cmd_policy(int argc, char** argv) {
   policyd::add_resolver_options(visible);
   auto parsed = parse_command_line(argc, argv, visible, "destination");
   if (!parsed) {
-    std::cerr << "danectl policy: " << parsed.error() << "\n";
+    std::cerr << "dane-policyctl policy: " << parsed.error() << "\n";
     return k_exit_usage;
   }
   const po::variables_map& values = *parsed;
@@ -85,27 +85,27 @@ int cmd_policy(int argc, char** argv) {
   auto destinations = values.count("destination") != 0 ? values["destination"].as<std::vector<std::string>>()
                                                         : std::vector<std::string>{};
   if (destinations.size() != 1) {
-    std::cerr << "danectl policy: exactly one DESTINATION is required (see --help)\n";
+    std::cerr << "dane-policyctl policy: exactly one DESTINATION is required (see --help)\n";
     return k_exit_usage;
   }
   const std::string& destination = destinations.front();
   auto mode = policyd::parse_mode(values["mode"].as<std::string>());
   if (!mode) {
-    std::cerr << "danectl policy: --mode: " << mode.error() << "\n";
+    std::cerr << "dane-policyctl policy: --mode: " << mode.error() << "\n";
     return k_exit_usage;
   }
   if (auto hop = parse_next_hop(destination); !hop) {
-    std::cerr << "danectl policy: " << hop.error() << "\n";
+    std::cerr << "dane-policyctl policy: " << hop.error() << "\n";
     return k_exit_usage;
   }
   auto config = policyd::resolver_config_from(values);
   if (!config) {
-    std::cerr << "danectl policy: " << config.error() << "\n";
+    std::cerr << "dane-policyctl policy: " << config.error() << "\n";
     return k_exit_usage;
   }
   auto resolver = make_unbound_resolver(*config);
   if (!resolver) {
-    std::cerr << "danectl policy: " << resolver.error() << "\n";
+    std::cerr << "dane-policyctl policy: " << resolver.error() << "\n";
     return k_exit_usage;
   }
   DestinationFacts facts = evaluate_destination(**resolver, destination);

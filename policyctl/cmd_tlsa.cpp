@@ -1,6 +1,6 @@
-// danectl tlsa — generate a TLSA record from a PEM certificate, chain or key (DESIGN.md §5).
+// dane-policyctl tlsa — generate a TLSA record from a PEM certificate, chain or key (DESIGN.md §5).
 //
-//   danectl tlsa [-u USAGE] [-s SELECTOR] [-m MTYPE] [--host NAME] [--port 25] [--proto tcp]
+//   dane-policyctl tlsa [-u USAGE] [-s SELECTOR] [-m MTYPE] [--host NAME] [--port 25] [--proto tcp]
 //                [--cert-index N] FILE
 //
 // Prints "U S M hex" (lowercase), or with --host the zone-file line
@@ -33,7 +33,7 @@ namespace {
 namespace po = boost::program_options;
 
 constexpr std::string_view k_usage_text =
-    "usage: danectl tlsa [-u USAGE] [-s SELECTOR] [-m MTYPE] [--host NAME] [--port 25] [--proto tcp]\n"
+    "usage: dane-policyctl tlsa [-u USAGE] [-s SELECTOR] [-m MTYPE] [--host NAME] [--port 25] [--proto tcp]\n"
     "                    [--cert-index N] FILE\n";
 
 std::string lower(std::string_view text) {
@@ -76,14 +76,14 @@ Expected<std::uint8_t> parse_field(std::string_view option, std::string_view tex
 }
 
 int fail(const std::string& message) {
-  std::cerr << "danectl tlsa: " << message << "\n";
+  std::cerr << "dane-policyctl tlsa: " << message << "\n";
   return k_exit_usage;
 }
 
 } // namespace
 
 int cmd_tlsa(int argc, char** argv) {
-  po::options_description options("danectl tlsa options");
+  po::options_description options("dane-policyctl tlsa options");
   options.add_options()("help,h", "show this help")(
       "usage,u", po::value<std::string>()->default_value("3"), "certificate usage 0-3 (or PKIX-TA, PKIX-EE, DANE-TA, DANE-EE)")(
       "selector,s", po::value<std::string>()->default_value("1"), "selector 0 (Cert, full certificate) or 1 (SPKI)")(
@@ -94,7 +94,7 @@ int cmd_tlsa(int argc, char** argv) {
       "cert-index", po::value<std::string>()->default_value("0"), "which certificate of a chain file (0 = first)");
   auto parsed = parse_command_line(argc, argv, options, "file"); // the PEM certificate, chain or key
   if (!parsed) {
-    std::cerr << "danectl tlsa: " << parsed.error() << "\n" << k_usage_text;
+    std::cerr << "dane-policyctl tlsa: " << parsed.error() << "\n" << k_usage_text;
     return k_exit_usage;
   }
   const po::variables_map& vm = *parsed;
@@ -103,12 +103,12 @@ int cmd_tlsa(int argc, char** argv) {
     return k_exit_ok;
   }
   if (vm.count("file") == 0) {
-    std::cerr << "danectl tlsa: missing FILE (a PEM certificate, chain or key)\n" << k_usage_text;
+    std::cerr << "dane-policyctl tlsa: missing FILE (a PEM certificate, chain or key)\n" << k_usage_text;
     return k_exit_usage;
   }
   const auto& files = vm["file"].as<std::vector<std::string>>();
   if (files.size() != 1) {
-    std::cerr << "danectl tlsa: exactly one FILE expected, got " << files.size() << "\n" << k_usage_text;
+    std::cerr << "dane-policyctl tlsa: exactly one FILE expected, got " << files.size() << "\n" << k_usage_text;
     return k_exit_usage;
   }
   const std::string& file = files.front();
