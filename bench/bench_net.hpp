@@ -1,6 +1,6 @@
 // bench/bench_net.hpp — socket helpers shared by the benchmark programs (floor_server, loadgen).
 //
-// Endpoints are "unix:PATH" or "inet:HOST:PORT" (the daemon's spelling, DESIGN.md §5). Benchmarks stay on
+// Endpoints are "unix:PATH" or "inet:HOST:PORT" (the daemon's spelling, docs/design.md §5). Benchmarks stay on
 // the machine: inet hosts must be loopback (127.0.0.0/8, ::1, localhost); anything else is refused.
 // Errors throw std::runtime_error with the failing call and errno text (these are programs, not libraries).
 #pragma once

@@ -1,4 +1,4 @@
-// floor_server — the throughput floor for socketmap on this machine (DESIGN.md §7).
+// floor_server — the throughput floor for socketmap on this machine (docs/design.md §7).
 //
 // A single-threaded epoll server that answers every socketmap request with one constant reply (default
 // "OK dane-only"), using the project's own SocketmapDecoder, so the only work per request is the codec and

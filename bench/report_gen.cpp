@@ -1,4 +1,4 @@
-// bench_report_gen — writes a synthetic dane-policyd verdict log (DESIGN.md §6 JSON Lines) for
+// bench_report_gen — writes a synthetic dane-policyd verdict log (docs/design.md §6 JSON Lines) for
 // timing `dane-policyctl report` (bench/report.sh). Deterministic for a given seed.
 //
 // usage: bench_report_gen OUTPUT [LINES=1000000] [DESTINATIONS=20000] [SEED=1]

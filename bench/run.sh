@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh — socketmap throughput of dane-policyd's cache-hit path against the floor (DESIGN.md §7).
+# bench/run.sh — socketmap throughput of dane-policyd's cache-hit path against the floor (docs/design.md §7).
 #
 #   bench/run.sh                  # defaults below; everything on a unix socket in a private temp dir
 #   BUILD=build CONNECTIONS=50 REQUESTS=300000 WARMUP=20000 DISTINCT=100000 bench/run.sh

@@ -4,7 +4,7 @@
 //   dane-policyctl check DESTINATION [resolver options] [--port N] [--all] [--json]
 //                 [--probe-timeout SECONDS] [--helo NAME]
 //
-// Exit codes (DESIGN.md §5): 0 every probed address passes (or nothing needed probing);
+// Exit codes (docs/design.md §5): 0 every probed address passes (or nothing needed probing);
 // 1 any probe fails (starttls-not-offered included); 2 usage or input error; 3 temporary DNS
 // failure (the answer is TEMP, or some host's DNS lookups failed while every probe passed).
 // gcc 12 reports a false -Wnull-dereference inside Boost.Program_options' typed_value<>::notify

@@ -2,7 +2,7 @@
 //
 // DNS only: evaluates DESTINATION exactly as dane-policyd does (same lookup keys: "domain",
 // "[host]", "[host]:port", parent keys ".domain") and prints the socketmap answer and why,
-// host by host. Exit codes (DESIGN.md §5): 0 an answer was determined (NOTFOUND included),
+// host by host. Exit codes (docs/design.md §5): 0 an answer was determined (NOTFOUND included),
 // 3 the answer is TEMP, 2 bad input (unknown option, malformed key, unusable resolver options).
 #include <iostream>
 
@@ -70,7 +70,7 @@ int cmd_policy(int argc, char** argv) {
        "pinned mode: Postfix's smtp_tls_fingerprint_digest")
       ("ta-dir", po::value<std::string>()->value_name("DIR"),
        "pinned mode: write trust-anchor files for DANE-TA records (2 x 0) here and answer 'secure'")
-      ("json", "print one JSON object (DESIGN.md §6 fields)");
+      ("json", "print one JSON object (docs/design.md §6 fields)");
   policyd::add_resolver_options(visible);
   auto parsed = parse_command_line(argc, argv, visible, "destination");
   if (!parsed) {

@@ -1,5 +1,5 @@
 // dane-policyctl report — summarise dane-policyd verdict logs (and Postfix logs); RFC 8460 export.
-// Thin wiring over dane/policyd/report.hpp (DESIGN.md §5, §6).
+// Thin wiring over dane/policyd/report.hpp (docs/design.md §5, §6).
 #include <iostream>
 #include <map>
 #include <optional>

@@ -1,4 +1,4 @@
-// dane-policyctl rollover — where an operator stands in a safe certificate/key rollover (DESIGN.md §5).
+// dane-policyctl rollover — where an operator stands in a safe certificate/key rollover (docs/design.md §5).
 //
 // Thin wiring: read both certificate files, look up _PORT._tcp.HOST TLSA (+ the host's
 // addresses) with DNSSEC, probe the live server, then let the pure decide_rollover()

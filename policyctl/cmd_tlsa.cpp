@@ -1,4 +1,4 @@
-// dane-policyctl tlsa — generate a TLSA record from a PEM certificate, chain or key (DESIGN.md §5).
+// dane-policyctl tlsa — generate a TLSA record from a PEM certificate, chain or key (docs/design.md §5).
 //
 //   dane-policyctl tlsa [-u USAGE] [-s SELECTOR] [-m MTYPE] [--host NAME] [--port 25] [--proto tcp]
 //                [--cert-index N] FILE

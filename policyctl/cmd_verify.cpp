@@ -1,4 +1,4 @@
-// dane-policyctl verify — verify a PEM chain against TLSA records, offline (DESIGN.md §5).
+// dane-policyctl verify — verify a PEM chain against TLSA records, offline (docs/design.md §5).
 //
 //   dane-policyctl verify --tlsa "U S M HEX" [--tlsa ...] --chain FILE [--name NAME ...] [--time UNIX] [--json]
 //

@@ -1,5 +1,5 @@
 // dane-policyctl subcommands. Each lives in its own cmd_<name>.cpp and returns the
-// process exit code (DESIGN.md §5): 0 success, 1 negative verdict, 2 usage or
+// process exit code (docs/design.md §5): 0 success, 1 negative verdict, 2 usage or
 // input error, 3 temporary DNS failure (4: rollover "act or wait").
 #pragma once
 

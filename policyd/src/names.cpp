@@ -1,4 +1,4 @@
-// Pinned spellings of modes and policy kinds (DESIGN.md §5, §6).
+// Pinned spellings of modes and policy kinds (docs/design.md §5, §6).
 #include "dane/policyd/policy_engine.hpp"
 
 namespace dane::policyd {

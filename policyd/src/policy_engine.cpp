@@ -1,4 +1,4 @@
-// DestinationFacts + mode -> Postfix answer (DESIGN.md §3). Pure: no I/O apart from the
+// DestinationFacts + mode -> Postfix answer (docs/design.md §3). Pure: no I/O apart from the
 // PinnedOptions::ta_file callback, which the caller supplies.
 #include "dane/policyd/policy_engine.hpp"
 
@@ -101,7 +101,7 @@ PolicyAnswer pin_dane_ee(const DestinationFacts& facts, const std::vector<const 
   return make(PolicyKind::Fingerprint, "OK fingerprint match=" + join(pins, "|"), reason);
 }
 
-// Reference identifiers for DANE-TA name checks (DESIGN.md §3).
+// Reference identifiers for DANE-TA name checks (docs/design.md §3).
 std::vector<std::string> reference_names(const DestinationFacts& facts) {
   std::vector<std::string> names;
   for (const auto& n : facts.reference_names) {

@@ -1,4 +1,4 @@
-// Verdict-log line parsing (DESIGN.md §6) for dane-policyctl report.
+// Verdict-log line parsing (docs/design.md §6) for dane-policyctl report.
 //
 // A small pull parser over the line (no DOM): a million-line log must be summarised in seconds,
 // and building an nlohmann::json tree per line cost ~20 µs. Full JSON syntax is checked (strings

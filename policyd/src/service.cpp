@@ -194,7 +194,7 @@ PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_ke
                                                        const std::function<Done()>& make_done) {
   std::string key = normalise(raw_key);
   if (!key.empty() && key[0] == '.') {
-    // Postfix's parent-domain probe after a miss (DESIGN.md §3): never a policy.
+    // Postfix's parent-domain probe after a miss (docs/design.md §3): never a policy.
     static const VerdictPtr parent = std::make_shared<const Verdict>(
         PolicyAnswer{PolicyKind::NotFound, "NOTFOUND ", "parent-domain key: no policy", "NOTFOUND "});
     m_stats.answer(parent->policy());

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dane-policyctl check: usage and input errors exit 2 with a message naming what was wrong (DESIGN.md §5);
+# dane-policyctl check: usage and input errors exit 2 with a message naming what was wrong (docs/design.md §5);
 # --help exits 0 and lists the pinned options. Needs no DNS and no network (every case fails
 # before any lookup or probe).
 set -u

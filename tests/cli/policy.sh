@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dane-policyctl policy at the command line without any DNS server: exit codes (DESIGN.md §5),
+# dane-policyctl policy at the command line without any DNS server: exit codes (docs/design.md §5),
 # errors that name the bad option or key, keys answered without DNS traffic (parent keys,
 # IP literals), and TEMP (exit 3) from a resolver that refuses every name. The DNS cases
 # over real signed zones are in tests/integration/destination_rig_test.cpp.

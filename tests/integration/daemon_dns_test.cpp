@@ -1,5 +1,5 @@
 // Integration tests of the real dane-policyd binary against the DNSSEC rig:
-// every row of the RFC 7672 decision table (DESIGN.md §3) through the socketmap,
+// every row of the RFC 7672 decision table (docs/design.md §3) through the socketmap,
 // tcp_table and policy delegation protocols, in native, pinned and monitor modes;
 // parent and bracketed keys; cache expiry by TTL; background refresh of popular
 // entries; coalescing; background probes and

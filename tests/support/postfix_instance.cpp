@@ -422,7 +422,7 @@ void PostfixInstance::start(const std::string& resolv_conf) {
   if (resolv_conf.empty()) {
     r = postfix_cmd({"start"});
   } else {
-    // RIG.md: the master (and every process it forks) sees our resolv.conf; the machine's
+    // docs/testing.md: the master (and every process it forks) sees our resolv.conf; the machine's
     // /etc/resolv.conf is untouched (unshare -m makes the mount private to the new namespace).
     std::string postfix = resolve_program("postfix");
     r = run_command({"unshare", "-m", "--propagation", "private", "sh", "-c",

@@ -5,7 +5,7 @@
 // service `chroot = n`; IPv4 only; short queue and backoff times), starts and stops it with
 // `postfix -c ETC`, submits mail with `sendmail -C ETC`, clears the queue with `postsuper -d ALL`
 // and waits (bounded, by polling) for maillog lines. Optionally the master starts in a private
-// mount namespace whose /etc/resolv.conf is a file of ours (RIG.md), so Postfix's own libc DNS
+// mount namespace whose /etc/resolv.conf is a file of ours (docs/testing.md), so Postfix's own libc DNS
 // talks to a `LoopbackResolver` (an `unbound` server on a loopback address) and the machine's
 // /etc/resolv.conf is never touched.
 //

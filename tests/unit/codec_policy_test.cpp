@@ -1,5 +1,5 @@
 // Unit tests of the policy delegation codec (policyd/src/codec_policy.cpp): name=value requests ended by
-// an empty line, limits, action replies (SMTPD_POLICY_README, DESIGN.md §4).
+// an empty line, limits, action replies (SMTPD_POLICY_README, docs/design.md §4).
 #include <gtest/gtest.h>
 
 #include <random>

@@ -1,5 +1,5 @@
 // Unit tests of the socketmap codec (policyd/src/codec_socketmap.cpp): netstring framing, "NAME KEY"
-// requests, replies and their limits (socketmap_table(5), DESIGN.md §4).
+// requests, replies and their limits (socketmap_table(5), docs/design.md §4).
 #include <gtest/gtest.h>
 
 #include <random>

@@ -1,5 +1,5 @@
 // Unit tests of RFC 7672 destination evaluation (verifier/src/destination.cpp) over a fake
-// Resolver: every row of DESIGN.md §3's DNS column, the CNAME rules for the TLSA base domain,
+// Resolver: every row of docs/design.md §3's DNS column, the CNAME rules for the TLSA base domain,
 // the lookup rounds (concurrency) and the shared deadline. The same cases run against real
 // signed zones in tests/integration/destination_rig_test.cpp.
 #include <gtest/gtest.h>

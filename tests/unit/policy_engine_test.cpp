@@ -1,5 +1,5 @@
 // Unit tests of the policy engine (policyd/src/policy_engine.cpp): every answer column of
-// DESIGN.md §3 for native, pinned and monitor modes, from hand-built DestinationFacts, plus
+// docs/design.md §3 for native, pinned and monitor modes, from hand-built DestinationFacts, plus
 // the shared JSON rendering (policyd/src/json.cpp).
 #include <gtest/gtest.h>
 

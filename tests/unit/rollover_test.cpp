@@ -108,7 +108,7 @@ protected:
   CertificateRecords m_next = fake_cert(0x12, 0x22, 0x32);
 };
 
-// ---- names and exit codes (DESIGN.md §5) ----
+// ---- names and exit codes (docs/design.md §5) ----
 
 TEST(RolloverNames, StepSpellingsArePinned) {
   EXPECT_EQ(to_string(RolloverStep::Publish), "publish");

@@ -1,5 +1,5 @@
 // Unit tests of the verdict log writer and the verdict JSON shape
-// (policyd/include/dane/policyd/verdict_log.hpp, DESIGN.md §6).
+// (policyd/include/dane/policyd/verdict_log.hpp, docs/design.md §6).
 #include <gtest/gtest.h>
 
 #include <cstdio>

@@ -1,4 +1,4 @@
-// RFC 7672 §2.2 destination evaluation (see dane/destination.hpp and DESIGN.md §3).
+// RFC 7672 §2.2 destination evaluation (see dane/destination.hpp and docs/design.md §3).
 //
 // Three rounds of concurrent lookups: the MX RRset (skipped for "[host]" keys), then A and
 // AAAA of every MX host at once, then every TLSA candidate (and, for aliases whose target

@@ -1,6 +1,6 @@
 // Offline DANE verification of a chain through OpenSSL's DANE engine (dane/match.hpp).
 //
-// Flow (as OpenSSL's own offline DANE tests and Postfix do it, STYLE.md point 1):
+// Flow (as OpenSSL's own offline DANE tests and Postfix do it, docs/style.md point 1):
 // SSL_CTX with DANE enabled -> SSL with SSL_dane_enable(basedomain) and SMTP flags ->
 // SSL_dane_tlsa_add per usable record -> X509_STORE_CTX over the chain with the SSL's
 // DANE state and verify parameters (names, time) -> X509_verify_cert ->

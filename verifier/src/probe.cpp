@@ -422,7 +422,7 @@ void describe_chain(SSL* ssl, ProbeReport& report) {
   report.leaf_san = subject_alt_names(leaf);
   report.leaf_not_before = asn1_time_rfc3339(X509_get0_notBefore(leaf));
   report.leaf_not_after = asn1_time_rfc3339(X509_get0_notAfter(leaf));
-  auto spki = selected_der(leaf, 1); // i2d_X509_PUBKEY(X509_get_X509_PUBKEY()), DESIGN.md §7
+  auto spki = selected_der(leaf, 1); // i2d_X509_PUBKEY(X509_get_X509_PUBKEY()), docs/design.md §7
   if (spki) {
     auto digest = tlsa_digest(1, *spki);
     if (digest) {

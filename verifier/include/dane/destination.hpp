@@ -5,7 +5,7 @@
 // Output: DestinationFacts — every DNS fact the decision needs, per MX host, with
 // reasons a person understands. The evaluation is pure apart from the Resolver;
 // it never throws on DNS trouble (that becomes Failed/Bogus facts) and it is
-// bounded by the resolver's timeout as a whole (DESIGN.md §3).
+// bounded by the resolver's timeout as a whole (docs/design.md §3).
 // The mapping from facts to a Postfix answer lives in policyd's policy engine.
 #pragma once
 
@@ -74,7 +74,7 @@ struct DestinationFacts {
   DnsSecurity mx_security = DnsSecurity::Failed;
   std::string reason;            // one line for the whole destination
   std::vector<HostResult> hosts; // in MX preference order
-  // Reference identifiers for DANE-TA name checks (DESIGN.md §3): next-hop domain as given
+  // Reference identifiers for DANE-TA name checks (docs/design.md §3): next-hop domain as given
   // and CNAME-expanded, plus each host's names are in HostResult.
   std::vector<std::string> reference_names;
   std::uint32_t ttl = 0;         // smallest TTL of all answers used (cache lifetime)
@@ -84,7 +84,7 @@ struct EvaluateOptions {
   // Nothing yet; room for per-call knobs (e.g. a port override for tests).
 };
 
-// Rules beyond DESIGN.md §3's table: an MX host whose address lookups are both secure but empty is
+// Rules beyond docs/design.md §3's table: an MX host whose address lookups are both secure but empty is
 // NoTlsa ("no connection possible"); any Bogus/Failed A or AAAA lookup makes the host Failed; a
 // malformed key, a parent key or an IP-literal key is NotDane without any DNS traffic (reason says
 // why); an MX RRset containing a null MX record is NotDane. HostResult.dnssec is the worst state of

@@ -1,7 +1,7 @@
 // dane/dns.hpp — DNSSEC-validated lookups (the only component that talks to libunbound).
 //
 // Trust model: validation happens in-process (libunbound) from a configured trust
-// anchor; an upstream AD bit is never trusted (DESIGN.md §2). Every answer is
+// anchor; an upstream AD bit is never trusted (docs/design.md §2). Every answer is
 // classified as Secure, Insecure, Bogus (with libunbound's why_bogus) or Failed
 // (SERVFAIL, timeout, resolver error); NXDOMAIN / NODATA / CNAME target are kept
 // apart. A bogus answer arrives from libunbound with rcode 0 and data filled in:
@@ -33,7 +33,7 @@ enum class DnsSecurity {
   Bogus,    // validation failed: reason holds why_bogus
   Failed,   // no usable answer: SERVFAIL, timeout, resolver error; reason says which
 };
-// "secure", "insecure", "bogus", "error" (the pinned JSON spellings, DESIGN.md §6).
+// "secure", "insecure", "bogus", "error" (the pinned JSON spellings, docs/design.md §6).
 std::string to_string(DnsSecurity security);
 
 struct Query {

@@ -2,7 +2,7 @@
 //
 // Library functions that can fail on bad input or I/O return Expected<T>
 // (value or a human-readable error string) instead of throwing; programs turn
-// errors into exit codes or protocol replies at their edges (STYLE.md point 6).
+// errors into exit codes or protocol replies at their edges (docs/style.md point 6).
 // std::expected needs C++23 and a compiler we do not have everywhere (clang 14
 // is used for the fuzz targets), so this is the minimal subset we use.
 #pragma once

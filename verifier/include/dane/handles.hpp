@@ -1,7 +1,7 @@
 // dane/handles.hpp — the one place that owns every C handle we use.
 //
 // One named, stateless deleter and one std::unique_ptr alias per OpenSSL and
-// libunbound type, plus a move-only file descriptor (STYLE.md point 5). Use these
+// libunbound type, plus a move-only file descriptor (docs/style.md point 5). Use these
 // spellings everywhere; never call the *_free functions by hand.
 #pragma once
 

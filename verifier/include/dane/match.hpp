@@ -5,7 +5,7 @@
 // verification time. Output: a Verdict with status, reason, the matched record
 // and its depth, and a per-record account (why each unusable record was skipped).
 // Matching is done by OpenSSL's DANE engine (SSL_dane_* / X509_STORE_CTX_set0_dane,
-// STYLE.md point 1) with SMTP semantics (RFC 7672 §3.1): DANE-EE ignores names
+// docs/style.md point 1) with SMTP semantics (RFC 7672 §3.1): DANE-EE ignores names
 // and validity dates (DANE_FLAG_NO_DANE_EE_NAMECHECKS); DANE-TA checks the chain,
 // dates and names (X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS); PKIX usages are unusable.
 // DANE-TA records match only issuer (CA) certificates, never the leaf itself; `2 x 0`

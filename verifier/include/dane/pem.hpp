@@ -9,7 +9,7 @@
 // unreadable file, no PEM block at all, a malformed PEM block (bad base64, no END
 // line), a block whose DER does not parse, an encrypted private key (not
 // supported: no passphrase prompts), an unknown block type.
-// Each certificate is parsed exactly once (parsing costs ~150 µs, DESIGN.md §7).
+// Each certificate is parsed exactly once (parsing costs ~150 µs, docs/design.md §7).
 // No global state; thread-safe (the OpenSSL error queue is per thread and is
 // cleared after use).
 #pragma once

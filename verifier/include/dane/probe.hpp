@@ -9,11 +9,11 @@
 // Inputs: an IP literal and port, the host's TLSA RRset (every record as published;
 // only records usable for SMTP, RFC 7672 §3.1 — DANE-TA(2) and DANE-EE(3) — are handed
 // to OpenSSL), the TLSA base domain and further reference identifiers for DANE-TA name
-// checks (DESIGN.md §3). Matching is OpenSSL's DANE engine (STYLE.md point 1): the
+// checks (docs/design.md §3). Matching is OpenSSL's DANE engine (docs/style.md point 1): the
 // handshake runs with SSL_VERIFY_NONE so that the chain is always captured, and the
 // verdict is classified afterwards from SSL_get_verify_result + SSL_get0_dane_authority.
 //
-// Result classification (pinned spellings, DESIGN.md §6):
+// Result classification (pinned spellings, docs/design.md §6):
 //   pass                  DANE match (matched + depth set); or, when the RRset holds no
 //                         record usable for SMTP, a completed TLS handshake ("encrypt",
 //                         authenticated == false, matched unset)
@@ -42,7 +42,7 @@
 
 namespace dane {
 
-// Pinned JSON spellings (DESIGN.md §6) via to_string().
+// Pinned JSON spellings (docs/design.md §6) via to_string().
 enum class ProbeResult { Pass, TlsaMismatch, NameMismatch, CertExpired, StarttlsNotOffered, ConnectFailed, TlsFailed };
 std::string to_string(ProbeResult result); // "pass", "tlsa-mismatch", ...
 

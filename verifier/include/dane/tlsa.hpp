@@ -51,7 +51,7 @@ struct TlsaRecord {
 
   // "3 1 1 abcdef..." (lowercase hex, no spaces inside the data).
   std::string to_string() const;
-  // "3 1 1 ab12...cd34" for log lines (head...tail of the data, STYLE.md point 10).
+  // "3 1 1 ab12...cd34" for log lines (head...tail of the data, docs/style.md point 10).
   std::string short_string() const;
 
   friend bool operator==(const TlsaRecord&, const TlsaRecord&) = default;
@@ -87,7 +87,7 @@ Expected<std::vector<std::uint8_t>> tlsa_digest(std::uint8_t mtype, std::span<co
 Expected<std::vector<std::uint8_t>> named_digest(std::string_view algorithm, std::span<const std::uint8_t> bytes);
 
 // DER of the selected part of a certificate (selector 0: the certificate, 1: its SPKI,
-// via i2d_X509_PUBKEY(X509_get_X509_PUBKEY()) which is fast, DESIGN.md §7).
+// via i2d_X509_PUBKEY(X509_get_X509_PUBKEY()) which is fast, docs/design.md §7).
 Expected<std::vector<std::uint8_t>> selected_der(X509* cert, std::uint8_t selector);
 // DER SubjectPublicKeyInfo of a key (public or private).
 Expected<std::vector<std::uint8_t>> spki_der(EVP_PKEY* key);

@@ -1,6 +1,6 @@
 // dane/policyd/codecs.hpp — Postfix wire protocols: bytes <-> typed requests and replies. Pure.
 //
-// Three protocols (DESIGN.md §4), each with an incremental decoder for the server side (feed it bytes as
+// Three protocols (docs/design.md §4), each with an incremental decoder for the server side (feed it bytes as
 // they arrive, in chunks of any size, and collect 0..n complete requests) and encoders for the replies:
 //
 //   socketmap (socketmap_table(5))   request netstring `LEN:NAME KEY,`; reply netstring `LEN:OK DATA,`,

@@ -1,5 +1,5 @@
 // dane/policyd/json.hpp — the one JSON rendering of an evaluation, shared by `dane-policyctl policy
-// --json`, `dane-policyctl check --json` and the daemon's verdict log (pinned fields, DESIGN.md §6).
+// --json`, `dane-policyctl check --json` and the daemon's verdict log (pinned fields, docs/design.md §6).
 //
 // Object: destination (the lookup key as given), policy, answer, reason, hosts[] and extras
 // (mode-independent): would_answer (only when it differs from answer, i.e. monitor mode),

@@ -1,6 +1,6 @@
 // dane/policyd/policy_engine.hpp — DestinationFacts + mode -> Postfix answer. Pure.
 //
-// Implements the answer columns of DESIGN.md §3: native (OK dane-only / OK dane /
+// Implements the answer columns of docs/design.md §3: native (OK dane-only / OK dane /
 // NOTFOUND / TEMP), pinned (OK fingerprint match=..., OK secure tafile=... match=...,
 // OK encrypt, ...), monitor (always NOTFOUND, but `would_answer` carries the native
 // answer for the log). A failure never yields a weaker answer than the DNS warrants.
@@ -18,7 +18,7 @@ enum class Mode { Native, Pinned, Monitor };
 std::string to_string(Mode mode);
 Expected<Mode> parse_mode(std::string_view text);
 
-// Pinned JSON spellings (DESIGN.md §6).
+// Pinned JSON spellings (docs/design.md §6).
 enum class PolicyKind { DaneOnly, Dane, Encrypt, Fingerprint, Secure, NotFound, TempFail };
 std::string to_string(PolicyKind kind); // "dane-only", "dane", "encrypt", "fingerprint", "secure", "notfound", "tempfail"
 

@@ -2,7 +2,7 @@
 // summaries, and RFC 8460 (SMTP TLS Reporting) export. Used by `dane-policyctl report`.
 //
 // Inputs
-//   * Verdict logs (DESIGN.md §6): JSON Lines, one evaluation per line, written by dane-policyd.
+//   * Verdict logs (docs/design.md §6): JSON Lines, one evaluation per line, written by dane-policyd.
 //     Plain or gzip-compressed (detected by the magic bytes 1f 8b, not by the file name; multi-member
 //     gzip files are read through). Rotated files may be given in any order: `plan_input_order`
 //     sorts them by their first timestamp so policy changes are seen in time order.
@@ -79,7 +79,7 @@ public:
 };
 
 // ---------------------------------------------------------------------------------------------
-// One verdict-log line (DESIGN.md §6).
+// One verdict-log line (docs/design.md §6).
 struct AddressProbe {
   std::string address;
   int port = 25;

@@ -1,5 +1,5 @@
 // dane/policyd/resolver_options.hpp — the resolver options shared by dane-policyd and dane-policyctl,
-// declared once (STYLE.md point 9; pinned names, DESIGN.md §2):
+// declared once (docs/style.md point 9; pinned names, docs/design.md §2):
 //   --unbound-config FILE      unbound.conf fragment for ub_ctx_config (stub zones, anchors, ...)
 //   --forwarder ADDR[@PORT]    repeatable; forward to a recursive resolver, still validating locally
 //   --trust-anchor-file FILE   default /usr/share/dns/root.key (Debian's dns-root-data)

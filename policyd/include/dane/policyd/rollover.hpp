@@ -14,14 +14,14 @@
 //
 // Safety rules (docs/rollover.md):
 //   * only a DNSSEC-Secure RRset is trusted. Bogus or a failed lookup -> refuse with exit code 3
-//     (temporary DNS failure, DESIGN.md §5: retry later, nothing is known); Insecure -> refuse, exit 1
+//     (temporary DNS failure, docs/design.md §5: retry later, nothing is known); Insecure -> refuse, exit 1
 //     (senders ignore unsigned TLSA: DANE is not in effect, so there is no DANE rollover to plan).
 //   * the wait before `swap` is max(TTL of the RRset (largest seen), interval), counted from the
 //     first run that saw a record matching the next certificate (kept in the state file); a record
 //     that disappears and comes back starts its clock again. Elapsed >= wait is enough (boundary inclusive).
 //   * `remove` and `done` need the live server (every probed address) to present the next key.
 //   * anything the tool cannot prove safe is `refuse` (exit 1) with a RolloverRefusal saying why.
-// Exit codes (DESIGN.md §5, pinned): swap/done 0; publish/wait/remove 4; refuse 1, or 3 for DNS trouble.
+// Exit codes (docs/design.md §5, pinned): swap/done 0; publish/wait/remove 4; refuse 1, or 3 for DNS trouble.
 #pragma once
 
 #include <chrono>
@@ -40,7 +40,7 @@
 
 namespace dane::policyd {
 
-// Pinned JSON spellings of `step` (DESIGN.md §5) via to_string().
+// Pinned JSON spellings of `step` (docs/design.md §5) via to_string().
 enum class RolloverStep { Publish, Wait, Swap, Remove, Done, Refuse };
 std::string to_string(RolloverStep step); // "publish", "wait", "swap", "remove", "done", "refuse"
 
@@ -157,14 +157,14 @@ struct RolloverDecision {
   RolloverState state;                      // state to keep for the next run
 };
 
-// The exit code of a step (DESIGN.md §5): 0 swap/done, 4 publish/wait/remove, 1 refuse, 3 refuse for
+// The exit code of a step (docs/design.md §5): 0 swap/done, 4 publish/wait/remove, 1 refuse, 3 refuse for
 // DnsFailed / DnssecBogus.
 int rollover_exit_code(RolloverStep step, RolloverRefusal refusal);
 
 // The pure step logic (see the file comment). Never fails: every input combination has a step.
 RolloverDecision decide_rollover(const RolloverInput& input);
 
-// "_25._tcp.mx.example.org. IN TLSA 3 1 1 hex" (the `dane-policyctl tlsa --host` format, DESIGN.md §5).
+// "_25._tcp.mx.example.org. IN TLSA 3 1 1 hex" (the `dane-policyctl tlsa --host` format, docs/design.md §5).
 std::string zone_line(std::string_view host, std::uint16_t port, const TlsaRecord& record);
 // "2h 5m 3s" / "59s" / "0s".
 std::string format_duration(std::chrono::seconds duration);

@@ -1,6 +1,6 @@
 // dane/policyd/ta_file.hpp — trust-anchor files for pinned mode's DANE-TA answers.
 //
-// Pinned mode answers a DANE-TA destination with `OK secure tafile=PATH match=...` (DESIGN.md
+// Pinned mode answers a DANE-TA destination with `OK secure tafile=PATH match=...` (docs/design.md
 // §3): Postfix then trusts exactly the anchors in PATH. write_ta_file() builds that file from
 // the destination's usable DANE-TA records that carry the full anchor: `2 0 0` (a DER
 // certificate, written as a PEM CERTIFICATE) and `2 1 0` (a DER SubjectPublicKeyInfo, written

@@ -9,7 +9,7 @@
 // summary per evaluation) go to syslog (facility mail) and, in the foreground,
 // to stderr as "dane-policyd: warning: ...".
 //
-// render_verdict() builds the pinned JSON object of DESIGN.md §6: time (RFC 3339
+// render_verdict() builds the pinned JSON object of docs/design.md §6: time (RFC 3339
 // UTC), destination, mode, policy, answer, reason, cached, hosts[...] (with
 // addresses[...] when a probe ran).
 #pragma once
@@ -93,7 +93,7 @@ private:
 // RFC 3339 UTC with seconds, e.g. "2026-11-29T07:29:02Z".
 std::string rfc3339_utc(std::chrono::system_clock::time_point time);
 
-// One probed address (DESIGN.md §6 `addresses` entries).
+// One probed address (docs/design.md §6 `addresses` entries).
 struct ProbedHost {
   std::string host; // HostResult::name it belongs to
   ProbeReport report;
