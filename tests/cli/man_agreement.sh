@@ -312,7 +312,7 @@ done
 
 # ---- 4. nothing points outside the repository --------------------------------------------------
 if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  files=$(git -C "$src" ls-files)
+  files=$(git -C "$src" ls-files --cached --others --exclude-standard)
 else
   files=$(cd "$src" && find . -path ./build -prune -o -path ./.git -prune -o -type f -print | sed 's|^\./||')
 fi
