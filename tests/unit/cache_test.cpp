@@ -1,6 +1,7 @@
 // Unit tests of the verdict cache (policyd/include/dane/policyd/cache.hpp):
 // TTL expiry with an injected clock, clamping, TEMP lifetime, LRU eviction,
-// coalescing of concurrent lookups, background refresh.
+// coalescing of concurrent lookups, background refresh, flushing one key or all
+// (also while an evaluation runs), detailed lookups.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -313,6 +314,141 @@ TEST(Cache, LeastRecentlyUsedOrderMatchesAModelOverManyOperations) {
       EXPECT_FALSE(evaluated) << key;
     }
   }
+}
+
+// --- Flush: erase() and clear() ----------------------------------------------------------
+
+TEST(Cache, EraseForgetsOneKeyAndOnlyThatKey) {
+  FakeClock clock;
+  Cache<int> cache(limits(), clock.fn());
+  fetch(cache, "a.test", 1, 60s);
+  fetch(cache, "b.test", 2, 60s);
+  EXPECT_TRUE(cache.erase("a.test"));
+  EXPECT_FALSE(cache.erase("a.test")) << "nothing left to forget";
+  EXPECT_FALSE(cache.erase("never.test"));
+  EXPECT_EQ(cache.size(), 1u);
+  bool evaluated = false;
+  EXPECT_EQ(fetch(cache, "a.test", 10, 60s, &evaluated), 10);
+  EXPECT_TRUE(evaluated) << "a flushed key is evaluated again";
+  EXPECT_EQ(fetch(cache, "b.test", 20, 60s, &evaluated), 2);
+  EXPECT_FALSE(evaluated) << "the other key is still cached";
+}
+
+TEST(Cache, ClearForgetsEveryKey) {
+  FakeClock clock;
+  Cache<int> cache(limits(), clock.fn());
+  fetch(cache, "a.test", 1, 60s);
+  fetch(cache, "b.test", 2, 60s);
+  fetch(cache, "c.test", 3, 60s);
+  EXPECT_EQ(cache.clear(), 3u);
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.clear(), 0u);
+  for (const char* key : {"a.test", "b.test", "c.test"}) {
+    bool evaluated = false;
+    EXPECT_EQ(fetch(cache, key, 7, 60s, &evaluated), 7);
+    EXPECT_TRUE(evaluated) << key;
+  }
+  // The LRU list was rebuilt from nothing: eviction still works after a clear.
+  Cache<int> small(limits(2), clock.fn());
+  fetch(small, "x", 1, 60s);
+  fetch(small, "y", 2, 60s);
+  small.clear();
+  fetch(small, "x", 1, 60s);
+  fetch(small, "y", 2, 60s);
+  fetch(small, "z", 3, 60s);
+  EXPECT_EQ(small.size(), 2u);
+  EXPECT_EQ(small.evictions(), 1u);
+}
+
+TEST(Cache, EvaluationRunningDuringAFlushAnswersItsWaitersButIsNotStored) {
+  FakeClock clock;
+  Cache<int> cache(limits(), clock.fn());
+  std::vector<int> got;
+  auto before = cache.lookup("k.test", [&](const int& v) { got.push_back(v); });
+  ASSERT_EQ(before.kind, Cache<int>::Kind::Evaluate);
+  ASSERT_TRUE(cache.erase("k.test")) << "a running evaluation counts as something to forget";
+
+  // A lookup after the flush does not join the old evaluation: it starts a new one.
+  auto after = cache.lookup("k.test", [&](const int& v) { got.push_back(100 + v); });
+  ASSERT_EQ(after.kind, Cache<int>::Kind::Evaluate);
+  EXPECT_NE(after.ticket, before.ticket);
+
+  // The old evaluation finishes: its own waiter gets the answer, nothing is stored.
+  auto old_waiters = cache.complete("k.test", before.ticket, 1, 1, 60s, false);
+  ASSERT_EQ(old_waiters.size(), 1u);
+  old_waiters[0](1);
+  EXPECT_EQ(got, std::vector<int>{1});
+  EXPECT_EQ(cache.lookup("k.test", [&](const int& v) { got.push_back(200 + v); }).kind, Cache<int>::Kind::Joined)
+      << "the stale result was not stored; the new evaluation is still running";
+
+  auto new_waiters = cache.complete("k.test", after.ticket, 2, 2, 60s, false);
+  ASSERT_EQ(new_waiters.size(), 2u);
+  for (auto& w : new_waiters) {
+    w(2);
+  }
+  EXPECT_EQ(got, (std::vector<int>{1, 102, 202}));
+  auto hit = cache.lookup("k.test", [](const int&) {});
+  ASSERT_EQ(hit.kind, Cache<int>::Kind::Hit);
+  EXPECT_EQ(*hit.value, 2);
+  EXPECT_TRUE(cache.complete("k.test", before.ticket, 9, 9, 60s, false).empty()) << "a ticket completes once";
+  EXPECT_EQ(*cache.lookup("k.test", [](const int&) {}).value, 2);
+}
+
+TEST(Cache, ClearDuringARefreshDoesNotBringTheOldKeyBack) {
+  FakeClock clock;
+  auto l = limits();
+  l.refresh = true;
+  l.refresh_min_hits = 1;
+  Cache<int> cache(l, clock.fn());
+  fetch(cache, "hot.test", 1, 100s);
+  clock.now += 95s; // last tenth of the lifetime
+  auto r = cache.lookup("hot.test", [](const int&) {});
+  ASSERT_EQ(r.kind, Cache<int>::Kind::Hit);
+  ASSERT_TRUE(r.refresh);
+  EXPECT_EQ(cache.clear(), 1u);
+  EXPECT_TRUE(cache.complete("hot.test", r.ticket, 2, 2, 100s, false).empty());
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.lookup("hot.test", [](const int&) {}).kind, Cache<int>::Kind::Evaluate);
+}
+
+// --- Detailed lookups ---------------------------------------------------------------------
+
+bool detailed(const int& v) { return v >= 100; }
+
+TEST(Cache, DetailedLookupReevaluatesACompactValueWhileOthersKeepGettingIt) {
+  FakeClock clock;
+  Cache<int> cache(limits(), clock.fn());
+  fetch(cache, "d.test", 1, 60s); // stores the compact value
+  int got = -1;
+  auto r = cache.lookup_detailed("d.test", [&]() -> Cache<int>::Waiter { return [&](const int& v) { got = v; }; },
+                                 detailed);
+  ASSERT_EQ(r.kind, Cache<int>::Kind::Evaluate) << "a compact value does not satisfy a detailed lookup";
+  auto plain = cache.lookup("d.test", [](const int&) {});
+  ASSERT_EQ(plain.kind, Cache<int>::Kind::Hit) << "ordinary lookups keep the old value meanwhile";
+  EXPECT_EQ(*plain.value, 1);
+  for (auto& w : cache.complete("d.test", r.ticket, 2, 102, 60s, false)) {
+    w(102);
+  }
+  EXPECT_EQ(got, 102);
+  auto again = cache.lookup_detailed("d.test", []() -> Cache<int>::Waiter { return [](const int&) {}; }, detailed);
+  ASSERT_EQ(again.kind, Cache<int>::Kind::Hit);
+  EXPECT_EQ(*again.value, 102) << "the detailed value was stored";
+}
+
+TEST(Cache, DetailedLookupJoiningAnOrdinaryEvaluationGetsTheDetailedValueStored) {
+  FakeClock clock;
+  Cache<int> cache(limits(), clock.fn());
+  auto r = cache.lookup("j.test", [](const int&) {});
+  ASSERT_EQ(r.kind, Cache<int>::Kind::Evaluate);
+  auto joined = cache.lookup_detailed("j.test", []() -> Cache<int>::Waiter { return [](const int&) {}; }, detailed);
+  EXPECT_EQ(joined.kind, Cache<int>::Kind::Joined);
+  EXPECT_EQ(cache.complete("j.test", r.ticket, 3, 103, 60s, false).size(), 2u);
+  EXPECT_EQ(*cache.lookup("j.test", [](const int&) {}).value, 103);
+
+  // Without a detailed lookup, the compact value is what is kept.
+  auto plain = cache.lookup("p.test", [](const int&) {});
+  cache.complete("p.test", plain.ticket, 4, 104, 60s, false);
+  EXPECT_EQ(*cache.lookup("p.test", [](const int&) {}).value, 4);
 }
 
 } // namespace
