@@ -14,9 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "dane/handles.hpp"
 #include "dane/policyd/codecs.hpp"
 #include "dane/policyd/connection_poller.hpp"
+#include "dane/policyd/control.hpp"
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -39,6 +42,8 @@ public:
   // rest is written or writing failed.
   virtual bool write(asio::const_buffer buffer, Handler handler) = 0;
   virtual void close() = 0;
+  // Who is at the other end, for control requests (control.hpp). Asked only by them.
+  virtual ControlPeer peer() const { return ControlPeer{ControlPeer::Kind::Stdio, std::nullopt}; }
 };
 
 namespace {
@@ -94,6 +99,23 @@ public:
       fail_later(m_write_handler, errno_code(err));
     }
     return false;
+  }
+
+  ControlPeer peer() const override {
+    ControlPeer p{ControlPeer::Kind::Inet, std::nullopt};
+    sockaddr_storage local{};
+    socklen_t length = sizeof local;
+    if (!m_fd || ::getsockname(m_fd.get(), reinterpret_cast<sockaddr*>(&local), &length) != 0 ||
+        local.ss_family != AF_UNIX) {
+      return p;
+    }
+    p.kind = ControlPeer::Kind::Unix;
+    ucred credentials{};
+    socklen_t size = sizeof credentials;
+    if (::getsockopt(m_fd.get(), SOL_SOCKET, SO_PEERCRED, &credentials, &size) == 0 && size == sizeof credentials) {
+      p.uid = credentials.uid;
+    }
+    return p;
   }
 
   void close() override {
@@ -260,6 +282,9 @@ private:
     std::string direct_reply; // answered without a lookup when `direct`
     bool direct = false;
     std::chrono::steady_clock::time_point received;
+    // With `direct`: a control request on the reserved map name (control.hpp) that is run in
+    // turn with the lookups before it; `key` is then its destination.
+    std::optional<ControlVerb> control{};
   };
   static constexpr std::size_t k_max_queued_jobs = 64;
   // Replies waiting for a client that sends without reading: beyond this, stop reading from it
@@ -328,9 +353,8 @@ private:
       for (auto& r : m_socketmap_requests) {
         m_server.stats().request(Protocol::Socketmap);
         Job job{std::move(r.key), {}, false, now};
-        if (r.name == s.stats_name) {
-          job.direct = true;
-          job.direct_reply = encode_socketmap_reply(SocketmapReply{SocketmapStatus::Ok, m_server.stats().to_json()});
+        if (r.name == s.stats_name) { // the one test an ordinary lookup pays for control requests
+          control_job(job);
         }
         m_jobs.push_back(std::move(job));
       }
@@ -365,12 +389,74 @@ private:
     }
   }
 
+  // A request on the reserved map name: counters now; the rest in turn (process_next()).
+  void control_job(Job& job) {
+    auto request = parse_control_request(job.key);
+    if (!request) {
+      m_server.warn_limited("control-error peer=" + m_peer + ": " + request.error());
+      job.direct = true;
+      job.direct_reply = encode_socketmap_reply(SocketmapReply{SocketmapStatus::Perm, request.error()});
+      return;
+    }
+    if (request->verb == ControlVerb::Counters) {
+      job.direct = true;
+      job.direct_reply = encode_socketmap_reply(SocketmapReply{SocketmapStatus::Ok, m_server.stats().to_json()});
+      return;
+    }
+    job.direct = true;
+    job.control = request->verb;
+    job.key = std::move(request->destination);
+  }
+
+  // Who this client is, in words for log lines: the listener, and the uid when known.
+  std::string peer_text(const ControlPeer& peer) const {
+    return m_peer + (peer.uid ? " uid=" + std::to_string(*peer.uid) : std::string());
+  }
+
+  // Runs flush / flush-all / verdict for a permitted client. True when `job` waits for a verdict.
+  bool run_control(const Job& job) {
+    const ControlVerb verb = *job.control;
+    const ControlPeer peer = m_transport->peer();
+    const std::string what = std::string(to_string(verb)) + (job.key.empty() ? "" : " " + job.key);
+    if (auto refusal = control_refusal(peer, ::geteuid())) {
+      m_server.stats().control_refused();
+      m_server.log().message(Severity::Warning, "control-refused request=\"" + what + "\" peer=" + peer_text(peer) +
+                                                    ": " + *refusal);
+      send(encode_socketmap_reply(SocketmapReply{SocketmapStatus::Perm, "control request refused: " + *refusal}),
+           job.received);
+      return false;
+    }
+    if (verb == ControlVerb::Verdict) {
+      m_server.stats().verdict_asked();
+      m_server.service().lookup_detailed(
+          job.key, [self = shared_from_this(), job, &io = m_server.io()](const VerdictPtr& v, bool cached) {
+            asio::post(io, [self, job, v, cached] { self->answer(job, v, cached); });
+          });
+      return true;
+    }
+    std::size_t n = verb == ControlVerb::Flush ? m_server.service().forget(job.key) : m_server.service().forget_all();
+    m_server.stats().flushed();
+    m_server.log().message(Severity::Info, "control request=\"" + what + "\" forgotten=" + std::to_string(n) +
+                                               " peer=" + peer_text(peer));
+    nlohmann::json reply = {{"flushed", n}};
+    if (verb == ControlVerb::Flush) {
+      reply["destination"] = job.key;
+    }
+    send(encode_socketmap_reply(SocketmapReply{SocketmapStatus::Ok, reply.dump()}), job.received);
+    return false;
+  }
+
   void process_next() {
     while (!m_busy && !m_jobs.empty() && !m_closed) {
       Job job = std::move(m_jobs.front());
       m_jobs.pop_front();
-      if (job.direct) {
-        send(job.direct_reply, job.received);
+      if (job.direct) { // ordinary lookups pay this one test for direct and control requests
+        if (!job.control) {
+          send(job.direct_reply, job.received);
+        } else if (run_control(job)) {
+          m_busy = true; // answer() follows
+          break;
+        }
         continue;
       }
       // A cache hit is answered inline, without building a callback; an evaluation calls back
@@ -424,12 +510,19 @@ private:
     return {};
   }
 
-  void answer(const Job& job, const VerdictPtr& verdict) {
+  // An evaluation's result (or a control verdict, always delivered here).
+  void answer(const Job& job, const VerdictPtr& verdict, bool cached = false) {
     m_busy = false;
     if (m_closed) {
       return;
     }
-    send(reply_for(job, *verdict), job.received);
+    if (job.control) { // the verdict log's rendering, and whether it came from the cache
+      VerdictRecord record{std::chrono::system_clock::now(), job.key, m_server.settings().mode, verdict->facts(),
+                           verdict->policy_answer(), cached, nullptr, ""};
+      send(encode_socketmap_reply(SocketmapReply{SocketmapStatus::Ok, render_verdict(record)}), job.received);
+    } else {
+      send(reply_for(job, *verdict), job.received);
+    }
     process_next();
   }
 

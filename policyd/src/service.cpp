@@ -118,7 +118,7 @@ std::optional<std::string> TrustAnchorStore::write_file(const std::string& conte
 // ---------------------------------------------------------------------------------------------------------
 // Verdict
 
-Verdict::Verdict(const PolicyAnswer& answer, std::unique_ptr<const DestinationFacts> facts)
+Verdict::Verdict(const PolicyAnswer& answer, std::shared_ptr<const DestinationFacts> facts)
     : m_facts(std::move(facts)), m_policy(answer.policy) {
   // Pack the three texts into one buffer; a text found in what is already packed (the
   // reason at the end of "TEMP 4.7.5 <reason>", would_answer == answer) is referenced.
@@ -215,7 +215,7 @@ PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_ke
     }
     if (result.refresh) {
       m_stats.refresh();
-      boost::asio::post(m_workers, [this, key] { evaluate(key); });
+      start_evaluation(key, result.ticket);
     }
     return {std::move(v), true};
   }
@@ -224,10 +224,55 @@ PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_ke
     break;
   case Cache<VerdictPtr>::Kind::Evaluate:
     m_stats.cache_miss();
-    boost::asio::post(m_workers, [this, key] { evaluate(key); });
+    start_evaluation(key, result.ticket);
     break;
   }
   return {};
+}
+
+void PolicyService::lookup_detailed(const std::string& raw_key, Done done) {
+  std::string key = normalise(raw_key);
+  if (!key.empty() && key[0] == '.') {
+    lookup(key, std::move(done)); // no DNS behind a parent-domain answer, so no facts to keep
+    return;
+  }
+  auto result = m_cache.lookup_detailed(
+      key, [&done]() -> Cache<VerdictPtr>::Waiter { return [d = std::move(done)](const VerdictPtr& v) { d(v, false); }; },
+      [](const VerdictPtr& v) { return v->facts() != nullptr; });
+  switch (result.kind) {
+  case Cache<VerdictPtr>::Kind::Hit:
+    m_stats.cache_hit();
+    m_stats.answer((*result.value)->policy());
+    if (result.refresh) {
+      m_stats.refresh();
+      start_evaluation(key, result.ticket);
+    }
+    done(*result.value, true);
+    return;
+  case Cache<VerdictPtr>::Kind::Joined:
+    m_stats.cache_coalesced();
+    return;
+  case Cache<VerdictPtr>::Kind::Evaluate:
+    m_stats.cache_miss();
+    start_evaluation(key, result.ticket);
+    return;
+  }
+}
+
+std::size_t PolicyService::forget(std::string_view key) {
+  std::size_t n = m_cache.erase(normalise(key)) ? 1 : 0;
+  m_stats.cache_size(m_cache.size(), m_cache.evictions());
+  return n;
+}
+
+std::size_t PolicyService::forget_all() {
+  std::size_t n = m_cache.clear();
+  m_stats.cache_size(m_cache.size(), m_cache.evictions());
+  return n;
+}
+
+void PolicyService::start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket) {
+  boost::asio::post(m_workers, [this, key, ticket] { evaluate(key, ticket); });
 }
 
 PolicyService::EvaluationPtr PolicyService::make_evaluation(const std::string& key) {
@@ -246,7 +291,7 @@ PolicyService::EvaluationPtr PolicyService::make_evaluation(const std::string& k
   return e;
 }
 
-void PolicyService::evaluate(const std::string& key) {
+void PolicyService::evaluate(const std::string& key, Cache<VerdictPtr>::Ticket ticket) {
   EvaluationPtr e = make_evaluation(key);
   const bool temporary = e->answer.policy == PolicyKind::TempFail ||
                          (m_settings.mode == Mode::Monitor && e->facts.outcome == DestinationOutcome::TempFail);
@@ -258,12 +303,17 @@ void PolicyService::evaluate(const std::string& key) {
   }
   m_log.message(e->answer.policy == PolicyKind::TempFail ? Severity::Warning : Severity::Info, summary_line(rec));
 
-  // The cache keeps the compact answer; the facts stay only while a probe needs them
-  // (or for the cache-hit lines of --log-cache-hits).
-  auto v = std::make_shared<const Verdict>(
-      e->answer, m_settings.log_cache_hits ? std::make_unique<const DestinationFacts>(e->facts) : nullptr);
-  auto waiters = m_cache.complete(key, v, std::chrono::seconds(e->facts.ttl), temporary);
+  // The cache keeps the compact answer; the facts stay only while a probe needs them,
+  // for the cache-hit lines of --log-cache-hits, or when an operator's detailed lookup
+  // waits for this evaluation (the facts are shared with the evaluation, not copied).
+  std::shared_ptr<const DestinationFacts> facts(e, &e->facts);
+  auto detailed = std::make_shared<const Verdict>(e->answer, facts);
+  auto compact = m_settings.log_cache_hits ? detailed : std::make_shared<const Verdict>(e->answer);
+  bool wants_detailed = false;
+  auto waiters =
+      m_cache.complete(key, ticket, compact, detailed, std::chrono::seconds(e->facts.ttl), temporary, &wants_detailed);
   m_stats.cache_size(m_cache.size(), m_cache.evictions());
+  const VerdictPtr& v = wants_detailed ? detailed : compact;
   for (auto& w : waiters) {
     m_stats.answer(v->policy());
     w(v);

@@ -92,6 +92,9 @@ std::string Stats::to_json() const {
                       {"total", m_connections_total.load(k_order)},
                       {"refused", m_connections_refused.load(k_order)}};
   j["log_dropped"] = m_log_dropped.load(k_order);
+  j["control"] = {{"flushes", m_control_flushes.load(k_order)},
+                  {"verdicts", m_control_verdicts.load(k_order)},
+                  {"refused", m_control_refused.load(k_order)}};
   j["latency_us"] = {{"p50", latency_quantile_us(0.50)}, {"p99", latency_quantile_us(0.99)}};
   j["pid"] = static_cast<long>(::getpid());
   j["uptime_s"] =

@@ -246,5 +246,51 @@ TEST(PolicyService, ParentKeyNeedsNoEvaluationAndAThrowingEvaluatorGivesTemp) {
   EXPECT_EQ(v->reason(), "internal error: resolver exploded for example.test");
 }
 
+TEST(PolicyService, DetailedLookupKeepsTheFactsAndReevaluatesACompactEntry) {
+  ServiceRig rig(/*log_cache_hits=*/false);
+  ASSERT_TRUE(rig.log);
+  Answers answers;
+  rig.service->lookup("example.test", answers.callback()); // as Postfix: cached without facts
+  ASSERT_TRUE(answers.wait_for(1));
+  EXPECT_EQ(answers.got[0].first->facts(), nullptr);
+  rig.service->lookup_detailed("Example.Test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(2));
+  ASSERT_NE(answers.got[1].first->facts(), nullptr) << "a detailed lookup gets the DNS facts";
+  EXPECT_FALSE(answers.got[1].second) << "the compact entry was not good enough: evaluated again";
+  EXPECT_EQ(answers.got[1].first->facts()->hosts.at(0).name, "mx.example.test");
+  EXPECT_EQ(rig.stats.evaluations(), 2u);
+
+  rig.service->lookup_detailed("example.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(3));
+  EXPECT_TRUE(answers.got[2].second) << "now the cache holds the detailed verdict";
+  EXPECT_NE(answers.got[2].first->facts(), nullptr);
+  rig.service->lookup("example.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(4));
+  EXPECT_TRUE(answers.got[3].second);
+  EXPECT_EQ(answers.got[3].first->answer(), "OK dane-only") << "ordinary lookups get the same answer";
+  EXPECT_EQ(rig.stats.evaluations(), 2u);
+}
+
+TEST(PolicyService, ForgetMakesTheNextLookupEvaluate) {
+  ServiceRig rig(/*log_cache_hits=*/false);
+  ASSERT_TRUE(rig.log);
+  Answers answers;
+  rig.service->lookup("a.test", answers.callback());
+  rig.service->lookup("b.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(2));
+  EXPECT_EQ(rig.service->forget("A.TEST"), 1u) << "keys are normalised as lookups are";
+  EXPECT_EQ(rig.service->forget("a.test"), 0u);
+  EXPECT_EQ(nlohmann::json::parse(rig.stats.to_json())["cache"]["entries"], 1) << "the gauge follows a flush";
+  rig.service->lookup("a.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(3));
+  EXPECT_FALSE(answers.got[2].second);
+  EXPECT_EQ(rig.stats.evaluations(), 3u);
+  EXPECT_EQ(rig.service->forget_all(), 2u);
+  rig.service->lookup("b.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(4));
+  EXPECT_FALSE(answers.got[3].second);
+  EXPECT_EQ(rig.stats.evaluations(), 4u);
+}
+
 } // namespace
 } // namespace dane::policyd

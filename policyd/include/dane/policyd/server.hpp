@@ -20,7 +20,9 @@
 //
 // stop() (SIGTERM) closes the listeners, lets every connection finish the
 // requests it already sent, then closes it; run() returns once no connection is
-// left. The socketmap map name Settings::stats_name answers the counters.
+// left. The socketmap map name Settings::stats_name is reserved for control
+// requests (control.hpp): the counters for anyone; flush and detailed verdicts only
+// for a unix-socket peer running as root or as the daemon's user.
 #pragma once
 
 #include <chrono>

@@ -42,11 +42,12 @@ namespace dane::policyd {
 // already there, e.g. the reason at the end of "TEMP 4.7.5 <reason>", is not stored
 // twice) — not the DNS facts behind it. The facts are logged when the destination
 // is evaluated and handed to a probe if one is scheduled, then dropped; only with
-// --log-cache-hits does the verdict keep them, for the `hosts` of cache-hit lines.
+// --log-cache-hits, or for a destination an operator asked about in detail
+// (lookup_detailed: `dane-policyctl query --json`), does the verdict keep them.
 // Immutable; shared between the cache and in-flight answers through VerdictPtr.
 class Verdict {
 public:
-  explicit Verdict(const PolicyAnswer& answer, std::unique_ptr<const DestinationFacts> facts = nullptr);
+  explicit Verdict(const PolicyAnswer& answer, std::shared_ptr<const DestinationFacts> facts = nullptr);
   Verdict(const Verdict&) = delete;
   Verdict& operator=(const Verdict&) = delete;
 
@@ -59,7 +60,7 @@ public:
 
 private:
   std::unique_ptr<char[]> m_text;
-  std::unique_ptr<const DestinationFacts> m_facts;
+  std::shared_ptr<const DestinationFacts> m_facts;
   std::uint32_t m_answer_size = 0;
   std::uint32_t m_reason_offset = 0;
   std::uint32_t m_reason_size = 0;
@@ -115,6 +116,18 @@ public:
   Immediate lookup_or_wait(const std::string& key, const std::function<Done()>& make_done);
   // `done(verdict, cached)` exactly once: at once for a hit, otherwise on a worker thread.
   void lookup(const std::string& key, Done done);
+  // As lookup(), for an operator's detailed question (`dane-policyctl query --json`): the verdict
+  // keeps the DNS facts behind it (`facts()` non-null, except for parent-domain keys, which
+  // need no DNS). A cached verdict without facts is not good enough: the key is evaluated
+  // again (with full validation, exactly as on a miss) and the new verdict, facts included,
+  // replaces the cached one; meanwhile ordinary lookups keep getting the old one.
+  void lookup_detailed(const std::string& key, Done done);
+  // An operator's flush: forget the cached verdict of one key (normalised as lookups are), or of
+  // every key. Forgetting never weakens a policy: the next lookup evaluates afresh, with full
+  // validation. An evaluation running meanwhile answers those who asked before the flush but
+  // does not put its result into the cache (cache.hpp). Returns how many keys were forgotten.
+  std::size_t forget(std::string_view key);
+  std::size_t forget_all();
   // Stop taking probe work and wait for running jobs (called at shutdown).
   void shutdown();
 
@@ -131,7 +144,8 @@ private:
   };
   using EvaluationPtr = std::shared_ptr<const Evaluation>;
 
-  void evaluate(const std::string& key);
+  void evaluate(const std::string& key, Cache<VerdictPtr>::Ticket ticket);
+  void start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket);
   void schedule_probe(const EvaluationPtr& evaluation);
   void run_probe(const Evaluation& evaluation);
   EvaluationPtr make_evaluation(const std::string& key);

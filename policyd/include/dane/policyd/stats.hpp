@@ -3,9 +3,10 @@
 // Requests per protocol, answers per policy kind, cache hits/misses/coalesced joins,
 // background refreshes started, entries held and evictions,
 // evaluations and DNS failures (TEMP outcomes), protocol errors, connections, and a
-// latency histogram (request decoded -> reply queued) from which p50/p99 come.
-// Read locally through the socketmap "stats" map (Settings::stats_name) as one
-// JSON object; never contains destination names.
+// latency histogram (request decoded -> reply queued) from which p50/p99 come,
+// and the operator's control requests (flushes, detailed verdicts, refusals).
+// Read locally through the socketmap "stats" map (Settings::stats_name, key `all`)
+// as one JSON object; never contains destination names.
 #pragma once
 
 #include <array>
@@ -52,6 +53,10 @@ public:
   void connection_closed() { m_connections_open.fetch_sub(1, k_order); }
   void connection_refused() { m_connections_refused.fetch_add(1, k_order); }
   void log_dropped() { m_log_dropped.fetch_add(1, k_order); }
+  // Control requests on the reserved map (server.cpp): done, or refused to the client.
+  void flushed() { m_control_flushes.fetch_add(1, k_order); }
+  void verdict_asked() { m_control_verdicts.fetch_add(1, k_order); }
+  void control_refused() { m_control_refused.fetch_add(1, k_order); }
   void latency(std::chrono::nanoseconds elapsed);
 
   std::uint64_t evaluations() const { return m_evaluations.load(k_order); }
@@ -83,6 +88,9 @@ private:
   std::atomic<std::int64_t> m_connections_open{0};
   std::atomic<std::uint64_t> m_connections_refused{0};
   std::atomic<std::uint64_t> m_log_dropped{0};
+  std::atomic<std::uint64_t> m_control_flushes{0};
+  std::atomic<std::uint64_t> m_control_verdicts{0};
+  std::atomic<std::uint64_t> m_control_refused{0};
   std::array<std::atomic<std::uint64_t>, k_buckets> m_latency{};
   std::chrono::steady_clock::time_point m_started;
 };
