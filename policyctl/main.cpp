@@ -22,6 +22,9 @@ constexpr Command k_commands[] = {
     {"check", dane::ctl::cmd_check, "DNS evaluation plus a live STARTTLS probe of every MX address"},
     {"report", dane::ctl::cmd_report, "summarise verdict logs (and Postfix logs); TLSRPT export"},
     {"rollover", dane::ctl::cmd_rollover, "plan a certificate/key rollover step by step"},
+    {"query", dane::ctl::cmd_query, "ask the running dane-policyd for a destination's answer (or full verdict)"},
+    {"stats", dane::ctl::cmd_stats, "print the running dane-policyd's counters"},
+    {"flush", dane::ctl::cmd_flush, "make the running dane-policyd forget cached verdicts"},
 };
 
 void usage(std::ostream& out) {
