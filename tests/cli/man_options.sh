@@ -123,7 +123,11 @@ fi
 
 # --- 3. dane-policyctl COMMAND --help vs the command's section of dane-policyctl.1 ------------------------------
 resolver_section=$(roff_section "$man_dir/dane-policyctl.1" ".SH RESOLVER OPTIONS")
-for cmd in tlsa verify policy check report rollover; do
+# The commands come from `dane-policyctl --help` ("  NAME  summary" lines under "commands:"), so
+# a new command cannot go undocumented.
+commands=$("$DANE_POLICYCTL" --help 2>&1 | awk '/^commands:/ { inside = 1; next } inside && /^  [a-z]/ { print $1 } inside && /^$/ { exit }')
+[[ -n $commands ]] || fail "dane-policyctl --help lists no commands"
+for cmd in $commands; do
   out=$("$DANE_POLICYCTL" "$cmd" --help 2>&1)
   rc=$?
   if grep -q "not implemented yet" <<<"$out"; then
