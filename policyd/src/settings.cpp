@@ -202,7 +202,7 @@ const SettingSpec k_settings[] = {
      "digest of pinned fingerprint policies; must equal Postfix's smtp_tls_fingerprint_digest",
      DANE_STRING(fingerprint_digest)},
     {"stats-name", SettingType::String, "stats", "NAME",
-     "socketmap map name whose lookups answer the daemon's counters as JSON (\"NAME any\")", DANE_STRING(stats_name)},
+     "socketmap map name reserved for control requests: \"NAME all\" answers the daemon's counters as JSON", DANE_STRING(stats_name)},
 };
 
 #undef DANE_UNSIGNED
