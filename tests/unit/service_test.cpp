@@ -292,5 +292,42 @@ TEST(PolicyService, ForgetMakesTheNextLookupEvaluate) {
   EXPECT_EQ(rig.stats.evaluations(), 4u);
 }
 
+TEST(PolicyService, AnEvaluationRacingAFlushAnswersButIsNotCached) {
+  // The first evaluation blocks until released, so the flush surely happens while it runs.
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool started = false;
+  bool release = false;
+  int calls = 0;
+  ServiceRig rig(false, [&](const std::string& key) {
+    std::unique_lock lock(mutex);
+    if (++calls == 1) {
+      started = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+    }
+    return facts_for(key);
+  });
+  ASSERT_TRUE(rig.log);
+  Answers answers;
+  rig.service->lookup("race.test", answers.callback());
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return started; }));
+  }
+  EXPECT_EQ(rig.service->forget_all(), 1u) << "the running evaluation is forgotten";
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(answers.wait_for(1)) << "the lookup that was waiting still gets its answer";
+  EXPECT_EQ(answers.got[0].first->answer(), "OK dane-only");
+  rig.service->lookup("race.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(2));
+  EXPECT_FALSE(answers.got[1].second) << "the result evaluated before the flush was not cached";
+  EXPECT_EQ(rig.stats.evaluations(), 2u);
+}
+
 } // namespace
 } // namespace dane::policyd
