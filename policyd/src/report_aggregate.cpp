@@ -292,8 +292,8 @@ void Aggregator::add_verdict(const Verdict& v) {
   // check keeps such a line from counting as a clean DANE session.)
   const bool dane_required = !probe_line && (policy == "dane-only" || policy == "fingerprint" || policy == "secure");
   // RFC 8460 failure details from a monitor-mode evaluation say what enforcement would have failed
-  // (FailureKey::monitored; the daemon's reason already begins "monitor mode, would answer").
-  const std::string monitor_prefix = v.monitored ? "monitor mode, not enforced: " : "";
+  // (FailureKey::monitored, and a reason that begins "monitor mode": see failure_reason()).
+  const char* const monitor_prefix = v.monitored ? "monitor mode, not enforced: " : "";
   // The MX lookup itself failed (bogus, SERVFAIL, timeout): no host to blame, so the failure is the
   // destination's own (the host with an empty name: a TLSRPT policy without mx-host).
   if (!probe_line && !v.cached && policy == "tempfail" && v.hosts.empty()) {
