@@ -4,8 +4,9 @@
 //
 // Uses dane::verify_chain (OpenSSL's DANE engine, SMTP semantics). Says which record
 // matched at which depth, or why each usable record did not; lists unusable records.
-// Exit 0 verified, 1 not verified, 2 bad input (unreadable/non-PEM chain, a TLSA
-// string that does not parse, no usable record given, bad option).
+// Exit 0 verified, 1 not verified (also: only a DANE-TA record matched and no --name was
+// given, so the names RFC 7672 §3.2.2 requires could not be checked), 2 bad input
+// (unreadable/non-PEM chain, a TLSA string that does not parse, no usable record given, bad option).
 #include <algorithm>
 #include <charconv>
 #include <iostream>
@@ -35,6 +36,26 @@ namespace po = boost::program_options;
 constexpr std::string_view k_usage_text =
     "usage: dane-policyctl verify --tlsa \"U S M HEX\" [--tlsa ...] --chain FILE [--name NAME ...] [--time UNIX] [--json]\n";
 
+// RFC 7672 §3.2.2: a DANE-TA chain is only authenticated when the server certificate also matches a
+// reference identifier (the MX host name, the next-hop domain). Without --name those checks cannot be
+// made, so a chain whose only authority is a DANE-TA record is not reported as verified: it is "not
+// verified" (exit 1), failure "names-not-checked", and the reason says what to add. DANE-EE matches
+// do not depend on names (RFC 7672 §3.1.1) and stay verified.
+bool names_unchecked_dane_ta(const Verdict& verdict) {
+  return verdict.status == MatchStatus::Verified && !verdict.names_checked && verdict.matched &&
+         verdict.matched->usage == static_cast<std::uint8_t>(TlsaUsage::DaneTa);
+}
+
+void refuse_unchecked_names(Verdict& verdict) {
+  verdict.reason = usage_name(verdict.matched->usage) + " " + verdict.matched->short_string() + " matched at depth " +
+                   std::to_string(verdict.depth) +
+                   ", but no --name was given, so the certificate names were not checked (RFC 7672 §3.2.2 requires "
+                   "them for DANE-TA): give the MX host name and the next-hop domain with --name";
+  verdict.status = MatchStatus::NotVerified;
+  verdict.matched.reset();
+  verdict.depth = -1;
+}
+
 int fail(const std::string& message) {
   std::cerr << "dane-policyctl verify: " << message << "\n";
   return k_exit_usage;
@@ -51,11 +72,11 @@ std::string name_text(const X509_NAME* name) {
 }
 
 nlohmann::json to_json(const Verdict& verdict, const CertChain& chain, const std::vector<std::string>& names,
-                       const std::optional<std::time_t>& when) {
+                       const std::optional<std::time_t>& when, bool names_unchecked) {
   nlohmann::json out;
   out["verified"] = verdict.status == MatchStatus::Verified;
   out["status"] = to_string(verdict.status);
-  out["failure"] = to_string(verdict.failure);
+  out["failure"] = names_unchecked ? "names-not-checked" : to_string(verdict.failure);
   out["reason"] = verdict.reason;
   out["matched"] = verdict.matched ? nlohmann::json(verdict.matched->to_string()) : nlohmann::json(nullptr);
   out["matched_usage"] = verdict.matched ? nlohmann::json(usage_name(verdict.matched->usage)) : nlohmann::json(nullptr);
@@ -112,7 +133,8 @@ int cmd_verify(int argc, char** argv) {
   options.add_options()("help,h", "show this help")(
       "tlsa", po::value<std::vector<std::string>>(), "a TLSA record \"U S M HEX\" (repeatable)")(
       "chain", po::value<std::string>(), "PEM file with the server's chain, leaf first")(
-      "name", po::value<std::vector<std::string>>(), "reference name for DANE-TA name checks (repeatable)")(
+      "name", po::value<std::vector<std::string>>(),
+      "reference name for DANE-TA name checks (repeatable; without one a DANE-TA match is not verified)")(
       "time", po::value<std::string>(), "verification time, seconds since 1970 (default: now)")(
       "json", "print one JSON object");
   auto parsed = parse_command_line(argc, argv, options, "stray");
@@ -172,8 +194,12 @@ int cmd_verify(int argc, char** argv) {
   input.chain = &*chain;
 
   Verdict verdict = verify_chain(input);
+  const bool names_unchecked = names_unchecked_dane_ta(verdict);
+  if (names_unchecked) {
+    refuse_unchecked_names(verdict);
+  }
   if (vm.count("json") != 0) {
-    std::cout << to_json(verdict, *chain, input.reference_names, input.time).dump(2) << "\n";
+    std::cout << to_json(verdict, *chain, input.reference_names, input.time, names_unchecked).dump(2) << "\n";
   } else {
     print_text(verdict, std::cout);
   }

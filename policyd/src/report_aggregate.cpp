@@ -131,47 +131,67 @@ bool lacks_validated_tlsa(const HostVerdict& h) {
   return h.dnssec == "insecure" || (h.dnssec == "secure" && h.tlsa.empty());
 }
 
-// Outcome counts, current policy, last failure and policy changes of one evaluation.
+// Why an evaluation failed (LAST-FAILURE, TLSRPT failure-reason-code): its reason. A monitor-mode one
+// always begins with "monitor mode"; for a would-be TEMP it is "monitor mode, would answer 'TEMP
+// ...'" (the daemon's reason repeats the TEMP text after it).
+std::string failure_reason(const Verdict& v) {
+  if (v.monitored && v.would_policy == "tempfail" && !v.would_answer.empty()) {
+    return "monitor mode, would answer '" + v.would_answer + "'";
+  }
+  const std::string& text = !v.reason.empty() ? v.reason : v.monitored ? v.would_answer : v.answer;
+  if (v.monitored && text.rfind("monitor mode", 0) != 0) {
+    return "monitor mode, not enforced: " + text;
+  }
+  return text;
+}
+
+// Outcome counts, current policy, last failure and policy changes of one evaluation. A monitor-mode
+// evaluation counts as what it would have answered (Verdict::counted_policy).
 void count_evaluation(DestinationSummary& d, const Verdict& v) {
+  const std::string& policy = v.counted_policy();
   ++d.evaluations;
   if (v.cached) {
     ++d.cached;
   }
-  if (v.policy == "dane-only") {
+  if (v.monitored) {
+    ++d.monitored;
+  }
+  if (policy == "dane-only") {
     ++d.counts.dane_only;
-  } else if (v.policy == "dane") {
+  } else if (policy == "dane") {
     ++d.counts.dane;
-  } else if (v.policy == "fingerprint" || v.policy == "secure" || v.policy == "encrypt") {
+  } else if (policy == "fingerprint" || policy == "secure" || policy == "encrypt") {
     ++d.counts.pinned;
-  } else if (v.policy == "notfound") {
+  } else if (policy == "notfound") {
     ++d.counts.notfound;
   } else {
     ++d.counts.tempfail;
   }
   if (d.policy.empty() || v.time >= d.policy_time) {
-    d.policy = v.policy;
+    d.policy = policy;
     d.policy_time = v.time;
+    d.policy_monitored = v.monitored;
   }
-  if (v.policy == "tempfail" && v.time >= d.last_failure_time) {
-    d.last_failure = v.reason.empty() ? v.answer : v.reason;
+  if (policy == "tempfail" && v.time >= d.last_failure_time) {
+    d.last_failure = failure_reason(v);
     d.last_failure_time = v.time;
   }
 
   // Policy changes (tempfail is a failure, not a policy).
-  if (v.policy != "tempfail") {
-    if (!d.stable_policy.empty() && d.stable_policy != v.policy) {
+  if (policy != "tempfail") {
+    if (!d.stable_policy.empty() && d.stable_policy != policy) {
       ++d.policy_changes;
       std::string kind = "policy";
-      if (dane_class(d.stable_policy) && !dane_class(v.policy)) {
+      if (dane_class(d.stable_policy) && !dane_class(policy)) {
         d.lost_dane = true;
         kind = "lost-dane";
-      } else if (!dane_class(d.stable_policy) && dane_class(v.policy)) {
+      } else if (!dane_class(d.stable_policy) && dane_class(policy)) {
         d.gained_dane = true;
         kind = "gained-dane";
       }
-      note_change(d, v.time, kind, d.stable_policy + " -> " + v.policy);
+      note_change(d, v.time, kind, d.stable_policy + " -> " + policy);
     }
-    d.stable_policy = v.policy;
+    d.stable_policy = policy;
     d.stable_policy_time = v.time;
   }
 }
@@ -260,14 +280,28 @@ void Aggregator::add_verdict(const Verdict& v) {
     ++m_stats.probe_lines;
   } else {
     count_evaluation(d, v);
+    if (v.monitored) {
+      ++m_stats.monitor_lines;
+    }
   }
+  const std::string& policy = v.counted_policy();
 
   // RFC 7672 §6 / RFC 8460 §4.3.2.1 dane-required: the answer makes Postfix require DANE at every
   // MX host (dane-only, or a pinned fingerprint/secure policy), yet this host has no DNSSEC-validated
   // TLSA records. (The daemon's own decision table never answers so for a fresh evaluation; the
   // check keeps such a line from counting as a clean DANE session.)
-  const bool dane_required = !probe_line && (v.policy == "dane-only" || v.policy == "fingerprint" ||
-                                             v.policy == "secure");
+  const bool dane_required = !probe_line && (policy == "dane-only" || policy == "fingerprint" || policy == "secure");
+  // RFC 8460 failure details from a monitor-mode evaluation say what enforcement would have failed
+  // (FailureKey::monitored, and a reason that begins "monitor mode": see failure_reason()).
+  const char* const monitor_prefix = v.monitored ? "monitor mode, not enforced: " : "";
+  // The MX lookup itself failed (bogus, SERVFAIL, timeout): no host to blame, so the failure is the
+  // destination's own (the host with an empty name: a TLSRPT policy without mx-host).
+  if (!probe_line && !v.cached && policy == "tempfail" && v.hosts.empty()) {
+    const std::string why = failure_reason(v);
+    TlsaEpoch& e = epoch_at(host_history(d, std::string()), v.time);
+    ++e.from_probes.failed;
+    ++e.from_probes.failures[FailureKey{tlsrpt_result_type_for_text(why), "", why, v.monitored}];
+  }
   for (const auto& h : v.hosts) {
     m_scratch_name = h.name;
     lower_in_place(m_scratch_name);
@@ -305,15 +339,14 @@ void Aggregator::add_verdict(const Verdict& v) {
     if (!probe_line && (h.dnssec == "bogus" || h.dnssec == "error")) {
       TlsaEpoch& e = epoch_at(hist, v.time);
       ++e.from_probes.failed;
-      ++e.from_probes.failures[FailureKey{"dnssec-invalid", "", v.reason}];
+      ++e.from_probes.failures[FailureKey{"dnssec-invalid", "", failure_reason(v), v.monitored}];
     }
     if (dane_required && lacks_validated_tlsa(h)) {
       TlsaEpoch& e = epoch_at(hist, v.time);
       ++e.from_probes.failed;
-      ++e.from_probes.failures[FailureKey{
-          "dane-required", "",
-          v.policy + " policy, but no DNSSEC-validated TLSA records for " + h.name +
-              (h.dnssec == "insecure" ? " (insecure)" : "")}];
+      std::string why = monitor_prefix + policy + " policy, but no DNSSEC-validated TLSA records for " + h.name +
+                        (h.dnssec == "insecure" ? " (insecure)" : "");
+      ++e.from_probes.failures[FailureKey{"dane-required", "", std::move(why), v.monitored}];
     }
     for (const auto& a : h.addresses) {
       if (a.result == "pass") {

@@ -51,6 +51,15 @@ std::string time_or_dash(const DestinationSummary& d, TimePoint t) {
   return !d.seen ? "-" : format_rfc3339(t - t % k_usec_per_sec);
 }
 
+// The latest evaluation's policy, with "(monitor)" right after it (one word per cell) when that
+// evaluation was only monitored: the policy is then what enforcement would have answered.
+std::string policy_cell(const DestinationSummary& d) {
+  if (d.policy.empty()) {
+    return "-";
+  }
+  return d.policy_monitored ? d.policy + "(monitor)" : d.policy;
+}
+
 std::string mark(const DestinationSummary& d) {
   switch (d.severity()) {
   case 3:
@@ -68,9 +77,16 @@ std::string mark(const DestinationSummary& d) {
 
 std::string render_table(const Aggregator& aggregator) {
   const bool with_maillog = aggregator.maillog_used();
-  std::vector<std::string> header = {"",         "DESTINATION", "POLICY",   "EVALS",    "FIRST-SEEN",
-                                     "LAST-SEEN", "DANE-ONLY",  "DANE",     "PINNED",   "NOTFOUND",
-                                     "TEMPFAIL", "CHANGED"};
+  // Monitor-mode evaluations count as what they would have answered; the MONITORED column (shown
+  // when any were read) says how many of a destination's evaluations were only monitored.
+  const bool with_monitor = aggregator.stats().monitor_lines > 0;
+  std::vector<std::string> header = {"", "DESTINATION", "POLICY", "EVALS"};
+  if (with_monitor) {
+    header.emplace_back("MONITORED");
+  }
+  for (const char* h : {"FIRST-SEEN", "LAST-SEEN", "DANE-ONLY", "DANE", "PINNED", "NOTFOUND", "TEMPFAIL", "CHANGED"}) {
+    header.emplace_back(h);
+  }
   if (with_maillog) {
     for (const char* h : {"VERIFIED", "TRUSTED", "UNTRUSTED", "ANON", "VERIFY-FAIL", "DEFER-4.7.5"}) {
       header.emplace_back(h);
@@ -80,18 +96,16 @@ std::string render_table(const Aggregator& aggregator) {
   std::vector<std::vector<std::string>> rows;
   rows.push_back(header);
   for (const auto* d : aggregator.sorted()) {
-    std::vector<std::string> row = {mark(*d),
-                                    d->destination,
-                                    d->policy.empty() ? "-" : d->policy,
-                                    std::to_string(d->evaluations),
-                                    time_or_dash(*d, d->first_seen),
-                                    time_or_dash(*d, d->last_seen),
-                                    std::to_string(d->counts.dane_only),
-                                    std::to_string(d->counts.dane),
-                                    std::to_string(d->counts.pinned),
-                                    std::to_string(d->counts.notfound),
-                                    std::to_string(d->counts.tempfail),
-                                    change_marks(*d)};
+    std::vector<std::string> row = {mark(*d), d->destination, policy_cell(*d), std::to_string(d->evaluations)};
+    if (with_monitor) {
+      row.push_back(std::to_string(d->monitored));
+    }
+    for (std::string cell : {time_or_dash(*d, d->first_seen), time_or_dash(*d, d->last_seen),
+                             std::to_string(d->counts.dane_only), std::to_string(d->counts.dane),
+                             std::to_string(d->counts.pinned), std::to_string(d->counts.notfound),
+                             std::to_string(d->counts.tempfail), change_marks(*d)}) {
+      row.push_back(std::move(cell));
+    }
     if (with_maillog) {
       const auto& m = d->maillog;
       for (auto n : {m.verified, m.trusted, m.untrusted, m.anonymous, m.verify_failures, m.deferred_4_7_5}) {
@@ -141,8 +155,13 @@ std::string render_table(const Aggregator& aggregator) {
         << format_rfc3339(s.last_unattributed_time - s.last_unattributed_time % k_usec_per_sec) << ": "
         << s.last_unattributed;
   }
-  out << "\nmarks: ! failing (TEMP now, failed probes or Postfix TLS failures)  * policy or TLSA set changed  "
-         "~ temporary failures earlier\n";
+  if (with_monitor) {
+    out << "\n" << s.monitor_lines
+        << " evaluation(s) made in monitor mode (MONITORED): Postfix was told NOTFOUND; they are counted, and marked, "
+           "as what enforcement would have answered (POLICY \"tempfail(monitor)\": mail would have been deferred)";
+  }
+  out << "\nmarks: ! failing (TEMP now, or would be in monitor mode; failed probes or Postfix TLS failures)  "
+         "* policy or TLSA set changed  ~ temporary failures earlier\n";
   return out.str();
 }
 
@@ -154,7 +173,9 @@ nlohmann::json render_json(const Aggregator& aggregator) {
     j["destination"] = d->destination;
     j["policy"] = d->policy.empty() ? json(nullptr) : json(d->policy);
     j["evaluations"] = d->evaluations;
+    j["policy_monitored"] = d->policy_monitored;
     j["cached"] = d->cached;
+    j["monitored"] = d->monitored;
     j["probes"] = d->probes;
     j["first_seen"] = !d->seen ? json(nullptr) : json(format_rfc3339(d->first_seen));
     j["last_seen"] = !d->seen ? json(nullptr) : json(format_rfc3339(d->last_seen));
@@ -211,6 +232,7 @@ nlohmann::json render_json(const Aggregator& aggregator) {
                   {"malformed", s.malformed},
                   {"filtered", s.filtered},
                   {"probe_lines", s.probe_lines},
+                  {"monitor_lines", s.monitor_lines},
                   {"maillog_files", s.maillog_files},
                   {"maillog_lines", s.maillog_lines},
                   {"maillog_malformed", s.maillog_malformed},

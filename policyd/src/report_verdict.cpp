@@ -4,6 +4,7 @@
 // and building an nlohmann::json tree per line cost ~20 µs. Full JSON syntax is checked (strings
 // with escapes including \uXXXX surrogate pairs, numbers, literals, nesting); unknown fields are
 // skipped; the pinned fields are type-checked and their values checked against the pinned lists.
+#include <algorithm>
 #include <cstring>
 
 #include "dane/policyd/report.hpp"
@@ -340,6 +341,12 @@ public:
       if (m_key == "event") {
         return optional_string(m_v.event);
       }
+      if (m_key == "would_answer") {
+        return optional_string(m_v.would_answer);
+      }
+      if (m_key == "outcome") {
+        return optional_string(m_v.outcome);
+      }
       if (m_key == "cached") {
         if (m_c.literal("true")) {
           m_v.cached = true;
@@ -393,10 +400,41 @@ public:
     if (!m_v.event.empty() && m_v.event != "probe") {
       return make_error("field 'event' has unknown value '" + m_v.event + "'");
     }
-    return Ok{};
+    return monitor_fields();
   }
 
 private:
+  // Monitor mode: Postfix was told NOTFOUND; the report counts what enforcement would have answered
+  // (`would_answer`, which every monitor-mode line carries, cache hits included; else `outcome`).
+  Expected<Ok> monitor_fields() {
+    if (m_v.mode != "monitor") {
+      return Ok{}; // `would_answer` (when present) equals `answer` then; `outcome` is not needed
+    }
+    if (!m_v.outcome.empty() && !one_of(m_v.outcome, {"tempfail", "not-dane", "dane-only", "dane", "encrypt"})) {
+      return make_error("field 'outcome' has unknown value '" + m_v.outcome + "'");
+    }
+    std::optional<std::string> would;
+    if (!m_v.would_answer.empty()) {
+      would = policy_of_answer(m_v.would_answer);
+      if (!would) {
+        return make_error("field 'would_answer' is not a reply dane-policyd gives: '" + m_v.would_answer + "'");
+      }
+    }
+    m_v.monitored = true;
+    if (!would && !m_v.outcome.empty()) {
+      // The native answer of each DNS outcome (docs/design.md §3): encrypt is answered `dane`.
+      would = m_v.outcome == "not-dane" ? std::string("notfound")
+              : m_v.outcome == "encrypt" ? std::string("dane")
+                                         : m_v.outcome;
+    }
+    if (!would) {
+      return make_error("monitor-mode line without 'would_answer' or 'outcome': what it would have answered is "
+                        "unknown");
+    }
+    m_v.would_policy = std::move(*would);
+    return Ok{};
+  }
+
   Expected<Ok> syntax() { return make_error("not valid JSON (at byte " + std::to_string(m_c.pos() + 1) + ")"); }
 
   // Field names are built only when an error needs them (no allocation on the hot path).
@@ -642,11 +680,38 @@ Expected<Ok> parse_verdict_line(std::string_view line, Verdict& out) {
   out.reason.clear();
   out.cached = false;
   out.event.clear();
+  out.monitored = false;
+  out.would_answer.clear();
+  out.outcome.clear();
+  out.would_policy.clear();
   out.time = 0;
   VerdictParser p(line, out);
   auto st = p.run();
   shrink_into(out.hosts, p.hosts_used(), out.spare_hosts);
   return st;
+}
+
+std::optional<std::string> policy_of_answer(std::string_view answer) {
+  auto word = [&](std::string_view w) {
+    return answer.substr(0, w.size()) == w && (answer.size() == w.size() || answer[w.size()] == ' ');
+  };
+  if (word("TEMP") || word("TIMEOUT") || word("PERM")) {
+    return "tempfail";
+  }
+  if (word("NOTFOUND")) {
+    return "notfound";
+  }
+  if (!word("OK")) {
+    return std::nullopt;
+  }
+  std::string_view data = answer.substr(std::min<std::size_t>(3, answer.size()));
+  const std::string_view level = data.substr(0, data.find(' '));
+  for (std::string_view known : {"dane-only", "dane", "encrypt", "fingerprint", "secure"}) {
+    if (level == known) {
+      return std::string(known);
+    }
+  }
+  return std::nullopt;
 }
 
 Expected<Verdict> parse_verdict_line(std::string_view line) {

@@ -3,8 +3,10 @@
 // Field names follow RFC 8460 §4.4; result types §4.3. One report per policy domain (destination);
 // inside it one policy per (MX host, TLSA set in force): "tlsa" with the records as policy-string, or
 // "no-policy-found" for a host without usable DANE records. Session counts come from the Postfix log
-// when one was read, else from the daemon's probe results in the verdict log; the report says which
-// (additional-information, a data: URI as RFC 8460 wants a URI there).
+// when one was read, else from the daemon's evaluations and probe results in the verdict log; the
+// report says which (additional-information, a data: URI as RFC 8460 wants a URI there). Failures of
+// monitor-mode evaluations (would-be failures, not enforced) are marked in failure-reason-code and
+// additional-information, never with fields RFC 8460 does not define.
 #include <algorithm>
 #include <ostream>
 
@@ -134,6 +136,14 @@ json build_tlsrpt(const Aggregator& aggregator, const DestinationSummary& d, con
                      "deferrals) read by dane-policyctl report --maillog"
                    : "session counts from dane-policyd probe results in the verdict log (no Postfix log given)";
   const std::string info = data_uri(source);
+  // A failure seen while dane-policyd ran in monitor mode: the DNS answers (or the missing TLSA
+  // records) were real, but Postfix was told NOTFOUND and did not enforce DANE, so no session was
+  // refused for it. It is reported, as MTA-STS "testing" mode failures are (RFC 8461 §5), so the
+  // receiving domain learns what enforcement would break; RFC 8460's schema has no field for it, so
+  // failure-reason-code starts with "monitor mode" and additional-information says so.
+  const std::string monitor_info =
+      data_uri("dane-policyd in monitor mode: Postfix was told NOTFOUND and did not enforce DANE; this failure is "
+               "what enforcement would have caused (" + source + ")");
 
   json policies = json::array();
   std::vector<const HostHistory*> hosts;
@@ -167,7 +177,7 @@ json build_tlsrpt(const Aggregator& aggregator, const DestinationSummary& d, con
         if (!key.reason.empty()) {
           fd["failure-reason-code"] = key.reason;
         }
-        fd["additional-information"] = info;
+        fd["additional-information"] = key.monitored ? monitor_info : info;
         details.push_back(std::move(fd));
       }
       json entry;

@@ -160,5 +160,34 @@ assert p[0]["summary"]=={"total-successful-session-count":2,"total-failure-sessi
 assert "Postfix%20log" in r["additional-information"]
 ' "$WORK/json" && pass "--tlsrpt --domain: one object from the Postfix log" || fail "--tlsrpt --domain: one object from the Postfix log"
 
+# --- monitor mode (the real daemon's log): counted as what enforcement would have answered
+"$DANE_POLICYCTL" report "$DATA/postfix37-e2e-verdicts-monitor.jsonl" >"$WORK/out" 2>"$WORK/err"
+expect_rc "monitor log" 0 $?
+expect_grep "monitor: would-be tempfail first, marked, monitored" '^!  bogus\.test +tempfail\(monitor\) +1 +1 ' "$WORK/out"
+expect_grep "monitor: would-be dane-only" '^   mon-rolled\.e2e\.test +dane-only\(monitor\) +1 +1 ' "$WORK/out"
+expect_grep "monitor: footer" '^2 evaluation\(s\) made in monitor mode' "$WORK/out"
+"$DANE_POLICYCTL" report --json "$DATA/postfix37-e2e-verdicts-monitor.jsonl" >"$WORK/json" 2>"$WORK/err"
+py '
+import json,sys
+j=json.load(open(sys.argv[1]))
+d={x["destination"]:x for x in j["destinations"]}
+b=d["bogus.test"]
+assert b["policy"]=="tempfail" and b["policy_monitored"] is True and b["monitored"]==1 and b["severity"]==3, b
+assert b["counts"]=={"dane-only":0,"dane":0,"pinned":0,"notfound":0,"tempfail":1}, b["counts"]
+assert d["mon-rolled.e2e.test"]["counts"]["dane-only"]==1
+assert j["input"]["monitor_lines"]==2
+' "$WORK/json" && pass "monitor --json" || fail "monitor --json"
+"$DANE_POLICYCTL" report --tlsrpt --domain bogus.test "$DATA/postfix37-e2e-verdicts-monitor.jsonl" >"$WORK/json" 2>"$WORK/err"
+py '
+import json,sys
+r=json.load(open(sys.argv[1]))
+p=r["policies"]; assert len(p)==1, p
+assert p[0]["policy"]["policy-type"]=="no-policy-found" and p[0]["summary"]["total-failure-session-count"]==1, p
+f=p[0]["failure-details"][0]
+assert f["result-type"]=="dnssec-invalid" and f["failure-reason-code"].startswith("monitor mode"), f
+assert "did%20not%20enforce" in f["additional-information"], f
+assert set(f)<={"result-type","sending-mta-ip","receiving-mx-hostname","receiving-mx-helo","receiving-ip","failed-session-count","additional-information","failure-reason-code"}, f
+' "$WORK/json" && pass "monitor --tlsrpt: would-be dnssec-invalid" || fail "monitor --tlsrpt: would-be dnssec-invalid"
+
 echo "$fails failure(s)"
 [ "$fails" = 0 ]

@@ -58,8 +58,24 @@ check "EE ignores expiry" 0 --tlsa "3 1 1 $(spki leaf-expired.crt)" --chain "$PK
 check "mixed unusable + match" 0 --tlsa "1 1 1 $ee" --tlsa "3 1 1 $ee" --chain "$PKI/leaf-rsa.chain.pem"
 has "unusable record listed" "$WORK/out" "  PKIX-EE 1 1 1 $(short "$ee"): unusable: usage 1 (PKIX-EE) is not usable for SMTP"
 
-check "no --name with DANE-TA notes it" 0 --tlsa "2 1 1 $ta" --chain "$PKI/leaf-wrongname.chain.pem"
+# RFC 7672 §3.2.2: DANE-TA needs the names checked. Without --name they cannot be, so a chain whose only
+# authority is a DANE-TA record is not verified (exit 1), even when its names would have matched.
+check "no --name with DANE-TA is not verified" 1 --tlsa "2 1 1 $ta" --chain "$PKI/leaf-rsa.chain.pem"
+line1 "no --name first line" "$WORK/out" \
+  "Not verified: DANE-TA 2 1 1 $(short "$ta") matched at depth 1, but no --name was given, so the certificate names were not checked (RFC 7672 §3.2.2 requires them for DANE-TA): give the MX host name and the next-hop domain with --name"
 has "no-name note" "$WORK/out" "note: no --name given; DANE-TA certificate names are not checked"
+check "no --name with DANE-TA and a wrong name is not verified" 1 --tlsa "2 1 1 $ta" --chain "$PKI/leaf-wrongname.chain.pem"
+check "no --name, DANE-EE matches beside DANE-TA: verified" 0 --tlsa "2 1 1 $ta" --tlsa "3 1 1 $ee" --chain "$PKI/leaf-rsa.chain.pem"
+line1 "DANE-EE is the authority" "$WORK/out" "Matched DANE-EE 3 1 1 $(short "$ee") at depth 0"
+check "--json no --name with DANE-TA" 1 --json --tlsa "2 1 1 $ta" --chain "$PKI/leaf-rsa.chain.pem"
+py '
+import json,sys
+j=json.load(open(sys.argv[1]))
+assert j["verified"] is False and j["status"]=="not-verified" and j["failure"]=="names-not-checked", j
+assert j["names"]==[] and j["names_checked"] is False and j["matched"] is None and j["depth"] is None, j
+assert j["records"][0]["result"]=="matched" and j["records"][0]["depth"]==1, j["records"]
+assert "no --name was given" in j["reason"], j["reason"]
+' "$WORK/out" && pass "--json names-not-checked content" || { fail "--json names-not-checked content"; cat "$WORK/out"; }
 
 # --- not verified (exit 1)
 check "no match" 1 --tlsa "3 1 1 $wrong" --tlsa "2 1 1 $zeros" --chain "$PKI/leaf-rsa.chain.pem" --name mx.example.test

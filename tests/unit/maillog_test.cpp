@@ -556,9 +556,11 @@ TEST(MaillogRealPostfix37, E2eFixtureJoinsToTheDaemonsVerdicts) {
   EXPECT_EQ(agg.find("native.test")->counts.dane_only, 1u);
   EXPECT_EQ(agg.find("down.e2e.test")->counts.tempfail, 1u);
   EXPECT_EQ(agg.find("down.e2e.test")->counts.pinned, 1u);
-  EXPECT_EQ(agg.find("bogus.test")->counts.tempfail, 1u) << "pinned daemon: TEMP";
-  EXPECT_EQ(agg.find("bogus.test")->counts.notfound, 1u) << "monitor daemon: NOTFOUND";
-  EXPECT_EQ(agg.find("bogus.test")->policy, "notfound") << "the monitor evaluation came last";
+  EXPECT_EQ(agg.find("bogus.test")->counts.tempfail, 2u) << "pinned daemon: TEMP; monitor daemon: would be TEMP";
+  EXPECT_EQ(agg.find("bogus.test")->counts.notfound, 0u) << "the monitor daemon's NOTFOUND is not what is counted";
+  EXPECT_EQ(agg.find("bogus.test")->monitored, 1u);
+  EXPECT_EQ(agg.find("bogus.test")->policy, "tempfail") << "the monitor evaluation came last";
+  EXPECT_TRUE(agg.find("bogus.test")->policy_monitored);
   // First/last seen span the verdicts and the Postfix lines of each destination.
   EXPECT_EQ(rp::format_rfc3339(agg.find("native.test")->first_seen), "2026-11-29T11:00:41Z");
   EXPECT_EQ(rp::format_rfc3339(agg.find("native.test")->last_seen), "2026-11-29T11:00:51Z") << "the control delivery";

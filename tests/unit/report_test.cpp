@@ -334,7 +334,13 @@ TEST(ReportAggregate, PolicyFlipsAndTlsaSetChanges) {
   ASSERT_TRUE(flip->last_change);
   EXPECT_EQ(flip->last_change->kind, "lost-dane");
   EXPECT_EQ(flip->last_change->detail, "dane-only -> notfound");
-  ASSERT_EQ(flip->hosts.size(), 1u);
+  // mx.flip.example, and the destination itself (empty name): the failed MX lookup (SERVFAIL, no
+  // host known) is its TLSRPT failure.
+  ASSERT_EQ(flip->hosts.size(), 2u);
+  EXPECT_EQ(flip->hosts[1].name, "");
+  ASSERT_EQ(flip->hosts[1].epochs.size(), 1u);
+  EXPECT_EQ(flip->hosts[1].epochs[0].from_probes.failed, 1u);
+  EXPECT_EQ(flip->hosts[1].epochs[0].from_probes.failures.begin()->first.result_type, "dnssec-invalid");
   ASSERT_EQ(flip->hosts[0].epochs.size(), 2u);
   EXPECT_EQ(flip->hosts[0].epochs[1].records,
             (std::vector<std::string>{"3 1 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -647,4 +653,163 @@ TEST(ReportProbe, UnknownEventIsMalformedNotAnEvaluation) {
   auto v = rp::parse_verdict_line(other);
   ASSERT_FALSE(v);
   EXPECT_EQ(v.error(), "field 'event' has unknown value 'reload'");
+}
+
+// ---- monitor mode: counted as what enforcement would have answered ---------------------------------
+
+TEST(ReportMonitor, PolicyOfAnswerCoversEveryReplyTheDaemonGives) {
+  EXPECT_EQ(rp::policy_of_answer("TEMP 4.7.5 MX lookup for a.example bogus: x"), "tempfail");
+  EXPECT_EQ(rp::policy_of_answer("TIMEOUT dns"), "tempfail");
+  EXPECT_EQ(rp::policy_of_answer("PERM x"), "tempfail") << "Postfix defers on a table error too";
+  EXPECT_EQ(rp::policy_of_answer("NOTFOUND "), "notfound");
+  EXPECT_EQ(rp::policy_of_answer("OK dane-only"), "dane-only");
+  EXPECT_EQ(rp::policy_of_answer("OK dane"), "dane");
+  EXPECT_EQ(rp::policy_of_answer("OK encrypt"), "encrypt");
+  EXPECT_EQ(rp::policy_of_answer("OK fingerprint match=ab|cd"), "fingerprint");
+  EXPECT_EQ(rp::policy_of_answer("OK secure tafile=/x match=a:b"), "secure");
+  EXPECT_FALSE(rp::policy_of_answer("OK may"));
+  EXPECT_FALSE(rp::policy_of_answer("OK danger"));
+  EXPECT_FALSE(rp::policy_of_answer("TEMPORARY"));
+  EXPECT_FALSE(rp::policy_of_answer(""));
+}
+
+namespace {
+
+std::string monitor_line(const std::string& extra) {
+  return R"({"time":"2026-11-29T00:00:00Z","destination":"a.example","mode":"monitor","policy":"notfound",)"
+         R"("answer":"NOTFOUND ","reason":"monitor mode","cached":false,"hosts":[])" +
+         extra + "}";
+}
+
+} // namespace
+
+TEST(ReportMonitor, MonitorLineCarriesItsWouldBePolicy) {
+  auto temp = rp::parse_verdict_line(monitor_line(R"(,"outcome":"tempfail","would_answer":"TEMP 4.7.5 x")"));
+  ASSERT_TRUE(temp) << temp.error();
+  EXPECT_TRUE(temp->monitored);
+  EXPECT_EQ(temp->policy, "notfound") << "what Postfix was told stays readable";
+  EXPECT_EQ(temp->would_policy, "tempfail");
+  EXPECT_EQ(temp->counted_policy(), "tempfail");
+  // Cache-hit lines carry would_answer but no outcome; evaluations both. Either is enough.
+  auto hit = rp::parse_verdict_line(monitor_line(R"(,"would_answer":"OK dane-only")"));
+  ASSERT_TRUE(hit) << hit.error();
+  EXPECT_EQ(hit->counted_policy(), "dane-only");
+  auto outcome_only = rp::parse_verdict_line(monitor_line(R"(,"outcome":"encrypt")"));
+  ASSERT_TRUE(outcome_only) << outcome_only.error();
+  EXPECT_EQ(outcome_only->counted_policy(), "dane") << "native answers `dane` for TLS-required hosts";
+  // Not knowing what it would have answered is an error, never a silent notfound.
+  auto neither = rp::parse_verdict_line(monitor_line(""));
+  ASSERT_FALSE(neither);
+  EXPECT_NE(neither.error().find("would_answer"), std::string::npos) << neither.error();
+  auto bad = rp::parse_verdict_line(monitor_line(R"(,"would_answer":"OK maybe")"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("field 'would_answer'"), std::string::npos) << bad.error();
+  auto bad_outcome = rp::parse_verdict_line(monitor_line(R"(,"outcome":"great","would_answer":"NOTFOUND ")"));
+  ASSERT_FALSE(bad_outcome);
+  EXPECT_NE(bad_outcome.error().find("field 'outcome'"), std::string::npos) << bad_outcome.error();
+  // Other modes count what was answered.
+  auto native = rp::parse_verdict_line(verdict("2026-11-29T00:00:00Z", "a.example", "dane"));
+  ASSERT_TRUE(native) << native.error();
+  EXPECT_FALSE(native->monitored);
+  EXPECT_EQ(native->counted_policy(), "dane");
+}
+
+// Written by the real dane-policyd --mode monitor (tests/data/report/README): a bogus destination
+// (would be TEMP) and a DANE destination (would be dane-only), plus, in verdicts-daemon-monitor.jsonl,
+// a host whose TLSA RRset is bogus, a destination without TLSA and a cache hit.
+TEST(ReportMonitor, RealDaemonMonitorLogCountsWouldBeAnswers) {
+  rp::Aggregator agg({});
+  Collect c;
+  ASSERT_TRUE(agg.read_verdict_file(k_data + "postfix37-e2e-verdicts-monitor.jsonl", c.sink()));
+  ASSERT_TRUE(agg.read_verdict_file(k_data + "verdicts-daemon-monitor.jsonl", c.sink()));
+  EXPECT_TRUE(c.messages.empty()) << c.messages.front();
+  EXPECT_EQ(agg.stats().malformed, 0u);
+  EXPECT_EQ(agg.stats().monitor_lines, 7u);
+  for (const char* name : {"bogus.test", "tlsabogus.test"}) {
+    const auto* d = agg.find(name);
+    ASSERT_NE(d, nullptr) << name;
+    EXPECT_EQ(d->policy, "tempfail") << name;
+    EXPECT_TRUE(d->policy_monitored) << name;
+    EXPECT_EQ(d->monitored, d->evaluations) << name;
+    EXPECT_EQ(d->counts.tempfail, d->evaluations) << name;
+    EXPECT_EQ(d->counts.notfound, 0u) << name << ": NOTFOUND is what Postfix was told, not what is counted";
+    EXPECT_EQ(d->severity(), 3) << name;
+    EXPECT_EQ(d->last_failure.rfind("monitor mode, would answer 'TEMP 4.7.5 ", 0), 0u) << d->last_failure;
+  }
+  const auto* dane = agg.find("dane.test");
+  ASSERT_NE(dane, nullptr);
+  EXPECT_EQ(dane->counts.dane_only, 2u) << "the evaluation and its cache hit";
+  EXPECT_EQ(dane->monitored, 2u);
+  EXPECT_EQ(dane->cached, 1u);
+  EXPECT_EQ(dane->severity(), 0);
+  const auto* rolled = agg.find("mon-rolled.e2e.test");
+  ASSERT_NE(rolled, nullptr);
+  EXPECT_EQ(rolled->counts.dane_only, 1u);
+  EXPECT_EQ(agg.find("none.test")->counts.notfound, 1u);
+
+  // Table: the failure mark, "(monitor)" on the policy, and the MONITORED column.
+  const std::string table = rp::render_table(agg);
+  auto lines = split_lines(table);
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("EVALS  MONITORED  FIRST-SEEN"), std::string::npos) << lines[0];
+  bool bogus_row = false;
+  for (const auto& line : lines) {
+    if (line.rfind("!  bogus.test ", 0) == 0) {
+      bogus_row = true;
+      auto after = line.substr(std::string("!  bogus.test").size());
+      EXPECT_EQ(after.find_first_not_of(' '), after.find("tempfail(monitor)")) << line;
+      EXPECT_NE(line.find("monitor mode, would answer 'TEMP 4.7.5 MX lookup for bogus.test bogus"), std::string::npos)
+          << line;
+    }
+  }
+  EXPECT_TRUE(bogus_row) << table;
+  EXPECT_NE(table.find("7 evaluation(s) made in monitor mode"), std::string::npos) << table;
+
+  // JSON: counts, the flag and the count of monitored evaluations.
+  auto j = rp::render_json(agg);
+  EXPECT_EQ(j["input"]["monitor_lines"], 7);
+  bool seen = false;
+  for (const auto& d : j["destinations"]) {
+    if (d["destination"] == "bogus.test") {
+      seen = true;
+      EXPECT_EQ(d["policy"], "tempfail");
+      EXPECT_EQ(d["policy_monitored"], true);
+      EXPECT_EQ(d["monitored"], 2) << "one evaluation in each fixture";
+      EXPECT_EQ(d["counts"]["tempfail"], 2);
+      EXPECT_EQ(d["counts"]["notfound"], 0);
+      EXPECT_EQ(d["severity"], 3);
+    }
+  }
+  EXPECT_TRUE(seen) << j.dump(2);
+}
+
+TEST(ReportMonitor, WithoutMonitorLinesTheTableIsUnchanged) {
+  rp::Aggregator agg({});
+  Collect c;
+  ASSERT_TRUE(agg.read_verdict_file(k_data + "verdicts-basic.jsonl", c.sink()));
+  const std::string table = rp::render_table(agg);
+  EXPECT_EQ(table.find("MONITORED"), std::string::npos) << table;
+  EXPECT_EQ(table.find("(monitor)"), std::string::npos) << table;
+  EXPECT_EQ(rp::render_json(agg)["destinations"][0]["monitored"], 0);
+  EXPECT_EQ(rp::render_json(agg)["destinations"][0]["policy_monitored"], false);
+}
+
+TEST(ReportMonitor, SwitchingFromMonitorToEnforcementIsNotAPolicyChange) {
+  // Monitor said it would answer dane-only; then pinned mode really answers dane-only: the same
+  // policy, so no change is flagged, and the latest policy is no longer a monitored one.
+  rp::Aggregator agg({});
+  auto mon = rp::parse_verdict_line(
+      R"({"time":"2026-11-29T00:00:00Z","destination":"s.example","mode":"monitor","policy":"notfound","answer":"NOTFOUND ","would_answer":"OK dane-only","cached":false,"hosts":[]})");
+  ASSERT_TRUE(mon) << mon.error();
+  agg.add_verdict(*mon);
+  auto pinned = rp::parse_verdict_line(
+      R"({"time":"2026-11-30T00:00:00Z","destination":"s.example","mode":"pinned","policy":"dane-only","answer":"OK dane-only","cached":false,"hosts":[]})");
+  ASSERT_TRUE(pinned) << pinned.error();
+  agg.add_verdict(*pinned);
+  const auto* d = agg.find("s.example");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->policy_changes, 0u);
+  EXPECT_EQ(d->counts.dane_only, 2u);
+  EXPECT_EQ(d->monitored, 1u);
+  EXPECT_FALSE(d->policy_monitored);
 }

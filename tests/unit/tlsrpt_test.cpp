@@ -511,3 +511,70 @@ TEST(Tlsrpt, TlsaSetThatComesBackIsOnePolicyAndMemoryDoesNotGrowWithFlips) {
   EXPECT_EQ(rp::render_json(agg)["destinations"][0]["hosts"][0]["tlsa"], json::array({"3 1 1 bb"}))
       << "the set in force after the last evaluation";
 }
+
+// Monitor mode: the real daemon's verdict log of a bogus destination (tests/data/report/README).
+// The DNS failure was real, so it is reported, as MTA-STS "testing" failures are; but Postfix did
+// not enforce, and the report says so within RFC 8460's fields: failure-reason-code begins with
+// "monitor mode" and the detail's additional-information says enforcement was off.
+TEST(Tlsrpt, MonitorModeBogusDestinationIsAWouldBeDnssecInvalidFailure) {
+  rp::Aggregator agg({});
+  auto ignore = [](const std::string&) {};
+  ASSERT_TRUE(agg.read_verdict_file(k_data + "postfix37-e2e-verdicts-monitor.jsonl", ignore));
+  ASSERT_TRUE(agg.read_verdict_file(k_data + "verdicts-daemon-monitor.jsonl", ignore));
+  json bogus = rp::build_tlsrpt(agg, *agg.find("bogus.test"), options());
+  ASSERT_TRUE(check_report(bogus).empty()) << bogus.dump(2);
+  ASSERT_EQ(bogus["policies"].size(), 1u) << bogus.dump(2);
+  const json& p = bogus["policies"][0];
+  EXPECT_EQ(p["policy"]["policy-type"], "no-policy-found") << "the MX lookup failed: no MX host is known";
+  EXPECT_FALSE(p["policy"].contains("mx-host"));
+  EXPECT_EQ(p["summary"]["total-failure-session-count"], 2) << "one evaluation in each fixture";
+  ASSERT_EQ(p["failure-details"].size(), 1u) << "the same failure, with the same reason, twice: " << p.dump(2);
+  EXPECT_EQ(p["failure-details"][0]["failed-session-count"], 2) << p.dump(2);
+  for (const auto& fd : p["failure-details"]) {
+    EXPECT_EQ(fd["result-type"], "dnssec-invalid") << fd.dump(2);
+    const std::string reason = fd["failure-reason-code"].get<std::string>();
+    EXPECT_EQ(reason.rfind("monitor mode, would answer 'TEMP 4.7.5 MX lookup for bogus.test bogus", 0), 0u) << reason;
+    EXPECT_NE(fd["additional-information"].get<std::string>().find("did%20not%20enforce"), std::string::npos)
+        << fd.dump(2);
+  }
+  EXPECT_EQ(bogus["additional-information"].get<std::string>().find("monitor"), std::string::npos)
+      << "the report-level note stays about the source of the counts";
+
+  // A bogus TLSA RRset is blamed on its MX host.
+  json tlsa = rp::build_tlsrpt(agg, *agg.find("tlsabogus.test"), options());
+  ASSERT_TRUE(check_report(tlsa).empty()) << tlsa.dump(2);
+  const json* mx = find_policy(tlsa, "mx.tlsabogus.test");
+  ASSERT_NE(mx, nullptr) << tlsa.dump(2);
+  const json* fd = find_detail(*mx, "dnssec-invalid");
+  ASSERT_NE(fd, nullptr) << mx->dump(2);
+  EXPECT_EQ((*fd)["failure-reason-code"].get<std::string>().rfind("monitor mode", 0), 0u) << fd->dump(2);
+
+  // Would-be successes stay clean: the DANE destination and the one without TLSA have no failures.
+  for (const char* name : {"dane.test", "mon-rolled.e2e.test", "none.test"}) {
+    json r = rp::build_tlsrpt(agg, *agg.find(name), options());
+    ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+    for (const auto& pol : r["policies"]) {
+      EXPECT_EQ(pol["summary"]["total-failure-session-count"], 0) << name << "\n" << r.dump(2);
+    }
+  }
+}
+
+TEST(Tlsrpt, MonitorModeDaneOnlyWithoutTlsaIsAWouldBeDaneRequired) {
+  // A monitor line that would have answered dane-only while a host had no validated TLSA records.
+  rp::Aggregator agg({});
+  auto v = rp::parse_verdict_line(
+      R"({"time":"2026-11-29T00:00:00Z","destination":"m.example","mode":"monitor","policy":"notfound",)"
+      R"("answer":"NOTFOUND ","would_answer":"OK dane-only","reason":"monitor mode, would answer 'OK dane-only': x",)"
+      R"("cached":false,"hosts":[{"name":"mx.m.example","dnssec":"insecure","tlsa":[],"status":"insecure"}]})");
+  ASSERT_TRUE(v) << v.error();
+  agg.add_verdict(*v);
+  json r = rp::build_tlsrpt(agg, *agg.find("m.example"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  const json* mx = find_policy(r, "mx.m.example");
+  ASSERT_NE(mx, nullptr) << r.dump(2);
+  const json* fd = find_detail(*mx, "dane-required");
+  ASSERT_NE(fd, nullptr) << mx->dump(2);
+  EXPECT_EQ((*fd)["failure-reason-code"],
+            "monitor mode, not enforced: dane-only policy, but no DNSSEC-validated TLSA records for mx.m.example "
+            "(insecure)");
+}

@@ -107,10 +107,20 @@ struct Verdict {
   std::string answer;
   std::string reason;
   bool cached = false;
+  // Monitor mode (`"mode":"monitor"`): Postfix was told `answer` (always NOTFOUND); `would_answer`
+  // is the reply enforcement (native mode) would have given, and `outcome` the DNS outcome
+  // (tempfail, not-dane, dane-only, dane, encrypt; absent on cache-hit lines). `would_policy` is
+  // the policy of that reply, derived by the parser (from `would_answer`, else from `outcome`).
+  bool monitored = false;
+  std::string would_answer;
+  std::string outcome;
+  std::string would_policy;
   // Empty for an evaluation; "probe" for the extra line dane-policyd --probe writes after probing a
   // destination's MX addresses (its hosts carry `addresses`; it is not an evaluation).
   std::string event;
   std::vector<HostVerdict> hosts;
+  // The policy the report counts: what was answered, or in monitor mode what would have been.
+  const std::string& counted_policy() const { return monitored ? would_policy : policy; }
   // Storage recycled by parse_verdict_line(line, out) from line to line (not part of the verdict).
   std::vector<HostVerdict> spare_hosts;
   std::vector<std::string> spare_strings;
@@ -118,8 +128,13 @@ struct Verdict {
 };
 
 // Fails with a reason naming the missing or mistyped field ("not valid JSON (at byte N)" for a
-// syntax error, e.g. a truncated line). The second form reuses `out`'s storage (hot path).
+// syntax error, e.g. a truncated line), or a monitor-mode line that says neither what it would
+// have answered nor its outcome. The second form reuses `out`'s storage (hot path).
 Expected<Verdict> parse_verdict_line(std::string_view line);
+// The policy name of a socketmap reply of dane-policyd: "TEMP ..." (and TIMEOUT, PERM: Postfix
+// defers on them too) -> tempfail, "NOTFOUND " -> notfound, "OK dane-only" -> dane-only,
+// "OK fingerprint match=..." -> fingerprint, ...; nullopt for anything else.
+std::optional<std::string> policy_of_answer(std::string_view answer);
 Expected<Ok> parse_verdict_line(std::string_view line, Verdict& out);
 
 // ---------------------------------------------------------------------------------------------
@@ -240,6 +255,8 @@ struct FailureKey {
   std::string result_type;
   std::string receiving_ip;
   std::string reason;
+  // From a monitor-mode evaluation: what enforcement would have failed; Postfix did not enforce.
+  bool monitored = false;
   auto operator<=>(const FailureKey&) const = default;
 };
 struct SessionCounts {
@@ -281,6 +298,10 @@ struct DestinationSummary {
   std::uint64_t probes = 0; // "event":"probe" lines (not evaluations)
   bool seen = false;        // first_seen/last_seen are set
   std::uint64_t cached = 0;
+  // Evaluations made in monitor mode (counted under what they would have answered), and whether
+  // `policy` (the latest evaluation) is one of them.
+  std::uint64_t monitored = 0;
+  bool policy_monitored = false;
   // Earliest and latest event of this destination in any input: evaluations, probe lines and
   // Postfix log lines attributed to it.
   TimePoint first_seen = 0;
@@ -315,6 +336,7 @@ struct ReadStats {
   std::uint64_t malformed = 0;     // lines that could not be parsed
   std::uint64_t filtered = 0;      // valid lines outside --domain / --since / --until
   std::uint64_t probe_lines = 0;   // accepted "event":"probe" lines
+  std::uint64_t monitor_lines = 0; // accepted evaluations made in monitor mode
   std::uint64_t maillog_files = 0;
   std::uint64_t maillog_lines = 0;
   std::uint64_t maillog_malformed = 0;
