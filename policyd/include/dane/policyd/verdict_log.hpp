@@ -55,7 +55,7 @@ struct LogOptions {
   bool to_syslog = true;
   std::size_t queue_capacity = 20000;
   Severity min_severity = Severity::Info;
-  std::optional<FileOwner> owner; // set: open the verdict log for this user (see above)
+  std::optional<FileOwner> owner = std::nullopt; // set: open the verdict log for this user (see above)
 };
 
 // Where messages go (--log-to auto|stderr|syslog; LogTo is declared with the settings).
