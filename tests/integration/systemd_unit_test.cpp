@@ -5,8 +5,9 @@
 //   * socket activation, through systemd-socket-activate and through LISTEN_FDS handed over by
 //     hand (names, several sockets, wrong sockets);
 //   * sd_notify: READY=1, STATUS=, RELOADING=1, STOPPING=1 on a datagram socket the test owns;
-//   * logging once: with stderr connected to "the journal" (JOURNAL_STREAM) nothing is
-//     written to stderr.
+//   * logging once: with stderr connected to "the journal" (JOURNAL_STREAM) every message goes
+//     to syslog (a test socket at /dev/log in a private mount namespace) once, none to stderr;
+//     in the foreground otherwise, to stderr only; --log-level.
 // No DNS server is needed: the resolver refuses every name locally (lookups answer TEMP at once,
 // nothing leaves the machine), and the counters ("stats") need no DNS at all.
 #include <gtest/gtest.h>
@@ -107,10 +108,10 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::seconds lim
   return true;
 }
 
-// A unix datagram socket standing in for systemd's NOTIFY_SOCKET.
-class NotifyListener {
+// A unix datagram socket standing in for systemd's NOTIFY_SOCKET, or for /dev/log.
+class DatagramListener {
 public:
-  explicit NotifyListener(const std::string& path) : m_path(path) {
+  explicit DatagramListener(const std::string& path) : m_path(path) {
     m_fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_un sun{};
     sun.sun_family = AF_UNIX;
@@ -121,16 +122,56 @@ public:
     }
     ::chmod(path.c_str(), 0777); // the daemon sends after dropping root
   }
-  ~NotifyListener() {
+  ~DatagramListener() {
     ::close(m_fd);
     ::unlink(m_path.c_str());
   }
-  NotifyListener(const NotifyListener&) = delete;
-  NotifyListener& operator=(const NotifyListener&) = delete;
+  DatagramListener(const DatagramListener&) = delete;
+  DatagramListener& operator=(const DatagramListener&) = delete;
 
   // Waits for a datagram with the line `line` (e.g. "READY=1"); every datagram read is kept in
   // messages(). False when none came within the limit.
   bool wait_for_line(const std::string& line, std::chrono::seconds limit = 30s) {
+    return wait_for([&](const std::string& message) {
+      std::istringstream in(message);
+      std::string l;
+      while (std::getline(in, l)) {
+        if (l == line) {
+          return true;
+        }
+      }
+      return false;
+    }, limit);
+  }
+  // Reads every datagram already queued, without waiting (a sender that has exited has
+  // delivered all of its datagrams: unix datagrams are queued at once).
+  void drain() {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(m_fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n < 0) {
+        return;
+      }
+      m_messages.emplace_back(buf, static_cast<std::size_t>(n));
+    }
+  }
+  // How many datagrams read so far contain `text`.
+  std::size_t count(const std::string& text) const {
+    return static_cast<std::size_t>(std::count_if(m_messages.begin(), m_messages.end(), [&](const std::string& m) {
+      return m.find(text) != std::string::npos;
+    }));
+  }
+  const std::vector<std::string>& messages() const { return m_messages; }
+  std::string all() const {
+    std::string out;
+    for (const auto& m : m_messages) {
+      out += m + "\n---\n";
+    }
+    return out;
+  }
+
+private:
+  bool wait_for(const std::function<bool(const std::string&)>& match, std::chrono::seconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -148,25 +189,12 @@ public:
       }
       std::string message(buf, static_cast<std::size_t>(n));
       m_messages.push_back(message);
-      std::istringstream in(message);
-      std::string l;
-      while (std::getline(in, l)) {
-        if (l == line) {
-          return true;
-        }
+      if (match(message)) {
+        return true;
       }
     }
   }
-  const std::vector<std::string>& messages() const { return m_messages; }
-  std::string all() const {
-    std::string out;
-    for (const auto& m : m_messages) {
-      out += m + "\n---\n";
-    }
-    return out;
-  }
 
-private:
   std::string m_path;
   int m_fd = -1;
   std::vector<std::string> m_messages;
@@ -446,7 +474,7 @@ TEST_F(HandedOverSockets, AnUnknownNameIsRefusedNamingIt) {
 // ---- sd_notify ----------------------------------------------------------------------------------
 
 TEST_F(SystemdUnit, NotifiesReadyReloadingAndStopping) {
-  NotifyListener notify(path("notify"));
+  DatagramListener notify(path("notify"));
   auto args = offline_args();
   args.insert(args.end(), {"--socketmap", "unix:" + socket_path(), "--verdict-log", verdict_log()});
   auto d = DaemonProcess::start(args, 60s, {"env", "NOTIFY_SOCKET=" + path("notify")});
@@ -472,18 +500,21 @@ TEST_F(SystemdUnit, NotifiesReadyReloadingAndStopping) {
 
 // ---- Logging once -------------------------------------------------------------------------------
 
-// Runs the daemon with stdout/stderr going to `output` and extra environment variables; when
-// `journal` is set, JOURNAL_STREAM names that file, as systemd does for StandardError=journal.
+// Runs PREFIX... dane-policyd ARGS... with stdout/stderr going to `output` and extra environment
+// variables; when `journal` is set, JOURNAL_STREAM names that file, as systemd does for
+// StandardError=journal.
 class ServiceRun {
 public:
   ServiceRun(const std::vector<std::string>& args, const std::string& output,
-             const std::vector<std::pair<std::string, std::string>>& env, bool journal) {
+             const std::vector<std::pair<std::string, std::string>>& env, bool journal,
+             const std::vector<std::string>& prefix = {}) {
     int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     struct stat st {};
     ::fstat(out, &st);
     std::string journal_stream = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
                                  std::to_string(static_cast<unsigned long long>(st.st_ino));
-    std::vector<std::string> argv_s = {dane_policyd_path()};
+    std::vector<std::string> argv_s = prefix;
+    argv_s.push_back(dane_policyd_path());
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) {
@@ -507,7 +538,7 @@ public:
       if (journal) {
         ::setenv("JOURNAL_STREAM", journal_stream.c_str(), 1);
       }
-      ::execv(argv[0], argv.data());
+      ::execvp(argv[0], argv.data());
       ::_exit(127);
     }
     ::close(out);
@@ -534,32 +565,53 @@ private:
   bool m_exited = false;
 };
 
-TEST_F(SystemdUnit, UnderTheJournalMessagesAreNotRepeatedOnStderr) {
+// syslog(3) writes to /dev/log: in a private mount namespace the test puts its own datagram
+// socket there (a tmpfs over /dev keeps the usual device nodes, bound from the real /dev), so
+// the messages the daemon sends to syslog can be counted. The machine's /dev is not touched.
+std::vector<std::string> private_dev_log_prefix(const std::string& scratch, const std::string& socket) {
+  const std::string script =
+      "set -e; mkdir -p \"$1/olddev\"; mount --rbind /dev \"$1/olddev\"; mount -t tmpfs -o mode=0755 tmpfs /dev; "
+      "for n in null zero full random urandom tty; do touch /dev/$n; mount --bind \"$1/olddev/$n\" /dev/$n; done; "
+      "ln -s \"$2\" /dev/log; shift 2; exec \"$@\"";
+  return {"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", scratch, socket};
+}
+
+TEST_F(SystemdUnit, UnderTheJournalEveryMessageGoesToSyslogOnceAndNotToStderr) {
+  DANE_REQUIRE_OR_SKIP(!find_program("unshare").empty(), "unshare (util-linux) is not installed");
   for (bool journal : {true, false}) {
     SCOPED_TRACE(journal ? "stderr is the journal" : "stderr is a plain file");
-    NotifyListener notify(path("notify"));
+    DatagramListener notify(path("notify"));
+    DatagramListener syslog(path("syslog"));
     auto args = offline_args();
     args.insert(args.begin(), {"--foreground", "--socketmap", "unix:" + socket_path()});
     const std::string output = path(journal ? "journal.out" : "plain.out");
-    ServiceRun run(args, output, {{"NOTIFY_SOCKET", path("notify")}}, journal);
+    ServiceRun run(args, output, {{"NOTIFY_SOCKET", path("notify")}}, journal,
+                   private_dev_log_prefix(path(journal ? "ns-journal" : "ns-plain"), path("syslog")));
     ASSERT_TRUE(notify.wait_for_line("READY=1")) << read_text_file(output);
-    auto r = query(socket_path(), "tlspolicy", "example.com"); // logs a summary line (info)
+    auto r = query(socket_path(), "tlspolicy", "example.com"); // logs a summary line
     ASSERT_TRUE(r) << r.error();
     EXPECT_EQ(run.stop(), 0);
+    syslog.drain();
     const std::string text = read_text_file(output);
     if (journal) {
-      // Everything went to syslog (the journal stores it once); stderr stayed silent.
+      // Everything went to syslog (which the journal stores), once; stderr stayed silent.
+      EXPECT_EQ(syslog.count("stopped"), 1u) << syslog.all();
+      EXPECT_EQ(syslog.count("ready: mode native"), 1u) << syslog.all();
+      EXPECT_EQ(syslog.count("verdict destination=\"example.com\""), 1u) << syslog.all();
+      EXPECT_NE(syslog.all().find("dane-policyd["), std::string::npos) << syslog.all(); // ident with pid
       EXPECT_EQ(text.find("dane-policyd:"), std::string::npos) << text;
     } else {
-      // The same run with stderr a plain file: the messages are there, so the check above can fail.
+      // stderr a plain file (a terminal or pipe alike): the messages are there, and syslog gets none.
+      EXPECT_EQ(text.find("dane-policyd: ready:"), text.rfind("dane-policyd: ready:")) << text;
       EXPECT_NE(text.find("dane-policyd: ready:"), std::string::npos) << text;
       EXPECT_NE(text.find("verdict destination=\"example.com\""), std::string::npos) << text;
+      EXPECT_EQ(syslog.count("dane-policyd"), 0u) << syslog.all();
     }
   }
 }
 
 TEST_F(SystemdUnit, LogLevelWarningDropsInfoLines) {
-  NotifyListener notify(path("notify"));
+  DatagramListener notify(path("notify"));
   auto args = offline_args();
   args.insert(args.begin(), {"--foreground", "--socketmap", "unix:" + socket_path(), "--log-level", "warning"});
   ServiceRun run(args, path("out"), {{"NOTIFY_SOCKET", path("notify")}}, false);
