@@ -292,6 +292,10 @@ int run_daemon(Settings settings) {
   }
   std::unique_ptr<LogWriter> log = std::move(*log_or);
   prepare_verdict_log_dir(settings.verdict_log, *run_user, *log);
+  for (const auto& l : inherited) {
+    log->message(Severity::Debug, "socket activation: fd " + std::to_string(l.fd) + " named '" + l.name +
+                                      "' passed by the service manager");
+  }
 
   if (settings.mode == Mode::Pinned) {
     if (auto st = prepare_state_dir(settings.state_dir, *run_user); !st) {

@@ -442,10 +442,13 @@ TEST_F(HandedOverSockets, UnnamedSocketIsSocketmap) {
   std::string script = "exec 3<&" + std::to_string(high) + " " + std::to_string(high) +
                        "<&-; export LISTEN_PID=$$ LISTEN_FDS=1; exec \"$@\"";
   auto args = offline_args();
+  args.insert(args.end(), {"--log-level", "debug"});
   auto d = DaemonProcess::start(args, 60s, {"bash", "-c", script, "bash"});
   ::close(high);
   ::close(fd);
   ASSERT_TRUE(d) << d.error();
+  EXPECT_NE((*d)->output().find("dane-policyd: debug: socket activation: fd 3 named 'unknown'"), std::string::npos)
+      << (*d)->output();
   auto r = query(sock, "stats", "all");
   ASSERT_TRUE(r) << r.error();
   EXPECT_EQ(r->rfind("OK {", 0), 0u) << *r;
