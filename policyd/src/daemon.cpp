@@ -239,6 +239,16 @@ int run_daemon(Settings settings) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
 
+  if (settings.log_to == LogTo::Stderr && stdio) {
+    // Said on syslog: with --stdio, standard error may be the client's connection.
+    ::openlog("dane-policyd", LOG_PID, LOG_MAIL);
+    ::syslog(LOG_ERR, "error: --log-to stderr: not with --stdio (standard error may be the client's connection)");
+    return k_exit_usage;
+  }
+  if (settings.log_to == LogTo::Stderr && !settings.foreground) {
+    std::cerr << "dane-policyd: error: --log-to stderr: needs --foreground (a detached daemon has no standard error)\n";
+    return k_exit_usage;
+  }
   const LogDestinations destinations =
       choose_log_destinations(settings.log_to, settings.foreground, stdio, stderr_is_journal());
   if (destinations.to_syslog) {
@@ -247,7 +257,7 @@ int run_daemon(Settings settings) {
   bool detached = false;
   // Start-up errors go where messages go; a daemon about to detach also prints them on the
   // terminal it was started from (it would exit silently otherwise).
-  auto fail = [&](const std::string& message, int code = k_exit_failure) {
+  auto fail = [&](const std::string& message) {
     notify("STATUS=error: " + message);
     if (destinations.to_syslog) {
       ::syslog(LOG_ERR, "error: %s", message.c_str());
@@ -255,14 +265,8 @@ int run_daemon(Settings settings) {
     if (destinations.to_stderr || (!settings.foreground && !stdio && !detached)) {
       std::cerr << "dane-policyd: error: " << message << "\n";
     }
-    return code;
+    return k_exit_failure;
   };
-  if (settings.log_to == LogTo::Stderr && stdio) {
-    return fail("--log-to stderr: not with --stdio (standard error may be the client's connection)", k_exit_usage);
-  }
-  if (settings.log_to == LogTo::Stderr && !settings.foreground) {
-    return fail("--log-to stderr: needs --foreground (a detached daemon has no standard error)", k_exit_usage);
-  }
 
   // Socket activation: the listeners systemd passed replace the default one.
   std::vector<InheritedListener> inherited;
