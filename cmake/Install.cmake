@@ -17,6 +17,7 @@ string(REPLACE "/usr/sbin/dane-policyd" "${CMAKE_INSTALL_FULL_SBINDIR}/dane-poli
 string(REPLACE "/etc/dane-policyd/" "${dane_confdir}/" dane_unit "${dane_unit}")
 file(WRITE ${PROJECT_BINARY_DIR}/contrib/dane-policyd.service "${dane_unit}")
 install(FILES ${PROJECT_BINARY_DIR}/contrib/dane-policyd.service DESTINATION ${DANE_SYSTEMD_UNITDIR})
+install(FILES contrib/systemd/dane-policyd.socket DESTINATION ${DANE_SYSTEMD_UNITDIR})
 
 install(FILES contrib/logrotate/dane-policyd DESTINATION ${DANE_LOGROTATE_DIR})
 

@@ -14,7 +14,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "dane/destination.hpp"
 #include "dane/dns.hpp"
@@ -89,6 +92,94 @@ Status detach() {
   return Ok{};
 }
 
+// Tells the service manager (systemd, Type=notify) about the daemon's state: READY=1,
+// RELOADING=1, STOPPING=1, STATUS=... . sd_notify() does nothing without NOTIFY_SOCKET.
+void notify(const std::string& state) { ::sd_notify(0, state.c_str()); }
+
+std::string monotonic_usec() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::to_string(static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL +
+                        static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL);
+}
+
+// Listening sockets passed by the service manager (socket activation). sd_listen_fds_with_names
+// checks LISTEN_PID, marks the fds close-on-exec and clears the variables, so children never
+// see them.
+std::vector<InheritedListener> take_inherited_listeners() {
+  char** names = nullptr;
+  int n = ::sd_listen_fds_with_names(1, &names);
+  std::vector<InheritedListener> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(InheritedListener{SD_LISTEN_FDS_START + i, names != nullptr && names[i] != nullptr ? names[i] : ""});
+  }
+  if (names != nullptr) {
+    for (int i = 0; i < n; ++i) {
+      std::free(names[i]);
+    }
+    std::free(names);
+  }
+  return out;
+}
+
+Severity to_severity(LogLevel level) {
+  switch (level) {
+  case LogLevel::Debug:
+    return Severity::Debug;
+  case LogLevel::Info:
+    return Severity::Info;
+  case LogLevel::Warning:
+    return Severity::Warning;
+  case LogLevel::Error:
+    return Severity::Error;
+  }
+  return Severity::Info;
+}
+
+// A SIGHUP after log rotation re-creates the verdict log as the run user, who must be able to
+// create files in its directory. systemd's LogsDirectory= (passed as $LOGS_DIRECTORY) is the
+// service's own directory, owned by root: when the verdict log lives there, it is given to the
+// run user. Any other directory is left alone, with a warning when the run user cannot write it.
+void prepare_verdict_log_dir(const std::string& verdict_log, const RunUser& user, LogWriter& log) {
+  namespace fs = std::filesystem;
+  if (verdict_log.empty() || user.uid < 0) {
+    return;
+  }
+  std::error_code ec;
+  const fs::path dir = fs::weakly_canonical(fs::absolute(fs::path(verdict_log), ec).parent_path(), ec);
+  if (ec) {
+    return;
+  }
+  const FileOwner owner{static_cast<unsigned>(user.uid), static_cast<unsigned>(user.gid)};
+  if (may_create_files_in(dir.string(), owner)) {
+    return;
+  }
+  if (const char* env = std::getenv("LOGS_DIRECTORY"); env != nullptr) {
+    std::string list = env;
+    std::size_t start = 0;
+    while (start <= list.size()) {
+      std::size_t end = list.find(':', start);
+      std::string entry = list.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      std::error_code e2;
+      if (!entry.empty() && fs::weakly_canonical(entry, e2) == dir && !e2) {
+        if (::chown(dir.c_str(), owner.uid, static_cast<gid_t>(-1)) == 0) {
+          return;
+        }
+        log.message(Severity::Warning, "cannot give the logs directory " + dir.string() + " to user " + user.name +
+                                           ": " + std::strerror(errno));
+        break;
+      }
+      if (end == std::string::npos) {
+        break;
+      }
+      start = end + 1;
+    }
+  }
+  log.message(Severity::Warning, "user " + user.name + " cannot create files in " + dir.string() +
+                                     ": after log rotation, SIGHUP reopens " + verdict_log +
+                                     " only if the rotation re-creates it (logrotate's create)");
+}
+
 } // namespace
 
 Expected<RunUser> resolve_run_user(const std::string& requested) {
@@ -144,26 +235,47 @@ Status drop_privileges(const RunUser& user) {
 }
 
 int run_daemon(Settings settings) {
-  apply_embedded_defaults(settings);
   const bool stdio = settings.stdio != StdioProtocol::None;
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
 
+  if (settings.log_to == LogTo::Stderr && stdio) {
+    // Said on syslog: with --stdio, standard error may be the client's connection.
+    ::openlog("dane-policyd", LOG_PID, LOG_MAIL);
+    ::syslog(LOG_ERR, "error: --log-to stderr: not with --stdio (standard error may be the client's connection)");
+    return k_exit_usage;
+  }
+  if (settings.log_to == LogTo::Stderr && !settings.foreground) {
+    std::cerr << "dane-policyd: error: --log-to stderr: needs --foreground (a detached daemon has no standard error)\n";
+    return k_exit_usage;
+  }
+  const LogDestinations destinations =
+      choose_log_destinations(settings.log_to, settings.foreground, stdio, stderr_is_journal());
+  if (destinations.to_syslog) {
+    ::openlog("dane-policyd", LOG_PID | LOG_NDELAY, LOG_MAIL);
+  }
+  bool detached = false;
+  // Start-up errors go where messages go; a daemon about to detach also prints them on the
+  // terminal it was started from (it would exit silently otherwise).
   auto fail = [&](const std::string& message) {
-    if (stdio) {
-      // stdout belongs to the protocol; spawn(8) may connect stderr to the client too.
-      LogOptions o;
-      o.to_syslog = true;
-      auto w = LogWriter::open(o);
-      if (w) {
-        (*w)->message(Severity::Error, message);
-      }
-    } else {
+    notify("STATUS=error: " + message);
+    if (destinations.to_syslog) {
+      ::syslog(LOG_ERR, "error: %s", message.c_str());
+    }
+    if (destinations.to_stderr || (!settings.foreground && !stdio && !detached)) {
       std::cerr << "dane-policyd: error: " << message << "\n";
-      ::syslog(LOG_ERR, "error: %s", message.c_str()); // after detaching, stderr is /dev/null
     }
     return k_exit_failure;
   };
+
+  // Socket activation: the listeners systemd passed replace the default one.
+  std::vector<InheritedListener> inherited;
+  if (!stdio) {
+    inherited = take_inherited_listeners();
+  }
+  if (inherited.empty()) {
+    apply_embedded_defaults(settings);
+  }
 
   auto run_user = resolve_run_user(settings.user);
   if (!run_user) {
@@ -172,17 +284,21 @@ int run_daemon(Settings settings) {
 
   LogOptions log_options;
   log_options.verdict_log = settings.verdict_log;
-  log_options.to_stderr = settings.foreground && !stdio;
-  log_options.to_syslog = true;
+  log_options.to_stderr = destinations.to_stderr;
+  log_options.to_syslog = destinations.to_syslog;
+  log_options.min_severity = to_severity(settings.log_level);
+  if (run_user->uid >= 0) {
+    log_options.owner = FileOwner{static_cast<unsigned>(run_user->uid), static_cast<unsigned>(run_user->gid)};
+  }
   auto log_or = LogWriter::open(log_options);
   if (!log_or) {
     return fail("--verdict-log " + log_or.error());
   }
   std::unique_ptr<LogWriter> log = std::move(*log_or);
-  if (run_user->uid >= 0) {
-    if (auto st = log->chown_file(static_cast<unsigned>(run_user->uid), static_cast<unsigned>(run_user->gid)); !st) {
-      return fail(st.error());
-    }
+  prepare_verdict_log_dir(settings.verdict_log, *run_user, *log);
+  for (const auto& l : inherited) {
+    log->message(Severity::Debug, "socket activation: fd " + std::to_string(l.fd) + " named '" + l.name +
+                                      "' passed by the service manager");
   }
 
   if (settings.mode == Mode::Pinned) {
@@ -235,6 +351,9 @@ int run_daemon(Settings settings) {
   auto server = std::make_unique<Server>(io, settings, stats, *log);
   std::vector<std::string> bound;
   if (!stdio) {
+    if (auto st = server->adopt(inherited); !st) {
+      return fail(st.error());
+    }
     if (auto st = server->bind(ownership); !st) {
       return fail(st.error());
     }
@@ -248,6 +367,7 @@ int run_daemon(Settings settings) {
     if (auto st = detach(); !st) {
       return fail(st.error());
     }
+    detached = true;
     io.notify_fork(asio::io_context::fork_child);
     auto again = make_unbound_resolver(settings.resolver);
     if (!again) {
@@ -268,6 +388,14 @@ int run_daemon(Settings settings) {
     }
   }
 
+  std::string serving;
+  for (const auto& b : bound) {
+    serving += (serving.empty() ? "" : ", ") + b;
+  }
+  const std::string status = stdio ? std::string("serving one client on standard input/output; mode ") +
+                                         to_string(settings.mode)
+                                   : "serving " + serving + "; mode " + to_string(settings.mode);
+
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   asio::steady_timer drain_deadline(io);
   bool stopped_cleanly = true;
@@ -278,10 +406,17 @@ int run_daemon(Settings settings) {
         return;
       }
       if (signo == SIGHUP) {
+        notify("RELOADING=1\nSTATUS=reopening the verdict log\nMONOTONIC_USEC=" + monotonic_usec());
         log->message(Severity::Info, "SIGHUP: reopening logs");
-        log->reopen();
+        // READY=1 once the writer thread has reopened the file (sd_notify is thread-safe).
+        log->reopen([status](bool ok) {
+          notify("READY=1\nSTATUS=" + status + (ok ? "" : "; verdict log reopen failed, still writing the old file"));
+        });
         wait_signal();
         return;
+      }
+      if (!server->stopping()) {
+        notify("STOPPING=1\nSTATUS=stopping: draining " + std::to_string(server->open_sessions()) + " connections");
       }
       log->message(Severity::Info, std::string(signo == SIGTERM ? "SIGTERM" : "SIGINT") +
                                        ": stopping; answering in-flight requests");
@@ -289,6 +424,7 @@ int run_daemon(Settings settings) {
       drain_deadline.expires_after(settings.resolver.timeout + std::chrono::seconds(5));
       drain_deadline.async_wait([&](const boost::system::error_code& e) {
         if (!e) {
+          notify("STATUS=drain deadline passed; closing " + std::to_string(server->open_sessions()) + " connections");
           log->message(Severity::Warning, "drain deadline passed; closing the remaining connections");
           stopped_cleanly = false;
           server->close_all();
@@ -308,13 +444,10 @@ int run_daemon(Settings settings) {
   log->start();
   server->start();
   if (!stdio) {
-    std::string list;
-    for (const auto& b : bound) {
-      list += (list.empty() ? "" : ", ") + b;
-    }
-    log->message(Severity::Info, std::string("ready: mode ") + to_string(settings.mode) + "; serving " + list +
+    log->message(Severity::Info, std::string("ready: mode ") + to_string(settings.mode) + "; serving " + serving +
                                      (run_user->uid >= 0 ? "; running as " + run_user->name : std::string()));
   }
+  notify("READY=1\nSTATUS=" + status);
 
   io.run();
 

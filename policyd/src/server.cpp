@@ -12,9 +12,11 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <systemd/sd-daemon.h>
 
 #include "dane/handles.hpp"
 #include "dane/policyd/codecs.hpp"
@@ -792,7 +794,35 @@ Server::~Server() {
 }
 
 Status Server::bind(const SocketOwnership& ownership) {
+  // A configured listener the service manager already passed: served by that socket.
+  auto adopted = [&](const Endpoint& e, Protocol protocol) -> Expected<bool> {
+    for (const auto& a : m_adopted) {
+      bool same = false;
+      if (e.kind == Endpoint::Kind::Unix) {
+        same = a.is_unix && a.unix_path == e.path;
+      } else if (!a.is_unix) {
+        error_code ec;
+        auto address = asio::ip::make_address(e.host, ec);
+        same = !ec && a.endpoint == tcp::endpoint(address, e.port);
+      }
+      if (same && a.protocol != protocol) {
+        return make_error(e.text + ": the socket passed by the service manager at this address serves " +
+                          to_string(a.protocol) + ", not " + to_string(protocol));
+      }
+      if (same) {
+        return true;
+      }
+    }
+    return false;
+  };
   auto bind_one = [&](const Endpoint& e, Protocol protocol) -> Status {
+    auto already = adopted(e, protocol);
+    if (!already) {
+      return make_error(already.error());
+    }
+    if (*already) {
+      return Ok{};
+    }
     try {
       if (e.kind == Endpoint::Kind::Unix) {
         if (auto st = prepare_unix_path(e.path); !st) {
@@ -803,11 +833,13 @@ Status Server::bind(const SocketOwnership& ownership) {
         acceptor.open();
         acceptor.bind(stream_protocol::endpoint(e.path));
         acceptor.listen(asio::socket_base::max_listen_connections);
-        if ((ownership.uid >= 0 || ownership.gid >= 0) && ::chown(e.path.c_str(), ownership.uid, ownership.gid) != 0) {
-          return make_error(e.text + ": cannot change owner: " + std::strerror(errno));
-        }
+        // Mode first, while root still owns the file: after the chown, changing the mode would
+        // need CAP_FOWNER, which the systemd unit does not grant.
         if (::chmod(e.path.c_str(), ownership.mode) != 0) {
           return make_error(e.text + ": cannot change mode: " + std::strerror(errno));
+        }
+        if ((ownership.uid >= 0 || ownership.gid >= 0) && ::chown(e.path.c_str(), ownership.uid, ownership.gid) != 0) {
+          return make_error(e.text + ": cannot change owner: " + std::strerror(errno));
         }
         m_listeners.push_back(std::make_unique<AcceptorListener<stream_protocol>>(*this, protocol, std::move(acceptor),
                                                                                   "unix:" + e.path, e.path));
@@ -848,6 +880,82 @@ Status Server::bind(const SocketOwnership& ownership) {
   for (const auto& e : m_settings.policy_service) {
     if (auto st = bind_one(e, Protocol::Policy); !st) {
       return st;
+    }
+  }
+  return Ok{};
+}
+
+Expected<Protocol> protocol_for_listener_name(std::string_view name) {
+  if (name == "socketmap" || name == "unknown" || name.empty() ||
+      (name.size() > 7 && name.substr(name.size() - 7) == ".socket")) {
+    return Protocol::Socketmap;
+  }
+  if (name == "tcp-table") {
+    return Protocol::TcpTable;
+  }
+  if (name == "policy-service") {
+    return Protocol::Policy;
+  }
+  return make_error("unknown socket name '" + std::string(name) +
+                    "' (FileDescriptorName= must be socketmap, tcp-table or policy-service)");
+}
+
+Status Server::adopt(const std::vector<InheritedListener>& listeners) {
+  // Own every fd from the start, so that an error leaks none of them.
+  std::vector<Fd> fds;
+  for (const auto& l : listeners) {
+    fds.emplace_back(l.fd);
+  }
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    const auto& l = listeners[i];
+    const std::string what = "socket passed by the service manager (fd " + std::to_string(l.fd) + ", name '" +
+                             l.name + "')";
+    auto protocol = protocol_for_listener_name(l.name);
+    if (!protocol) {
+      return make_error(what + ": " + protocol.error());
+    }
+    if (sd_is_socket(l.fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+      return make_error(what + ": not a listening stream socket (the socket unit needs ListenStream=)");
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(l.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+      return make_error(what + ": cannot read its address: " + std::strerror(errno));
+    }
+    try {
+      if (ss.ss_family == AF_UNIX) {
+        if (*protocol == Protocol::TcpTable) {
+          return make_error(what + ": tcp_table is served on inet sockets only");
+        }
+        const auto* sun = reinterpret_cast<const sockaddr_un*>(&ss);
+        const std::size_t path_len = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+        std::string path(sun->sun_path, ::strnlen(sun->sun_path, path_len));
+        if (path.empty() && path_len > 1) {
+          path = "@" + std::string(sun->sun_path + 1, path_len - 1); // abstract name
+        }
+        stream_protocol::acceptor acceptor(m_io);
+        acceptor.assign(stream_protocol(), fds[i].get());
+        fds[i].release(); // the acceptor owns it now
+        m_listeners.push_back(std::make_unique<AcceptorListener<stream_protocol>>(
+            *this, *protocol, std::move(acceptor), "unix:" + path + " (socket-activated)", ""));
+        m_adopted.push_back(Adopted{*protocol, path, {}, true});
+      } else if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+        tcp::acceptor acceptor(m_io);
+        acceptor.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fds[i].get());
+        fds[i].release();
+        auto local = acceptor.local_endpoint();
+        std::string host = local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                                   : local.address().to_string();
+        m_listeners.push_back(std::make_unique<AcceptorListener<tcp>>(
+            *this, *protocol, std::move(acceptor),
+            "inet:" + host + ":" + std::to_string(local.port()) + " (socket-activated)", ""));
+        m_adopted.push_back(Adopted{*protocol, {}, local, false});
+      } else {
+        return make_error(what + ": address family " + std::to_string(ss.ss_family) +
+                          " is neither unix nor inet");
+      }
+    } catch (const boost::system::system_error& ex) {
+      return make_error(what + ": cannot serve it: " + ex.code().message());
     }
   }
   return Ok{};

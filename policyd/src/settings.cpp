@@ -135,8 +135,7 @@ const SettingSpec k_settings[] = {
      "after binding sockets and opening files as root, run as USER (default: dane-policyd if that user exists, "
      "else nobody; --user root keeps root)",
      DANE_STRING(user)},
-    {"foreground", SettingType::Flag, "", "", "do not detach (for systemd); also log to stderr",
-     DANE_FLAG(foreground)},
+    {"foreground", SettingType::Flag, "", "", "do not detach (for systemd)", DANE_FLAG(foreground)},
     {"stdio", SettingType::String, "", "socketmap|policy",
      "serve one client on standard input/output, then exit (for a Postfix spawn(8) service)",
      [](Settings& s, const std::vector<std::string>& v) -> Status {
@@ -203,6 +202,35 @@ const SettingSpec k_settings[] = {
      DANE_STRING(fingerprint_digest)},
     {"stats-name", SettingType::String, "stats", "NAME",
      "socketmap map name reserved for control requests: \"NAME all\" answers the daemon's counters as JSON", DANE_STRING(stats_name)},
+    {"log-to", SettingType::String, "auto", "auto|stderr|syslog",
+     "where messages go, once: auto is syslog when detached, with --stdio or when stderr is the systemd journal, "
+     "else stderr",
+     [](Settings& s, const std::vector<std::string>& v) -> Status {
+       const std::pair<const char*, LogTo> names[] = {
+           {"auto", LogTo::Auto}, {"stderr", LogTo::Stderr}, {"syslog", LogTo::Syslog}};
+       for (const auto& [name, value] : names) {
+         if (v.back() == name) {
+           s.log_to = value;
+           return Ok{};
+         }
+       }
+       return make_error("unknown destination '" + v.back() + "' (expected auto, stderr or syslog)");
+     }},
+    {"log-level", SettingType::String, "info", "error|warning|info|debug",
+     "write messages of this importance and above (info includes one summary line per evaluation)",
+     [](Settings& s, const std::vector<std::string>& v) -> Status {
+       const std::pair<const char*, LogLevel> names[] = {{"error", LogLevel::Error},
+                                                         {"warning", LogLevel::Warning},
+                                                         {"info", LogLevel::Info},
+                                                         {"debug", LogLevel::Debug}};
+       for (const auto& [name, value] : names) {
+         if (v.back() == name) {
+           s.log_level = value;
+           return Ok{};
+         }
+       }
+       return make_error("unknown level '" + v.back() + "' (expected error, warning, info or debug)");
+     }},
 };
 
 #undef DANE_UNSIGNED

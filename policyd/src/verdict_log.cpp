@@ -6,7 +6,11 @@
 #include <ctime>
 #include <iostream>
 
+#include <cstdlib>
+
 #include <fcntl.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -26,6 +30,57 @@ Expected<Fd> open_append(const std::string& path) {
   return Fd(fd);
 }
 
+// The calling thread's file-system identity switched to another user for the lifetime of the
+// object (setfsuid/setfsgid are per thread). Root without CAP_DAC_OVERRIDE (systemd's
+// CapabilityBoundingSet) cannot open a file the run user owns, but the run user can.
+class FsIdentity {
+public:
+  FsIdentity(unsigned uid, unsigned gid)
+      : m_old_gid(::setfsgid(static_cast<gid_t>(gid))), m_old_uid(::setfsuid(static_cast<uid_t>(uid))) {}
+  ~FsIdentity() {
+    ::setfsuid(static_cast<uid_t>(m_old_uid));
+    ::setfsgid(static_cast<gid_t>(m_old_gid));
+  }
+  FsIdentity(const FsIdentity&) = delete;
+  FsIdentity& operator=(const FsIdentity&) = delete;
+
+private:
+  int m_old_gid;
+  int m_old_uid;
+};
+
+// Started as root: first as the run user (a file it owns, or may create: no privilege needed,
+// and it can reopen the path itself after rotation), else as root (root's own file or
+// directory), then the file is given to the run user.
+Expected<Fd> open_for_owner(const std::string& path, const FileOwner& owner) {
+  int as_user_errno = 0;
+  {
+    FsIdentity as_user(owner.uid, owner.gid);
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd >= 0) {
+      return Fd(fd);
+    }
+    as_user_errno = errno;
+  }
+  auto fd = open_append(path);
+  if (!fd) {
+    return make_error(fd.error() + " (as the run user: " + std::strerror(as_user_errno) + ")");
+  }
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) {
+    return make_error(path + ": cannot stat verdict log: " + std::strerror(errno));
+  }
+  if (st.st_uid != owner.uid) {
+    // A file root just created gets the run user's group too; an existing file keeps its group
+    // (e.g. adm, from logrotate's create line).
+    const gid_t gid = st.st_gid == 0 ? static_cast<gid_t>(owner.gid) : static_cast<gid_t>(-1);
+    if (::fchown(fd->get(), static_cast<uid_t>(owner.uid), gid) != 0) {
+      return make_error(path + ": cannot give the verdict log to the run user: " + std::strerror(errno));
+    }
+  }
+  return fd;
+}
+
 void write_all(int fd, const std::string& data) {
   std::size_t off = 0;
   while (off < data.size()) {
@@ -42,6 +97,8 @@ void write_all(int fd, const std::string& data) {
 
 std::string severity_prefix(Severity s) {
   switch (s) {
+  case Severity::Debug:
+    return "debug: ";
   case Severity::Info:
     return "";
   case Severity::Warning:
@@ -54,6 +111,8 @@ std::string severity_prefix(Severity s) {
 
 int syslog_priority(Severity s) {
   switch (s) {
+  case Severity::Debug:
+    return LOG_DEBUG;
   case Severity::Info:
     return LOG_INFO;
   case Severity::Warning:
@@ -81,12 +140,49 @@ std::string quote(const std::string& text) {
 
 } // namespace
 
+LogDestinations choose_log_destinations(LogTo log_to, bool foreground, bool stdio, bool journal) {
+  switch (log_to) {
+  case LogTo::Stderr:
+    return {true, false};
+  case LogTo::Syslog:
+    return {false, true};
+  case LogTo::Auto:
+    break;
+  }
+  // stdio: stdout is the protocol and spawn(8) may hand stderr to the client; detached: stderr
+  // is /dev/null; the journal: systemd stores syslog and stderr alike, so say it once, by syslog
+  // (with priority and facility mail).
+  if (stdio || !foreground || journal) {
+    return {false, true};
+  }
+  return {true, false};
+}
+
+bool may_create_files_in(const std::string& dir, const FileOwner& owner) {
+  FsIdentity as_user(owner.uid, owner.gid);
+  return ::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) == 0;
+}
+
+bool stderr_is_journal() {
+  const char* env = std::getenv("JOURNAL_STREAM");
+  if (env == nullptr) {
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(STDERR_FILENO, &st) != 0) {
+    return false;
+  }
+  const std::string expected = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
+                               std::to_string(static_cast<unsigned long long>(st.st_ino));
+  return expected == env;
+}
+
 LogWriter::LogWriter(LogOptions options) : m_options(std::move(options)) {}
 
 Expected<std::unique_ptr<LogWriter>> LogWriter::open(const LogOptions& options) {
   std::unique_ptr<LogWriter> w(new LogWriter(options));
   if (!options.verdict_log.empty()) {
-    auto fd = open_append(options.verdict_log);
+    auto fd = options.owner ? open_for_owner(options.verdict_log, *options.owner) : open_append(options.verdict_log);
     if (!fd) {
       return make_error(fd.error());
     }
@@ -138,14 +234,19 @@ bool LogWriter::verdict(std::string json_line) {
   if (!m_fd) {
     return true;
   }
-  return enqueue(Entry{Entry::Kind::Verdict, Severity::Info, std::move(json_line)});
+  return enqueue(Entry{Entry::Kind::Verdict, Severity::Info, std::move(json_line), {}});
 }
 
 bool LogWriter::message(Severity severity, std::string text) {
-  return enqueue(Entry{Entry::Kind::Message, severity, std::move(text)});
+  if (!enabled(severity)) {
+    return true;
+  }
+  return enqueue(Entry{Entry::Kind::Message, severity, std::move(text), {}});
 }
 
-void LogWriter::reopen() { enqueue(Entry{Entry::Kind::Reopen, Severity::Info, {}}); }
+void LogWriter::reopen(std::function<void(bool)> done) {
+  enqueue(Entry{Entry::Kind::Reopen, Severity::Info, {}, std::move(done)});
+}
 
 void LogWriter::flush() {
   std::unique_lock lock(m_mutex);
@@ -153,13 +254,6 @@ void LogWriter::flush() {
     return;
   }
   m_idle_cv.wait(lock, [this] { return m_queue.empty() && !m_busy; });
-}
-
-Status LogWriter::chown_file(unsigned uid, unsigned gid) {
-  if (m_fd && ::fchown(m_fd.get(), uid, gid) != 0) {
-    return make_error(m_options.verdict_log + ": cannot change owner: " + std::strerror(errno));
-  }
-  return Ok{};
 }
 
 std::uint64_t LogWriter::dropped() const {
@@ -216,12 +310,18 @@ void LogWriter::write_entry(const Entry& entry) {
   }
   case Entry::Kind::Reopen: {
     if (m_options.verdict_log.empty()) {
+      if (entry.done) {
+        entry.done(true);
+      }
       break;
     }
     auto fd = open_append(m_options.verdict_log);
     if (!fd) {
-      Entry warn{Entry::Kind::Message, Severity::Warning, "verdict log reopen failed, keeping the old file: " + fd.error()};
-      write_entry(warn);
+      write_entry(Entry{Entry::Kind::Message, Severity::Warning,
+                        "verdict log reopen failed, keeping the old file: " + fd.error(), {}});
+      if (entry.done) {
+        entry.done(false);
+      }
       break;
     }
     m_fd = std::move(*fd);
@@ -229,7 +329,12 @@ void LogWriter::write_entry(const Entry& entry) {
       std::lock_guard lock(m_mutex);
       ++m_reopens;
     }
-    write_entry(Entry{Entry::Kind::Message, Severity::Info, "reopened verdict log " + m_options.verdict_log});
+    if (enabled(Severity::Info)) {
+      write_entry(Entry{Entry::Kind::Message, Severity::Info, "reopened verdict log " + m_options.verdict_log, {}});
+    }
+    if (entry.done) {
+      entry.done(true);
+    }
     break;
   }
   }

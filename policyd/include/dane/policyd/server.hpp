@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -54,6 +55,17 @@ struct SocketOwnership {
   unsigned mode = 0660;
 };
 
+// A listening socket handed over by the service manager (systemd socket activation:
+// LISTEN_FDS, LISTEN_FDNAMES; see daemon.cpp).
+struct InheritedListener {
+  int fd = -1;
+  std::string name; // the socket unit's FileDescriptorName=
+};
+// The protocol an inherited socket serves, by its name: socketmap, tcp-table, policy-service;
+// "unknown" (no names were passed) and systemd's default name (the socket unit's, "*.socket")
+// mean socketmap. Any other name is an error naming it.
+Expected<Protocol> protocol_for_listener_name(std::string_view name);
+
 class Server {
 public:
   Server(boost::asio::io_context& io, const Settings& settings, Stats& stats, LogWriter& log);
@@ -61,9 +73,15 @@ public:
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // Serves the sockets the service manager passed (call before bind()). Each must be a
+  // listening stream socket (unix, IPv4 or IPv6; tcp-table: IPv4 or IPv6); errors name the fd,
+  // its name and what is wrong. A configured listener at the same address is served by the
+  // passed socket instead of being bound again. Their socket files are never unlinked (the
+  // service manager created them). Takes ownership of every fd, also on error.
+  Status adopt(const std::vector<InheritedListener>& listeners);
   // Binds every configured listener (creates a unix socket's directory if missing,
-  // replaces a stale socket file, applies ownership and mode). Call as root, before
-  // dropping privileges. Errors name the endpoint.
+  // replaces a stale socket file, sets the mode, then the ownership), except those adopt()
+  // already serves. Call as root, before dropping privileges. Errors name the endpoint.
   Status bind(const SocketOwnership& ownership);
   // What is actually bound ("socketmap unix:/path", "tcp_table inet:127.0.0.1:40123"), after bind().
   std::vector<std::string> bound() const;
@@ -79,7 +97,7 @@ public:
   void set_on_drained(std::function<void()> callback) { m_on_drained = std::move(callback); }
   // Closes every connection now (the drain deadline passed).
   void close_all();
-  // Unlinks the unix socket files this server created (best effort).
+  // Unlinks the unix socket files this server created (best effort; never an adopted one's).
   void remove_socket_files();
   std::size_t open_sessions() const { return m_sessions.size(); }
 
@@ -104,6 +122,13 @@ private:
   Stats& m_stats;
   LogWriter& m_log;
   std::vector<std::unique_ptr<Listener>> m_listeners;
+  struct Adopted {
+    Protocol protocol;
+    std::string unix_path;                   // unix sockets
+    boost::asio::ip::tcp::endpoint endpoint; // inet sockets
+    bool is_unix = false;
+  };
+  std::vector<Adopted> m_adopted;
   std::unordered_set<std::shared_ptr<Session>> m_sessions;
   bool m_stopping = false;
   bool m_stdio = false;

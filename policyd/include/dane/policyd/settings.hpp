@@ -41,6 +41,11 @@ Expected<PolicyFailureAction> parse_policy_failure_action(std::string_view text)
 
 enum class StdioProtocol { None, Socketmap, Policy };
 
+// --log-to: where messages go (verdict_log.hpp, choose_log_destinations); --log-level: the least
+// important kind of message written.
+enum class LogTo { Auto, Stderr, Syslog };
+enum class LogLevel { Debug, Info, Warning, Error };
+
 inline constexpr const char* k_default_socketmap = "unix:/run/dane-policyd/socketmap";
 inline constexpr const char* k_default_state_dir = "/var/lib/dane-policyd";
 
@@ -75,6 +80,8 @@ struct Settings {
   std::string fingerprint_digest = "sha256";
   std::string stats_name = "stats";
   ResolverConfig resolver;
+  LogTo log_to = LogTo::Auto;
+  LogLevel log_level = LogLevel::Info;
 };
 
 // Result of parsing a command line: settings, or a request to print help/version.

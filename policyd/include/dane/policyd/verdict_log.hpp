@@ -3,11 +3,15 @@
 // LogWriter owns one writer thread and a bounded queue: request handling only
 // enqueues (never blocks on disk or syslog); when the queue is full the entry is
 // dropped and counted. Verdict lines go to the --verdict-log file (opened with
-// O_APPEND at start-up, as root, then chowned to the run user; reopen() — on
-// SIGHUP — makes the writer reopen the path, for log rotation; a failed reopen
-// keeps the old file and warns). Messages (warnings, the Postfix-style one-line
-// summary per evaluation) go to syslog (facility mail) and, in the foreground,
-// to stderr as "dane-policyd: warning: ...".
+// O_APPEND at start-up; with LogOptions::owner set — started as root — it is
+// opened with the run user's file-system identity when that user may, else as
+// root and then given to the run user, so that neither a restart nor a reopen
+// needs CAP_DAC_OVERRIDE; reopen() — on SIGHUP — makes the writer reopen the
+// path, for log rotation; a failed reopen keeps the old file and warns).
+// Messages (warnings, the Postfix-style one-line summary per evaluation) go to
+// syslog (facility mail) and/or stderr as "dane-policyd: warning: ...", as
+// choose_log_destinations() decided (--log-to), once each; messages below
+// LogOptions::min_severity (--log-level) are not written at all.
 //
 // render_verdict() builds the pinned JSON object of docs/design.md §6: time (RFC 3339
 // UTC), destination, mode, policy, answer, reason, cached, hosts[...] (with
@@ -19,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,18 +35,42 @@
 #include "dane/expected.hpp"
 #include "dane/handles.hpp"
 #include "dane/policyd/policy_engine.hpp"
+#include "dane/policyd/settings.hpp"
 #include "dane/probe.hpp"
 
 namespace dane::policyd {
 
-enum class Severity { Info, Warning, Error };
+// In increasing order of importance (--log-level names the least important one written).
+enum class Severity { Debug, Info, Warning, Error };
+
+// Who owns the verdict log (the run user, when started as root).
+struct FileOwner {
+  unsigned uid = 0;
+  unsigned gid = 0;
+};
 
 struct LogOptions {
   std::string verdict_log; // empty: no verdict file
   bool to_stderr = false;
   bool to_syslog = true;
   std::size_t queue_capacity = 20000;
+  Severity min_severity = Severity::Info;
+  std::optional<FileOwner> owner = std::nullopt; // set: open the verdict log for this user (see above)
 };
+
+// Where messages go (--log-to auto|stderr|syslog; LogTo is declared with the settings).
+struct LogDestinations {
+  bool to_stderr = false;
+  bool to_syslog = false;
+};
+// auto: syslog when detached, with --stdio, or when stderr is the journal (systemd's
+// JOURNAL_STREAM); stderr in the foreground otherwise. Never both.
+LogDestinations choose_log_destinations(LogTo log_to, bool foreground, bool stdio, bool stderr_is_journal);
+// Whether `owner` may create files in directory `dir` (checked with its file-system identity).
+bool may_create_files_in(const std::string& dir, const FileOwner& owner);
+// True when JOURNAL_STREAM names the device and inode of file descriptor 2 (systemd connected
+// stderr to the journal).
+bool stderr_is_journal();
 
 class LogWriter {
 public:
@@ -56,12 +85,13 @@ public:
   // Non-blocking; false when the queue was full and the entry was dropped.
   bool verdict(std::string json_line);
   bool message(Severity severity, std::string text);
-  void reopen();
+  // Asks the writer to reopen the verdict log; `done` (optional) runs on the writer thread
+  // afterwards with true when the file was reopened (or there is none).
+  void reopen(std::function<void(bool)> done = {});
+  // Whether a message of this severity would be written (--log-level).
+  bool enabled(Severity severity) const { return severity >= m_options.min_severity; }
   // Blocks until everything queued so far is written (tests, shutdown).
   void flush();
-  // Make the verdict file owned by the run user before dropping root.
-  Status chown_file(unsigned uid, unsigned gid);
-
   std::uint64_t dropped() const;
   std::uint64_t reopens() const;
 
@@ -71,6 +101,7 @@ private:
     enum class Kind { Verdict, Message, Reopen } kind = Kind::Message;
     Severity severity = Severity::Info;
     std::string text;
+    std::function<void(bool)> done; // Reopen only
   };
   bool enqueue(Entry entry);
   void run();
