@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 namespace po = boost::program_options;
 
@@ -47,12 +48,30 @@ Status check_forwarder(const std::string& value) {
   return Ok{};
 }
 
+Status check_resolver_file(const std::string& option, const std::string& path) {
+  if (path.empty()) {
+    return make_error(option + ": empty file name");
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Ok{}; // a missing or unreadable file is reported when the resolver is made
+  }
+  if (S_ISREG(st.st_mode)) {
+    return Ok{};
+  }
+  const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
+                     : S_ISFIFO(st.st_mode) ? "a FIFO"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                                            : "a device";
+  return make_error(option + " " + path + ": is " + kind + ", expected a file");
+}
+
 Expected<ResolverConfig> resolver_config_from(const po::variables_map& values) {
   ResolverConfig config;
   if (values.count("unbound-config") != 0) {
     config.unbound_config = values["unbound-config"].as<std::string>();
-    if (config.unbound_config.empty()) {
-      return make_error("--unbound-config: empty file name");
+    if (auto ok = check_resolver_file("--unbound-config", config.unbound_config); !ok) {
+      return make_error(ok.error());
     }
   }
   if (values.count("forwarder") != 0) {
@@ -65,8 +84,8 @@ Expected<ResolverConfig> resolver_config_from(const po::variables_map& values) {
   }
   if (values.count("trust-anchor-file") != 0) {
     config.trust_anchor_file = values["trust-anchor-file"].as<std::string>();
-    if (config.trust_anchor_file.empty()) {
-      return make_error("--trust-anchor-file: empty file name");
+    if (auto ok = check_resolver_file("--trust-anchor-file", config.trust_anchor_file); !ok) {
+      return make_error(ok.error());
     }
   }
   if (values.count("dns-timeout") != 0) {

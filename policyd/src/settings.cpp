@@ -3,14 +3,23 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
 
+#include <sys/stat.h>
+
 #include <boost/program_options.hpp>
 
 #include "dane/policyd/resolver_options.hpp"
+#include "dane/tlsa.hpp"
+
+#ifndef DANE_DEFAULT_CONFIG
+#error "DANE_DEFAULT_CONFIG (the default configuration file) is set by policyd/CMakeLists.txt"
+#endif
 
 namespace po = boost::program_options;
 
@@ -30,18 +39,18 @@ struct SettingSpec {
   Apply apply; // converts and stores a value (never called for unset options)
 };
 
-Expected<unsigned long> to_unsigned(const std::string& text, unsigned long max) {
+Expected<unsigned long> to_unsigned(const std::string& text, unsigned long min, unsigned long max) {
   unsigned long v = 0;
   const char* end = text.data() + text.size();
   auto [p, ec] = std::from_chars(text.data(), end, v);
-  if (text.empty() || ec != std::errc() || p != end || v > max) {
-    return make_error("'" + text + "' is not a number from 0 to " + std::to_string(max));
+  if (text.empty() || ec != std::errc() || p != end || v < min || v > max) {
+    return make_error("'" + text + "' is not a number from " + std::to_string(min) + " to " + std::to_string(max));
   }
   return v;
 }
 
-Expected<std::chrono::seconds> to_seconds(const std::string& text, unsigned long max = 86400) {
-  auto v = to_unsigned(text, max);
+Expected<std::chrono::seconds> to_seconds(const std::string& text, unsigned long min, unsigned long max = 86400) {
+  auto v = to_unsigned(text, min, max);
   if (!v) {
     return make_error(v.error() + " (seconds)");
   }
@@ -63,18 +72,18 @@ Status endpoints(std::vector<Endpoint>& out, const std::vector<std::string>& val
   return Ok{};
 }
 
-#define DANE_UNSIGNED(field, max)                                                                                     \
+#define DANE_UNSIGNED(field, min, max)                                                                                \
   [](Settings& s, const std::vector<std::string>& v) -> Status {                                                      \
-    auto n = to_unsigned(v.back(), max);                                                                              \
+    auto n = to_unsigned(v.back(), min, max);                                                                         \
     if (!n) {                                                                                                         \
       return make_error(n.error());                                                                                   \
     }                                                                                                                 \
     s.field = static_cast<decltype(s.field)>(*n);                                                                     \
     return Ok{};                                                                                                      \
   }
-#define DANE_SECONDS(field)                                                                                           \
+#define DANE_SECONDS(field, min)                                                                                      \
   [](Settings& s, const std::vector<std::string>& v) -> Status {                                                      \
-    auto n = to_seconds(v.back());                                                                                    \
+    auto n = to_seconds(v.back(), min);                                                                               \
     if (!n) {                                                                                                         \
       return make_error(n.error());                                                                                   \
     }                                                                                                                 \
@@ -128,9 +137,9 @@ const SettingSpec k_settings[] = {
      "each address's result (never changes an answer to a weaker one)",
      DANE_FLAG(probe)},
     {"probe-concurrency", SettingType::Unsigned, "4", "N", "at most N probe connections at once",
-     DANE_UNSIGNED(probe_concurrency, 256)},
+     DANE_UNSIGNED(probe_concurrency, 1, 256)},
     {"probe-timeout", SettingType::Unsigned, "10", "SECONDS", "timeout of each step of a probe",
-     DANE_SECONDS(probe_timeout)},
+     DANE_SECONDS(probe_timeout, 1)},
     {"user", SettingType::String, "", "USER",
      "after binding sockets and opening files as root, run as USER (default: dane-policyd if that user exists, "
      "else nobody; --user root keeps root)",
@@ -168,22 +177,22 @@ const SettingSpec k_settings[] = {
      DANE_STRING(state_dir)},
     {"cache-size", SettingType::Unsigned, "10000", "N",
      "keep at most N destinations in the cache (least recently used are evicted); 0 disables caching",
-     DANE_UNSIGNED(cache_size, 100000000)},
+     DANE_UNSIGNED(cache_size, 0, 100000000)},
     {"cache-min-ttl", SettingType::Unsigned, "5", "SECONDS",
-     "cache an answer at least this long (its lifetime is the smallest DNS TTL, clamped)", DANE_SECONDS(cache_min_ttl)},
+     "cache an answer at least this long (its lifetime is the smallest DNS TTL, clamped)", DANE_SECONDS(cache_min_ttl, 0)},
     {"cache-max-ttl", SettingType::Unsigned, "3600", "SECONDS", "cache an answer at most this long",
-     DANE_SECONDS(cache_max_ttl)},
+     DANE_SECONDS(cache_max_ttl, 0)},
     {"tempfail-ttl", SettingType::Unsigned, "5", "SECONDS",
-     "cache a TEMP answer (DNS failure, bogus data) this long; 0: never", DANE_SECONDS(tempfail_ttl)},
+     "cache a TEMP answer (DNS failure, bogus data) this long; 0: never", DANE_SECONDS(tempfail_ttl, 0)},
     {"cache-refresh", SettingType::Flag, "", "",
      "re-evaluate popular entries in the background shortly before they expire", DANE_FLAG(cache_refresh)},
     {"idle-timeout", SettingType::Unsigned, "300", "SECONDS", "close a client connection idle this long",
-     DANE_SECONDS(idle_timeout)},
+     DANE_SECONDS(idle_timeout, 1)},
     {"max-connections", SettingType::Unsigned, "4096", "N",
      "at most N client connections at once (further ones are closed with a warning)",
-     DANE_UNSIGNED(max_connections, 1000000)},
+     DANE_UNSIGNED(max_connections, 1, 1000000)},
     {"workers", SettingType::Unsigned, "16", "N", "threads running DNS evaluations (each waits for DNS)",
-     DANE_UNSIGNED(workers, 1024)},
+     DANE_UNSIGNED(workers, 1, 1024)},
     {"policy-failure-action", SettingType::String, "dunno", "dunno|defer_if_permit|warn|prepend",
      "policy delegation answer for a destination whose DANE policy is TEMP (DNS failure or bogus); "
      "dunno also logs a warning",
@@ -199,9 +208,24 @@ const SettingSpec k_settings[] = {
      "header name used by --policy-failure-action prepend", DANE_STRING(policy_prepend_header)},
     {"fingerprint-digest", SettingType::String, "sha256", "ALGORITHM",
      "digest of pinned fingerprint policies; must equal Postfix's smtp_tls_fingerprint_digest",
-     DANE_STRING(fingerprint_digest)},
+     [](Settings& s, const std::vector<std::string>& v) -> Status {
+       auto digest = check_fingerprint_digest(v.back());
+       if (!digest) {
+         return make_error(digest.error());
+       }
+       s.fingerprint_digest = *digest;
+       return Ok{};
+     }},
     {"stats-name", SettingType::String, "stats", "NAME",
-     "socketmap map name reserved for control requests: \"NAME all\" answers the daemon's counters as JSON", DANE_STRING(stats_name)},
+     "socketmap map name reserved for control requests: \"NAME all\" answers the daemon's counters as JSON; "
+     "not the policy map's name",
+     [](Settings& s, const std::vector<std::string>& v) -> Status {
+       if (auto st = check_stats_name(v.back()); !st) {
+         return st;
+       }
+       s.stats_name = v.back();
+       return Ok{};
+     }},
     {"log-to", SettingType::String, "auto", "auto|stderr|syslog",
      "where messages go, once: auto is syslog when detached, with --stdio or when stderr is the systemd journal, "
      "else stderr",
@@ -252,9 +276,16 @@ po::options_description make_description() {
   // (man/dane-policyd.8 is checked against this output).
   po::options_description desc("Options (every option may also be set in the --config file, same name without --)",
                                120, 72);
-  desc.add_options()("help,h", "print this help and exit")("version", "print the version and exit");
+  desc.add_options()("help,h", "print this help and exit")("version", "print the version and exit")(
+      "check-config",
+      "check the configuration file and the command line (values, files, directories, users, the resolver's "
+      "trust anchor and unbound config), print each problem as FILE:LINE: message, and exit: 0 when it is fine, "
+      "2 otherwise; binds nothing and sends no DNS query");
   for (const auto& s : k_settings) {
     std::string help = s.help;
+    if (std::string_view(s.name) == "config") {
+      help += "; default: " + std::string(default_config_file()) + " when that file exists (--config /dev/null: none)";
+    }
     switch (s.type) {
     case SettingType::Flag:
       desc.add_options()(s.name, po::bool_switch(), help.c_str());
@@ -305,10 +336,36 @@ struct ConfigValue {
 };
 
 // Reads the INI file ourselves so that every error names FILE:LINE.
+// What kind of file system object `st` is, for messages ("a directory").
+std::string file_kind(const struct stat& st) {
+  if (S_ISDIR(st.st_mode)) {
+    return "a directory";
+  }
+  if (S_ISFIFO(st.st_mode)) {
+    return "a FIFO";
+  }
+  if (S_ISSOCK(st.st_mode)) {
+    return "a socket";
+  }
+  if (S_ISBLK(st.st_mode)) {
+    return "a block device";
+  }
+  return "not a regular file";
+}
+
 Expected<std::map<std::string, ConfigValue>> read_config_file(const std::string& path) {
+  // A directory opens as an empty stream: refuse it (and FIFOs, which would block) by name.
+  // Character devices pass, so that --config /dev/null means "no settings".
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return make_error(path + ": cannot read config file: " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+    return make_error(path + ": config file is " + file_kind(st) + ", expected a file");
+  }
   std::ifstream in(path);
   if (!in) {
-    return make_error(path + ": cannot read config file");
+    return make_error(path + ": cannot read config file: " + std::strerror(errno));
   }
   std::map<std::string, ConfigValue> out;
   std::string line;
@@ -389,7 +446,7 @@ Expected<Endpoint> parse_endpoint(std::string_view text) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
       host = host.substr(1, host.size() - 2);
     }
-    auto p = to_unsigned(port, 65535);
+    auto p = to_unsigned(port, 0, 65535);
     if (host.empty() || !p) {
       return make_error("'" + e.text + "': expected inet:HOST:PORT with a port from 0 to 65535");
     }
@@ -434,15 +491,81 @@ std::string help_text() {
   return out.str();
 }
 
-Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv) {
-  ParsedCommandLine result;
-  po::options_description desc = make_description();
+const char* default_config_file() { return DANE_DEFAULT_CONFIG; }
+
+std::string origin_of(const ParsedCommandLine& parsed, const std::string& name) {
+  auto it = parsed.origins.find(name);
+  return it != parsed.origins.end() ? it->second : "--" + name + " (default)";
+}
+
+Expected<std::string> check_fingerprint_digest(const std::string& name) {
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  // Postfix looks the name up in OpenSSL (EVP_get_digestbyname) and refuses to start TLS when
+  // it is unknown; the daemon computes the same digest for `3 x 0` records. Computing it once
+  // here proves both, also under a provider configuration that hides an algorithm.
+  static const std::uint8_t k_probe[1] = {0};
+  auto digest = lower.empty() ? Expected<std::vector<std::uint8_t>>(make_error("empty name"))
+                              : named_digest(lower, std::span<const std::uint8_t>(k_probe, 1));
+  if (!digest || digest->empty()) {
+    return make_error("unknown digest '" + name +
+                      "': expected an algorithm that Postfix's smtp_tls_fingerprint_digest accepts and OpenSSL "
+                      "computes here, such as sha256 (Postfix's default), sha1, sha512 or md5");
+  }
+  return lower;
+}
+
+Status check_stats_name(const std::string& name) {
+  if (name.empty()) {
+    return make_error("empty map name");
+  }
+  for (unsigned char c : name) {
+    if (std::isspace(c) || std::iscntrl(c) || c == ':' || c == ',') {
+      return make_error("'" + name + "' is not a socketmap map name (no white space, ':' or ',')");
+    }
+  }
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  // The daemon answers every other map name with policies: a control map name equal to the
+  // policy map's name would turn Postfix's policy lookups into (refused) control requests.
+  for (const char* policy_map : {"dane", "tlspolicy"}) {
+    if (lower == policy_map) {
+      return make_error("'" + name + "' is the policy map's name in the documented Postfix settings "
+                        "(smtp_tls_policy_maps = socketmap:...:" + policy_map +
+                        "); Postfix's policy lookups would get control replies instead of policies: choose "
+                        "another name, such as stats");
+    }
+  }
+  return Ok{};
+}
+
+namespace {
+
+Expected<po::variables_map> store_command_line(int argc, const char* const* argv, const po::options_description& desc) {
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
   } catch (const po::error& e) {
     return make_error(e.what());
   }
+  return vm;
+}
+
+} // namespace
+
+bool requests_check_config(int argc, const char* const* argv) {
+  auto vm = store_command_line(argc, argv, make_description());
+  return vm && vm->count("check-config") != 0;
+}
+
+Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv, const std::string& default_config) {
+  ParsedCommandLine result;
+  po::options_description desc = make_description();
+  auto stored = store_command_line(argc, argv, desc);
+  if (!stored) {
+    return make_error(stored.error());
+  }
+  po::variables_map& vm = *stored;
   if (vm.count("help") != 0) {
     result.help = true;
     return result;
@@ -451,11 +574,23 @@ Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv
     result.version = true;
     return result;
   }
+  result.check_config = vm.count("check-config") != 0;
 
+  // The configuration file: --config FILE (which must exist), else the default one if it does.
   std::map<std::string, ConfigValue> file_values;
   std::string config_path;
   if (vm.count("config") != 0) {
     config_path = vm["config"].as<std::string>();
+    if (config_path.empty()) {
+      return make_error("--config: empty file name (--config /dev/null reads no file)");
+    }
+  } else if (!default_config.empty()) {
+    struct stat st {};
+    if (::stat(default_config.c_str(), &st) == 0 || errno != ENOENT) {
+      config_path = default_config;
+    }
+  }
+  if (!config_path.empty()) {
     auto read = read_config_file(config_path);
     if (!read) {
       return make_error(read.error());
@@ -466,12 +601,13 @@ Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv
   Settings& s = result.settings;
   for (const auto& spec : k_settings) {
     std::vector<std::string> values;
-    std::string where = std::string("option --") + spec.name;
+    std::string where;
     bool from_cmdline = vm.count(spec.name) != 0 && !vm[spec.name].defaulted();
     if (spec.type == SettingType::Flag) {
       from_cmdline = vm.count(spec.name) != 0 && vm[spec.name].as<bool>();
     }
     if (from_cmdline) {
+      where = std::string("--") + spec.name;
       switch (spec.type) {
       case SettingType::Flag:
         values.push_back("1");
@@ -489,16 +625,21 @@ Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv
       where = config_path + ":" + std::to_string(it->second.line) + ": option '" + spec.name + "'";
     } else if (*spec.default_value != '\0') {
       values.push_back(spec.default_value);
-      where = std::string("default of --") + spec.name;
     }
     if (values.empty()) {
       continue;
     }
+    if (!where.empty()) {
+      result.origins[spec.name] = where;
+    }
     Status st = spec.apply(s, values);
     if (!st) {
-      return make_error(where + ": " + st.error());
+      return make_error(origin_of(result, spec.name) + ": " + st.error());
     }
   }
+  // The file actually read ("" when none); set after the table, whose "config" entry only
+  // sees the command line.
+  s.config_file = config_path;
 
   // Resolver options: command line first, then the file's values for options not on the command line.
   std::map<std::string, int> resolver_lines;
@@ -509,6 +650,7 @@ Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv
         continue;
       }
       resolver_lines[name] = cv.line;
+      result.origins[name] = config_path + ":" + std::to_string(cv.line) + ": option '" + name + "'";
       for (const auto& v : cv.values) {
         ini << name << " = " << v << "\n";
       }
@@ -530,6 +672,13 @@ Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv
       return make_error(config_path + ": " + e.what());
     }
   }
+  const po::options_description resolver_options = resolver_description();
+  for (const auto& opt : resolver_options.options()) {
+    const std::string& name = opt->long_name();
+    if (vm.count(name) != 0 && !vm[name].defaulted() && resolver_lines.count(name) == 0) {
+      result.origins[name] = "--" + name;
+    }
+  }
   auto resolver = resolver_config_from(vm);
   if (!resolver) {
     for (const auto& [name, line] : resolver_lines) {
@@ -542,7 +691,8 @@ Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv
   s.resolver = *resolver;
 
   if (s.cache_min_ttl > s.cache_max_ttl) {
-    return make_error("option --cache-min-ttl: larger than --cache-max-ttl");
+    return make_error(origin_of(result, "cache-min-ttl") + ": " + std::to_string(s.cache_min_ttl.count()) +
+                      " is larger than cache-max-ttl (" + std::to_string(s.cache_max_ttl.count()) + ")");
   }
   return result;
 }

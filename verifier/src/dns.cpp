@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unbound.h>
 #include <unistd.h>
 
@@ -329,6 +330,20 @@ private:
 
 bool readable(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
 
+// A file libunbound is to read: it must be a readable regular file. libunbound itself spins
+// forever on a directory given as trust anchor, and its config parser exits the process on one.
+Status check_input_file(const std::string& option, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !readable(path)) {
+    return make_error(option + " " + path + ": cannot read file: " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(option + " " + path + ": is " + (S_ISDIR(st.st_mode) ? "a directory" : "not a regular file") +
+                      ", expected a file");
+  }
+  return Ok{};
+}
+
 } // namespace
 
 Expected<MxRecord> parse_mx_rdata(const std::vector<std::uint8_t>& rdata) {
@@ -370,8 +385,8 @@ Expected<std::unique_ptr<Resolver>> make_unbound_resolver(const ResolverConfig& 
     return make_error(std::string("libunbound threaded mode: ") + ub_strerror(err));
   }
   if (!config.unbound_config.empty()) {
-    if (!readable(config.unbound_config)) {
-      return make_error("--unbound-config " + config.unbound_config + ": cannot read file: " + std::strerror(errno));
+    if (auto ok = check_input_file("--unbound-config", config.unbound_config); !ok) {
+      return make_error(ok.error());
     }
     if (int err = ub_ctx_config(ctx.get(), config.unbound_config.c_str()); err != 0) {
       return make_error("--unbound-config " + config.unbound_config + ": " + ub_strerror(err));
@@ -386,10 +401,13 @@ Expected<std::unique_ptr<Resolver>> make_unbound_resolver(const ResolverConfig& 
   // --unbound-config is given, which would otherwise carry its own anchors).
   std::string anchor = config.trust_anchor_file;
   if (!anchor.empty()) {
-    if (!readable(anchor)) {
-      return make_error("--trust-anchor-file " + anchor + ": cannot read file: " + std::strerror(errno));
+    if (auto ok = check_input_file("--trust-anchor-file", anchor); !ok) {
+      return make_error(ok.error());
     }
   } else if (readable(k_default_trust_anchor_file)) {
+    if (auto ok = check_input_file("trust anchor", k_default_trust_anchor_file); !ok) {
+      return make_error(ok.error());
+    }
     anchor = k_default_trust_anchor_file;
   } else if (config.unbound_config.empty()) {
     return make_error(std::string("no trust anchor: ") + k_default_trust_anchor_file +

@@ -6,7 +6,9 @@
 //   --dns-timeout SECONDS      bounds one destination's evaluation (default 10; fractions allowed)
 // add_resolver_options() adds them to a Boost.Program_options description (command line and
 // config file alike); resolver_config_from() turns parsed values into a ResolverConfig, failing
-// with a message that names the option on malformed values. Files are checked later, by
+// with a message that names the option on malformed values and on a --unbound-config or
+// --trust-anchor-file that exists but is not a regular file (a directory would make libunbound
+// spin or exit the process). Whether the files exist and parse is checked by
 // make_unbound_resolver(), whose errors also name the option.
 #pragma once
 
@@ -22,5 +24,8 @@ Expected<ResolverConfig> resolver_config_from(const boost::program_options::vari
 
 // Validates one --forwarder value: IPv4 or IPv6 address, optional @PORT (1-65535).
 Status check_forwarder(const std::string& value);
+// Validates a file option's value (`option` is "--unbound-config" or "--trust-anchor-file"):
+// not empty, and, when the path exists, a regular file.
+Status check_resolver_file(const std::string& option, const std::string& path);
 
 } // namespace dane::policyd

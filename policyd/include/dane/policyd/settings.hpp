@@ -8,10 +8,23 @@
 // FILE:LINE. The resolver options (--unbound-config, --forwarder,
 // --trust-anchor-file, --dns-timeout) are shared with dane-policyctl and appended from
 // resolver_options.hpp.
+//
+// Configuration file: the one named by --config, else the built-in default path
+// (default_config_file(), the CMake cache variable DANE_DEFAULT_CONFIG) when it exists.
+// A missing default file means the embedded defaults; a missing --config file, or a
+// directory in either place, is an error. `--config /dev/null` reads no settings.
+//
+// Values are checked here, where the errors can name FILE:LINE: numbers in range
+// (idle-timeout, max-connections, workers, probe settings at least 1), a fingerprint
+// digest the daemon can compute and Postfix accepts, a stats map name that does not
+// shadow the policy map, and no directory where a file is expected (config, trust
+// anchor, unbound config). What needs the system (paths, users, a resolver context) is
+// checked by check_config.hpp.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,16 +97,40 @@ struct Settings {
   LogLevel log_level = LogLevel::Info;
 };
 
-// Result of parsing a command line: settings, or a request to print help/version.
+// The configuration file read when no --config is given and it exists (build-time
+// DANE_DEFAULT_CONFIG, normally /etc/dane-policyd/dane-policyd.conf).
+const char* default_config_file();
+
+// Result of parsing a command line: settings, or a request to print help/version or to
+// check the configuration.
 struct ParsedCommandLine {
   Settings settings;
   bool help = false;
   bool version = false;
+  bool check_config = false; // --check-config: check, report, exit (check_config.hpp)
+  // Where each option that is not at its default came from, by name without "--":
+  // "FILE:LINE: option 'NAME'" for the configuration file, "--NAME" for the command line.
+  std::map<std::string, std::string> origins;
 };
 
-// Parses argv (and the --config file it names). Errors name the option and, for
-// config-file values, FILE:LINE. Never exits, never prints.
-Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv);
+// Where option `name` got its value, as a message prefix (see ParsedCommandLine::origins;
+// "--NAME (default)" for a default).
+std::string origin_of(const ParsedCommandLine& parsed, const std::string& name);
+
+// Parses argv and the configuration file: the --config one, else `default_config` when
+// that file exists ("" = none). Errors name the option and, for config-file values,
+// FILE:LINE. Never exits, never prints.
+Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv,
+                                               const std::string& default_config = default_config_file());
+// True when argv asks for --check-config (even if the rest of the configuration is bad), so
+// that main() can print errors in the checker's FILE:LINE format.
+bool requests_check_config(int argc, const char* const* argv);
+// Checks a --fingerprint-digest value: a digest OpenSSL computes with a fixed output size,
+// which is what Postfix's smtp_tls_fingerprint_digest accepts. Returns the lowercase name.
+Expected<std::string> check_fingerprint_digest(const std::string& name);
+// Checks a --stats-name value: a socketmap map name (non-empty, no white space or ':') that
+// is not a name the documentation uses for the policy map (dane, tlspolicy).
+Status check_stats_name(const std::string& name);
 // The `--help` text: usage line plus every option with its default and help.
 std::string help_text();
 // Fills in run-time defaults that depend on the machine (default listener when none
