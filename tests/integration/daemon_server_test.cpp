@@ -144,7 +144,8 @@ TEST_F(DaemonServer, UnbindableListenerIsAStartupErrorNamingIt) {
   std::string not_a_socket = m_dir.path() + "/plain-file";
   std::ofstream(not_a_socket) << "x";
   auto args = s_rig->cli_args(5);
-  std::vector<std::string> argv{dane_policyd_path(), "--foreground", "--socketmap", "unix:" + not_a_socket};
+  std::vector<std::string> argv{dane_policyd_path(), "--config", "/dev/null", "--foreground", "--socketmap",
+                                "unix:" + not_a_socket};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = run_process(argv, 30s);
   EXPECT_EQ(r.exit_code, 1);
@@ -499,7 +500,7 @@ TEST_F(DaemonServer, MaxConnectionsClosesTheExcessOnly) {
 
 TEST_F(DaemonServer, DetachesWithoutForeground) {
   auto args = s_rig->cli_args(5);
-  std::vector<std::string> argv{dane_policyd_path(), "--socketmap", "unix:" + socket_path()};
+  std::vector<std::string> argv{dane_policyd_path(), "--config", "/dev/null", "--socketmap", "unix:" + socket_path()};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = run_process(argv, 60s);
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -538,7 +539,7 @@ public:
     if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
       return;
     }
-    std::vector<std::string> argv{dane_policyd_path()};
+    std::vector<std::string> argv{dane_policyd_path(), "--config", "/dev/null"};
     argv.insert(argv.end(), args.begin(), args.end());
     m_pid = ::fork();
     if (m_pid == 0) {
@@ -660,7 +661,8 @@ TEST_F(DaemonServer, StdioServesOneClientThenExits) {
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   std::string log = m_dir.path() + "/stdio.jsonl";
-  std::vector<std::string> args{dane_policyd_path(), "--stdio", "socketmap", "--verdict-log", log};
+  std::vector<std::string> args{dane_policyd_path(), "--config",      "/dev/null", "--stdio",
+                                "socketmap",         "--verdict-log", log};
   auto rig_args = s_rig->cli_args(5);
   args.insert(args.end(), rig_args.begin(), rig_args.end());
   pid_t pid = ::fork();

@@ -279,7 +279,7 @@ std::string build_rig(Rig& r) {
       args.insert(args.end(), {"--tcp-table", "inet:127.0.0.1:0"});
     }
     d.output = dir + "/output.log";
-    args.insert(args.begin(), {daemon_binary(), "--foreground"});
+    args.insert(args.begin(), {daemon_binary(), "--foreground", "--config", "/dev/null"});
     d.process = ChildProcess::spawn(args, d.output);
     auto ready = wait_ready(d.output, d.process);
     if (!ready) {

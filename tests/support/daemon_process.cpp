@@ -96,6 +96,14 @@ Expected<std::unique_ptr<DaemonProcess>> DaemonProcess::start(const std::vector<
   std::vector<std::string> argv_s = prefix;
   argv_s.push_back(dane_policyd_path());
   argv_s.push_back("--foreground");
+  // Never the machine's own /etc/dane-policyd/dane-policyd.conf: a test sees only its own settings.
+  bool has_config = false;
+  for (const auto& a : args) {
+    has_config = has_config || a == "--config" || a.rfind("--config=", 0) == 0;
+  }
+  if (!has_config) {
+    argv_s.insert(argv_s.end(), {"--config", "/dev/null"});
+  }
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) {

@@ -1,6 +1,7 @@
 // daemon_process.hpp — run the real dane-policyd binary in tests, and talk to it.
 //
-// DaemonProcess::start() spawns $DANE_POLICYD --foreground ARGS... (stdout/stderr
+// DaemonProcess::start() spawns $DANE_POLICYD --foreground [--config /dev/null] ARGS... (the
+// machine's default configuration file is never read unless ARGS name a --config; stdout/stderr
 // captured to a file in a private temp dir), and waits until the daemon prints its
 // "ready:" line (or exits: then start() fails with its stderr). The "ready:" line
 // lists what is served ("socketmap inet:127.0.0.1:41235"), so tests bind port 0
