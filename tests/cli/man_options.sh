@@ -104,7 +104,7 @@ for opt in $daemon_options; do
     fail "dane-policyd option $opt (from --help) is not documented under OPTIONS in man/dane-policyd.8"
   fi
   name=${opt#--}
-  case $name in help | version | config) continue ;; esac
+  case $name in help | version | config | check-config) continue ;; esac
   if ! grep -qE -- "^\.B ${name}\$" <<<"$page5"; then
     fail "dane-policyd option $opt (from --help) is not documented as '$name' in man/dane-policyd.conf.5"
   fi
