@@ -518,6 +518,7 @@ public:
                                  std::to_string(static_cast<unsigned long long>(st.st_ino));
     std::vector<std::string> argv_s = prefix;
     argv_s.push_back(dane_policyd_path());
+    argv_s.insert(argv_s.end(), {"--config", "/dev/null"}); // never the machine's default config file
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) {
@@ -634,10 +635,11 @@ TEST_F(SystemdUnit, LogLevelWarningDropsInfoLines) {
 }
 
 TEST_F(SystemdUnit, LogToStderrWithoutForegroundIsAUsageError) {
-  auto r = run_process({dane_policyd_path(), "--log-to", "stderr", "--socketmap", "unix:" + socket_path()}, 30s);
+  auto r = run_process(
+      {dane_policyd_path(), "--config", "/dev/null", "--log-to", "stderr", "--socketmap", "unix:" + socket_path()}, 30s);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--log-to stderr"), std::string::npos) << r.output;
-  r = run_process({dane_policyd_path(), "--foreground", "--log-to", "journal"}, 30s);
+  r = run_process({dane_policyd_path(), "--config", "/dev/null", "--foreground", "--log-to", "journal"}, 30s);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--log-to"), std::string::npos) << r.output;
 }
