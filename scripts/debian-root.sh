@@ -10,11 +10,12 @@
 #                                          a private copy in DIR (must not exist) with this machine's
 #                                          resolv.conf, its Debian apt sources, /etc/hosts and, unless
 #                                          --no-policy-rc, a /usr/sbin/policy-rc.d that exits 101
-#   debian-root.sh exec DIR [NAME=VALUE...] -- COMMAND
+#   debian-root.sh exec [--offline] DIR [NAME=VALUE...] -- COMMAND
 #                                          runs `bash -lc COMMAND` in DIR as root, in new PID and mount
 #                                          namespaces (fresh /proc, /dev and /sys bound in), with a clean
 #                                          environment (plus the NAME=VALUE pairs) and stdin from
-#                                          /dev/null; every process it leaves ends with it
+#                                          /dev/null; every process it leaves ends with it. --offline: also
+#                                          a new network namespace with only loopback (no route out)
 #   debian-root.sh remove DIR              deletes DIR (refuses while anything is mounted below it)
 #
 # The root has no apt lists and no downloaded .debs (like a fresh cloud or container image). The
@@ -121,7 +122,12 @@ cmd_unpack() {
 }
 
 cmd_exec() {
-  local dir=${1:?DIR} envs=()
+  local net=() envs=() dir
+  if [ "${1:-}" = --offline ]; then
+    net=(--net)
+    shift
+  fi
+  dir=${1:?DIR}
   shift
   while [ $# -gt 0 ] && [ "$1" != -- ]; do
     envs+=("$1")
@@ -134,16 +140,17 @@ cmd_exec() {
   # PID 1 of the new namespaces mounts what the chroot needs and waits for the command; when it
   # exits the kernel kills whatever is left and the mounts disappear with the namespace.
   # shellcheck disable=SC2016
-  unshare --pid --mount --propagation private --fork bash -c '
+  unshare "${net[@]}" --pid --mount --propagation private --fork bash -c '
     set -e
-    dir=$1; cmd=$2; shift 2
+    offline=$1; dir=$2; cmd=$3; shift 3
+    if [ "$offline" = 1 ]; then ip link set lo up; fi
     mount -t proc proc "$dir/proc"
     mount --rbind /dev "$dir/dev"
     mount --bind /sys "$dir/sys"
     chroot "$dir" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@" \
       bash -lc "$cmd" </dev/null
-  ' wrapper "$dir" "$*" "${envs[@]}"
+  ' wrapper "${#net[@]}" "$dir" "$*" "${envs[@]}"
 }
 
 cmd_remove() {

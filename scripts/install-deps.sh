@@ -18,7 +18,9 @@ set -euo pipefail
 run_packages=(
   build-essential cmake ninja-build pkg-config
   libssl-dev
-  libunbound-dev libevent-dev dns-root-data
+  # libunbound.pc names libevent, hogweed and nettle (Requires.private); pkg-config fails without
+  # their .pc files, and libunbound-dev does not depend on them.
+  libunbound-dev libevent-dev nettle-dev dns-root-data
   libboost-program-options-dev libboost-dev
   nlohmann-json3-dev zlib1g-dev
   libsystemd-dev

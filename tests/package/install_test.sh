@@ -5,7 +5,8 @@
 # Preparation (the only network use): debootstrap bookworm minbase plus the package's runtime
 # dependencies (read from the built .deb's Depends), cached as a tarball outside the clone
 # (scripts/debian-root.sh cache). The test itself: a private copy of that root, no apt lists, and
-#   apt-get install --no-download ./dane-policyd_*.deb     (Depends satisfiable offline)
+#   apt-get install ./dane-policyd_*.deb      in a network namespace without a route out and with
+#                                             no apt lists: the Depends are satisfiable offline
 # then checks
 #   - dane-policyd --version names the package's upstream version
 #   - dane-policyd --check-config accepts the installed /etc/dane-policyd/dane-policyd.conf
@@ -82,10 +83,11 @@ cleanup() {
 }
 trap cleanup EXIT
 bash scripts/debian-root.sh unpack "$tarball" "$root"
-in_root() { bash "$src/scripts/debian-root.sh" exec "$root" -- "$@"; }
+# Every command of the test runs without a network (a namespace with only loopback).
+in_root() { bash "$src/scripts/debian-root.sh" exec --offline "$root" -- "$@"; }
 
-mkdir -p "$root/root/debs" "$root/run/systemd/system"
-cp "$deb" "$root/root/debs/"
+mkdir -p "$root/tmp/debs" "$root/run/systemd/system"
+cp "$deb" "$root/tmp/debs/"
 cp contrib/example/mail.example.com.pem "$root/root/"
 # A systemd-looking root: /run/systemd/system exists and systemctl records every call; is-enabled
 # says "enabled" and is-active "inactive", so deb-systemd-invoke would start the unit unless
@@ -103,8 +105,10 @@ exit 0
 EOF
 chmod 755 "$root/usr/bin/systemctl"
 
-echo "=== apt-get install --no-download ./$(basename "$deb") (policy-rc.d exits 101) ==="
-if ! in_root "cd /root/debs && apt-get install -y --no-download --no-install-recommends ./$(basename "$deb")"; then
+echo "=== apt-get install ./$(basename "$deb") offline (policy-rc.d exits 101) ==="
+# (apt-get's --no-download refuses local .deb files, "Pathname to install is not absolute"; the
+# network namespace and the absence of apt lists keep apt from fetching anything instead.)
+if ! in_root "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends /tmp/debs/$(basename "$deb")"; then
   echo "FAIL: the package does not install offline on a clean Debian 12 root (Depends: $depends)" >&2
   exit 1
 fi
@@ -169,7 +173,7 @@ in_root "! pgrep -a dane-policyd" || fail "a dane-policyd process runs after the
 
 echo "=== control: the same install without policy-rc.d asks systemctl to start the unit ==="
 rm -f "$root/usr/sbin/policy-rc.d" "$root/root/systemctl.calls"
-in_root "dpkg --purge dane-policyd >/dev/null && dpkg -i /root/debs/$(basename "$deb") >/dev/null" ||
+in_root "dpkg --purge dane-policyd >/dev/null && dpkg -i /tmp/debs/$(basename "$deb") >/dev/null" ||
   fail "reinstalling with dpkg -i failed"
 calls=$(cat "$root/root/systemctl.calls" 2>/dev/null || true)
 grep -qE ' start .*dane-policyd\.service' <<<"$calls" ||
