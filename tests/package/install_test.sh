@@ -88,6 +88,7 @@ in_root() { bash "$src/scripts/debian-root.sh" exec --offline "$root" -- "$@"; }
 
 mkdir -p "$root/tmp/debs" "$root/run/systemd/system"
 cp "$deb" "$root/tmp/debs/"
+chmod 755 "$root/tmp/debs"
 cp contrib/example/mail.example.com.pem "$root/root/"
 # A systemd-looking root: /run/systemd/system exists and systemctl records every call; is-enabled
 # says "enabled" and is-active "inactive", so deb-systemd-invoke would start the unit unless
