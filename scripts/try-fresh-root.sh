@@ -10,7 +10,8 @@
 #   bash scripts/try-fresh-root.sh [run|test|both]      (default both)
 #
 # Environment: KEEP_ROOT=1 leaves the roots (under /var/tmp) for inspection; JOBS for the builds;
-# RUN_TIMEOUT (seconds to wait for "ready:", default 3600: the first run installs and builds).
+# RUN_TIMEOUT (seconds to wait for "ready:", default 3600: the first run installs and builds);
+# POLICY_RC=with|without|both (default both) and ROUNDS (default 2) to try a part of the matrix.
 # Uncommitted changes are not tried: commit first. Logs go to build-fresh-root/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,7 +72,12 @@ run_cmd="cd /root/dane-policyd && { bash scripts/run.sh > /root/run.out 2>&1 & p
 test_cmd="cd /root/dane-policyd && bash scripts/test.sh && \
   if pgrep -a -x 'nsd|unbound|master'; then echo 'try-fresh-root: a system daemon is running'; exit 1; fi"
 
-for policy in with without; do
+case "${POLICY_RC:-both}" in
+  both) policies=(with without) ;;
+  with | without) policies=("$POLICY_RC") ;;
+  *) echo "try-fresh-root: POLICY_RC must be with, without or both" >&2; exit 2 ;;
+esac
+for policy in "${policies[@]}"; do
   root=$(mktemp -d /var/tmp/dane-policyd-fresh.XXXXXX)
   rmdir "$root"
   roots+=("$root")
@@ -81,7 +87,7 @@ for policy in with without; do
     bash scripts/debian-root.sh unpack "$tarball" "$root" --no-policy-rc
   fi
   git clone -q "file://$src" "$root/root/dane-policyd"
-  for round in 1 2; do
+  for round in $(seq "${ROUNDS:-2}"); do
     if [ "$what" != test ]; then
       attempt "$root" "run-$policy-policy-rc.d-$round" "$run_cmd"
     fi
