@@ -177,7 +177,7 @@ rm -f "$root/usr/sbin/policy-rc.d" "$root/root/systemctl.calls"
 in_root "dpkg --purge dane-policyd >/dev/null && dpkg -i /tmp/debs/$(basename "$deb") >/dev/null" ||
   fail "reinstalling with dpkg -i failed"
 calls=$(cat "$root/root/systemctl.calls" 2>/dev/null || true)
-grep -qE ' start .*dane-policyd\.service' <<<"$calls" ||
+grep -qE ' start .*dane-policyd\.(service|socket)' <<<"$calls" ||
   fail "without policy-rc.d the postinst did not start dane-policyd.service (calls: ${calls:-none}); the check above proves nothing"
 
 echo "=== purge ==="
