@@ -84,6 +84,7 @@ cmd_cache() {
   if [ ! -s "$tarball" ]; then
     uri=$(mirror_uri)
     tmp=$(mktemp -d "$cache_dir/root.XXXXXX")
+    chmod 755 "$tmp"
     echo "debian-root: debootstrap --variant=minbase --include=$include bookworm $uri" >&2
     if ! debootstrap --variant=minbase --include="$include" bookworm "$tmp" "$uri" >"$tmp.log" 2>&1; then
       tail -n 30 "$tmp.log" >&2
@@ -107,6 +108,9 @@ cmd_unpack() {
   [ -e "$dir" ] && die "$dir already exists"
   mkdir -p "$dir"
   tar -C "$dir" --numeric-owner -xf "$tarball"
+  # The root directory itself must be 0755 like a real /: unprivileged users (nobody, postfix, man)
+  # cannot reach anything in a 0700 root (mktemp -d makes 0700 directories, and tar keeps the mode).
+  chmod 755 "$dir"
   cp -L /etc/resolv.conf "$dir/etc/resolv.conf"
   rm -f "$dir"/etc/apt/sources.list.d/*
   debian_sources | sort -u | awk '{ print "deb", $1, $2, "main" }' >"$dir/etc/apt/sources.list"
