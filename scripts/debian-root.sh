@@ -148,6 +148,9 @@ cmd_exec() {
     set -e
     offline=$1; dir=$2; cmd=$3; shift 3
     if [ "$offline" = 1 ]; then ip link set lo up; fi
+    # The root as a mount point of its own: tools that change mount propagation inside the chroot
+    # (unshare -m, as tests do) fail with EINVAL when / is not a mount point.
+    mount --bind "$dir" "$dir"
     mount -t proc proc "$dir/proc"
     mount --rbind /dev "$dir/dev"
     mount --bind /sys "$dir/sys"
