@@ -1,38 +1,38 @@
-# Convenience front-end over CMake; README's Quick start uses `make run` and `make test`.
-BUILD      ?= build
-BUILD_ASAN ?= build-asan
-JOBS       ?= $(shell nproc)
-CMAKE_FLAGS ?=
+# Optional shorthand for the scripts (nothing requires make; a fresh Debian has none).
+#   make run ARGS="--mode pinned"   = bash scripts/run.sh --mode pinned
+#   make test                       = bash scripts/test.sh
+#   make test-asan                  = bash scripts/test.sh --asan
+#   make fuzz                       = bash scripts/run-fuzz.sh
+#   make deb                        = bash scripts/build-deb.sh   (.deb files in ../dane-policyd-debs/)
+#   make package-test               = bash tests/package/install_test.sh
+#   make ci                         = .ci/run
+ARGS ?=
 
-.PHONY: deps build run test build-asan test-asan fuzz clean
+.PHONY: deps run test test-asan fuzz deb package-test ci clean
 
 deps:
-	bash scripts/install-deps.sh
+	bash scripts/install-deps.sh all
 
-build: deps
-	cmake -S . -B $(BUILD) -G Ninja -DDANE_WERROR=ON $(CMAKE_FLAGS)
-	cmake --build $(BUILD) -j $(JOBS)
+run:
+	bash scripts/run.sh $(ARGS)
 
-# The main job: dane-policyd in the foreground with its embedded defaults (socketmap on
-# unix:/run/dane-policyd/socketmap, native mode, DNSSEC validation from the root trust anchor).
-# Stop it with Ctrl-C. Extra options: make run ARGS="--mode pinned --verdict-log /tmp/verdicts.jsonl"
-ARGS ?=
-run: build
-	@echo "dane-policyd: serving socketmap on unix:/run/dane-policyd/socketmap (Ctrl-C stops it)"
-	@echo "  try, from another shell:  postmap -q example.com socketmap:unix:/run/dane-policyd/socketmap:tlspolicy"
-	@echo "  Postfix main.cf:          smtp_tls_policy_maps = socketmap:unix:/run/dane-policyd/socketmap:tlspolicy"
-	./$(BUILD)/policyd/dane-policyd --foreground $(ARGS)
+test:
+	bash scripts/test.sh
 
-test: build
-	ctest --test-dir $(BUILD) --output-on-failure
+test-asan:
+	bash scripts/test.sh --asan
 
-build-asan: deps
-	cmake -S . -B $(BUILD_ASAN) -G Ninja -DDANE_WERROR=ON -DDANE_SANITIZE=ON -DDANE_BUILD_BENCH=OFF $(CMAKE_FLAGS)
-	cmake --build $(BUILD_ASAN) -j $(JOBS)
+fuzz:
+	bash scripts/run-fuzz.sh
 
-test-asan: build-asan
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir $(BUILD_ASAN) --output-on-failure
+deb:
+	bash scripts/build-deb.sh
+
+package-test:
+	bash tests/package/install_test.sh
+
+ci:
+	bash .ci/run
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) build-fuzz
+	rm -rf build build-asan build-fuzz
