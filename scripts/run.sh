@@ -24,9 +24,10 @@ else
 fi
 cmake --build "$build" -j "$jobs" --target dane-policyd dane-policyctl
 
-cat <<'HINT'
+cat <<HINT
 dane-policyd: serving socketmap on unix:/run/dane-policyd/socketmap (Ctrl-C stops it)
-  try, from another shell:  postmap -q example.com socketmap:unix:/run/dane-policyd/socketmap:tlspolicy
-  Postfix main.cf:          smtp_tls_policy_maps = socketmap:unix:/run/dane-policyd/socketmap:tlspolicy
+  ask it, from another shell:  ./$build/policyctl/dane-policyctl query example.com
+                               ./$build/policyctl/dane-policyctl query --json example.com
+  Postfix main.cf:             smtp_tls_policy_maps = socketmap:unix:/run/dane-policyd/socketmap:dane
 HINT
 exec "./$build/policyd/dane-policyd" --foreground "$@"

@@ -123,6 +123,9 @@ else
   fail "dane-policyd --check-config on the installed configuration failed: $out"
 fi
 
+out=$(in_root "stat -c '%U:%G %a' /var/log/dane-policyd") || fail "no /var/log/dane-policyd after the install"
+[ "$out" = "dane-policyd:adm 2750" ] || fail "/var/log/dane-policyd is '$out', expected 'dane-policyd:adm 2750' (the daemon reopens its log there as dane-policyd)"
+
 expected=$(openssl x509 -in contrib/example/mail.example.com.pem -noout -pubkey |
   openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
 out=$(in_root "dane-policyctl tlsa /root/mail.example.com.pem") || fail "dane-policyctl tlsa exited $?"
