@@ -3,7 +3,7 @@
 #   make test                       = bash scripts/test.sh
 #   make test-asan                  = bash scripts/test.sh --asan
 #   make fuzz                       = bash scripts/run-fuzz.sh
-#   make deb                        = bash scripts/build-deb.sh   (.deb files in ../dane-policyd-debs/)
+#   make deb                        = bash scripts/build-deb.sh   (.deb files in build-deb/)
 #   make package-test               = bash tests/package/install_test.sh
 #   make ci                         = .ci/run
 ARGS ?=
