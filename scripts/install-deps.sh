@@ -4,7 +4,7 @@
 #   run      build and run dane-policyd and dane-policyctl (compiler, CMake, Ninja, libraries,
 #            the root trust anchor)
 #   test     run + everything the test suite calls: GoogleTest, nsd/ldns (signed zones), unbound,
-#            Postfix, clang (fuzzing), openssl, python3, man/groff
+#            Postfix, clang (fuzzing), openssl, python3, man/groff, systemd-socket-activate
 #   package  run + debhelper, lintian, fakeroot, debootstrap (building and installing the .deb)
 #   all      every profile
 #
@@ -32,6 +32,8 @@ test_packages=(
   postfix
   clang libclang-rt-14-dev
   python3 procps iproute2 man-db groff-base
+  # systemd-socket-activate (the socket-activation test); util-linux: setpriv, unshare
+  systemd util-linux
 )
 package_packages=(
   debhelper dpkg-dev fakeroot lintian debootstrap openssl

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <grp.h>
+#include <filesystem>
 #include <optional>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,6 +51,17 @@ CtlRun run_policyctl(const std::vector<std::string>& args, const std::string& di
                   std::optional<uid_t> as_user = std::nullopt) {
   const char* env = std::getenv("DANE_POLICYCTL");
   std::string program = env != nullptr ? env : DANE_BINARY_DIR "/policyctl/dane-policyctl";
+  if (as_user) {
+    // The build tree may sit where another user cannot reach it (a checkout under /root, mode
+    // 0700): run a copy from the test's own directory, which the callers make world-accessible.
+    std::string copy = dir + "/dane-policyctl";
+    std::error_code ec;
+    std::filesystem::copy_file(program, copy, std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec || ::chmod(copy.c_str(), 0755) != 0) {
+      return CtlRun{-1, "", "cannot copy " + program + " to " + copy + ": " + ec.message()};
+    }
+    program = copy;
+  }
   std::string out_path = dir + "/ctl.out";
   std::string err_path = dir + "/ctl.err";
   pid_t pid = ::fork();
