@@ -30,7 +30,9 @@ constexpr Command k_commands[] = {
 void usage(std::ostream& out) {
   out << "usage: dane-policyctl COMMAND [options]\n\ncommands:\n";
   for (const auto& c : k_commands) {
-    out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
+    // Names are padded to one column; a longer name still gets one space (no size_t underflow).
+    const std::size_t length = std::strlen(c.name);
+    out << "  " << c.name << std::string(length < 10 ? 10 - length : 1, ' ') << c.summary << "\n";
   }
   out << "\n'dane-policyctl COMMAND --help' describes a command's options.\n";
 }
