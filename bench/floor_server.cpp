@@ -19,7 +19,7 @@
 #include <unordered_map>
 
 #include "bench_net.hpp"
-#include "dane/policyd/codecs.hpp"
+#include "dane/policy/codecs.hpp"
 
 namespace {
 

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "bench_net.hpp"
-#include "dane/policyd/codecs.hpp"
+#include "dane/policy/codecs.hpp"
 
 namespace {
 

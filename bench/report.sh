@@ -8,7 +8,7 @@ set -euo pipefail
 BUILD=${1:-build}
 LINES=${2:-1000000}
 GEN=$BUILD/bench/bench_report_gen
-DANE_POLICYCTL=$BUILD/policyctl/dane-policyctl
+DANE_POLICYCTL=$BUILD/bin/dane-policyctl
 [ -x "$GEN" ] && [ -x "$DANE_POLICYCTL" ] || { echo "build first: cmake --build $BUILD --target dane-policyctl bench_report_gen" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/report_bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT

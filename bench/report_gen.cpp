@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "dane/policyd/report.hpp"
+#include "dane/tools/report.hpp"
 
 namespace {
 

@@ -28,7 +28,7 @@ skip_throughput=${SKIP_THROUGHPUT:-0}
 
 floor="$build/bench/bench_floor_server"
 loadgen="$build/bench/bench_loadgen"
-policyd="$build/policyd/dane-policyd"
+policyd="$build/bin/dane-policyd"
 
 if [ ! -x "$floor" ] || [ ! -x "$loadgen" ] || [ ! -x "$policyd" ]; then
   if [ ! -f "$build/CMakeCache.txt" ]; then

@@ -1,10 +1,10 @@
-// libFuzzer target: parse_next_hop (verifier/src/destination.cpp), which turns every socketmap / tcp_table
+// libFuzzer target: parse_next_hop (src/verifier/destination.cpp), which turns every socketmap / tcp_table
 // / policy key from Postfix into a destination. Properties: no crash; an accepted key that is not an IP
 // literal yields a DNS name of at most 253 characters made of lowercase LDH/underscore labels of 1..63
 // characters with no trailing dot, and a port from 1 to 65535; a rejected key has a non-empty error.
 #include <string>
 
-#include "dane/destination.hpp"
+#include "dane/verifier/destination.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

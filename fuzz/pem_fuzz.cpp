@@ -1,9 +1,9 @@
-// libFuzzer target: PEM bundle parsing (verifier/src/pem.cpp), the first thing dane-policyctl does with an
+// libFuzzer target: PEM bundle parsing (src/verifier/pem.cpp), the first thing dane-policyctl does with an
 // operator's certificate or key file. Properties: no crash, no leak, no sanitizer report; an error is
 // non-empty; a bundle that parses has at least one object and every key can be described.
 #include <string>
 
-#include "dane/pem.hpp"
+#include "dane/verifier/pem.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -4,7 +4,7 @@
 #include <set>
 #include <string>
 
-#include "dane/policyd/codecs.hpp"
+#include "dane/policy/codecs.hpp"
 #include "fuzz_check.hpp"
 
 using namespace dane::policyd;

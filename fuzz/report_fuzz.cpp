@@ -1,10 +1,10 @@
-// libFuzzer target: the parsers behind `dane-policyctl report` (policyd/include/dane/policyd/report.hpp), which
+// libFuzzer target: the parsers behind `dane-policyctl report` (src/tools/include/dane/tools/report.hpp), which
 // read verdict logs and Postfix logs that may contain anything. Properties: no crash, no sanitizer
 // report, errors are non-empty; an RFC 3339 stamp that parses formats to a stamp that parses back to the
 // same instant.
 #include <string>
 
-#include "dane/policyd/report.hpp"
+#include "dane/tools/report.hpp"
 #include "fuzz_check.hpp"
 
 using namespace dane::policyd::report;

@@ -4,7 +4,7 @@
 // not fit became TEMP, never a truncated OK.
 #include <string>
 
-#include "dane/policyd/codecs.hpp"
+#include "dane/policy/codecs.hpp"
 #include "fuzz_check.hpp"
 
 using namespace dane::policyd;

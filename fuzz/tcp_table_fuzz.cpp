@@ -3,7 +3,7 @@
 // within 4096 bytes, parse back, and an over-long 200 becomes 400, never a truncated 200.
 #include <string>
 
-#include "dane/policyd/codecs.hpp"
+#include "dane/policy/codecs.hpp"
 #include "fuzz_check.hpp"
 
 using namespace dane::policyd;

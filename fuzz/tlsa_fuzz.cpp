@@ -1,9 +1,9 @@
-// libFuzzer target: the TLSA record parsers (verifier/src/tlsa.cpp). Properties: parse_tlsa never crashes;
+// libFuzzer target: the TLSA record parsers (src/verifier/tlsa.cpp). Properties: parse_tlsa never crashes;
 // what it accepts formats to "U S M hex" that parses back to the same record; parse_tlsa_rdata accepts
 // what to_rdata produces and round-trips; usability and descriptions work on every parsed record.
 #include <string>
 
-#include "dane/tlsa.hpp"
+#include "dane/verifier/tlsa.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -26,8 +26,8 @@ cmake --build "$build" -j "$jobs" --target dane-policyd dane-policyctl
 
 cat <<HINT
 dane-policyd: serving socketmap on unix:/run/dane-policyd/socketmap (Ctrl-C stops it)
-  ask it, from another shell:  ./$build/policyctl/dane-policyctl query example.com
-                               ./$build/policyctl/dane-policyctl query --json example.com
+  ask it, from another shell:  ./$build/bin/dane-policyctl query example.com
+                               ./$build/bin/dane-policyctl query --json example.com
   Postfix main.cf:             smtp_tls_policy_maps = socketmap:unix:/run/dane-policyd/socketmap:dane
 HINT
-exec "./$build/policyd/dane-policyd" --foreground "$@"
+exec "./$build/bin/dane-policyd" --foreground "$@"

@@ -17,8 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_process.hpp"
-#include "dane/handles.hpp"
-#include "dane/tlsa.hpp"
+#include "dane/verifier/handles.hpp"
+#include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
 #include "smtp_server.hpp"
 #include "test_env.hpp"

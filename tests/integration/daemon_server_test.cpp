@@ -23,7 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_process.hpp"
-#include "dane/policyd/codecs.hpp"
+#include "dane/policy/codecs.hpp"
 #include "dns_rig.hpp"
 #include "smtp_server.hpp"
 #include "test_env.hpp"

@@ -15,13 +15,13 @@
 
 #include <sys/wait.h>
 
-#include "dane/destination.hpp"
-#include "dane/dns.hpp"
-#include "dane/policyd/json.hpp"
-#include "dane/policyd/policy_engine.hpp"
-#include "dane/policyd/ta_file.hpp"
-#include "dane/handles.hpp"
-#include "dane/tlsa.hpp"
+#include "dane/verifier/destination.hpp"
+#include "dane/verifier/dns.hpp"
+#include "dane/policy/json.hpp"
+#include "dane/policy/policy_engine.hpp"
+#include "dane/policy/ta_file.hpp"
+#include "dane/verifier/handles.hpp"
+#include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
 #include "test_env.hpp"
 
@@ -576,7 +576,7 @@ TEST_F(DestinationRigTest, JsonCarriesThePinnedFields) {
 
 Run run_policyctl(const std::vector<std::string>& args) {
   const char* ctl = std::getenv("DANE_POLICYCTL");
-  std::string cmd = ctl != nullptr ? ctl : DANE_BINARY_DIR "/policyctl/dane-policyctl";
+  std::string cmd = ctl != nullptr ? ctl : DANE_BINARY_DIR "/bin/dane-policyctl";
   for (const auto& a : args) {
     cmd += " '" + a + "'";
   }

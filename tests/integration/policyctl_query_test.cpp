@@ -25,7 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_process.hpp"
-#include "dane/handles.hpp"
+#include "dane/core/fd.hpp"
 #include "dns_rig.hpp"
 #include "test_env.hpp"
 
@@ -50,7 +50,7 @@ struct CtlRun {
 CtlRun run_policyctl(const std::vector<std::string>& args, const std::string& dir,
                   std::optional<uid_t> as_user = std::nullopt) {
   const char* env = std::getenv("DANE_POLICYCTL");
-  std::string program = env != nullptr ? env : DANE_BINARY_DIR "/policyctl/dane-policyctl";
+  std::string program = env != nullptr ? env : DANE_BINARY_DIR "/bin/dane-policyctl";
   if (as_user) {
     // The build tree may sit where another user cannot reach it (a checkout under /root, mode
     // 0700): run a copy from the test's own directory, which the callers make world-accessible.

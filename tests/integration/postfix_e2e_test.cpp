@@ -33,8 +33,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "dane/handles.hpp"
-#include "dane/tlsa.hpp"
+#include "dane/verifier/handles.hpp"
+#include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
 #include "postfix_instance.hpp"
 #include "test_env.hpp"
@@ -105,12 +105,12 @@ std::size_t file_size_or_zero(const std::string& path) { return read_text_file(p
 
 std::string policyctl_binary() {
   const char* env = std::getenv("DANE_POLICYCTL");
-  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/policyctl/dane-policyctl";
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/bin/dane-policyctl";
 }
 
 std::string daemon_binary() {
   const char* env = std::getenv("DANE_POLICYD");
-  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/policyd/dane-policyd";
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/bin/dane-policyd";
 }
 
 // True while the tree still has the placeholder main (before the daemon landed).

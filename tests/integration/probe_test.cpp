@@ -1,7 +1,7 @@
 // Live probe (dane/probe.hpp) against real STARTTLS servers on loopback
 // (tests/support/smtp_server.hpp) serving the fixture PKI (tests/data/pki/).
 // A few verdicts are cross-checked against `openssl s_client -dane_tlsa_*`.
-#include "dane/probe.hpp"
+#include "dane/verifier/probe.hpp"
 
 #include <memory>
 #include <string>
@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 
-#include "dane/handles.hpp"
+#include "dane/verifier/handles.hpp"
 #include "smtp_server.hpp"
 #include "test_env.hpp"
 

@@ -32,7 +32,7 @@ std::unique_ptr<DnsRig> s_rig;
 
 std::string policyctl_binary() {
   const char* env = std::getenv("DANE_POLICYCTL");
-  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/policyctl/dane-policyctl";
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/bin/dane-policyctl";
 }
 
 // The whitespace-separated cells of the table row of `destination` (after the one-character mark

@@ -22,8 +22,8 @@
 #include <nlohmann/json.hpp>
 #include <openssl/pem.h>
 
-#include "dane/handles.hpp"
-#include "dane/tlsa.hpp"
+#include "dane/verifier/handles.hpp"
+#include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
 #include "smtp_server.hpp"
 #include "test_env.hpp"

@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dane/policyd/codecs.hpp"
+#include "dane/policy/codecs.hpp"
 
 namespace dane::test {
 namespace {
@@ -61,7 +61,7 @@ std::string dane_policyd_path() {
   if (const char* p = std::getenv("DANE_POLICYD"); p != nullptr && *p != '\0') {
     return p;
   }
-  return std::string(DANE_BINARY_DIR) + "/policyd/dane-policyd";
+  return std::string(DANE_BINARY_DIR) + "/bin/dane-policyd";
 }
 
 DaemonTempDir::DaemonTempDir(const std::string& prefix) {

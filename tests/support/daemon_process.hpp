@@ -25,7 +25,7 @@
 
 #include <sys/types.h>
 
-#include "dane/expected.hpp"
+#include "dane/core/expected.hpp"
 
 namespace dane::test {
 

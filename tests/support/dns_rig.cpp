@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dane/handles.hpp"
+#include "dane/core/fd.hpp"
 #include "test_env.hpp"
 
 namespace dane::test {

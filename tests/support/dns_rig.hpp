@@ -77,8 +77,8 @@
 #include <utility>
 #include <vector>
 
-#include "dane/dns.hpp"
-#include "dane/expected.hpp"
+#include "dane/verifier/dns.hpp"
+#include "dane/core/expected.hpp"
 
 namespace dane::test {
 

@@ -22,7 +22,7 @@
 
 #include <openssl/err.h>
 
-#include "dane/handles.hpp"
+#include "dane/verifier/handles.hpp"
 #include "test_env.hpp"
 
 namespace dane::test {

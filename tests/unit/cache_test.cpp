@@ -1,4 +1,4 @@
-// Unit tests of the verdict cache (policyd/include/dane/policyd/cache.hpp):
+// Unit tests of the verdict cache (src/daemon/include/dane/daemon/cache.hpp):
 // TTL expiry with an injected clock, clamping, TEMP lifetime, LRU eviction,
 // coalescing of concurrent lookups, background refresh, flushing one key or all
 // (also while an evaluation runs), detailed lookups.
@@ -11,7 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "dane/policyd/cache.hpp"
+#include "dane/daemon/cache.hpp"
 
 namespace dane::policyd {
 namespace {

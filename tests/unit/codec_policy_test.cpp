@@ -1,10 +1,10 @@
-// Unit tests of the policy delegation codec (policyd/src/codec_policy.cpp): name=value requests ended by
+// Unit tests of the policy delegation codec (src/policy/codec_policy.cpp): name=value requests ended by
 // an empty line, limits, action replies (SMTPD_POLICY_README, docs/design.md §4).
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "dane/policyd/codecs.hpp"
+#include "dane/policy/codecs.hpp"
 
 namespace dane::policyd {
 namespace {

@@ -1,10 +1,10 @@
-// Unit tests of the socketmap codec (policyd/src/codec_socketmap.cpp): netstring framing, "NAME KEY"
+// Unit tests of the socketmap codec (src/policy/codec_socketmap.cpp): netstring framing, "NAME KEY"
 // requests, replies and their limits (socketmap_table(5), docs/design.md §4).
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "dane/policyd/codecs.hpp"
+#include "dane/policy/codecs.hpp"
 
 namespace dane::policyd {
 namespace {

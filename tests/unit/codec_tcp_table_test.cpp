@@ -1,10 +1,10 @@
-// Unit tests of the tcp_table codec (policyd/src/codec_tcp_table.cpp): "get KEY\n" requests,
+// Unit tests of the tcp_table codec (src/policy/codec_tcp_table.cpp): "get KEY\n" requests,
 // 200/400/500 replies, %XX encoding and the 4096-byte line limit (tcp_table(5), docs/design.md §4).
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "dane/policyd/codecs.hpp"
+#include "dane/policy/codecs.hpp"
 
 namespace dane::policyd {
 namespace {

@@ -1,5 +1,5 @@
 // Unit tests of dane-policyd's settings table, command line and config file
-// (policyd/include/dane/policyd/settings.hpp).
+// (src/daemon/include/dane/daemon/settings.hpp).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -14,9 +14,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "dane/dns.hpp"
-#include "dane/policyd/check_config.hpp"
-#include "dane/policyd/settings.hpp"
+#include "dane/verifier/dns.hpp"
+#include "dane/daemon/check_config.hpp"
+#include "dane/daemon/settings.hpp"
 #include "test_env.hpp"
 
 namespace dane::policyd {
@@ -400,7 +400,7 @@ TEST(Values, DirectoryIsRefusedAsTrustAnchorOrUnboundConfig) {
 }
 
 TEST(Values, ResolverRefusesDirectoriesItself) {
-  // The library check (verifier/src/dns.cpp) for callers that build a ResolverConfig by hand:
+  // The library check (src/verifier/dns.cpp) for callers that build a ResolverConfig by hand:
   // libunbound would spin on a directory trust anchor and exit the process on a directory config.
   TempDir tmp;
   ResolverConfig anchor;

@@ -1,4 +1,4 @@
-// Unit tests of the daemon's client-socket poller (policyd/include/dane/policyd/connection_poller.hpp),
+// Unit tests of the daemon's client-socket poller (src/daemon/include/dane/daemon/connection_poller.hpp),
 // over real socketpairs and a real io_context: readiness only while interested, level-triggered
 // repetition, no reports for a hung-up socket nobody watches, and no call to a client removed
 // earlier in the same batch.
@@ -12,8 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dane/handles.hpp"
-#include "dane/policyd/connection_poller.hpp"
+#include "dane/core/fd.hpp"
+#include "dane/daemon/connection_poller.hpp"
 
 namespace dane::policyd {
 namespace {

@@ -1,8 +1,8 @@
 // Unit tests of the control requests on the reserved socketmap map name
-// (policyd/include/dane/policyd/control.hpp): the key grammar and who may send what.
+// (src/policy/include/dane/policy/control.hpp): the key grammar and who may send what.
 #include <gtest/gtest.h>
 
-#include "dane/policyd/control.hpp"
+#include "dane/policy/control.hpp"
 
 namespace dane::policyd {
 namespace {

@@ -1,4 +1,4 @@
-// Unit tests of RFC 7672 destination evaluation (verifier/src/destination.cpp) over a fake
+// Unit tests of RFC 7672 destination evaluation (src/verifier/destination.cpp) over a fake
 // Resolver: every row of docs/design.md §3's DNS column, the CNAME rules for the TLSA base domain,
 // the lookup rounds (concurrency) and the shared deadline. The same cases run against real
 // signed zones in tests/integration/destination_rig_test.cpp.
@@ -6,8 +6,8 @@
 
 #include <map>
 
-#include "dane/destination.hpp"
-#include "dane/text.hpp"
+#include "dane/verifier/destination.hpp"
+#include "dane/core/text.hpp"
 
 namespace dane {
 namespace {

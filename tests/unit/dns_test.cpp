@@ -1,13 +1,13 @@
-// Unit tests of the DNS helpers (verifier/src/dns.cpp) and the shared resolver options
-// (policyd/src/resolver_options.cpp). No network: resolver creation never sends a query.
+// Unit tests of the DNS helpers (src/verifier/dns.cpp) and the shared resolver options
+// (src/daemon/resolver_options.cpp). No network: resolver creation never sends a query.
 #include <gtest/gtest.h>
 
 #include <cstdio>
 
 #include <unistd.h>
 
-#include "dane/dns.hpp"
-#include "dane/policyd/resolver_options.hpp"
+#include "dane/verifier/dns.hpp"
+#include "dane/daemon/resolver_options.hpp"
 
 namespace dane {
 namespace {

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dane/policyd/server.hpp"
-#include "dane/policyd/verdict_log.hpp"
+#include "dane/daemon/server.hpp"
+#include "dane/daemon/verdict_log.hpp"
 
 namespace dane::policyd {
 namespace {

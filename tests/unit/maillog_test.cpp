@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "dane/policyd/report.hpp"
+#include "dane/tools/report.hpp"
 
 namespace rp = dane::policyd::report;
 

@@ -14,9 +14,9 @@
 
 #include <gtest/gtest.h>
 
-#include "dane/match.hpp"
-#include "dane/pem.hpp"
-#include "dane/tlsa.hpp"
+#include "dane/verifier/match.hpp"
+#include "dane/verifier/pem.hpp"
+#include "dane/verifier/tlsa.hpp"
 
 namespace dane {
 namespace {

@@ -1,10 +1,10 @@
-// Unit tests of the policy engine (policyd/src/policy_engine.cpp): every answer column of
+// Unit tests of the policy engine (src/policy/policy_engine.cpp): every answer column of
 // docs/design.md §3 for native, pinned and monitor modes, from hand-built DestinationFacts, plus
-// the shared JSON rendering (policyd/src/json.cpp).
+// the shared JSON rendering (src/policy/json.cpp).
 #include <gtest/gtest.h>
 
-#include "dane/policyd/json.hpp"
-#include "dane/policyd/policy_engine.hpp"
+#include "dane/policy/json.hpp"
+#include "dane/policy/policy_engine.hpp"
 
 namespace dane::policyd {
 namespace {

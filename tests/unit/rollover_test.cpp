@@ -1,4 +1,4 @@
-// Unit tests of the pure rollover step logic (dane/policyd/rollover.hpp) over fake certificates
+// Unit tests of the pure rollover step logic (dane/tools/rollover.hpp) over fake certificates
 // (synthetic record sets), plus the state file round trip and corruption handling.
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dane/policyd/rollover.hpp"
+#include "dane/tools/rollover.hpp"
 
 namespace dane::policyd {
 namespace {

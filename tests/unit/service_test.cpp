@@ -1,4 +1,4 @@
-// Unit tests of PolicyService and its compact Verdict (policyd/include/dane/policyd/service.hpp),
+// Unit tests of PolicyService and its compact Verdict (src/daemon/include/dane/daemon/service.hpp),
 // with an injected evaluator (no DNS): the verdict packs answer, reason and would_answer
 // into one buffer without losing a byte; a cached verdict keeps no DNS facts unless
 // --log-cache-hits needs them, and then a cache-hit line carries the same hosts as the
@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dane/policyd/service.hpp"
+#include "dane/daemon/service.hpp"
 
 namespace dane::policyd {
 namespace {

@@ -15,8 +15,8 @@
 
 #include <gtest/gtest.h>
 
-#include "dane/pem.hpp"
-#include "dane/tlsa.hpp"
+#include "dane/verifier/pem.hpp"
+#include "dane/verifier/tlsa.hpp"
 #include "test_env.hpp"
 
 namespace {

@@ -1,7 +1,7 @@
-// Unit tests of the TLSA record model (verifier/src/tlsa.cpp).
+// Unit tests of the TLSA record model (src/verifier/tlsa.cpp).
 #include <gtest/gtest.h>
 
-#include "dane/tlsa.hpp"
+#include "dane/verifier/tlsa.hpp"
 
 namespace dane {
 namespace {

@@ -1,5 +1,5 @@
 // Unit tests of the verdict log writer and the verdict JSON shape
-// (policyd/include/dane/policyd/verdict_log.hpp, docs/design.md §6).
+// (src/daemon/include/dane/daemon/verdict_log.hpp, docs/design.md §6).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "daemon_process.hpp"
-#include "dane/policyd/verdict_log.hpp"
+#include "dane/daemon/verdict_log.hpp"
 
 namespace dane::policyd {
 namespace {

@@ -1,0 +1,212 @@
+// dane-policyctl report — summarise dane-policyd verdict logs (and Postfix logs); RFC 8460 export.
+// Thin wiring over dane/policyd/report.hpp (docs/design.md §5, §6).
+#include <iostream>
+#include <map>
+#include <optional>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "dane/tools/report.hpp"
+
+namespace dane::ctl {
+
+namespace {
+
+namespace rp = dane::policyd::report;
+
+constexpr const char* k_usage =
+    "usage: dane-policyctl report [--domain D] [--since TIME] [--until TIME] [--maillog FILE ...]\n"
+    "                      [--json | --tlsrpt [--organization NAME] [--contact ADDR]] LOGFILE...\n";
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
+    return "localhost";
+  }
+  return buf;
+}
+
+struct Args {
+  std::map<std::string, std::string> values; // single-valued options
+  std::vector<std::string> maillogs;
+  std::vector<std::string> logs;
+  bool json = false;
+  bool tlsrpt = false;
+  bool help = false;
+};
+
+constexpr const char* k_help =
+    "  --domain D           only destination D (exact next-hop name as logged)\n"
+    "  --since TIME         from TIME: RFC 3339, YYYY-MM-DD, or an age such as 30m, 24h, 7d\n"
+    "  --until TIME         up to TIME (same forms)\n"
+    "  --maillog FILE       Postfix log (syslog, RFC 3339 syslog or maillog_file; plain or gzip);\n"
+    "                       repeatable\n"
+    "  --json               machine-readable summary\n"
+    "  --tlsrpt             RFC 8460 aggregate report(s): one object with --domain, else an array\n"
+    "                       with one report per policy domain\n"
+    "  --organization NAME  TLSRPT organization-name (default: this host's name)\n"
+    "  --contact ADDR       TLSRPT contact-info (default: postmaster@HOSTNAME)\n"
+    "  LOGFILE...           verdict logs (plain or gzip, rotated files in any order)\n";
+
+// Options may be given as "--name value" or "--name=value"; "--" ends the options.
+Expected<Args> parse_args(int argc, char** argv) {
+  Args a;
+  bool options_done = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (options_done || arg.size() < 2 || arg[0] != '-') {
+      a.logs.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    std::string name = arg;
+    std::optional<std::string> value;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    if (name == "--json" || name == "--tlsrpt" || name == "--help" || name == "-h") {
+      if (value) {
+        return make_error("option " + name + " takes no value");
+      }
+      (name == "--json" ? a.json : name == "--tlsrpt" ? a.tlsrpt : a.help) = true;
+      continue;
+    }
+    if (name != "--domain" && name != "--since" && name != "--until" && name != "--maillog" &&
+        name != "--organization" && name != "--contact") {
+      return make_error("unknown option '" + name + "'");
+    }
+    if (!value) {
+      if (i + 1 >= argc) {
+        return make_error("option " + name + " needs a value");
+      }
+      value = argv[++i];
+    }
+    if (name == "--maillog") {
+      a.maillogs.push_back(*value);
+    } else if (!a.values.emplace(name.substr(2), *value).second) {
+      return make_error("option " + name + " given twice");
+    }
+  }
+  return a;
+}
+
+} // namespace
+
+int cmd_report(int argc, char** argv) {
+  auto parsed = parse_args(argc, argv);
+  if (!parsed) {
+    std::cerr << "dane-policyctl report: " << parsed.error() << "\n" << k_usage;
+    return k_exit_usage;
+  }
+  Args& args = *parsed;
+  if (args.help) {
+    std::cout << k_usage << "\n" << k_help;
+    return k_exit_ok;
+  }
+  if (args.json && args.tlsrpt) {
+    std::cerr << "dane-policyctl report: --json and --tlsrpt exclude each other\n" << k_usage;
+    return k_exit_usage;
+  }
+  if (args.logs.empty() && args.maillogs.empty()) {
+    std::cerr << "dane-policyctl report: no LOGFILE given\n" << k_usage;
+    return k_exit_usage;
+  }
+  const std::vector<std::string>& logs = args.logs;
+  const std::vector<std::string>& maillogs = args.maillogs;
+  auto opt = [&](const char* name) -> std::optional<std::string> {
+    auto it = args.values.find(name);
+    return it == args.values.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  const rp::TimePoint now = rp::now_utc();
+  rp::Filter filter;
+  if (auto d = opt("domain")) {
+    filter.domain = *d;
+    if (filter.domain->empty()) {
+      std::cerr << "dane-policyctl report: --domain: empty destination\n";
+      return k_exit_usage;
+    }
+  }
+  for (const char* name : {"since", "until"}) {
+    auto text = opt(name);
+    if (!text) {
+      continue;
+    }
+    auto t = rp::parse_time_arg(*text, now);
+    if (!t) {
+      std::cerr << "dane-policyctl report: --" << name << ": " << t.error() << "\n";
+      return k_exit_usage;
+    }
+    (std::string_view(name) == "since" ? filter.since : filter.until) = *t;
+  }
+  if (filter.since && filter.until && *filter.since > *filter.until) {
+    std::cerr << "dane-policyctl report: --since is later than --until\n";
+    return k_exit_usage;
+  }
+
+  rp::Aggregator agg(filter);
+  rp::WarningSink warn = [](const std::string& msg) {
+    if (msg.rfind("cannot read ", 0) == 0) {
+      std::cerr << "dane-policyctl report: " << msg << "\n";
+    } else {
+      std::cerr << msg << "\n";
+    }
+  };
+  for (const auto& path : rp::plan_input_order(logs, rp::verdict_stamp)) {
+    agg.read_verdict_file(path, warn);
+  }
+  rp::MaillogOptions mopts;
+  mopts.reference = now;
+  if (!maillogs.empty()) {
+    rp::MaillogPrefixParser stamp_parser(mopts);
+    auto stamp = [&stamp_parser](std::string_view line) -> std::optional<rp::TimePoint> {
+      auto p = stamp_parser.parse(line);
+      return p ? std::optional<rp::TimePoint>(p->time) : std::nullopt;
+    };
+    for (const auto& path : rp::plan_input_order(maillogs, stamp)) {
+      agg.read_maillog_file(path, mopts, warn);
+    }
+    agg.finish_maillog();
+  }
+  const auto& st = agg.stats();
+  if (st.files + st.maillog_files == 0) {
+    std::cerr << "dane-policyctl report: no input could be read\n";
+    return k_exit_usage;
+  }
+  if (st.malformed + st.maillog_malformed > 0) {
+    std::cerr << "dane-policyctl report: " << (st.malformed + st.maillog_malformed)
+              << " malformed line(s) skipped (see above)\n";
+  }
+
+  if (args.tlsrpt) {
+    rp::TlsrptOptions topts;
+    const std::string host = host_name();
+    topts.organization = opt("organization").value_or(host);
+    topts.contact = opt("contact").value_or("postmaster@" + host);
+    if (filter.domain) {
+      const auto* d = agg.find(*filter.domain);
+      if (d == nullptr) {
+        // No evaluation of D in the period: an empty report for it is still a valid answer.
+        rp::DestinationSummary empty;
+        empty.destination = *filter.domain;
+        std::cout << rp::build_tlsrpt(agg, empty, topts).dump(2) << "\n";
+      } else {
+        std::cout << rp::build_tlsrpt(agg, *d, topts).dump(2) << "\n";
+      }
+    } else {
+      rp::write_tlsrpt_all(agg, topts, std::cout);
+    }
+  } else if (args.json) {
+    std::cout << rp::render_json(agg).dump(2) << "\n";
+  } else {
+    std::cout << rp::render_table(agg);
+  }
+  return k_exit_ok;
+}
+
+} // namespace dane::ctl

@@ -1,0 +1,422 @@
+// dane-policyctl rollover — where an operator stands in a safe certificate/key rollover (docs/design.md §5).
+//
+// Thin wiring: read both certificate files, look up _PORT._tcp.HOST TLSA (+ the host's
+// addresses) with DNSSEC, probe the live server, then let the pure decide_rollover()
+// (dane/tools/rollover.hpp) say the step; keep its state file; print text or --json.
+// Exit codes (pinned): 0 swap now / done, 4 act or wait (publish, wait, remove),
+// 1 refused as unsafe, 2 usage or input error, 3 temporary DNS failure.
+// gcc 12 reports a false -Wnull-dereference inside Boost.Program_options' typed_value::notify
+// (boost::any_cast) when optimising; silence it for this file.
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include "command_line.hpp"
+#include "commands.hpp"
+#include "dane/verifier/dns.hpp"
+#include "dane/daemon/resolver_options.hpp"
+#include "dane/tools/rollover.hpp"
+#include "dane/verifier/probe.hpp"
+
+namespace po = boost::program_options;
+
+namespace dane::ctl {
+
+namespace {
+
+using policyd::Presented;
+using policyd::RolloverDecision;
+using policyd::RolloverInput;
+using policyd::ServerObservation;
+
+constexpr double k_max_interval_hours = 24.0 * 366;
+
+// A host name: LDH labels (underscore tolerated), 1-63 octets each, at most 253 in all; lowercased,
+// trailing dot removed. IP literals are refused: TLSA records live under a name.
+Expected<std::string> normalize_host(std::string host) {
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!host.empty() && host.back() == '.') {
+    host.pop_back();
+  }
+  if (host.empty() || host.size() > 253) {
+    return make_error("--host: '" + host + "' is not a host name");
+  }
+  unsigned char buf[16];
+  if (::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1) {
+    return make_error("--host " + host + ": give the MX host name, not an address (TLSA records live at _PORT._tcp.NAME)");
+  }
+  std::size_t label = 0;
+  for (char c : host) {
+    if (c == '.') {
+      if (label == 0) {
+        return make_error("--host " + host + ": empty label");
+      }
+      label = 0;
+      continue;
+    }
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
+      return make_error("--host " + host + ": invalid character '" + std::string(1, c) + "'");
+    }
+    if (++label > 63) {
+      return make_error("--host " + host + ": label longer than 63 octets");
+    }
+  }
+  return host;
+}
+
+bool is_ip_literal(const std::string& text) {
+  unsigned char buf[16];
+  return ::inet_pton(AF_INET, text.c_str(), buf) == 1 || ::inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+void print_usage(std::ostream& out, const po::options_description& options) {
+  out << "usage: dane-policyctl rollover --current CERT --next CERT --host MXHOST [--port 25] [--interval HOURS]\n"
+         "                        [--state-file FILE] [--address IP ...] [--no-probe] [--json] [resolver options]\n\n"
+         "Says where a TLSA/certificate rollover stands: publish the next record, wait, swap the\n"
+         "certificate, remove the old record, done; or refuses with the reason.\n"
+         "Exit: 0 swap now or done, 4 act or wait first, 1 refused as unsafe, 2 usage/input error,\n"
+         "3 temporary DNS failure.\n\n"
+      << options;
+}
+
+// What the live server presents at one address, from a probe report.
+ServerObservation observe(const ProbeReport& report, const policyd::CertificateRecords& current,
+                          const policyd::CertificateRecords& next) {
+  ServerObservation obs{report.address, report.port, Presented::Unknown, ""};
+  std::string cert_sha256;
+  std::string spki_sha256 = report.leaf_spki_sha256;
+  if (!report.chain_pem.empty()) {
+    auto certs = policyd::parse_pem_certificates(report.chain_pem.front());
+    if (certs && !certs->empty()) {
+      auto presented = policyd::certificate_records({(*certs)[0].get()});
+      if (presented) {
+        cert_sha256 = presented->cert_sha256;
+        spki_sha256 = presented->spki_sha256;
+      }
+    }
+  }
+  if (cert_sha256.empty() && spki_sha256.empty()) {
+    obs.detail = to_string(report.result) + (report.reason.empty() ? "" : ": " + report.reason);
+    return obs;
+  }
+  obs.presented = policyd::classify_presented(cert_sha256, spki_sha256, current, next);
+  obs.detail = spki_sha256;
+  return obs;
+}
+
+std::vector<std::string> record_strings(const std::vector<TlsaRecord>& records) {
+  std::vector<std::string> out;
+  for (const auto& r : records) {
+    out.push_back(r.to_string());
+  }
+  return out;
+}
+
+nlohmann::ordered_json optional_time(const std::optional<std::chrono::sys_seconds>& t) {
+  return t ? nlohmann::ordered_json(policyd::format_rfc3339(*t)) : nlohmann::ordered_json(nullptr);
+}
+
+void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file) {
+  nlohmann::ordered_json j;
+  j["step"] = to_string(d.step);
+  j["refusal"] = d.refusal == policyd::RolloverRefusal::None ? nlohmann::ordered_json(nullptr)
+                                                             : nlohmann::ordered_json(to_string(d.refusal));
+  j["exit_code"] = d.exit_code;
+  j["message"] = d.message;
+  j["host"] = in.host;
+  j["port"] = in.port;
+  j["tlsa_name"] = d.tlsa_name;
+  j["dnssec"] = to_string(in.published.security);
+  j["dns_reason"] = in.published.reason;
+  j["ttl"] = in.published.ttl;
+  j["published"] = record_strings(in.published.records);
+  j["current_records"] = record_strings(d.current_records);
+  j["next_records"] = record_strings(d.next_records);
+  j["current_spki_sha256"] = in.current.spki_sha256;
+  j["next_spki_sha256"] = in.next.spki_sha256;
+  j["add"] = d.add_lines;
+  j["alternatives"] = d.alternative_lines;
+  j["remove"] = d.remove_lines;
+  j["interval_seconds"] = in.interval.count();
+  j["required_wait_seconds"] = d.required_wait.count();
+  j["remaining_wait_seconds"] =
+      d.remaining_wait ? nlohmann::ordered_json(d.remaining_wait->count()) : nlohmann::ordered_json(nullptr);
+  j["next_first_seen"] = optional_time(d.next_first_seen);
+  j["safe_at"] = optional_time(d.safe_at);
+  j["now"] = policyd::format_rfc3339(in.now);
+  j["servers"] = nlohmann::ordered_json::array();
+  for (const auto& s : in.servers) {
+    j["servers"].push_back({{"address", s.address}, {"port", s.port}, {"presents", to_string(s.presented)},
+                            {"detail", s.detail}});
+  }
+  j["notes"] = d.notes;
+  j["state_file"] = state_file;
+  out << j.dump(2) << "\n";
+}
+
+void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file) {
+  out << "step: " << to_string(d.step);
+  if (d.refusal != policyd::RolloverRefusal::None) {
+    out << " (" << to_string(d.refusal) << ")";
+  }
+  out << "\n" << d.message << "\n";
+  out << "\nTLSA " << d.tlsa_name << ": DNSSEC " << to_string(in.published.security);
+  if (!in.published.reason.empty()) {
+    out << " (" << in.published.reason << ")";
+  }
+  if (in.published.security == DnsSecurity::Secure) {
+    out << ", TTL " << in.published.ttl << "s";
+  }
+  out << "\n";
+  for (const auto& r : in.published.records) {
+    const bool c = std::find(d.current_records.begin(), d.current_records.end(), r) != d.current_records.end();
+    const bool n = std::find(d.next_records.begin(), d.next_records.end(), r) != d.next_records.end();
+    out << "  published: " << r.to_string()
+        << (c && n ? "  (matches both)" : c ? "  (current)" : n ? "  (next)" : "") << "\n";
+  }
+  for (const auto& s : in.servers) {
+    out << "  server " << s.address << " port " << s.port << ": presents the " << to_string(s.presented)
+        << (s.presented == Presented::Unknown ? " certificate (" + s.detail + ")" : " certificate") << "\n";
+  }
+  if (!d.add_lines.empty()) {
+    out << (d.step == policyd::RolloverStep::Publish ? "\nadd to the zone (keep the current record):\n"
+                                                      : "\nadd to the zone:\n");
+    for (const auto& l : d.add_lines) {
+      out << "  " << l << "\n";
+    }
+  }
+  if (!d.alternative_lines.empty()) {
+    out << "\nor, alternatively:\n";
+    for (const auto& l : d.alternative_lines) {
+      out << "  " << l << "\n";
+    }
+  }
+  if (!d.remove_lines.empty()) {
+    out << "\ndelete from the zone:\n";
+    for (const auto& l : d.remove_lines) {
+      out << "  " << l << "\n";
+    }
+  }
+  if (d.remaining_wait) {
+    out << "\nwait: " << policyd::format_duration(*d.remaining_wait) << " more, until "
+        << policyd::format_rfc3339(*d.safe_at) << "\n";
+  }
+  if (!d.notes.empty()) {
+    out << "\n";
+    for (const auto& n : d.notes) {
+      out << "note: " << n << "\n";
+    }
+  }
+  out << "\nstate file: " << state_file << "\n";
+}
+
+} // namespace
+
+int cmd_rollover(int argc, char** argv) {
+  po::options_description options("rollover options");
+  // clang-format off
+  options.add_options()
+      ("help,h", "show this help")
+      ("current", po::value<std::string>()->value_name("CERT"),
+       "PEM file of the certificate installed now (a chain file also gives its CA records)")
+      ("next", po::value<std::string>()->value_name("CERT"),
+       "PEM file of the certificate to install next (leaf first; include the issuer for a 2 1 1 suggestion)")
+      ("host", po::value<std::string>()->value_name("MXHOST"), "MX host name whose TLSA records roll")
+      ("port", po::value<unsigned>()->default_value(25), "TCP port (TLSA name _PORT._tcp.MXHOST, probed port)")
+      ("interval", po::value<double>()->default_value(24.0, "24")->value_name("HOURS"),
+       "confirmation interval: minimum time the next record must be published before the swap "
+       "(the RRset TTL, when longer, wins)")
+      ("state-file", po::value<std::string>()->value_name("FILE"),
+       "where to keep when each record was first seen (default $XDG_STATE_HOME/dane-policyd/rollover/"
+       "HOST_PORT.json, or /var/lib/dane-policyd/rollover/HOST_PORT.json for root)")
+      ("address", po::value<std::vector<std::string>>()->composing()->value_name("IP"),
+       "probe this address instead of the host's A/AAAA records (repeatable)")
+      ("no-probe", "do not probe the live server (then `remove` and `done` cannot be confirmed)")
+      ("probe-timeout", po::value<double>()->default_value(10.0, "10")->value_name("SECONDS"),
+       "time limit for each step of the STARTTLS probe")
+      ("json", "print one JSON object (field `step`: publish, wait, swap, remove, done or refuse)");
+  // clang-format on
+  policyd::add_resolver_options(options);
+
+  auto parsed = parse_command_line(argc, argv, options, "");
+  if (!parsed) {
+    std::cerr << "dane-policyctl rollover: " << parsed.error() << "\n";
+    print_usage(std::cerr, options);
+    return k_exit_usage;
+  }
+  const po::variables_map& vm = *parsed;
+  if (vm.count("help") != 0) {
+    print_usage(std::cout, options);
+    return k_exit_ok;
+  }
+  for (const char* required : {"current", "next", "host"}) {
+    if (vm.count(required) == 0) {
+      std::cerr << "dane-policyctl rollover: --" << required << " is required\n";
+      print_usage(std::cerr, options);
+      return k_exit_usage;
+    }
+  }
+  auto fail = [](const std::string& message) {
+    std::cerr << "dane-policyctl rollover: " << message << "\n";
+    return k_exit_usage;
+  };
+
+  RolloverInput in;
+  auto host = normalize_host(vm["host"].as<std::string>());
+  if (!host) {
+    return fail(host.error());
+  }
+  in.host = *host;
+  const unsigned port = vm["port"].as<unsigned>();
+  if (port == 0 || port > 65535) {
+    return fail("--port " + std::to_string(port) + ": must be from 1 to 65535");
+  }
+  in.port = static_cast<std::uint16_t>(port);
+  const double hours = vm["interval"].as<double>();
+  if (!std::isfinite(hours) || hours < 0 || hours > k_max_interval_hours) {
+    return fail("--interval " + std::to_string(hours) + ": must be from 0 to 8784 hours");
+  }
+  in.interval = std::chrono::seconds(std::llround(hours * 3600));
+  const double probe_seconds = vm["probe-timeout"].as<double>();
+  if (!std::isfinite(probe_seconds) || probe_seconds <= 0 || probe_seconds > 600) {
+    return fail("--probe-timeout " + std::to_string(probe_seconds) + ": must be more than 0 and at most 600 seconds");
+  }
+  std::vector<std::string> addresses;
+  if (vm.count("address") != 0) {
+    addresses = vm["address"].as<std::vector<std::string>>();
+    for (const auto& a : addresses) {
+      if (!is_ip_literal(a)) {
+        return fail("--address " + a + ": not an IPv4 or IPv6 address");
+      }
+    }
+  }
+  const bool probe_server = vm.count("no-probe") == 0;
+  auto resolver_config = policyd::resolver_config_from(vm);
+  if (!resolver_config) {
+    return fail(resolver_config.error());
+  }
+
+  auto current = policyd::certificate_records_from_file(vm["current"].as<std::string>());
+  if (!current) {
+    return fail("--current: " + current.error());
+  }
+  auto next = policyd::certificate_records_from_file(vm["next"].as<std::string>());
+  if (!next) {
+    return fail("--next: " + next.error());
+  }
+  in.current = std::move(*current);
+  in.next = std::move(*next);
+
+  const std::string state_file = vm.count("state-file") != 0
+                                     ? vm["state-file"].as<std::string>()
+                                     : policyd::default_state_path(in.host, in.port, env("XDG_STATE_HOME"),
+                                                                   env("HOME"), ::geteuid() == 0);
+  if (state_file.empty()) {
+    return fail("--state-file: empty file name");
+  }
+  auto loaded = policyd::load_state(state_file, in.host, in.port);
+  if (!loaded.warning.empty()) {
+    std::cerr << "dane-policyctl rollover: warning: " << loaded.warning << "\n";
+  }
+  in.state = std::move(loaded.state);
+
+  auto resolver = make_unbound_resolver(*resolver_config);
+  if (!resolver) {
+    return fail(resolver.error());
+  }
+
+  // One round of concurrent lookups: the TLSA RRset and, to probe, the host's addresses.
+  const std::string tlsa_owner = "_" + std::to_string(in.port) + "._tcp." + in.host;
+  std::vector<Query> queries{{tlsa_owner, RrType::Tlsa}};
+  const bool lookup_addresses = probe_server && addresses.empty();
+  if (lookup_addresses) {
+    queries.push_back({in.host, RrType::A});
+    queries.push_back({in.host, RrType::Aaaa});
+  }
+  auto answers = (*resolver)->resolve(queries, std::chrono::steady_clock::now() + (*resolver)->timeout());
+  if (answers.empty()) {
+    return fail("resolver returned no answer");
+  }
+  in.published = policyd::published_from_answer(answers[0]);
+
+  // Probe the live server only when the published RRset can be trusted at all.
+  if (probe_server && in.published.security == DnsSecurity::Secure && in.published.exists) {
+    if (lookup_addresses) {
+      for (std::size_t i = 1; i < answers.size(); ++i) {
+        const auto& a = answers[i];
+        if (a.security == DnsSecurity::Bogus || a.security == DnsSecurity::Failed) {
+          in.servers.push_back({in.host, in.port, Presented::Unknown,
+                                to_string(a.query.type) + " lookup " + to_string(a.security) +
+                                    (a.reason.empty() ? "" : ": " + a.reason)});
+          continue;
+        }
+        for (const auto& rdata : a.rdata) {
+          if (auto addr = parse_address_rdata(a.query.type, rdata)) {
+            addresses.push_back(*addr);
+          }
+        }
+      }
+      if (addresses.empty() && in.servers.empty()) {
+        in.servers.push_back({in.host, in.port, Presented::Unknown, "no A/AAAA records"});
+      }
+    }
+    std::vector<ProbeRequest> requests;
+    for (const auto& a : addresses) {
+      ProbeRequest r;
+      r.address = a;
+      r.port = in.port;
+      r.tlsa = in.published.records;
+      r.tlsa_base = in.host;
+      r.timeout = std::chrono::milliseconds(std::llround(probe_seconds * 1000));
+      requests.push_back(std::move(r));
+    }
+    for (const auto& report : probe_all(requests)) {
+      in.servers.push_back(observe(report, in.current, in.next));
+    }
+  }
+
+  in.now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  RolloverDecision d = policyd::decide_rollover(in);
+  if (!loaded.warning.empty()) {
+    d.notes.insert(d.notes.begin(), loaded.warning);
+  }
+
+  int exit_code = d.exit_code;
+  std::string save_error;
+  if (!(d.state == in.state) || !loaded.warning.empty()) {
+    if (auto saved = policyd::save_state(state_file, d.state); !saved) {
+      save_error = saved.error();
+      exit_code = k_exit_usage;
+    }
+  }
+  if (vm.count("json") != 0) {
+    print_json(std::cout, in, d, state_file);
+  } else {
+    print_text(std::cout, in, d, state_file);
+  }
+  if (!save_error.empty()) {
+    std::cerr << "dane-policyctl rollover: " << save_error
+              << " (without it the wait clock cannot advance; use --state-file)\n";
+  }
+  return exit_code;
+}
+
+} // namespace dane::ctl

@@ -1,0 +1,465 @@
+// Start-up sequence, privilege drop, signals and shutdown of dane-policyd.
+#include "dane/daemon/daemon.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "dane/verifier/destination.hpp"
+#include "dane/verifier/dns.hpp"
+#include "dane/daemon/server.hpp"
+#include "dane/daemon/asio.hpp"
+#include "dane/daemon/service.hpp"
+#include "dane/daemon/stats.hpp"
+#include "dane/daemon/verdict_log.hpp"
+#include "dane/verifier/probe.hpp"
+
+namespace asio = boost::asio;
+
+namespace dane::policyd {
+namespace {
+
+std::optional<RunUser> lookup_user(const std::string& name) {
+  struct passwd* pw = ::getpwnam(name.c_str());
+  if (pw == nullptr) {
+    return std::nullopt;
+  }
+  return RunUser{name, static_cast<int>(pw->pw_uid), static_cast<int>(pw->pw_gid)};
+}
+
+std::optional<int> lookup_group(const std::string& name) {
+  struct group* gr = ::getgrnam(name.c_str());
+  if (gr == nullptr) {
+    return std::nullopt;
+  }
+  return static_cast<int>(gr->gr_gid);
+}
+
+void raise_fd_limit() {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+Status prepare_state_dir(const std::string& dir, const RunUser& user) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return make_error("--state-dir " + dir + ": cannot create: " + ec.message());
+  }
+  // Postfix's smtp(8) reads the trust-anchor files: public data, world-readable.
+  ::chmod(dir.c_str(), 0755);
+  if (user.uid >= 0 && ::chown(dir.c_str(), static_cast<uid_t>(user.uid), static_cast<gid_t>(user.gid)) != 0) {
+    return make_error("--state-dir " + dir + ": cannot change owner: " + std::strerror(errno));
+  }
+  return Ok{};
+}
+
+Status detach() {
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    return make_error(std::string("cannot fork: ") + std::strerror(errno));
+  }
+  if (pid > 0) {
+    ::_exit(0);
+  }
+  ::setsid();
+  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    ::dup2(null, STDIN_FILENO);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    if (null > STDERR_FILENO) {
+      ::close(null);
+    }
+  }
+  return Ok{};
+}
+
+// Tells the service manager (systemd, Type=notify) about the daemon's state: READY=1,
+// RELOADING=1, STOPPING=1, STATUS=... . sd_notify() does nothing without NOTIFY_SOCKET.
+void notify(const std::string& state) { ::sd_notify(0, state.c_str()); }
+
+std::string monotonic_usec() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::to_string(static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL +
+                        static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL);
+}
+
+// Listening sockets passed by the service manager (socket activation). sd_listen_fds_with_names
+// checks LISTEN_PID, marks the fds close-on-exec and clears the variables, so children never
+// see them.
+std::vector<InheritedListener> take_inherited_listeners() {
+  char** names = nullptr;
+  int n = ::sd_listen_fds_with_names(1, &names);
+  std::vector<InheritedListener> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(InheritedListener{SD_LISTEN_FDS_START + i, names != nullptr && names[i] != nullptr ? names[i] : ""});
+  }
+  if (names != nullptr) {
+    for (int i = 0; i < n; ++i) {
+      std::free(names[i]);
+    }
+    std::free(names);
+  }
+  return out;
+}
+
+Severity to_severity(LogLevel level) {
+  switch (level) {
+  case LogLevel::Debug:
+    return Severity::Debug;
+  case LogLevel::Info:
+    return Severity::Info;
+  case LogLevel::Warning:
+    return Severity::Warning;
+  case LogLevel::Error:
+    return Severity::Error;
+  }
+  return Severity::Info;
+}
+
+// A SIGHUP after log rotation re-creates the verdict log as the run user, who must be able to
+// create files in its directory. systemd's LogsDirectory= (passed as $LOGS_DIRECTORY) is the
+// service's own directory, owned by root: when the verdict log lives there, it is given to the
+// run user. Any other directory is left alone, with a warning when the run user cannot write it.
+void prepare_verdict_log_dir(const std::string& verdict_log, const RunUser& user, LogWriter& log) {
+  namespace fs = std::filesystem;
+  if (verdict_log.empty() || user.uid < 0) {
+    return;
+  }
+  std::error_code ec;
+  const fs::path dir = fs::weakly_canonical(fs::absolute(fs::path(verdict_log), ec).parent_path(), ec);
+  if (ec) {
+    return;
+  }
+  const FileOwner owner{static_cast<unsigned>(user.uid), static_cast<unsigned>(user.gid)};
+  if (may_create_files_in(dir.string(), owner)) {
+    return;
+  }
+  if (const char* env = std::getenv("LOGS_DIRECTORY"); env != nullptr) {
+    std::string list = env;
+    std::size_t start = 0;
+    while (start <= list.size()) {
+      std::size_t end = list.find(':', start);
+      std::string entry = list.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      std::error_code e2;
+      if (!entry.empty() && fs::weakly_canonical(entry, e2) == dir && !e2) {
+        if (::chown(dir.c_str(), owner.uid, static_cast<gid_t>(-1)) == 0) {
+          return;
+        }
+        log.message(Severity::Warning, "cannot give the logs directory " + dir.string() + " to user " + user.name +
+                                           ": " + std::strerror(errno));
+        break;
+      }
+      if (end == std::string::npos) {
+        break;
+      }
+      start = end + 1;
+    }
+  }
+  log.message(Severity::Warning, "user " + user.name + " cannot create files in " + dir.string() +
+                                     ": after log rotation, SIGHUP reopens " + verdict_log +
+                                     " only if the rotation re-creates it (logrotate's create)");
+}
+
+} // namespace
+
+Expected<RunUser> resolve_run_user(const std::string& requested) {
+  if (::geteuid() != 0) {
+    if (!requested.empty() && requested != "root") {
+      auto u = lookup_user(requested);
+      if (!u) {
+        return make_error("--user " + requested + ": no such user");
+      }
+      if (u->uid != static_cast<int>(::geteuid())) {
+        return make_error("--user " + requested + ": not started as root, cannot change user");
+      }
+    }
+    return RunUser{"", -1, -1};
+  }
+  if (requested == "root") {
+    return RunUser{"root", -1, -1};
+  }
+  if (!requested.empty()) {
+    auto u = lookup_user(requested);
+    if (!u) {
+      return make_error("--user " + requested + ": no such user");
+    }
+    return *u;
+  }
+  if (auto u = lookup_user("dane-policyd")) {
+    return *u;
+  }
+  if (auto u = lookup_user("nobody")) {
+    return *u;
+  }
+  return make_error("--user: neither user dane-policyd nor nobody exists; name one (or --user root)");
+}
+
+Status drop_privileges(const RunUser& user) {
+  if (user.uid < 0) {
+    return Ok{};
+  }
+  const gid_t gid = static_cast<gid_t>(user.gid);
+  if (::setgroups(1, &gid) != 0) {
+    return make_error("--user " + user.name + ": setgroups failed: " + std::strerror(errno));
+  }
+  if (::setgid(gid) != 0) {
+    return make_error("--user " + user.name + ": setgid failed: " + std::strerror(errno));
+  }
+  if (::setuid(static_cast<uid_t>(user.uid)) != 0) {
+    return make_error("--user " + user.name + ": setuid failed: " + std::strerror(errno));
+  }
+  if (user.uid != 0 && ::setuid(0) == 0) {
+    return make_error("--user " + user.name + ": could regain root after dropping privileges");
+  }
+  return Ok{};
+}
+
+int run_daemon(Settings settings) {
+  const bool stdio = settings.stdio != StdioProtocol::None;
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+
+  if (settings.log_to == LogTo::Stderr && stdio) {
+    // Said on syslog: with --stdio, standard error may be the client's connection.
+    ::openlog("dane-policyd", LOG_PID, LOG_MAIL);
+    ::syslog(LOG_ERR, "error: --log-to stderr: not with --stdio (standard error may be the client's connection)");
+    return k_exit_usage;
+  }
+  if (settings.log_to == LogTo::Stderr && !settings.foreground) {
+    std::cerr << "dane-policyd: error: --log-to stderr: needs --foreground (a detached daemon has no standard error)\n";
+    return k_exit_usage;
+  }
+  const LogDestinations destinations =
+      choose_log_destinations(settings.log_to, settings.foreground, stdio, stderr_is_journal());
+  if (destinations.to_syslog) {
+    ::openlog("dane-policyd", LOG_PID | LOG_NDELAY, LOG_MAIL);
+  }
+  bool detached = false;
+  // Start-up errors go where messages go; a daemon about to detach also prints them on the
+  // terminal it was started from (it would exit silently otherwise).
+  auto fail = [&](const std::string& message) {
+    notify("STATUS=error: " + message);
+    if (destinations.to_syslog) {
+      ::syslog(LOG_ERR, "error: %s", message.c_str());
+    }
+    if (destinations.to_stderr || (!settings.foreground && !stdio && !detached)) {
+      std::cerr << "dane-policyd: error: " << message << "\n";
+    }
+    return k_exit_failure;
+  };
+
+  // Socket activation: the listeners systemd passed replace the default one.
+  std::vector<InheritedListener> inherited;
+  if (!stdio) {
+    inherited = take_inherited_listeners();
+  }
+  if (inherited.empty()) {
+    apply_embedded_defaults(settings);
+  }
+
+  auto run_user = resolve_run_user(settings.user);
+  if (!run_user) {
+    return fail(run_user.error());
+  }
+
+  LogOptions log_options;
+  log_options.verdict_log = settings.verdict_log;
+  log_options.to_stderr = destinations.to_stderr;
+  log_options.to_syslog = destinations.to_syslog;
+  log_options.min_severity = to_severity(settings.log_level);
+  if (run_user->uid >= 0) {
+    log_options.owner = FileOwner{static_cast<unsigned>(run_user->uid), static_cast<unsigned>(run_user->gid)};
+  }
+  auto log_or = LogWriter::open(log_options);
+  if (!log_or) {
+    return fail("--verdict-log " + log_or.error());
+  }
+  std::unique_ptr<LogWriter> log = std::move(*log_or);
+  prepare_verdict_log_dir(settings.verdict_log, *run_user, *log);
+  for (const auto& l : inherited) {
+    log->message(Severity::Debug, "socket activation: fd " + std::to_string(l.fd) + " named '" + l.name +
+                                      "' passed by the service manager");
+  }
+
+  if (settings.mode == Mode::Pinned) {
+    if (auto st = prepare_state_dir(settings.state_dir, *run_user); !st) {
+      log->message(Severity::Warning, st.error() + " (pinned DANE-TA destinations will get dane-only)");
+    }
+  }
+
+  auto resolver_or = make_unbound_resolver(settings.resolver);
+  if (!resolver_or) {
+    return fail(resolver_or.error());
+  }
+  std::shared_ptr<Resolver> resolver = std::move(*resolver_or);
+
+  // Unix socket ownership: --socket-owner (default: the run user), --socket-group
+  // (default: postfix when it exists), --socket-mode.
+  SocketOwnership ownership;
+  ownership.mode = settings.socket_mode;
+  if (::geteuid() == 0) {
+    if (!settings.socket_owner.empty()) {
+      auto u = lookup_user(settings.socket_owner);
+      if (!u) {
+        return fail("--socket-owner " + settings.socket_owner + ": no such user");
+      }
+      ownership.uid = u->uid;
+    } else {
+      ownership.uid = run_user->uid;
+    }
+    if (!settings.socket_group.empty()) {
+      auto g = lookup_group(settings.socket_group);
+      if (!g) {
+        return fail("--socket-group " + settings.socket_group + ": no such group");
+      }
+      ownership.gid = *g;
+    } else if (auto g = lookup_group("postfix")) {
+      ownership.gid = *g;
+    }
+  }
+
+  asio::io_context io(1);
+  Stats stats;
+  const unsigned probe_concurrency = std::max(1u, settings.probe_concurrency);
+  Prober prober = [probe_concurrency](const std::vector<ProbeRequest>& requests) {
+    return probe_all(requests, probe_concurrency);
+  };
+
+  // Bind (as root) before detaching so that errors reach the operator's terminal; the
+  // service's threads and the log writer thread start only after fork() and the
+  // privilege drop.
+  auto server = std::make_unique<Server>(io, settings, stats, *log);
+  std::vector<std::string> bound;
+  if (!stdio) {
+    if (auto st = server->adopt(inherited); !st) {
+      return fail(st.error());
+    }
+    if (auto st = server->bind(ownership); !st) {
+      return fail(st.error());
+    }
+    bound = server->bound();
+  }
+  if (!settings.foreground && !stdio) {
+    // The resolver may run threads of its own, which fork() would not carry over:
+    // it was created above only to report configuration errors here; make it anew.
+    resolver.reset();
+    io.notify_fork(asio::io_context::fork_prepare);
+    if (auto st = detach(); !st) {
+      return fail(st.error());
+    }
+    detached = true;
+    io.notify_fork(asio::io_context::fork_child);
+    auto again = make_unbound_resolver(settings.resolver);
+    if (!again) {
+      return fail(again.error());
+    }
+    resolver = std::move(*again);
+  }
+  if (auto st = drop_privileges(*run_user); !st) {
+    return fail(st.error());
+  }
+  Evaluator evaluator = [resolver](const std::string& key) { return evaluate_destination(*resolver, key); };
+  auto service = std::make_unique<PolicyService>(settings, evaluator, prober, *log, stats);
+  server->attach(*service);
+
+  if (stdio) {
+    if (auto st = server->serve_stdio(settings.stdio, STDIN_FILENO, STDOUT_FILENO); !st) {
+      return fail(st.error());
+    }
+  }
+
+  std::string serving;
+  for (const auto& b : bound) {
+    serving += (serving.empty() ? "" : ", ") + b;
+  }
+  const std::string status = stdio ? std::string("serving one client on standard input/output; mode ") +
+                                         to_string(settings.mode)
+                                   : "serving " + serving + "; mode " + to_string(settings.mode);
+
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  asio::steady_timer drain_deadline(io);
+  bool stopped_cleanly = true;
+  std::function<void()> wait_signal;
+  wait_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+      if (ec) {
+        return;
+      }
+      if (signo == SIGHUP) {
+        notify("RELOADING=1\nSTATUS=reopening the verdict log\nMONOTONIC_USEC=" + monotonic_usec());
+        log->message(Severity::Info, "SIGHUP: reopening logs");
+        // READY=1 once the writer thread has reopened the file (sd_notify is thread-safe).
+        log->reopen([status](bool ok) {
+          notify("READY=1\nSTATUS=" + status + (ok ? "" : "; verdict log reopen failed, still writing the old file"));
+        });
+        wait_signal();
+        return;
+      }
+      if (!server->stopping()) {
+        notify("STOPPING=1\nSTATUS=stopping: draining " + std::to_string(server->open_sessions()) + " connections");
+      }
+      log->message(Severity::Info, std::string(signo == SIGTERM ? "SIGTERM" : "SIGINT") +
+                                       ": stopping; answering in-flight requests");
+      server->stop();
+      drain_deadline.expires_after(settings.resolver.timeout + std::chrono::seconds(5));
+      drain_deadline.async_wait([&](const boost::system::error_code& e) {
+        if (!e) {
+          notify("STATUS=drain deadline passed; closing " + std::to_string(server->open_sessions()) + " connections");
+          log->message(Severity::Warning, "drain deadline passed; closing the remaining connections");
+          stopped_cleanly = false;
+          server->close_all();
+        }
+      });
+      wait_signal();
+    });
+  };
+  wait_signal();
+  server->set_on_drained([&] {
+    boost::system::error_code ec;
+    signals.cancel(ec);
+    drain_deadline.cancel();
+    io.stop();
+  });
+
+  log->start();
+  server->start();
+  if (!stdio) {
+    log->message(Severity::Info, std::string("ready: mode ") + to_string(settings.mode) + "; serving " + serving +
+                                     (run_user->uid >= 0 ? "; running as " + run_user->name : std::string()));
+  }
+  notify("READY=1\nSTATUS=" + status);
+
+  io.run();
+
+  service->shutdown();
+  if (!stdio) {
+    server->remove_socket_files();
+  }
+  server.reset();
+  service.reset();
+  log->message(Severity::Info, stopped_cleanly ? "stopped" : "stopped after the drain deadline");
+  log->flush();
+  return k_exit_ok;
+}
+
+} // namespace dane::policyd

@@ -1,0 +1,170 @@
+// dane/daemon/service.hpp — lookup key -> cache -> evaluation -> policy answer.
+//
+// PolicyService is what every listener calls. lookup() never blocks: a fresh cache
+// entry is answered at once; otherwise the key's evaluation (blocking DNS through
+// the Evaluator, then decide()) runs on a worker thread pool, and every lookup of
+// the same key that arrives meanwhile joins it (one evaluation, many answers). The
+// result is cached for its TTL (TEMP only briefly), logged once per evaluation
+// (verdict log line + syslog summary), and handed to `done` on a worker thread.
+// A throwing evaluator or policy engine yields TEMP, never a weaker answer.
+// Parent-domain keys (".example.com") are answered NOTFOUND without DNS.
+//
+// With probing on, an evaluation that found usable TLSA schedules a background
+// STARTTLS probe round of the destination's addresses (at most one per
+// destination per TLSA TTL, bounded concurrency, never on the request path); its
+// per-address results go to the verdict log, and a DANE-TA certificate it
+// captured feeds pinned mode's trust-anchor files. A probe never changes a
+// cached answer to a weaker one.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dane/verifier/destination.hpp"
+#include "dane/daemon/asio.hpp"
+#include "dane/daemon/cache.hpp"
+#include "dane/policy/policy_engine.hpp"
+#include "dane/daemon/settings.hpp"
+#include "dane/daemon/stats.hpp"
+#include "dane/daemon/verdict_log.hpp"
+#include "dane/verifier/probe.hpp"
+
+namespace dane::policyd {
+
+// What the cache keeps and every listener reads: the answer, its reason and (monitor
+// mode) the answer enforcement would give, packed into one buffer (a text that is
+// already there, e.g. the reason at the end of "TEMP 4.7.5 <reason>", is not stored
+// twice) — not the DNS facts behind it. The facts are logged when the destination
+// is evaluated and handed to a probe if one is scheduled, then dropped; only with
+// --log-cache-hits, or for a destination an operator asked about in detail
+// (lookup_detailed: `dane-policyctl query --json`), does the verdict keep them.
+// Immutable; shared between the cache and in-flight answers through VerdictPtr.
+class Verdict {
+public:
+  explicit Verdict(const PolicyAnswer& answer, std::shared_ptr<const DestinationFacts> facts = nullptr);
+  Verdict(const Verdict&) = delete;
+  Verdict& operator=(const Verdict&) = delete;
+
+  PolicyKind policy() const { return m_policy; }
+  std::string_view answer() const { return {m_text.get(), m_answer_size}; } // the exact socketmap reply
+  std::string_view reason() const { return {m_text.get() + m_reason_offset, m_reason_size}; }
+  std::string_view would_answer() const { return {m_text.get() + m_would_offset, m_would_size}; }
+  PolicyAnswer policy_answer() const; // a copy, for log lines
+  const DestinationFacts* facts() const { return m_facts.get(); } // null unless kept (see above)
+
+private:
+  std::unique_ptr<char[]> m_text;
+  std::shared_ptr<const DestinationFacts> m_facts;
+  std::uint32_t m_answer_size = 0;
+  std::uint32_t m_reason_offset = 0;
+  std::uint32_t m_reason_size = 0;
+  std::uint32_t m_would_offset = 0;
+  std::uint32_t m_would_size = 0;
+  PolicyKind m_policy = PolicyKind::TempFail;
+};
+using VerdictPtr = std::shared_ptr<const Verdict>;
+
+// Evaluates one lookup key (blocking; DNS). The real one wraps evaluate_destination().
+using Evaluator = std::function<DestinationFacts(const std::string& key)>;
+// Probes addresses (blocking). The real one wraps probe_all().
+using Prober = std::function<std::vector<ProbeReport>(const std::vector<ProbeRequest>&)>;
+
+// Trust-anchor files for pinned DANE-TA (PinnedOptions::ta_file): PEM of the `2 x 0`
+// record data, or of a DANE-TA certificate a probe captured for a `2 x 1|2` record,
+// written once into the state directory under a content-hash name.
+class TrustAnchorStore {
+public:
+  explicit TrustAnchorStore(std::string state_dir) : m_dir(std::move(state_dir)) {}
+  // nullopt unless every usable DANE-TA record of the destination can be anchored.
+  std::optional<std::string> file_for(const DestinationFacts& facts);
+  // Remember the certificate (PEM) that matched a DANE-TA record in a probe.
+  void captured(const TlsaRecord& record, const std::string& certificate_pem);
+
+private:
+  std::optional<std::string> write_file(const std::string& content);
+  std::string m_dir;
+  std::mutex m_mutex;
+  std::map<std::string, std::string> m_captured; // record text -> PEM
+};
+
+class PolicyService {
+public:
+  // `done(verdict, cached)` is called exactly once per lookup, on a worker thread or
+  // (cache hit) on the caller's thread. `verdict` is never null.
+  using Done = std::function<void(const VerdictPtr&, bool cached)>;
+
+  PolicyService(const Settings& settings, Evaluator evaluator, Prober prober, LogWriter& log, Stats& stats,
+                Cache<VerdictPtr>::Clock clock = [] { return std::chrono::steady_clock::now(); });
+  ~PolicyService(); // waits for running evaluations and probes
+  PolicyService(const PolicyService&) = delete;
+  PolicyService& operator=(const PolicyService&) = delete;
+
+  // What lookup_or_wait() answered at once.
+  struct Immediate {
+    VerdictPtr verdict; // null: an evaluation runs and the Done from `make_done()` gets its result
+    bool cached = false;
+  };
+  // The daemon's hot path. A cache hit or a parent-domain key is answered at once: the verdict is
+  // returned and `make_done` is never called, so a hit builds no callback. Otherwise the Done that
+  // `make_done()` builds is called exactly once, later, on a worker thread.
+  Immediate lookup_or_wait(const std::string& key, const std::function<Done()>& make_done);
+  // `done(verdict, cached)` exactly once: at once for a hit, otherwise on a worker thread.
+  void lookup(const std::string& key, Done done);
+  // As lookup(), for an operator's detailed question (`dane-policyctl query --json`): the verdict
+  // keeps the DNS facts behind it (`facts()` non-null, except for parent-domain keys, which
+  // need no DNS). A cached verdict without facts is not good enough: the key is evaluated
+  // again (with full validation, exactly as on a miss) and the new verdict, facts included,
+  // replaces the cached one; meanwhile ordinary lookups keep getting the old one.
+  void lookup_detailed(const std::string& key, Done done);
+  // An operator's flush: forget the cached verdict of one key (normalised as lookups are), or of
+  // every key. Forgetting never weakens a policy: the next lookup evaluates afresh, with full
+  // validation. An evaluation running meanwhile answers those who asked before the flush but
+  // does not put its result into the cache (cache.hpp). Returns how many keys were forgotten.
+  std::size_t forget(std::string_view key);
+  std::size_t forget_all();
+  // Stop taking probe work and wait for running jobs (called at shutdown).
+  void shutdown();
+
+  // Normalised cache key: ASCII lowercase.
+  static std::string normalise(std::string_view key);
+
+private:
+  // One evaluation with everything behind it: what the verdict log and a probe need.
+  struct Evaluation {
+    std::string key;
+    DestinationFacts facts;
+    PolicyAnswer answer;
+    std::chrono::system_clock::time_point time;
+  };
+  using EvaluationPtr = std::shared_ptr<const Evaluation>;
+
+  void evaluate(const std::string& key, Cache<VerdictPtr>::Ticket ticket);
+  void start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket);
+  void schedule_probe(const EvaluationPtr& evaluation);
+  void run_probe(const Evaluation& evaluation);
+  EvaluationPtr make_evaluation(const std::string& key);
+
+  Settings m_settings;
+  Evaluator m_evaluator;
+  Prober m_prober;
+  LogWriter& m_log;
+  Stats& m_stats;
+  Cache<VerdictPtr>::Clock m_clock;
+  Cache<VerdictPtr> m_cache;
+  TrustAnchorStore m_anchors;
+  PinnedOptions m_pinned;
+  boost::asio::thread_pool m_workers;
+  boost::asio::thread_pool m_probers;
+  std::mutex m_probe_mutex;
+  std::map<std::string, std::chrono::steady_clock::time_point> m_next_probe; // per destination
+  std::size_t m_probes_queued = 0;
+  bool m_shut_down = false;
+};
+
+} // namespace dane::policyd

@@ -1,0 +1,98 @@
+// dane/daemon/stats.hpp — the daemon's counters (lock-free, any thread).
+//
+// Requests per protocol, answers per policy kind, cache hits/misses/coalesced joins,
+// background refreshes started, entries held and evictions,
+// evaluations and DNS failures (TEMP outcomes), protocol errors, connections, and a
+// latency histogram (request decoded -> reply queued) from which p50/p99 come,
+// and the operator's control requests (flushes, detailed verdicts, refusals).
+// Read locally through the socketmap "stats" map (Settings::stats_name, key `all`)
+// as one JSON object; never contains destination names.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "dane/policy/policy_engine.hpp"
+
+namespace dane::policyd {
+
+enum class Protocol { Socketmap, TcpTable, Policy };
+std::string to_string(Protocol protocol); // "socketmap", "tcp_table", "policy"
+
+class Stats {
+public:
+  Stats();
+
+  void request(Protocol protocol) { m_requests[static_cast<std::size_t>(protocol)].fetch_add(1, k_order); }
+  void answer(PolicyKind kind) { m_answers[static_cast<std::size_t>(kind)].fetch_add(1, k_order); }
+  void cache_hit() { m_cache_hits.fetch_add(1, k_order); }
+  void cache_miss() { m_cache_misses.fetch_add(1, k_order); }
+  void cache_coalesced() { m_cache_coalesced.fetch_add(1, k_order); }
+  void evaluation(bool dns_failure) {
+    m_evaluations.fetch_add(1, k_order);
+    if (dns_failure) {
+      m_dns_failures.fetch_add(1, k_order);
+    }
+  }
+  void refresh() { m_refreshes.fetch_add(1, k_order); }
+  // Gauges: entries the cache holds now, and evictions so far.
+  void cache_size(std::size_t entries, std::size_t evictions) {
+    m_cache_entries.store(entries, k_order);
+    m_cache_evictions.store(evictions, k_order);
+  }
+  void probe_round() { m_probe_rounds.fetch_add(1, k_order); }
+  void protocol_error() { m_protocol_errors.fetch_add(1, k_order); }
+  void connection_opened() {
+    m_connections_total.fetch_add(1, k_order);
+    m_connections_open.fetch_add(1, k_order);
+  }
+  void connection_closed() { m_connections_open.fetch_sub(1, k_order); }
+  void connection_refused() { m_connections_refused.fetch_add(1, k_order); }
+  void log_dropped() { m_log_dropped.fetch_add(1, k_order); }
+  // Control requests on the reserved map (server.cpp): done, or refused to the client.
+  void flushed() { m_control_flushes.fetch_add(1, k_order); }
+  void verdict_asked() { m_control_verdicts.fetch_add(1, k_order); }
+  void control_refused() { m_control_refused.fetch_add(1, k_order); }
+  void latency(std::chrono::nanoseconds elapsed);
+
+  std::uint64_t evaluations() const { return m_evaluations.load(k_order); }
+  std::uint64_t cache_hits() const { return m_cache_hits.load(k_order); }
+  std::uint64_t cache_misses() const { return m_cache_misses.load(k_order); }
+  std::uint64_t cache_coalesced() const { return m_cache_coalesced.load(k_order); }
+  // Latency quantile in microseconds (upper bound of the histogram bucket), 0 when empty.
+  std::uint64_t latency_quantile_us(double q) const;
+
+  // {"requests":{"socketmap":N,...},"answers":{"dane-only":N,...},"cache":{...},...}
+  std::string to_json() const;
+
+private:
+  static constexpr auto k_order = std::memory_order_relaxed;
+  static constexpr std::size_t k_buckets = 64; // bucket i: latency < 2^(i/2) us, roughly
+  std::array<std::atomic<std::uint64_t>, 3> m_requests{};
+  std::array<std::atomic<std::uint64_t>, 7> m_answers{};
+  std::atomic<std::uint64_t> m_cache_hits{0};
+  std::atomic<std::uint64_t> m_cache_misses{0};
+  std::atomic<std::uint64_t> m_cache_coalesced{0};
+  std::atomic<std::uint64_t> m_evaluations{0};
+  std::atomic<std::uint64_t> m_dns_failures{0};
+  std::atomic<std::uint64_t> m_refreshes{0};
+  std::atomic<std::uint64_t> m_cache_entries{0};
+  std::atomic<std::uint64_t> m_cache_evictions{0};
+  std::atomic<std::uint64_t> m_probe_rounds{0};
+  std::atomic<std::uint64_t> m_protocol_errors{0};
+  std::atomic<std::uint64_t> m_connections_total{0};
+  std::atomic<std::int64_t> m_connections_open{0};
+  std::atomic<std::uint64_t> m_connections_refused{0};
+  std::atomic<std::uint64_t> m_log_dropped{0};
+  std::atomic<std::uint64_t> m_control_flushes{0};
+  std::atomic<std::uint64_t> m_control_verdicts{0};
+  std::atomic<std::uint64_t> m_control_refused{0};
+  std::array<std::atomic<std::uint64_t>, k_buckets> m_latency{};
+  std::chrono::steady_clock::time_point m_started;
+};
+
+} // namespace dane::policyd

@@ -1,0 +1,150 @@
+// dane/daemon/verdict_log.hpp — the verdict log (JSON Lines) and the daemon's log lines.
+//
+// LogWriter owns one writer thread and a bounded queue: request handling only
+// enqueues (never blocks on disk or syslog); when the queue is full the entry is
+// dropped and counted. Verdict lines go to the --verdict-log file (opened with
+// O_APPEND at start-up; with LogOptions::owner set — started as root — it is
+// opened with the run user's file-system identity when that user may, else as
+// root and then given to the run user, so that neither a restart nor a reopen
+// needs CAP_DAC_OVERRIDE; reopen() — on SIGHUP — makes the writer reopen the
+// path, for log rotation; a failed reopen keeps the old file and warns).
+// Messages (warnings, the Postfix-style one-line summary per evaluation) go to
+// syslog (facility mail) and/or stderr as "dane-policyd: warning: ...", as
+// choose_log_destinations() decided (--log-to), once each; messages below
+// LogOptions::min_severity (--log-level) are not written at all.
+//
+// render_verdict() builds the pinned JSON object of docs/design.md §6: time (RFC 3339
+// UTC), destination, mode, policy, answer, reason, cached, hosts[...] (with
+// addresses[...] when a probe ran).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dane/verifier/destination.hpp"
+#include "dane/core/expected.hpp"
+#include "dane/core/fd.hpp"
+#include "dane/policy/policy_engine.hpp"
+#include "dane/daemon/settings.hpp"
+#include "dane/verifier/probe.hpp"
+
+namespace dane::policyd {
+
+// In increasing order of importance (--log-level names the least important one written).
+enum class Severity { Debug, Info, Warning, Error };
+
+// Who owns the verdict log (the run user, when started as root).
+struct FileOwner {
+  unsigned uid = 0;
+  unsigned gid = 0;
+};
+
+struct LogOptions {
+  std::string verdict_log; // empty: no verdict file
+  bool to_stderr = false;
+  bool to_syslog = true;
+  std::size_t queue_capacity = 20000;
+  Severity min_severity = Severity::Info;
+  std::optional<FileOwner> owner = std::nullopt; // set: open the verdict log for this user (see above)
+};
+
+// Where messages go (--log-to auto|stderr|syslog; LogTo is declared with the settings).
+struct LogDestinations {
+  bool to_stderr = false;
+  bool to_syslog = false;
+};
+// auto: syslog when detached, with --stdio, or when stderr is the journal (systemd's
+// JOURNAL_STREAM); stderr in the foreground otherwise. Never both.
+LogDestinations choose_log_destinations(LogTo log_to, bool foreground, bool stdio, bool stderr_is_journal);
+// Whether `owner` may create files in directory `dir` (checked with its file-system identity).
+bool may_create_files_in(const std::string& dir, const FileOwner& owner);
+// True when JOURNAL_STREAM names the device and inode of file descriptor 2 (systemd connected
+// stderr to the journal).
+bool stderr_is_journal();
+
+class LogWriter {
+public:
+  // Opens the verdict log (fails with a message naming the file). Entries queue up
+  // until start() runs the writer thread (the daemon forks in between).
+  static Expected<std::unique_ptr<LogWriter>> open(const LogOptions& options);
+  void start();
+  ~LogWriter(); // writes what is queued, then stops the thread
+  LogWriter(const LogWriter&) = delete;
+  LogWriter& operator=(const LogWriter&) = delete;
+
+  // Non-blocking; false when the queue was full and the entry was dropped.
+  bool verdict(std::string json_line);
+  bool message(Severity severity, std::string text);
+  // Asks the writer to reopen the verdict log; `done` (optional) runs on the writer thread
+  // afterwards with true when the file was reopened (or there is none).
+  void reopen(std::function<void(bool)> done = {});
+  // Whether a message of this severity would be written (--log-level).
+  bool enabled(Severity severity) const { return severity >= m_options.min_severity; }
+  // Blocks until everything queued so far is written (tests, shutdown).
+  void flush();
+  std::uint64_t dropped() const;
+  std::uint64_t reopens() const;
+
+private:
+  explicit LogWriter(LogOptions options);
+  struct Entry {
+    enum class Kind { Verdict, Message, Reopen } kind = Kind::Message;
+    Severity severity = Severity::Info;
+    std::string text;
+    std::function<void(bool)> done; // Reopen only
+  };
+  bool enqueue(Entry entry);
+  void run();
+  void write_entry(const Entry& entry);
+
+  LogOptions m_options;
+  Fd m_fd;
+  mutable std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::condition_variable m_idle_cv;
+  std::deque<Entry> m_queue;
+  bool m_busy = false;
+  bool m_stop = false;
+  bool m_started = false;
+  std::uint64_t m_dropped = 0;
+  std::uint64_t m_reopens = 0;
+  std::thread m_thread;
+};
+
+// RFC 3339 UTC with seconds, e.g. "2026-11-29T07:29:02Z".
+std::string rfc3339_utc(std::chrono::system_clock::time_point time);
+
+// One probed address (docs/design.md §6 `addresses` entries).
+struct ProbedHost {
+  std::string host; // HostResult::name it belongs to
+  ProbeReport report;
+};
+
+struct VerdictRecord {
+  std::chrono::system_clock::time_point time;
+  std::string destination; // the lookup key as received
+  Mode mode = Mode::Native;
+  const DestinationFacts* facts = nullptr; // may be null (e.g. a parent key answered without DNS)
+  PolicyAnswer answer;
+  bool cached = false;
+  const std::vector<ProbedHost>* probes = nullptr; // non-null when a probe ran
+  std::string event;                               // optional: "probe" for lines written after a probe round
+};
+
+// The JSON line (no trailing newline).
+std::string render_verdict(const VerdictRecord& record);
+// The one-line syslog summary, Postfix style:
+// "verdict destination=example.com mode=native policy=dane-only answer=\"OK dane-only\" cached=no reason=\"...\"".
+std::string summary_line(const VerdictRecord& record);
+
+} // namespace dane::policyd

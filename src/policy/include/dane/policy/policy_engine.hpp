@@ -1,0 +1,42 @@
+// dane/policy/policy_engine.hpp — DestinationFacts + mode -> Postfix answer. Pure.
+//
+// Implements the answer columns of docs/design.md §3: native (OK dane-only / OK dane /
+// NOTFOUND / TEMP), pinned (OK fingerprint match=..., OK secure tafile=... match=...,
+// OK encrypt, ...), monitor (always NOTFOUND, but `would_answer` carries the native
+// answer for the log). A failure never yields a weaker answer than the DNS warrants.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "dane/verifier/destination.hpp"
+
+namespace dane::policyd {
+
+enum class Mode { Native, Pinned, Monitor };
+std::string to_string(Mode mode);
+Expected<Mode> parse_mode(std::string_view text);
+
+// Pinned JSON spellings (docs/design.md §6).
+enum class PolicyKind { DaneOnly, Dane, Encrypt, Fingerprint, Secure, NotFound, TempFail };
+std::string to_string(PolicyKind kind); // "dane-only", "dane", "encrypt", "fingerprint", "secure", "notfound", "tempfail"
+
+// The socketmap-level answer; codecs translate it for tcp_table and policy delegation.
+struct PolicyAnswer {
+  PolicyKind policy = PolicyKind::TempFail;
+  std::string answer; // exact socketmap reply: "OK dane-only", "NOTFOUND ", "TEMP reason"
+  std::string reason; // why, for people and logs
+  std::string would_answer; // monitor mode: what enforcement would have answered; else == answer
+};
+
+struct PinnedOptions {
+  std::string fingerprint_digest = "sha256"; // Postfix's smtp_tls_fingerprint_digest
+  // Writes (or reuses) a trust-anchor file for DANE-TA records of a destination and returns its
+  // path; nullopt when it cannot (then the answer is dane-only). Not called in other modes.
+  std::function<std::optional<std::string>(const DestinationFacts&)> ta_file;
+};
+
+PolicyAnswer decide(const DestinationFacts& facts, Mode mode, const PinnedOptions& pinned = {});
+
+} // namespace dane::policyd

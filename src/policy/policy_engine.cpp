@@ -1,0 +1,170 @@
+// DestinationFacts + mode -> Postfix answer (docs/design.md §3). Pure: no I/O apart from the
+// PinnedOptions::ta_file callback, which the caller supplies.
+#include "dane/policy/policy_engine.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace dane::policyd {
+namespace {
+
+PolicyAnswer make(PolicyKind kind, std::string answer, std::string reason) {
+  PolicyAnswer a;
+  a.policy = kind;
+  a.answer = std::move(answer);
+  a.reason = std::move(reason);
+  a.would_answer = a.answer;
+  return a;
+}
+
+// The native answer: Postfix does its own DANE from these levels.
+PolicyAnswer decide_native(const DestinationFacts& facts) {
+  switch (facts.outcome) {
+  case DestinationOutcome::TempFail:
+    // 4.7.5: "cryptographic failure" class, as Postfix uses for TLS policy trouble.
+    return make(PolicyKind::TempFail, "TEMP 4.7.5 " + facts.reason, facts.reason);
+  case DestinationOutcome::NotDane:
+    return make(PolicyKind::NotFound, "NOTFOUND ", facts.reason);
+  case DestinationOutcome::DaneOnly:
+    return make(PolicyKind::DaneOnly, "OK dane-only", facts.reason);
+  case DestinationOutcome::Dane:
+    return make(PolicyKind::Dane, "OK dane", facts.reason);
+  case DestinationOutcome::Encrypt:
+    return make(PolicyKind::Dane, "OK dane", facts.reason + " (Postfix's dane level then requires TLS)");
+  }
+  return make(PolicyKind::TempFail, "TEMP 4.7.5 internal error: unknown outcome", "unknown outcome");
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+// The TLSA matching type whose digest is Postfix's fingerprint digest, or 0 when none is.
+std::uint8_t mtype_for_digest(const std::string& digest) {
+  if (digest == "sha256" || digest == "sha2-256" || digest == "sha-256") {
+    return 1;
+  }
+  if (digest == "sha512" || digest == "sha2-512" || digest == "sha-512") {
+    return 2;
+  }
+  return 0;
+}
+
+void add_unique(std::vector<std::string>& list, const std::string& value) {
+  if (!value.empty() && std::find(list.begin(), list.end(), value) == list.end()) {
+    list.push_back(value);
+  }
+}
+
+std::string join(const std::vector<std::string>& items, const char* separator) {
+  std::string out;
+  for (const auto& item : items) {
+    out += (out.empty() ? "" : separator) + item;
+  }
+  return out;
+}
+
+// DANE-EE records -> Postfix fingerprint pins (certificate or public-key digests; Postfix
+// matches both). `3 x 0` records are hashed here; `3 x M` whose M is the operator's digest
+// are used as they are; others cannot be converted.
+PolicyAnswer pin_dane_ee(const DestinationFacts& facts, const std::vector<const TlsaRecord*>& records,
+                         const PinnedOptions& pinned) {
+  std::string digest = lower(pinned.fingerprint_digest.empty() ? "sha256" : pinned.fingerprint_digest);
+  std::uint8_t direct_mtype = mtype_for_digest(digest);
+  std::vector<std::string> pins;
+  std::vector<std::string> skipped;
+  for (const TlsaRecord* r : records) {
+    if (r->mtype == 0) {
+      auto hashed = named_digest(digest, r->data);
+      if (hashed) {
+        add_unique(pins, to_hex(*hashed));
+      } else {
+        skipped.push_back(r->short_string() + " (" + hashed.error() + ")");
+      }
+    } else if (direct_mtype != 0 && r->mtype == direct_mtype) {
+      add_unique(pins, to_hex(r->data));
+    } else {
+      skipped.push_back(r->short_string() + " (matching type " + std::to_string(r->mtype) + " is not " + digest + ")");
+    }
+  }
+  if (pins.empty()) {
+    return make(PolicyKind::DaneOnly, "OK dane-only",
+                facts.reason + "; no DANE-EE record converts to a " + digest + " fingerprint: " + join(skipped, ", "));
+  }
+  std::string reason = facts.reason + "; " + std::to_string(pins.size()) + " DANE-EE " + digest + " fingerprint" +
+                       (pins.size() == 1 ? "" : "s") + " pinned";
+  if (!skipped.empty()) {
+    reason += " (not convertible, left out: " + join(skipped, ", ") + ")";
+  }
+  return make(PolicyKind::Fingerprint, "OK fingerprint match=" + join(pins, "|"), reason);
+}
+
+// Reference identifiers for DANE-TA name checks (docs/design.md §3).
+std::vector<std::string> reference_names(const DestinationFacts& facts) {
+  std::vector<std::string> names;
+  for (const auto& n : facts.reference_names) {
+    add_unique(names, n);
+  }
+  for (const auto& h : facts.hosts) {
+    add_unique(names, h.tlsa_base);
+    add_unique(names, h.name);
+  }
+  return names;
+}
+
+PolicyAnswer decide_pinned(const DestinationFacts& facts, const PinnedOptions& pinned) {
+  if (facts.outcome == DestinationOutcome::Encrypt) {
+    return make(PolicyKind::Encrypt, "OK encrypt", facts.reason);
+  }
+  if (facts.outcome != DestinationOutcome::DaneOnly) {
+    return decide_native(facts);
+  }
+  std::vector<const TlsaRecord*> ee;
+  std::vector<const TlsaRecord*> ta;
+  for (const auto& h : facts.hosts) {
+    for (const auto& r : h.tlsa) {
+      if (smtp_usability(r) != TlsaUsability::Usable) {
+        continue;
+      }
+      (r.usage == static_cast<std::uint8_t>(TlsaUsage::DaneEe) ? ee : ta).push_back(&r);
+    }
+  }
+  if (!ee.empty() && !ta.empty()) {
+    return make(PolicyKind::DaneOnly, "OK dane-only",
+                facts.reason + "; DANE-EE and DANE-TA records together cannot be pinned");
+  }
+  if (!ee.empty()) {
+    return pin_dane_ee(facts, ee, pinned);
+  }
+  std::optional<std::string> ta_file;
+  if (pinned.ta_file) {
+    ta_file = pinned.ta_file(facts);
+  }
+  if (!ta_file || ta_file->empty()) {
+    return make(PolicyKind::DaneOnly, "OK dane-only", facts.reason + "; no trust-anchor file for the DANE-TA records");
+  }
+  return make(PolicyKind::Secure, "OK secure tafile=" + *ta_file + " match=" + join(reference_names(facts), ":"),
+              facts.reason + "; DANE-TA trust anchors in " + *ta_file);
+}
+
+} // namespace
+
+PolicyAnswer decide(const DestinationFacts& facts, Mode mode, const PinnedOptions& pinned) {
+  switch (mode) {
+  case Mode::Native:
+    return decide_native(facts);
+  case Mode::Pinned:
+    return decide_pinned(facts, pinned);
+  case Mode::Monitor: {
+    PolicyAnswer native = decide_native(facts);
+    PolicyAnswer a = make(PolicyKind::NotFound, "NOTFOUND ", "monitor mode, would answer '" + native.answer + "': " + native.reason);
+    a.would_answer = native.answer;
+    return a;
+  }
+  }
+  return decide_native(facts);
+}
+
+} // namespace dane::policyd

@@ -1,0 +1,726 @@
+// Verdict-log line parsing (docs/design.md §6) for dane-policyctl report.
+//
+// A small pull parser over the line (no DOM): a million-line log must be summarised in seconds,
+// and building an nlohmann::json tree per line cost ~20 µs. Full JSON syntax is checked (strings
+// with escapes including \uXXXX surrogate pairs, numbers, literals, nesting); unknown fields are
+// skipped; the pinned fields are type-checked and their values checked against the pinned lists.
+#include <algorithm>
+#include <cstring>
+
+#include "dane/tools/report.hpp"
+
+namespace dane::policyd::report {
+
+namespace {
+
+constexpr int k_max_depth = 64;
+
+class Cursor {
+public:
+  explicit Cursor(std::string_view s) : m_s(s) {}
+
+  void ws() {
+    while (m_pos < m_s.size() && (m_s[m_pos] == ' ' || m_s[m_pos] == '\t' || m_s[m_pos] == '\r' || m_s[m_pos] == '\n')) {
+      ++m_pos;
+    }
+  }
+  bool at_end() {
+    ws();
+    return m_pos >= m_s.size();
+  }
+  char peek() {
+    ws();
+    return m_pos < m_s.size() ? m_s[m_pos] : '\0';
+  }
+  bool eat(char c) {
+    if (peek() == c) {
+      ++m_pos;
+      return true;
+    }
+    return false;
+  }
+  std::size_t pos() const { return m_pos; }
+
+  // A JSON string into out (decoded). The cursor must be at the opening quote.
+  bool string(std::string& out) {
+    if (!eat('"')) {
+      return false;
+    }
+    out.clear();
+    for (;;) {
+      // Fast path: copy a run of plain characters.
+      std::size_t start = m_pos;
+      while (m_pos < m_s.size() && m_s[m_pos] != '"' && m_s[m_pos] != '\\' &&
+             static_cast<unsigned char>(m_s[m_pos]) >= 0x20) {
+        ++m_pos;
+      }
+      out.append(m_s.data() + start, m_pos - start);
+      if (m_pos >= m_s.size()) {
+        return false;
+      }
+      char c = m_s[m_pos++];
+      if (c == '"') {
+        return true;
+      }
+      if (c != '\\') {
+        return false; // control character inside a string
+      }
+      if (m_pos >= m_s.size()) {
+        return false;
+      }
+      char e = m_s[m_pos++];
+      switch (e) {
+      case '"':
+      case '\\':
+      case '/':
+        out += e;
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'u': {
+        unsigned cp = 0;
+        if (!hex4(cp)) {
+          return false;
+        }
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          unsigned lo = 0;
+          if (m_pos + 1 >= m_s.size() || m_s[m_pos] != '\\' || m_s[m_pos + 1] != 'u') {
+            return false;
+          }
+          m_pos += 2;
+          if (!hex4(lo) || lo < 0xDC00 || lo > 0xDFFF) {
+            return false;
+          }
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          return false;
+        }
+        utf8(cp, out);
+        break;
+      }
+      default:
+        return false;
+      }
+    }
+  }
+
+  bool literal(std::string_view word) {
+    ws();
+    if (m_s.substr(m_pos, word.size()) == word) {
+      m_pos += word.size();
+      return true;
+    }
+    return false;
+  }
+
+  // A JSON number; integer_value set when it is an integer that fits.
+  bool number(bool& is_integer, long long& integer_value) {
+    ws();
+    std::size_t start = m_pos;
+    if (m_pos < m_s.size() && m_s[m_pos] == '-') {
+      ++m_pos;
+    }
+    std::size_t int_start = m_pos;
+    while (m_pos < m_s.size() && m_s[m_pos] >= '0' && m_s[m_pos] <= '9') {
+      ++m_pos;
+    }
+    std::size_t int_len = m_pos - int_start;
+    if (int_len == 0 || (int_len > 1 && m_s[int_start] == '0')) {
+      return false;
+    }
+    is_integer = true;
+    if (m_pos < m_s.size() && m_s[m_pos] == '.') {
+      is_integer = false;
+      ++m_pos;
+      std::size_t f = m_pos;
+      while (m_pos < m_s.size() && m_s[m_pos] >= '0' && m_s[m_pos] <= '9') {
+        ++m_pos;
+      }
+      if (m_pos == f) {
+        return false;
+      }
+    }
+    if (m_pos < m_s.size() && (m_s[m_pos] == 'e' || m_s[m_pos] == 'E')) {
+      is_integer = false;
+      ++m_pos;
+      if (m_pos < m_s.size() && (m_s[m_pos] == '+' || m_s[m_pos] == '-')) {
+        ++m_pos;
+      }
+      std::size_t e = m_pos;
+      while (m_pos < m_s.size() && m_s[m_pos] >= '0' && m_s[m_pos] <= '9') {
+        ++m_pos;
+      }
+      if (m_pos == e) {
+        return false;
+      }
+    }
+    if (is_integer) {
+      if (int_len > 15) {
+        is_integer = false; // too large for the fields we read
+      } else {
+        long long v = 0;
+        for (std::size_t i = int_start; i < int_start + int_len; ++i) {
+          v = v * 10 + (m_s[i] - '0');
+        }
+        integer_value = m_s[start] == '-' ? -v : v;
+      }
+    }
+    return true;
+  }
+
+  // Skips any value (validating it).
+  bool skip(int depth = 0) {
+    if (depth > k_max_depth) {
+      return false;
+    }
+    char c = peek();
+    if (c == '"') {
+      return string(m_scratch);
+    }
+    if (c == '{') {
+      ++m_pos;
+      if (eat('}')) {
+        return true;
+      }
+      do {
+        if (peek() != '"' || !string(m_scratch) || !eat(':') || !skip(depth + 1)) {
+          return false;
+        }
+      } while (eat(','));
+      return eat('}');
+    }
+    if (c == '[') {
+      ++m_pos;
+      if (eat(']')) {
+        return true;
+      }
+      do {
+        if (!skip(depth + 1)) {
+          return false;
+        }
+      } while (eat(','));
+      return eat(']');
+    }
+    if (c == 't') {
+      return literal("true");
+    }
+    if (c == 'f') {
+      return literal("false");
+    }
+    if (c == 'n') {
+      return literal("null");
+    }
+    bool is_int = false;
+    long long v = 0;
+    return number(is_int, v);
+  }
+
+private:
+  bool hex4(unsigned& out) {
+    if (m_pos + 4 > m_s.size()) {
+      return false;
+    }
+    out = 0;
+    for (int i = 0; i < 4; ++i) {
+      char c = m_s[m_pos++];
+      out <<= 4;
+      if (c >= '0' && c <= '9') {
+        out |= static_cast<unsigned>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        out |= static_cast<unsigned>(c - 'a' + 10);
+      } else if (c >= 'A' && c <= 'F') {
+        out |= static_cast<unsigned>(c - 'A' + 10);
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+  static void utf8(unsigned cp, std::string& out) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  std::string_view m_s;
+  std::size_t m_pos = 0;
+  std::string m_scratch;
+};
+
+bool one_of(const std::string& v, std::initializer_list<std::string_view> allowed) {
+  for (auto a : allowed) {
+    if (v == a) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Shrinks `v` to `n` elements, keeping the removed ones (and their heap buffers) in `spare`.
+template <typename T> void shrink_into(std::vector<T>& v, std::size_t n, std::vector<T>& spare) {
+  while (v.size() > n) {
+    spare.push_back(std::move(v.back()));
+    v.pop_back();
+  }
+}
+// Appends an element, reusing a spare one when there is one.
+template <typename T> T& grow_from(std::vector<T>& v, std::vector<T>& spare) {
+  if (spare.empty()) {
+    return v.emplace_back();
+  }
+  v.push_back(std::move(spare.back()));
+  spare.pop_back();
+  return v.back();
+}
+
+// Errors: a syntax error is reported as "not valid JSON"; a type or value error names the field.
+struct Fail {
+  std::string message;
+};
+
+class VerdictParser {
+public:
+  VerdictParser(std::string_view line, Verdict& out) : m_c(line), m_v(out) {}
+
+  Expected<Ok> run() {
+    if (m_c.peek() != '{') {
+      if (!m_c.skip() || !m_c.at_end()) {
+        return syntax();
+      }
+      return make_error("not a JSON object");
+    }
+    bool have_time = false, have_dest = false, have_policy = false, have_answer = false, have_hosts = false;
+    auto st = members([&]() -> Expected<Ok> {
+      if (m_key == "time") {
+        have_time = true;
+        return required_string([] { return "time"; }, m_time);
+      }
+      if (m_key == "destination") {
+        have_dest = true;
+        return required_string([] { return "destination"; }, m_v.destination);
+      }
+      if (m_key == "policy") {
+        have_policy = true;
+        return required_string([] { return "policy"; }, m_v.policy);
+      }
+      if (m_key == "answer") {
+        have_answer = true;
+        return required_string([] { return "answer"; }, m_v.answer);
+      }
+      if (m_key == "mode") {
+        return optional_string(m_v.mode);
+      }
+      if (m_key == "reason") {
+        return optional_string(m_v.reason);
+      }
+      if (m_key == "event") {
+        return optional_string(m_v.event);
+      }
+      if (m_key == "would_answer") {
+        return optional_string(m_v.would_answer);
+      }
+      if (m_key == "outcome") {
+        return optional_string(m_v.outcome);
+      }
+      if (m_key == "cached") {
+        if (m_c.literal("true")) {
+          m_v.cached = true;
+          return Ok{};
+        }
+        if (m_c.literal("false")) {
+          m_v.cached = false;
+          return Ok{};
+        }
+        return type_error([] { return "cached"; }, "a boolean");
+      }
+      if (m_key == "hosts") {
+        have_hosts = true;
+        return hosts();
+      }
+      return skip_value();
+    });
+    if (!st) {
+      return st;
+    }
+    if (!m_c.at_end()) {
+      return syntax();
+    }
+    if (!have_time) {
+      return make_error("missing field 'time'");
+    }
+    if (!have_dest) {
+      return make_error("missing field 'destination'");
+    }
+    if (!have_policy) {
+      return make_error("missing field 'policy'");
+    }
+    if (!have_answer) {
+      return make_error("missing field 'answer'");
+    }
+    if (!have_hosts) {
+      return make_error("field 'hosts' missing or not a list");
+    }
+    auto t = parse_rfc3339(m_time);
+    if (!t) {
+      return make_error("field 'time': " + t.error());
+    }
+    m_v.time = *t;
+    if (m_v.destination.empty()) {
+      return make_error("field 'destination' is empty");
+    }
+    if (!one_of(m_v.policy, {"dane-only", "dane", "encrypt", "fingerprint", "secure", "notfound", "tempfail"})) {
+      return make_error("field 'policy' has unknown value '" + m_v.policy + "'");
+    }
+    // Only evaluations (no event) and probe lines are known; anything else would be miscounted.
+    if (!m_v.event.empty() && m_v.event != "probe") {
+      return make_error("field 'event' has unknown value '" + m_v.event + "'");
+    }
+    return monitor_fields();
+  }
+
+private:
+  // Monitor mode: Postfix was told NOTFOUND; the report counts what enforcement would have answered
+  // (`would_answer`, which every monitor-mode line carries, cache hits included; else `outcome`).
+  Expected<Ok> monitor_fields() {
+    if (m_v.mode != "monitor") {
+      return Ok{}; // `would_answer` (when present) equals `answer` then; `outcome` is not needed
+    }
+    if (!m_v.outcome.empty() && !one_of(m_v.outcome, {"tempfail", "not-dane", "dane-only", "dane", "encrypt"})) {
+      return make_error("field 'outcome' has unknown value '" + m_v.outcome + "'");
+    }
+    std::optional<std::string> would;
+    if (!m_v.would_answer.empty()) {
+      would = policy_of_answer(m_v.would_answer);
+      if (!would) {
+        return make_error("field 'would_answer' is not a reply dane-policyd gives: '" + m_v.would_answer + "'");
+      }
+    }
+    m_v.monitored = true;
+    if (!would && !m_v.outcome.empty()) {
+      // The native answer of each DNS outcome (docs/design.md §3): encrypt is answered `dane`.
+      would = m_v.outcome == "not-dane" ? std::string("notfound")
+              : m_v.outcome == "encrypt" ? std::string("dane")
+                                         : m_v.outcome;
+    }
+    if (!would) {
+      return make_error("monitor-mode line without 'would_answer' or 'outcome': what it would have answered is "
+                        "unknown");
+    }
+    m_v.would_policy = std::move(*would);
+    return Ok{};
+  }
+
+  Expected<Ok> syntax() { return make_error("not valid JSON (at byte " + std::to_string(m_c.pos() + 1) + ")"); }
+
+  // Field names are built only when an error needs them (no allocation on the hot path).
+  template <typename Name> Expected<Ok> type_error(const Name& field, const char* want) {
+    // Keep a syntax error a syntax error: the value must still be valid JSON.
+    if (!m_c.skip()) {
+      return syntax();
+    }
+    return make_error("field '" + std::string(field()) + "' is not " + want);
+  }
+
+  template <typename Name> Expected<Ok> required_string(const Name& field, std::string& out) {
+    if (m_c.peek() != '"') {
+      return type_error(field, "a string");
+    }
+    return m_c.string(out) ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+  Expected<Ok> optional_string(std::string& out) {
+    if (m_c.peek() == '"') {
+      return m_c.string(out) ? Expected<Ok>(Ok{}) : syntax();
+    }
+    out.clear();
+    return m_c.skip() ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+  Expected<Ok> skip_value() { return m_c.skip() ? Expected<Ok>(Ok{}) : syntax(); }
+
+  // Walks the members of the object at the cursor, which must be at '{': `field()` reads or skips
+  // the value of member m_key. The one loop for the line, its hosts and their addresses.
+  template <typename Field> Expected<Ok> members(Field&& field) {
+    if (!m_c.eat('{')) {
+      return syntax();
+    }
+    if (m_c.eat('}')) {
+      return Ok{};
+    }
+    do {
+      if (m_c.peek() != '"' || !m_c.string(m_key) || !m_c.eat(':')) {
+        return syntax();
+      }
+      if (auto st = field(); !st) {
+        return st;
+      }
+    } while (m_c.eat(','));
+    return m_c.eat('}') ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+  // At a value that should be an object: false (with the error in `error`) when it is not.
+  template <typename Where> bool expect_object(const Where& where, Expected<Ok>& error) {
+    if (m_c.peek() == '{') {
+      return true;
+    }
+    error = m_c.skip() ? make_error("'" + where() + "' is not an object") : syntax();
+    return false;
+  }
+
+  Expected<Ok> hosts() {
+    if (m_c.peek() != '[') {
+      return type_error([] { return "hosts"; }, "a list");
+    }
+    m_c.eat('[');
+    std::size_t n = 0;
+    if (m_c.eat(']')) {
+      return Ok{};
+    }
+    do {
+      if (m_v.hosts.size() <= n) {
+        grow_from(m_v.hosts, m_v.spare_hosts);
+      }
+      HostVerdict& h = m_v.hosts[n];
+      h.name.clear();
+      h.dnssec.clear();
+      shrink_into(h.tlsa, 0, m_v.spare_strings);
+      h.tlsa_base.clear();
+      h.status.clear();
+      h.probed = false;
+      shrink_into(h.addresses, 0, m_v.spare_addresses);
+      auto st = host(h, n);
+      if (!st) {
+        return st;
+      }
+      ++n;
+    } while (m_c.eat(','));
+    m_hosts_used = n;
+    return m_c.eat(']') ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+  Expected<Ok> host(HostVerdict& h, std::size_t index) {
+    auto where = [index] { return "hosts[" + std::to_string(index) + "]"; };
+    if (Expected<Ok> error = Ok{}; !expect_object(where, error)) {
+      return error;
+    }
+    bool have_name = false, have_dnssec = false, have_tlsa = false;
+    auto st = members([&]() -> Expected<Ok> {
+      if (m_key == "name") {
+        have_name = true;
+        return required_string([&] { return where() + ".name"; }, h.name);
+      }
+      if (m_key == "dnssec") {
+        have_dnssec = true;
+        return required_string([&] { return where() + ".dnssec"; }, h.dnssec);
+      }
+      if (m_key == "tlsa") {
+        have_tlsa = true;
+        return string_list([&] { return where() + ".tlsa"; }, h.tlsa);
+      }
+      if (m_key == "tlsa_base") {
+        return optional_string(h.tlsa_base);
+      }
+      if (m_key == "status") {
+        return optional_string(h.status);
+      }
+      if (m_key == "addresses") {
+        if (m_c.literal("null")) {
+          h.probed = false;
+          return Ok{};
+        }
+        return addresses([&] { return where() + ".addresses"; }, h);
+      }
+      return skip_value();
+    });
+    if (!st) {
+      return st;
+    }
+    if (!have_name) {
+      return make_error("missing field '" + where() + ".name'");
+    }
+    if (!have_dnssec) {
+      return make_error("missing field '" + where() + ".dnssec'");
+    }
+    if (!one_of(h.dnssec, {"secure", "insecure", "bogus", "error"})) {
+      return make_error("field '" + where() + ".dnssec' has unknown value '" + h.dnssec + "'");
+    }
+    if (!have_tlsa) {
+      return make_error("field '" + where() + ".tlsa' missing or not a list");
+    }
+    return Ok{};
+  }
+
+  template <typename Name> Expected<Ok> string_list(const Name& field, std::vector<std::string>& out) {
+    if (m_c.peek() != '[') {
+      return type_error(field, "a list");
+    }
+    m_c.eat('[');
+    if (m_c.eat(']')) {
+      return Ok{};
+    }
+    do {
+      if (m_c.peek() != '"') {
+        return type_error(field, "a list of strings");
+      }
+      if (!m_c.string(grow_from(out, m_v.spare_strings))) {
+        return syntax();
+      }
+    } while (m_c.eat(','));
+    return m_c.eat(']') ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+  template <typename Name> Expected<Ok> addresses(const Name& field, HostVerdict& h) {
+    if (m_c.peek() != '[') {
+      return type_error(field, "a list");
+    }
+    m_c.eat('[');
+    h.probed = true;
+    if (m_c.eat(']')) {
+      return Ok{};
+    }
+    std::size_t j = 0;
+    do {
+      const std::size_t index = j++;
+      auto where = [&] { return field() + "[" + std::to_string(index) + "]"; };
+      if (Expected<Ok> error = Ok{}; !expect_object(where, error)) {
+        return error;
+      }
+      AddressProbe& p = grow_from(h.addresses, m_v.spare_addresses);
+      p.address.clear();
+      p.port = 25;
+      p.result.clear();
+      p.matched.clear();
+      p.depth = -1;
+      bool have_address = false, have_result = false;
+      auto st = members([&]() -> Expected<Ok> {
+        if (m_key == "address") {
+          have_address = true;
+          return required_string([&] { return where() + ".address"; }, p.address);
+        }
+        if (m_key == "result") {
+          have_result = true;
+          return required_string([&] { return where() + ".result"; }, p.result);
+        }
+        if (m_key == "matched") {
+          return optional_string(p.matched);
+        }
+        if ((m_key == "port" || m_key == "depth") && (m_c.peek() == '-' || (m_c.peek() >= '0' && m_c.peek() <= '9'))) {
+          bool is_int = false;
+          long long v = 0;
+          if (!m_c.number(is_int, v)) {
+            return syntax();
+          }
+          if (is_int) {
+            (m_key == "port" ? p.port : p.depth) = static_cast<int>(v);
+          }
+          return Ok{};
+        }
+        return skip_value();
+      });
+      if (!st) {
+        return st;
+      }
+      if (!have_address) {
+        return make_error("missing field '" + where() + ".address'");
+      }
+      if (!have_result) {
+        return make_error("missing field '" + where() + ".result'");
+      }
+      if (!one_of(p.result, {"pass", "tlsa-mismatch", "name-mismatch", "cert-expired", "starttls-not-offered",
+                             "connect-failed", "tls-failed"})) {
+        return make_error("field '" + where() + ".result' has unknown value '" + p.result + "'");
+      }
+    } while (m_c.eat(','));
+    return m_c.eat(']') ? Expected<Ok>(Ok{}) : syntax();
+  }
+
+public:
+  std::size_t hosts_used() const { return m_hosts_used; }
+
+private:
+  Cursor m_c;
+  Verdict& m_v;
+  std::string m_key;
+  std::string m_time;
+  std::size_t m_hosts_used = 0;
+};
+
+} // namespace
+
+Expected<Ok> parse_verdict_line(std::string_view line, Verdict& out) {
+  out.destination.clear();
+  out.mode.clear();
+  out.policy.clear();
+  out.answer.clear();
+  out.reason.clear();
+  out.cached = false;
+  out.event.clear();
+  out.monitored = false;
+  out.would_answer.clear();
+  out.outcome.clear();
+  out.would_policy.clear();
+  out.time = 0;
+  VerdictParser p(line, out);
+  auto st = p.run();
+  shrink_into(out.hosts, p.hosts_used(), out.spare_hosts);
+  return st;
+}
+
+std::optional<std::string> policy_of_answer(std::string_view answer) {
+  auto word = [&](std::string_view w) {
+    return answer.substr(0, w.size()) == w && (answer.size() == w.size() || answer[w.size()] == ' ');
+  };
+  if (word("TEMP") || word("TIMEOUT") || word("PERM")) {
+    return "tempfail";
+  }
+  if (word("NOTFOUND")) {
+    return "notfound";
+  }
+  if (!word("OK")) {
+    return std::nullopt;
+  }
+  std::string_view data = answer.substr(std::min<std::size_t>(3, answer.size()));
+  const std::string_view level = data.substr(0, data.find(' '));
+  for (std::string_view known : {"dane-only", "dane", "encrypt", "fingerprint", "secure"}) {
+    if (level == known) {
+      return std::string(known);
+    }
+  }
+  return std::nullopt;
+}
+
+Expected<Verdict> parse_verdict_line(std::string_view line) {
+  Verdict v;
+  auto st = parse_verdict_line(line, v);
+  if (!st) {
+    return make_error(st.error());
+  }
+  return v;
+}
+
+} // namespace dane::policyd::report

@@ -1,0 +1,569 @@
+// The pure step logic of `dane-policyctl rollover` (contract: dane/tools/rollover.hpp, docs/rollover.md).
+#include "dane/tools/rollover.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+
+namespace dane::policyd {
+
+namespace {
+
+using std::chrono::seconds;
+using std::chrono::sys_seconds;
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool contains(const std::vector<TlsaRecord>& records, const TlsaRecord& record) {
+  return std::find(records.begin(), records.end(), record) != records.end();
+}
+
+void add_unique(std::vector<std::string>& lines, std::string line) {
+  if (std::find(lines.begin(), lines.end(), line) == lines.end()) {
+    lines.push_back(std::move(line));
+  }
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) {
+      out += sep;
+    }
+    out += item;
+  }
+  return out;
+}
+
+std::string address_label(const ServerObservation& server) {
+  if (server.address.find(':') != std::string::npos) {
+    return "[" + server.address + "]:" + std::to_string(server.port);
+  }
+  return server.address + ":" + std::to_string(server.port);
+}
+
+// The published state: every published record keeps its first-seen time while it stays published.
+RolloverState updated_state(const RolloverInput& in, std::vector<std::string>& notes) {
+  RolloverState out;
+  out.host = in.host;
+  out.port = in.port;
+  out.max_ttl = std::max(in.state.max_ttl, in.published.ttl);
+  for (const auto& record : in.published.records) {
+    std::string key = record.to_string();
+    bool duplicate = std::any_of(out.records.begin(), out.records.end(),
+                                 [&](const RolloverRecordSeen& seen) { return seen.tlsa == key; });
+    if (duplicate) {
+      continue;
+    }
+    RolloverRecordSeen seen{key, in.now};
+    for (const auto& old : in.state.records) {
+      if (old.tlsa == key) {
+        if (old.first_seen > in.now) {
+          notes.push_back("state: first-seen time of " + record.short_string() + " (" +
+                          format_rfc3339(old.first_seen) + ") lies in the future; its clock starts again now");
+        } else {
+          seen.first_seen = old.first_seen;
+        }
+        break;
+      }
+    }
+    out.records.push_back(std::move(seen));
+  }
+  return out;
+}
+
+std::optional<sys_seconds> first_seen_of(const RolloverState& state, const TlsaRecord& record) {
+  std::string key = record.to_string();
+  for (const auto& seen : state.records) {
+    if (seen.tlsa == key) {
+      return seen.first_seen;
+    }
+  }
+  return std::nullopt;
+}
+
+struct ServerSummary {
+  std::vector<const ServerObservation*> current, next, other, unknown;
+  bool all_next() const { return !next.empty() && current.empty() && other.empty() && unknown.empty(); }
+};
+
+ServerSummary summarize(const std::vector<ServerObservation>& servers) {
+  ServerSummary summary;
+  for (const auto& server : servers) {
+    switch (server.presented) {
+    case Presented::Current:
+      summary.current.push_back(&server);
+      break;
+    case Presented::Next:
+      summary.next.push_back(&server);
+      break;
+    case Presented::Other:
+      summary.other.push_back(&server);
+      break;
+    case Presented::Unknown:
+      summary.unknown.push_back(&server);
+      break;
+    }
+  }
+  return summary;
+}
+
+std::string labels(const std::vector<const ServerObservation*>& servers) {
+  std::vector<std::string> out;
+  for (const auto* server : servers) {
+    out.push_back(address_label(*server));
+  }
+  return join(out, ", ");
+}
+
+std::string unknown_details(const std::vector<const ServerObservation*>& servers) {
+  std::vector<std::string> out;
+  for (const auto* server : servers) {
+    out.push_back(address_label(*server) + (server->detail.empty() ? "" : " (" + server->detail + ")"));
+  }
+  return join(out, ", ");
+}
+
+} // namespace
+
+std::string to_string(RolloverStep step) {
+  switch (step) {
+  case RolloverStep::Publish:
+    return "publish";
+  case RolloverStep::Wait:
+    return "wait";
+  case RolloverStep::Swap:
+    return "swap";
+  case RolloverStep::Remove:
+    return "remove";
+  case RolloverStep::Done:
+    return "done";
+  case RolloverStep::Refuse:
+    return "refuse";
+  }
+  return "refuse";
+}
+
+std::string to_string(RolloverRefusal refusal) {
+  switch (refusal) {
+  case RolloverRefusal::None:
+    return "";
+  case RolloverRefusal::SameKey:
+    return "same-key";
+  case RolloverRefusal::DnsFailed:
+    return "dns-failed";
+  case RolloverRefusal::DnssecBogus:
+    return "dnssec-bogus";
+  case RolloverRefusal::Insecure:
+    return "insecure";
+  case RolloverRefusal::NoTlsa:
+    return "no-tlsa";
+  case RolloverRefusal::MatchesNeither:
+    return "matches-neither";
+  case RolloverRefusal::ServerOtherKey:
+    return "server-other-key";
+  case RolloverRefusal::LiveKeyUnpublished:
+    return "live-key-unpublished";
+  case RolloverRefusal::Unconfirmed:
+    return "unconfirmed";
+  }
+  return "";
+}
+
+std::string to_string(Presented presented) {
+  switch (presented) {
+  case Presented::Current:
+    return "current";
+  case Presented::Next:
+    return "next";
+  case Presented::Other:
+    return "other";
+  case Presented::Unknown:
+    return "unknown";
+  }
+  return "unknown";
+}
+
+bool CertificateRecords::matches(const TlsaRecord& record) const {
+  return contains(leaf, record) || contains(issuer, record) || contains(other_cas, record);
+}
+
+std::optional<TlsaRecord> CertificateRecords::find(std::uint8_t usage, std::uint8_t selector,
+                                                   std::uint8_t mtype) const {
+  const auto& pool = usage == 3 ? leaf : issuer;
+  for (const auto& record : pool) {
+    if (record.usage == usage && record.selector == selector && record.mtype == mtype) {
+      return record;
+    }
+  }
+  return std::nullopt;
+}
+
+Presented classify_presented(std::string_view cert_sha256, std::string_view spki_sha256,
+                             const CertificateRecords& current, const CertificateRecords& next) {
+  const std::string cert = lower(cert_sha256);
+  const std::string spki = lower(spki_sha256);
+  if (cert.empty() && spki.empty()) {
+    return Presented::Unknown;
+  }
+  if (!cert.empty()) {
+    if (cert == lower(next.cert_sha256)) {
+      return Presented::Next;
+    }
+    if (cert == lower(current.cert_sha256)) {
+      return Presented::Current;
+    }
+  }
+  if (!spki.empty()) {
+    const bool same_key = lower(current.spki_sha256) == lower(next.spki_sha256);
+    // With one key in both certificates only the certificate digest can tell them apart; a third
+    // certificate for that key counts as the current one (the next one is not installed yet).
+    if (spki == lower(current.spki_sha256)) {
+      return Presented::Current;
+    }
+    if (!same_key && spki == lower(next.spki_sha256)) {
+      return Presented::Next;
+    }
+  }
+  return Presented::Other;
+}
+
+PublishedRrset published_from_answer(const Answer& answer) {
+  PublishedRrset out;
+  out.security = answer.security;
+  out.reason = answer.reason;
+  out.ttl = answer.ttl;
+  out.exists = answer.havedata && !answer.nxdomain && !answer.rdata.empty();
+  for (const auto& rdata : answer.rdata) {
+    auto record = parse_tlsa_rdata(rdata);
+    if (record) {
+      out.records.push_back(std::move(*record));
+    } else {
+      out.malformed.push_back(to_hex(rdata) + " (" + record.error() + ")");
+    }
+  }
+  return out;
+}
+
+int rollover_exit_code(RolloverStep step, RolloverRefusal refusal) {
+  switch (step) {
+  case RolloverStep::Swap:
+  case RolloverStep::Done:
+    return 0;
+  case RolloverStep::Publish:
+  case RolloverStep::Wait:
+  case RolloverStep::Remove:
+    return 4;
+  case RolloverStep::Refuse:
+    return refusal == RolloverRefusal::DnsFailed || refusal == RolloverRefusal::DnssecBogus ? 3 : 1;
+  }
+  return 1;
+}
+
+std::string zone_line(std::string_view host, std::uint16_t port, const TlsaRecord& record) {
+  return "_" + std::to_string(port) + "._tcp." + std::string(host) + ". IN TLSA " + record.to_string();
+}
+
+std::string format_duration(std::chrono::seconds duration) {
+  long long total = duration.count();
+  if (total <= 0) {
+    return "0s";
+  }
+  const long long h = total / 3600;
+  const long long m = (total % 3600) / 60;
+  const long long s = total % 60;
+  std::string out;
+  auto part = [&](long long value, const char* unit) {
+    if (value > 0) {
+      if (!out.empty()) {
+        out += ' ';
+      }
+      out += std::to_string(value) + unit;
+    }
+  };
+  part(h, "h");
+  part(m, "m");
+  part(s, "s");
+  return out;
+}
+
+std::string format_rfc3339(std::chrono::sys_seconds time) {
+  std::time_t t = static_cast<std::time_t>(time.time_since_epoch().count());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+RolloverDecision decide_rollover(const RolloverInput& in) {
+  RolloverDecision d;
+  d.tlsa_name = "_" + std::to_string(in.port) + "._tcp." + in.host + ".";
+  d.state = in.state;
+  d.state.host = in.host;
+  d.state.port = in.port;
+
+  auto finish = [&](RolloverStep step, RolloverRefusal refusal, std::string message) {
+    d.step = step;
+    d.refusal = refusal;
+    d.exit_code = rollover_exit_code(step, refusal);
+    d.message = std::move(message);
+    return d;
+  };
+  auto refuse = [&](RolloverRefusal refusal, std::string message) {
+    return finish(RolloverStep::Refuse, refusal, std::move(message));
+  };
+
+  // Nothing to roll at all: the two files hold one certificate.
+  if (in.current.cert_sha256 == in.next.cert_sha256) {
+    return refuse(RolloverRefusal::SameKey,
+                  "nothing to roll: --current and --next are the same certificate (SHA-256 " +
+                      in.current.cert_sha256 + ")");
+  }
+
+  // Only a validated answer is trusted; a DNS problem is temporary (exit 3), an unsigned zone is not.
+  switch (in.published.security) {
+  case DnsSecurity::Failed:
+    return refuse(RolloverRefusal::DnsFailed,
+                  "TLSA lookup for " + d.tlsa_name + " failed (" +
+                      (in.published.reason.empty() ? std::string("no answer") : in.published.reason) +
+                      "): nothing is known about the published records; try again later");
+  case DnsSecurity::Bogus:
+    return refuse(RolloverRefusal::DnssecBogus,
+                  "TLSA RRset at " + d.tlsa_name + " is DNSSEC-bogus (" +
+                      (in.published.reason.empty() ? std::string("validation failed") : in.published.reason) +
+                      "): DANE senders cannot use it now; repair the zone's signatures/DS before rolling");
+  case DnsSecurity::Insecure:
+    return refuse(RolloverRefusal::Insecure,
+                  "TLSA RRset at " + d.tlsa_name +
+                      " is not DNSSEC-signed (insecure): senders ignore it, DANE is not in effect; sign the "
+                      "zone first");
+  case DnsSecurity::Secure:
+    break;
+  }
+
+  d.state = updated_state(in, d.notes);
+  for (const auto& bad : in.published.malformed) {
+    d.notes.push_back("ignored malformed TLSA RDATA: " + bad);
+  }
+  if (!in.published.exists || in.published.records.empty()) {
+    if (auto first_record = in.next.find(3, 1, 1)) {
+      d.add_lines.push_back(zone_line(in.host, in.port, *first_record));
+    }
+    return refuse(RolloverRefusal::NoTlsa,
+                  "no TLSA RRset is published at " + d.tlsa_name +
+                      " (DNSSEC-proven absence): DANE is not in use for this host, there is nothing to roll; to "
+                      "start using DANE, publish the record below for the certificate you install");
+  }
+
+  std::vector<TlsaRecord> cur;
+  std::vector<TlsaRecord> nxt;
+  std::vector<TlsaRecord> neither;
+  for (const auto& record : in.published.records) {
+    if (smtp_usability(record) != TlsaUsability::Usable) {
+      d.notes.push_back("ignored unusable record " + record.short_string() + ": " +
+                        describe(smtp_usability(record), record));
+      continue;
+    }
+    const bool c = in.current.matches(record);
+    const bool n = in.next.matches(record);
+    if (c && !contains(cur, record)) {
+      cur.push_back(record);
+    }
+    if (n && !contains(nxt, record)) {
+      nxt.push_back(record);
+    }
+    if (!c && !n && !contains(neither, record)) {
+      neither.push_back(record);
+    }
+  }
+  d.current_records = cur;
+  d.next_records = nxt;
+  for (const auto& record : neither) {
+    d.notes.push_back("published record matching neither certificate (left alone): " +
+                      zone_line(in.host, in.port, record));
+  }
+
+  const ServerSummary servers = summarize(in.servers);
+  if (!servers.other.empty()) {
+    std::vector<std::string> seen;
+    for (const auto* server : servers.other) {
+      seen.push_back(address_label(*server) + " presents SPKI SHA-256 " +
+                     (server->detail.empty() ? std::string("?") : server->detail));
+    }
+    return refuse(RolloverRefusal::ServerOtherKey,
+                  "the live server presents a certificate that is neither --current nor --next (" + join(seen, "; ") +
+                      "): check which certificate is installed and which files you passed");
+  }
+  if (in.servers.empty()) {
+    d.notes.push_back("no probe of the live server ran");
+  } else if (!servers.unknown.empty()) {
+    d.notes.push_back("could not see what the server presents at " + unknown_details(servers.unknown));
+  }
+
+  if (cur.empty() && nxt.empty()) {
+    std::vector<std::string> published;
+    for (const auto& record : in.published.records) {
+      published.push_back(record.to_string());
+    }
+    return refuse(RolloverRefusal::MatchesNeither,
+                  "no usable published record at " + d.tlsa_name +
+                      " matches the current or the next certificate (published: " + join(published, "; ") +
+                      "): the RRset or the certificate files are not what you think; fix that first");
+  }
+
+  // One key in both certificates: nothing to roll when every current record matches the next one too.
+  if (lower(in.current.spki_sha256) == lower(in.next.spki_sha256)) {
+    const bool covered = std::all_of(cur.begin(), cur.end(), [&](const TlsaRecord& r) { return contains(nxt, r); });
+    if (covered) {
+      return refuse(RolloverRefusal::SameKey,
+                    "nothing to roll: the next certificate has the same public key as the current one and every "
+                    "published record that matches the current certificate matches it too; installing it needs "
+                    "no TLSA change");
+    }
+    d.notes.push_back("the next certificate has the current key, but published records with selector 0 "
+                      "(full certificate) or of a CA change: rolling those");
+  }
+
+  const auto wait_for = std::max<seconds>(seconds(d.state.max_ttl), in.interval);
+  d.required_wait = wait_for;
+
+  // Step 1: the next certificate's record is not published yet.
+  if (nxt.empty()) {
+    std::vector<std::string> missing_issuer;
+    for (const auto& record : cur) {
+      auto partner = in.next.find(record.usage, record.selector, record.mtype);
+      if (partner) {
+        add_unique(d.add_lines, zone_line(in.host, in.port, *partner));
+      } else {
+        missing_issuer.push_back(record.short_string());
+      }
+    }
+    if (!missing_issuer.empty()) {
+      d.notes.push_back("no DANE-TA partner for " + join(missing_issuer, ", ") +
+                        ": the --next file holds no certificate that issued the next leaf (pass its chain file)");
+    }
+    if (d.add_lines.empty()) {
+      auto partner = in.next.find(3, cur.front().selector, cur.front().mtype);
+      if (partner) {
+        add_unique(d.add_lines, zone_line(in.host, in.port, *partner));
+      }
+    }
+    // Alternatives: 2 1 1 of the next leaf's issuer when it is in the chain file, and 3 1 1 of the
+    // leaf when the primary suggestion is a DANE-TA record.
+    if (auto ta = in.next.find(2, 1, 1)) {
+      std::string line = zone_line(in.host, in.port, *ta);
+      if (std::find(d.add_lines.begin(), d.add_lines.end(), line) == d.add_lines.end()) {
+        d.alternative_lines.push_back(line + "   ; DANE-TA of the issuer: only if the server sends the issuer "
+                                             "certificate in its chain");
+      }
+    }
+    if (auto ee = in.next.find(3, 1, 1)) {
+      std::string line = zone_line(in.host, in.port, *ee);
+      if (std::find(d.add_lines.begin(), d.add_lines.end(), line) == d.add_lines.end()) {
+        d.alternative_lines.push_back(line + "   ; DANE-EE of the next key");
+      }
+    }
+    if (!servers.next.empty()) {
+      return refuse(RolloverRefusal::LiveKeyUnpublished,
+                    "the server at " + labels(servers.next) +
+                        " already presents the next certificate, but no published record matches it: DANE senders "
+                        "cannot deliver there now; publish the record(s) below immediately (or reinstall the current "
+                        "certificate there)");
+    }
+    return finish(RolloverStep::Publish, RolloverRefusal::None,
+                  "publish the next certificate's record at " + d.tlsa_name +
+                      " next to the current one (keep the current record), then run again; swapping becomes safe " +
+                      format_duration(wait_for) + " after it is first seen");
+  }
+
+  // When was a record matching the next certificate first seen (the earliest, it keeps counting)?
+  std::optional<sys_seconds> first;
+  for (const auto& record : nxt) {
+    auto seen = first_seen_of(d.state, record);
+    if (seen && (!first || *seen < *first)) {
+      first = seen;
+    }
+  }
+  if (!first) {
+    first = in.now; // cannot happen: every published record is in the updated state
+  }
+  d.next_first_seen = first;
+  d.safe_at = *first + wait_for;
+
+  // The old record is gone: done if the server shows the next key everywhere.
+  if (cur.empty()) {
+    if (servers.all_next()) {
+      return finish(RolloverStep::Done, RolloverRefusal::None,
+                    "rollover complete: only the next certificate's record is published at " + d.tlsa_name +
+                        " and the server presents the next certificate");
+    }
+    if (!servers.current.empty()) {
+      for (const auto& record : in.current.leaf) {
+        if (record.selector == 1 && record.mtype == 1) {
+          d.add_lines.push_back(zone_line(in.host, in.port, record));
+        }
+      }
+      return refuse(RolloverRefusal::LiveKeyUnpublished,
+                    "the server at " + labels(servers.current) +
+                        " still presents the current certificate, but no published record matches it any more: DANE "
+                        "senders cannot deliver there now; install the next certificate there now, or publish the "
+                        "current record again");
+    }
+    return refuse(RolloverRefusal::Unconfirmed,
+                  "the current certificate's record is gone from " + d.tlsa_name +
+                      ", but the probe could not confirm that the server presents the next certificate" +
+                      (servers.unknown.empty() ? std::string() : " (" + unknown_details(servers.unknown) + ")") +
+                      "; check the server by hand");
+  }
+
+  // Both published, not long enough.
+  const auto elapsed = in.now - *first;
+  if (elapsed < wait_for) {
+    d.remaining_wait = wait_for - elapsed;
+    if (!servers.next.empty()) {
+      d.notes.push_back("warning: " + labels(servers.next) +
+                        " already presents the next certificate although the next record is not established yet: "
+                        "senders that cached the old RRset may fail there until " +
+                        format_rfc3339(*d.safe_at) + "; keep the current record until then");
+    }
+    return finish(RolloverStep::Wait, RolloverRefusal::None,
+                  "both records are published; wait " + format_duration(*d.remaining_wait) + " more (until " +
+                      format_rfc3339(*d.safe_at) + ": next record first seen " + format_rfc3339(*first) +
+                      ", wait max(TTL " + std::to_string(d.state.max_ttl) + "s, interval " +
+                      format_duration(in.interval) + ") = " + format_duration(wait_for) +
+                      ") before installing the next certificate");
+  }
+
+  // Both published long enough.
+  if (servers.all_next()) {
+    for (const auto& record : cur) {
+      if (!contains(nxt, record)) {
+        d.remove_lines.push_back(zone_line(in.host, in.port, record));
+      }
+    }
+    if (d.remove_lines.empty()) {
+      return finish(RolloverStep::Done, RolloverRefusal::None,
+                    "rollover complete: the server presents the next certificate and every published record that "
+                    "matched the current one matches the next one too");
+    }
+    return finish(RolloverStep::Remove, RolloverRefusal::None,
+                  "the server presents the next certificate; delete the old record(s) below from " + d.tlsa_name +
+                      ", then run again");
+  }
+  if (!servers.next.empty()) {
+    d.notes.push_back(labels(servers.next) + " already present(s) the next certificate; " + labels(servers.current) +
+                      " still present(s) the current one");
+  }
+  return finish(RolloverStep::Swap, RolloverRefusal::None,
+                "safe to install the next certificate now: its record has been published since " +
+                    format_rfc3339(*first) + " (>= " + format_duration(wait_for) +
+                    "); keep the current record until the server presents the next certificate, then run again");
+}
+
+} // namespace dane::policyd

@@ -1,0 +1,110 @@
+// certificate_records(): every TLSA record that would authenticate a certificate file
+// (contract: dane/tools/rollover.hpp). OpenSSL only, no I/O.
+#include <array>
+#include <cstdint>
+
+#include <openssl/x509v3.h>
+
+#include "dane/verifier/pem.hpp"
+#include "dane/tools/rollover.hpp"
+
+namespace dane::policyd {
+
+namespace {
+
+constexpr std::array<std::uint8_t, 2> k_selectors{0, 1};
+constexpr std::array<std::uint8_t, 3> k_mtypes{0, 1, 2};
+
+Status add_all(std::vector<TlsaRecord>& out, X509* cert, std::uint8_t usage) {
+  for (auto selector : k_selectors) {
+    for (auto mtype : k_mtypes) {
+      auto record = make_tlsa(cert, usage, selector, mtype);
+      if (!record) {
+        return make_error(record.error());
+      }
+      out.push_back(std::move(*record));
+    }
+  }
+  return Ok{};
+}
+
+} // namespace
+
+Expected<CertificateRecords> certificate_records(const std::vector<X509*>& chain) {
+  if (chain.empty() || chain.front() == nullptr) {
+    return make_error("no certificate");
+  }
+  X509* leaf = chain.front();
+  CertificateRecords out;
+  if (auto st = add_all(out.leaf, leaf, 3); !st) {
+    return make_error(st.error());
+  }
+  bool have_issuer = false;
+  for (std::size_t i = 1; i < chain.size(); ++i) {
+    X509* ca = chain[i];
+    if (ca == nullptr) {
+      continue;
+    }
+    const bool issued_leaf = !have_issuer && X509_check_issued(ca, leaf) == X509_V_OK;
+    auto st = add_all(issued_leaf ? out.issuer : out.other_cas, ca, 2);
+    if (!st) {
+      return make_error(st.error());
+    }
+    have_issuer = have_issuer || issued_leaf;
+  }
+  auto cert_der = selected_der(leaf, 0);
+  auto spki = selected_der(leaf, 1);
+  if (!cert_der || !spki) {
+    return make_error(!cert_der ? cert_der.error() : spki.error());
+  }
+  auto cert_digest = tlsa_digest(1, *cert_der);
+  auto spki_digest = tlsa_digest(1, *spki);
+  if (!cert_digest || !spki_digest) {
+    return make_error("cannot compute SHA-256");
+  }
+  out.cert_sha256 = to_hex(*cert_digest);
+  out.spki_sha256 = to_hex(*spki_digest);
+  return out;
+}
+
+namespace {
+
+// The certificates of a PEM bundle (dane/pem.hpp does the parsing); keys in the same
+// file (a combined key + chain file) are ignored, a bundle without certificates is an error.
+Expected<std::vector<X509Ptr>> certificates_of(Expected<PemBundle> bundle, const std::string& source) {
+  if (!bundle) {
+    return make_error(bundle.error());
+  }
+  if (bundle->certs.empty()) {
+    return make_error(source + ": no PEM certificate found");
+  }
+  return std::move(bundle->certs);
+}
+
+} // namespace
+
+Expected<std::vector<X509Ptr>> parse_pem_certificates(std::string_view pem) {
+  return certificates_of(parse_pem_bundle(pem), "input");
+}
+
+Expected<std::vector<X509Ptr>> read_pem_certificates(const std::string& path) {
+  return certificates_of(load_pem_bundle_file(path), path);
+}
+
+Expected<CertificateRecords> certificate_records_from_file(const std::string& path) {
+  auto certs = read_pem_certificates(path);
+  if (!certs) {
+    return make_error(certs.error());
+  }
+  std::vector<X509*> chain;
+  for (const auto& cert : *certs) {
+    chain.push_back(cert.get());
+  }
+  auto records = certificate_records(chain);
+  if (!records) {
+    return make_error(path + ": " + records.error());
+  }
+  return records;
+}
+
+} // namespace dane::policyd

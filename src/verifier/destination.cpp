@@ -1,0 +1,526 @@
+// RFC 7672 §2.2 destination evaluation (see dane/destination.hpp and docs/design.md §3).
+//
+// Three rounds of concurrent lookups: the MX RRset (skipped for "[host]" keys), then A and
+// AAAA of every MX host at once, then every TLSA candidate (and, for aliases whose target
+// is insecure, the CNAME at the original name) at once. The resolver's timeout bounds the
+// whole evaluation: one deadline is shared by all rounds.
+#include "dane/verifier/destination.hpp"
+#include "dane/core/text.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <map>
+
+namespace dane {
+
+std::string to_string(HostStatus status) {
+  switch (status) {
+  case HostStatus::DaneUsable:
+    return "dane";
+  case HostStatus::TlsaUnusable:
+    return "unusable";
+  case HostStatus::NoTlsa:
+    return "no-tlsa";
+  case HostStatus::Insecure:
+    return "insecure";
+  case HostStatus::Failed:
+    return "failed";
+  }
+  return "failed";
+}
+
+std::string to_string(DestinationOutcome outcome) {
+  switch (outcome) {
+  case DestinationOutcome::NotDane:
+    return "not-dane";
+  case DestinationOutcome::DaneOnly:
+    return "dane-only";
+  case DestinationOutcome::Dane:
+    return "dane";
+  case DestinationOutcome::Encrypt:
+    return "encrypt";
+  case DestinationOutcome::TempFail:
+    return "tempfail";
+  }
+  return "tempfail";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool is_ipv4_literal(std::string_view name) {
+  int labels = 0;
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    auto dot = name.find('.', start);
+    auto label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 3 ||
+        !std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return false;
+    }
+    ++labels;
+    if (dot == std::string_view::npos) {
+      break;
+    }
+    start = dot + 1;
+  }
+  return labels == 4;
+}
+
+Status check_host_name(std::string_view name) {
+  if (name.empty()) {
+    return make_error("empty domain name");
+  }
+  if (name.size() > 253) {
+    return make_error("domain name longer than 253 characters");
+  }
+  std::size_t start = 0;
+  while (true) {
+    auto dot = name.find('.', start);
+    auto label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty()) {
+      return make_error("empty label in '" + quote_untrusted(name) + "'");
+    }
+    if (label.size() > 63) {
+      return make_error("label longer than 63 characters in '" + quote_untrusted(name) + "'");
+    }
+    for (char c : label) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+      if (!ok) {
+        return make_error("character '" + quote_untrusted(std::string_view(&c, 1)) + "' not allowed in domain name '" +
+                          quote_untrusted(name) + "'");
+      }
+    }
+    if (dot == std::string_view::npos) {
+      break;
+    }
+    start = dot + 1;
+  }
+  return Ok{};
+}
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+std::string describe_failure(const std::string& what, const Answer& a) {
+  if (a.security == DnsSecurity::Bogus) {
+    return what + " bogus: " + a.reason;
+  }
+  return what + " failed: " + (a.reason.empty() ? std::string("error") : a.reason);
+}
+
+bool is_error(const Answer& a) { return a.security == DnsSecurity::Bogus || a.security == DnsSecurity::Failed; }
+
+// Worse of two security states: Failed/Bogus > Insecure > Secure.
+int rank(DnsSecurity s) {
+  switch (s) {
+  case DnsSecurity::Secure:
+    return 0;
+  case DnsSecurity::Insecure:
+    return 1;
+  case DnsSecurity::Bogus:
+    return 2;
+  case DnsSecurity::Failed:
+    return 3;
+  }
+  return 3;
+}
+DnsSecurity worst(DnsSecurity a, DnsSecurity b) { return rank(a) >= rank(b) ? a : b; }
+
+std::string tlsa_owner_for(std::uint16_t port, const std::string& base) {
+  return "_" + std::to_string(port) + "._tcp." + base;
+}
+
+// Work state for one host between the rounds.
+struct HostWork {
+  HostResult result;
+  bool decided = false;                // status final after the address round
+  std::vector<std::string> candidates; // TLSA base candidates, in order
+  bool needs_cname_check = false;      // alias whose target's addresses are insecure
+  std::size_t cname_query = 0;
+  std::vector<std::size_t> tlsa_queries; // parallel to candidates
+};
+
+void fail_host(HostWork& w, DnsSecurity security, std::string reason) {
+  w.result.status = HostStatus::Failed;
+  w.result.dnssec = security;
+  w.result.reason = std::move(reason);
+  w.decided = true;
+}
+
+void use_ttl(std::uint32_t& ttl, const Answer& a) {
+  if (a.ttl != 0 && (ttl == 0 || a.ttl < ttl)) {
+    ttl = a.ttl;
+  }
+}
+
+// Round 2 result for one TLSA candidate: records (secure with data) or absence.
+void apply_tlsa(HostWork& w, const Answer& tlsa, const std::string& base, std::uint16_t port) {
+  HostResult& h = w.result;
+  h.tlsa_base = base;
+  h.tlsa_owner = tlsa_owner_for(port, base);
+  use_ttl(h.ttl, tlsa);
+  std::size_t usable = 0;
+  std::vector<std::string> problems;
+  for (const auto& rdata : tlsa.rdata) {
+    auto record = parse_tlsa_rdata(rdata);
+    if (!record) {
+      problems.push_back("malformed record: " + record.error());
+      continue;
+    }
+    auto usability = smtp_usability(*record);
+    if (usability == TlsaUsability::Usable) {
+      ++usable;
+    } else {
+      problems.push_back(describe(usability, *record));
+    }
+    h.tlsa.push_back(std::move(*record));
+  }
+  if (usable > 0) {
+    h.status = HostStatus::DaneUsable;
+    h.reason = std::to_string(usable) + " usable TLSA record" + (usable == 1 ? "" : "s") + " at " + h.tlsa_owner;
+    if (!problems.empty()) {
+      h.reason += " (" + std::to_string(problems.size()) + " unusable ignored)";
+    }
+  } else {
+    h.status = HostStatus::TlsaUnusable;
+    h.reason = "every TLSA record at " + h.tlsa_owner + " is unusable";
+    for (const auto& p : problems) {
+      h.reason += "; " + p;
+    }
+    h.reason += ": TLS required, no authentication";
+  }
+}
+
+// A candidate's answer without records: why there is no TLSA there.
+std::string absence(const Answer& a, const std::string& owner) {
+  if (a.security == DnsSecurity::Insecure) {
+    return "TLSA lookup for " + owner + " insecure";
+  }
+  return std::string("no TLSA records at ") + owner + (a.nxdomain ? " (secure NXDOMAIN)" : " (secure NODATA)");
+}
+
+void decide_tlsa(HostWork& w, const std::vector<Answer>& answers, std::uint16_t port) {
+  HostResult& h = w.result;
+  std::string why_none;
+  for (std::size_t c = 0; c < w.candidates.size(); ++c) {
+    const Answer& a = answers[w.tlsa_queries[c]];
+    std::string owner = tlsa_owner_for(port, w.candidates[c]);
+    if (is_error(a)) {
+      // A lookup error at a candidate is an error: no fall-back (RFC 7672 §2.2.3).
+      h.tlsa_base = w.candidates[c];
+      h.tlsa_owner = owner;
+      fail_host(w, a.security, describe_failure("TLSA lookup for " + owner, a));
+      return;
+    }
+    if (a.security == DnsSecurity::Secure && a.havedata) {
+      h.dnssec = worst(h.dnssec, DnsSecurity::Secure);
+      apply_tlsa(w, a, w.candidates[c], port);
+      return;
+    }
+    use_ttl(h.ttl, a);
+    why_none += (why_none.empty() ? "" : "; ") + absence(a, owner);
+    if (a.security == DnsSecurity::Insecure) {
+      h.dnssec = worst(h.dnssec, DnsSecurity::Insecure);
+    }
+  }
+  h.tlsa_base = w.candidates.back();
+  h.tlsa_owner = tlsa_owner_for(port, h.tlsa_base);
+  h.status = HostStatus::NoTlsa;
+  h.reason = why_none + ": no DANE for " + h.name;
+}
+
+void aggregate(DestinationFacts& facts) {
+  const auto& hosts = facts.hosts;
+  const std::string what = facts.next_hop.bracketed ? "host" : "MX host";
+  auto count = [&](HostStatus s) {
+    return static_cast<std::size_t>(std::count_if(hosts.begin(), hosts.end(), [&](const HostResult& h) { return h.status == s; }));
+  };
+  std::size_t total = hosts.size();
+  std::size_t usable = count(HostStatus::DaneUsable);
+  std::size_t unusable = count(HostStatus::TlsaUnusable);
+  std::size_t failed = count(HostStatus::Failed);
+  if (total == 0) {
+    facts.outcome = DestinationOutcome::NotDane;
+    facts.reason = "no " + what + "s";
+  } else if (failed == total) {
+    facts.outcome = DestinationOutcome::TempFail;
+    facts.reason = (total == 1 ? "the " + what : "every " + what) + " failed: " + hosts.front().reason;
+  } else if (usable == total) {
+    facts.outcome = DestinationOutcome::DaneOnly;
+    facts.reason = total == 1 ? "the " + what + " has usable TLSA records"
+                              : "all " + std::to_string(total) + " " + what + "s have usable TLSA records";
+  } else if (unusable == total) {
+    facts.outcome = DestinationOutcome::Encrypt;
+    facts.reason = (total == 1 ? "the " + what + " has" : "every " + what + " has") +
+                   " TLSA records but none is usable: TLS required without authentication";
+  } else if (usable == 0 && unusable == 0 && failed == 0) {
+    facts.outcome = DestinationOutcome::NotDane;
+    facts.reason = total == 1 ? "the " + what + " has no TLSA records" : "no " + what + " has TLSA records";
+  } else {
+    facts.outcome = DestinationOutcome::Dane;
+    facts.reason = std::to_string(usable) + " of " + std::to_string(total) + " " + what + "s have usable TLSA records";
+    if (unusable > 0) {
+      facts.reason += ", " + std::to_string(unusable) + " only unusable ones";
+    }
+    if (failed > 0) {
+      facts.reason += ", " + std::to_string(failed) + " failed";
+    }
+  }
+}
+
+} // namespace
+
+Expected<NextHop> parse_next_hop(std::string_view key) {
+  NextHop hop;
+  hop.key = std::string(key);
+  std::string text = lowercase(key);
+  if (text.empty()) {
+    return make_error("empty lookup key");
+  }
+  std::string host;
+  std::string port_text;
+  bool has_port = false;
+  if (text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos) {
+      return make_error("missing ']' in '" + quote_untrusted(hop.key) + "'");
+    }
+    host = text.substr(1, close - 1);
+    std::string rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return make_error("unexpected text after ']' in '" + quote_untrusted(hop.key) + "'");
+      }
+      port_text = rest.substr(1);
+      has_port = true;
+    }
+    hop.bracketed = true;
+  } else {
+    auto colon = text.find(':');
+    host = text.substr(0, colon);
+    if (colon != std::string::npos) {
+      port_text = text.substr(colon + 1);
+      has_port = true;
+    }
+    if (!host.empty() && host.front() == '.') {
+      hop.parent_key = true;
+      host.erase(0, 1);
+    }
+  }
+  if (has_port) {
+    unsigned port = 0;
+    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 ||
+        port > 65535) {
+      return make_error("bad port '" + quote_untrusted(port_text) + "' in '" + quote_untrusted(hop.key) + "'");
+    }
+    hop.port = static_cast<std::uint16_t>(port);
+  }
+  if (hop.bracketed && (host.rfind("ipv6:", 0) == 0 || is_ipv4_literal(host))) {
+    hop.domain = host;
+    hop.ip_literal = true;
+    return hop;
+  }
+  if (host.size() > 1 && host.back() == '.') {
+    host.pop_back();
+  }
+  if (auto ok = check_host_name(host); !ok) {
+    return make_error("malformed lookup key '" + quote_untrusted(hop.key) + "': " + ok.error());
+  }
+  hop.domain = host;
+  return hop;
+}
+
+DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, const EvaluateOptions& /*options*/) {
+  DestinationFacts facts;
+  auto parsed = parse_next_hop(key);
+  if (!parsed) {
+    facts.next_hop.key = std::string(key);
+    facts.outcome = DestinationOutcome::NotDane;
+    facts.reason = parsed.error();
+    return facts;
+  }
+  facts.next_hop = *parsed;
+  const NextHop& hop = facts.next_hop;
+  if (hop.parent_key) {
+    facts.outcome = DestinationOutcome::NotDane;
+    facts.reason = "parent-domain key '" + hop.key + "': no policy for parent domains";
+    return facts;
+  }
+  if (hop.ip_literal) {
+    facts.outcome = DestinationOutcome::NotDane;
+    facts.reason = "next hop " + hop.key + " is an IP address: DANE needs a host name";
+    return facts;
+  }
+  const auto deadline = Clock::now() + resolver.timeout();
+  facts.reference_names.push_back(hop.domain);
+
+  // Round 0: the MX RRset (RFC 7672 §2.2.1).
+  std::vector<std::pair<std::string, std::uint16_t>> hosts; // name, preference
+  if (hop.bracketed) {
+    hosts.emplace_back(hop.domain, 0);
+  } else {
+    Answer mx = resolver.resolve({Query{hop.domain, RrType::Mx}}, deadline).at(0);
+    facts.mx_security = mx.security;
+    facts.ttl = mx.ttl;
+    if (!mx.canonname.empty()) {
+      facts.reference_names.push_back(mx.canonname);
+    }
+    if (is_error(mx)) {
+      facts.outcome = DestinationOutcome::TempFail;
+      facts.reason = describe_failure("MX lookup for " + hop.domain, mx);
+      return facts;
+    }
+    if (mx.security == DnsSecurity::Insecure) {
+      facts.outcome = DestinationOutcome::NotDane;
+      facts.reason = std::string(mx.nxdomain ? "NXDOMAIN for " : "MX RRset of ") + hop.domain +
+                     " is insecure (not DNSSEC-signed): no DANE";
+      return facts;
+    }
+    if (mx.nxdomain) {
+      facts.outcome = DestinationOutcome::NotDane;
+      facts.reason = hop.domain + " does not exist (secure NXDOMAIN)";
+      return facts;
+    }
+    if (!mx.havedata) {
+      hosts.emplace_back(hop.domain, 0); // implicit MX (RFC 5321 §5.1)
+    }
+    for (const auto& rdata : mx.rdata) {
+      auto record = parse_mx_rdata(rdata);
+      if (!record) {
+        facts.outcome = DestinationOutcome::TempFail;
+        facts.reason = "malformed MX record for " + hop.domain + ": " + record.error();
+        return facts;
+      }
+      if (record->exchange == "." || record->exchange.empty()) {
+        facts.outcome = DestinationOutcome::NotDane;
+        facts.reason = hop.domain + " has a null MX (RFC 7505): it accepts no mail";
+        return facts;
+      }
+      bool seen = std::any_of(hosts.begin(), hosts.end(), [&](const auto& h) { return h.first == record->exchange; });
+      if (!seen) {
+        hosts.emplace_back(record->exchange, record->preference);
+      }
+    }
+    std::stable_sort(hosts.begin(), hosts.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  }
+
+  // Round 1: A and AAAA of every host at once (RFC 7672 §2.2.2).
+  std::vector<Query> queries;
+  for (const auto& [name, pref] : hosts) {
+    queries.push_back({name, RrType::A});
+    queries.push_back({name, RrType::Aaaa});
+  }
+  std::vector<Answer> addr = resolver.resolve(queries, deadline);
+  std::vector<HostWork> work(hosts.size());
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    HostWork& w = work[i];
+    HostResult& h = w.result;
+    h.name = hosts[i].first;
+    h.preference = hosts[i].second;
+    const Answer& a = addr[2 * i];
+    const Answer& aaaa = addr[2 * i + 1];
+    use_ttl(h.ttl, a);
+    use_ttl(h.ttl, aaaa);
+    h.canonname = !a.canonname.empty() ? a.canonname : aaaa.canonname;
+    if (is_error(a) || is_error(aaaa)) {
+      const Answer& bad = is_error(a) ? a : aaaa;
+      fail_host(w, bad.security, describe_failure("address lookup (" + to_string(bad.query.type) + ") for " + h.name, bad));
+      continue;
+    }
+    for (const Answer* ans : {&a, &aaaa}) {
+      for (const auto& rdata : ans->rdata) {
+        if (auto text = parse_address_rdata(ans->query.type, rdata)) {
+          h.addresses.push_back(*text);
+        }
+      }
+    }
+    bool secure = a.security == DnsSecurity::Secure && aaaa.security == DnsSecurity::Secure;
+    if (secure) {
+      h.dnssec = DnsSecurity::Secure;
+      if (h.addresses.empty()) {
+        h.status = HostStatus::NoTlsa;
+        h.reason = "no address records for " + h.name + " (secure denial): no connection possible";
+        w.decided = true;
+        continue;
+      }
+      if (!h.canonname.empty()) {
+        w.candidates.push_back(h.canonname); // expanded name first (RFC 7672 §2.2.3)
+      }
+      w.candidates.push_back(h.name);
+    } else if (!h.canonname.empty()) {
+      w.needs_cname_check = true; // a secure alias into an insecure zone keeps its own name
+      w.candidates.push_back(h.name);
+    } else {
+      h.dnssec = DnsSecurity::Insecure;
+      h.status = HostStatus::Insecure;
+      h.reason = "address records of " + h.name + " are insecure (not DNSSEC-signed): no DANE for this host";
+      w.decided = true;
+    }
+  }
+
+  // Round 2: every TLSA candidate, and the CNAME of aliases into insecure zones, at once.
+  queries.clear();
+  for (auto& w : work) {
+    if (w.decided) {
+      continue;
+    }
+    if (w.needs_cname_check) {
+      w.cname_query = queries.size();
+      queries.push_back({w.result.name, RrType::Cname});
+    }
+    for (const auto& base : w.candidates) {
+      w.tlsa_queries.push_back(queries.size());
+      queries.push_back({tlsa_owner_for(hop.port, base), RrType::Tlsa});
+    }
+  }
+  std::vector<Answer> round2 = queries.empty() ? std::vector<Answer>{} : resolver.resolve(queries, deadline);
+  for (auto& w : work) {
+    if (w.decided) {
+      continue;
+    }
+    HostResult& h = w.result;
+    if (w.needs_cname_check) {
+      const Answer& cname = round2[w.cname_query];
+      if (is_error(cname)) {
+        fail_host(w, cname.security, describe_failure("CNAME lookup for " + h.name, cname));
+        continue;
+      }
+      if (cname.security != DnsSecurity::Secure || !cname.havedata) {
+        h.dnssec = DnsSecurity::Insecure;
+        h.status = HostStatus::Insecure;
+        h.reason = "address records of " + h.name + " (alias of " + h.canonname +
+                   ") are insecure and the alias is not secure: no DANE for this host";
+        continue;
+      }
+      h.dnssec = DnsSecurity::Secure;
+    }
+    decide_tlsa(w, round2, hop.port);
+  }
+
+  for (auto& w : work) {
+    if (facts.ttl == 0 || (w.result.ttl != 0 && w.result.ttl < facts.ttl)) {
+      facts.ttl = w.result.ttl == 0 ? facts.ttl : w.result.ttl;
+    }
+    facts.hosts.push_back(std::move(w.result));
+  }
+  if (hop.bracketed && !facts.hosts.empty()) {
+    const HostResult& h = facts.hosts.front();
+    facts.mx_security = h.status == HostStatus::Failed ? h.dnssec
+                        : h.status == HostStatus::Insecure ? DnsSecurity::Insecure
+                                                           : DnsSecurity::Secure;
+    if (!h.canonname.empty()) {
+      facts.reference_names.push_back(h.canonname);
+    }
+  }
+  aggregate(facts);
+  return facts;
+}
+
+} // namespace dane

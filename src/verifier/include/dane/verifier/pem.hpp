@@ -1,0 +1,43 @@
+// dane/verifier/pem.hpp — loading certificates and keys from PEM text or files.
+//
+// Inputs: PEM text (any number of blocks; text outside the blocks, such as
+// `openssl x509 -text` output, is ignored) or a file path. Recognised blocks:
+// CERTIFICATE / X509 CERTIFICATE / TRUSTED CERTIFICATE, PUBLIC KEY,
+// RSA PUBLIC KEY, PRIVATE KEY / RSA PRIVATE KEY / EC PRIVATE KEY; EC PARAMETERS
+// blocks (from `openssl ecparam -genkey`) are skipped.
+// Failure modes (all reported as Expected errors naming the file and block):
+// unreadable file, no PEM block at all, a malformed PEM block (bad base64, no END
+// line), a block whose DER does not parse, an encrypted private key (not
+// supported: no passphrase prompts), an unknown block type.
+// Each certificate is parsed exactly once (parsing costs ~150 µs, docs/design.md §7).
+// No global state; thread-safe (the OpenSSL error queue is per thread and is
+// cleared after use).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dane/core/expected.hpp"
+#include "dane/verifier/handles.hpp"
+
+namespace dane {
+
+// Everything found in one PEM input, in input order per kind.
+struct PemBundle {
+  std::vector<X509Ptr> certs;
+  std::vector<EvpPkeyPtr> public_keys;  // from PUBLIC KEY / RSA PUBLIC KEY blocks
+  std::vector<EvpPkeyPtr> private_keys; // from the private key blocks
+};
+
+// `source` names the input in error messages (a file name, or "input").
+Expected<PemBundle> parse_pem_bundle(std::string_view pem, const std::string& source = "input");
+Expected<PemBundle> load_pem_bundle_file(const std::string& path);
+
+// Whole file contents; errors name the file and the OS error.
+Expected<std::string> read_text_file(const std::string& path);
+
+// Short key description for messages: "RSA 2048", "EC P-256", "ED25519".
+std::string describe_key(EVP_PKEY* key);
+
+} // namespace dane

@@ -1,0 +1,99 @@
+// dane/verifier/tlsa.hpp — the TLSA record model (RFC 6698 §2, RFC 7218 mnemonics).
+//
+// Inputs: presentation text "U S M HEX" (hex may contain white space, as zone
+// files allow) or wire RDATA from DNS. Field values are kept as the raw octets
+// published, so unknown usages/selectors/matching types survive parsing and are
+// reported as *unusable* (RFC 7672 §3.1 / RFC 6698 §4.1) instead of failing.
+// Parsing fails only when the text is not a TLSA record at all (wrong number
+// of fields, a field that is not a number 0-255, bad hex, empty data).
+// No global state; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "dane/core/expected.hpp"
+
+namespace dane {
+
+// Certificate usage field (RFC 6698 §2.1.1; names from RFC 7218 §2.1).
+enum class TlsaUsage : std::uint8_t {
+  PkixTa = 0, // CA constraint: unusable for SMTP (RFC 7672 §3.1.3)
+  PkixEe = 1, // service certificate constraint: unusable for SMTP
+  DaneTa = 2, // trust anchor assertion (RFC 7672 §3.1.2)
+  DaneEe = 3, // domain-issued certificate (RFC 7672 §3.1.1)
+};
+
+// Selector field (RFC 6698 §2.1.2; RFC 7218 §2.2).
+enum class TlsaSelector : std::uint8_t {
+  Cert = 0, // full certificate
+  Spki = 1, // SubjectPublicKeyInfo
+};
+
+// Matching type field (RFC 6698 §2.1.3; RFC 7218 §2.3).
+enum class TlsaMatchingType : std::uint8_t {
+  Full = 0,
+  Sha2_256 = 1,
+  Sha2_512 = 2,
+};
+
+struct TlsaRecord {
+  std::uint8_t usage = 3;
+  std::uint8_t selector = 1;
+  std::uint8_t mtype = 1;
+  std::vector<std::uint8_t> data;
+
+  // "3 1 1 abcdef..." (lowercase hex, no spaces inside the data).
+  std::string to_string() const;
+  // "3 1 1 ab12...cd34" for log lines (head...tail of the data, docs/style.md point 10).
+  std::string short_string() const;
+
+  friend bool operator==(const TlsaRecord&, const TlsaRecord&) = default;
+};
+
+// Why a record can or cannot be used for SMTP (RFC 7672 §3.1).
+enum class TlsaUsability {
+  Usable,
+  PkixUsage,           // usage 0 or 1
+  UnknownUsage,        // usage > 3
+  UnknownSelector,     // selector > 1
+  UnknownMatchingType, // mtype > 2
+  BadDigestLength,     // mtype 1 with data != 32 octets, mtype 2 with data != 64
+  EmptyData,
+};
+
+TlsaUsability smtp_usability(const TlsaRecord& record);
+// Short phrase, e.g. "usage 1 (PKIX-EE) is not usable for SMTP".
+std::string describe(TlsaUsability usability, const TlsaRecord& record);
+// RFC 7218 mnemonic of a usage, "DANE-EE"; "usage N" for unknown values.
+std::string usage_name(std::uint8_t usage);
+
+Expected<TlsaRecord> parse_tlsa(std::string_view text);
+Expected<TlsaRecord> parse_tlsa_rdata(std::span<const std::uint8_t> rdata);
+std::vector<std::uint8_t> to_rdata(const TlsaRecord& record);
+
+std::string to_hex(std::span<const std::uint8_t> bytes);
+Expected<std::vector<std::uint8_t>> from_hex(std::string_view hex); // ignores white space
+
+// Digest of `bytes` for a matching type (0: bytes themselves, 1: SHA-256, 2: SHA-512).
+Expected<std::vector<std::uint8_t>> tlsa_digest(std::uint8_t mtype, std::span<const std::uint8_t> bytes);
+// Digest by OpenSSL name ("sha256", "sha1", "sha512", ... as Postfix's smtp_tls_fingerprint_digest).
+Expected<std::vector<std::uint8_t>> named_digest(std::string_view algorithm, std::span<const std::uint8_t> bytes);
+
+// DER of the selected part of a certificate (selector 0: the certificate, 1: its SPKI,
+// via i2d_X509_PUBKEY(X509_get_X509_PUBKEY()) which is fast, docs/design.md §7).
+Expected<std::vector<std::uint8_t>> selected_der(X509* cert, std::uint8_t selector);
+// DER SubjectPublicKeyInfo of a key (public or private).
+Expected<std::vector<std::uint8_t>> spki_der(EVP_PKEY* key);
+
+// Generate a record from a certificate (any selector) or from a key (selector 1 only).
+Expected<TlsaRecord> make_tlsa(X509* cert, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype);
+Expected<TlsaRecord> make_tlsa(EVP_PKEY* key, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype);
+
+} // namespace dane

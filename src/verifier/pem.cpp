@@ -1,0 +1,204 @@
+// PEM loading: certificates, chains and keys (dane/pem.hpp, dane/match.hpp).
+#include "dane/verifier/pem.hpp"
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+
+#include "dane/verifier/match.hpp"
+
+namespace dane {
+namespace {
+
+// Frees what PEM_read_bio hands out.
+struct PemBlock {
+  char* name = nullptr;
+  char* header = nullptr;
+  unsigned char* data = nullptr;
+  long len = 0;
+  PemBlock() = default;
+  PemBlock(const PemBlock&) = delete;
+  PemBlock& operator=(const PemBlock&) = delete;
+  ~PemBlock() {
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+  }
+};
+
+std::string openssl_error_text() {
+  unsigned long code = ERR_peek_last_error();
+  std::string text;
+  if (code != 0) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    const char* reason = ERR_reason_error_string(code);
+    text = reason != nullptr ? reason : buf;
+  }
+  ERR_clear_error();
+  return text.empty() ? "unknown OpenSSL error" : text;
+}
+
+bool is_cert_block(std::string_view name) {
+  return name == PEM_STRING_X509 || name == PEM_STRING_X509_OLD || name == PEM_STRING_X509_TRUSTED;
+}
+
+bool is_private_key_block(std::string_view name) {
+  return name == PEM_STRING_PKCS8INF || name == PEM_STRING_RSA || name == PEM_STRING_ECPRIVATEKEY ||
+         name == PEM_STRING_DSA;
+}
+
+} // namespace
+
+Expected<std::string> read_text_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return make_error("cannot read '" + path + "': is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return make_error("cannot read '" + path + "': " + std::strerror(errno));
+  }
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) {
+    return make_error("cannot read '" + path + "': " + std::strerror(errno));
+  }
+  return content.str();
+}
+
+Expected<PemBundle> parse_pem_bundle(std::string_view pem, const std::string& source) {
+  ERR_clear_error();
+  if (pem.size() > static_cast<std::size_t>(INT32_MAX)) {
+    return make_error(source + ": input too large");
+  }
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) {
+    return make_error(source + ": out of memory");
+  }
+  PemBundle bundle;
+  int index = 0;
+  int blocks = 0;
+  for (;; ++index) {
+    PemBlock block;
+    if (PEM_read_bio(bio.get(), &block.name, &block.header, &block.data, &block.len) != 1) {
+      unsigned long code = ERR_peek_last_error();
+      if (ERR_GET_LIB(code) == ERR_LIB_PEM && ERR_GET_REASON(code) == PEM_R_NO_START_LINE) {
+        ERR_clear_error();
+        break; // no further block: normal end of input
+      }
+      return make_error(source + ": malformed PEM block #" + std::to_string(index + 1) + ": " +
+                        openssl_error_text());
+    }
+    ++blocks;
+    std::string_view name = block.name;
+    std::string where = source + ": PEM block #" + std::to_string(index + 1) + " (" + std::string(name) + ")";
+    const unsigned char* p = block.data;
+    if (name == PEM_STRING_PKCS8 || std::string_view(block.header).find("ENCRYPTED") != std::string_view::npos) {
+      return make_error(where + ": encrypted private keys are not supported; decrypt it first (openssl pkey)");
+    }
+    if (is_cert_block(name)) {
+      X509Ptr cert(name == PEM_STRING_X509_TRUSTED ? d2i_X509_AUX(nullptr, &p, block.len)
+                                                   : d2i_X509(nullptr, &p, block.len));
+      if (!cert || p != block.data + block.len) {
+        return make_error(where + ": not a valid certificate: " + openssl_error_text());
+      }
+      bundle.certs.push_back(std::move(cert));
+    } else if (name == PEM_STRING_PUBLIC) {
+      EvpPkeyPtr key(d2i_PUBKEY(nullptr, &p, block.len));
+      if (!key || p != block.data + block.len) {
+        return make_error(where + ": not a valid public key: " + openssl_error_text());
+      }
+      bundle.public_keys.push_back(std::move(key));
+    } else if (name == PEM_STRING_RSA_PUBLIC) {
+      EvpPkeyPtr key(d2i_PublicKey(EVP_PKEY_RSA, nullptr, &p, block.len));
+      if (!key || p != block.data + block.len) {
+        return make_error(where + ": not a valid RSA public key: " + openssl_error_text());
+      }
+      bundle.public_keys.push_back(std::move(key));
+    } else if (is_private_key_block(name)) {
+      EvpPkeyPtr key(d2i_AutoPrivateKey(nullptr, &p, block.len));
+      if (!key) {
+        return make_error(where + ": not a valid private key: " + openssl_error_text());
+      }
+      bundle.private_keys.push_back(std::move(key));
+    } else if (name == PEM_STRING_ECPARAMETERS) {
+      continue; // `openssl ecparam -genkey` writes these before the key
+    } else {
+      return make_error(where + ": unsupported PEM block type");
+    }
+  }
+  if (blocks == 0) {
+    return make_error(source + ": no PEM data found (expected -----BEGIN CERTIFICATE----- or a PEM key)");
+  }
+  return bundle;
+}
+
+Expected<PemBundle> load_pem_bundle_file(const std::string& path) {
+  auto text = read_text_file(path);
+  if (!text) {
+    return make_error(text.error());
+  }
+  return parse_pem_bundle(*text, path);
+}
+
+Expected<CertChain> parse_pem_chain(std::string_view pem) {
+  auto bundle = parse_pem_bundle(pem, "chain");
+  if (!bundle) {
+    return make_error(bundle.error());
+  }
+  if (bundle->certs.empty()) {
+    return make_error("chain: no certificate found (only keys)");
+  }
+  return CertChain{std::move(bundle->certs)};
+}
+
+Expected<CertChain> load_pem_chain_file(const std::string& path) {
+  auto bundle = load_pem_bundle_file(path);
+  if (!bundle) {
+    return make_error(bundle.error());
+  }
+  if (bundle->certs.empty()) {
+    return make_error(path + ": no certificate found (only keys)");
+  }
+  return CertChain{std::move(bundle->certs)};
+}
+
+std::string describe_key(EVP_PKEY* key) {
+  if (key == nullptr) {
+    return "no key";
+  }
+  int id = EVP_PKEY_get_base_id(key);
+  switch (id) {
+  case EVP_PKEY_RSA:
+  case EVP_PKEY_RSA_PSS:
+    return "RSA " + std::to_string(EVP_PKEY_get_bits(key));
+  case EVP_PKEY_EC: {
+    char group[80] = {0};
+    std::size_t len = 0;
+    if (EVP_PKEY_get_group_name(key, group, sizeof group, &len) == 1) {
+      const char* nist = EC_curve_nid2nist(OBJ_sn2nid(group));
+      return std::string("EC ") + (nist != nullptr ? nist : group);
+    }
+    return "EC";
+  }
+  case EVP_PKEY_ED25519:
+    return "ED25519";
+  case EVP_PKEY_ED448:
+    return "ED448";
+  default: {
+    const char* sn = OBJ_nid2sn(id);
+    return sn != nullptr ? sn : "unknown key type";
+  }
+  }
+}
+
+} // namespace dane

@@ -1,0 +1,309 @@
+// TLSA record model: parsing, formatting, usability, digests, generation.
+#include "dane/verifier/tlsa.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+
+#include "dane/verifier/handles.hpp"
+#include "dane/core/text.hpp"
+
+namespace dane {
+namespace {
+
+constexpr char k_hex_digits[] = "0123456789abcdef";
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::vector<std::string_view> split_fields(std::string_view text, std::size_t max_fields) {
+  std::vector<std::string_view> fields;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_space(text[i])) {
+      ++i;
+    }
+    if (i >= text.size()) {
+      break;
+    }
+    if (fields.size() + 1 == max_fields) {
+      fields.push_back(text.substr(i)); // the rest: hex data, possibly with spaces
+      break;
+    }
+    std::size_t j = i;
+    while (j < text.size() && !is_space(text[j])) {
+      ++j;
+    }
+    fields.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  return fields;
+}
+
+Expected<std::uint8_t> parse_octet(std::string_view field, const char* what) {
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
+  if (ec != std::errc() || ptr != field.data() + field.size() || value > 255) {
+    return make_error(std::string(what) + " '" + quote_untrusted(field) + "' is not a number from 0 to 255");
+  }
+  return static_cast<std::uint8_t>(value);
+}
+
+} // namespace
+
+std::string to_hex(std::span<const std::uint8_t> bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (std::uint8_t b : bytes) {
+    out.push_back(k_hex_digits[b >> 4]);
+    out.push_back(k_hex_digits[b & 0x0f]);
+  }
+  return out;
+}
+
+Expected<std::vector<std::uint8_t>> from_hex(std::string_view hex) {
+  std::vector<std::uint8_t> out;
+  out.reserve(hex.size() / 2);
+  int high = -1;
+  for (std::size_t i = 0; i < hex.size(); ++i) {
+    char c = hex[i];
+    if (is_space(c)) {
+      continue;
+    }
+    int v = hex_value(c);
+    if (v < 0) {
+      return make_error("invalid hex character '" + quote_untrusted(std::string_view(&c, 1)) + "' at offset " + std::to_string(i));
+    }
+    if (high < 0) {
+      high = v;
+    } else {
+      out.push_back(static_cast<std::uint8_t>((high << 4) | v));
+      high = -1;
+    }
+  }
+  if (high >= 0) {
+    return make_error("odd number of hex digits");
+  }
+  return out;
+}
+
+std::string TlsaRecord::to_string() const {
+  return std::to_string(usage) + " " + std::to_string(selector) + " " + std::to_string(mtype) + " " + to_hex(data);
+}
+
+std::string TlsaRecord::short_string() const {
+  std::string hex = to_hex(data);
+  if (hex.size() > 16) {
+    hex = hex.substr(0, 8) + "..." + hex.substr(hex.size() - 8);
+  }
+  return std::to_string(usage) + " " + std::to_string(selector) + " " + std::to_string(mtype) + " " + hex;
+}
+
+TlsaUsability smtp_usability(const TlsaRecord& record) {
+  if (record.usage == 0 || record.usage == 1) {
+    return TlsaUsability::PkixUsage;
+  }
+  if (record.usage > 3) {
+    return TlsaUsability::UnknownUsage;
+  }
+  if (record.selector > 1) {
+    return TlsaUsability::UnknownSelector;
+  }
+  if (record.mtype > 2) {
+    return TlsaUsability::UnknownMatchingType;
+  }
+  if (record.data.empty()) {
+    return TlsaUsability::EmptyData;
+  }
+  if ((record.mtype == 1 && record.data.size() != 32) || (record.mtype == 2 && record.data.size() != 64)) {
+    return TlsaUsability::BadDigestLength;
+  }
+  return TlsaUsability::Usable;
+}
+
+std::string usage_name(std::uint8_t usage) {
+  switch (usage) {
+  case 0:
+    return "PKIX-TA";
+  case 1:
+    return "PKIX-EE";
+  case 2:
+    return "DANE-TA";
+  case 3:
+    return "DANE-EE";
+  default:
+    return "usage " + std::to_string(usage);
+  }
+}
+
+std::string describe(TlsaUsability usability, const TlsaRecord& record) {
+  switch (usability) {
+  case TlsaUsability::Usable:
+    return "usable";
+  case TlsaUsability::PkixUsage:
+    return "usage " + std::to_string(record.usage) + " (" + usage_name(record.usage) + ") is not usable for SMTP";
+  case TlsaUsability::UnknownUsage:
+    return "unknown usage " + std::to_string(record.usage);
+  case TlsaUsability::UnknownSelector:
+    return "unknown selector " + std::to_string(record.selector);
+  case TlsaUsability::UnknownMatchingType:
+    return "unknown matching type " + std::to_string(record.mtype);
+  case TlsaUsability::BadDigestLength:
+    return "matching type " + std::to_string(record.mtype) + " needs " + (record.mtype == 1 ? "32" : "64") +
+           " octets of data, got " + std::to_string(record.data.size());
+  case TlsaUsability::EmptyData:
+    return "empty certificate association data";
+  }
+  return "unknown";
+}
+
+Expected<TlsaRecord> parse_tlsa(std::string_view text) {
+  auto fields = split_fields(text, 4);
+  if (fields.size() != 4) {
+    return make_error("TLSA record '" + quote_untrusted(text) + "' must have four fields: usage selector mtype hex-data");
+  }
+  TlsaRecord record;
+  auto usage = parse_octet(fields[0], "usage");
+  if (!usage) {
+    return make_error(usage.error());
+  }
+  auto selector = parse_octet(fields[1], "selector");
+  if (!selector) {
+    return make_error(selector.error());
+  }
+  auto mtype = parse_octet(fields[2], "matching type");
+  if (!mtype) {
+    return make_error(mtype.error());
+  }
+  auto data = from_hex(fields[3]);
+  if (!data) {
+    return make_error("certificate association data: " + data.error());
+  }
+  if (data->empty()) {
+    return make_error("certificate association data is empty");
+  }
+  record.usage = *usage;
+  record.selector = *selector;
+  record.mtype = *mtype;
+  record.data = std::move(*data);
+  return record;
+}
+
+Expected<TlsaRecord> parse_tlsa_rdata(std::span<const std::uint8_t> rdata) {
+  if (rdata.size() < 4) {
+    return make_error("TLSA RDATA of " + std::to_string(rdata.size()) + " octets is too short");
+  }
+  TlsaRecord record;
+  record.usage = rdata[0];
+  record.selector = rdata[1];
+  record.mtype = rdata[2];
+  record.data.assign(rdata.begin() + 3, rdata.end());
+  return record;
+}
+
+std::vector<std::uint8_t> to_rdata(const TlsaRecord& record) {
+  std::vector<std::uint8_t> out(3 + record.data.size());
+  out[0] = record.usage;
+  out[1] = record.selector;
+  out[2] = record.mtype;
+  std::copy(record.data.begin(), record.data.end(), out.begin() + 3);
+  return out;
+}
+
+Expected<std::vector<std::uint8_t>> named_digest(std::string_view algorithm, std::span<const std::uint8_t> bytes) {
+  const EVP_MD* md = EVP_get_digestbyname(std::string(algorithm).c_str());
+  if (md == nullptr) {
+    return make_error("unknown digest algorithm '" + quote_untrusted(algorithm) + "'");
+  }
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(EVP_MD_get_size(md)));
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), out.data(), &len, md, nullptr) != 1) {
+    return make_error("digest " + std::string(algorithm) + " failed");
+  }
+  out.resize(len);
+  return out;
+}
+
+Expected<std::vector<std::uint8_t>> tlsa_digest(std::uint8_t mtype, std::span<const std::uint8_t> bytes) {
+  switch (mtype) {
+  case 0:
+    return std::vector<std::uint8_t>(bytes.begin(), bytes.end());
+  case 1:
+    return named_digest("sha256", bytes);
+  case 2:
+    return named_digest("sha512", bytes);
+  default:
+    return make_error("unknown matching type " + std::to_string(mtype));
+  }
+}
+
+Expected<std::vector<std::uint8_t>> selected_der(X509* cert, std::uint8_t selector) {
+  unsigned char* der = nullptr;
+  int len = -1;
+  if (selector == 0) {
+    len = i2d_X509(cert, &der);
+  } else if (selector == 1) {
+    len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+  } else {
+    return make_error("unknown selector " + std::to_string(selector));
+  }
+  if (len <= 0) {
+    return make_error("cannot DER-encode the certificate");
+  }
+  std::vector<std::uint8_t> out(der, der + len);
+  OPENSSL_free(der);
+  return out;
+}
+
+Expected<std::vector<std::uint8_t>> spki_der(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(key, &der);
+  if (len <= 0) {
+    return make_error("cannot DER-encode the public key");
+  }
+  std::vector<std::uint8_t> out(der, der + len);
+  OPENSSL_free(der);
+  return out;
+}
+
+Expected<TlsaRecord> make_tlsa(X509* cert, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
+  auto der = selected_der(cert, selector);
+  if (!der) {
+    return make_error(der.error());
+  }
+  auto data = tlsa_digest(mtype, *der);
+  if (!data) {
+    return make_error(data.error());
+  }
+  return TlsaRecord{usage, selector, mtype, std::move(*data)};
+}
+
+Expected<TlsaRecord> make_tlsa(EVP_PKEY* key, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
+  if (selector != 1) {
+    return make_error("a key alone gives only selector 1 (SubjectPublicKeyInfo); selector " +
+                      std::to_string(selector) + " needs the certificate");
+  }
+  auto der = spki_der(key);
+  if (!der) {
+    return make_error(der.error());
+  }
+  auto data = tlsa_digest(mtype, *der);
+  if (!data) {
+    return make_error(data.error());
+  }
+  return TlsaRecord{usage, selector, mtype, std::move(*data)};
+}
+
+} // namespace dane
