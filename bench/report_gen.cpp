@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     std::perror(argv[1]);
     return 2;
   }
-  const dane::policyd::report::TimePoint start = *dane::policyd::report::parse_rfc3339("2026-11-01T00:00:00Z");
+  const dane::policyd::report::TimePoint start = *dane::parse_rfc3339("2026-11-01T00:00:00Z");
   const std::int64_t step = 30LL * 86400 * 1000000 / lines; // a month of traffic
   std::string line;
   for (long i = 0; i < lines; ++i) {
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     const std::string dest = "d" + std::to_string(d) + ".example";
     std::string answer = policy == "notfound" ? "NOTFOUND " : policy == "tempfail" ? "TEMP MX lookup: SERVFAIL"
                                                                                   : "OK " + policy;
-    line = "{\"time\":\"" + dane::policyd::report::format_rfc3339(start + i * step) + "\",\"destination\":\"" +
+    line = "{\"time\":\"" + dane::format_rfc3339(start + i * step) + "\",\"destination\":\"" +
            dest + "\",\"mode\":\"native\",\"policy\":\"" + policy + "\",\"answer\":\"" + answer +
            "\",\"reason\":\"" + (policy == "tempfail" ? "MX lookup for " + dest + ": SERVFAIL" : "evaluated") +
            "\",\"cached\":" + (cached ? "true" : "false") + (probe ? ",\"event\":\"probe\"" : "") + ",\"hosts\":[";

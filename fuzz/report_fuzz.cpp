@@ -8,6 +8,9 @@
 #include "fuzz_check.hpp"
 
 using namespace dane::policyd::report;
+using dane::format_rfc3339;
+using dane::k_usec_per_sec;
+using dane::parse_rfc3339;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -1,5 +1,6 @@
 // The settings table of dane-policyd and the command-line / config-file parser.
 #include "dane/daemon/settings.hpp"
+#include "dane/core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -403,8 +404,7 @@ Expected<std::map<std::string, ConfigValue>> read_config_file(const std::string&
       cv.values.clear();
     }
     if (spec->type == SettingType::Flag) {
-      std::string lower = value;
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::string lower = ascii_lower(value);
       if (lower == "yes" || lower == "true" || lower == "on" || lower == "1" || lower.empty()) {
         value = "1";
       } else if (lower == "no" || lower == "false" || lower == "off" || lower == "0") {
@@ -499,8 +499,7 @@ std::string origin_of(const ParsedCommandLine& parsed, const std::string& name) 
 }
 
 Expected<std::string> check_fingerprint_digest(const std::string& name) {
-  std::string lower = name;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string lower = ascii_lower(name);
   // Postfix looks the name up in OpenSSL (EVP_get_digestbyname) and refuses to start TLS when
   // it is unknown; the daemon computes the same digest for `3 x 0` records. Computing it once
   // here proves both, also under a provider configuration that hides an algorithm.
@@ -524,8 +523,7 @@ Status check_stats_name(const std::string& name) {
       return make_error("'" + name + "' is not a socketmap map name (no white space, ':' or ',')");
     }
   }
-  std::string lower = name;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string lower = ascii_lower(name);
   // The daemon answers every other map name with policies: a control map name equal to the
   // policy map's name would turn Postfix's policy lookups into (refused) control requests.
   for (const char* policy_map : {"dane", "tlspolicy"}) {

@@ -18,6 +18,7 @@
 
 #include "dane/policy/json.hpp"
 #include "dane/core/text.hpp"
+#include "dane/core/time.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -340,15 +341,6 @@ void LogWriter::write_entry(const Entry& entry) {
   }
 }
 
-std::string rfc3339_utc(std::chrono::system_clock::time_point time) {
-  std::time_t t = std::chrono::system_clock::to_time_t(time);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string render_verdict(const VerdictRecord& r) {
   nlohmann::json j;
   if (r.facts != nullptr) {
@@ -372,7 +364,7 @@ std::string render_verdict(const VerdictRecord& r) {
     j["reason"] = r.answer.reason;
     j["hosts"] = nlohmann::json::array();
   }
-  j["time"] = rfc3339_utc(r.time);
+  j["time"] = format_rfc3339(r.time);
   j["destination"] = r.destination;
   j["mode"] = to_string(r.mode);
   j["cached"] = r.cached;

@@ -1,5 +1,6 @@
 // tcp_table codec (Postfix tcp_table(5)): "get KEY\n" requests, "200/400/500 TEXT\n" replies, %XX encoding.
 #include "dane/policy/codecs.hpp"
+#include "dane/core/text.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -9,19 +10,6 @@ constexpr char k_upper_hex[] = "0123456789ABCDEF";
 // Postfix's hex_quote encodes ISSPACE || !ISPRINT || '%'; with ASCII that leaves 0x21..0x7e except '%'.
 bool needs_quoting(unsigned char c) { return c <= 0x20 || c >= 0x7f || c == '%'; }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // Undo %XX; when `strict`, a raw byte that needs quoting is an error too.
 Expected<std::string> unquote(std::string_view quoted, bool strict) {
   std::string out;
@@ -29,8 +17,8 @@ Expected<std::string> unquote(std::string_view quoted, bool strict) {
   for (std::size_t i = 0; i < quoted.size(); ++i) {
     char c = quoted[i];
     if (c == '%') {
-      int high = i + 1 < quoted.size() ? hex_value(quoted[i + 1]) : -1;
-      int low = i + 2 < quoted.size() ? hex_value(quoted[i + 2]) : -1;
+      int high = i + 1 < quoted.size() ? hex_digit_value(quoted[i + 1]) : -1;
+      int low = i + 2 < quoted.size() ? hex_digit_value(quoted[i + 2]) : -1;
       if (high < 0 || low < 0) {
         return make_error("bad %XX escape " + printable_excerpt(quoted.substr(i, 3)) + " at offset " +
                           std::to_string(i));

@@ -1,6 +1,7 @@
 // DestinationFacts + mode -> Postfix answer (docs/design.md §3). Pure: no I/O apart from the
 // PinnedOptions::ta_file callback, which the caller supplies.
 #include "dane/policy/policy_engine.hpp"
+#include "dane/core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -35,12 +36,6 @@ PolicyAnswer decide_native(const DestinationFacts& facts) {
   return make(PolicyKind::TempFail, "TEMP 4.7.5 internal error: unknown outcome", "unknown outcome");
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
 // The TLSA matching type whose digest is Postfix's fingerprint digest, or 0 when none is.
 std::uint8_t mtype_for_digest(const std::string& digest) {
   if (digest == "sha256" || digest == "sha2-256" || digest == "sha-256") {
@@ -58,20 +53,12 @@ void add_unique(std::vector<std::string>& list, const std::string& value) {
   }
 }
 
-std::string join(const std::vector<std::string>& items, const char* separator) {
-  std::string out;
-  for (const auto& item : items) {
-    out += (out.empty() ? "" : separator) + item;
-  }
-  return out;
-}
-
 // DANE-EE records -> Postfix fingerprint pins (certificate or public-key digests; Postfix
 // matches both). `3 x 0` records are hashed here; `3 x M` whose M is the operator's digest
 // are used as they are; others cannot be converted.
 PolicyAnswer pin_dane_ee(const DestinationFacts& facts, const std::vector<const TlsaRecord*>& records,
                          const PinnedOptions& pinned) {
-  std::string digest = lower(pinned.fingerprint_digest.empty() ? "sha256" : pinned.fingerprint_digest);
+  std::string digest = ascii_lower(pinned.fingerprint_digest.empty() ? "sha256" : pinned.fingerprint_digest);
   std::uint8_t direct_mtype = mtype_for_digest(digest);
   std::vector<std::string> pins;
   std::vector<std::string> skipped;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "dane/tools/report.hpp"
+#include "dane/core/text.hpp"
 
 namespace dane::policyd::report {
 
@@ -236,16 +237,11 @@ private:
     out = 0;
     for (int i = 0; i < 4; ++i) {
       char c = m_s[m_pos++];
-      out <<= 4;
-      if (c >= '0' && c <= '9') {
-        out |= static_cast<unsigned>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        out |= static_cast<unsigned>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        out |= static_cast<unsigned>(c - 'A' + 10);
-      } else {
+      int digit = hex_digit_value(c);
+      if (digit < 0) {
         return false;
       }
+      out = (out << 4) | static_cast<unsigned>(digit);
     }
     return true;
   }

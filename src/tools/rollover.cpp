@@ -1,5 +1,6 @@
 // The pure step logic of `dane-policyctl rollover` (contract: dane/tools/rollover.hpp, docs/rollover.md).
 #include "dane/tools/rollover.hpp"
+#include "dane/core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -12,13 +13,6 @@ namespace {
 using std::chrono::seconds;
 using std::chrono::sys_seconds;
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 bool contains(const std::vector<TlsaRecord>& records, const TlsaRecord& record) {
   return std::find(records.begin(), records.end(), record) != records.end();
 }
@@ -27,17 +21,6 @@ void add_unique(std::vector<std::string>& lines, std::string line) {
   if (std::find(lines.begin(), lines.end(), line) == lines.end()) {
     lines.push_back(std::move(line));
   }
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) {
-      out += sep;
-    }
-    out += item;
-  }
-  return out;
 }
 
 std::string address_label(const ServerObservation& server) {
@@ -206,27 +189,27 @@ std::optional<TlsaRecord> CertificateRecords::find(std::uint8_t usage, std::uint
 
 Presented classify_presented(std::string_view cert_sha256, std::string_view spki_sha256,
                              const CertificateRecords& current, const CertificateRecords& next) {
-  const std::string cert = lower(cert_sha256);
-  const std::string spki = lower(spki_sha256);
+  const std::string cert = ascii_lower(cert_sha256);
+  const std::string spki = ascii_lower(spki_sha256);
   if (cert.empty() && spki.empty()) {
     return Presented::Unknown;
   }
   if (!cert.empty()) {
-    if (cert == lower(next.cert_sha256)) {
+    if (cert == ascii_lower(next.cert_sha256)) {
       return Presented::Next;
     }
-    if (cert == lower(current.cert_sha256)) {
+    if (cert == ascii_lower(current.cert_sha256)) {
       return Presented::Current;
     }
   }
   if (!spki.empty()) {
-    const bool same_key = lower(current.spki_sha256) == lower(next.spki_sha256);
+    const bool same_key = ascii_lower(current.spki_sha256) == ascii_lower(next.spki_sha256);
     // With one key in both certificates only the certificate digest can tell them apart; a third
     // certificate for that key counts as the current one (the next one is not installed yet).
-    if (spki == lower(current.spki_sha256)) {
+    if (spki == ascii_lower(current.spki_sha256)) {
       return Presented::Current;
     }
-    if (!same_key && spki == lower(next.spki_sha256)) {
+    if (!same_key && spki == ascii_lower(next.spki_sha256)) {
       return Presented::Next;
     }
   }
@@ -290,15 +273,6 @@ std::string format_duration(std::chrono::seconds duration) {
   part(m, "m");
   part(s, "s");
   return out;
-}
-
-std::string format_rfc3339(std::chrono::sys_seconds time) {
-  std::time_t t = static_cast<std::time_t>(time.time_since_epoch().count());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 RolloverDecision decide_rollover(const RolloverInput& in) {
@@ -418,7 +392,7 @@ RolloverDecision decide_rollover(const RolloverInput& in) {
   }
 
   // One key in both certificates: nothing to roll when every current record matches the next one too.
-  if (lower(in.current.spki_sha256) == lower(in.next.spki_sha256)) {
+  if (ascii_lower(in.current.spki_sha256) == ascii_lower(in.next.spki_sha256)) {
     const bool covered = std::all_of(cur.begin(), cur.end(), [&](const TlsaRecord& r) { return contains(nxt, r); });
     if (covered) {
       return refuse(RolloverRefusal::SameKey,

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dane/tools/report.hpp"
+#include "dane/core/text.hpp"
 
 namespace dane::policyd::report {
 
@@ -34,16 +35,13 @@ bool contains(const std::string& hay, std::string_view needle) { return hay.find
 
 // RFC 3986 data: URI with percent-encoding of everything but unreserved characters.
 std::string data_uri(std::string_view text) {
-  static constexpr char k_hex[] = "0123456789ABCDEF";
   std::string out = "data:,";
   for (unsigned char c : text) {
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
         c == '_' || c == '~') {
       out += static_cast<char>(c);
     } else {
-      out += '%';
-      out += k_hex[c >> 4];
-      out += k_hex[c & 15];
+      append_percent_escape(out, c);
     }
   }
   return out;

@@ -101,12 +101,6 @@ Status check_host_name(std::string_view name) {
   return Ok{};
 }
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
 std::string describe_failure(const std::string& what, const Answer& a) {
   if (a.security == DnsSecurity::Bogus) {
     return what + " bogus: " + a.reason;
@@ -279,7 +273,7 @@ void aggregate(DestinationFacts& facts) {
 Expected<NextHop> parse_next_hop(std::string_view key) {
   NextHop hop;
   hop.key = std::string(key);
-  std::string text = lowercase(key);
+  std::string text = ascii_lower(key);
   if (text.empty()) {
     return make_error("empty lookup key");
   }

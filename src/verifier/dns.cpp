@@ -7,6 +7,7 @@
 // serial number. A caller whose deadline passes marks the rest Failed("timeout") and
 // cancels them; a late answer then finds no waiter and is dropped.
 #include "dane/verifier/dns.hpp"
+#include "dane/core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -67,8 +68,7 @@ namespace {
 
 // Lowercase, no trailing dot (the root stays ".").
 std::string normalize_name(std::string_view name) {
-  std::string out(name);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string out = ascii_lower(name);
   if (out.size() > 1 && out.back() == '.') {
     out.pop_back();
   }
@@ -96,7 +96,7 @@ Expected<std::string> wire_name(const std::vector<std::uint8_t>& rdata, std::siz
     for (std::size_t i = 0; i < len; ++i) {
       unsigned char c = rdata[pos + i];
       if (std::isalnum(c) || c == '-' || c == '_' || c == '*') {
-        name += static_cast<char>(std::tolower(c));
+        name += ascii_lower(static_cast<char>(c));
       } else {
         char esc[5];
         std::snprintf(esc, sizeof esc, "\\%03u", static_cast<unsigned>(c));

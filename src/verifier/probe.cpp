@@ -26,6 +26,7 @@
 
 #include "dane/verifier/handles.hpp"
 #include "dane/core/fd.hpp"
+#include "dane/core/time.hpp"
 
 namespace dane {
 namespace {
@@ -367,9 +368,10 @@ std::string asn1_time_rfc3339(const ASN1_TIME* time) {
   if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) {
     return {};
   }
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  std::int64_t secs = days_from_civil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1),
+                                     static_cast<unsigned>(tm.tm_mday)) * 86400 +
+                     tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+  return format_rfc3339(secs * k_usec_per_sec);
 }
 
 std::vector<std::string> subject_alt_names(X509* cert) {

@@ -11,21 +11,6 @@
 namespace dane {
 namespace {
 
-constexpr char k_hex_digits[] = "0123456789abcdef";
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 std::vector<std::string_view> split_fields(std::string_view text, std::size_t max_fields) {
@@ -62,42 +47,6 @@ Expected<std::uint8_t> parse_octet(std::string_view field, const char* what) {
 }
 
 } // namespace
-
-std::string to_hex(std::span<const std::uint8_t> bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (std::uint8_t b : bytes) {
-    out.push_back(k_hex_digits[b >> 4]);
-    out.push_back(k_hex_digits[b & 0x0f]);
-  }
-  return out;
-}
-
-Expected<std::vector<std::uint8_t>> from_hex(std::string_view hex) {
-  std::vector<std::uint8_t> out;
-  out.reserve(hex.size() / 2);
-  int high = -1;
-  for (std::size_t i = 0; i < hex.size(); ++i) {
-    char c = hex[i];
-    if (is_space(c)) {
-      continue;
-    }
-    int v = hex_value(c);
-    if (v < 0) {
-      return make_error("invalid hex character '" + quote_untrusted(std::string_view(&c, 1)) + "' at offset " + std::to_string(i));
-    }
-    if (high < 0) {
-      high = v;
-    } else {
-      out.push_back(static_cast<std::uint8_t>((high << 4) | v));
-      high = -1;
-    }
-  }
-  if (high >= 0) {
-    return make_error("odd number of hex digits");
-  }
-  return out;
-}
 
 std::string TlsaRecord::to_string() const {
   return std::to_string(usage) + " " + std::to_string(selector) + " " + std::to_string(mtype) + " " + to_hex(data);

@@ -20,7 +20,7 @@ const std::string k_data = std::string(DANE_TEST_DATA_DIR) + "/report/";
 
 rp::MaillogOptions utc_options(const char* reference = "2026-11-29T00:00:00Z") {
   rp::MaillogOptions o;
-  o.reference = *rp::parse_rfc3339(reference);
+  o.reference = *dane::parse_rfc3339(reference);
   o.local_time_is_utc = true;
   return o;
 }
@@ -42,7 +42,7 @@ TEST(MaillogPrefix, ClassicSyslogSpacePaddedDay) {
   rp::MaillogPrefixParser p(utc_options());
   auto r = p.parse("Nov  8 10:00:01 mail postfix/smtp[2101]: hello world");
   ASSERT_TRUE(r) << r.error();
-  EXPECT_EQ(rp::format_rfc3339(r->time), "2026-11-08T10:00:01Z");
+  EXPECT_EQ(dane::format_rfc3339(r->time), "2026-11-08T10:00:01Z");
   EXPECT_EQ(r->host, "mail");
   EXPECT_EQ(r->program, "postfix/smtp");
   EXPECT_EQ(r->pid, "2101");
@@ -53,10 +53,10 @@ TEST(MaillogPrefix, PostlogdZeroPaddedDayAndFraction) {
   rp::MaillogPrefixParser p(utc_options());
   auto r = p.parse("Nov 08 10:00:01 mail postfix/smtp[2101]: x");
   ASSERT_TRUE(r) << r.error();
-  EXPECT_EQ(rp::format_rfc3339(r->time), "2026-11-08T10:00:01Z");
+  EXPECT_EQ(dane::format_rfc3339(r->time), "2026-11-08T10:00:01Z");
   auto f = p.parse("Nov 08 10:00:01.250000 mail postfix-out/smtp[7]: y");
   ASSERT_TRUE(f) << f.error();
-  EXPECT_EQ(rp::format_rfc3339(f->time), "2026-11-08T10:00:01.250000Z");
+  EXPECT_EQ(dane::format_rfc3339(f->time), "2026-11-08T10:00:01.250000Z");
   EXPECT_EQ(f->program, "postfix-out/smtp");
 }
 
@@ -64,7 +64,7 @@ TEST(MaillogPrefix, Rfc3339SyslogWithOffset) {
   rp::MaillogPrefixParser p(utc_options());
   auto r = p.parse("2026-11-29T08:23:57.123456+01:00 mail postfix/smtp[42]: z");
   ASSERT_TRUE(r) << r.error();
-  EXPECT_EQ(rp::format_rfc3339(r->time), "2026-11-29T07:23:57.123456Z");
+  EXPECT_EQ(dane::format_rfc3339(r->time), "2026-11-29T07:23:57.123456Z");
   EXPECT_EQ(r->pid, "42");
 }
 
@@ -81,10 +81,10 @@ TEST(MaillogPrefix, YearInferredFromReferenceAcrossNewYear) {
   rp::MaillogPrefixParser p(utc_options("2027-01-01T00:10:00Z"));
   auto dec = p.parse("Dec 31 23:59:59 mail postfix/smtp[1]: a");
   ASSERT_TRUE(dec);
-  EXPECT_EQ(rp::format_rfc3339(dec->time), "2026-12-31T23:59:59Z");
+  EXPECT_EQ(dane::format_rfc3339(dec->time), "2026-12-31T23:59:59Z");
   auto jan = p.parse("Jan  1 00:05:00 mail postfix/smtp[1]: b");
   ASSERT_TRUE(jan);
-  EXPECT_EQ(rp::format_rfc3339(jan->time), "2027-01-01T00:05:00Z");
+  EXPECT_EQ(dane::format_rfc3339(jan->time), "2027-01-01T00:05:00Z");
 }
 
 TEST(MaillogPrefix, ClassicStampsAreLocalTime) {
@@ -105,8 +105,8 @@ TEST(MaillogPrefix, ClassicStampsAreLocalTime) {
   tzset();
   ASSERT_TRUE(winter);
   ASSERT_TRUE(summer);
-  EXPECT_EQ(rp::format_rfc3339(winter->time), "2026-11-28T10:00:00Z");
-  EXPECT_EQ(rp::format_rfc3339(summer->time), "2026-07-01T10:00:00Z");
+  EXPECT_EQ(dane::format_rfc3339(winter->time), "2026-11-28T10:00:00Z");
+  EXPECT_EQ(dane::format_rfc3339(summer->time), "2026-07-01T10:00:00Z");
 }
 
 TEST(MaillogPrefix, JunkIsRejectedWithReason) {
@@ -391,7 +391,7 @@ TEST(MaillogJoin, NextSessionOfSameProcessFlushesThePrevious) {
 TEST(MaillogJoin, FiltersApplyToPostfixEvents) {
   rp::Filter f;
   f.domain = "example.com";
-  f.until = *rp::parse_rfc3339("2026-11-08T10:05:00Z");
+  f.until = *dane::parse_rfc3339("2026-11-08T10:05:00Z");
   rp::Aggregator agg(f);
   Collect c;
   ASSERT_TRUE(agg.read_verdict_file(k_data + "verdicts-maillog.jsonl", c.sink()));
@@ -430,7 +430,7 @@ TEST(MaillogJoin, DeferralWithoutDomainOrRelayIsCountedAsUnattributed) {
   EXPECT_TRUE(c.messages.empty());
   EXPECT_EQ(agg.stats().maillog_unattributed, 2u);
   EXPECT_EQ(agg.stats().last_unattributed, "BCDEF23456: no TLSA records found");
-  EXPECT_EQ(rp::format_rfc3339(agg.stats().last_unattributed_time), "2026-11-28T10:00:09Z");
+  EXPECT_EQ(dane::format_rfc3339(agg.stats().last_unattributed_time), "2026-11-28T10:00:09Z");
   ASSERT_NE(agg.find("[mx.y.example]"), nullptr);
   EXPECT_EQ(agg.find("[mx.y.example]")->maillog.deferred_4_7_5, 1u);
   EXPECT_EQ(agg.stats().maillog_unjoined, 1u);
@@ -449,7 +449,7 @@ TEST(MaillogJoin, DeferralWithoutDomainOrRelayIsCountedAsUnattributed) {
 
 TEST(MaillogJoin, UnattributedDeferralOutsideTimeFilterIsFiltered) {
   rp::Filter f;
-  f.since = *rp::parse_rfc3339("2026-11-28T11:00:00Z");
+  f.since = *dane::parse_rfc3339("2026-11-28T11:00:00Z");
   rp::Aggregator agg(f);
   Collect c;
   rp::MaillogPrefixParser p(utc_options());
@@ -478,8 +478,8 @@ TEST(MaillogJoin, DestinationSeenOnlyInPostfixLogHasItsLineTimes) {
   const auto* d = agg.find("a.example");
   ASSERT_NE(d, nullptr);
   EXPECT_EQ(d->evaluations, 0u);
-  EXPECT_EQ(rp::format_rfc3339(d->first_seen), "2026-11-28T10:00:00Z") << "the TLS session's line";
-  EXPECT_EQ(rp::format_rfc3339(d->last_seen), "2026-11-28T12:30:00Z");
+  EXPECT_EQ(dane::format_rfc3339(d->first_seen), "2026-11-28T10:00:00Z") << "the TLS session's line";
+  EXPECT_EQ(dane::format_rfc3339(d->last_seen), "2026-11-28T12:30:00Z");
   auto j = rp::render_json(agg);
   EXPECT_EQ(j["destinations"][0]["first_seen"], "2026-11-28T10:00:00Z");
   EXPECT_EQ(j["destinations"][0]["last_seen"], "2026-11-28T12:30:00Z");
@@ -562,6 +562,6 @@ TEST(MaillogRealPostfix37, E2eFixtureJoinsToTheDaemonsVerdicts) {
   EXPECT_EQ(agg.find("bogus.test")->policy, "tempfail") << "the monitor evaluation came last";
   EXPECT_TRUE(agg.find("bogus.test")->policy_monitored);
   // First/last seen span the verdicts and the Postfix lines of each destination.
-  EXPECT_EQ(rp::format_rfc3339(agg.find("native.test")->first_seen), "2026-11-29T11:00:41Z");
-  EXPECT_EQ(rp::format_rfc3339(agg.find("native.test")->last_seen), "2026-11-29T11:00:51Z") << "the control delivery";
+  EXPECT_EQ(dane::format_rfc3339(agg.find("native.test")->first_seen), "2026-11-29T11:00:41Z");
+  EXPECT_EQ(dane::format_rfc3339(agg.find("native.test")->last_seen), "2026-11-29T11:00:51Z") << "the control delivery";
 }

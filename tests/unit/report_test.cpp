@@ -127,36 +127,36 @@ struct Collect {
 // ---- time ------------------------------------------------------------------------------------
 
 TEST(ReportTime, Rfc3339_ParsesZuluOffsetsAndFractions) {
-  auto z = rp::parse_rfc3339("2026-11-29T07:23:57Z");
+  auto z = dane::parse_rfc3339("2026-11-29T07:23:57Z");
   ASSERT_TRUE(z);
-  EXPECT_EQ(*z, 1795937037LL * rp::k_usec_per_sec);
-  auto off = rp::parse_rfc3339("2026-11-29T08:23:57.5+01:00");
+  EXPECT_EQ(*z, 1795937037LL * dane::k_usec_per_sec);
+  auto off = dane::parse_rfc3339("2026-11-29T08:23:57.5+01:00");
   ASSERT_TRUE(off);
   EXPECT_EQ(*off, *z + 500000);
-  auto micro = rp::parse_rfc3339("2026-11-29T07:23:57.123456+00:00");
+  auto micro = dane::parse_rfc3339("2026-11-29T07:23:57.123456+00:00");
   ASSERT_TRUE(micro);
   EXPECT_EQ(*micro - *z, 123456);
-  EXPECT_EQ(rp::format_rfc3339(*z), "2026-11-29T07:23:57Z");
-  EXPECT_EQ(rp::format_rfc3339(*micro), "2026-11-29T07:23:57.123456Z");
-  EXPECT_EQ(rp::format_rfc3339(*rp::parse_rfc3339("2024-02-29T23:59:59Z")), "2024-02-29T23:59:59Z");
+  EXPECT_EQ(dane::format_rfc3339(*z), "2026-11-29T07:23:57Z");
+  EXPECT_EQ(dane::format_rfc3339(*micro), "2026-11-29T07:23:57.123456Z");
+  EXPECT_EQ(dane::format_rfc3339(*dane::parse_rfc3339("2024-02-29T23:59:59Z")), "2024-02-29T23:59:59Z");
 }
 
 TEST(ReportTime, Rfc3339_RejectsMissingOffsetAndBadDates) {
-  EXPECT_FALSE(rp::parse_rfc3339("2026-11-29T07:23:57"));
-  EXPECT_FALSE(rp::parse_rfc3339("2026-02-30T00:00:00Z"));
-  EXPECT_FALSE(rp::parse_rfc3339("2025-02-29T00:00:00Z"));
-  EXPECT_FALSE(rp::parse_rfc3339("2026-11-29T24:00:00Z"));
-  EXPECT_FALSE(rp::parse_rfc3339("2026-11-29T07:23:57Zjunk"));
-  EXPECT_FALSE(rp::parse_rfc3339("yesterday"));
+  EXPECT_FALSE(dane::parse_rfc3339("2026-11-29T07:23:57"));
+  EXPECT_FALSE(dane::parse_rfc3339("2026-02-30T00:00:00Z"));
+  EXPECT_FALSE(dane::parse_rfc3339("2025-02-29T00:00:00Z"));
+  EXPECT_FALSE(dane::parse_rfc3339("2026-11-29T24:00:00Z"));
+  EXPECT_FALSE(dane::parse_rfc3339("2026-11-29T07:23:57Zjunk"));
+  EXPECT_FALSE(dane::parse_rfc3339("yesterday"));
 }
 
 TEST(ReportTime, RelativeAndDateArguments) {
-  const rp::TimePoint now = *rp::parse_rfc3339("2026-11-29T12:00:00Z");
-  EXPECT_EQ(rp::format_rfc3339(*rp::parse_time_arg("24h", now)), "2026-11-28T12:00:00Z");
-  EXPECT_EQ(rp::format_rfc3339(*rp::parse_time_arg("7d", now)), "2026-11-22T12:00:00Z");
-  EXPECT_EQ(rp::format_rfc3339(*rp::parse_time_arg("30m", now)), "2026-11-29T11:30:00Z");
-  EXPECT_EQ(rp::format_rfc3339(*rp::parse_time_arg("2026-11-01", now)), "2026-11-01T00:00:00Z");
-  EXPECT_EQ(rp::format_rfc3339(*rp::parse_time_arg("2026-11-01T05:00:00+02:00", now)), "2026-11-01T03:00:00Z");
+  const rp::TimePoint now = *dane::parse_rfc3339("2026-11-29T12:00:00Z");
+  EXPECT_EQ(dane::format_rfc3339(*rp::parse_time_arg("24h", now)), "2026-11-28T12:00:00Z");
+  EXPECT_EQ(dane::format_rfc3339(*rp::parse_time_arg("7d", now)), "2026-11-22T12:00:00Z");
+  EXPECT_EQ(dane::format_rfc3339(*rp::parse_time_arg("30m", now)), "2026-11-29T11:30:00Z");
+  EXPECT_EQ(dane::format_rfc3339(*rp::parse_time_arg("2026-11-01", now)), "2026-11-01T00:00:00Z");
+  EXPECT_EQ(dane::format_rfc3339(*rp::parse_time_arg("2026-11-01T05:00:00+02:00", now)), "2026-11-01T03:00:00Z");
   EXPECT_FALSE(rp::parse_time_arg("24x", now));
   EXPECT_FALSE(rp::parse_time_arg("", now));
   EXPECT_FALSE(rp::parse_time_arg("h", now));
@@ -165,7 +165,7 @@ TEST(ReportTime, RelativeAndDateArguments) {
   ASSERT_FALSE(huge);
   EXPECT_NE(huge.error().find("too large"), std::string::npos) << huge.error();
   EXPECT_FALSE(rp::parse_time_arg("999999999999w", now));
-  EXPECT_EQ(rp::format_rfc3339(*rp::parse_time_arg("36500d", now)), "1926-12-24T12:00:00Z");
+  EXPECT_EQ(dane::format_rfc3339(*rp::parse_time_arg("36500d", now)), "1926-12-24T12:00:00Z");
 }
 
 // ---- reader ----------------------------------------------------------------------------------
@@ -299,8 +299,8 @@ TEST(ReportAggregate, CountsOutcomesCachedAndLastFailure) {
   EXPECT_EQ(ex->cached, 1u);
   EXPECT_EQ(ex->counts.dane_only, 3u);
   EXPECT_EQ(ex->policy, "dane-only");
-  EXPECT_EQ(rp::format_rfc3339(ex->first_seen), "2026-11-28T10:00:00Z");
-  EXPECT_EQ(rp::format_rfc3339(ex->last_seen), "2026-11-28T14:00:00Z");
+  EXPECT_EQ(dane::format_rfc3339(ex->first_seen), "2026-11-28T10:00:00Z");
+  EXPECT_EQ(dane::format_rfc3339(ex->last_seen), "2026-11-28T14:00:00Z");
   EXPECT_EQ(ex->severity(), 0);
   const auto* broken = agg.find("broken.example");
   ASSERT_NE(broken, nullptr);
@@ -409,8 +409,8 @@ TEST(ReportAggregate, DomainFilterIsExact) {
 
 TEST(ReportAggregate, TimeFilterIsInclusive) {
   rp::Filter f;
-  f.since = *rp::parse_rfc3339("2026-11-28T11:00:00Z");
-  f.until = *rp::parse_rfc3339("2026-11-28T13:00:00Z");
+  f.since = *dane::parse_rfc3339("2026-11-28T11:00:00Z");
+  f.until = *dane::parse_rfc3339("2026-11-28T13:00:00Z");
   rp::Aggregator agg(f);
   Collect c;
   ASSERT_TRUE(agg.read_verdict_file(k_data + "verdicts-basic.jsonl", c.sink()));
@@ -451,7 +451,7 @@ TEST(ReportAggregate, RotatedFilesInAnyOrderAreReadOldestFirst) {
   EXPECT_TRUE(d->gained_dane);
   EXPECT_EQ(d->policy, "dane-only");
   ASSERT_TRUE(d->last_change);
-  EXPECT_EQ(rp::format_rfc3339(d->last_change->time), "2026-11-23T00:00:00Z");
+  EXPECT_EQ(dane::format_rfc3339(d->last_change->time), "2026-11-23T00:00:00Z");
   EXPECT_EQ(d->last_change->kind, "gained-dane");
 }
 
@@ -567,8 +567,8 @@ TEST(ReportProbe, RealDaemonProbeLineIsNotAnEvaluation) {
   EXPECT_EQ(d->policy_changes, 1u) << "dane-only -> secure, the probe line's dane-only in between is no change";
   EXPECT_EQ(d->tlsa_changes, 0u);
   EXPECT_EQ(d->probe_failures, 0u);
-  EXPECT_EQ(rp::format_rfc3339(d->first_seen), "2026-11-29T11:17:18Z");
-  EXPECT_EQ(rp::format_rfc3339(d->last_seen), "2026-11-29T11:17:19Z");
+  EXPECT_EQ(dane::format_rfc3339(d->first_seen), "2026-11-29T11:17:18Z");
+  EXPECT_EQ(dane::format_rfc3339(d->last_seen), "2026-11-29T11:17:19Z");
 
   auto j = rp::render_json(agg);
   EXPECT_EQ(j["destinations"][0]["evaluations"], 2);
@@ -627,8 +627,8 @@ TEST(ReportProbe, FailedProbeCountsAsProbeFailureAndTlsrptFailure) {
 TEST(ReportProbe, ProbeLineAloneInTheTimeWindowGivesTheHostItsTlsaSet) {
   // --since after the evaluation, at the probe line: the evaluation is filtered, the probe is not.
   rp::Filter f;
-  f.since = *rp::parse_rfc3339("2026-11-29T11:17:18Z");
-  f.until = *rp::parse_rfc3339("2026-11-29T11:17:18Z");
+  f.since = *dane::parse_rfc3339("2026-11-29T11:17:18Z");
+  f.until = *dane::parse_rfc3339("2026-11-29T11:17:18Z");
   rp::Aggregator agg(f);
   auto lines = probe_fixture_lines();
   auto probe = rp::parse_verdict_line(lines[1]);

@@ -45,8 +45,8 @@ std::vector<std::string> check_report(const json& r) {
   } else {
     need_string(r["date-range"], "start-datetime", "date-range.");
     need_string(r["date-range"], "end-datetime", "date-range.");
-    auto s = rp::parse_rfc3339(r["date-range"].value("start-datetime", ""));
-    auto e = rp::parse_rfc3339(r["date-range"].value("end-datetime", ""));
+    auto s = dane::parse_rfc3339(r["date-range"].value("start-datetime", ""));
+    auto e = dane::parse_rfc3339(r["date-range"].value("end-datetime", ""));
     if (!s || !e) {
       bad.emplace_back("date-range times are not RFC 3339");
     } else if (*s > *e) {
@@ -155,7 +155,7 @@ struct Fixture {
     agg.read_verdict_file(k_data + "verdicts-maillog.jsonl", ignore);
     if (maillog) {
       rp::MaillogOptions o;
-      o.reference = *rp::parse_rfc3339("2026-11-29T00:00:00Z");
+      o.reference = *dane::parse_rfc3339("2026-11-29T00:00:00Z");
       o.local_time_is_utc = true;
       agg.read_maillog_file(k_data + "maillog-rfc3339.log", o, ignore);
       agg.finish_maillog();
@@ -184,8 +184,8 @@ TEST(Tlsrpt, Rfc8460_4_4_AllReportsPassSchemaCheck) {
 
 TEST(Tlsrpt, HeaderFieldsAndDateRange) {
   rp::Filter f;
-  f.since = *rp::parse_rfc3339("2026-11-08T00:00:00Z");
-  f.until = *rp::parse_rfc3339("2026-11-09T00:00:00Z");
+  f.since = *dane::parse_rfc3339("2026-11-08T00:00:00Z");
+  f.until = *dane::parse_rfc3339("2026-11-09T00:00:00Z");
   Fixture fx(f);
   const auto* d = fx.agg.find("example.com");
   ASSERT_NE(d, nullptr);
@@ -404,7 +404,7 @@ TEST(Tlsrpt, Rfc8460_4_3_2_1_DaneRequiredFromPostfixDaneOnlyDeferrals) {
 
   rp::Aggregator agg({});
   rp::MaillogOptions o;
-  o.reference = *rp::parse_rfc3339("2026-11-29T00:00:00Z");
+  o.reference = *dane::parse_rfc3339("2026-11-29T00:00:00Z");
   o.local_time_is_utc = true;
   rp::MaillogPrefixParser p(o);
   auto ignore = [](const std::string&) {};
@@ -431,7 +431,7 @@ TEST(Tlsrpt, RealPostfix37DaneOnlyWithoutTlsaIsDaneRequired) {
     ASSERT_TRUE(agg.read_verdict_file(k_data + "postfix37-e2e-verdicts-" + mode + ".jsonl", ignore));
   }
   rp::MaillogOptions o;
-  o.reference = *rp::parse_rfc3339("2026-11-30T00:00:00Z");
+  o.reference = *dane::parse_rfc3339("2026-11-30T00:00:00Z");
   o.local_time_is_utc = true;
   ASSERT_TRUE(agg.read_maillog_file(k_data + "postfix37-e2e-maillog.log", o, ignore));
   agg.finish_maillog();
@@ -487,7 +487,7 @@ TEST(Tlsrpt, TlsaSetThatComesBackIsOnePolicyAndMemoryDoesNotGrowWithFlips) {
   rp::Aggregator agg({});
   const char* sets[] = {"3 1 1 aa", "3 1 1 bb"};
   for (int i = 0; i < 1000; ++i) {
-    const std::string t = rp::format_rfc3339(*rp::parse_rfc3339("2026-11-08T10:00:00Z") + i * rp::k_usec_per_sec);
+    const std::string t = dane::format_rfc3339(*dane::parse_rfc3339("2026-11-08T10:00:00Z") + i * dane::k_usec_per_sec);
     const std::string probe = i == 500 ? R"(,"addresses":[{"address":"192.0.2.7","port":25,"result":"pass"}])" : "";
     auto v = rp::parse_verdict_line(
         R"({"time":")" + t + R"(","destination":"flap.example","policy":"dane-only","answer":"OK dane-only","cached":false,"hosts":[{"name":"mx.flap.example","dnssec":"secure","tlsa":[")" +

@@ -26,6 +26,7 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "dane/verifier/dns.hpp"
+#include "dane/core/text.hpp"
 #include "dane/daemon/resolver_options.hpp"
 #include "dane/tools/rollover.hpp"
 #include "dane/verifier/probe.hpp"
@@ -46,8 +47,7 @@ constexpr double k_max_interval_hours = 24.0 * 366;
 // A host name: LDH labels (underscore tolerated), 1-63 octets each, at most 253 in all; lowercased,
 // trailing dot removed. IP literals are refused: TLSA records live under a name.
 Expected<std::string> normalize_host(std::string host) {
-  std::transform(host.begin(), host.end(), host.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  host = ascii_lower(host);
   if (!host.empty() && host.back() == '.') {
     host.pop_back();
   }
@@ -131,7 +131,7 @@ std::vector<std::string> record_strings(const std::vector<TlsaRecord>& records) 
 }
 
 nlohmann::ordered_json optional_time(const std::optional<std::chrono::sys_seconds>& t) {
-  return t ? nlohmann::ordered_json(policyd::format_rfc3339(*t)) : nlohmann::ordered_json(nullptr);
+  return t ? nlohmann::ordered_json(dane::format_rfc3339(*t)) : nlohmann::ordered_json(nullptr);
 }
 
 void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file) {
@@ -161,7 +161,7 @@ void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecisi
       d.remaining_wait ? nlohmann::ordered_json(d.remaining_wait->count()) : nlohmann::ordered_json(nullptr);
   j["next_first_seen"] = optional_time(d.next_first_seen);
   j["safe_at"] = optional_time(d.safe_at);
-  j["now"] = policyd::format_rfc3339(in.now);
+  j["now"] = dane::format_rfc3339(in.now);
   j["servers"] = nlohmann::ordered_json::array();
   for (const auto& s : in.servers) {
     j["servers"].push_back({{"address", s.address}, {"port", s.port}, {"presents", to_string(s.presented)},
@@ -217,7 +217,7 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
   }
   if (d.remaining_wait) {
     out << "\nwait: " << policyd::format_duration(*d.remaining_wait) << " more, until "
-        << policyd::format_rfc3339(*d.safe_at) << "\n";
+        << dane::format_rfc3339(*d.safe_at) << "\n";
   }
   if (!d.notes.empty()) {
     out << "\n";

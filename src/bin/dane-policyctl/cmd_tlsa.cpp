@@ -25,6 +25,7 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "dane/verifier/pem.hpp"
+#include "dane/core/text.hpp"
 #include "dane/verifier/tlsa.hpp"
 
 namespace dane::ctl {
@@ -35,12 +36,6 @@ namespace po = boost::program_options;
 constexpr std::string_view k_usage_text =
     "usage: dane-policyctl tlsa [-u USAGE] [-s SELECTOR] [-m MTYPE] [--host NAME] [--port 25] [--proto tcp]\n"
     "                    [--cert-index N] FILE\n";
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 std::optional<unsigned long> parse_number(std::string_view text) {
   unsigned long value = 0;
@@ -62,7 +57,7 @@ Expected<std::uint8_t> parse_field(std::string_view option, std::string_view tex
   if (auto n = parse_number(text); n && *n <= max) {
     return static_cast<std::uint8_t>(*n);
   }
-  std::string l = lower(text);
+  std::string l = ascii_lower(text);
   for (const auto& m : names) {
     if (l == m.name) {
       return m.value;
@@ -132,7 +127,7 @@ int cmd_tlsa(int argc, char** argv) {
   if (!port || *port == 0 || *port > 65535) {
     return fail("--port '" + vm["port"].as<std::string>() + "' is not a port number (1-65535)");
   }
-  std::string proto = lower(vm["proto"].as<std::string>());
+  std::string proto = ascii_lower(vm["proto"].as<std::string>());
   if (proto.empty() || !std::all_of(proto.begin(), proto.end(), [](unsigned char c) {
         return std::isalnum(c) != 0 || c == '-';
       })) {

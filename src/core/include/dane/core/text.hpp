@@ -1,4 +1,5 @@
-// dane/core/text.hpp — making untrusted bytes safe to show in error messages and log lines.
+// dane/core/text.hpp — small text helpers every component shares: ASCII case folding, joining,
+// hex, %XX escapes, and making untrusted bytes safe to show in error messages and log lines.
 //
 // Lookup keys, TLSA text and protocol payloads come from outside; an error that
 // quotes them must not let a newline forge a second log line or a control byte
@@ -9,8 +10,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "dane/core/expected.hpp"
 
 namespace dane {
 
@@ -23,5 +29,21 @@ std::string quote_untrusted(std::string_view bytes, std::size_t max = 160, Space
 // Replaces control bytes (< 0x20 and 0x7f) in place by '?': the last line of
 // defence for text that is about to become one log line.
 void scrub_control_bytes(std::string& text);
+
+// ASCII lower case (DNS names, option values); bytes >= 0x80 are left as they are, whatever the locale.
+std::string ascii_lower(std::string_view text);
+char ascii_lower(char c);
+// "a, b, c" for join(items, ", "); "" for no items.
+std::string join(const std::vector<std::string>& items, std::string_view separator);
+
+// Hex digit value (0-15) of 0-9, a-f, A-F; -1 for any other character.
+int hex_digit_value(char c);
+// Lower-case hex of `bytes`.
+std::string to_hex(std::span<const std::uint8_t> bytes);
+// Bytes from hex (either case); white space between digits is ignored. Errors name the
+// offending character and its offset, or an odd digit count.
+Expected<std::vector<std::uint8_t>> from_hex(std::string_view hex);
+// Appends "%XX" (upper-case hex) for `c`: the escape of Postfix's tcp_table and of RFC 3986.
+void append_percent_escape(std::string& out, unsigned char c);
 
 } // namespace dane

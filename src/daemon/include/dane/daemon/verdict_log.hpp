@@ -121,9 +121,6 @@ private:
   std::thread m_thread;
 };
 
-// RFC 3339 UTC with seconds, e.g. "2026-11-29T07:29:02Z".
-std::string rfc3339_utc(std::chrono::system_clock::time_point time);
-
 // One probed address (docs/design.md §6 `addresses` entries).
 struct ProbedHost {
   std::string host; // HostResult::name it belongs to

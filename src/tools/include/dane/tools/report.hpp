@@ -41,24 +41,19 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "dane/core/expected.hpp"
+#include "dane/core/time.hpp"
 
 namespace dane::policyd::report {
 
 // ---------------------------------------------------------------------------------------------
 // Time: microseconds since the Unix epoch, UTC.
-using TimePoint = std::int64_t;
-inline constexpr TimePoint k_usec_per_sec = 1'000'000;
+using TimePoint = UnixMicros;
 
-// "2026-11-29T07:23:57Z", "2026-11-29T07:23:57.123456+01:00" (T or t or space; Z or z or offset).
-Expected<TimePoint> parse_rfc3339(std::string_view text);
-// "2026-11-29T07:23:57Z", with ".ffffff" only when the fraction is non-zero.
-std::string format_rfc3339(TimePoint time);
+// RFC 3339 parsing and formatting: dane::parse_rfc3339 / dane::format_rfc3339 (dane/core/time.hpp).
 // --since/--until: RFC 3339, a date "2026-11-29" (midnight UTC), or relative "30s" "30m" "24h" "7d"
 // "2w" meaning that long before `now`.
 Expected<TimePoint> parse_time_arg(std::string_view text, TimePoint now);
 TimePoint now_utc();
-// Days since 1970-01-01 of a proleptic Gregorian date (no validation).
-std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day);
 
 // ---------------------------------------------------------------------------------------------
 // Streaming line reader over a plain or gzip file.

@@ -35,6 +35,7 @@
 
 #include "dane/verifier/dns.hpp"
 #include "dane/core/expected.hpp"
+#include "dane/core/time.hpp"
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/tlsa.hpp"
 
@@ -168,8 +169,6 @@ RolloverDecision decide_rollover(const RolloverInput& input);
 std::string zone_line(std::string_view host, std::uint16_t port, const TlsaRecord& record);
 // "2h 5m 3s" / "59s" / "0s".
 std::string format_duration(std::chrono::seconds duration);
-// "2026-11-29T07:30:00Z".
-std::string format_rfc3339(std::chrono::sys_seconds time);
 
 // ---- state file (rollover_state.cpp) ----
 

@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 
 #include "dane/core/expected.hpp"
+#include "dane/core/text.hpp"
 
 namespace dane {
 
@@ -78,8 +79,7 @@ Expected<TlsaRecord> parse_tlsa(std::string_view text);
 Expected<TlsaRecord> parse_tlsa_rdata(std::span<const std::uint8_t> rdata);
 std::vector<std::uint8_t> to_rdata(const TlsaRecord& record);
 
-std::string to_hex(std::span<const std::uint8_t> bytes);
-Expected<std::vector<std::uint8_t>> from_hex(std::string_view hex); // ignores white space
+// to_hex / from_hex: dane/core/text.hpp.
 
 // Digest of `bytes` for a matching type (0: bytes themselves, 1: SHA-256, 2: SHA-512).
 Expected<std::vector<std::uint8_t>> tlsa_digest(std::uint8_t mtype, std::span<const std::uint8_t> bytes);
