@@ -42,6 +42,11 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
+std::int64_t unix_seconds(std::int64_t year, unsigned month, unsigned day, std::int64_t hour, std::int64_t minute,
+                          std::int64_t second) {
+  return days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+}
+
 Expected<UnixMicros> parse_rfc3339(std::string_view s) {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!digits(s, 0, 4, year) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, month) || s[7] != '-' ||
@@ -84,7 +89,7 @@ Expected<UnixMicros> parse_rfc3339(std::string_view s) {
         oh > 23 || om > 59) {
       return make_error("bad UTC offset in '" + std::string(s) + "'");
     }
-    offset = (oh * 3600 + om * 60) * (s[pos] == '-' ? -1 : 1);
+    offset = unix_seconds(1970, 1, 1, oh, om, 0) * (s[pos] == '-' ? -1 : 1);
     pos += 6;
   } else {
     return make_error("RFC 3339 time without a UTC offset (Z or +HH:MM): '" + std::string(s) + "'");
@@ -95,8 +100,8 @@ Expected<UnixMicros> parse_rfc3339(std::string_view s) {
   if (second == 60) {
     second = 59; // a leap second is kept in its minute
   }
-  std::int64_t secs = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
-                      hour * 3600 + minute * 60 + second - offset;
+  std::int64_t secs =
+      unix_seconds(year, static_cast<unsigned>(month), static_cast<unsigned>(day), hour, minute, second) - offset;
   return secs * k_usec_per_sec + usec;
 }
 

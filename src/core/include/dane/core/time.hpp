@@ -29,5 +29,8 @@ std::string format_rfc3339(std::chrono::system_clock::time_point time);
 UnixMicros now_unix_micros();
 // Days since 1970-01-01 of a proleptic Gregorian date (no validation).
 std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day);
+// Seconds since the epoch of a UTC date and time of day (no validation; 64-bit arithmetic throughout).
+std::int64_t unix_seconds(std::int64_t year, unsigned month, unsigned day, std::int64_t hour = 0,
+                          std::int64_t minute = 0, std::int64_t second = 0);
 
 } // namespace dane
