@@ -4,7 +4,7 @@
 
 #include "dane/tools/report.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
 
 namespace {
 
@@ -354,4 +354,4 @@ Expected<std::optional<SmtpMessage>> parse_smtp_message(std::string_view text) {
   return std::optional<SmtpMessage>();
 }
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

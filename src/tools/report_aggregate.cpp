@@ -4,7 +4,7 @@
 
 #include "dane/tools/report.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
 
 namespace {
 
@@ -791,4 +791,4 @@ std::vector<std::string> plan_input_order(const std::vector<std::string>& paths,
   return out;
 }
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

@@ -6,7 +6,7 @@
 
 #include "dane/tools/report.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
 
 namespace {
 
@@ -251,4 +251,4 @@ nlohmann::json render_json(const Aggregator& aggregator) {
   return out;
 }
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

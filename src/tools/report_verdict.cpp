@@ -10,7 +10,7 @@
 #include "dane/tools/report.hpp"
 #include "dane/core/text.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
 
 namespace {
 
@@ -719,4 +719,4 @@ Expected<Verdict> parse_verdict_line(std::string_view line) {
   return v;
 }
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

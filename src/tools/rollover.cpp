@@ -6,7 +6,7 @@
 #include <cctype>
 #include <ctime>
 
-namespace dane::policyd {
+namespace dane::tools {
 
 namespace {
 
@@ -540,4 +540,4 @@ RolloverDecision decide_rollover(const RolloverInput& in) {
                     "); keep the current record until the server presents the next certificate, then run again");
 }
 
-} // namespace dane::policyd
+} // namespace dane::tools

@@ -15,7 +15,7 @@
 #include "dane/tools/report.hpp"
 #include "dane/core/text.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
 
 namespace {
 
@@ -231,4 +231,4 @@ void write_tlsrpt_all(const Aggregator& aggregator, const TlsrptOptions& options
   out << "]\n";
 }
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

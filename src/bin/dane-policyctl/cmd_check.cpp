@@ -219,7 +219,7 @@ void add_rollover_warnings(const HostResult& host, HostCheck& check) {
     for (auto& cert : owned) {
       chain.push_back(cert.get());
     }
-    auto presented = policyd::certificate_records(chain);
+    auto presented = tools::certificate_records(chain);
     if (!presented) {
       continue;
     }

@@ -14,7 +14,7 @@ namespace dane::ctl {
 
 namespace {
 
-namespace rp = dane::policyd::report;
+namespace rp = dane::tools::report;
 
 constexpr const char* k_usage =
     "usage: dane-policyctl report [--domain D] [--since TIME] [--until TIME] [--maillog FILE ...]\n"

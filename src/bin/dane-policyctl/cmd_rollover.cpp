@@ -37,10 +37,10 @@ namespace dane::ctl {
 
 namespace {
 
-using policyd::Presented;
-using policyd::RolloverDecision;
-using policyd::RolloverInput;
-using policyd::ServerObservation;
+using tools::Presented;
+using tools::RolloverDecision;
+using tools::RolloverInput;
+using tools::ServerObservation;
 
 constexpr double k_max_interval_hours = 24.0 * 366;
 
@@ -98,15 +98,15 @@ void print_usage(std::ostream& out, const po::options_description& options) {
 }
 
 // What the live server presents at one address, from a probe report.
-ServerObservation observe(const ProbeReport& report, const policyd::CertificateRecords& current,
-                          const policyd::CertificateRecords& next) {
+ServerObservation observe(const ProbeReport& report, const tools::CertificateRecords& current,
+                          const tools::CertificateRecords& next) {
   ServerObservation obs{report.address, report.port, Presented::Unknown, ""};
   std::string cert_sha256;
   std::string spki_sha256 = report.leaf_spki_sha256;
   if (!report.chain_pem.empty()) {
-    auto certs = policyd::parse_pem_certificates(report.chain_pem.front());
+    auto certs = tools::parse_pem_certificates(report.chain_pem.front());
     if (certs && !certs->empty()) {
-      auto presented = policyd::certificate_records({(*certs)[0].get()});
+      auto presented = tools::certificate_records({(*certs)[0].get()});
       if (presented) {
         cert_sha256 = presented->cert_sha256;
         spki_sha256 = presented->spki_sha256;
@@ -117,7 +117,7 @@ ServerObservation observe(const ProbeReport& report, const policyd::CertificateR
     obs.detail = to_string(report.result) + (report.reason.empty() ? "" : ": " + report.reason);
     return obs;
   }
-  obs.presented = policyd::classify_presented(cert_sha256, spki_sha256, current, next);
+  obs.presented = tools::classify_presented(cert_sha256, spki_sha256, current, next);
   obs.detail = spki_sha256;
   return obs;
 }
@@ -137,7 +137,7 @@ nlohmann::ordered_json optional_time(const std::optional<std::chrono::sys_second
 void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file) {
   nlohmann::ordered_json j;
   j["step"] = to_string(d.step);
-  j["refusal"] = d.refusal == policyd::RolloverRefusal::None ? nlohmann::ordered_json(nullptr)
+  j["refusal"] = d.refusal == tools::RolloverRefusal::None ? nlohmann::ordered_json(nullptr)
                                                              : nlohmann::ordered_json(to_string(d.refusal));
   j["exit_code"] = d.exit_code;
   j["message"] = d.message;
@@ -174,7 +174,7 @@ void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecisi
 
 void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file) {
   out << "step: " << to_string(d.step);
-  if (d.refusal != policyd::RolloverRefusal::None) {
+  if (d.refusal != tools::RolloverRefusal::None) {
     out << " (" << to_string(d.refusal) << ")";
   }
   out << "\n" << d.message << "\n";
@@ -197,7 +197,7 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
         << (s.presented == Presented::Unknown ? " certificate (" + s.detail + ")" : " certificate") << "\n";
   }
   if (!d.add_lines.empty()) {
-    out << (d.step == policyd::RolloverStep::Publish ? "\nadd to the zone (keep the current record):\n"
+    out << (d.step == tools::RolloverStep::Publish ? "\nadd to the zone (keep the current record):\n"
                                                       : "\nadd to the zone:\n");
     for (const auto& l : d.add_lines) {
       out << "  " << l << "\n";
@@ -216,7 +216,7 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
     }
   }
   if (d.remaining_wait) {
-    out << "\nwait: " << policyd::format_duration(*d.remaining_wait) << " more, until "
+    out << "\nwait: " << tools::format_duration(*d.remaining_wait) << " more, until "
         << dane::format_rfc3339(*d.safe_at) << "\n";
   }
   if (!d.notes.empty()) {
@@ -314,11 +314,11 @@ int cmd_rollover(int argc, char** argv) {
     return fail(resolver_config.error());
   }
 
-  auto current = policyd::certificate_records_from_file(vm["current"].as<std::string>());
+  auto current = tools::certificate_records_from_file(vm["current"].as<std::string>());
   if (!current) {
     return fail("--current: " + current.error());
   }
-  auto next = policyd::certificate_records_from_file(vm["next"].as<std::string>());
+  auto next = tools::certificate_records_from_file(vm["next"].as<std::string>());
   if (!next) {
     return fail("--next: " + next.error());
   }
@@ -327,12 +327,12 @@ int cmd_rollover(int argc, char** argv) {
 
   const std::string state_file = vm.count("state-file") != 0
                                      ? vm["state-file"].as<std::string>()
-                                     : policyd::default_state_path(in.host, in.port, env("XDG_STATE_HOME"),
+                                     : tools::default_state_path(in.host, in.port, env("XDG_STATE_HOME"),
                                                                    env("HOME"), ::geteuid() == 0);
   if (state_file.empty()) {
     return fail("--state-file: empty file name");
   }
-  auto loaded = policyd::load_state(state_file, in.host, in.port);
+  auto loaded = tools::load_state(state_file, in.host, in.port);
   if (!loaded.warning.empty()) {
     std::cerr << "dane-policyctl rollover: warning: " << loaded.warning << "\n";
   }
@@ -355,7 +355,7 @@ int cmd_rollover(int argc, char** argv) {
   if (answers.empty()) {
     return fail("resolver returned no answer");
   }
-  in.published = policyd::published_from_answer(answers[0]);
+  in.published = tools::published_from_answer(answers[0]);
 
   // Probe the live server only when the published RRset can be trusted at all.
   if (probe_server && in.published.security == DnsSecurity::Secure && in.published.exists) {
@@ -394,7 +394,7 @@ int cmd_rollover(int argc, char** argv) {
   }
 
   in.now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-  RolloverDecision d = policyd::decide_rollover(in);
+  RolloverDecision d = tools::decide_rollover(in);
   if (!loaded.warning.empty()) {
     d.notes.insert(d.notes.begin(), loaded.warning);
   }
@@ -402,7 +402,7 @@ int cmd_rollover(int argc, char** argv) {
   int exit_code = d.exit_code;
   std::string save_error;
   if (!(d.state == in.state) || !loaded.warning.empty()) {
-    if (auto saved = policyd::save_state(state_file, d.state); !saved) {
+    if (auto saved = tools::save_state(state_file, d.state); !saved) {
       save_error = saved.error();
       exit_code = k_exit_usage;
     }

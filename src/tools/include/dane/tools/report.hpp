@@ -43,7 +43,7 @@
 #include "dane/core/expected.hpp"
 #include "dane/core/time.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
 
 // ---------------------------------------------------------------------------------------------
 // Time: microseconds since the Unix epoch, UTC.
@@ -438,4 +438,4 @@ void write_tlsrpt_all(const Aggregator& aggregator, const TlsrptOptions& options
 std::string tlsrpt_result_type_for_probe(std::string_view result);
 std::string tlsrpt_result_type_for_text(std::string_view text);
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

@@ -39,7 +39,7 @@
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/tlsa.hpp"
 
-namespace dane::policyd {
+namespace dane::tools {
 
 // Pinned JSON spellings of `step` (docs/design.md §5) via to_string().
 enum class RolloverStep { Publish, Wait, Swap, Remove, Done, Refuse };
@@ -197,4 +197,4 @@ LoadedState load_state(const std::string& path, std::string_view host, std::uint
 // Creates missing parent directories (mode 0700). Fails with a message naming the path.
 Status save_state(const std::string& path, const RolloverState& state);
 
-} // namespace dane::policyd
+} // namespace dane::tools
