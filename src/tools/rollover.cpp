@@ -1,6 +1,7 @@
 // The pure step logic of `dane-policyctl rollover` (contract: dane/tools/rollover.hpp, docs/rollover.md).
 #include "dane/tools/rollover.hpp"
 #include "dane/core/text.hpp"
+#include "dane/tools/prober.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -21,13 +22,6 @@ void add_unique(std::vector<std::string>& lines, std::string line) {
   if (std::find(lines.begin(), lines.end(), line) == lines.end()) {
     lines.push_back(std::move(line));
   }
-}
-
-std::string address_label(const ServerObservation& server) {
-  if (server.address.find(':') != std::string::npos) {
-    return "[" + server.address + "]:" + std::to_string(server.port);
-  }
-  return server.address + ":" + std::to_string(server.port);
 }
 
 // The published state: every published record keeps its first-seen time while it stays published.
@@ -99,7 +93,7 @@ ServerSummary summarize(const std::vector<ServerObservation>& servers) {
 std::string labels(const std::vector<const ServerObservation*>& servers) {
   std::vector<std::string> out;
   for (const auto* server : servers) {
-    out.push_back(address_label(*server));
+    out.push_back(endpoint(server->address, server->port));
   }
   return join(out, ", ");
 }
@@ -107,7 +101,8 @@ std::string labels(const std::vector<const ServerObservation*>& servers) {
 std::string unknown_details(const std::vector<const ServerObservation*>& servers) {
   std::vector<std::string> out;
   for (const auto* server : servers) {
-    out.push_back(address_label(*server) + (server->detail.empty() ? "" : " (" + server->detail + ")"));
+    const std::string detail = server->detail.empty() ? "" : " (" + server->detail + ")";
+    out.push_back(endpoint(server->address, server->port) + detail);
   }
   return join(out, ", ");
 }
@@ -367,7 +362,7 @@ RolloverDecision decide_rollover(const RolloverInput& in) {
   if (!servers.other.empty()) {
     std::vector<std::string> seen;
     for (const auto* server : servers.other) {
-      seen.push_back(address_label(*server) + " presents SPKI SHA-256 " +
+      seen.push_back(endpoint(server->address, server->port) + " presents SPKI SHA-256 " +
                      (server->detail.empty() ? std::string("?") : server->detail));
     }
     return refuse(RolloverRefusal::ServerOtherKey,
