@@ -2,6 +2,7 @@
 // smtp(8) messages about TLS sessions, certificate verification and deliveries.
 #include <ctime>
 
+#include "dane/core/text.hpp"
 #include "dane/tools/report.hpp"
 
 namespace dane::tools::report {
@@ -29,16 +30,6 @@ bool two_digits(std::string_view s, std::size_t pos, int& out) {
   return true;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
-
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 // "host[addr]:port" at the start of s; returns the number of characters used, 0 on failure.
@@ -51,7 +42,7 @@ std::size_t parse_endpoint(std::string_view s, std::string& host, std::string& a
   if (rb == std::string_view::npos || rb == lb + 1) {
     return 0;
   }
-  host = lower(s.substr(0, lb));
+  host = ascii_lower(s.substr(0, lb));
   if (host.find(' ') != std::string::npos) {
     return 0;
   }
@@ -279,8 +270,8 @@ Expected<std::optional<SmtpMessage>> parse_smtp_message(std::string_view text) {
         return make_error("TLS policy lookup line without 'nexthop/host: reason'");
       }
       PolicyLookupFailed f;
-      f.destination = lower(rest.substr(0, slash));
-      f.host = lower(rest.substr(slash + 1, colon - slash - 1));
+      f.destination = ascii_lower(rest.substr(0, slash));
+      f.host = ascii_lower(rest.substr(slash + 1, colon - slash - 1));
       f.reason = std::string(rest.substr(colon + 2));
       return std::optional<SmtpMessage>(std::move(f));
     }
@@ -323,7 +314,7 @@ Expected<std::optional<SmtpMessage>> parse_smtp_message(std::string_view text) {
     auto rcpt = to.substr(0, gt);
     auto at = rcpt.rfind('@');
     if (at != std::string_view::npos) {
-      d.recipient_domain = lower(rcpt.substr(at + 1));
+      d.recipient_domain = ascii_lower(rcpt.substr(at + 1));
     }
     auto relay = field(fields, "relay=");
     if (!relay.empty() && relay != "none") {
