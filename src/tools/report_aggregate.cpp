@@ -8,6 +8,10 @@
 
 namespace dane::tools::report {
 
+using detail::epoch_at;
+using detail::host_history;
+using detail::k_max_warnings_per_file;
+
 namespace {
 
 bool dane_class(const std::string& policy) {
@@ -167,6 +171,76 @@ void count_evaluation(DestinationSummary& d, const Verdict& v) {
   }
 }
 
+// The TLSA set in force at `hist` from time t, from one host of a verdict line (a change is noted).
+// `scratch` keeps its buffers between lines.
+void update_tlsa_set(DestinationSummary& d, HostHistory& hist, const HostVerdict& h, const std::string& name,
+                     TimePoint t, bool probe_line, std::vector<std::string>& scratch) {
+  // Only conclusive DNS answers say what the TLSA set is. Fast path: same set as before. A probe
+  // line only fills in a host not seen before (its evaluation fell outside --since): it may be
+  // written after a newer evaluation and must not flip the TLSA set back.
+  const bool conclusive = h.dnssec == "secure" || h.dnssec == "insecure";
+  static const std::uint64_t k_empty_set_hash = tlsa_set_hash({});
+  const std::uint64_t set_hash = h.dnssec == "secure" ? tlsa_set_hash(h.tlsa) : k_empty_set_hash;
+  if (conclusive && !(hist.epochs.size() > 0 && hist.records_hash == set_hash) &&
+      (!probe_line || hist.epochs.empty())) {
+    std::vector<std::string>& records = scratch;
+    records.resize(h.dnssec == "secure" ? h.tlsa.size() : 0);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      records[i] = h.tlsa[i];
+      lower_in_place(records[i]);
+    }
+    if (records.size() > 1) {
+      std::sort(records.begin(), records.end());
+      records.erase(std::unique(records.begin(), records.end()), records.end());
+    }
+    const bool first_set = hist.epochs.empty();
+    std::string before = first_set ? std::string() : join_short(hist.epochs[hist.current].records);
+    if (switch_epoch(hist, records, t) && !first_set) {
+      ++d.tlsa_changes;
+      note_change(d, t, "tlsa", name + ": " + before + " -> " + join_short(records));
+    }
+    hist.records_hash = tlsa_set_hash(hist.epochs[hist.current].records);
+  }
+}
+
+// Probe and DNS outcomes of one host of a verdict line, counted into the TLSA epoch in force.
+void count_host_outcomes(DestinationSummary& d, HostHistory& hist, const HostVerdict& h, const std::string& name,
+                         const Verdict& v, const std::string& policy, bool dane_required) {
+  // RFC 8460 failure details from a monitor-mode evaluation say what enforcement would have failed
+  // (FailureKey::monitored, and a reason that begins "monitor mode": see failure_reason()).
+  const char* const monitor_prefix = v.monitored ? "monitor mode, not enforced: " : "";
+  const bool probe_line = v.event == "probe";
+  if (!probe_line && (h.dnssec == "bogus" || h.dnssec == "error")) {
+    TlsaEpoch& e = epoch_at(hist, v.time);
+    ++e.from_probes.failed;
+    ++e.from_probes.failures[FailureKey{"dnssec-invalid", "", failure_reason(v), v.monitored}];
+  }
+  if (dane_required && lacks_validated_tlsa(h)) {
+    TlsaEpoch& e = epoch_at(hist, v.time);
+    ++e.from_probes.failed;
+    std::string why = monitor_prefix + policy + " policy, but no DNSSEC-validated TLSA records for " + h.name +
+                      (h.dnssec == "insecure" ? " (insecure)" : "");
+    ++e.from_probes.failures[FailureKey{"dane-required", "", std::move(why), v.monitored}];
+  }
+  for (const auto& a : h.addresses) {
+    if (a.result == "pass") {
+      ++epoch_at(hist, v.time).from_probes.successful;
+      continue;
+    }
+    ++d.probe_failures;
+    if (v.time >= d.last_failure_time) {
+      d.last_failure = name + "[" + a.address + "]:" + std::to_string(a.port) + ": " + a.result;
+      d.last_failure_time = v.time;
+    }
+    if (a.result == "connect-failed") {
+      continue; // no TLS session was attempted: not a TLSRPT session
+    }
+    TlsaEpoch& e = epoch_at(hist, v.time);
+    ++e.from_probes.failed;
+    ++e.from_probes.failures[FailureKey{tlsrpt_result_type_for_probe(a.result), a.address, a.result}];
+  }
+}
+
 } // namespace
 
 namespace detail {
@@ -201,10 +275,6 @@ TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
 }
 
 } // namespace detail
-
-using detail::epoch_at;
-using detail::host_history;
-using detail::k_max_warnings_per_file;
 
 std::uint64_t name_hash(std::string_view lowercase_name) { return fnv_lower(lowercase_name); }
 
@@ -299,9 +369,6 @@ void Aggregator::add_verdict(const Verdict& v) {
   // TLSA records. (The daemon's own decision table never answers so for a fresh evaluation; the
   // check keeps such a line from counting as a clean DANE session.)
   const bool dane_required = !probe_line && (policy == "dane-only" || policy == "fingerprint" || policy == "secure");
-  // RFC 8460 failure details from a monitor-mode evaluation say what enforcement would have failed
-  // (FailureKey::monitored, and a reason that begins "monitor mode": see failure_reason()).
-  const char* const monitor_prefix = v.monitored ? "monitor mode, not enforced: " : "";
   // The MX lookup itself failed (bogus, SERVFAIL, timeout): no host to blame, so the failure is the
   // destination's own (the host with an empty name: a TLSRPT policy without mx-host).
   if (!probe_line && !v.cached && policy == "tempfail" && v.hosts.empty()) {
@@ -315,64 +382,11 @@ void Aggregator::add_verdict(const Verdict& v) {
     lower_in_place(m_scratch_name);
     const std::string& name = m_scratch_name;
     HostHistory& hist = host_history(d, name, fnv_lower(name));
-    // Only conclusive DNS answers say what the TLSA set is. Fast path: same set as before. A probe
-    // line only fills in a host not seen before (its evaluation fell outside --since): it may be
-    // written after a newer evaluation and must not flip the TLSA set back.
-    const bool conclusive = h.dnssec == "secure" || h.dnssec == "insecure";
-    static const std::uint64_t k_empty_set_hash = tlsa_set_hash({});
-    const std::uint64_t set_hash = h.dnssec == "secure" ? tlsa_set_hash(h.tlsa) : k_empty_set_hash;
-    if (conclusive && !(hist.epochs.size() > 0 && hist.records_hash == set_hash) &&
-        (!probe_line || hist.epochs.empty())) {
-      std::vector<std::string>& records = m_scratch_records;
-      records.resize(h.dnssec == "secure" ? h.tlsa.size() : 0);
-      for (std::size_t i = 0; i < records.size(); ++i) {
-        records[i] = h.tlsa[i];
-        lower_in_place(records[i]);
-      }
-      if (records.size() > 1) {
-        std::sort(records.begin(), records.end());
-        records.erase(std::unique(records.begin(), records.end()), records.end());
-      }
-      const bool first_set = hist.epochs.empty();
-      std::string before = first_set ? std::string() : join_short(hist.epochs[hist.current].records);
-      if (switch_epoch(hist, records, v.time) && !first_set) {
-        ++d.tlsa_changes;
-        note_change(d, v.time, "tlsa", name + ": " + before + " -> " + join_short(records));
-      }
-      hist.records_hash = tlsa_set_hash(hist.epochs[hist.current].records);
-    }
+    update_tlsa_set(d, hist, h, name, v.time, probe_line, m_scratch_records);
     if (v.cached) {
       continue; // a cache hit repeats an earlier evaluation: no new session, no new probe
     }
-    if (!probe_line && (h.dnssec == "bogus" || h.dnssec == "error")) {
-      TlsaEpoch& e = epoch_at(hist, v.time);
-      ++e.from_probes.failed;
-      ++e.from_probes.failures[FailureKey{"dnssec-invalid", "", failure_reason(v), v.monitored}];
-    }
-    if (dane_required && lacks_validated_tlsa(h)) {
-      TlsaEpoch& e = epoch_at(hist, v.time);
-      ++e.from_probes.failed;
-      std::string why = monitor_prefix + policy + " policy, but no DNSSEC-validated TLSA records for " + h.name +
-                        (h.dnssec == "insecure" ? " (insecure)" : "");
-      ++e.from_probes.failures[FailureKey{"dane-required", "", std::move(why), v.monitored}];
-    }
-    for (const auto& a : h.addresses) {
-      if (a.result == "pass") {
-        ++epoch_at(hist, v.time).from_probes.successful;
-        continue;
-      }
-      ++d.probe_failures;
-      if (v.time >= d.last_failure_time) {
-        d.last_failure = name + "[" + a.address + "]:" + std::to_string(a.port) + ": " + a.result;
-        d.last_failure_time = v.time;
-      }
-      if (a.result == "connect-failed") {
-        continue; // no TLS session was attempted: not a TLSRPT session
-      }
-      TlsaEpoch& e = epoch_at(hist, v.time);
-      ++e.from_probes.failed;
-      ++e.from_probes.failures[FailureKey{tlsrpt_result_type_for_probe(a.result), a.address, a.result}];
-    }
+    count_host_outcomes(d, hist, h, name, v, policy, dane_required);
   }
 }
 
