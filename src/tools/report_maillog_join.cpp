@@ -194,7 +194,10 @@ void Aggregator::add_maillog_line(std::string_view line, MaillogPrefixParser& pa
     c.host = std::move(lookup->host);
     return;
   }
-  auto& d = std::get<Delivery>(**msg);
+  add_delivery(key, std::get<Delivery>(**msg), prefix->time);
+}
+
+void Aggregator::add_delivery(const std::string& key, Delivery& d, TimePoint t) {
   const bool deferred_4_7_5 = d.status == "deferred" && d.dsn == "4.7.5";
   // A relay=none line after a policy-lookup warning of the same process: that warning names the MX
   // host (and next-hop), and the policy table's TEMP text says why.
@@ -237,19 +240,19 @@ void Aggregator::add_maillog_line(std::string_view line, MaillogPrefixParser& pa
   }
   if (dest.empty()) {
     // Neither a recipient domain nor a relay: no destination to count it under. Counted apart.
-    if (!m_filter.accepts_time(prefix->time)) {
+    if (!m_filter.accepts_time(t)) {
       ++m_stats.filtered;
       return;
     }
     ++m_stats.maillog_unattributed;
-    if (m_stats.last_unattributed.empty() || prefix->time >= m_stats.last_unattributed_time) {
+    if (m_stats.last_unattributed.empty() || t >= m_stats.last_unattributed_time) {
       m_stats.last_unattributed = d.queue_id + ": " + d.detail;
-      m_stats.last_unattributed_time = prefix->time;
+      m_stats.last_unattributed_time = t;
     }
     return;
   }
   PendingSession s;
-  s.time = prefix->time;
+  s.time = t;
   s.relay_host = d.relay_host;
   s.relay_address = d.relay_address;
   attribute_session(dest, s, true, d.detail);

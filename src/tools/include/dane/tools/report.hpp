@@ -392,6 +392,8 @@ private:
   void attribute_session(const std::string& destination, const PendingSession& session, bool deferred_4_7_5,
                          const std::string& deferral_text);
   void flush_pending(const std::string& key);
+  // A delivery line of process `key` at time t: closes that process's pending session, or counts a 4.7.5 deferral.
+  void add_delivery(const std::string& key, Delivery& delivery, TimePoint t);
   void note_event(DestinationSummary& d, TimePoint t);
 
   Filter m_filter;
