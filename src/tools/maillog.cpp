@@ -233,6 +233,61 @@ bool is_smtp_client_program(std::string_view program) {
   return name == "smtp" || name == "lmtp";
 }
 
+namespace {
+
+// "QUEUEID: to=<...>, relay=..., dsn=..., status=... (detail)"; an empty optional for any other line.
+Expected<std::optional<SmtpMessage>> parse_delivery(std::string_view text) {
+  // "QUEUEID: to=<...>, ..."
+  std::size_t q = 0;
+  while (q < text.size() && ((text[q] >= '0' && text[q] <= '9') || (text[q] >= 'A' && text[q] <= 'Z') ||
+                             (text[q] >= 'a' && text[q] <= 'z'))) {
+    ++q;
+  }
+  if (q >= 5 && starts_with(text.substr(q), ": to=<")) {
+    Delivery d;
+    d.queue_id = std::string(text.substr(0, q));
+    auto fields = text.substr(q + 2);
+    auto to = fields.substr(4);
+    auto gt = to.find(">, ");
+    if (gt == std::string_view::npos) {
+      return make_error("delivery line with unterminated to=<...>");
+    }
+    auto rcpt = to.substr(0, gt);
+    auto at = rcpt.rfind('@');
+    if (at != std::string_view::npos) {
+      d.recipient_domain = ascii_lower(rcpt.substr(at + 1));
+    }
+    auto relay = field(fields, "relay=");
+    if (!relay.empty() && relay != "none") {
+      int port = 0;
+      if (parse_endpoint(relay, d.relay_host, d.relay_address, port) != 0) {
+        d.relay_port = port;
+      }
+    }
+    d.dsn = std::string(field(fields, "dsn="));
+    auto status = field(fields, "status=");
+    if (status.empty()) {
+      return make_error("delivery line without status=");
+    }
+    auto sp = status.find(' ');
+    d.status = std::string(status.substr(0, sp));
+    // The detail is everything after "status=X (" up to the final ')', even if it contains ", ".
+    auto spos = fields.find("status=");
+    auto open = fields.find(" (", spos);
+    if (open != std::string_view::npos) {
+      auto detail = fields.substr(open + 2);
+      if (!detail.empty() && detail.back() == ')') {
+        detail.remove_suffix(1);
+      }
+      d.detail = std::string(detail);
+    }
+    return std::optional<SmtpMessage>(std::move(d));
+  }
+  return std::optional<SmtpMessage>();
+}
+
+} // namespace
+
 Expected<std::optional<SmtpMessage>> parse_smtp_message(std::string_view text) {
   static constexpr std::pair<std::string_view, TlsLevel> k_levels[] = {
       {"Verified ", TlsLevel::Verified},
@@ -296,53 +351,7 @@ Expected<std::optional<SmtpMessage>> parse_smtp_message(std::string_view text) {
     v.reason = std::string(rest);
     return std::optional<SmtpMessage>(std::move(v));
   }
-  // "QUEUEID: to=<...>, ..."
-  std::size_t q = 0;
-  while (q < text.size() && ((text[q] >= '0' && text[q] <= '9') || (text[q] >= 'A' && text[q] <= 'Z') ||
-                             (text[q] >= 'a' && text[q] <= 'z'))) {
-    ++q;
-  }
-  if (q >= 5 && starts_with(text.substr(q), ": to=<")) {
-    Delivery d;
-    d.queue_id = std::string(text.substr(0, q));
-    auto fields = text.substr(q + 2);
-    auto to = fields.substr(4);
-    auto gt = to.find(">, ");
-    if (gt == std::string_view::npos) {
-      return make_error("delivery line with unterminated to=<...>");
-    }
-    auto rcpt = to.substr(0, gt);
-    auto at = rcpt.rfind('@');
-    if (at != std::string_view::npos) {
-      d.recipient_domain = ascii_lower(rcpt.substr(at + 1));
-    }
-    auto relay = field(fields, "relay=");
-    if (!relay.empty() && relay != "none") {
-      int port = 0;
-      if (parse_endpoint(relay, d.relay_host, d.relay_address, port) != 0) {
-        d.relay_port = port;
-      }
-    }
-    d.dsn = std::string(field(fields, "dsn="));
-    auto status = field(fields, "status=");
-    if (status.empty()) {
-      return make_error("delivery line without status=");
-    }
-    auto sp = status.find(' ');
-    d.status = std::string(status.substr(0, sp));
-    // The detail is everything after "status=X (" up to the final ')', even if it contains ", ".
-    auto spos = fields.find("status=");
-    auto open = fields.find(" (", spos);
-    if (open != std::string_view::npos) {
-      auto detail = fields.substr(open + 2);
-      if (!detail.empty() && detail.back() == ')') {
-        detail.remove_suffix(1);
-      }
-      d.detail = std::string(detail);
-    }
-    return std::optional<SmtpMessage>(std::move(d));
-  }
-  return std::optional<SmtpMessage>();
+  return parse_delivery(text);
 }
 
 } // namespace dane::tools::report
