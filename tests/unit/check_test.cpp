@@ -3,26 +3,21 @@
 // The real path (libunbound over the DNSSEC rig, live STARTTLS servers) is check_rig_test.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "dane/tools/check.hpp"
 #include "dane/tools/rollover.hpp"
+#include "daemon_process.hpp"
+#include "fake_prober.hpp"
 
 namespace dane::tools {
 namespace {
 
 std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
 
-std::string file_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  EXPECT_FALSE(text.str().empty()) << "cannot read " << path;
-  return text.str();
-}
+// A PEM file as a probe report carries it ("" when missing: then the expectations below fail).
+std::string pem_text(const std::string& name) { return test::read_text_file(pki(name)); }
 
 TlsaRecord record_of(const std::string& cert_file, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
   auto certs = read_pem_certificates(pki(cert_file));
@@ -95,24 +90,11 @@ HostCheck probed(std::vector<ProbeReport> reports) {
   return check;
 }
 
-// A Prober that keeps the requests and answers each with `result` (first address: `first`).
-struct FakeProber {
-  std::vector<ProbeRequest> requests;
-  int calls = 0;
-  ProbeResult first = ProbeResult::Pass;
-  ProbeResult rest = ProbeResult::Pass;
-  std::vector<std::string> chain_pem;
-
-  Prober prober() {
-    return [this](const std::vector<ProbeRequest>& asked) {
-      ++calls;
-      requests.insert(requests.end(), asked.begin(), asked.end());
-      std::vector<ProbeReport> out;
-      for (const auto& request : asked) {
-        out.push_back(report(request.address, out.empty() ? first : rest, request.port));
-        out.back().chain_pem = chain_pem;
-      }
-      return out;
+// Answers the first request of a batch with `first`, the others with `rest`.
+struct FakeProber : test::FakeProber {
+  explicit FakeProber(ProbeResult first = ProbeResult::Pass, ProbeResult rest = ProbeResult::Pass) {
+    answer = [first, rest](const ProbeRequest& request, std::size_t index) {
+      return report(request.address, index == 0 ? first : rest, request.port);
     };
   }
 };
@@ -297,7 +279,7 @@ TEST(RolloverWarnings, RecordsThatAllMatchThePresentedKeyWarn) {
   HostResult host = dane_host("mx.example.test", {"192.0.2.1"},
                               {record_of("leaf-p256.crt", 3, 1, 1), record_of("leaf-p256.crt", 3, 0, 1)});
   HostCheck check = probed({report("192.0.2.1", ProbeResult::Pass)});
-  check.reports[0].chain_pem = {file_text(pki("leaf-p256.crt")), file_text(pki("int.crt"))};
+  check.reports[0].chain_pem = {pem_text("leaf-p256.crt"), pem_text("int.crt")};
   add_rollover_warnings(host, check);
   EXPECT_EQ(check.warnings,
             std::vector<std::string>{"mx.example.test publishes 2 TLSA records that all match only the current key "
@@ -306,7 +288,7 @@ TEST(RolloverWarnings, RecordsThatAllMatchThePresentedKeyWarn) {
 }
 
 TEST(RolloverWarnings, AnIssuerRecordOrAnotherKeyIsAPartner) {
-  std::vector<std::string> chain = {file_text(pki("leaf-p256.crt")), file_text(pki("int.crt"))};
+  std::vector<std::string> chain = {pem_text("leaf-p256.crt"), pem_text("int.crt")};
   for (const TlsaRecord& partner : {record_of("int.crt", 2, 0, 1), record_of("leaf-rsa.crt", 3, 1, 1)}) {
     HostResult host = dane_host("mx.example.test", {"192.0.2.1"}, {record_of("leaf-p256.crt", 3, 1, 1), partner});
     HostCheck check = probed({report("192.0.2.1", ProbeResult::Pass)});
@@ -346,8 +328,7 @@ TEST(RunCheck, ReportsGoToTheirHostsAndDecideTheVerdict) {
                                      plain_host("mx2.example.test", {"192.0.2.3"}),
                                      dane_host("mx3.example.test", {"192.0.2.4"}, {fake_record(3, 2)})},
                                     DestinationOutcome::Dane);
-  FakeProber fake;
-  fake.first = ProbeResult::TlsaMismatch;
+  FakeProber fake(ProbeResult::TlsaMismatch);
   CheckOutcome outcome = run_check(facts, CheckSettings{}, fake.prober());
   EXPECT_EQ(fake.calls, 1); // one batch: the probes run concurrently
   ASSERT_EQ(fake.requests.size(), 3u);

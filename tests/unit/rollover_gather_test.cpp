@@ -4,25 +4,20 @@
 // The real path (libunbound over the DNSSEC rig, live STARTTLS servers) is rollover_rig_test.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "dane/tools/rollover.hpp"
+#include "daemon_process.hpp"
+#include "fake_prober.hpp"
 
 namespace dane::tools {
 namespace {
 
 std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
 
-std::string file_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  EXPECT_FALSE(text.str().empty()) << "cannot read " << path;
-  return text.str();
-}
+// A PEM file as a probe report carries it ("" when missing: then the expectations below fail).
+std::string pem_text(const std::string& name) { return test::read_text_file(pki(name)); }
 
 CertificateRecords records_of(const std::string& file) {
   auto records = certificate_records_from_file(pki(file));
@@ -71,27 +66,18 @@ public:
   std::chrono::milliseconds timeout() const override { return std::chrono::milliseconds(1000); }
 };
 
-// Keeps the requests; answers each with a report presenting `chain_pem` (empty: connect-failed).
-struct FakeProber {
-  std::vector<ProbeRequest> requests;
-  int calls = 0;
+// Answers each request with a report presenting `chain_pem` (empty: connect-failed).
+struct FakeProber : test::FakeProber {
   std::vector<std::string> chain_pem;
-
-  Prober prober() {
-    return [this](const std::vector<ProbeRequest>& asked) {
-      ++calls;
-      requests.insert(requests.end(), asked.begin(), asked.end());
-      std::vector<ProbeReport> out;
-      for (const auto& request : asked) {
-        ProbeReport report;
-        report.address = request.address;
-        report.port = request.port;
-        report.result = chain_pem.empty() ? ProbeResult::ConnectFailed : ProbeResult::Pass;
-        report.reason = chain_pem.empty() ? "connection refused" : "";
-        report.chain_pem = chain_pem;
-        out.push_back(report);
-      }
-      return out;
+  FakeProber() {
+    answer = [this](const ProbeRequest& request, std::size_t) {
+      ProbeReport report;
+      report.address = request.address;
+      report.port = request.port;
+      report.result = chain_pem.empty() ? ProbeResult::ConnectFailed : ProbeResult::Pass;
+      report.reason = chain_pem.empty() ? "connection refused" : "";
+      report.chain_pem = chain_pem;
+      return report;
     };
   }
 };
@@ -125,7 +111,7 @@ protected:
 TEST_F(RolloverGatherTest, OneRoundOfLookupsThenAProbeOfEveryAddress) {
   publish(DnsSecurity::Secure, {tlsa_rdata(current_record)});
   addresses({{192, 0, 2, 1}}, {{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}});
-  fake.chain_pem = {file_text(pki("leaf-p256.crt"))};
+  fake.chain_pem = {pem_text("leaf-p256.crt")};
   gather.probe_timeout = std::chrono::milliseconds(2500);
   ASSERT_TRUE(gather_rollover_facts(input, gather, resolver, fake.prober()));
 
@@ -159,7 +145,7 @@ TEST_F(RolloverGatherTest, OneRoundOfLookupsThenAProbeOfEveryAddress) {
 TEST_F(RolloverGatherTest, GivenAddressesAreProbedWithoutAddressLookups) {
   publish(DnsSecurity::Secure, {tlsa_rdata(current_record)});
   gather.addresses = {"127.0.0.7"};
-  fake.chain_pem = {file_text(pki("leaf-rsa.crt"))};
+  fake.chain_pem = {pem_text("leaf-rsa.crt")};
   ASSERT_TRUE(gather_rollover_facts(input, gather, resolver, fake.prober()));
   ASSERT_EQ(resolver.asked.size(), 1u);
   EXPECT_EQ(resolver.asked[0].type, RrType::Tlsa);
@@ -242,9 +228,9 @@ TEST_F(RolloverGatherTest, NoAnswerFromTheResolverIsAnError) {
 TEST_F(RolloverGatherTest, ObserveClassifiesThePresentedLeaf) {
   ProbeReport report;
   report.address = "192.0.2.1";
-  report.chain_pem = {file_text(pki("leaf-rsa.crt")), file_text(pki("int.crt"))};
+  report.chain_pem = {pem_text("leaf-rsa.crt"), pem_text("int.crt")};
   EXPECT_EQ(observe(report, input.current, input.next).presented, Presented::Next);
-  report.chain_pem = {file_text(pki("leaf-ed25519.crt"))};
+  report.chain_pem = {pem_text("leaf-ed25519.crt")};
   ServerObservation other = observe(report, input.current, input.next);
   EXPECT_EQ(other.presented, Presented::Other);
   EXPECT_EQ(other.detail, records_of("leaf-ed25519.crt").spki_sha256);
