@@ -124,8 +124,9 @@ Outcome refused(RolloverRefusal refusal, std::string message) {
 std::optional<Outcome> untrusted_inputs(const RolloverInput& in, const std::string& tlsa_name) {
   // Nothing to roll at all: the two files hold one certificate.
   if (in.current.cert_sha256 == in.next.cert_sha256) {
-    return refused(RolloverRefusal::SameKey, "nothing to roll: --current and --next are the same certificate (SHA-256 " +
-                                                 in.current.cert_sha256 + ")");
+    return refused(RolloverRefusal::SameKey,
+                   "nothing to roll: --current and --next are the same certificate (SHA-256 " +
+                       in.current.cert_sha256 + ")");
   }
   // Only a validated answer is trusted; a DNS problem is temporary (exit 3), an unsigned zone is not.
   switch (in.published.security) {

@@ -114,7 +114,8 @@ Expected<CheckOptions> parse_options(int argc, char** argv, bool& help) {
 }
 
 void print_report(std::ostream& out, const ProbeReport& report) {
-  out << "  " << tools::endpoint(report.address, report.port) << " " << to_string(report.result) << ": " << report.reason << "\n";
+  out << "  " << tools::endpoint(report.address, report.port) << " " << to_string(report.result) << ": "
+      << report.reason << "\n";
   if (!report.tls_version.empty()) {
     out << "    TLS: " << report.tls_version << " " << report.cipher << "\n";
   }
