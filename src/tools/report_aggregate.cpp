@@ -274,6 +274,23 @@ TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
   return h.epochs[it == h.timeline.begin() ? h.timeline.front().second : std::prev(it)->second];
 }
 
+bool warn_read_error(const std::string& path, const LineReader& reader, const WarningSink& warn) {
+  if (reader.error().empty()) {
+    return false;
+  }
+  warn(path + ":" + std::to_string(reader.line_number() + 1) + ": malformed input, stopped reading: " +
+       reader.error());
+  return true;
+}
+
+void warn_not_shown(const std::string& path, std::size_t shown, std::uint64_t malformed_in_file,
+                    const WarningSink& warn) {
+  if (shown > k_max_warnings_per_file) {
+    warn(path + ": " + std::to_string(shown - k_max_warnings_per_file) + " more malformed lines not shown (" +
+         std::to_string(malformed_in_file) + " in this file)");
+  }
+}
+
 } // namespace detail
 
 std::uint64_t name_hash(std::string_view lowercase_name) { return fnv_lower(lowercase_name); }
@@ -433,15 +450,11 @@ bool Aggregator::read_verdict_file(const std::string& path, const WarningSink& w
            (r.last_line_unterminated() ? " (truncated last line, no newline)" : "") + ": " + problem);
     }
   }
-  if (!r.error().empty()) {
+  if (detail::warn_read_error(path, r, warn)) {
     ++m_stats.malformed;
     ++malformed_here;
-    warn(path + ":" + std::to_string(r.line_number() + 1) + ": malformed input, stopped reading: " + r.error());
   }
-  if (shown > k_max_warnings_per_file) {
-    warn(path + ": " + std::to_string(shown - k_max_warnings_per_file) + " more malformed lines not shown (" +
-         std::to_string(malformed_here) + " in this file)");
-  }
+  detail::warn_not_shown(path, shown, malformed_here, warn);
   return true;
 }
 

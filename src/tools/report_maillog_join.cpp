@@ -283,14 +283,10 @@ bool Aggregator::read_maillog_file(const std::string& path, const MaillogOptions
     }
     add_maillog_line(line, parser, path + ":" + std::to_string(r.line_number()), capped);
   }
-  if (!r.error().empty()) {
+  if (detail::warn_read_error(path, r, warn)) {
     ++m_stats.maillog_malformed;
-    warn(path + ":" + std::to_string(r.line_number() + 1) + ": malformed input, stopped reading: " + r.error());
   }
-  if (shown > k_max_warnings_per_file) {
-    warn(path + ": " + std::to_string(shown - k_max_warnings_per_file) + " more malformed lines not shown (" +
-         std::to_string(m_stats.maillog_malformed - before) + " in this file)");
-  }
+  detail::warn_not_shown(path, shown, m_stats.maillog_malformed - before, warn);
   return true;
 }
 
