@@ -19,6 +19,9 @@ bool dane_class(const std::string& policy) {
          policy == "encrypt";
 }
 
+// ASCII lower case in place, on the reused scratch buffers of the per-line path: dane/core's
+// ascii_lower() returns a new string (an allocation per host per line) and its char overload is
+// out of line, so this loop stays local.
 void lower_in_place(std::string& s) {
   for (auto& c : s) {
     if (c >= 'A' && c <= 'Z') {
