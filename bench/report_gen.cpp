@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     std::perror(argv[1]);
     return 2;
   }
-  const dane::policyd::report::TimePoint start = *dane::parse_rfc3339("2026-11-01T00:00:00Z");
+  const dane::tools::report::TimePoint start = *dane::parse_rfc3339("2026-11-01T00:00:00Z");
   const std::int64_t step = 30LL * 86400 * 1000000 / lines; // a month of traffic
   std::string line;
   for (long i = 0; i < lines; ++i) {

@@ -7,7 +7,7 @@
 #include "dane/tools/report.hpp"
 #include "fuzz_check.hpp"
 
-using namespace dane::policyd::report;
+using namespace dane::tools::report;
 using dane::format_rfc3339;
 using dane::k_usec_per_sec;
 using dane::parse_rfc3339;

@@ -1,20 +1,27 @@
-// Per-destination aggregation of verdict logs and Postfix logs for dane-policyctl report.
+// Per-destination aggregation of verdict logs for dane-policyctl report (the Postfix-log side is
+// report_maillog_join.cpp; both fill the same Aggregator).
 #include <algorithm>
 #include <iterator>
 
 #include "dane/tools/report.hpp"
+#include "report_aggregate_detail.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
+
+using detail::epoch_at;
+using detail::host_history;
+using detail::k_max_warnings_per_file;
 
 namespace {
-
-constexpr std::size_t k_max_warnings_per_file = 100;
 
 bool dane_class(const std::string& policy) {
   return policy == "dane-only" || policy == "dane" || policy == "fingerprint" || policy == "secure" ||
          policy == "encrypt";
 }
 
+// ASCII lower case in place, on the reused scratch buffers of the per-line path: dane/core's
+// ascii_lower() returns a new string (an allocation per host per line) and its char overload is
+// out of line, so this loop stays local.
 void lower_in_place(std::string& s) {
   for (auto& c : s) {
     if (c >= 'A' && c <= 'Z') {
@@ -53,22 +60,6 @@ void note_change(DestinationSummary& d, TimePoint t, std::string kind, std::stri
   }
 }
 
-HostHistory& host_history(DestinationSummary& d, const std::string& name, std::uint64_t hash) {
-  for (auto& h : d.hosts) {
-    if (h.name_hash == hash && h.name == name) {
-      return h;
-    }
-  }
-  HostHistory& h = d.hosts.emplace_back();
-  h.name = name;
-  h.name_hash = hash;
-  return h;
-}
-
-HostHistory& host_history(DestinationSummary& d, const std::string& name) {
-  return host_history(d, name, name_hash(name));
-}
-
 std::uint64_t mix(std::uint64_t x) {
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdULL;
@@ -87,19 +78,6 @@ std::uint64_t fnv_lower(std::string_view s) {
     h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
   }
   return mix(h);
-}
-
-TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
-  if (h.epochs.empty()) {
-    h.epochs.push_back(TlsaEpoch{{}, t, {}, {}});
-    h.timeline.emplace_back(t, 0);
-    h.current = 0;
-    return h.epochs.back();
-  }
-  // The last change at or before t; before the first change, the first set.
-  auto it = std::upper_bound(h.timeline.begin(), h.timeline.end(), t,
-                             [](TimePoint value, const std::pair<TimePoint, std::uint32_t>& e) { return value < e.first; });
-  return h.epochs[it == h.timeline.begin() ? h.timeline.front().second : std::prev(it)->second];
 }
 
 // Makes `records` the set in force at `hist` from time t: the entry of an equal set seen before, else
@@ -196,7 +174,127 @@ void count_evaluation(DestinationSummary& d, const Verdict& v) {
   }
 }
 
+// The TLSA set in force at `hist` from time t, from one host of a verdict line (a change is noted).
+// `scratch` keeps its buffers between lines.
+void update_tlsa_set(DestinationSummary& d, HostHistory& hist, const HostVerdict& h, const std::string& name,
+                     TimePoint t, bool probe_line, std::vector<std::string>& scratch) {
+  // Only conclusive DNS answers say what the TLSA set is. Fast path: same set as before. A probe
+  // line only fills in a host not seen before (its evaluation fell outside --since): it may be
+  // written after a newer evaluation and must not flip the TLSA set back.
+  const bool conclusive = h.dnssec == "secure" || h.dnssec == "insecure";
+  static const std::uint64_t k_empty_set_hash = tlsa_set_hash({});
+  const std::uint64_t set_hash = h.dnssec == "secure" ? tlsa_set_hash(h.tlsa) : k_empty_set_hash;
+  if (conclusive && !(hist.epochs.size() > 0 && hist.records_hash == set_hash) &&
+      (!probe_line || hist.epochs.empty())) {
+    std::vector<std::string>& records = scratch;
+    records.resize(h.dnssec == "secure" ? h.tlsa.size() : 0);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      records[i] = h.tlsa[i];
+      lower_in_place(records[i]);
+    }
+    if (records.size() > 1) {
+      std::sort(records.begin(), records.end());
+      records.erase(std::unique(records.begin(), records.end()), records.end());
+    }
+    const bool first_set = hist.epochs.empty();
+    std::string before = first_set ? std::string() : join_short(hist.epochs[hist.current].records);
+    if (switch_epoch(hist, records, t) && !first_set) {
+      ++d.tlsa_changes;
+      note_change(d, t, "tlsa", name + ": " + before + " -> " + join_short(records));
+    }
+    hist.records_hash = tlsa_set_hash(hist.epochs[hist.current].records);
+  }
+}
+
+// Probe and DNS outcomes of one host of a verdict line, counted into the TLSA epoch in force.
+void count_host_outcomes(DestinationSummary& d, HostHistory& hist, const HostVerdict& h, const std::string& name,
+                         const Verdict& v, const std::string& policy, bool dane_required) {
+  // RFC 8460 failure details from a monitor-mode evaluation say what enforcement would have failed
+  // (FailureKey::monitored, and a reason that begins "monitor mode": see failure_reason()).
+  const char* const monitor_prefix = v.monitored ? "monitor mode, not enforced: " : "";
+  const bool probe_line = v.event == "probe";
+  if (!probe_line && (h.dnssec == "bogus" || h.dnssec == "error")) {
+    TlsaEpoch& e = epoch_at(hist, v.time);
+    ++e.from_probes.failed;
+    ++e.from_probes.failures[FailureKey{"dnssec-invalid", "", failure_reason(v), v.monitored}];
+  }
+  if (dane_required && lacks_validated_tlsa(h)) {
+    TlsaEpoch& e = epoch_at(hist, v.time);
+    ++e.from_probes.failed;
+    std::string why = monitor_prefix + policy + " policy, but no DNSSEC-validated TLSA records for " + h.name +
+                      (h.dnssec == "insecure" ? " (insecure)" : "");
+    ++e.from_probes.failures[FailureKey{"dane-required", "", std::move(why), v.monitored}];
+  }
+  for (const auto& a : h.addresses) {
+    if (a.result == "pass") {
+      ++epoch_at(hist, v.time).from_probes.successful;
+      continue;
+    }
+    ++d.probe_failures;
+    if (v.time >= d.last_failure_time) {
+      d.last_failure = name + "[" + a.address + "]:" + std::to_string(a.port) + ": " + a.result;
+      d.last_failure_time = v.time;
+    }
+    if (a.result == "connect-failed") {
+      continue; // no TLS session was attempted: not a TLSRPT session
+    }
+    TlsaEpoch& e = epoch_at(hist, v.time);
+    ++e.from_probes.failed;
+    ++e.from_probes.failures[FailureKey{tlsrpt_result_type_for_probe(a.result), a.address, a.result}];
+  }
+}
+
 } // namespace
+
+namespace detail {
+
+HostHistory& host_history(DestinationSummary& d, const std::string& name, std::uint64_t hash) {
+  for (auto& h : d.hosts) {
+    if (h.name_hash == hash && h.name == name) {
+      return h;
+    }
+  }
+  HostHistory& h = d.hosts.emplace_back();
+  h.name = name;
+  h.name_hash = hash;
+  return h;
+}
+
+HostHistory& host_history(DestinationSummary& d, const std::string& name) {
+  return host_history(d, name, name_hash(name));
+}
+
+TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
+  if (h.epochs.empty()) {
+    h.epochs.push_back(TlsaEpoch{{}, t, {}, {}});
+    h.timeline.emplace_back(t, 0);
+    h.current = 0;
+    return h.epochs.back();
+  }
+  // The last change at or before t; before the first change, the first set.
+  auto it = std::upper_bound(h.timeline.begin(), h.timeline.end(), t,
+                             [](TimePoint value, const std::pair<TimePoint, std::uint32_t>& e) { return value < e.first; });
+  return h.epochs[it == h.timeline.begin() ? h.timeline.front().second : std::prev(it)->second];
+}
+
+bool warn_read_error(const std::string& path, const LineReader& reader, const WarningSink& warn) {
+  if (reader.error().empty()) {
+    return false;
+  }
+  warn(path + ":" + std::to_string(reader.line_number() + 1) + ": malformed input, stopped reading: " +
+       reader.error());
+  return true;
+}
+
+void warn_not_shown(const std::string& path, std::size_t shown, std::uint64_t malformed_in_file,
+                    const WarningSink& warn) {
+  if (shown > k_max_warnings_per_file) {
+    warn(path + ": " + std::to_string(shown - k_max_warnings_per_file) + " more malformed lines not shown (" +
+         std::to_string(malformed_in_file) + " in this file)");
+  }
+}
+
+} // namespace detail
 
 std::uint64_t name_hash(std::string_view lowercase_name) { return fnv_lower(lowercase_name); }
 
@@ -291,9 +389,6 @@ void Aggregator::add_verdict(const Verdict& v) {
   // TLSA records. (The daemon's own decision table never answers so for a fresh evaluation; the
   // check keeps such a line from counting as a clean DANE session.)
   const bool dane_required = !probe_line && (policy == "dane-only" || policy == "fingerprint" || policy == "secure");
-  // RFC 8460 failure details from a monitor-mode evaluation say what enforcement would have failed
-  // (FailureKey::monitored, and a reason that begins "monitor mode": see failure_reason()).
-  const char* const monitor_prefix = v.monitored ? "monitor mode, not enforced: " : "";
   // The MX lookup itself failed (bogus, SERVFAIL, timeout): no host to blame, so the failure is the
   // destination's own (the host with an empty name: a TLSRPT policy without mx-host).
   if (!probe_line && !v.cached && policy == "tempfail" && v.hosts.empty()) {
@@ -307,64 +402,11 @@ void Aggregator::add_verdict(const Verdict& v) {
     lower_in_place(m_scratch_name);
     const std::string& name = m_scratch_name;
     HostHistory& hist = host_history(d, name, fnv_lower(name));
-    // Only conclusive DNS answers say what the TLSA set is. Fast path: same set as before. A probe
-    // line only fills in a host not seen before (its evaluation fell outside --since): it may be
-    // written after a newer evaluation and must not flip the TLSA set back.
-    const bool conclusive = h.dnssec == "secure" || h.dnssec == "insecure";
-    static const std::uint64_t k_empty_set_hash = tlsa_set_hash({});
-    const std::uint64_t set_hash = h.dnssec == "secure" ? tlsa_set_hash(h.tlsa) : k_empty_set_hash;
-    if (conclusive && !(hist.epochs.size() > 0 && hist.records_hash == set_hash) &&
-        (!probe_line || hist.epochs.empty())) {
-      std::vector<std::string>& records = m_scratch_records;
-      records.resize(h.dnssec == "secure" ? h.tlsa.size() : 0);
-      for (std::size_t i = 0; i < records.size(); ++i) {
-        records[i] = h.tlsa[i];
-        lower_in_place(records[i]);
-      }
-      if (records.size() > 1) {
-        std::sort(records.begin(), records.end());
-        records.erase(std::unique(records.begin(), records.end()), records.end());
-      }
-      const bool first_set = hist.epochs.empty();
-      std::string before = first_set ? std::string() : join_short(hist.epochs[hist.current].records);
-      if (switch_epoch(hist, records, v.time) && !first_set) {
-        ++d.tlsa_changes;
-        note_change(d, v.time, "tlsa", name + ": " + before + " -> " + join_short(records));
-      }
-      hist.records_hash = tlsa_set_hash(hist.epochs[hist.current].records);
-    }
+    update_tlsa_set(d, hist, h, name, v.time, probe_line, m_scratch_records);
     if (v.cached) {
       continue; // a cache hit repeats an earlier evaluation: no new session, no new probe
     }
-    if (!probe_line && (h.dnssec == "bogus" || h.dnssec == "error")) {
-      TlsaEpoch& e = epoch_at(hist, v.time);
-      ++e.from_probes.failed;
-      ++e.from_probes.failures[FailureKey{"dnssec-invalid", "", failure_reason(v), v.monitored}];
-    }
-    if (dane_required && lacks_validated_tlsa(h)) {
-      TlsaEpoch& e = epoch_at(hist, v.time);
-      ++e.from_probes.failed;
-      std::string why = monitor_prefix + policy + " policy, but no DNSSEC-validated TLSA records for " + h.name +
-                        (h.dnssec == "insecure" ? " (insecure)" : "");
-      ++e.from_probes.failures[FailureKey{"dane-required", "", std::move(why), v.monitored}];
-    }
-    for (const auto& a : h.addresses) {
-      if (a.result == "pass") {
-        ++epoch_at(hist, v.time).from_probes.successful;
-        continue;
-      }
-      ++d.probe_failures;
-      if (v.time >= d.last_failure_time) {
-        d.last_failure = name + "[" + a.address + "]:" + std::to_string(a.port) + ": " + a.result;
-        d.last_failure_time = v.time;
-      }
-      if (a.result == "connect-failed") {
-        continue; // no TLS session was attempted: not a TLSRPT session
-      }
-      TlsaEpoch& e = epoch_at(hist, v.time);
-      ++e.from_probes.failed;
-      ++e.from_probes.failures[FailureKey{tlsrpt_result_type_for_probe(a.result), a.address, a.result}];
-    }
+    count_host_outcomes(d, hist, h, name, v, policy, dane_required);
   }
 }
 
@@ -411,310 +453,12 @@ bool Aggregator::read_verdict_file(const std::string& path, const WarningSink& w
            (r.last_line_unterminated() ? " (truncated last line, no newline)" : "") + ": " + problem);
     }
   }
-  if (!r.error().empty()) {
+  if (detail::warn_read_error(path, r, warn)) {
     ++m_stats.malformed;
     ++malformed_here;
-    warn(path + ":" + std::to_string(r.line_number() + 1) + ": malformed input, stopped reading: " + r.error());
   }
-  if (shown > k_max_warnings_per_file) {
-    warn(path + ": " + std::to_string(shown - k_max_warnings_per_file) + " more malformed lines not shown (" +
-         std::to_string(malformed_here) + " in this file)");
-  }
+  detail::warn_not_shown(path, shown, malformed_here, warn);
   return true;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Maillog join.
-
-std::string Aggregator::resolve_destination(const std::string& recipient_domain, const std::string& host,
-                                            const std::string& address) const {
-  if (!recipient_domain.empty() && m_destinations.count(recipient_domain) != 0) {
-    return recipient_domain;
-  }
-  if (!host.empty()) {
-    if (auto it = m_host_index.find(host); it != m_host_index.end()) {
-      return it->second;
-    }
-  }
-  if (!address.empty()) {
-    if (auto it = m_host_index.find(address); it != m_host_index.end()) {
-      return it->second;
-    }
-  }
-  if (!recipient_domain.empty()) {
-    return recipient_domain;
-  }
-  return {};
-}
-
-void Aggregator::attribute_session(const std::string& dest_name, const PendingSession& s, bool deferred_4_7_5,
-                                   const std::string& deferral_text) {
-  TimePoint t = s.tls ? s.time : (s.verify ? s.verify_time : s.time);
-  if ((m_filter.domain && dest_name != *m_filter.domain) || !m_filter.accepts_time(t)) {
-    ++m_stats.filtered;
-    return;
-  }
-  if (!m_stats.earliest || t < *m_stats.earliest) {
-    m_stats.earliest = t;
-  }
-  if (!m_stats.latest || t > *m_stats.latest) {
-    m_stats.latest = t;
-  }
-  DestinationSummary& d = destination(dest_name);
-  d.has_maillog = true;
-  note_event(d, t);
-  std::string host, address;
-  if (s.tls) {
-    host = s.tls->host;
-    address = s.tls->address;
-    switch (s.tls->level) {
-    case TlsLevel::Verified:
-      ++d.maillog.verified;
-      break;
-    case TlsLevel::Trusted:
-      ++d.maillog.trusted;
-      break;
-    case TlsLevel::Untrusted:
-      ++d.maillog.untrusted;
-      break;
-    case TlsLevel::Anonymous:
-      ++d.maillog.anonymous;
-      break;
-    }
-  }
-  if (s.verify) {
-    host = s.verify->host;
-    address = s.verify->address;
-    ++d.maillog.verify_failures;
-    if (s.verify_time >= d.maillog.last_verify_failure_time) {
-      d.maillog.last_verify_failure =
-          s.verify->host + "[" + s.verify->address + "]:" + std::to_string(s.verify->port) + ": " + s.verify->reason;
-      d.maillog.last_verify_failure_time = s.verify_time;
-    }
-  }
-  if (deferred_4_7_5) {
-    ++d.maillog.deferred_4_7_5;
-    if (s.time >= d.maillog.last_deferral_time) {
-      d.maillog.last_deferral = deferral_text;
-      d.maillog.last_deferral_time = s.time;
-    }
-  }
-  if (host.empty()) {
-    host = s.relay_host;
-    address = s.relay_address;
-  }
-  // RFC 8460 session accounting against the TLSA set in force at that host at that time.
-  TlsaEpoch& e = epoch_at(host_history(d, host), t);
-  const bool tlsa_policy = !e.records.empty();
-  const bool ok_level = s.tls && (!tlsa_policy || s.tls->level == TlsLevel::Verified);
-  if (ok_level && !s.verify && !deferred_4_7_5) {
-    ++e.from_maillog.successful;
-    return;
-  }
-  ++e.from_maillog.failed;
-  std::string type;
-  std::string reason;
-  if (s.verify) {
-    type = tlsrpt_result_type_for_text(s.verify->reason);
-    reason = s.verify->reason;
-  } else if (deferred_4_7_5) {
-    type = tlsrpt_result_type_for_text(deferral_text);
-    reason = deferral_text;
-  } else {
-    type = "validation-failure";
-    reason = to_string(s.tls->level) + " TLS connection where DANE requires Verified";
-  }
-  ++e.from_maillog.failures[FailureKey{type, address, reason}];
-}
-
-void Aggregator::flush_pending(const std::string& key) {
-  auto it = m_pending.find(key);
-  if (it == m_pending.end()) {
-    return;
-  }
-  PendingSession s = std::move(it->second);
-  m_pending.erase(it);
-  const std::string& host = s.tls ? s.tls->host : s.verify->host;
-  const std::string& address = s.tls ? s.tls->address : s.verify->address;
-  std::string dest = resolve_destination("", host, address);
-  if (dest.empty()) {
-    dest = "[" + host + "]";
-    ++m_stats.maillog_unjoined;
-  }
-  attribute_session(dest, s, false, "");
-}
-
-void Aggregator::add_maillog_line(std::string_view line, MaillogPrefixParser& parser, const std::string& where,
-                                  const WarningSink& warn) {
-  auto prefix = parser.parse(line);
-  if (!prefix) {
-    ++m_stats.maillog_malformed;
-    warn(where + ": malformed log line: " + prefix.error());
-    return;
-  }
-  if (!is_smtp_client_program(prefix->program)) {
-    return;
-  }
-  auto msg = parse_smtp_message(prefix->text);
-  if (!msg) {
-    ++m_stats.maillog_malformed;
-    warn(where + ": malformed postfix smtp line: " + msg.error());
-    return;
-  }
-  if (!*msg) {
-    return;
-  }
-  ++m_stats.maillog_used;
-  std::string key = std::string(prefix->program) + "[" + std::string(prefix->pid) + "]";
-  if (!std::holds_alternative<PolicyTableError>(**msg) && !std::holds_alternative<PolicyLookupFailed>(**msg) &&
-      !std::holds_alternative<Delivery>(**msg)) {
-    m_policy_context.erase(key); // a TLS session: the policy was found
-  }
-  if (auto* tls = std::get_if<TlsEstablished>(&**msg)) {
-    auto it = m_pending.find(key);
-    if (it != m_pending.end() && (it->second.tls || (it->second.verify && it->second.verify->host != tls->host))) {
-      flush_pending(key);
-    }
-    PendingSession& s = m_pending[key];
-    s.tls = std::move(*tls);
-    s.time = prefix->time;
-    return;
-  }
-  if (auto* vf = std::get_if<VerifyFailed>(&**msg)) {
-    if (m_pending.count(key) != 0) {
-      flush_pending(key);
-    }
-    PendingSession& s = m_pending[key];
-    s.verify = std::move(*vf);
-    s.verify_time = prefix->time;
-    s.time = prefix->time;
-    return;
-  }
-  if (auto* table = std::get_if<PolicyTableError>(&**msg)) {
-    PolicyContext& c = m_policy_context[key];
-    if (!c.queue_id.empty()) {
-      c = PolicyContext{}; // a new policy lookup: the previous message's context is over
-    }
-    c.table_error = std::move(table->reason);
-    return;
-  }
-  if (auto* lookup = std::get_if<PolicyLookupFailed>(&**msg)) {
-    PolicyContext& c = m_policy_context[key];
-    if (!c.queue_id.empty()) {
-      c = PolicyContext{};
-    }
-    c.destination = std::move(lookup->destination);
-    c.host = std::move(lookup->host);
-    return;
-  }
-  auto& d = std::get<Delivery>(**msg);
-  const bool deferred_4_7_5 = d.status == "deferred" && d.dsn == "4.7.5";
-  // A relay=none line after a policy-lookup warning of the same process: that warning names the MX
-  // host (and next-hop), and the policy table's TEMP text says why.
-  if (auto c = m_policy_context.find(key); c != m_policy_context.end()) {
-    if (!c->second.queue_id.empty() && c->second.queue_id != d.queue_id) {
-      m_policy_context.erase(c);
-    } else if (d.relay_host.empty() && !c->second.host.empty()) {
-      c->second.queue_id = d.queue_id;
-      d.relay_host = c->second.host;
-      if (d.recipient_domain.empty()) {
-        d.recipient_domain = c->second.destination;
-      }
-      if (!c->second.table_error.empty()) {
-        d.detail += " (policy table: " + c->second.table_error + ")";
-      }
-    }
-  }
-  std::string dest = resolve_destination(d.recipient_domain, d.relay_host, d.relay_address);
-  auto it = m_pending.find(key);
-  if (it != m_pending.end()) {
-    const std::string& host = it->second.tls ? it->second.tls->host : it->second.verify->host;
-    if (d.relay_host.empty() || d.relay_host == host) {
-      PendingSession s = std::move(it->second);
-      m_pending.erase(it);
-      if (dest.empty()) {
-        dest = "[" + host + "]";
-        ++m_stats.maillog_unjoined;
-      }
-      attribute_session(dest, s, deferred_4_7_5, d.detail);
-      return;
-    }
-    flush_pending(key);
-  }
-  if (!deferred_4_7_5) {
-    return;
-  }
-  if (dest.empty() && !d.relay_host.empty()) {
-    dest = "[" + d.relay_host + "]"; // a relay no verdict names: counted under it, as TLS sessions are
-    ++m_stats.maillog_unjoined;
-  }
-  if (dest.empty()) {
-    // Neither a recipient domain nor a relay: no destination to count it under. Counted apart.
-    if (!m_filter.accepts_time(prefix->time)) {
-      ++m_stats.filtered;
-      return;
-    }
-    ++m_stats.maillog_unattributed;
-    if (m_stats.last_unattributed.empty() || prefix->time >= m_stats.last_unattributed_time) {
-      m_stats.last_unattributed = d.queue_id + ": " + d.detail;
-      m_stats.last_unattributed_time = prefix->time;
-    }
-    return;
-  }
-  PendingSession s;
-  s.time = prefix->time;
-  s.relay_host = d.relay_host;
-  s.relay_address = d.relay_address;
-  attribute_session(dest, s, true, d.detail);
-}
-
-bool Aggregator::read_maillog_file(const std::string& path, const MaillogOptions& options, const WarningSink& warn) {
-  auto reader = LineReader::open(path);
-  if (!reader) {
-    ++m_stats.unreadable;
-    warn("cannot read " + reader.error());
-    return false;
-  }
-  ++m_stats.maillog_files;
-  MaillogPrefixParser parser(options);
-  std::size_t shown = 0;
-  std::uint64_t before = m_stats.maillog_malformed;
-  std::string_view line;
-  auto& r = **reader;
-  WarningSink capped = [&](const std::string& msg) {
-    if (shown++ < k_max_warnings_per_file) {
-      warn(msg + (r.last_line_unterminated() ? " (truncated last line, no newline)" : ""));
-    }
-  };
-  while (r.next(line)) {
-    ++m_stats.maillog_lines;
-    if (line.empty()) {
-      continue; // syslog files may hold empty lines; they carry nothing
-    }
-    add_maillog_line(line, parser, path + ":" + std::to_string(r.line_number()), capped);
-  }
-  if (!r.error().empty()) {
-    ++m_stats.maillog_malformed;
-    warn(path + ":" + std::to_string(r.line_number() + 1) + ": malformed input, stopped reading: " + r.error());
-  }
-  if (shown > k_max_warnings_per_file) {
-    warn(path + ": " + std::to_string(shown - k_max_warnings_per_file) + " more malformed lines not shown (" +
-         std::to_string(m_stats.maillog_malformed - before) + " in this file)");
-  }
-  return true;
-}
-
-void Aggregator::finish_maillog() {
-  m_policy_context.clear();
-  std::vector<std::string> keys;
-  keys.reserve(m_pending.size());
-  for (const auto& [k, v] : m_pending) {
-    keys.push_back(k);
-  }
-  std::sort(keys.begin(), keys.end());
-  for (const auto& k : keys) {
-    flush_pending(k);
-  }
 }
 
 std::vector<const DestinationSummary*> Aggregator::sorted() const {
@@ -791,4 +535,4 @@ std::vector<std::string> plan_input_order(const std::vector<std::string>& paths,
   return out;
 }
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

@@ -7,7 +7,7 @@
 
 #include "dane/tools/report.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
 
 namespace {
 
@@ -220,4 +220,4 @@ Expected<std::unique_ptr<LineReader>> LineReader::open(const std::string& path) 
   return std::unique_ptr<LineReader>(std::move(reader));
 }
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

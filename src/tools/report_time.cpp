@@ -4,7 +4,7 @@
 
 #include "dane/tools/report.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
 
 Expected<TimePoint> parse_time_arg(std::string_view text, TimePoint now) {
   if (text.empty()) {
@@ -59,4 +59,4 @@ Expected<TimePoint> parse_time_arg(std::string_view text, TimePoint now) {
 
 TimePoint now_utc() { return now_unix_micros(); }
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

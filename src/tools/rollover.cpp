@@ -1,12 +1,13 @@
 // The pure step logic of `dane-policyctl rollover` (contract: dane/tools/rollover.hpp, docs/rollover.md).
 #include "dane/tools/rollover.hpp"
 #include "dane/core/text.hpp"
+#include "dane/tools/prober.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <ctime>
 
-namespace dane::policyd {
+namespace dane::tools {
 
 namespace {
 
@@ -21,13 +22,6 @@ void add_unique(std::vector<std::string>& lines, std::string line) {
   if (std::find(lines.begin(), lines.end(), line) == lines.end()) {
     lines.push_back(std::move(line));
   }
-}
-
-std::string address_label(const ServerObservation& server) {
-  if (server.address.find(':') != std::string::npos) {
-    return "[" + server.address + "]:" + std::to_string(server.port);
-  }
-  return server.address + ":" + std::to_string(server.port);
 }
 
 // The published state: every published record keeps its first-seen time while it stays published.
@@ -99,7 +93,7 @@ ServerSummary summarize(const std::vector<ServerObservation>& servers) {
 std::string labels(const std::vector<const ServerObservation*>& servers) {
   std::vector<std::string> out;
   for (const auto* server : servers) {
-    out.push_back(address_label(*server));
+    out.push_back(endpoint(server->address, server->port));
   }
   return join(out, ", ");
 }
@@ -107,10 +101,299 @@ std::string labels(const std::vector<const ServerObservation*>& servers) {
 std::string unknown_details(const std::vector<const ServerObservation*>& servers) {
   std::vector<std::string> out;
   for (const auto* server : servers) {
-    out.push_back(address_label(*server) + (server->detail.empty() ? "" : " (" + server->detail + ")"));
+    const std::string detail = server->detail.empty() ? "" : " (" + server->detail + ")";
+    out.push_back(endpoint(server->address, server->port) + detail);
   }
   return join(out, ", ");
 }
+
+// ---- the steps of decide_rollover(), in the order they apply ----
+
+// How a decision ends: the step, why it was refused (None otherwise) and the message.
+struct Outcome {
+  RolloverStep step = RolloverStep::Refuse;
+  RolloverRefusal refusal = RolloverRefusal::None;
+  std::string message;
+};
+
+Outcome refused(RolloverRefusal refusal, std::string message) {
+  return Outcome{RolloverStep::Refuse, refusal, std::move(message)};
+}
+
+// Same certificate twice, or a TLSA answer that is not DNSSEC-Secure: nothing can be planned.
+std::optional<Outcome> untrusted_inputs(const RolloverInput& in, const std::string& tlsa_name) {
+  // Nothing to roll at all: the two files hold one certificate.
+  if (in.current.cert_sha256 == in.next.cert_sha256) {
+    return refused(RolloverRefusal::SameKey,
+                   "nothing to roll: --current and --next are the same certificate (SHA-256 " +
+                       in.current.cert_sha256 + ")");
+  }
+  // Only a validated answer is trusted; a DNS problem is temporary (exit 3), an unsigned zone is not.
+  switch (in.published.security) {
+  case DnsSecurity::Failed:
+    return refused(RolloverRefusal::DnsFailed,
+                   "TLSA lookup for " + tlsa_name + " failed (" +
+                       (in.published.reason.empty() ? std::string("no answer") : in.published.reason) +
+                       "): nothing is known about the published records; try again later");
+  case DnsSecurity::Bogus:
+    return refused(RolloverRefusal::DnssecBogus,
+                   "TLSA RRset at " + tlsa_name + " is DNSSEC-bogus (" +
+                       (in.published.reason.empty() ? std::string("validation failed") : in.published.reason) +
+                       "): DANE senders cannot use it now; repair the zone's signatures/DS before rolling");
+  case DnsSecurity::Insecure:
+    return refused(RolloverRefusal::Insecure,
+                   "TLSA RRset at " + tlsa_name +
+                       " is not DNSSEC-signed (insecure): senders ignore it, DANE is not in effect; sign the "
+                       "zone first");
+  case DnsSecurity::Secure:
+    break;
+  }
+  return std::nullopt;
+}
+
+// Sorts the usable published records into d.current_records / d.next_records; notes the rest.
+void sort_published(const RolloverInput& in, RolloverDecision& d) {
+  std::vector<TlsaRecord> neither;
+  for (const auto& record : in.published.records) {
+    if (smtp_usability(record) != TlsaUsability::Usable) {
+      d.notes.push_back("ignored unusable record " + record.short_string() + ": " +
+                        describe(smtp_usability(record), record));
+      continue;
+    }
+    const bool c = in.current.matches(record);
+    const bool n = in.next.matches(record);
+    if (c && !contains(d.current_records, record)) {
+      d.current_records.push_back(record);
+    }
+    if (n && !contains(d.next_records, record)) {
+      d.next_records.push_back(record);
+    }
+    if (!c && !n && !contains(neither, record)) {
+      neither.push_back(record);
+    }
+  }
+  for (const auto& record : neither) {
+    d.notes.push_back("published record matching neither certificate (left alone): " +
+                      zone_line(in.host, in.port, record));
+  }
+}
+
+// A live server with a third key, published records matching neither file, or one key in both files.
+std::optional<Outcome> inconsistent_inputs(const RolloverInput& in, RolloverDecision& d, const ServerSummary& servers) {
+  if (!servers.other.empty()) {
+    std::vector<std::string> seen;
+    for (const auto* server : servers.other) {
+      seen.push_back(endpoint(server->address, server->port) + " presents SPKI SHA-256 " +
+                     (server->detail.empty() ? std::string("?") : server->detail));
+    }
+    return refused(RolloverRefusal::ServerOtherKey,
+                   "the live server presents a certificate that is neither --current nor --next (" + join(seen, "; ") +
+                       "): check which certificate is installed and which files you passed");
+  }
+  if (in.servers.empty()) {
+    d.notes.push_back("no probe of the live server ran");
+  } else if (!servers.unknown.empty()) {
+    d.notes.push_back("could not see what the server presents at " + unknown_details(servers.unknown));
+  }
+  if (d.current_records.empty() && d.next_records.empty()) {
+    std::vector<std::string> published;
+    for (const auto& record : in.published.records) {
+      published.push_back(record.to_string());
+    }
+    return refused(RolloverRefusal::MatchesNeither,
+                   "no usable published record at " + d.tlsa_name +
+                       " matches the current or the next certificate (published: " + join(published, "; ") +
+                       "): the RRset or the certificate files are not what you think; fix that first");
+  }
+  // One key in both certificates: nothing to roll when every current record matches the next one too.
+  if (ascii_lower(in.current.spki_sha256) == ascii_lower(in.next.spki_sha256)) {
+    const auto& nxt = d.next_records;
+    const bool covered = std::all_of(d.current_records.begin(), d.current_records.end(),
+                                     [&](const TlsaRecord& r) { return contains(nxt, r); });
+    if (covered) {
+      return refused(RolloverRefusal::SameKey,
+                     "nothing to roll: the next certificate has the same public key as the current one and every "
+                     "published record that matches the current certificate matches it too; installing it needs "
+                     "no TLSA change");
+    }
+    d.notes.push_back("the next certificate has the current key, but published records with selector 0 "
+                      "(full certificate) or of a CA change: rolling those");
+  }
+  return std::nullopt;
+}
+
+// Step 1's zone lines: a partner of each current record in the next file, else 3 S M of the next leaf;
+// alternatives 2 1 1 of the next issuer and 3 1 1 of the next key.
+void suggest_next_records(const RolloverInput& in, RolloverDecision& d) {
+  std::vector<std::string> missing_issuer;
+  for (const auto& record : d.current_records) {
+    auto partner = in.next.find(record.usage, record.selector, record.mtype);
+    if (partner) {
+      add_unique(d.add_lines, zone_line(in.host, in.port, *partner));
+    } else {
+      missing_issuer.push_back(record.short_string());
+    }
+  }
+  if (!missing_issuer.empty()) {
+    d.notes.push_back("no DANE-TA partner for " + join(missing_issuer, ", ") +
+                      ": the --next file holds no certificate that issued the next leaf (pass its chain file)");
+  }
+  if (d.add_lines.empty()) {
+    auto partner = in.next.find(3, d.current_records.front().selector, d.current_records.front().mtype);
+    if (partner) {
+      add_unique(d.add_lines, zone_line(in.host, in.port, *partner));
+    }
+  }
+  // Alternatives: 2 1 1 of the next leaf's issuer when it is in the chain file, and 3 1 1 of the
+  // leaf when the primary suggestion is a DANE-TA record.
+  if (auto ta = in.next.find(2, 1, 1)) {
+    std::string line = zone_line(in.host, in.port, *ta);
+    if (std::find(d.add_lines.begin(), d.add_lines.end(), line) == d.add_lines.end()) {
+      d.alternative_lines.push_back(line + "   ; DANE-TA of the issuer: only if the server sends the issuer "
+                                           "certificate in its chain");
+    }
+  }
+  if (auto ee = in.next.find(3, 1, 1)) {
+    std::string line = zone_line(in.host, in.port, *ee);
+    if (std::find(d.add_lines.begin(), d.add_lines.end(), line) == d.add_lines.end()) {
+      d.alternative_lines.push_back(line + "   ; DANE-EE of the next key");
+    }
+  }
+}
+
+// Step 1: the next certificate's record is not published yet.
+Outcome publish_step(const RolloverInput& in, RolloverDecision& d, const ServerSummary& servers) {
+  suggest_next_records(in, d);
+  if (!servers.next.empty()) {
+    return refused(RolloverRefusal::LiveKeyUnpublished,
+                   "the server at " + labels(servers.next) +
+                       " already presents the next certificate, but no published record matches it: DANE senders "
+                       "cannot deliver there now; publish the record(s) below immediately (or reinstall the current "
+                       "certificate there)");
+  }
+  return Outcome{RolloverStep::Publish, RolloverRefusal::None,
+                 "publish the next certificate's record at " + d.tlsa_name +
+                     " next to the current one (keep the current record), then run again; swapping becomes safe " +
+                     format_duration(d.required_wait) + " after it is first seen"};
+}
+
+// Only the next certificate's record is published: done when the server shows the next key everywhere.
+Outcome old_record_gone(const RolloverInput& in, RolloverDecision& d, const ServerSummary& servers) {
+  if (servers.all_next()) {
+    return Outcome{RolloverStep::Done, RolloverRefusal::None,
+                   "rollover complete: only the next certificate's record is published at " + d.tlsa_name +
+                       " and the server presents the next certificate"};
+  }
+  if (!servers.current.empty()) {
+    for (const auto& record : in.current.leaf) {
+      if (record.selector == 1 && record.mtype == 1) {
+        d.add_lines.push_back(zone_line(in.host, in.port, record));
+      }
+    }
+    return refused(RolloverRefusal::LiveKeyUnpublished,
+                   "the server at " + labels(servers.current) +
+                       " still presents the current certificate, but no published record matches it any more: DANE "
+                       "senders cannot deliver there now; install the next certificate there now, or publish the "
+                       "current record again");
+  }
+  return refused(RolloverRefusal::Unconfirmed,
+                 "the current certificate's record is gone from " + d.tlsa_name +
+                     ", but the probe could not confirm that the server presents the next certificate" +
+                     (servers.unknown.empty() ? std::string() : " (" + unknown_details(servers.unknown) + ")") +
+                     "; check the server by hand");
+}
+
+// Both records published since `first`: wait, swap, or (once the server presents the next key) remove.
+Outcome both_published(const RolloverInput& in, RolloverDecision& d, const ServerSummary& servers,
+                       sys_seconds first) {
+  const seconds wait_for = d.required_wait;
+  const auto elapsed = in.now - first;
+  if (elapsed < wait_for) {
+    d.remaining_wait = wait_for - elapsed;
+    if (!servers.next.empty()) {
+      d.notes.push_back("warning: " + labels(servers.next) +
+                        " already presents the next certificate although the next record is not established yet: "
+                        "senders that cached the old RRset may fail there until " +
+                        format_rfc3339(*d.safe_at) + "; keep the current record until then");
+    }
+    return Outcome{RolloverStep::Wait, RolloverRefusal::None,
+                   "both records are published; wait " + format_duration(*d.remaining_wait) + " more (until " +
+                       format_rfc3339(*d.safe_at) + ": next record first seen " + format_rfc3339(first) +
+                       ", wait max(TTL " + std::to_string(d.state.max_ttl) + "s, interval " +
+                       format_duration(in.interval) + ") = " + format_duration(wait_for) +
+                       ") before installing the next certificate"};
+  }
+  if (servers.all_next()) {
+    for (const auto& record : d.current_records) {
+      if (!contains(d.next_records, record)) {
+        d.remove_lines.push_back(zone_line(in.host, in.port, record));
+      }
+    }
+    if (d.remove_lines.empty()) {
+      return Outcome{RolloverStep::Done, RolloverRefusal::None,
+                     "rollover complete: the server presents the next certificate and every published record that "
+                     "matched the current one matches the next one too"};
+    }
+    return Outcome{RolloverStep::Remove, RolloverRefusal::None,
+                   "the server presents the next certificate; delete the old record(s) below from " + d.tlsa_name +
+                       ", then run again"};
+  }
+  if (!servers.next.empty()) {
+    d.notes.push_back(labels(servers.next) + " already present(s) the next certificate; " + labels(servers.current) +
+                      " still present(s) the current one");
+  }
+  return Outcome{RolloverStep::Swap, RolloverRefusal::None,
+                 "safe to install the next certificate now: its record has been published since " +
+                     format_rfc3339(first) + " (>= " + format_duration(wait_for) +
+                     "); keep the current record until the server presents the next certificate, then run again"};
+}
+
+// The whole procedure; fills `d` (records, lines, notes, state, waits) on the way.
+Outcome decide_steps(const RolloverInput& in, RolloverDecision& d) {
+  if (auto ended = untrusted_inputs(in, d.tlsa_name)) {
+    return std::move(*ended);
+  }
+  d.state = updated_state(in, d.notes);
+  for (const auto& bad : in.published.malformed) {
+    d.notes.push_back("ignored malformed TLSA RDATA: " + bad);
+  }
+  if (!in.published.exists || in.published.records.empty()) {
+    if (auto first_record = in.next.find(3, 1, 1)) {
+      d.add_lines.push_back(zone_line(in.host, in.port, *first_record));
+    }
+    return refused(RolloverRefusal::NoTlsa,
+                   "no TLSA RRset is published at " + d.tlsa_name +
+                       " (DNSSEC-proven absence): DANE is not in use for this host, there is nothing to roll; to "
+                       "start using DANE, publish the record below for the certificate you install");
+  }
+  sort_published(in, d);
+  const ServerSummary servers = summarize(in.servers);
+  if (auto ended = inconsistent_inputs(in, d, servers)) {
+    return std::move(*ended);
+  }
+  d.required_wait = std::max<seconds>(seconds(d.state.max_ttl), in.interval);
+  if (d.next_records.empty()) {
+    return publish_step(in, d, servers);
+  }
+  // When was a record matching the next certificate first seen (the earliest, it keeps counting)?
+  std::optional<sys_seconds> first;
+  for (const auto& record : d.next_records) {
+    auto seen = first_seen_of(d.state, record);
+    if (seen && (!first || *seen < *first)) {
+      first = seen;
+    }
+  }
+  if (!first) {
+    first = in.now; // cannot happen: every published record is in the updated state
+  }
+  d.next_first_seen = first;
+  d.safe_at = *first + d.required_wait;
+  if (d.current_records.empty()) {
+    return old_record_gone(in, d, servers);
+  }
+  return both_published(in, d, servers, *first);
+}
+
 
 } // namespace
 
@@ -281,263 +564,12 @@ RolloverDecision decide_rollover(const RolloverInput& in) {
   d.state = in.state;
   d.state.host = in.host;
   d.state.port = in.port;
-
-  auto finish = [&](RolloverStep step, RolloverRefusal refusal, std::string message) {
-    d.step = step;
-    d.refusal = refusal;
-    d.exit_code = rollover_exit_code(step, refusal);
-    d.message = std::move(message);
-    return d;
-  };
-  auto refuse = [&](RolloverRefusal refusal, std::string message) {
-    return finish(RolloverStep::Refuse, refusal, std::move(message));
-  };
-
-  // Nothing to roll at all: the two files hold one certificate.
-  if (in.current.cert_sha256 == in.next.cert_sha256) {
-    return refuse(RolloverRefusal::SameKey,
-                  "nothing to roll: --current and --next are the same certificate (SHA-256 " +
-                      in.current.cert_sha256 + ")");
-  }
-
-  // Only a validated answer is trusted; a DNS problem is temporary (exit 3), an unsigned zone is not.
-  switch (in.published.security) {
-  case DnsSecurity::Failed:
-    return refuse(RolloverRefusal::DnsFailed,
-                  "TLSA lookup for " + d.tlsa_name + " failed (" +
-                      (in.published.reason.empty() ? std::string("no answer") : in.published.reason) +
-                      "): nothing is known about the published records; try again later");
-  case DnsSecurity::Bogus:
-    return refuse(RolloverRefusal::DnssecBogus,
-                  "TLSA RRset at " + d.tlsa_name + " is DNSSEC-bogus (" +
-                      (in.published.reason.empty() ? std::string("validation failed") : in.published.reason) +
-                      "): DANE senders cannot use it now; repair the zone's signatures/DS before rolling");
-  case DnsSecurity::Insecure:
-    return refuse(RolloverRefusal::Insecure,
-                  "TLSA RRset at " + d.tlsa_name +
-                      " is not DNSSEC-signed (insecure): senders ignore it, DANE is not in effect; sign the "
-                      "zone first");
-  case DnsSecurity::Secure:
-    break;
-  }
-
-  d.state = updated_state(in, d.notes);
-  for (const auto& bad : in.published.malformed) {
-    d.notes.push_back("ignored malformed TLSA RDATA: " + bad);
-  }
-  if (!in.published.exists || in.published.records.empty()) {
-    if (auto first_record = in.next.find(3, 1, 1)) {
-      d.add_lines.push_back(zone_line(in.host, in.port, *first_record));
-    }
-    return refuse(RolloverRefusal::NoTlsa,
-                  "no TLSA RRset is published at " + d.tlsa_name +
-                      " (DNSSEC-proven absence): DANE is not in use for this host, there is nothing to roll; to "
-                      "start using DANE, publish the record below for the certificate you install");
-  }
-
-  std::vector<TlsaRecord> cur;
-  std::vector<TlsaRecord> nxt;
-  std::vector<TlsaRecord> neither;
-  for (const auto& record : in.published.records) {
-    if (smtp_usability(record) != TlsaUsability::Usable) {
-      d.notes.push_back("ignored unusable record " + record.short_string() + ": " +
-                        describe(smtp_usability(record), record));
-      continue;
-    }
-    const bool c = in.current.matches(record);
-    const bool n = in.next.matches(record);
-    if (c && !contains(cur, record)) {
-      cur.push_back(record);
-    }
-    if (n && !contains(nxt, record)) {
-      nxt.push_back(record);
-    }
-    if (!c && !n && !contains(neither, record)) {
-      neither.push_back(record);
-    }
-  }
-  d.current_records = cur;
-  d.next_records = nxt;
-  for (const auto& record : neither) {
-    d.notes.push_back("published record matching neither certificate (left alone): " +
-                      zone_line(in.host, in.port, record));
-  }
-
-  const ServerSummary servers = summarize(in.servers);
-  if (!servers.other.empty()) {
-    std::vector<std::string> seen;
-    for (const auto* server : servers.other) {
-      seen.push_back(address_label(*server) + " presents SPKI SHA-256 " +
-                     (server->detail.empty() ? std::string("?") : server->detail));
-    }
-    return refuse(RolloverRefusal::ServerOtherKey,
-                  "the live server presents a certificate that is neither --current nor --next (" + join(seen, "; ") +
-                      "): check which certificate is installed and which files you passed");
-  }
-  if (in.servers.empty()) {
-    d.notes.push_back("no probe of the live server ran");
-  } else if (!servers.unknown.empty()) {
-    d.notes.push_back("could not see what the server presents at " + unknown_details(servers.unknown));
-  }
-
-  if (cur.empty() && nxt.empty()) {
-    std::vector<std::string> published;
-    for (const auto& record : in.published.records) {
-      published.push_back(record.to_string());
-    }
-    return refuse(RolloverRefusal::MatchesNeither,
-                  "no usable published record at " + d.tlsa_name +
-                      " matches the current or the next certificate (published: " + join(published, "; ") +
-                      "): the RRset or the certificate files are not what you think; fix that first");
-  }
-
-  // One key in both certificates: nothing to roll when every current record matches the next one too.
-  if (ascii_lower(in.current.spki_sha256) == ascii_lower(in.next.spki_sha256)) {
-    const bool covered = std::all_of(cur.begin(), cur.end(), [&](const TlsaRecord& r) { return contains(nxt, r); });
-    if (covered) {
-      return refuse(RolloverRefusal::SameKey,
-                    "nothing to roll: the next certificate has the same public key as the current one and every "
-                    "published record that matches the current certificate matches it too; installing it needs "
-                    "no TLSA change");
-    }
-    d.notes.push_back("the next certificate has the current key, but published records with selector 0 "
-                      "(full certificate) or of a CA change: rolling those");
-  }
-
-  const auto wait_for = std::max<seconds>(seconds(d.state.max_ttl), in.interval);
-  d.required_wait = wait_for;
-
-  // Step 1: the next certificate's record is not published yet.
-  if (nxt.empty()) {
-    std::vector<std::string> missing_issuer;
-    for (const auto& record : cur) {
-      auto partner = in.next.find(record.usage, record.selector, record.mtype);
-      if (partner) {
-        add_unique(d.add_lines, zone_line(in.host, in.port, *partner));
-      } else {
-        missing_issuer.push_back(record.short_string());
-      }
-    }
-    if (!missing_issuer.empty()) {
-      d.notes.push_back("no DANE-TA partner for " + join(missing_issuer, ", ") +
-                        ": the --next file holds no certificate that issued the next leaf (pass its chain file)");
-    }
-    if (d.add_lines.empty()) {
-      auto partner = in.next.find(3, cur.front().selector, cur.front().mtype);
-      if (partner) {
-        add_unique(d.add_lines, zone_line(in.host, in.port, *partner));
-      }
-    }
-    // Alternatives: 2 1 1 of the next leaf's issuer when it is in the chain file, and 3 1 1 of the
-    // leaf when the primary suggestion is a DANE-TA record.
-    if (auto ta = in.next.find(2, 1, 1)) {
-      std::string line = zone_line(in.host, in.port, *ta);
-      if (std::find(d.add_lines.begin(), d.add_lines.end(), line) == d.add_lines.end()) {
-        d.alternative_lines.push_back(line + "   ; DANE-TA of the issuer: only if the server sends the issuer "
-                                             "certificate in its chain");
-      }
-    }
-    if (auto ee = in.next.find(3, 1, 1)) {
-      std::string line = zone_line(in.host, in.port, *ee);
-      if (std::find(d.add_lines.begin(), d.add_lines.end(), line) == d.add_lines.end()) {
-        d.alternative_lines.push_back(line + "   ; DANE-EE of the next key");
-      }
-    }
-    if (!servers.next.empty()) {
-      return refuse(RolloverRefusal::LiveKeyUnpublished,
-                    "the server at " + labels(servers.next) +
-                        " already presents the next certificate, but no published record matches it: DANE senders "
-                        "cannot deliver there now; publish the record(s) below immediately (or reinstall the current "
-                        "certificate there)");
-    }
-    return finish(RolloverStep::Publish, RolloverRefusal::None,
-                  "publish the next certificate's record at " + d.tlsa_name +
-                      " next to the current one (keep the current record), then run again; swapping becomes safe " +
-                      format_duration(wait_for) + " after it is first seen");
-  }
-
-  // When was a record matching the next certificate first seen (the earliest, it keeps counting)?
-  std::optional<sys_seconds> first;
-  for (const auto& record : nxt) {
-    auto seen = first_seen_of(d.state, record);
-    if (seen && (!first || *seen < *first)) {
-      first = seen;
-    }
-  }
-  if (!first) {
-    first = in.now; // cannot happen: every published record is in the updated state
-  }
-  d.next_first_seen = first;
-  d.safe_at = *first + wait_for;
-
-  // The old record is gone: done if the server shows the next key everywhere.
-  if (cur.empty()) {
-    if (servers.all_next()) {
-      return finish(RolloverStep::Done, RolloverRefusal::None,
-                    "rollover complete: only the next certificate's record is published at " + d.tlsa_name +
-                        " and the server presents the next certificate");
-    }
-    if (!servers.current.empty()) {
-      for (const auto& record : in.current.leaf) {
-        if (record.selector == 1 && record.mtype == 1) {
-          d.add_lines.push_back(zone_line(in.host, in.port, record));
-        }
-      }
-      return refuse(RolloverRefusal::LiveKeyUnpublished,
-                    "the server at " + labels(servers.current) +
-                        " still presents the current certificate, but no published record matches it any more: DANE "
-                        "senders cannot deliver there now; install the next certificate there now, or publish the "
-                        "current record again");
-    }
-    return refuse(RolloverRefusal::Unconfirmed,
-                  "the current certificate's record is gone from " + d.tlsa_name +
-                      ", but the probe could not confirm that the server presents the next certificate" +
-                      (servers.unknown.empty() ? std::string() : " (" + unknown_details(servers.unknown) + ")") +
-                      "; check the server by hand");
-  }
-
-  // Both published, not long enough.
-  const auto elapsed = in.now - *first;
-  if (elapsed < wait_for) {
-    d.remaining_wait = wait_for - elapsed;
-    if (!servers.next.empty()) {
-      d.notes.push_back("warning: " + labels(servers.next) +
-                        " already presents the next certificate although the next record is not established yet: "
-                        "senders that cached the old RRset may fail there until " +
-                        format_rfc3339(*d.safe_at) + "; keep the current record until then");
-    }
-    return finish(RolloverStep::Wait, RolloverRefusal::None,
-                  "both records are published; wait " + format_duration(*d.remaining_wait) + " more (until " +
-                      format_rfc3339(*d.safe_at) + ": next record first seen " + format_rfc3339(*first) +
-                      ", wait max(TTL " + std::to_string(d.state.max_ttl) + "s, interval " +
-                      format_duration(in.interval) + ") = " + format_duration(wait_for) +
-                      ") before installing the next certificate");
-  }
-
-  // Both published long enough.
-  if (servers.all_next()) {
-    for (const auto& record : cur) {
-      if (!contains(nxt, record)) {
-        d.remove_lines.push_back(zone_line(in.host, in.port, record));
-      }
-    }
-    if (d.remove_lines.empty()) {
-      return finish(RolloverStep::Done, RolloverRefusal::None,
-                    "rollover complete: the server presents the next certificate and every published record that "
-                    "matched the current one matches the next one too");
-    }
-    return finish(RolloverStep::Remove, RolloverRefusal::None,
-                  "the server presents the next certificate; delete the old record(s) below from " + d.tlsa_name +
-                      ", then run again");
-  }
-  if (!servers.next.empty()) {
-    d.notes.push_back(labels(servers.next) + " already present(s) the next certificate; " + labels(servers.current) +
-                      " still present(s) the current one");
-  }
-  return finish(RolloverStep::Swap, RolloverRefusal::None,
-                "safe to install the next certificate now: its record has been published since " +
-                    format_rfc3339(*first) + " (>= " + format_duration(wait_for) +
-                    "); keep the current record until the server presents the next certificate, then run again");
+  Outcome outcome = decide_steps(in, d);
+  d.step = outcome.step;
+  d.refusal = outcome.refusal;
+  d.exit_code = rollover_exit_code(outcome.step, outcome.refusal);
+  d.message = std::move(outcome.message);
+  return d;
 }
 
-} // namespace dane::policyd
+} // namespace dane::tools

@@ -8,7 +8,7 @@
 #include "dane/verifier/pem.hpp"
 #include "dane/tools/rollover.hpp"
 
-namespace dane::policyd {
+namespace dane::tools {
 
 namespace {
 
@@ -107,4 +107,4 @@ Expected<CertificateRecords> certificate_records_from_file(const std::string& pa
   return records;
 }
 
-} // namespace dane::policyd
+} // namespace dane::tools

@@ -16,7 +16,7 @@
 #include "dane/core/fd.hpp"
 #include "dane/tools/rollover.hpp"
 
-namespace dane::policyd {
+namespace dane::tools {
 
 namespace {
 
@@ -210,4 +210,4 @@ Status save_state(const std::string& path, const RolloverState& state) {
   return Ok{};
 }
 
-} // namespace dane::policyd
+} // namespace dane::tools

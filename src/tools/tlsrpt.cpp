@@ -15,21 +15,11 @@
 #include "dane/tools/report.hpp"
 #include "dane/core/text.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
 
 namespace {
 
 using nlohmann::json;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
 
 bool contains(const std::string& hay, std::string_view needle) { return hay.find(needle) != std::string::npos; }
 
@@ -83,7 +73,7 @@ std::string tlsrpt_result_type_for_probe(std::string_view result) {
 }
 
 std::string tlsrpt_result_type_for_text(std::string_view text) {
-  const std::string t = lower(text);
+  const std::string t = ascii_lower(text);
   // Postfix's dane-only level (smtp_tls_policy.c) defers with "no TLSA records found" when the MX
   // host has none, and "non DNSSEC destination" when the MX host's lookup was not DNSSEC-validated:
   // DANE was required, no validated TLSA records were there (RFC 8460 §4.3.2.1 dane-required).
@@ -231,4 +221,4 @@ void write_tlsrpt_all(const Aggregator& aggregator, const TlsrptOptions& options
   out << "]\n";
 }
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

@@ -2,7 +2,9 @@
 // (classic syslog, RFC 3339 syslog, postlogd maillog_file), the smtp(8) messages used, and the
 // join of TLS sessions / verification failures / 4.7.5 deferrals to next-hop destinations.
 // Fixtures: tests/data/report/maillog-*.log (+ verdicts-maillog.jsonl for the MX host join).
+#include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <string>
 #include <vector>
@@ -12,7 +14,7 @@
 
 #include "dane/tools/report.hpp"
 
-namespace rp = dane::policyd::report;
+namespace rp = dane::tools::report;
 
 namespace {
 
@@ -330,8 +332,22 @@ TEST_P(MaillogFormats, SameCountsInEveryFormat) {
   EXPECT_EQ(agg.find("down.example"), nullptr);
 }
 
+namespace {
+// Row names from the file names: maillog-rfc3339.log -> Rfc3339.
+std::string format_row_name(const ::testing::TestParamInfo<const char*>& row) {
+  std::string name;
+  bool upper = true;
+  for (const char* c = row.param + std::strlen("maillog-"); *c != '\0' && *c != '.'; ++c) {
+    name += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(*c))) : *c;
+    upper = false;
+  }
+  return name;
+}
+} // namespace
+
 INSTANTIATE_TEST_SUITE_P(Formats, MaillogFormats,
-                         ::testing::Values("maillog-syslog.log", "maillog-rfc3339.log", "maillog-postlogd.log"));
+                         ::testing::Values("maillog-syslog.log", "maillog-rfc3339.log", "maillog-postlogd.log"),
+                         format_row_name);
 
 TEST(MaillogJoin, JunkLineIsNamedAndCounted) {
   rp::Aggregator agg({});

@@ -13,7 +13,7 @@
 
 #include "dane/tools/report.hpp"
 
-namespace rp = dane::policyd::report;
+namespace rp = dane::tools::report;
 
 namespace {
 

@@ -12,7 +12,7 @@
 
 #include "dane/tools/rollover.hpp"
 
-namespace dane::policyd {
+namespace dane::tools {
 namespace {
 
 using std::chrono::hours;
@@ -777,10 +777,10 @@ TEST(RolloverStatePath, DefaultLocations) {
 }
 
 } // namespace
-} // namespace dane::policyd
+} // namespace dane::tools
 
 // ---- certificate_records over the fixture PKI (tests/data/pki) ----
-namespace dane::policyd {
+namespace dane::tools {
 namespace {
 
 std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
@@ -853,4 +853,4 @@ TEST(RolloverCertificates, BadFilesAreErrorsNamingTheFile) {
 }
 
 } // namespace
-} // namespace dane::policyd
+} // namespace dane::tools

@@ -11,7 +11,7 @@
 
 #include "dane/tools/report.hpp"
 
-namespace rp = dane::policyd::report;
+namespace rp = dane::tools::report;
 using nlohmann::json;
 
 namespace {

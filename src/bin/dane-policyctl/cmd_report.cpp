@@ -1,5 +1,5 @@
 // dane-policyctl report — summarise dane-policyd verdict logs (and Postfix logs); RFC 8460 export.
-// Thin wiring over dane/policyd/report.hpp (docs/design.md §5, §6).
+// Thin wiring over dane/tools/report.hpp (docs/design.md §5, §6).
 #include <iostream>
 #include <map>
 #include <optional>
@@ -14,7 +14,7 @@ namespace dane::ctl {
 
 namespace {
 
-namespace rp = dane::policyd::report;
+namespace rp = dane::tools::report;
 
 constexpr const char* k_usage =
     "usage: dane-policyctl report [--domain D] [--since TIME] [--until TIME] [--maillog FILE ...]\n"
@@ -96,6 +96,85 @@ Expected<Args> parse_args(int argc, char** argv) {
   return a;
 }
 
+std::optional<std::string> option(const Args& args, const char* name) {
+  auto it = args.values.find(name);
+  return it == args.values.end() ? std::nullopt : std::optional<std::string>(it->second);
+}
+
+// --domain, --since and --until; an error names the option.
+Expected<rp::Filter> filter_from(const Args& args, rp::TimePoint now) {
+  rp::Filter filter;
+  if (auto d = option(args, "domain")) {
+    filter.domain = *d;
+    if (filter.domain->empty()) {
+      return make_error("--domain: empty destination");
+    }
+  }
+  for (const char* name : {"since", "until"}) {
+    auto text = option(args, name);
+    if (!text) {
+      continue;
+    }
+    auto t = rp::parse_time_arg(*text, now);
+    if (!t) {
+      return make_error(std::string("--") + name + ": " + t.error());
+    }
+    (std::string_view(name) == "since" ? filter.since : filter.until) = *t;
+  }
+  if (filter.since && filter.until && *filter.since > *filter.until) {
+    return make_error("--since is later than --until");
+  }
+  return filter;
+}
+
+// Reads every verdict log and Postfix log, each set in time order, with warnings on stderr.
+void read_inputs(rp::Aggregator& agg, const Args& args, rp::TimePoint now) {
+  rp::WarningSink warn = [](const std::string& msg) {
+    if (msg.rfind("cannot read ", 0) == 0) {
+      std::cerr << "dane-policyctl report: " << msg << "\n";
+    } else {
+      std::cerr << msg << "\n";
+    }
+  };
+  for (const auto& path : rp::plan_input_order(args.logs, rp::verdict_stamp)) {
+    agg.read_verdict_file(path, warn);
+  }
+  rp::MaillogOptions mopts;
+  mopts.reference = now;
+  if (!args.maillogs.empty()) {
+    rp::MaillogPrefixParser stamp_parser(mopts);
+    auto stamp = [&stamp_parser](std::string_view line) -> std::optional<rp::TimePoint> {
+      auto p = stamp_parser.parse(line);
+      return p ? std::optional<rp::TimePoint>(p->time) : std::nullopt;
+    };
+    for (const auto& path : rp::plan_input_order(args.maillogs, stamp)) {
+      agg.read_maillog_file(path, mopts, warn);
+    }
+    agg.finish_maillog();
+  }
+}
+
+// The RFC 8460 report(s): one object for --domain, else an array with one per policy domain.
+void print_tlsrpt(const rp::Aggregator& agg, const Args& args, const rp::Filter& filter) {
+  rp::TlsrptOptions topts;
+  const std::string host = host_name();
+  topts.organization = option(args, "organization").value_or(host);
+  topts.contact = option(args, "contact").value_or("postmaster@" + host);
+  if (filter.domain) {
+    const auto* d = agg.find(*filter.domain);
+    if (d == nullptr) {
+      // No evaluation of D in the period: an empty report for it is still a valid answer.
+      rp::DestinationSummary empty;
+      empty.destination = *filter.domain;
+      std::cout << rp::build_tlsrpt(agg, empty, topts).dump(2) << "\n";
+    } else {
+      std::cout << rp::build_tlsrpt(agg, *d, topts).dump(2) << "\n";
+    }
+  } else {
+    rp::write_tlsrpt_all(agg, topts, std::cout);
+  }
+}
+
 } // namespace
 
 int cmd_report(int argc, char** argv) {
@@ -104,7 +183,7 @@ int cmd_report(int argc, char** argv) {
     std::cerr << "dane-policyctl report: " << parsed.error() << "\n" << k_usage;
     return k_exit_usage;
   }
-  Args& args = *parsed;
+  const Args& args = *parsed;
   if (args.help) {
     std::cout << k_usage << "\n" << k_help;
     return k_exit_ok;
@@ -117,62 +196,14 @@ int cmd_report(int argc, char** argv) {
     std::cerr << "dane-policyctl report: no LOGFILE given\n" << k_usage;
     return k_exit_usage;
   }
-  const std::vector<std::string>& logs = args.logs;
-  const std::vector<std::string>& maillogs = args.maillogs;
-  auto opt = [&](const char* name) -> std::optional<std::string> {
-    auto it = args.values.find(name);
-    return it == args.values.end() ? std::nullopt : std::optional<std::string>(it->second);
-  };
   const rp::TimePoint now = rp::now_utc();
-  rp::Filter filter;
-  if (auto d = opt("domain")) {
-    filter.domain = *d;
-    if (filter.domain->empty()) {
-      std::cerr << "dane-policyctl report: --domain: empty destination\n";
-      return k_exit_usage;
-    }
-  }
-  for (const char* name : {"since", "until"}) {
-    auto text = opt(name);
-    if (!text) {
-      continue;
-    }
-    auto t = rp::parse_time_arg(*text, now);
-    if (!t) {
-      std::cerr << "dane-policyctl report: --" << name << ": " << t.error() << "\n";
-      return k_exit_usage;
-    }
-    (std::string_view(name) == "since" ? filter.since : filter.until) = *t;
-  }
-  if (filter.since && filter.until && *filter.since > *filter.until) {
-    std::cerr << "dane-policyctl report: --since is later than --until\n";
+  auto filter = filter_from(args, now);
+  if (!filter) {
+    std::cerr << "dane-policyctl report: " << filter.error() << "\n";
     return k_exit_usage;
   }
-
-  rp::Aggregator agg(filter);
-  rp::WarningSink warn = [](const std::string& msg) {
-    if (msg.rfind("cannot read ", 0) == 0) {
-      std::cerr << "dane-policyctl report: " << msg << "\n";
-    } else {
-      std::cerr << msg << "\n";
-    }
-  };
-  for (const auto& path : rp::plan_input_order(logs, rp::verdict_stamp)) {
-    agg.read_verdict_file(path, warn);
-  }
-  rp::MaillogOptions mopts;
-  mopts.reference = now;
-  if (!maillogs.empty()) {
-    rp::MaillogPrefixParser stamp_parser(mopts);
-    auto stamp = [&stamp_parser](std::string_view line) -> std::optional<rp::TimePoint> {
-      auto p = stamp_parser.parse(line);
-      return p ? std::optional<rp::TimePoint>(p->time) : std::nullopt;
-    };
-    for (const auto& path : rp::plan_input_order(maillogs, stamp)) {
-      agg.read_maillog_file(path, mopts, warn);
-    }
-    agg.finish_maillog();
-  }
+  rp::Aggregator agg(*filter);
+  read_inputs(agg, args, now);
   const auto& st = agg.stats();
   if (st.files + st.maillog_files == 0) {
     std::cerr << "dane-policyctl report: no input could be read\n";
@@ -182,25 +213,8 @@ int cmd_report(int argc, char** argv) {
     std::cerr << "dane-policyctl report: " << (st.malformed + st.maillog_malformed)
               << " malformed line(s) skipped (see above)\n";
   }
-
   if (args.tlsrpt) {
-    rp::TlsrptOptions topts;
-    const std::string host = host_name();
-    topts.organization = opt("organization").value_or(host);
-    topts.contact = opt("contact").value_or("postmaster@" + host);
-    if (filter.domain) {
-      const auto* d = agg.find(*filter.domain);
-      if (d == nullptr) {
-        // No evaluation of D in the period: an empty report for it is still a valid answer.
-        rp::DestinationSummary empty;
-        empty.destination = *filter.domain;
-        std::cout << rp::build_tlsrpt(agg, empty, topts).dump(2) << "\n";
-      } else {
-        std::cout << rp::build_tlsrpt(agg, *d, topts).dump(2) << "\n";
-      }
-    } else {
-      rp::write_tlsrpt_all(agg, topts, std::cout);
-    }
+    print_tlsrpt(agg, args, *filter);
   } else if (args.json) {
     std::cout << rp::render_json(agg).dump(2) << "\n";
   } else {

@@ -1,8 +1,8 @@
 // dane-policyctl rollover — where an operator stands in a safe certificate/key rollover (docs/design.md §5).
 //
-// Thin wiring: read both certificate files, look up _PORT._tcp.HOST TLSA (+ the host's
-// addresses) with DNSSEC, probe the live server, then let the pure decide_rollover()
-// (dane/tools/rollover.hpp) say the step; keep its state file; print text or --json.
+// Thin wiring: read both certificate files, let gather_rollover_facts() look up _PORT._tcp.HOST
+// TLSA (+ the host's addresses) with DNSSEC and probe the live server, then let the pure
+// decide_rollover() (dane/tools/rollover.hpp) say the step; keep its state file; print text or --json.
 // Exit codes (pinned): 0 swap now / done, 4 act or wait (publish, wait, remove),
 // 1 refused as unsafe, 2 usage or input error, 3 temporary DNS failure.
 // gcc 12 reports a false -Wnull-dereference inside Boost.Program_options' typed_value::notify
@@ -29,7 +29,6 @@
 #include "dane/core/text.hpp"
 #include "dane/daemon/resolver_options.hpp"
 #include "dane/tools/rollover.hpp"
-#include "dane/verifier/probe.hpp"
 
 namespace po = boost::program_options;
 
@@ -37,12 +36,16 @@ namespace dane::ctl {
 
 namespace {
 
-using policyd::Presented;
-using policyd::RolloverDecision;
-using policyd::RolloverInput;
-using policyd::ServerObservation;
+using tools::Presented;
+using tools::RolloverDecision;
+using tools::RolloverInput;
 
 constexpr double k_max_interval_hours = 24.0 * 366;
+
+bool is_ip_literal(const std::string& text) {
+  unsigned char buf[16];
+  return ::inet_pton(AF_INET, text.c_str(), buf) == 1 || ::inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
 
 // A host name: LDH labels (underscore tolerated), 1-63 octets each, at most 253 in all; lowercased,
 // trailing dot removed. IP literals are refused: TLSA records live under a name.
@@ -54,8 +57,7 @@ Expected<std::string> normalize_host(std::string host) {
   if (host.empty() || host.size() > 253) {
     return make_error("--host: '" + host + "' is not a host name");
   }
-  unsigned char buf[16];
-  if (::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1) {
+  if (is_ip_literal(host)) {
     return make_error("--host " + host + ": give the MX host name, not an address (TLSA records live at _PORT._tcp.NAME)");
   }
   std::size_t label = 0;
@@ -77,11 +79,6 @@ Expected<std::string> normalize_host(std::string host) {
   return host;
 }
 
-bool is_ip_literal(const std::string& text) {
-  unsigned char buf[16];
-  return ::inet_pton(AF_INET, text.c_str(), buf) == 1 || ::inet_pton(AF_INET6, text.c_str(), buf) == 1;
-}
-
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v == nullptr ? std::string() : std::string(v);
@@ -95,31 +92,6 @@ void print_usage(std::ostream& out, const po::options_description& options) {
          "Exit: 0 swap now or done, 4 act or wait first, 1 refused as unsafe, 2 usage/input error,\n"
          "3 temporary DNS failure.\n\n"
       << options;
-}
-
-// What the live server presents at one address, from a probe report.
-ServerObservation observe(const ProbeReport& report, const policyd::CertificateRecords& current,
-                          const policyd::CertificateRecords& next) {
-  ServerObservation obs{report.address, report.port, Presented::Unknown, ""};
-  std::string cert_sha256;
-  std::string spki_sha256 = report.leaf_spki_sha256;
-  if (!report.chain_pem.empty()) {
-    auto certs = policyd::parse_pem_certificates(report.chain_pem.front());
-    if (certs && !certs->empty()) {
-      auto presented = policyd::certificate_records({(*certs)[0].get()});
-      if (presented) {
-        cert_sha256 = presented->cert_sha256;
-        spki_sha256 = presented->spki_sha256;
-      }
-    }
-  }
-  if (cert_sha256.empty() && spki_sha256.empty()) {
-    obs.detail = to_string(report.result) + (report.reason.empty() ? "" : ": " + report.reason);
-    return obs;
-  }
-  obs.presented = policyd::classify_presented(cert_sha256, spki_sha256, current, next);
-  obs.detail = spki_sha256;
-  return obs;
 }
 
 std::vector<std::string> record_strings(const std::vector<TlsaRecord>& records) {
@@ -137,7 +109,7 @@ nlohmann::ordered_json optional_time(const std::optional<std::chrono::sys_second
 void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file) {
   nlohmann::ordered_json j;
   j["step"] = to_string(d.step);
-  j["refusal"] = d.refusal == policyd::RolloverRefusal::None ? nlohmann::ordered_json(nullptr)
+  j["refusal"] = d.refusal == tools::RolloverRefusal::None ? nlohmann::ordered_json(nullptr)
                                                              : nlohmann::ordered_json(to_string(d.refusal));
   j["exit_code"] = d.exit_code;
   j["message"] = d.message;
@@ -174,7 +146,7 @@ void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecisi
 
 void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file) {
   out << "step: " << to_string(d.step);
-  if (d.refusal != policyd::RolloverRefusal::None) {
+  if (d.refusal != tools::RolloverRefusal::None) {
     out << " (" << to_string(d.refusal) << ")";
   }
   out << "\n" << d.message << "\n";
@@ -197,7 +169,7 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
         << (s.presented == Presented::Unknown ? " certificate (" + s.detail + ")" : " certificate") << "\n";
   }
   if (!d.add_lines.empty()) {
-    out << (d.step == policyd::RolloverStep::Publish ? "\nadd to the zone (keep the current record):\n"
+    out << (d.step == tools::RolloverStep::Publish ? "\nadd to the zone (keep the current record):\n"
                                                       : "\nadd to the zone:\n");
     for (const auto& l : d.add_lines) {
       out << "  " << l << "\n";
@@ -216,7 +188,7 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
     }
   }
   if (d.remaining_wait) {
-    out << "\nwait: " << policyd::format_duration(*d.remaining_wait) << " more, until "
+    out << "\nwait: " << tools::format_duration(*d.remaining_wait) << " more, until "
         << dane::format_rfc3339(*d.safe_at) << "\n";
   }
   if (!d.notes.empty()) {
@@ -226,6 +198,126 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
     }
   }
   out << "\nstate file: " << state_file << "\n";
+}
+
+// Everything one run needs, from the options (no DNS, no state file read yet).
+struct RolloverRun {
+  RolloverInput in; // host, port, interval, both certificates
+  tools::RolloverGather gather;
+  ResolverConfig resolver;
+  std::string state_file;
+  bool json = false;
+};
+
+int fail(const std::string& message) {
+  std::cerr << "dane-policyctl rollover: " << message << "\n";
+  return k_exit_usage;
+}
+
+// The host, port and timing options of a run; an error names the option.
+Status read_target_options(const po::variables_map& vm, RolloverRun& run) {
+  auto host = normalize_host(vm["host"].as<std::string>());
+  if (!host) {
+    return make_error(host.error());
+  }
+  run.in.host = *host;
+  const unsigned port = vm["port"].as<unsigned>();
+  if (port == 0 || port > 65535) {
+    return make_error("--port " + std::to_string(port) + ": must be from 1 to 65535");
+  }
+  run.in.port = static_cast<std::uint16_t>(port);
+  const double hours = vm["interval"].as<double>();
+  if (!std::isfinite(hours) || hours < 0 || hours > k_max_interval_hours) {
+    return make_error("--interval " + std::to_string(hours) + ": must be from 0 to 8784 hours");
+  }
+  run.in.interval = std::chrono::seconds(std::llround(hours * 3600));
+  const double probe_seconds = vm["probe-timeout"].as<double>();
+  if (!std::isfinite(probe_seconds) || probe_seconds <= 0 || probe_seconds > 600) {
+    return make_error("--probe-timeout " + std::to_string(probe_seconds) +
+                      ": must be more than 0 and at most 600 seconds");
+  }
+  run.gather.probe_timeout = std::chrono::milliseconds(std::llround(probe_seconds * 1000));
+  if (vm.count("address") != 0) {
+    run.gather.addresses = vm["address"].as<std::vector<std::string>>();
+    for (const auto& a : run.gather.addresses) {
+      if (!is_ip_literal(a)) {
+        return make_error("--address " + a + ": not an IPv4 or IPv6 address");
+      }
+    }
+  }
+  run.gather.probe = vm.count("no-probe") == 0;
+  return Ok{};
+}
+
+Expected<RolloverRun> run_from_options(const po::variables_map& vm) {
+  RolloverRun run;
+  if (auto target = read_target_options(vm, run); !target) {
+    return make_error(target.error());
+  }
+  auto resolver_config = policyd::resolver_config_from(vm);
+  if (!resolver_config) {
+    return make_error(resolver_config.error());
+  }
+  run.resolver = *resolver_config;
+  auto current = tools::certificate_records_from_file(vm["current"].as<std::string>());
+  if (!current) {
+    return make_error("--current: " + current.error());
+  }
+  auto next = tools::certificate_records_from_file(vm["next"].as<std::string>());
+  if (!next) {
+    return make_error("--next: " + next.error());
+  }
+  run.in.current = std::move(*current);
+  run.in.next = std::move(*next);
+  run.state_file = vm.count("state-file") != 0 ? vm["state-file"].as<std::string>()
+                                               : tools::default_state_path(run.in.host, run.in.port,
+                                                                           env("XDG_STATE_HOME"), env("HOME"),
+                                                                           ::geteuid() == 0);
+  if (run.state_file.empty()) {
+    return make_error("--state-file: empty file name");
+  }
+  run.json = vm.count("json") != 0;
+  return run;
+}
+
+// Reads the state, gathers DNS and probe facts, decides, keeps the state and prints.
+int run_rollover(RolloverRun& run) {
+  RolloverInput& in = run.in;
+  auto loaded = tools::load_state(run.state_file, in.host, in.port);
+  if (!loaded.warning.empty()) {
+    std::cerr << "dane-policyctl rollover: warning: " << loaded.warning << "\n";
+  }
+  in.state = std::move(loaded.state);
+  auto resolver = make_unbound_resolver(run.resolver);
+  if (!resolver) {
+    return fail(resolver.error());
+  }
+  if (auto gathered = tools::gather_rollover_facts(in, run.gather, **resolver, tools::live_prober()); !gathered) {
+    return fail(gathered.error());
+  }
+  in.now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  RolloverDecision d = tools::decide_rollover(in);
+  if (!loaded.warning.empty()) {
+    d.notes.insert(d.notes.begin(), loaded.warning);
+  }
+  int exit_code = d.exit_code;
+  std::string save_error;
+  if (!(d.state == in.state) || !loaded.warning.empty()) {
+    if (auto saved = tools::save_state(run.state_file, d.state); !saved) {
+      save_error = saved.error();
+      exit_code = k_exit_usage;
+    }
+  }
+  if (run.json) {
+    print_json(std::cout, in, d, run.state_file);
+  } else {
+    print_text(std::cout, in, d, run.state_file);
+  }
+  if (!save_error.empty()) {
+    std::cerr << "dane-policyctl rollover: " << save_error
+              << " (without it the wait clock cannot advance; use --state-file)\n";
+  }
+  return exit_code;
 }
 
 } // namespace
@@ -274,149 +366,11 @@ int cmd_rollover(int argc, char** argv) {
       return k_exit_usage;
     }
   }
-  auto fail = [](const std::string& message) {
-    std::cerr << "dane-policyctl rollover: " << message << "\n";
-    return k_exit_usage;
-  };
-
-  RolloverInput in;
-  auto host = normalize_host(vm["host"].as<std::string>());
-  if (!host) {
-    return fail(host.error());
+  auto run = run_from_options(vm);
+  if (!run) {
+    return fail(run.error());
   }
-  in.host = *host;
-  const unsigned port = vm["port"].as<unsigned>();
-  if (port == 0 || port > 65535) {
-    return fail("--port " + std::to_string(port) + ": must be from 1 to 65535");
-  }
-  in.port = static_cast<std::uint16_t>(port);
-  const double hours = vm["interval"].as<double>();
-  if (!std::isfinite(hours) || hours < 0 || hours > k_max_interval_hours) {
-    return fail("--interval " + std::to_string(hours) + ": must be from 0 to 8784 hours");
-  }
-  in.interval = std::chrono::seconds(std::llround(hours * 3600));
-  const double probe_seconds = vm["probe-timeout"].as<double>();
-  if (!std::isfinite(probe_seconds) || probe_seconds <= 0 || probe_seconds > 600) {
-    return fail("--probe-timeout " + std::to_string(probe_seconds) + ": must be more than 0 and at most 600 seconds");
-  }
-  std::vector<std::string> addresses;
-  if (vm.count("address") != 0) {
-    addresses = vm["address"].as<std::vector<std::string>>();
-    for (const auto& a : addresses) {
-      if (!is_ip_literal(a)) {
-        return fail("--address " + a + ": not an IPv4 or IPv6 address");
-      }
-    }
-  }
-  const bool probe_server = vm.count("no-probe") == 0;
-  auto resolver_config = policyd::resolver_config_from(vm);
-  if (!resolver_config) {
-    return fail(resolver_config.error());
-  }
-
-  auto current = policyd::certificate_records_from_file(vm["current"].as<std::string>());
-  if (!current) {
-    return fail("--current: " + current.error());
-  }
-  auto next = policyd::certificate_records_from_file(vm["next"].as<std::string>());
-  if (!next) {
-    return fail("--next: " + next.error());
-  }
-  in.current = std::move(*current);
-  in.next = std::move(*next);
-
-  const std::string state_file = vm.count("state-file") != 0
-                                     ? vm["state-file"].as<std::string>()
-                                     : policyd::default_state_path(in.host, in.port, env("XDG_STATE_HOME"),
-                                                                   env("HOME"), ::geteuid() == 0);
-  if (state_file.empty()) {
-    return fail("--state-file: empty file name");
-  }
-  auto loaded = policyd::load_state(state_file, in.host, in.port);
-  if (!loaded.warning.empty()) {
-    std::cerr << "dane-policyctl rollover: warning: " << loaded.warning << "\n";
-  }
-  in.state = std::move(loaded.state);
-
-  auto resolver = make_unbound_resolver(*resolver_config);
-  if (!resolver) {
-    return fail(resolver.error());
-  }
-
-  // One round of concurrent lookups: the TLSA RRset and, to probe, the host's addresses.
-  const std::string tlsa_owner = "_" + std::to_string(in.port) + "._tcp." + in.host;
-  std::vector<Query> queries{{tlsa_owner, RrType::Tlsa}};
-  const bool lookup_addresses = probe_server && addresses.empty();
-  if (lookup_addresses) {
-    queries.push_back({in.host, RrType::A});
-    queries.push_back({in.host, RrType::Aaaa});
-  }
-  auto answers = (*resolver)->resolve(queries, std::chrono::steady_clock::now() + (*resolver)->timeout());
-  if (answers.empty()) {
-    return fail("resolver returned no answer");
-  }
-  in.published = policyd::published_from_answer(answers[0]);
-
-  // Probe the live server only when the published RRset can be trusted at all.
-  if (probe_server && in.published.security == DnsSecurity::Secure && in.published.exists) {
-    if (lookup_addresses) {
-      for (std::size_t i = 1; i < answers.size(); ++i) {
-        const auto& a = answers[i];
-        if (a.security == DnsSecurity::Bogus || a.security == DnsSecurity::Failed) {
-          in.servers.push_back({in.host, in.port, Presented::Unknown,
-                                to_string(a.query.type) + " lookup " + to_string(a.security) +
-                                    (a.reason.empty() ? "" : ": " + a.reason)});
-          continue;
-        }
-        for (const auto& rdata : a.rdata) {
-          if (auto addr = parse_address_rdata(a.query.type, rdata)) {
-            addresses.push_back(*addr);
-          }
-        }
-      }
-      if (addresses.empty() && in.servers.empty()) {
-        in.servers.push_back({in.host, in.port, Presented::Unknown, "no A/AAAA records"});
-      }
-    }
-    std::vector<ProbeRequest> requests;
-    for (const auto& a : addresses) {
-      ProbeRequest r;
-      r.address = a;
-      r.port = in.port;
-      r.tlsa = in.published.records;
-      r.tlsa_base = in.host;
-      r.timeout = std::chrono::milliseconds(std::llround(probe_seconds * 1000));
-      requests.push_back(std::move(r));
-    }
-    for (const auto& report : probe_all(requests)) {
-      in.servers.push_back(observe(report, in.current, in.next));
-    }
-  }
-
-  in.now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-  RolloverDecision d = policyd::decide_rollover(in);
-  if (!loaded.warning.empty()) {
-    d.notes.insert(d.notes.begin(), loaded.warning);
-  }
-
-  int exit_code = d.exit_code;
-  std::string save_error;
-  if (!(d.state == in.state) || !loaded.warning.empty()) {
-    if (auto saved = policyd::save_state(state_file, d.state); !saved) {
-      save_error = saved.error();
-      exit_code = k_exit_usage;
-    }
-  }
-  if (vm.count("json") != 0) {
-    print_json(std::cout, in, d, state_file);
-  } else {
-    print_text(std::cout, in, d, state_file);
-  }
-  if (!save_error.empty()) {
-    std::cerr << "dane-policyctl rollover: " << save_error
-              << " (without it the wait clock cannot advance; use --state-file)\n";
-  }
-  return exit_code;
+  return run_rollover(*run);
 }
 
 } // namespace dane::ctl

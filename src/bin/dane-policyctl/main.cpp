@@ -1,5 +1,6 @@
 // dane-policyctl — the operator's command-line tool. A thin dispatcher: each
-// subcommand is implemented in cmd_<name>.cpp over the verifier/policyd libraries.
+// subcommand's options and printing are in cmd_<name>.cpp; the logic is in the libraries
+// (dane_verifier, dane_policy; check, report and rollover in dane_tools).
 #include <cstring>
 #include <exception>
 #include <iostream>

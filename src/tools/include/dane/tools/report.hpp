@@ -43,7 +43,7 @@
 #include "dane/core/expected.hpp"
 #include "dane/core/time.hpp"
 
-namespace dane::policyd::report {
+namespace dane::tools::report {
 
 // ---------------------------------------------------------------------------------------------
 // Time: microseconds since the Unix epoch, UTC.
@@ -392,6 +392,8 @@ private:
   void attribute_session(const std::string& destination, const PendingSession& session, bool deferred_4_7_5,
                          const std::string& deferral_text);
   void flush_pending(const std::string& key);
+  // A delivery line of process `key` at time t: closes that process's pending session, or counts a 4.7.5 deferral.
+  void add_delivery(const std::string& key, Delivery& delivery, TimePoint t);
   void note_event(DestinationSummary& d, TimePoint t);
 
   Filter m_filter;
@@ -438,4 +440,4 @@ void write_tlsrpt_all(const Aggregator& aggregator, const TlsrptOptions& options
 std::string tlsrpt_result_type_for_probe(std::string_view result);
 std::string tlsrpt_result_type_for_text(std::string_view text);
 
-} // namespace dane::policyd::report
+} // namespace dane::tools::report

@@ -10,7 +10,9 @@
 //   output  = a RolloverDecision: step (publish / wait / swap / remove / done / refuse), a message,
 //             zone-file lines to add or delete, how long to wait, and the updated state.
 // No I/O, no clock, no DNS, no OpenSSL TLS: certificate_records() (OpenSSL, no I/O) builds the
-// inputs from certificates; load/save of the state file are separate functions (rollover_state.cpp).
+// inputs from certificates; load/save of the state file are separate functions (rollover_state.cpp);
+// gather_rollover_facts() (rollover_gather.cpp) fills the DNS and live-server inputs through the
+// Resolver and Prober it is handed (the program passes the real ones, unit tests canned answers).
 //
 // Safety rules (docs/rollover.md):
 //   * only a DNSSEC-Secure RRset is trusted. Bogus or a failed lookup -> refuse with exit code 3
@@ -37,9 +39,11 @@
 #include "dane/core/expected.hpp"
 #include "dane/core/time.hpp"
 #include "dane/verifier/handles.hpp"
+#include "dane/verifier/probe.hpp"
 #include "dane/verifier/tlsa.hpp"
+#include "dane/tools/prober.hpp"
 
-namespace dane::policyd {
+namespace dane::tools {
 
 // Pinned JSON spellings of `step` (docs/design.md §5) via to_string().
 enum class RolloverStep { Publish, Wait, Swap, Remove, Done, Refuse };
@@ -170,6 +174,27 @@ std::string zone_line(std::string_view host, std::uint16_t port, const TlsaRecor
 // "2h 5m 3s" / "59s" / "0s".
 std::string format_duration(std::chrono::seconds duration);
 
+// ---- gathering the facts (rollover_gather.cpp) ----
+
+// What the live server presents at one address, from a probe report: the leaf of the presented chain
+// classified against both certificates; Unknown (with the probe's result as detail) when no leaf came.
+ServerObservation observe(const ProbeReport& report, const CertificateRecords& current, const CertificateRecords& next);
+
+struct RolloverGather {
+  bool probe = true;                  // false: --no-probe
+  std::vector<std::string> addresses; // probe these; empty: look up the host's A and AAAA records
+  std::chrono::milliseconds probe_timeout{10000};
+};
+
+// One round of concurrent lookups through `resolver`: the TLSA RRset at _PORT._tcp.HOST and, when probing
+// without given addresses, the host's A and AAAA records. Sets input.published; then, only when the RRset
+// is DNSSEC-Secure and exists, probes every address through `prober` and appends to input.servers one
+// observation per address (an Unknown one per failed or bogus address lookup, or for a host without
+// addresses). Uses input.host, input.port, input.current and input.next. Fails (exit 2 in the program)
+// only when the resolver returns no answer at all.
+Status gather_rollover_facts(RolloverInput& input, const RolloverGather& gather, Resolver& resolver,
+                             const Prober& prober);
+
 // ---- state file (rollover_state.cpp) ----
 
 // JSON text of a state: {"version":1,"host":...,"port":...,"max_ttl":...,"records":[{"tlsa":..,"first_seen":UNIX,
@@ -197,4 +222,4 @@ LoadedState load_state(const std::string& path, std::string_view host, std::uint
 // Creates missing parent directories (mode 0700). Fails with a message naming the path.
 Status save_state(const std::string& path, const RolloverState& state);
 
-} // namespace dane::policyd
+} // namespace dane::tools
