@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "dane/core/fd.hpp"
+#include "dane/daemon/error_boundary.hpp"
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -62,7 +63,8 @@ private:
         });
         return;
       }
-      on_accept(std::move(socket));
+      run_guarded(m_ctx.log, m_ctx.stats, "accepting a connection on " + m_description,
+                  [&] { on_accept(std::move(socket)); });
       accept();
     });
   }

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dane/daemon/error_boundary.hpp"
 #include "dane/policy/codecs.hpp"
 #include "dane/policy/control.hpp"
 #include "request_decoder.hpp"
@@ -50,6 +51,21 @@ public:
   }
 
 private:
+  // The error boundary of every callback (error_boundary.hpp): an unexpected exception costs
+  // this connection only (closed), is logged once and counted.
+  template <typename F> void guarded(const char* where, F&& callback) noexcept {
+    try {
+      callback();
+    } catch (...) {
+      report_internal_error(m_ctx.log, m_ctx.stats, std::string(where) + " from " + m_peer, "connection closed");
+      try {
+        close();
+      } catch (...) {
+        report_internal_error(m_ctx.log, m_ctx.stats, "closing the connection from " + m_peer);
+      }
+    }
+  }
+
   static constexpr std::size_t k_max_queued_jobs = 64;
   // Replies waiting for a client that sends without reading: beyond this, stop reading from it
   // until it catches up, so such a client cannot make the daemon buffer without bound.
@@ -62,7 +78,9 @@ private:
     }
     m_reading = true;
     m_transport->async_read(asio::buffer(m_buffer),
-                            [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
+                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                              self->guarded("reading a request", [&] { self->on_read(ec, n); });
+                            });
   }
 
   void on_read(const error_code& ec, std::size_t n) {
@@ -145,7 +163,9 @@ private:
       m_ctx.stats.verdict_asked();
       m_ctx.service.lookup_detailed(
           job.key, [self = shared_from_this(), job, &io = m_ctx.io](const VerdictPtr& v, bool cached) {
-            asio::post(io, [self, job, v, cached] { self->answer(job, v, cached); });
+            asio::post(io, [self, job, v, cached] {
+              self->guarded("answering a control request", [&] { self->answer(job, v, cached); });
+            });
           });
       return true;
     }
@@ -178,7 +198,7 @@ private:
       // from a worker thread later, through the I/O queue.
       auto now = m_ctx.service.lookup_or_wait(job.key, [this, &job]() -> PolicyService::Done {
         return [self = shared_from_this(), job, &io = m_ctx.io](const VerdictPtr& v, bool) {
-          asio::post(io, [self, job, v] { self->answer(job, v); });
+          asio::post(io, [self, job, v] { self->guarded("answering a lookup", [&] { self->answer(job, v); }); });
         };
       });
       if (!now.verdict) {
@@ -256,7 +276,7 @@ private:
       m_writing = true;
       bool written = m_transport->write(asio::buffer(m_out_inflight),
                                         [self = shared_from_this()](const error_code& ec, std::size_t) {
-                                          self->on_written(ec);
+                                          self->guarded("writing a reply", [&] { self->on_written(ec); });
                                         });
       if (!written) {
         return; // on_written() follows
@@ -309,7 +329,7 @@ private:
         return;
       }
       if (auto self = weak.lock()) {
-        self->on_idle();
+        self->guarded("the idle timer", [&] { self->on_idle(); });
       }
     });
   }

@@ -7,7 +7,8 @@
 // names (trusted: the service manager's), connecting peers (untrusted; only their address is read).
 // Failure modes: bind_listener()/adopt_listeners() return errors naming the endpoint or fd (no
 // exception escapes them). Accept errors (EMFILE and friends) are warned about (rate-limited) and
-// retried after 100 ms while open connections go on being served.
+// retried after 100 ms while open connections go on being served. An unexpected exception while
+// taking over one connection costs that connection only (error_boundary.hpp).
 // Threading: start(), close() and the accept loop run on the I/O thread.
 #pragma once
 
@@ -21,6 +22,7 @@
 #include "dane/daemon/settings.hpp"
 #include "dane/daemon/stats.hpp"
 #include "dane/daemon/transport.hpp"
+#include "dane/daemon/verdict_log.hpp"
 
 namespace dane::policyd {
 
@@ -62,6 +64,8 @@ struct ListenerContext {
   boost::asio::io_context& io;
   ConnectionPoller& poller;
   ConnectionSink& sink;
+  LogWriter& log;  // internal errors (error_boundary.hpp)
+  Stats& stats;
 };
 
 class Listener {
