@@ -461,6 +461,26 @@ std::unique_ptr<PolicyService> make_service(const Settings& settings, const std:
   return std::make_unique<PolicyService>(settings, evaluator, prober, log, stats);
 }
 
+// Socket activation: the listeners systemd passed replace the default one (never with --stdio).
+std::vector<InheritedListener> take_listeners(Settings& settings) {
+  std::vector<InheritedListener> inherited;
+  if (settings.stdio == StdioProtocol::None) {
+    inherited = take_inherited_listeners();
+  }
+  if (inherited.empty()) {
+    apply_embedded_defaults(settings);
+  }
+  return inherited;
+}
+
+// STATUS= while serving.
+std::string status_text(const Settings& settings, const std::string& serving) {
+  if (settings.stdio != StdioProtocol::None) {
+    return std::string("serving one client on standard input/output; mode ") + to_string(settings.mode);
+  }
+  return "serving " + serving + "; mode " + to_string(settings.mode);
+}
+
 // What the daemon serves, for STATUS= and the ready line.
 std::string serving_text(const std::vector<std::string>& bound) {
   std::string serving;
@@ -510,14 +530,7 @@ int run_daemon(Settings settings) {
   }
   StartupErrors errors(destinations, settings.foreground, stdio);
 
-  // Socket activation: the listeners systemd passed replace the default one.
-  std::vector<InheritedListener> inherited;
-  if (!stdio) {
-    inherited = take_inherited_listeners();
-  }
-  if (inherited.empty()) {
-    apply_embedded_defaults(settings);
-  }
+  std::vector<InheritedListener> inherited = take_listeners(settings);
   auto run_user = resolve_run_user(settings.user);
   if (!run_user) {
     return errors.fail(run_user.error());
@@ -558,9 +571,7 @@ int run_daemon(Settings settings) {
     }
   }
   const std::string serving = serving_text(*bound);
-  const std::string status = stdio ? std::string("serving one client on standard input/output; mode ") +
-                                         to_string(settings.mode)
-                                   : "serving " + serving + "; mode " + to_string(settings.mode);
+  const std::string status = status_text(settings, serving);
   SignalHandling signals(io, settings, *server, *log, status);
   log->start();
   server->start();
