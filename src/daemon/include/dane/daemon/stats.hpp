@@ -53,7 +53,7 @@ public:
   void connection_closed() { m_connections_open.fetch_sub(1, k_order); }
   void connection_refused() { m_connections_refused.fetch_add(1, k_order); }
   void log_dropped() { m_log_dropped.fetch_add(1, k_order); }
-  // Control requests on the reserved map (server.cpp): done, or refused to the client.
+  // Control requests on the reserved map (session.cpp): done, or refused to the client.
   void flushed() { m_control_flushes.fetch_add(1, k_order); }
   void verdict_asked() { m_control_verdicts.fetch_add(1, k_order); }
   void control_refused() { m_control_refused.fetch_add(1, k_order); }
