@@ -57,11 +57,11 @@ private:
     try {
       callback();
     } catch (...) {
-      report_internal_error(m_ctx.log, m_ctx.stats, std::string(where) + " from " + m_peer, "connection closed");
       try {
+        report_internal_error(m_ctx.log, m_ctx.stats, std::string(where) + " from " + m_peer, "connection closed");
         close();
       } catch (...) {
-        report_internal_error(m_ctx.log, m_ctx.stats, "closing the connection from " + m_peer);
+        report_internal_error(m_ctx.log, m_ctx.stats, "closing a connection after an internal error");
       }
     }
   }
