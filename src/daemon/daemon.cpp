@@ -23,6 +23,7 @@
 #include "dane/verifier/dns.hpp"
 #include "dane/daemon/server.hpp"
 #include "dane/daemon/asio.hpp"
+#include "dane/daemon/error_boundary.hpp"
 #include "dane/daemon/service.hpp"
 #include "dane/daemon/stats.hpp"
 #include "dane/daemon/verdict_log.hpp"
@@ -234,11 +235,35 @@ Status drop_privileges(const RunUser& user) {
   return Ok{};
 }
 
-int run_daemon(Settings settings) {
-  const bool stdio = settings.stdio != StdioProtocol::None;
-  std::signal(SIGPIPE, SIG_IGN);
-  raise_fd_limit();
+namespace {
 
+// Start-up errors go where messages go; a daemon about to detach also prints them on the
+// terminal it was started from (it would exit silently otherwise).
+class StartupErrors {
+public:
+  StartupErrors(const LogDestinations& destinations, bool foreground, bool stdio)
+      : m_destinations(destinations), m_foreground(foreground), m_stdio(stdio) {}
+  void detached() { m_detached = true; }
+  int fail(const std::string& message) const {
+    notify("STATUS=error: " + message);
+    if (m_destinations.to_syslog) {
+      ::syslog(LOG_ERR, "error: %s", message.c_str());
+    }
+    if (m_destinations.to_stderr || (!m_foreground && !m_stdio && !m_detached)) {
+      std::cerr << "dane-policyd: error: " << message << "\n";
+    }
+    return k_exit_failure;
+  }
+
+private:
+  LogDestinations m_destinations;
+  bool m_foreground;
+  bool m_stdio;
+  bool m_detached = false;
+};
+
+// --log-to stderr where it cannot work: the exit code (usage), else nullopt.
+std::optional<int> check_log_target(const Settings& settings, bool stdio) {
   if (settings.log_to == LogTo::Stderr && stdio) {
     // Said on syslog: with --stdio, standard error may be the client's connection.
     ::openlog("dane-policyd", LOG_PID, LOG_MAIL);
@@ -249,207 +274,310 @@ int run_daemon(Settings settings) {
     std::cerr << "dane-policyd: error: --log-to stderr: needs --foreground (a detached daemon has no standard error)\n";
     return k_exit_usage;
   }
-  const LogDestinations destinations =
-      choose_log_destinations(settings.log_to, settings.foreground, stdio, stderr_is_journal());
-  if (destinations.to_syslog) {
-    ::openlog("dane-policyd", LOG_PID | LOG_NDELAY, LOG_MAIL);
-  }
-  bool detached = false;
-  // Start-up errors go where messages go; a daemon about to detach also prints them on the
-  // terminal it was started from (it would exit silently otherwise).
-  auto fail = [&](const std::string& message) {
-    notify("STATUS=error: " + message);
-    if (destinations.to_syslog) {
-      ::syslog(LOG_ERR, "error: %s", message.c_str());
-    }
-    if (destinations.to_stderr || (!settings.foreground && !stdio && !detached)) {
-      std::cerr << "dane-policyd: error: " << message << "\n";
-    }
-    return k_exit_failure;
-  };
+  return std::nullopt;
+}
 
-  // Socket activation: the listeners systemd passed replace the default one.
-  std::vector<InheritedListener> inherited;
-  if (!stdio) {
-    inherited = take_inherited_listeners();
-  }
-  if (inherited.empty()) {
-    apply_embedded_defaults(settings);
-  }
-
-  auto run_user = resolve_run_user(settings.user);
-  if (!run_user) {
-    return fail(run_user.error());
-  }
-
+Expected<std::unique_ptr<LogWriter>> open_log(const Settings& settings, const LogDestinations& destinations,
+                                              const RunUser& run_user) {
   LogOptions log_options;
   log_options.verdict_log = settings.verdict_log;
   log_options.to_stderr = destinations.to_stderr;
   log_options.to_syslog = destinations.to_syslog;
   log_options.min_severity = to_severity(settings.log_level);
-  if (run_user->uid >= 0) {
-    log_options.owner = FileOwner{static_cast<unsigned>(run_user->uid), static_cast<unsigned>(run_user->gid)};
+  if (run_user.uid >= 0) {
+    log_options.owner = FileOwner{static_cast<unsigned>(run_user.uid), static_cast<unsigned>(run_user.gid)};
   }
   auto log_or = LogWriter::open(log_options);
   if (!log_or) {
-    return fail("--verdict-log " + log_or.error());
+    return make_error("--verdict-log " + log_or.error());
   }
-  std::unique_ptr<LogWriter> log = std::move(*log_or);
-  prepare_verdict_log_dir(settings.verdict_log, *run_user, *log);
-  for (const auto& l : inherited) {
-    log->message(Severity::Debug, "socket activation: fd " + std::to_string(l.fd) + " named '" + l.name +
-                                      "' passed by the service manager");
-  }
+  return std::move(*log_or);
+}
 
-  if (settings.mode == Mode::Pinned) {
-    if (auto st = prepare_state_dir(settings.state_dir, *run_user); !st) {
-      log->message(Severity::Warning, st.error() + " (pinned DANE-TA destinations will get dane-only)");
-    }
-  }
-
-  auto resolver_or = make_unbound_resolver(settings.resolver);
-  if (!resolver_or) {
-    return fail(resolver_or.error());
-  }
-  std::shared_ptr<Resolver> resolver = std::move(*resolver_or);
-
-  // Unix socket ownership: --socket-owner (default: the run user), --socket-group
-  // (default: postfix when it exists), --socket-mode.
+// Unix socket ownership: --socket-owner (default: the run user), --socket-group
+// (default: postfix when it exists), --socket-mode.
+Expected<SocketOwnership> socket_ownership(const Settings& settings, const RunUser& run_user) {
   SocketOwnership ownership;
   ownership.mode = settings.socket_mode;
-  if (::geteuid() == 0) {
-    if (!settings.socket_owner.empty()) {
-      auto u = lookup_user(settings.socket_owner);
-      if (!u) {
-        return fail("--socket-owner " + settings.socket_owner + ": no such user");
-      }
-      ownership.uid = u->uid;
-    } else {
-      ownership.uid = run_user->uid;
-    }
-    if (!settings.socket_group.empty()) {
-      auto g = lookup_group(settings.socket_group);
-      if (!g) {
-        return fail("--socket-group " + settings.socket_group + ": no such group");
-      }
-      ownership.gid = *g;
-    } else if (auto g = lookup_group("postfix")) {
-      ownership.gid = *g;
-    }
+  if (::geteuid() != 0) {
+    return ownership;
   }
+  if (!settings.socket_owner.empty()) {
+    auto u = lookup_user(settings.socket_owner);
+    if (!u) {
+      return make_error("--socket-owner " + settings.socket_owner + ": no such user");
+    }
+    ownership.uid = u->uid;
+  } else {
+    ownership.uid = run_user.uid;
+  }
+  if (!settings.socket_group.empty()) {
+    auto g = lookup_group(settings.socket_group);
+    if (!g) {
+      return make_error("--socket-group " + settings.socket_group + ": no such group");
+    }
+    ownership.gid = *g;
+  } else if (auto g = lookup_group("postfix")) {
+    ownership.gid = *g;
+  }
+  return ownership;
+}
 
-  asio::io_context io(1);
-  Stats stats;
-  const unsigned probe_concurrency = std::max(1u, settings.probe_concurrency);
-  Prober prober = [probe_concurrency](const std::vector<ProbeRequest>& requests) {
-    return probe_all(requests, probe_concurrency);
-  };
+// Ownership of files, as root: the verdict log's directory and the state directory.
+void prepare_files(const Settings& settings, const RunUser& run_user,
+                   const std::vector<InheritedListener>& inherited, LogWriter& log) {
+  prepare_verdict_log_dir(settings.verdict_log, run_user, log);
+  for (const auto& l : inherited) {
+    log.message(Severity::Debug, "socket activation: fd " + std::to_string(l.fd) + " named '" + l.name +
+                                     "' passed by the service manager");
+  }
+  if (settings.mode == Mode::Pinned) {
+    if (auto st = prepare_state_dir(settings.state_dir, run_user); !st) {
+      log.message(Severity::Warning, st.error() + " (pinned DANE-TA destinations will get dane-only)");
+    }
+  }
+}
 
-  // Bind (as root) before detaching so that errors reach the operator's terminal; the
-  // service's threads and the log writer thread start only after fork() and the
-  // privilege drop.
-  auto server = std::make_unique<Server>(io, settings, stats, *log);
-  std::vector<std::string> bound;
-  if (!stdio) {
-    if (auto st = server->adopt(inherited); !st) {
-      return fail(st.error());
-    }
-    if (auto st = server->bind(ownership); !st) {
-      return fail(st.error());
-    }
-    bound = server->bound();
+// Ownership of sockets, as root: adopted ones, then the configured ones, with their mode and
+// owner. Returns what is served.
+Expected<std::vector<std::string>> take_sockets(const Settings& settings, const RunUser& run_user,
+                                                const std::vector<InheritedListener>& inherited, Server& server) {
+  auto ownership = socket_ownership(settings, run_user);
+  if (!ownership) {
+    return make_error(ownership.error());
   }
-  if (!settings.foreground && !stdio) {
-    // The resolver may run threads of its own, which fork() would not carry over:
-    // it was created above only to report configuration errors here; make it anew.
-    resolver.reset();
-    io.notify_fork(asio::io_context::fork_prepare);
-    if (auto st = detach(); !st) {
-      return fail(st.error());
-    }
-    detached = true;
-    io.notify_fork(asio::io_context::fork_child);
-    auto again = make_unbound_resolver(settings.resolver);
-    if (!again) {
-      return fail(again.error());
-    }
-    resolver = std::move(*again);
+  if (settings.stdio != StdioProtocol::None) {
+    return std::vector<std::string>{};
   }
-  if (auto st = drop_privileges(*run_user); !st) {
-    return fail(st.error());
+  if (auto st = server.adopt(inherited); !st) {
+    return make_error(st.error());
   }
-  Evaluator evaluator = [resolver](const std::string& key) { return evaluate_destination(*resolver, key); };
-  auto service = std::make_unique<PolicyService>(settings, evaluator, prober, *log, stats);
-  server->attach(*service);
+  if (auto st = server.bind(*ownership); !st) {
+    return make_error(st.error());
+  }
+  return server.bound();
+}
 
-  if (stdio) {
-    if (auto st = server->serve_stdio(settings.stdio, STDIN_FILENO, STDOUT_FILENO); !st) {
-      return fail(st.error());
-    }
+// Detaches from the terminal (unless --foreground or --stdio). The resolver may run threads of
+// its own, which fork() would not carry over: it was created before only to report
+// configuration errors on the terminal; it is made anew in the child.
+Status daemonise(const Settings& settings, asio::io_context& io, std::shared_ptr<Resolver>& resolver,
+                 StartupErrors& errors) {
+  if (settings.foreground || settings.stdio != StdioProtocol::None) {
+    return Ok{};
   }
-
-  std::string serving;
-  for (const auto& b : bound) {
-    serving += (serving.empty() ? "" : ", ") + b;
+  resolver.reset();
+  io.notify_fork(asio::io_context::fork_prepare);
+  if (auto st = detach(); !st) {
+    return st;
   }
-  const std::string status = stdio ? std::string("serving one client on standard input/output; mode ") +
-                                         to_string(settings.mode)
-                                   : "serving " + serving + "; mode " + to_string(settings.mode);
+  errors.detached();
+  io.notify_fork(asio::io_context::fork_child);
+  auto again = make_unbound_resolver(settings.resolver);
+  if (!again) {
+    return make_error(again.error());
+  }
+  resolver = std::move(*again);
+  return Ok{};
+}
 
-  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
-  asio::steady_timer drain_deadline(io);
-  bool stopped_cleanly = true;
-  std::function<void()> wait_signal;
-  wait_signal = [&] {
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+// SIGHUP reopens the verdict log; SIGTERM/SIGINT stop the server gracefully, with a deadline
+// after which the remaining connections are closed. When the server has drained, the I/O loop stops.
+class SignalHandling {
+public:
+  SignalHandling(asio::io_context& io, const Settings& settings, Server& server, LogWriter& log, std::string status)
+      : m_io(io), m_settings(settings), m_server(server), m_log(log), m_status(std::move(status)),
+        m_signals(io, SIGTERM, SIGINT, SIGHUP), m_drain_deadline(io) {
+    wait();
+    m_server.set_on_drained([this] {
+      boost::system::error_code ec;
+      m_signals.cancel(ec);
+      m_drain_deadline.cancel();
+      m_io.stop();
+    });
+  }
+  bool stopped_cleanly() const { return m_stopped_cleanly; }
+
+private:
+  void wait() {
+    m_signals.async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec) {
         return;
       }
       if (signo == SIGHUP) {
-        notify("RELOADING=1\nSTATUS=reopening the verdict log\nMONOTONIC_USEC=" + monotonic_usec());
-        log->message(Severity::Info, "SIGHUP: reopening logs");
-        // READY=1 once the writer thread has reopened the file (sd_notify is thread-safe).
-        log->reopen([status](bool ok) {
-          notify("READY=1\nSTATUS=" + status + (ok ? "" : "; verdict log reopen failed, still writing the old file"));
-        });
-        wait_signal();
-        return;
+        reopen();
+      } else {
+        stop(signo);
       }
-      if (!server->stopping()) {
-        notify("STOPPING=1\nSTATUS=stopping: draining " + std::to_string(server->open_sessions()) + " connections");
-      }
-      log->message(Severity::Info, std::string(signo == SIGTERM ? "SIGTERM" : "SIGINT") +
-                                       ": stopping; answering in-flight requests");
-      server->stop();
-      drain_deadline.expires_after(settings.resolver.timeout + std::chrono::seconds(5));
-      drain_deadline.async_wait([&](const boost::system::error_code& e) {
-        if (!e) {
-          notify("STATUS=drain deadline passed; closing " + std::to_string(server->open_sessions()) + " connections");
-          log->message(Severity::Warning, "drain deadline passed; closing the remaining connections");
-          stopped_cleanly = false;
-          server->close_all();
-        }
-      });
-      wait_signal();
+      wait();
     });
-  };
-  wait_signal();
-  server->set_on_drained([&] {
-    boost::system::error_code ec;
-    signals.cancel(ec);
-    drain_deadline.cancel();
-    io.stop();
-  });
+  }
 
-  log->start();
-  server->start();
-  if (!stdio) {
-    log->message(Severity::Info, std::string("ready: mode ") + to_string(settings.mode) + "; serving " + serving +
-                                     (run_user->uid >= 0 ? "; running as " + run_user->name : std::string()));
+  void reopen() {
+    notify("RELOADING=1\nSTATUS=reopening the verdict log\nMONOTONIC_USEC=" + monotonic_usec());
+    m_log.message(Severity::Info, "SIGHUP: reopening logs");
+    // READY=1 once the writer thread has reopened the file (sd_notify is thread-safe).
+    m_log.reopen([status = m_status](bool ok) {
+      notify("READY=1\nSTATUS=" + status + (ok ? "" : "; verdict log reopen failed, still writing the old file"));
+    });
+  }
+
+  void stop(int signo) {
+    if (!m_server.stopping()) {
+      notify("STOPPING=1\nSTATUS=stopping: draining " + std::to_string(m_server.open_sessions()) + " connections");
+    }
+    m_log.message(Severity::Info, std::string(signo == SIGTERM ? "SIGTERM" : "SIGINT") +
+                                      ": stopping; answering in-flight requests");
+    m_server.stop();
+    m_drain_deadline.expires_after(m_settings.resolver.timeout + std::chrono::seconds(5));
+    m_drain_deadline.async_wait([this](const boost::system::error_code& e) {
+      if (!e) {
+        notify("STATUS=drain deadline passed; closing " + std::to_string(m_server.open_sessions()) + " connections");
+        m_log.message(Severity::Warning, "drain deadline passed; closing the remaining connections");
+        m_stopped_cleanly = false;
+        m_server.close_all();
+      }
+    });
+  }
+
+  asio::io_context& m_io;
+  const Settings& m_settings;
+  Server& m_server;
+  LogWriter& m_log;
+  std::string m_status;
+  asio::signal_set m_signals;
+  asio::steady_timer m_drain_deadline;
+  bool m_stopped_cleanly = true;
+};
+
+// The policy service with the real evaluator (DNS through `resolver`) and prober.
+std::unique_ptr<PolicyService> make_service(const Settings& settings, const std::shared_ptr<Resolver>& resolver,
+                                            LogWriter& log, Stats& stats) {
+  const unsigned probe_concurrency = std::max(1u, settings.probe_concurrency);
+  Prober prober = [probe_concurrency](const std::vector<ProbeRequest>& requests) {
+    return probe_all(requests, probe_concurrency);
+  };
+  Evaluator evaluator = [resolver](const std::string& key) { return evaluate_destination(*resolver, key); };
+  return std::make_unique<PolicyService>(settings, evaluator, prober, log, stats);
+}
+
+// Socket activation: the listeners systemd passed replace the default one (never with --stdio).
+std::vector<InheritedListener> take_listeners(Settings& settings) {
+  std::vector<InheritedListener> inherited;
+  if (settings.stdio == StdioProtocol::None) {
+    inherited = take_inherited_listeners();
+  }
+  if (inherited.empty()) {
+    apply_embedded_defaults(settings);
+  }
+  return inherited;
+}
+
+// STATUS= while serving.
+std::string status_text(const Settings& settings, const std::string& serving) {
+  if (settings.stdio != StdioProtocol::None) {
+    return std::string("serving one client on standard input/output; mode ") + to_string(settings.mode);
+  }
+  return "serving " + serving + "; mode " + to_string(settings.mode);
+}
+
+// What the daemon serves, for STATUS= and the ready line.
+std::string serving_text(const std::vector<std::string>& bound) {
+  std::string serving;
+  for (const auto& b : bound) {
+    serving += (serving.empty() ? "" : ", ") + b;
+  }
+  return serving;
+}
+
+// Readiness: the ready line (not with --stdio) and READY=1 to the service manager.
+void announce_ready(const Settings& settings, const RunUser& run_user, const std::string& serving,
+                    const std::string& status, LogWriter& log) {
+  if (settings.stdio == StdioProtocol::None) {
+    log.message(Severity::Info, std::string("ready: mode ") + to_string(settings.mode) + "; serving " + serving +
+                                    (run_user.uid >= 0 ? "; running as " + run_user.name : std::string()));
   }
   notify("READY=1\nSTATUS=" + status);
+}
 
-  io.run();
+// The I/O loop, with the last error boundary around it (error_boundary.hpp): sessions and
+// listeners catch their own exceptions; anything else that escapes a handler is reported and the
+// loop goes on serving.
+void run_io(asio::io_context& io, LogWriter& log, Stats& stats) {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (...) {
+      report_internal_error(log, stats, "the I/O loop", "serving on");
+    }
+  }
+}
+
+} // namespace
+
+int run_daemon(Settings settings) {
+  const bool stdio = settings.stdio != StdioProtocol::None;
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+  if (auto usage = check_log_target(settings, stdio)) {
+    return *usage;
+  }
+  const LogDestinations destinations =
+      choose_log_destinations(settings.log_to, settings.foreground, stdio, stderr_is_journal());
+  if (destinations.to_syslog) {
+    ::openlog("dane-policyd", LOG_PID | LOG_NDELAY, LOG_MAIL);
+  }
+  StartupErrors errors(destinations, settings.foreground, stdio);
+
+  std::vector<InheritedListener> inherited = take_listeners(settings);
+  auto run_user = resolve_run_user(settings.user);
+  if (!run_user) {
+    return errors.fail(run_user.error());
+  }
+  auto log_or = open_log(settings, destinations, *run_user);
+  if (!log_or) {
+    return errors.fail(log_or.error());
+  }
+  std::unique_ptr<LogWriter> log = std::move(*log_or);
+  prepare_files(settings, *run_user, inherited, *log);
+  auto resolver_or = make_unbound_resolver(settings.resolver);
+  if (!resolver_or) {
+    return errors.fail(resolver_or.error());
+  }
+  std::shared_ptr<Resolver> resolver = std::move(*resolver_or);
+
+  asio::io_context io(1);
+  Stats stats;
+  // Bind (as root) before detaching so that errors reach the operator's terminal; the
+  // service's threads and the log writer thread start only after fork() and the
+  // privilege drop.
+  auto server = std::make_unique<Server>(io, settings, stats, *log);
+  auto bound = take_sockets(settings, *run_user, inherited, *server);
+  if (!bound) {
+    return errors.fail(bound.error());
+  }
+  if (auto st = daemonise(settings, io, resolver, errors); !st) {
+    return errors.fail(st.error());
+  }
+  if (auto st = drop_privileges(*run_user); !st) {
+    return errors.fail(st.error());
+  }
+  auto service = make_service(settings, resolver, *log, stats);
+  server->attach(*service);
+  if (stdio) {
+    if (auto st = server->serve_stdio(settings.stdio, STDIN_FILENO, STDOUT_FILENO); !st) {
+      return errors.fail(st.error());
+    }
+  }
+  const std::string serving = serving_text(*bound);
+  const std::string status = status_text(settings, serving);
+  SignalHandling signals(io, settings, *server, *log, status);
+  log->start();
+  server->start();
+  announce_ready(settings, *run_user, serving, status, *log);
+
+  run_io(io, *log, stats);
 
   service->shutdown();
   if (!stdio) {
@@ -457,7 +585,7 @@ int run_daemon(Settings settings) {
   }
   server.reset();
   service.reset();
-  log->message(Severity::Info, stopped_cleanly ? "stopped" : "stopped after the drain deadline");
+  log->message(Severity::Info, signals.stopped_cleanly() ? "stopped" : "stopped after the drain deadline");
   log->flush();
   return k_exit_ok;
 }

@@ -1,4 +1,4 @@
-// PolicyService: cache, worker pool, verdict logging, background probes, TA files.
+// PolicyService: cache, evaluations on the worker pool, verdict logging; the Verdict and TA files.
 #include "dane/daemon/service.hpp"
 
 #include <algorithm>
@@ -10,6 +10,8 @@
 
 // TrustAnchorStore still parses DER itself; it moves into the policy layer's one store.
 #include "dane/verifier/handles.hpp"
+#include "dane/core/text.hpp"
+#include "dane/daemon/error_boundary.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -151,12 +153,16 @@ PolicyAnswer Verdict::policy_answer() const {
 
 PolicyService::PolicyService(const Settings& settings, Evaluator evaluator, Prober prober, LogWriter& log,
                              Stats& stats, Cache<VerdictPtr>::Clock clock)
-    : m_settings(settings), m_evaluator(std::move(evaluator)), m_prober(std::move(prober)), m_log(log),
-      m_stats(stats), m_clock(clock),
+    : m_settings(settings), m_evaluator(std::move(evaluator)), m_log(log), m_stats(stats), m_clock(clock),
       m_cache(CacheLimits{settings.cache_size, settings.cache_min_ttl, settings.cache_max_ttl, settings.tempfail_ttl,
                           settings.cache_refresh, 2},
               clock),
-      m_anchors(settings.state_dir), m_workers(std::max(1u, settings.workers)), m_probers(1) {
+      m_anchors(settings.state_dir),
+      m_probes(
+          settings, std::move(prober),
+          [this](const TlsaRecord& record, const std::string& pem) { m_anchors.captured(record, pem); }, log, stats,
+          clock),
+      m_workers("evaluation", std::max(1u, settings.workers), log, stats) {
   m_pinned.fingerprint_digest = settings.fingerprint_digest;
   m_pinned.ta_file = [this](const DestinationFacts& facts) { return m_anchors.file_for(facts); };
 }
@@ -165,14 +171,13 @@ PolicyService::~PolicyService() { shutdown(); }
 
 void PolicyService::shutdown() {
   {
-    std::lock_guard lock(m_probe_mutex);
+    std::lock_guard lock(m_shutdown_mutex);
     if (m_shut_down) {
       return;
     }
     m_shut_down = true;
   }
-  m_probers.stop();
-  m_probers.join();
+  m_probes.shutdown();
   m_workers.join();
 }
 
@@ -275,10 +280,10 @@ std::size_t PolicyService::forget_all() {
 }
 
 void PolicyService::start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket) {
-  boost::asio::post(m_workers, [this, key, ticket] { evaluate(key, ticket); });
+  m_workers.post([this, key, ticket] { evaluate(key, ticket); });
 }
 
-PolicyService::EvaluationPtr PolicyService::make_evaluation(const std::string& key) {
+EvaluationPtr PolicyService::make_evaluation(const std::string& key) {
   auto e = std::make_shared<Evaluation>();
   e->key = key;
   e->time = std::chrono::system_clock::now();
@@ -287,6 +292,10 @@ PolicyService::EvaluationPtr PolicyService::make_evaluation(const std::string& k
     e->answer = decide(e->facts, m_settings.mode, m_pinned);
   } catch (const std::exception& ex) {
     e->answer = temp_answer(std::string("internal error: ") + ex.what());
+  } catch (...) {
+    // Not even a std::exception: nobody expected this one (error_boundary.hpp).
+    report_internal_error(m_log, m_stats, "evaluation of " + quote_untrusted(key), "answered TEMP");
+    e->answer = temp_answer("internal error: unknown exception");
   }
   if (e->answer.answer.empty()) {
     e->answer = temp_answer("internal error: empty answer");
@@ -295,6 +304,34 @@ PolicyService::EvaluationPtr PolicyService::make_evaluation(const std::string& k
 }
 
 void PolicyService::evaluate(const std::string& key, Cache<VerdictPtr>::Ticket ticket) {
+  bool answered = false;
+  try {
+    evaluate_and_answer(key, ticket, answered);
+  } catch (...) {
+    report_internal_error(m_log, m_stats, "evaluation of " + quote_untrusted(key), answered ? "" : "answered TEMP");
+    if (!answered) {
+      answer_temp(key, ticket);
+    }
+  }
+}
+
+// TEMP for everybody waiting for an evaluation that failed unexpectedly; cached as any TEMP is.
+void PolicyService::answer_temp(const std::string& key, Cache<VerdictPtr>::Ticket ticket) {
+  auto v = std::make_shared<const Verdict>(temp_answer("internal error"));
+  auto waiters = m_cache.complete(key, ticket, v, v, std::chrono::seconds(0), true);
+  m_stats.cache_size(m_cache.size(), m_cache.evictions());
+  answer_waiters(waiters, v);
+}
+
+// Each waiter inside its own boundary: one that throws costs nobody else an answer.
+void PolicyService::answer_waiters(std::vector<Cache<VerdictPtr>::Waiter>& waiters, const VerdictPtr& verdict) {
+  for (auto& w : waiters) {
+    m_stats.answer(verdict->policy());
+    run_guarded(m_log, m_stats, "answering a lookup", [&] { w(verdict); });
+  }
+}
+
+void PolicyService::evaluate_and_answer(const std::string& key, Cache<VerdictPtr>::Ticket ticket, bool& answered) {
   EvaluationPtr e = make_evaluation(key);
   const bool temporary = e->answer.policy == PolicyKind::TempFail ||
                          (m_settings.mode == Mode::Monitor && e->facts.outcome == DestinationOutcome::TempFail);
@@ -316,101 +353,11 @@ void PolicyService::evaluate(const std::string& key, Cache<VerdictPtr>::Ticket t
   auto waiters =
       m_cache.complete(key, ticket, compact, detailed, std::chrono::seconds(e->facts.ttl), temporary, &wants_detailed);
   m_stats.cache_size(m_cache.size(), m_cache.evictions());
-  const VerdictPtr& v = wants_detailed ? detailed : compact;
-  for (auto& w : waiters) {
-    m_stats.answer(v->policy());
-    w(v);
-  }
+  answered = true;
+  answer_waiters(waiters, wants_detailed ? detailed : compact);
   if (m_settings.probe) {
-    schedule_probe(e);
+    m_probes.schedule(e);
   }
-}
-
-void PolicyService::schedule_probe(const EvaluationPtr& v) {
-  bool usable = false;
-  std::uint32_t ttl = 0;
-  for (const auto& h : v->facts.hosts) {
-    if (h.status == HostStatus::DaneUsable) {
-      usable = true;
-      ttl = ttl == 0 ? h.ttl : std::min(ttl, h.ttl);
-    }
-  }
-  if (!usable) {
-    return;
-  }
-  auto now = m_clock();
-  auto interval = std::max(std::chrono::seconds(ttl), m_settings.cache_min_ttl);
-  {
-    std::lock_guard lock(m_probe_mutex);
-    if (m_shut_down || m_probes_queued >= 64) {
-      return;
-    }
-    auto it = m_next_probe.find(v->key);
-    if (it != m_next_probe.end() && now < it->second) {
-      return;
-    }
-    if (m_next_probe.size() > 10000) {
-      std::erase_if(m_next_probe, [now](const auto& e) { return e.second <= now; });
-    }
-    m_next_probe[v->key] = now + interval;
-    ++m_probes_queued;
-  }
-  boost::asio::post(m_probers, [this, v] {
-    {
-      std::lock_guard lock(m_probe_mutex);
-      --m_probes_queued;
-    }
-    run_probe(*v);
-  });
-}
-
-void PolicyService::run_probe(const Evaluation& v) {
-  std::vector<ProbeRequest> requests;
-  std::vector<std::string> owners;
-  for (const auto& h : v.facts.hosts) {
-    if (h.status != HostStatus::DaneUsable) {
-      continue;
-    }
-    for (const auto& addr : h.addresses) {
-      if (requests.size() >= 32) {
-        break;
-      }
-      ProbeRequest r;
-      r.address = addr;
-      r.port = v.facts.next_hop.port;
-      r.tlsa = h.tlsa;
-      r.tlsa_base = h.tlsa_base;
-      r.reference_names = v.facts.reference_names;
-      r.reference_names.push_back(h.name);
-      r.timeout = m_settings.probe_timeout;
-      requests.push_back(std::move(r));
-      owners.push_back(h.name);
-    }
-  }
-  if (requests.empty()) {
-    return;
-  }
-  std::vector<ProbeReport> reports;
-  try {
-    reports = m_prober(requests);
-  } catch (const std::exception& e) {
-    m_log.message(Severity::Warning, "probe of " + v.key + " failed: " + e.what());
-    return;
-  }
-  m_stats.probe_round();
-  std::vector<ProbedHost> probed;
-  for (std::size_t i = 0; i < reports.size() && i < owners.size(); ++i) {
-    const ProbeReport& rep = reports[i];
-    if (rep.result == ProbeResult::Pass && rep.matched && rep.matched->usage == 2 && rep.depth >= 0 &&
-        static_cast<std::size_t>(rep.depth) < rep.chain_pem.size()) {
-      m_anchors.captured(*rep.matched, rep.chain_pem[static_cast<std::size_t>(rep.depth)]);
-    }
-    probed.push_back(ProbedHost{owners[i], rep});
-  }
-  VerdictRecord rec{std::chrono::system_clock::now(), v.key, m_settings.mode, &v.facts, v.answer, false, &probed,
-                    "probe"};
-  m_log.verdict(render_verdict(rec));
-  m_log.message(Severity::Info, summary_line(rec));
 }
 
 } // namespace dane::policyd

@@ -1,11 +1,11 @@
-// The settings table of dane-policyd and the command-line / config-file parser.
+// The command-line and config-file parser of dane-policyd (the options themselves: settings_table.cpp).
 #include "dane/daemon/settings.hpp"
+#include "settings_table.hpp"
 #include "dane/core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -27,251 +27,6 @@ namespace po = boost::program_options;
 namespace dane::policyd {
 namespace {
 
-enum class SettingType { Flag, String, Unsigned, List };
-
-using Apply = Status (*)(Settings&, const std::vector<std::string>&);
-
-struct SettingSpec {
-  const char* name;
-  SettingType type;
-  const char* default_value; // shown in --help; "" = none
-  const char* value_name;
-  const char* help;
-  Apply apply; // converts and stores a value (never called for unset options)
-};
-
-Expected<unsigned long> to_unsigned(const std::string& text, unsigned long min, unsigned long max) {
-  unsigned long v = 0;
-  const char* end = text.data() + text.size();
-  auto [p, ec] = std::from_chars(text.data(), end, v);
-  if (text.empty() || ec != std::errc() || p != end || v < min || v > max) {
-    return make_error("'" + text + "' is not a number from " + std::to_string(min) + " to " + std::to_string(max));
-  }
-  return v;
-}
-
-Expected<std::chrono::seconds> to_seconds(const std::string& text, unsigned long min, unsigned long max = 86400) {
-  auto v = to_unsigned(text, min, max);
-  if (!v) {
-    return make_error(v.error() + " (seconds)");
-  }
-  return std::chrono::seconds(*v);
-}
-
-Status endpoints(std::vector<Endpoint>& out, const std::vector<std::string>& values, bool inet_only) {
-  out.clear();
-  for (const auto& v : values) {
-    auto e = parse_endpoint(v);
-    if (!e) {
-      return make_error(e.error());
-    }
-    if (inet_only && e->kind != Endpoint::Kind::Inet) {
-      return make_error("'" + v + "': tcp_table listens on inet:HOST:PORT only");
-    }
-    out.push_back(*e);
-  }
-  return Ok{};
-}
-
-#define DANE_UNSIGNED(field, min, max)                                                                                \
-  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                      \
-    auto n = to_unsigned(v.back(), min, max);                                                                         \
-    if (!n) {                                                                                                         \
-      return make_error(n.error());                                                                                   \
-    }                                                                                                                 \
-    s.field = static_cast<decltype(s.field)>(*n);                                                                     \
-    return Ok{};                                                                                                      \
-  }
-#define DANE_SECONDS(field, min)                                                                                      \
-  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                      \
-    auto n = to_seconds(v.back(), min);                                                                               \
-    if (!n) {                                                                                                         \
-      return make_error(n.error());                                                                                   \
-    }                                                                                                                 \
-    s.field = *n;                                                                                                     \
-    return Ok{};                                                                                                      \
-  }
-#define DANE_STRING(field)                                                                                            \
-  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                      \
-    s.field = v.back();                                                                                               \
-    return Ok{};                                                                                                      \
-  }
-#define DANE_FLAG(field)                                                                                              \
-  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                      \
-    s.field = v.back() == "1";                                                                                        \
-    return Ok{};                                                                                                      \
-  }
-
-// THE table. Every option of dane-policyd is declared here and nowhere else, except
-// the resolver options shared with dane-policyctl, declared once in resolver_options.cpp.
-const SettingSpec k_settings[] = {
-    {"config", SettingType::String, "", "FILE",
-     "read settings from FILE (INI syntax: name = value, same names as the options; command-line values win)",
-     DANE_STRING(config_file)},
-    {"socketmap", SettingType::List, "", "unix:PATH|inet:HOST:PORT",
-     "serve the socketmap protocol (smtp_tls_policy_maps = socketmap:...:NAME); repeatable. Default when no "
-     "listener and no --stdio is given: unix:/run/dane-policyd/socketmap",
-     [](Settings& s, const std::vector<std::string>& v) { return endpoints(s.socketmap, v, false); }},
-    {"tcp-table", SettingType::List, "", "inet:HOST:PORT",
-     "serve Postfix's tcp_table protocol (smtp_tls_policy_maps = tcp:HOST:PORT); repeatable",
-     [](Settings& s, const std::vector<std::string>& v) { return endpoints(s.tcp_table, v, true); }},
-    {"policy-service", SettingType::List, "", "unix:PATH|inet:HOST:PORT",
-     "serve the policy delegation protocol (check_policy_service); repeatable",
-     [](Settings& s, const std::vector<std::string>& v) { return endpoints(s.policy_service, v, false); }},
-    {"mode", SettingType::String, "native", "native|pinned|monitor",
-     "native: answer dane-only/dane; pinned: turn DNSSEC-validated TLSA into fingerprint/secure policies; "
-     "monitor: always answer NOTFOUND, log what would have been answered",
-     [](Settings& s, const std::vector<std::string>& v) -> Status {
-       auto m = parse_mode(v.back());
-       if (!m) {
-         return make_error(m.error());
-       }
-       s.mode = *m;
-       return Ok{};
-     }},
-    {"verdict-log", SettingType::String, "", "FILE",
-     "append one JSON line per evaluation to FILE (reopened on SIGHUP)", DANE_STRING(verdict_log)},
-    {"log-cache-hits", SettingType::Flag, "", "", "also write a verdict-log line (\"cached\": true) for cache hits",
-     DANE_FLAG(log_cache_hits)},
-    {"probe", SettingType::Flag, "", "",
-     "after an evaluation finds usable TLSA, probe the MX addresses with STARTTLS in the background and log "
-     "each address's result (never changes an answer to a weaker one)",
-     DANE_FLAG(probe)},
-    {"probe-concurrency", SettingType::Unsigned, "4", "N", "at most N probe connections at once",
-     DANE_UNSIGNED(probe_concurrency, 1, 256)},
-    {"probe-timeout", SettingType::Unsigned, "10", "SECONDS", "timeout of each step of a probe",
-     DANE_SECONDS(probe_timeout, 1)},
-    {"user", SettingType::String, "", "USER",
-     "after binding sockets and opening files as root, run as USER (default: dane-policyd if that user exists, "
-     "else nobody; --user root keeps root)",
-     DANE_STRING(user)},
-    {"foreground", SettingType::Flag, "", "", "do not detach (for systemd)", DANE_FLAG(foreground)},
-    {"stdio", SettingType::String, "", "socketmap|policy",
-     "serve one client on standard input/output, then exit (for a Postfix spawn(8) service)",
-     [](Settings& s, const std::vector<std::string>& v) -> Status {
-       if (v.back() == "socketmap") {
-         s.stdio = StdioProtocol::Socketmap;
-       } else if (v.back() == "policy") {
-         s.stdio = StdioProtocol::Policy;
-       } else {
-         return make_error("unknown protocol '" + v.back() + "' (expected socketmap or policy)");
-       }
-       return Ok{};
-     }},
-    {"socket-owner", SettingType::String, "", "USER", "owner of unix sockets (default: the user the daemon runs as)",
-     DANE_STRING(socket_owner)},
-    {"socket-group", SettingType::String, "", "GROUP",
-     "group of unix sockets (default: postfix when that group exists)", DANE_STRING(socket_group)},
-    {"socket-mode", SettingType::String, "0660", "OCTAL", "permissions of unix sockets",
-     [](Settings& s, const std::vector<std::string>& v) -> Status {
-       const std::string& t = v.back();
-       unsigned mode = 0;
-       auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), mode, 8);
-       if (t.empty() || ec != std::errc() || p != t.data() + t.size() || mode > 0777) {
-         return make_error("'" + t + "' is not an octal mode from 0 to 0777");
-       }
-       s.socket_mode = mode;
-       return Ok{};
-     }},
-    {"state-dir", SettingType::String, k_default_state_dir, "DIR",
-     "directory for trust-anchor files of pinned DANE-TA policies (created, owned by --user)",
-     DANE_STRING(state_dir)},
-    {"cache-size", SettingType::Unsigned, "10000", "N",
-     "keep at most N destinations in the cache (least recently used are evicted); 0 disables caching",
-     DANE_UNSIGNED(cache_size, 0, 100000000)},
-    {"cache-min-ttl", SettingType::Unsigned, "5", "SECONDS",
-     "cache an answer at least this long (its lifetime is the smallest DNS TTL, clamped)", DANE_SECONDS(cache_min_ttl, 0)},
-    {"cache-max-ttl", SettingType::Unsigned, "3600", "SECONDS", "cache an answer at most this long",
-     DANE_SECONDS(cache_max_ttl, 0)},
-    {"tempfail-ttl", SettingType::Unsigned, "5", "SECONDS",
-     "cache a TEMP answer (DNS failure, bogus data) this long; 0: never", DANE_SECONDS(tempfail_ttl, 0)},
-    {"cache-refresh", SettingType::Flag, "", "",
-     "re-evaluate popular entries in the background shortly before they expire", DANE_FLAG(cache_refresh)},
-    {"idle-timeout", SettingType::Unsigned, "300", "SECONDS", "close a client connection idle this long",
-     DANE_SECONDS(idle_timeout, 1)},
-    {"max-connections", SettingType::Unsigned, "4096", "N",
-     "at most N client connections at once (further ones are closed with a warning)",
-     DANE_UNSIGNED(max_connections, 1, 1000000)},
-    {"workers", SettingType::Unsigned, "16", "N", "threads running DNS evaluations (each waits for DNS)",
-     DANE_UNSIGNED(workers, 1, 1024)},
-    {"policy-failure-action", SettingType::String, "dunno", "dunno|defer_if_permit|warn|prepend",
-     "policy delegation answer for a destination whose DANE policy is TEMP (DNS failure or bogus); "
-     "dunno also logs a warning",
-     [](Settings& s, const std::vector<std::string>& v) -> Status {
-       auto a = parse_policy_failure_action(v.back());
-       if (!a) {
-         return make_error(a.error());
-       }
-       s.policy_failure_action = *a;
-       return Ok{};
-     }},
-    {"policy-prepend-header", SettingType::String, "X-DANE-Policy", "NAME",
-     "header name used by --policy-failure-action prepend", DANE_STRING(policy_prepend_header)},
-    {"fingerprint-digest", SettingType::String, "sha256", "ALGORITHM",
-     "digest of pinned fingerprint policies; must equal Postfix's smtp_tls_fingerprint_digest",
-     [](Settings& s, const std::vector<std::string>& v) -> Status {
-       auto digest = check_fingerprint_digest(v.back());
-       if (!digest) {
-         return make_error(digest.error());
-       }
-       s.fingerprint_digest = *digest;
-       return Ok{};
-     }},
-    {"stats-name", SettingType::String, "stats", "NAME",
-     "socketmap map name reserved for control requests: \"NAME all\" answers the daemon's counters as JSON; "
-     "not the policy map's name",
-     [](Settings& s, const std::vector<std::string>& v) -> Status {
-       if (auto st = check_stats_name(v.back()); !st) {
-         return st;
-       }
-       s.stats_name = v.back();
-       return Ok{};
-     }},
-    {"log-to", SettingType::String, "auto", "auto|stderr|syslog",
-     "where messages go, once: auto is syslog when detached, with --stdio or when stderr is the systemd journal, "
-     "else stderr",
-     [](Settings& s, const std::vector<std::string>& v) -> Status {
-       const std::pair<const char*, LogTo> names[] = {
-           {"auto", LogTo::Auto}, {"stderr", LogTo::Stderr}, {"syslog", LogTo::Syslog}};
-       for (const auto& [name, value] : names) {
-         if (v.back() == name) {
-           s.log_to = value;
-           return Ok{};
-         }
-       }
-       return make_error("unknown destination '" + v.back() + "' (expected auto, stderr or syslog)");
-     }},
-    {"log-level", SettingType::String, "info", "error|warning|info|debug",
-     "write messages of this importance and above (info includes one summary line per evaluation)",
-     [](Settings& s, const std::vector<std::string>& v) -> Status {
-       const std::pair<const char*, LogLevel> names[] = {{"error", LogLevel::Error},
-                                                         {"warning", LogLevel::Warning},
-                                                         {"info", LogLevel::Info},
-                                                         {"debug", LogLevel::Debug}};
-       for (const auto& [name, value] : names) {
-         if (v.back() == name) {
-           s.log_level = value;
-           return Ok{};
-         }
-       }
-       return make_error("unknown level '" + v.back() + "' (expected error, warning, info or debug)");
-     }},
-};
-
-#undef DANE_UNSIGNED
-#undef DANE_SECONDS
-#undef DANE_STRING
-#undef DANE_FLAG
-
-const SettingSpec* find_spec(std::string_view name) {
-  for (const auto& s : k_settings) {
-    if (name == s.name) {
-      return &s;
-    }
-  }
-  return nullptr;
-}
-
 po::options_description make_description() {
   // Wide enough that no option name or path in a help text is ever split across lines
   // (man/dane-policyd.8 is checked against this output).
@@ -282,7 +37,7 @@ po::options_description make_description() {
       "check the configuration file and the command line (values, files, directories, users, the resolver's "
       "trust anchor and unbound config), print each problem as FILE:LINE: message, and exit: 0 when it is fine, "
       "2 otherwise; binds nothing and sends no DNS query");
-  for (const auto& s : k_settings) {
+  for (const auto& s : setting_specs()) {
     std::string help = s.help;
     if (std::string_view(s.name) == "config") {
       help += "; default: " + std::string(default_config_file()) + " when that file exists (--config /dev/null: none)";
@@ -549,6 +304,139 @@ Expected<po::variables_map> store_command_line(int argc, const char* const* argv
   return vm;
 }
 
+// The configuration file to read: --config FILE (which must exist), else the default one if it
+// does; "" for none.
+Expected<std::string> choose_config_file(const po::variables_map& vm, const std::string& default_config) {
+  if (vm.count("config") != 0) {
+    std::string config_path = vm["config"].as<std::string>();
+    if (config_path.empty()) {
+      return make_error("--config: empty file name (--config /dev/null reads no file)");
+    }
+    return config_path;
+  }
+  if (!default_config.empty()) {
+    struct stat st {};
+    if (::stat(default_config.c_str(), &st) == 0 || errno != ENOENT) {
+      return default_config;
+    }
+  }
+  return std::string();
+}
+
+// The values of one table option and where they come from: the command line first, then the
+// file, then the default. No values: the option stays unset.
+std::vector<std::string> values_of(const SettingSpec& spec, const po::variables_map& vm,
+                                   const std::map<std::string, ConfigValue>& file_values,
+                                   const std::string& config_path, std::string& where) {
+  std::vector<std::string> values;
+  bool from_cmdline = vm.count(spec.name) != 0 && !vm[spec.name].defaulted();
+  if (spec.type == SettingType::Flag) {
+    from_cmdline = vm.count(spec.name) != 0 && vm[spec.name].as<bool>();
+  }
+  if (from_cmdline) {
+    where = std::string("--") + spec.name;
+    switch (spec.type) {
+    case SettingType::Flag:
+      values.push_back("1");
+      break;
+    case SettingType::String:
+    case SettingType::Unsigned:
+      values.push_back(vm[spec.name].as<std::string>());
+      break;
+    case SettingType::List:
+      values = vm[spec.name].as<std::vector<std::string>>();
+      break;
+    }
+  } else if (auto it = file_values.find(spec.name); it != file_values.end()) {
+    values = it->second.values;
+    where = config_path + ":" + std::to_string(it->second.line) + ": option '" + spec.name + "'";
+  } else if (*spec.default_value != '\0') {
+    values.push_back(spec.default_value);
+  }
+  return values;
+}
+
+Status apply_table(const po::variables_map& vm, const std::map<std::string, ConfigValue>& file_values,
+                   const std::string& config_path, ParsedCommandLine& result) {
+  for (const auto& spec : setting_specs()) {
+    std::string where;
+    std::vector<std::string> values = values_of(spec, vm, file_values, config_path, where);
+    if (values.empty()) {
+      continue;
+    }
+    if (!where.empty()) {
+      result.origins[spec.name] = where;
+    }
+    Status st = spec.apply(result.settings, values);
+    if (!st) {
+      return make_error(origin_of(result, spec.name) + ": " + st.error());
+    }
+  }
+  return Ok{};
+}
+
+// The file's resolver options (those not on the command line) into `vm`; `resolver_lines` gets
+// the line of each.
+Status store_file_resolver_options(po::variables_map& vm, const std::map<std::string, ConfigValue>& file_values,
+                                   const std::string& config_path, ParsedCommandLine& result,
+                                   std::map<std::string, int>& resolver_lines) {
+  std::ostringstream ini;
+  for (const auto& [name, cv] : file_values) {
+    if (find_spec(name) != nullptr || (vm.count(name) != 0 && !vm[name].defaulted())) {
+      continue;
+    }
+    resolver_lines[name] = cv.line;
+    result.origins[name] = config_path + ":" + std::to_string(cv.line) + ": option '" + name + "'";
+    for (const auto& v : cv.values) {
+      ini << name << " = " << v << "\n";
+    }
+  }
+  std::istringstream in(ini.str());
+  try {
+    po::store(po::parse_config_file(in, resolver_description()), vm);
+  } catch (const po::error_with_option_name& e) {
+    std::string name = e.get_option_name();
+    while (!name.empty() && name[0] == '-') {
+      name.erase(0, 1);
+    }
+    auto it = resolver_lines.find(name);
+    if (it != resolver_lines.end()) {
+      return make_error(config_path + ":" + std::to_string(it->second) + ": option '" + name + "': " + e.what());
+    }
+    return make_error(e.what());
+  } catch (const po::error& e) {
+    return make_error(config_path + ": " + e.what());
+  }
+  return Ok{};
+}
+
+// Resolver options: command line first, then the file's values for options not on the command line.
+Status apply_resolver_options(po::variables_map& vm, const std::map<std::string, ConfigValue>& file_values,
+                              const std::string& config_path, ParsedCommandLine& result) {
+  std::map<std::string, int> resolver_lines;
+  if (auto st = store_file_resolver_options(vm, file_values, config_path, result, resolver_lines); !st) {
+    return st;
+  }
+  const po::options_description resolver_options = resolver_description();
+  for (const auto& opt : resolver_options.options()) {
+    const std::string& name = opt->long_name();
+    if (vm.count(name) != 0 && !vm[name].defaulted() && resolver_lines.count(name) == 0) {
+      result.origins[name] = "--" + name;
+    }
+  }
+  auto resolver = resolver_config_from(vm);
+  if (!resolver) {
+    for (const auto& [name, line] : resolver_lines) {
+      if (resolver.error().rfind("--" + name, 0) == 0) {
+        return make_error(config_path + ":" + std::to_string(line) + ": option '" + name + "': " + resolver.error());
+      }
+    }
+    return make_error(resolver.error());
+  }
+  result.settings.resolver = *resolver;
+  return Ok{};
+}
+
 } // namespace
 
 bool requests_check_config(int argc, const char* const* argv) {
@@ -574,120 +462,28 @@ Expected<ParsedCommandLine> parse_command_line(int argc, const char* const* argv
   }
   result.check_config = vm.count("check-config") != 0;
 
-  // The configuration file: --config FILE (which must exist), else the default one if it does.
-  std::map<std::string, ConfigValue> file_values;
-  std::string config_path;
-  if (vm.count("config") != 0) {
-    config_path = vm["config"].as<std::string>();
-    if (config_path.empty()) {
-      return make_error("--config: empty file name (--config /dev/null reads no file)");
-    }
-  } else if (!default_config.empty()) {
-    struct stat st {};
-    if (::stat(default_config.c_str(), &st) == 0 || errno != ENOENT) {
-      config_path = default_config;
-    }
+  auto config_path = choose_config_file(vm, default_config);
+  if (!config_path) {
+    return make_error(config_path.error());
   }
-  if (!config_path.empty()) {
-    auto read = read_config_file(config_path);
+  std::map<std::string, ConfigValue> file_values;
+  if (!config_path->empty()) {
+    auto read = read_config_file(*config_path);
     if (!read) {
       return make_error(read.error());
     }
     file_values = std::move(*read);
   }
-
-  Settings& s = result.settings;
-  for (const auto& spec : k_settings) {
-    std::vector<std::string> values;
-    std::string where;
-    bool from_cmdline = vm.count(spec.name) != 0 && !vm[spec.name].defaulted();
-    if (spec.type == SettingType::Flag) {
-      from_cmdline = vm.count(spec.name) != 0 && vm[spec.name].as<bool>();
-    }
-    if (from_cmdline) {
-      where = std::string("--") + spec.name;
-      switch (spec.type) {
-      case SettingType::Flag:
-        values.push_back("1");
-        break;
-      case SettingType::String:
-      case SettingType::Unsigned:
-        values.push_back(vm[spec.name].as<std::string>());
-        break;
-      case SettingType::List:
-        values = vm[spec.name].as<std::vector<std::string>>();
-        break;
-      }
-    } else if (auto it = file_values.find(spec.name); it != file_values.end()) {
-      values = it->second.values;
-      where = config_path + ":" + std::to_string(it->second.line) + ": option '" + spec.name + "'";
-    } else if (*spec.default_value != '\0') {
-      values.push_back(spec.default_value);
-    }
-    if (values.empty()) {
-      continue;
-    }
-    if (!where.empty()) {
-      result.origins[spec.name] = where;
-    }
-    Status st = spec.apply(s, values);
-    if (!st) {
-      return make_error(origin_of(result, spec.name) + ": " + st.error());
-    }
+  if (auto st = apply_table(vm, file_values, *config_path, result); !st) {
+    return make_error(st.error());
   }
+  Settings& s = result.settings;
   // The file actually read ("" when none); set after the table, whose "config" entry only
   // sees the command line.
-  s.config_file = config_path;
-
-  // Resolver options: command line first, then the file's values for options not on the command line.
-  std::map<std::string, int> resolver_lines;
-  {
-    std::ostringstream ini;
-    for (const auto& [name, cv] : file_values) {
-      if (find_spec(name) != nullptr || (vm.count(name) != 0 && !vm[name].defaulted())) {
-        continue;
-      }
-      resolver_lines[name] = cv.line;
-      result.origins[name] = config_path + ":" + std::to_string(cv.line) + ": option '" + name + "'";
-      for (const auto& v : cv.values) {
-        ini << name << " = " << v << "\n";
-      }
-    }
-    std::istringstream in(ini.str());
-    try {
-      po::store(po::parse_config_file(in, resolver_description()), vm);
-    } catch (const po::error_with_option_name& e) {
-      std::string name = e.get_option_name();
-      while (!name.empty() && name[0] == '-') {
-        name.erase(0, 1);
-      }
-      auto it = resolver_lines.find(name);
-      if (it != resolver_lines.end()) {
-        return make_error(config_path + ":" + std::to_string(it->second) + ": option '" + name + "': " + e.what());
-      }
-      return make_error(e.what());
-    } catch (const po::error& e) {
-      return make_error(config_path + ": " + e.what());
-    }
+  s.config_file = *config_path;
+  if (auto st = apply_resolver_options(vm, file_values, *config_path, result); !st) {
+    return make_error(st.error());
   }
-  const po::options_description resolver_options = resolver_description();
-  for (const auto& opt : resolver_options.options()) {
-    const std::string& name = opt->long_name();
-    if (vm.count(name) != 0 && !vm[name].defaulted() && resolver_lines.count(name) == 0) {
-      result.origins[name] = "--" + name;
-    }
-  }
-  auto resolver = resolver_config_from(vm);
-  if (!resolver) {
-    for (const auto& [name, line] : resolver_lines) {
-      if (resolver.error().rfind("--" + name, 0) == 0) {
-        return make_error(config_path + ":" + std::to_string(line) + ": option '" + name + "': " + resolver.error());
-      }
-    }
-    return make_error(resolver.error());
-  }
-  s.resolver = *resolver;
-
   if (s.cache_min_ttl > s.cache_max_ttl) {
     return make_error(origin_of(result, "cache-min-ttl") + ": " + std::to_string(s.cache_min_ttl.count()) +
                       " is larger than cache-max-ttl (" + std::to_string(s.cache_max_ttl.count()) + ")");

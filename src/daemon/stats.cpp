@@ -95,6 +95,7 @@ std::string Stats::to_json() const {
   j["control"] = {{"flushes", m_control_flushes.load(k_order)},
                   {"verdicts", m_control_verdicts.load(k_order)},
                   {"refused", m_control_refused.load(k_order)}};
+  j["internal_errors"] = m_internal_errors.load(k_order);
   j["latency_us"] = {{"p50", latency_quantile_us(0.50)}, {"p99", latency_quantile_us(0.99)}};
   j["pid"] = static_cast<long>(::getpid());
   j["uptime_s"] =

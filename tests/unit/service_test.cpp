@@ -3,6 +3,8 @@
 // into one buffer without losing a byte; a cached verdict keeps no DNS facts unless
 // --log-cache-hits needs them, and then a cache-hit line carries the same hosts as the
 // evaluation's line; parent keys need no evaluation; a throwing evaluator gives TEMP.
+// The error boundary: an evaluator, a waiting callback or a prober that throws anything costs
+// one request (TEMP), one answer or one probe round, is counted, and the service goes on.
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -11,6 +13,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -141,10 +144,16 @@ struct Answers {
   }
 };
 
+Prober no_probes() {
+  return [](const std::vector<ProbeRequest>&) { return std::vector<ProbeReport>{}; };
+}
+
 struct ServiceRig {
-  explicit ServiceRig(bool log_cache_hits, Evaluator evaluator = facts_for) {
+  // With a prober, --probe is on.
+  explicit ServiceRig(bool log_cache_hits, Evaluator evaluator = facts_for, Prober prober = nullptr) {
     settings.mode = Mode::Native;
     settings.log_cache_hits = log_cache_hits;
+    settings.probe = prober != nullptr;
     settings.state_dir = dir.path();
     settings.workers = 2;
     LogOptions lo;
@@ -156,10 +165,7 @@ struct ServiceRig {
       log->start();
     }
     service = std::make_unique<PolicyService>(settings, std::move(evaluator),
-                                              [](const std::vector<ProbeRequest>&) {
-                                                return std::vector<ProbeReport>{};
-                                              },
-                                              *log, stats);
+                                              prober ? std::move(prober) : no_probes(), *log, stats);
   }
   ~ServiceRig() {
     service.reset();
@@ -327,6 +333,109 @@ TEST(PolicyService, AnEvaluationRacingAFlushAnswersButIsNotCached) {
   ASSERT_TRUE(answers.wait_for(2));
   EXPECT_FALSE(answers.got[1].second) << "the result evaluated before the flush was not cached";
   EXPECT_EQ(rig.stats.evaluations(), 2u);
+}
+
+// ------------------------------------------------------------------------------------------------------
+// The error boundary (error_boundary.hpp): an unexpected exception costs one request, one answer or
+// one probe round, is counted, and the service goes on.
+
+std::uint64_t internal_errors_in_json(const Stats& stats) {
+  return nlohmann::json::parse(stats.to_json()).at("internal_errors").get<std::uint64_t>();
+}
+
+TEST(ErrorBoundary, AnEvaluatorThrowingANonStandardExceptionGivesTempAndIsCounted) {
+  ServiceRig rig(false, [](const std::string& key) -> DestinationFacts {
+    if (key == "boom.test") {
+      throw 42; // not a std::exception: nothing in the evaluation path expects it
+    }
+    return facts_for(key);
+  });
+  ASSERT_TRUE(rig.log);
+  EXPECT_EQ(internal_errors_in_json(rig.stats), 0u);
+  Answers answers;
+  rig.service->lookup("boom.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(1));
+  EXPECT_EQ(answers.got[0].first->policy(), PolicyKind::TempFail) << "never weaker than TEMP";
+  EXPECT_EQ(answers.got[0].first->answer(), "TEMP internal error: unknown exception");
+  EXPECT_EQ(rig.stats.internal_errors(), 1u);
+  EXPECT_EQ(internal_errors_in_json(rig.stats), 1u) << "the stats JSON shows the counter";
+  rig.service->lookup("fine.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(2));
+  EXPECT_EQ(answers.got[1].first->answer(), "OK dane-only") << "the next destination is served as ever";
+  EXPECT_EQ(rig.stats.internal_errors(), 1u);
+}
+
+TEST(ErrorBoundary, AWaiterThatThrowsCostsTheOtherWaitersNothing) {
+  // The evaluation blocks until both lookups joined it, so both wait for the same result.
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool started = false;
+  bool release = false;
+  ServiceRig rig(false, [&](const std::string& key) {
+    std::unique_lock lock(mutex);
+    started = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    return facts_for(key);
+  });
+  ASSERT_TRUE(rig.log);
+  rig.service->lookup("shared.test", [](const VerdictPtr&, bool) { throw std::logic_error("a broken callback"); });
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return started; }));
+  }
+  Answers answers;
+  rig.service->lookup("shared.test", answers.callback());
+  EXPECT_EQ(std::as_const(rig.stats).cache_coalesced(), 1u) << "the second lookup joined the running evaluation";
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(answers.wait_for(1)) << "the second waiter is answered although the first one threw";
+  EXPECT_EQ(answers.got[0].first->answer(), "OK dane-only");
+  rig.service.reset(); // joins the workers: the boundary has surely counted by now
+  EXPECT_EQ(rig.stats.internal_errors(), 1u);
+}
+
+TEST(ErrorBoundary, AProberThatThrowsLosesOnlyItsOwnRound) {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::string> probed; // the first address's owner of each round
+  std::uint64_t errors_seen_by_second_round = 0;
+  Stats* stats = nullptr;
+  ServiceRig rig(false, facts_for, [&](const std::vector<ProbeRequest>& requests) -> std::vector<ProbeReport> {
+    std::lock_guard lock(mutex);
+    probed.push_back(requests.at(0).reference_names.back());
+    cv.notify_all();
+    if (probed.size() == 1) {
+      throw 7; // the first round fails in a way nobody expected
+    }
+    // Rounds run one after the other on one thread: the first one's failure is counted by now.
+    errors_seen_by_second_round = stats->internal_errors();
+    return {};
+  });
+  ASSERT_TRUE(rig.log);
+  stats = &rig.stats;
+  Answers answers;
+  rig.service->lookup("one.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(1));
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return probed.size() == 1; }));
+  }
+  rig.service->lookup("two.test", answers.callback());
+  ASSERT_TRUE(answers.wait_for(2));
+  EXPECT_EQ(answers.got[1].first->answer(), "OK dane-only") << "lookups go on after the failed probe";
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return probed.size() == 2; })) << "the next round still runs";
+    EXPECT_EQ(probed[0], "mx.one.test");
+    EXPECT_EQ(probed[1], "mx.two.test");
+  }
+  rig.service.reset(); // joins the probe thread
+  EXPECT_EQ(errors_seen_by_second_round, 1u);
+  EXPECT_EQ(rig.stats.internal_errors(), 1u);
 }
 
 } // namespace

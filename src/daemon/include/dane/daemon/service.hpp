@@ -8,13 +8,15 @@
 // (verdict log line + syslog summary), and handed to `done` on a worker thread.
 // A throwing evaluator or policy engine yields TEMP, never a weaker answer.
 // Parent-domain keys (".example.com") are answered NOTFOUND without DNS.
+// Evaluations run on a JobPool (job_pool.hpp): an unexpected exception in one answers its
+// waiters TEMP, is logged once ("internal-error") and counted; the other evaluations go on.
 //
 // With probing on, an evaluation that found usable TLSA schedules a background
-// STARTTLS probe round of the destination's addresses (at most one per
-// destination per TLSA TTL, bounded concurrency, never on the request path); its
-// per-address results go to the verdict log, and a DANE-TA certificate it
-// captured feeds pinned mode's trust-anchor files. A probe never changes a
-// cached answer to a weaker one.
+// STARTTLS probe round of the destination's addresses (ProbeScheduler,
+// probe_scheduler.hpp: at most one per destination per TLSA TTL, bounded, never on
+// the request path); its per-address results go to the verdict log, and a DANE-TA
+// certificate it captured feeds pinned mode's trust-anchor files. A probe never
+// changes a cached answer to a weaker one.
 #pragma once
 
 #include <chrono>
@@ -29,6 +31,8 @@
 #include "dane/verifier/destination.hpp"
 #include "dane/daemon/asio.hpp"
 #include "dane/daemon/cache.hpp"
+#include "dane/daemon/job_pool.hpp"
+#include "dane/daemon/probe_scheduler.hpp"
 #include "dane/policy/policy_engine.hpp"
 #include "dane/daemon/settings.hpp"
 #include "dane/daemon/stats.hpp"
@@ -72,8 +76,6 @@ using VerdictPtr = std::shared_ptr<const Verdict>;
 
 // Evaluates one lookup key (blocking; DNS). The real one wraps evaluate_destination().
 using Evaluator = std::function<DestinationFacts(const std::string& key)>;
-// Probes addresses (blocking). The real one wraps probe_all().
-using Prober = std::function<std::vector<ProbeReport>(const std::vector<ProbeRequest>&)>;
 
 // Trust-anchor files for pinned DANE-TA (PinnedOptions::ta_file): PEM of the `2 x 0`
 // record data, or of a DANE-TA certificate a probe captured for a `2 x 1|2` record,
@@ -135,36 +137,28 @@ public:
   static std::string normalise(std::string_view key);
 
 private:
-  // One evaluation with everything behind it: what the verdict log and a probe need.
-  struct Evaluation {
-    std::string key;
-    DestinationFacts facts;
-    PolicyAnswer answer;
-    std::chrono::system_clock::time_point time;
-  };
-  using EvaluationPtr = std::shared_ptr<const Evaluation>;
-
+  // A worker's job: evaluate `key`, log, cache and answer the waiters. Inside an error boundary:
+  // when it throws before the waiters were answered, they get TEMP (answer_temp).
   void evaluate(const std::string& key, Cache<VerdictPtr>::Ticket ticket);
+  void evaluate_and_answer(const std::string& key, Cache<VerdictPtr>::Ticket ticket, bool& answered);
+  void answer_temp(const std::string& key, Cache<VerdictPtr>::Ticket ticket);
+  void answer_waiters(std::vector<Cache<VerdictPtr>::Waiter>& waiters, const VerdictPtr& verdict);
   void start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket);
-  void schedule_probe(const EvaluationPtr& evaluation);
-  void run_probe(const Evaluation& evaluation);
   EvaluationPtr make_evaluation(const std::string& key);
 
   Settings m_settings;
   Evaluator m_evaluator;
-  Prober m_prober;
   LogWriter& m_log;
   Stats& m_stats;
   Cache<VerdictPtr>::Clock m_clock;
   Cache<VerdictPtr> m_cache;
   TrustAnchorStore m_anchors;
   PinnedOptions m_pinned;
-  boost::asio::thread_pool m_workers;
-  boost::asio::thread_pool m_probers;
-  std::mutex m_probe_mutex;
-  std::map<std::string, std::chrono::steady_clock::time_point> m_next_probe; // per destination
-  std::size_t m_probes_queued = 0;
+  std::mutex m_shutdown_mutex;
   bool m_shut_down = false;
+  // Last, so that their threads stop before the members their jobs use go.
+  ProbeScheduler m_probes;
+  JobPool m_workers;
 };
 
 } // namespace dane::policyd

@@ -53,16 +53,19 @@ public:
   void connection_closed() { m_connections_open.fetch_sub(1, k_order); }
   void connection_refused() { m_connections_refused.fetch_add(1, k_order); }
   void log_dropped() { m_log_dropped.fetch_add(1, k_order); }
-  // Control requests on the reserved map (server.cpp): done, or refused to the client.
+  // Control requests on the reserved map (session.cpp): done, or refused to the client.
   void flushed() { m_control_flushes.fetch_add(1, k_order); }
   void verdict_asked() { m_control_verdicts.fetch_add(1, k_order); }
   void control_refused() { m_control_refused.fetch_add(1, k_order); }
+  // An unexpected exception caught by an error boundary (error_boundary.hpp).
+  void internal_error() { m_internal_errors.fetch_add(1, k_order); }
   void latency(std::chrono::nanoseconds elapsed);
 
   std::uint64_t evaluations() const { return m_evaluations.load(k_order); }
   std::uint64_t cache_hits() const { return m_cache_hits.load(k_order); }
   std::uint64_t cache_misses() const { return m_cache_misses.load(k_order); }
   std::uint64_t cache_coalesced() const { return m_cache_coalesced.load(k_order); }
+  std::uint64_t internal_errors() const { return m_internal_errors.load(k_order); }
   // Latency quantile in microseconds (upper bound of the histogram bucket), 0 when empty.
   std::uint64_t latency_quantile_us(double q) const;
 
@@ -91,6 +94,7 @@ private:
   std::atomic<std::uint64_t> m_control_flushes{0};
   std::atomic<std::uint64_t> m_control_verdicts{0};
   std::atomic<std::uint64_t> m_control_refused{0};
+  std::atomic<std::uint64_t> m_internal_errors{0};
   std::array<std::atomic<std::uint64_t>, k_buckets> m_latency{};
   std::chrono::steady_clock::time_point m_started;
 };

@@ -1,0 +1,33 @@
+// Reporting an unexpected exception: one log line, one counter.
+#include "dane/daemon/error_boundary.hpp"
+
+namespace dane::policyd {
+
+std::string current_exception_text() noexcept {
+  try {
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      return e.what();
+    } catch (...) {
+      return "unknown exception";
+    }
+  } catch (...) {
+    return {}; // building the text failed (no memory): say nothing rather than throw
+  }
+}
+
+void report_internal_error(LogWriter& log, Stats& stats, std::string_view where, std::string_view consequence) noexcept {
+  stats.internal_error();
+  try {
+    std::string line = "internal-error in " + std::string(where) + ": " + current_exception_text();
+    if (!consequence.empty()) {
+      line += "; " + std::string(consequence);
+    }
+    log.message(Severity::Error, line);
+  } catch (...) {
+    // Nothing left to tell it with; the counter moved.
+  }
+}
+
+} // namespace dane::policyd
