@@ -1,8 +1,10 @@
-// dane/daemon/server.hpp — listeners and client connections (Boost.Asio, one I/O thread).
+// dane/daemon/server.hpp — the daemon's listeners and client connections (Boost.Asio, one I/O thread).
 //
-// Listeners, timers and signals are Asio objects; accepted client sockets are served through the
-// ConnectionPoller (connection_poller.hpp: level-triggered, one recv() and one send() per
-// request), and --stdio through Asio's stream descriptors.
+// Components, each in its own file: transport.hpp (a connection's byte stream: polled client
+// sockets, --stdio), session.hpp (one connection: decoding, answering in order), listener.hpp
+// (binding or adopting sockets, the accept loop) and this Server, which owns the listeners and
+// the sessions. Sessions get a SessionContext (settings, service, stats, log and the Server as
+// their ConnectionLimiter), listeners a ListenerContext; neither calls the Server otherwise.
 //
 // Serves socketmap (unix or inet), tcp_table (inet) and policy delegation (unix or
 // inet) listeners, or one client on stdin/stdout (--stdio). Each connection is
@@ -34,39 +36,22 @@
 #include <unordered_set>
 #include <vector>
 
-
 #include "dane/core/expected.hpp"
 #include "dane/daemon/asio.hpp"
+#include "dane/daemon/listener.hpp"
 #include "dane/daemon/service.hpp"
+#include "dane/daemon/session.hpp"
 #include "dane/daemon/settings.hpp"
 #include "dane/daemon/stats.hpp"
 #include "dane/daemon/verdict_log.hpp"
 
 namespace dane::policyd {
 
-class Session;
-class Listener;
 class ConnectionPoller;
 
-// Who owns unix sockets and how they are protected (resolved before binding).
-struct SocketOwnership {
-  int uid = -1; // -1: leave as created
-  int gid = -1;
-  unsigned mode = 0660;
-};
-
-// A listening socket handed over by the service manager (systemd socket activation:
-// LISTEN_FDS, LISTEN_FDNAMES; see daemon.cpp).
-struct InheritedListener {
-  int fd = -1;
-  std::string name; // the socket unit's FileDescriptorName=
-};
-// The protocol an inherited socket serves, by its name: socketmap, tcp-table, policy-service;
-// "unknown" (no names were passed) and systemd's default name (the socket unit's, "*.socket")
-// mean socketmap. Any other name is an error naming it.
-Expected<Protocol> protocol_for_listener_name(std::string_view name);
-
-class Server {
+// Owns the listeners and the sessions; sessions and listeners see it only through the narrow
+// ConnectionLimiter / ConnectionSink interfaces.
+class Server final : private ConnectionLimiter, private ConnectionSink {
 public:
   Server(boost::asio::io_context& io, const Settings& settings, Stats& stats, LogWriter& log);
   ~Server();
@@ -100,21 +85,18 @@ public:
   // Unlinks the unix socket files this server created (best effort; never an adopted one's).
   void remove_socket_files();
   std::size_t open_sessions() const { return m_sessions.size(); }
-
-  // Called by sessions (I/O thread only).
-  void session_closed(Session* session);
-  bool stopping() const { return m_stopping; }
-  const Settings& settings() const { return m_settings; }
-  PolicyService& service() { return *m_service; }
-  Stats& stats() { return m_stats; }
-  LogWriter& log() { return m_log; }
-  boost::asio::io_context& io() { return m_io; }
-  ConnectionPoller& poller() { return *m_poller; }
-  void add_session(const std::shared_ptr<Session>& session);
-  // Rate-limited warning (at most one per second per kind).
-  void warn_limited(const std::string& text);
+  bool stopping() const override { return m_stopping; }
 
 private:
+  // ConnectionLimiter (sessions) and ConnectionSink (listeners); I/O thread only.
+  void closed(Session& session) override;
+  bool admit(const Listener& listener) override;
+  void open(Protocol protocol, std::unique_ptr<Transport> transport, std::string peer) override;
+  // Rate-limited warning (at most one per second).
+  void warn_limited(const std::string& text) override;
+  SessionContext session_context();
+  ListenerContext listener_context();
+
   boost::asio::io_context& m_io;
   std::unique_ptr<ConnectionPoller> m_poller; // declared early: outlives the sessions' transports
   Settings m_settings;
@@ -122,13 +104,7 @@ private:
   Stats& m_stats;
   LogWriter& m_log;
   std::vector<std::unique_ptr<Listener>> m_listeners;
-  struct Adopted {
-    Protocol protocol;
-    std::string unix_path;                   // unix sockets
-    boost::asio::ip::tcp::endpoint endpoint; // inet sockets
-    bool is_unix = false;
-  };
-  std::vector<Adopted> m_adopted;
+  std::vector<AdoptedAddress> m_adopted;
   std::unordered_set<std::shared_ptr<Session>> m_sessions;
   bool m_stopping = false;
   bool m_stdio = false;

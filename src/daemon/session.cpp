@@ -1,0 +1,351 @@
+// Session: one client connection of dane-policyd (requests in, replies out, in order).
+#include "dane/daemon/session.hpp"
+
+#include <array>
+#include <deque>
+#include <optional>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "dane/policy/codecs.hpp"
+#include "dane/policy/control.hpp"
+#include "request_decoder.hpp"
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace dane::policyd {
+namespace {
+
+class ClientSession final : public Session, public std::enable_shared_from_this<ClientSession> {
+public:
+  ClientSession(const SessionContext& context, Protocol protocol, std::unique_ptr<Transport> transport,
+                std::string peer)
+      : m_ctx(context), m_protocol(protocol), m_transport(std::move(transport)), m_peer(std::move(peer)),
+        m_idle(context.io),
+        m_decoder(make_request_decoder(protocol, context.settings, context.stats, [this](Job& job) { control_job(job); })) {}
+
+  void start() override {
+    m_ctx.stats.connection_opened();
+    touch();
+    arm_idle(m_last_activity + m_ctx.settings.idle_timeout);
+    read_more();
+  }
+
+  // Server stopping: finish what was asked, then close.
+  void drain() override { maybe_finish(); }
+
+  void close() override {
+    if (m_closed) {
+      return;
+    }
+    auto self = shared_from_this(); // keep alive until the end of this call (the transport drops handlers)
+    m_closed = true;
+    m_idle.cancel();
+    m_transport->close();
+    m_ctx.stats.connection_closed();
+    m_ctx.connections.closed(*this);
+  }
+
+private:
+  static constexpr std::size_t k_max_queued_jobs = 64;
+  // Replies waiting for a client that sends without reading: beyond this, stop reading from it
+  // until it catches up, so such a client cannot make the daemon buffer without bound.
+  static constexpr std::size_t k_max_pending_output = 256 * 1024;
+
+  void read_more() {
+    if (m_reading || m_read_done || m_closed || m_jobs.size() >= k_max_queued_jobs ||
+        m_out_pending.size() >= k_max_pending_output) {
+      return;
+    }
+    m_reading = true;
+    m_transport->async_read(asio::buffer(m_buffer),
+                            [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(const error_code& ec, std::size_t n) {
+    m_reading = false;
+    if (m_closed) {
+      return;
+    }
+    if (ec) {
+      // EOF (possibly a half-close): answer what is pending, then close. Other errors likewise.
+      m_read_done = true;
+      if (ec != asio::error::eof && ec != asio::error::operation_aborted && ec != asio::error::connection_reset) {
+        m_ctx.log.message(Severity::Warning, "read error from " + m_peer + ": " + ec.message());
+      }
+      if (mid_request()) {
+        m_ctx.log.message(Severity::Warning, "connection from " + m_peer + " closed in the middle of a " +
+                                                      to_string(m_protocol) + " request");
+      }
+      maybe_finish();
+      return;
+    }
+    decode(std::string_view(m_buffer.data(), n), touch());
+    process_next();
+    read_more();
+  }
+
+  bool mid_request() const { return m_decoder->mid_request(); }
+
+  void bad_input(const CodecError& error) {
+    m_ctx.stats.protocol_error();
+    m_ctx.log.message(Severity::Warning, "bad " + to_string(m_protocol) + " request from " + m_peer + ": " +
+                                                  std::string(dane::policyd::to_string(error.kind)) + ": " +
+                                                  error.message + "; closing connection");
+    m_read_done = true;
+  }
+
+  void decode(std::string_view bytes, std::chrono::steady_clock::time_point now) {
+    if (const CodecError* error = m_decoder->feed(bytes, now, m_jobs)) {
+      bad_input(*error);
+    }
+  }
+
+  // A request on the reserved map name: counters now; the rest in turn (process_next()).
+  void control_job(Job& job) {
+    auto request = parse_control_request(job.key);
+    if (!request) {
+      m_ctx.connections.warn_limited("control-error peer=" + m_peer + ": " + request.error());
+      job.direct = true;
+      job.direct_reply = encode_socketmap_reply(SocketmapReply{SocketmapStatus::Perm, request.error()});
+      return;
+    }
+    if (request->verb == ControlVerb::Counters) {
+      job.direct = true;
+      job.direct_reply = encode_socketmap_reply(SocketmapReply{SocketmapStatus::Ok, m_ctx.stats.to_json()});
+      return;
+    }
+    job.direct = true;
+    job.control = request->verb;
+    job.key = std::move(request->destination);
+  }
+
+  // Who this client is, in words for log lines: the listener, and the uid when known.
+  std::string peer_text(const ControlPeer& peer) const {
+    return m_peer + (peer.uid ? " uid=" + std::to_string(*peer.uid) : std::string());
+  }
+
+  // Runs flush / flush-all / verdict for a permitted client. True when `job` waits for a verdict.
+  bool run_control(const Job& job) {
+    const ControlVerb verb = *job.control;
+    const ControlPeer peer = m_transport->peer();
+    const std::string what = std::string(to_string(verb)) + (job.key.empty() ? "" : " " + job.key);
+    if (auto refusal = control_refusal(peer, ::geteuid())) {
+      m_ctx.stats.control_refused();
+      m_ctx.log.message(Severity::Warning, "control-refused request=\"" + what + "\" peer=" + peer_text(peer) +
+                                                    ": " + *refusal);
+      send(encode_socketmap_reply(SocketmapReply{SocketmapStatus::Perm, "control request refused: " + *refusal}),
+           job.received);
+      return false;
+    }
+    if (verb == ControlVerb::Verdict) {
+      m_ctx.stats.verdict_asked();
+      m_ctx.service.lookup_detailed(
+          job.key, [self = shared_from_this(), job, &io = m_ctx.io](const VerdictPtr& v, bool cached) {
+            asio::post(io, [self, job, v, cached] { self->answer(job, v, cached); });
+          });
+      return true;
+    }
+    std::size_t n = verb == ControlVerb::Flush ? m_ctx.service.forget(job.key) : m_ctx.service.forget_all();
+    m_ctx.stats.flushed();
+    m_ctx.log.message(Severity::Info, "control request=\"" + what + "\" forgotten=" + std::to_string(n) +
+                                               " peer=" + peer_text(peer));
+    nlohmann::json reply = {{"flushed", n}};
+    if (verb == ControlVerb::Flush) {
+      reply["destination"] = job.key;
+    }
+    send(encode_socketmap_reply(SocketmapReply{SocketmapStatus::Ok, reply.dump()}), job.received);
+    return false;
+  }
+
+  void process_next() {
+    while (!m_busy && !m_jobs.empty() && !m_closed) {
+      Job job = std::move(m_jobs.front());
+      m_jobs.pop_front();
+      if (job.direct) { // ordinary lookups pay this one test for direct and control requests
+        if (!job.control) {
+          send(job.direct_reply, job.received);
+        } else if (run_control(job)) {
+          m_busy = true; // answer() follows
+          break;
+        }
+        continue;
+      }
+      // A cache hit is answered inline, without building a callback; an evaluation calls back
+      // from a worker thread later, through the I/O queue.
+      auto now = m_ctx.service.lookup_or_wait(job.key, [this, &job]() -> PolicyService::Done {
+        return [self = shared_from_this(), job, &io = m_ctx.io](const VerdictPtr& v, bool) {
+          asio::post(io, [self, job, v] { self->answer(job, v); });
+        };
+      });
+      if (!now.verdict) {
+        m_busy = true; // answer() follows
+        break;
+      }
+      send(reply_for(job, *now.verdict), job.received);
+    }
+    read_more();
+    maybe_finish();
+  }
+
+  // One encoder per protocol (dane/policy/answer.hpp); a cache hit's socketmap reply is its stored text.
+  std::string reply_for(const Job& job, const Verdict& verdict) {
+    switch (m_protocol) {
+    case Protocol::Socketmap:
+      return encode_socketmap(verdict.view());
+    case Protocol::TcpTable:
+      return encode_tcp_table(verdict.view());
+    case Protocol::Policy: {
+      const Settings& s = m_ctx.settings;
+      std::string warning;
+      std::string reply = encode_policy_delegation(verdict.view(), job.key,
+                                                   {s.policy_failure_action, s.policy_prepend_header}, &warning);
+      if (!warning.empty()) {
+        m_ctx.log.message(Severity::Warning, warning);
+      }
+      return reply;
+    }
+    }
+    return {};
+  }
+
+  // An evaluation's result (or a control verdict, always delivered here).
+  void answer(const Job& job, const VerdictPtr& verdict, bool cached = false) {
+    m_busy = false;
+    if (m_closed) {
+      return;
+    }
+    if (job.control) { // the verdict log's rendering, and whether it came from the cache
+      VerdictRecord record{std::chrono::system_clock::now(), job.key, m_ctx.settings.mode, verdict->facts(),
+                           verdict->policy_answer(), cached, nullptr, ""};
+      send(encode_socketmap_reply(SocketmapReply{SocketmapStatus::Ok, render_verdict(record)}), job.received);
+    } else {
+      send(reply_for(job, *verdict), job.received);
+    }
+    process_next();
+  }
+
+  void send(const std::string& bytes, std::chrono::steady_clock::time_point received) {
+    auto now = std::chrono::steady_clock::now();
+    m_ctx.stats.latency(now - received);
+    m_last_activity = now; // answering is activity too (one clock read serves both)
+    m_out_pending += bytes;
+    flush_writes();
+  }
+
+  void flush_writes() {
+    while (!m_writing && !m_out_pending.empty() && !m_closed) {
+      m_out_inflight.swap(m_out_pending);
+      m_out_pending.clear();
+      m_writing = true;
+      bool written = m_transport->write(asio::buffer(m_out_inflight),
+                                        [self = shared_from_this()](const error_code& ec, std::size_t) {
+                                          self->on_written(ec);
+                                        });
+      if (!written) {
+        return; // on_written() follows
+      }
+      m_writing = false;
+      m_out_inflight.clear();
+    }
+  }
+
+  void on_written(const error_code& ec) {
+    m_writing = false;
+    m_out_inflight.clear();
+    if (m_closed) {
+      return;
+    }
+    if (ec) {
+      m_out_pending.clear();
+      m_read_done = true;
+      close();
+      return;
+    }
+    touch();
+    flush_writes();
+    read_more(); // reading may have paused while replies piled up
+    maybe_finish();
+  }
+
+  void maybe_finish() {
+    if (m_closed) {
+      return;
+    }
+    bool finished_input = m_read_done || m_ctx.connections.stopping();
+    if (finished_input && !m_busy && m_jobs.empty() && !m_writing && m_out_pending.empty()) {
+      close();
+    }
+  }
+
+  // Activity only records the time. Re-arming an Asio timer on every request would
+  // cost a cancellation and an extra handler each time; instead the one timer
+  // fires at the earliest possible idle deadline and re-arms itself for the rest.
+  std::chrono::steady_clock::time_point touch() { return m_last_activity = std::chrono::steady_clock::now(); }
+
+  void arm_idle(std::chrono::steady_clock::time_point deadline) {
+    if (m_closed) {
+      return;
+    }
+    m_idle.expires_at(deadline);
+    m_idle.async_wait([weak = weak_from_this()](const error_code& ec) {
+      if (ec) {
+        return;
+      }
+      if (auto self = weak.lock()) {
+        self->on_idle();
+      }
+    });
+  }
+
+  void on_idle() {
+    if (m_closed) {
+      return;
+    }
+    auto timeout = m_ctx.settings.idle_timeout;
+    // Waiting for an evaluation is not idleness; a client that reads none of its answers (a write
+    // stuck since the last activity) is.
+    if (m_busy || !m_jobs.empty()) {
+      arm_idle(std::chrono::steady_clock::now() + timeout);
+      return;
+    }
+    if (auto deadline = m_last_activity + timeout; deadline > std::chrono::steady_clock::now()) {
+      arm_idle(deadline);
+      return;
+    }
+    if (mid_request()) {
+      m_ctx.log.message(Severity::Warning, "idle timeout with a partial " + to_string(m_protocol) +
+                                                    " request from " + m_peer + "; closing connection");
+    }
+    close();
+  }
+
+  SessionContext m_ctx;
+  Protocol m_protocol;
+  std::unique_ptr<Transport> m_transport;
+  std::string m_peer;
+  asio::steady_timer m_idle;
+  std::chrono::steady_clock::time_point m_last_activity;
+  std::unique_ptr<RequestDecoder> m_decoder;
+  std::array<char, 16384> m_buffer{};
+  std::deque<Job> m_jobs;
+  std::string m_out_pending;
+  std::string m_out_inflight;
+  bool m_busy = false;
+  bool m_reading = false;
+  bool m_read_done = false;
+  bool m_writing = false;
+  bool m_closed = false;
+};
+
+} // namespace
+
+std::shared_ptr<Session> make_session(const SessionContext& context, Protocol protocol,
+                                      std::unique_ptr<Transport> transport, std::string peer) {
+  return std::make_shared<ClientSession>(context, protocol, std::move(transport), std::move(peer));
+}
+
+} // namespace dane::policyd
