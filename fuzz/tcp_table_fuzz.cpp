@@ -3,6 +3,7 @@
 // within 4096 bytes, parse back, and an over-long 200 becomes 400, never a truncated 200.
 #include <string>
 
+#include "dane/policy/answer.hpp"
 #include "dane/policy/codecs.hpp"
 #include "fuzz_check.hpp"
 
@@ -64,8 +65,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
   }
-  TcpTableReply mapped = tcp_table_reply_from_answer(text);
-  FUZZ_CHECK(parse_tcp_table_reply(encode_tcp_table_reply(mapped)).has_value());
+  for (PolicyKind kind : {PolicyKind::Secure, PolicyKind::NotFound, PolicyKind::TempFail}) {
+    PolicyAnswer answer = kind == PolicyKind::TempFail ? temp_answer(text) : make_answer(kind, text, text);
+    FUZZ_CHECK(parse_tcp_table_reply(encode_tcp_table(view_of(answer))).has_value());
+  }
   (void)parse_tcp_table_reply(text);
   return 0;
 }

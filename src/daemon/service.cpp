@@ -2,123 +2,11 @@
 #include "dane/daemon/service.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <set>
 
-// TrustAnchorStore still parses DER itself; it moves into the policy layer's one store.
-#include "dane/verifier/handles.hpp"
 #include "dane/core/text.hpp"
 #include "dane/daemon/error_boundary.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 namespace dane::policyd {
-namespace {
-
-std::string pem_block(const char* label, const std::vector<std::uint8_t>& der) {
-  std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(), static_cast<int>(der.size()));
-  b64.resize(static_cast<std::size_t>(std::max(n, 0)));
-  std::string out = std::string("-----BEGIN ") + label + "-----\n";
-  for (std::size_t i = 0; i < b64.size(); i += 64) {
-    out += b64.substr(i, 64) + "\n";
-  }
-  out += std::string("-----END ") + label + "-----\n";
-  return out;
-}
-
-bool parses_as(std::uint8_t selector, const std::vector<std::uint8_t>& der) {
-  const unsigned char* p = der.data();
-  if (selector == 0) {
-    X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-    return cert != nullptr && p == der.data() + der.size();
-  }
-  EvpPkeyPtr key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
-  return key != nullptr && p == der.data() + der.size();
-}
-
-PolicyAnswer temp_answer(const std::string& reason) {
-  PolicyAnswer a;
-  a.policy = PolicyKind::TempFail;
-  a.answer = "TEMP " + reason;
-  a.reason = reason;
-  a.would_answer = a.answer;
-  return a;
-}
-
-} // namespace
-
-// ---------------------------------------------------------------------------------------------------------
-// TrustAnchorStore
-
-void TrustAnchorStore::captured(const TlsaRecord& record, const std::string& certificate_pem) {
-  std::lock_guard lock(m_mutex);
-  m_captured[record.to_string()] = certificate_pem;
-}
-
-std::optional<std::string> TrustAnchorStore::file_for(const DestinationFacts& facts) {
-  std::set<std::string> blocks; // sorted, so one set of anchors always gives one file
-  bool any = false;
-  for (const auto& host : facts.hosts) {
-    for (const auto& r : host.tlsa) {
-      if (r.usage != static_cast<std::uint8_t>(TlsaUsage::DaneTa) || smtp_usability(r) != TlsaUsability::Usable) {
-        continue;
-      }
-      any = true;
-      if (r.mtype == static_cast<std::uint8_t>(TlsaMatchingType::Full) && parses_as(r.selector, r.data)) {
-        blocks.insert(pem_block(r.selector == 0 ? "CERTIFICATE" : "PUBLIC KEY", r.data));
-        continue;
-      }
-      std::lock_guard lock(m_mutex);
-      auto it = m_captured.find(r.to_string());
-      if (it == m_captured.end()) {
-        return std::nullopt; // this anchor cannot be expressed: no tafile (the engine answers dane-only)
-      }
-      blocks.insert(it->second);
-    }
-  }
-  if (!any) {
-    return std::nullopt;
-  }
-  std::string content;
-  for (const auto& b : blocks) {
-    content += b;
-  }
-  return write_file(content);
-}
-
-std::optional<std::string> TrustAnchorStore::write_file(const std::string& content) {
-  auto digest = named_digest("sha256", std::span(reinterpret_cast<const std::uint8_t*>(content.data()), content.size()));
-  if (!digest) {
-    return std::nullopt;
-  }
-  std::string path = m_dir + "/ta-" + to_hex(*digest) + ".pem";
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) {
-    return path;
-  }
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    if (!out.flush()) {
-      std::remove(tmp.c_str());
-      return std::nullopt;
-    }
-  }
-  ::chmod(tmp.c_str(), 0644);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return std::nullopt;
-  }
-  return path;
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Verdict
@@ -201,10 +89,9 @@ void PolicyService::lookup(const std::string& key, Done done) {
 PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_key,
                                                        const std::function<Done()>& make_done) {
   std::string key = normalise(raw_key);
-  if (!key.empty() && key[0] == '.') {
+  if (is_parent_key(key)) {
     // Postfix's parent-domain probe after a miss (docs/design.md §3): never a policy.
-    static const VerdictPtr parent = std::make_shared<const Verdict>(
-        PolicyAnswer{PolicyKind::NotFound, "NOTFOUND ", "parent-domain key: no policy", "NOTFOUND "});
+    static const VerdictPtr parent = std::make_shared<const Verdict>(parent_key_answer());
     m_stats.answer(parent->policy());
     return {parent, false};
   }
@@ -240,7 +127,7 @@ PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_ke
 
 void PolicyService::lookup_detailed(const std::string& raw_key, Done done) {
   std::string key = normalise(raw_key);
-  if (!key.empty() && key[0] == '.') {
+  if (is_parent_key(key)) {
     lookup(key, std::move(done)); // no DNS behind a parent-domain answer, so no facts to keep
     return;
   }

@@ -211,36 +211,23 @@ private:
     maybe_finish();
   }
 
-  std::string policy_action(const Job& job, const Verdict& verdict) {
-    if (verdict.policy() != PolicyKind::TempFail) {
-      return "DUNNO";
-    }
-    const Settings& s = m_ctx.settings;
-    const std::string reason(verdict.reason());
-    const std::string why = "DANE policy for " + job.key + " unavailable: " + reason;
-    switch (s.policy_failure_action) {
-    case PolicyFailureAction::Dunno:
-      m_ctx.log.message(Severity::Warning, "policy-tempfail destination=" + job.key + " action=DUNNO (" + why +
-                                                    ")");
-      return "DUNNO";
-    case PolicyFailureAction::DeferIfPermit:
-      return "DEFER_IF_PERMIT 4.7.5 " + why;
-    case PolicyFailureAction::Warn:
-      return "WARN " + why;
-    case PolicyFailureAction::Prepend:
-      return "PREPEND " + s.policy_prepend_header + ": tempfail " + job.key + " (" + reason + ")";
-    }
-    return "DUNNO";
-  }
-
+  // One encoder per protocol (dane/policy/answer.hpp); a cache hit's socketmap reply is its stored text.
   std::string reply_for(const Job& job, const Verdict& verdict) {
     switch (m_protocol) {
     case Protocol::Socketmap:
-      return encode_socketmap_answer(verdict.answer());
+      return encode_socketmap(verdict.view());
     case Protocol::TcpTable:
-      return encode_tcp_table_reply(tcp_table_reply_from_answer(verdict.answer()));
-    case Protocol::Policy:
-      return encode_policy_reply(policy_action(job, verdict));
+      return encode_tcp_table(verdict.view());
+    case Protocol::Policy: {
+      const Settings& s = m_ctx.settings;
+      std::string warning;
+      std::string reply = encode_policy_delegation(verdict.view(), job.key,
+                                                   {s.policy_failure_action, s.policy_prepend_header}, &warning);
+      if (!warning.empty()) {
+        m_ctx.log.message(Severity::Warning, warning);
+      }
+      return reply;
+    }
     }
     return {};
   }

@@ -158,24 +158,4 @@ Expected<std::string> parse_policy_reply(std::string_view reply) {
   return std::string(reply);
 }
 
-std::string policy_action_from(const SocketmapReply& reply, std::string_view destination) {
-  switch (reply.status) {
-  case SocketmapStatus::Ok:
-  case SocketmapStatus::NotFound:
-    return "DUNNO";
-  case SocketmapStatus::Temp:
-  case SocketmapStatus::Timeout:
-  case SocketmapStatus::Perm:
-    break;
-  }
-  std::string action = "DEFER_IF_PERMIT 4.7.5 DANE policy for ";
-  action.append(destination);
-  action += " unavailable";
-  if (!reply.data.empty()) {
-    action += ": ";
-    action += reply.data;
-  }
-  return action;
-}
-
 } // namespace dane::policyd

@@ -175,27 +175,4 @@ Expected<TcpTableReply> parse_tcp_table_reply(std::string_view line) {
   return TcpTableReply{status, std::move(*text)};
 }
 
-TcpTableReply tcp_table_reply_from(const SocketmapReply& reply) {
-  switch (reply.status) {
-  case SocketmapStatus::Ok:
-    return TcpTableReply{TcpTableStatus::Ok, reply.data};
-  case SocketmapStatus::NotFound:
-    return TcpTableReply{TcpTableStatus::NotFound, "not found"};
-  case SocketmapStatus::Temp:
-  case SocketmapStatus::Timeout:
-    return TcpTableReply{TcpTableStatus::TryAgain, reply.data};
-  case SocketmapStatus::Perm:
-    return TcpTableReply{TcpTableStatus::TryAgain, "permanent error: " + reply.data};
-  }
-  return TcpTableReply{TcpTableStatus::TryAgain, "internal error: unknown status"};
-}
-
-TcpTableReply tcp_table_reply_from_answer(std::string_view answer) {
-  auto reply = parse_socketmap_answer(answer);
-  if (!reply) {
-    return TcpTableReply{TcpTableStatus::TryAgain, "internal error: malformed answer"};
-  }
-  return tcp_table_reply_from(*reply);
-}
-
 } // namespace dane::policyd

@@ -9,31 +9,21 @@
 namespace dane::policyd {
 namespace {
 
-PolicyAnswer make(PolicyKind kind, std::string answer, std::string reason) {
-  PolicyAnswer a;
-  a.policy = kind;
-  a.answer = std::move(answer);
-  a.reason = std::move(reason);
-  a.would_answer = a.answer;
-  return a;
-}
-
 // The native answer: Postfix does its own DANE from these levels.
 PolicyAnswer decide_native(const DestinationFacts& facts) {
   switch (facts.outcome) {
   case DestinationOutcome::TempFail:
-    // 4.7.5: "cryptographic failure" class, as Postfix uses for TLS policy trouble.
-    return make(PolicyKind::TempFail, "TEMP 4.7.5 " + facts.reason, facts.reason);
+    return temp_answer(facts.reason);
   case DestinationOutcome::NotDane:
-    return make(PolicyKind::NotFound, "NOTFOUND ", facts.reason);
+    return make_answer(PolicyKind::NotFound, {}, facts.reason);
   case DestinationOutcome::DaneOnly:
-    return make(PolicyKind::DaneOnly, "OK dane-only", facts.reason);
+    return make_answer(PolicyKind::DaneOnly, "dane-only", facts.reason);
   case DestinationOutcome::Dane:
-    return make(PolicyKind::Dane, "OK dane", facts.reason);
+    return make_answer(PolicyKind::Dane, "dane", facts.reason);
   case DestinationOutcome::Encrypt:
-    return make(PolicyKind::Dane, "OK dane", facts.reason + " (Postfix's dane level then requires TLS)");
+    return make_answer(PolicyKind::Dane, "dane", facts.reason + " (Postfix's dane level then requires TLS)");
   }
-  return make(PolicyKind::TempFail, "TEMP 4.7.5 internal error: unknown outcome", "unknown outcome");
+  return temp_answer("internal error: unknown outcome");
 }
 
 // The TLSA matching type whose digest is Postfix's fingerprint digest, or 0 when none is.
@@ -77,7 +67,7 @@ PolicyAnswer pin_dane_ee(const DestinationFacts& facts, const std::vector<const 
     }
   }
   if (pins.empty()) {
-    return make(PolicyKind::DaneOnly, "OK dane-only",
+    return make_answer(PolicyKind::DaneOnly, "dane-only",
                 facts.reason + "; no DANE-EE record converts to a " + digest + " fingerprint: " + join(skipped, ", "));
   }
   std::string reason = facts.reason + "; " + std::to_string(pins.size()) + " DANE-EE " + digest + " fingerprint" +
@@ -85,7 +75,7 @@ PolicyAnswer pin_dane_ee(const DestinationFacts& facts, const std::vector<const 
   if (!skipped.empty()) {
     reason += " (not convertible, left out: " + join(skipped, ", ") + ")";
   }
-  return make(PolicyKind::Fingerprint, "OK fingerprint match=" + join(pins, "|"), reason);
+  return make_answer(PolicyKind::Fingerprint, "fingerprint match=" + join(pins, "|"), reason);
 }
 
 // Reference identifiers for DANE-TA name checks (docs/design.md §3).
@@ -103,7 +93,7 @@ std::vector<std::string> reference_names(const DestinationFacts& facts) {
 
 PolicyAnswer decide_pinned(const DestinationFacts& facts, const PinnedOptions& pinned) {
   if (facts.outcome == DestinationOutcome::Encrypt) {
-    return make(PolicyKind::Encrypt, "OK encrypt", facts.reason);
+    return make_answer(PolicyKind::Encrypt, "encrypt", facts.reason);
   }
   if (facts.outcome != DestinationOutcome::DaneOnly) {
     return decide_native(facts);
@@ -119,7 +109,7 @@ PolicyAnswer decide_pinned(const DestinationFacts& facts, const PinnedOptions& p
     }
   }
   if (!ee.empty() && !ta.empty()) {
-    return make(PolicyKind::DaneOnly, "OK dane-only",
+    return make_answer(PolicyKind::DaneOnly, "dane-only",
                 facts.reason + "; DANE-EE and DANE-TA records together cannot be pinned");
   }
   if (!ee.empty()) {
@@ -130,15 +120,18 @@ PolicyAnswer decide_pinned(const DestinationFacts& facts, const PinnedOptions& p
     ta_file = pinned.ta_file(facts);
   }
   if (!ta_file || ta_file->empty()) {
-    return make(PolicyKind::DaneOnly, "OK dane-only", facts.reason + "; no trust-anchor file for the DANE-TA records");
+    return make_answer(PolicyKind::DaneOnly, "dane-only", facts.reason + "; no trust-anchor file for the DANE-TA records");
   }
-  return make(PolicyKind::Secure, "OK secure tafile=" + *ta_file + " match=" + join(reference_names(facts), ":"),
+  return make_answer(PolicyKind::Secure, "secure tafile=" + *ta_file + " match=" + join(reference_names(facts), ":"),
               facts.reason + "; DANE-TA trust anchors in " + *ta_file);
 }
 
 } // namespace
 
 PolicyAnswer decide(const DestinationFacts& facts, Mode mode, const PinnedOptions& pinned) {
+  if (facts.next_hop.parent_key) {
+    return parent_key_answer();
+  }
   switch (mode) {
   case Mode::Native:
     return decide_native(facts);
@@ -146,7 +139,7 @@ PolicyAnswer decide(const DestinationFacts& facts, Mode mode, const PinnedOption
     return decide_pinned(facts, pinned);
   case Mode::Monitor: {
     PolicyAnswer native = decide_native(facts);
-    PolicyAnswer a = make(PolicyKind::NotFound, "NOTFOUND ", "monitor mode, would answer '" + native.answer + "': " + native.reason);
+    PolicyAnswer a = make_answer(PolicyKind::NotFound, {}, "monitor mode, would answer '" + native.answer + "': " + native.reason);
     a.would_answer = native.answer;
     return a;
   }

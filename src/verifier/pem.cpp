@@ -10,6 +10,7 @@
 
 #include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 
@@ -199,6 +200,35 @@ std::string describe_key(EVP_PKEY* key) {
     return sn != nullptr ? sn : "unknown key type";
   }
   }
+}
+
+Expected<std::string> pem_from_der(TlsaSelector selector, std::span<const std::uint8_t> der) {
+  const unsigned char* p = der.data();
+  const auto len = static_cast<long>(der.size());
+  const bool cert = selector == TlsaSelector::Cert;
+  bool parses = false;
+  if (cert) {
+    X509Ptr x(d2i_X509(nullptr, &p, len));
+    parses = x != nullptr;
+  } else {
+    EvpPkeyPtr key(d2i_PUBKEY(nullptr, &p, len));
+    parses = key != nullptr;
+  }
+  ERR_clear_error();
+  if (!parses || p != der.data() + der.size()) {
+    return make_error(std::string("data is not a DER ") + (cert ? "certificate" : "public key"));
+  }
+  std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(), static_cast<int>(der.size()));
+  b64.resize(static_cast<std::size_t>(n > 0 ? n : 0));
+  const std::string label = cert ? "CERTIFICATE" : "PUBLIC KEY";
+  std::string out = "-----BEGIN " + label + "-----\n";
+  for (std::size_t i = 0; i < b64.size(); i += 64) {
+    out.append(b64, i, 64);
+    out += '\n';
+  }
+  out += "-----END " + label + "-----\n";
+  return out;
 }
 
 } // namespace dane

@@ -19,7 +19,7 @@
 #include "dane/verifier/dns.hpp"
 #include "dane/policy/json.hpp"
 #include "dane/policy/policy_engine.hpp"
-#include "dane/policy/ta_file.hpp"
+#include "dane/policy/ta_store.hpp"
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
@@ -364,10 +364,11 @@ TEST_F(DestinationRigTest, Pinned_DaneTaWithFullCertificateWritesATrustAnchorFil
   char dir[] = "/tmp/dane-ta-XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);
   policyd::PinnedOptions options;
-  options.ta_file = [&](const DestinationFacts& facts) { return policyd::write_ta_file(facts, dir); };
+  policyd::TrustAnchorStore store(dir);
+  options.ta_file = [&](const DestinationFacts& facts) { return store.file_for(facts); };
   auto a = decide(f, Mode::Pinned, options);
   EXPECT_EQ(a.policy, policyd::PolicyKind::Secure);
-  const std::string prefix = std::string("OK secure tafile=") + dir + "/tafull.test-";
+  const std::string prefix = std::string("OK secure tafile=") + dir + "/ta-";
   ASSERT_EQ(a.answer.rfind(prefix, 0), 0u) << a.answer;
   auto space = a.answer.find(' ', prefix.size());
   ASSERT_NE(space, std::string::npos);

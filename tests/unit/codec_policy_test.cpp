@@ -253,15 +253,5 @@ TEST(PolicyReply, ClientSideRoundTrips) {
   EXPECT_FALSE(parse_policy_reply("action=a\nb=c\n\n"));
 }
 
-TEST(PolicyMapping, TempFailuresDeferNeverAccept) {
-  EXPECT_EQ(policy_action_from({SocketmapStatus::Ok, "dane-only"}, "example.com"), "DUNNO");
-  EXPECT_EQ(policy_action_from({SocketmapStatus::NotFound, ""}, "example.com"), "DUNNO");
-  EXPECT_EQ(policy_action_from({SocketmapStatus::Temp, "MX lookup bogus"}, "example.com"),
-            "DEFER_IF_PERMIT 4.7.5 DANE policy for example.com unavailable: MX lookup bogus");
-  EXPECT_EQ(policy_action_from({SocketmapStatus::Timeout, ""}, "example.com"),
-            "DEFER_IF_PERMIT 4.7.5 DANE policy for example.com unavailable");
-  EXPECT_TRUE(policy_action_from({SocketmapStatus::Perm, "x"}, "d").starts_with("DEFER_IF_PERMIT 4.7.5 "));
-}
-
 } // namespace
 } // namespace dane::policyd

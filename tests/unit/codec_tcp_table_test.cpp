@@ -221,24 +221,5 @@ TEST(TcpTableReply, OverlongTextIsTruncatedNeverInsideAnEscape) {
   }
 }
 
-TEST(TcpTableMapping, SocketmapAnswersMapToTcpTableReplies) {
-  EXPECT_EQ(tcp_table_reply_from({SocketmapStatus::Ok, "dane-only"}),
-            (TcpTableReply{TcpTableStatus::Ok, "dane-only"}));
-  EXPECT_EQ(tcp_table_reply_from({SocketmapStatus::NotFound, ""}),
-            (TcpTableReply{TcpTableStatus::NotFound, "not found"}));
-  EXPECT_EQ(tcp_table_reply_from({SocketmapStatus::Temp, "MX bogus"}),
-            (TcpTableReply{TcpTableStatus::TryAgain, "MX bogus"}));
-  EXPECT_EQ(tcp_table_reply_from({SocketmapStatus::Timeout, "slow"}),
-            (TcpTableReply{TcpTableStatus::TryAgain, "slow"}));
-  // PERM must not become "not found" (that would fall back to Postfix's default level: a downgrade).
-  EXPECT_EQ(tcp_table_reply_from({SocketmapStatus::Perm, "bad key"}),
-            (TcpTableReply{TcpTableStatus::TryAgain, "permanent error: bad key"}));
-  EXPECT_EQ(encode_tcp_table_reply(tcp_table_reply_from_answer("OK fingerprint match=aa|bb")),
-            "200 fingerprint%20match=aa|bb\n");
-  EXPECT_EQ(encode_tcp_table_reply(tcp_table_reply_from_answer("NOTFOUND ")), "500 not%20found\n");
-  EXPECT_EQ(tcp_table_reply_from_answer("nonsense"),
-            (TcpTableReply{TcpTableStatus::TryAgain, "internal error: malformed answer"}));
-}
-
 } // namespace
 } // namespace dane::policyd

@@ -248,7 +248,7 @@ TEST(PolicyService, ParentKeyNeedsNoEvaluationAndAThrowingEvaluatorGivesTemp) {
   ASSERT_TRUE(answers.wait_for(2));
   const VerdictPtr& v = answers.got[1].first;
   EXPECT_EQ(v->policy(), PolicyKind::TempFail);
-  EXPECT_EQ(v->answer(), "TEMP internal error: resolver exploded for example.test");
+  EXPECT_EQ(v->answer(), "TEMP 4.7.5 internal error: resolver exploded for example.test");
   EXPECT_EQ(v->reason(), "internal error: resolver exploded for example.test");
 }
 

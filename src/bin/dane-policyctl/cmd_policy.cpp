@@ -5,6 +5,7 @@
 // host by host. Exit codes (docs/design.md §5): 0 an answer was determined (NOTFOUND included),
 // 3 the answer is TEMP, 2 bad input (unknown option, malformed key, unusable resolver options).
 #include <iostream>
+#include <optional>
 
 #include <boost/program_options.hpp>
 
@@ -14,7 +15,7 @@
 #include "dane/policy/json.hpp"
 #include "dane/policy/policy_engine.hpp"
 #include "dane/daemon/resolver_options.hpp"
-#include "dane/policy/ta_file.hpp"
+#include "dane/policy/ta_store.hpp"
 
 namespace po = boost::program_options;
 
@@ -56,6 +57,19 @@ void print_text(std::ostream& out, const DestinationFacts& facts, const policyd:
   }
 }
 
+// --state-dir, or its older name --ta-dir; "" when neither is given.
+Expected<std::string> state_dir(const po::variables_map& values) {
+  std::string dir = values.count("state-dir") != 0 ? values["state-dir"].as<std::string>() : std::string();
+  if (values.count("ta-dir") != 0) {
+    const std::string& old = values["ta-dir"].as<std::string>();
+    if (!dir.empty() && old != dir) {
+      return make_error("--ta-dir and --state-dir name different directories");
+    }
+    dir = old;
+  }
+  return dir;
+}
+
 } // namespace
 
 int cmd_policy(int argc, char** argv) {
@@ -68,8 +82,10 @@ int cmd_policy(int argc, char** argv) {
       ("mode", po::value<std::string>()->default_value("native"), "native, pinned or monitor")
       ("fingerprint-digest", po::value<std::string>()->default_value("sha256"),
        "pinned mode: Postfix's smtp_tls_fingerprint_digest")
-      ("ta-dir", po::value<std::string>()->value_name("DIR"),
-       "pinned mode: write trust-anchor files for DANE-TA records (2 x 0) here and answer 'secure'")
+      ("state-dir", po::value<std::string>()->value_name("DIR"),
+       "pinned mode: the trust-anchor store, as dane-policyd's --state-dir: DANE-TA destinations are\n"
+       "answered 'secure' from anchors in their records (2 x 0) or captured by the daemon's probes")
+      ("ta-dir", po::value<std::string>()->value_name("DIR"), "the same as --state-dir (older name)")
       ("json", "print one JSON object (docs/design.md §6 fields)");
   policyd::add_resolver_options(visible);
   auto parsed = parse_command_line(argc, argv, visible, "destination");
@@ -111,9 +127,15 @@ int cmd_policy(int argc, char** argv) {
   DestinationFacts facts = evaluate_destination(**resolver, destination);
   policyd::PinnedOptions pinned;
   pinned.fingerprint_digest = values["fingerprint-digest"].as<std::string>();
-  if (values.count("ta-dir") != 0) {
-    std::string dir = values["ta-dir"].as<std::string>();
-    pinned.ta_file = [dir](const DestinationFacts& f) { return policyd::write_ta_file(f, dir); };
+  auto store_dir = state_dir(values);
+  if (!store_dir) {
+    std::cerr << "dane-policyctl policy: " << store_dir.error() << "\n";
+    return k_exit_usage;
+  }
+  std::optional<policyd::TrustAnchorStore> anchors;
+  if (!store_dir->empty()) {
+    anchors.emplace(*store_dir);
+    pinned.ta_file = [&anchors](const DestinationFacts& f) { return anchors->file_for(f); };
   }
   policyd::PolicyAnswer answer = policyd::decide(facts, *mode, pinned);
   if (values.count("json") != 0) {
@@ -123,7 +145,7 @@ int cmd_policy(int argc, char** argv) {
   } else {
     print_text(std::cout, facts, answer, *mode);
   }
-  return answer.answer.rfind("TEMP", 0) == 0 ? k_exit_temp : k_exit_ok;
+  return answer.policy == policyd::PolicyKind::TempFail ? k_exit_temp : k_exit_ok;
 }
 
 } // namespace dane::ctl

@@ -7,9 +7,11 @@
 // result is cached for its TTL (TEMP only briefly), logged once per evaluation
 // (verdict log line + syslog summary), and handed to `done` on a worker thread.
 // A throwing evaluator or policy engine yields TEMP, never a weaker answer.
-// Parent-domain keys (".example.com") are answered NOTFOUND without DNS.
 // Evaluations run on a JobPool (job_pool.hpp): an unexpected exception in one answers its
 // waiters TEMP, is logged once ("internal-error") and counted; the other evaluations go on.
+// Parent-domain keys (".example.com") are answered NOTFOUND without DNS (is_parent_key,
+// parent_key_answer: answer.hpp). Pinned mode's trust-anchor files: TrustAnchorStore (ta_store.hpp)
+// over --state-dir.
 //
 // With probing on, an evaluation that found usable TLSA schedules a background
 // STARTTLS probe round of the destination's addresses (ProbeScheduler,
@@ -34,6 +36,7 @@
 #include "dane/daemon/job_pool.hpp"
 #include "dane/daemon/probe_scheduler.hpp"
 #include "dane/policy/policy_engine.hpp"
+#include "dane/policy/ta_store.hpp"
 #include "dane/daemon/settings.hpp"
 #include "dane/daemon/stats.hpp"
 #include "dane/daemon/verdict_log.hpp"
@@ -59,6 +62,8 @@ public:
   std::string_view answer() const { return {m_text.get(), m_answer_size}; } // the exact socketmap reply
   std::string_view reason() const { return {m_text.get() + m_reason_offset, m_reason_size}; }
   std::string_view would_answer() const { return {m_text.get() + m_would_offset, m_would_size}; }
+  // What the per-protocol encoders read (answer.hpp): views into this verdict, no copy.
+  AnswerView view() const { return AnswerView{m_policy, answer(), reason()}; }
   PolicyAnswer policy_answer() const; // a copy, for log lines
   const DestinationFacts* facts() const { return m_facts.get(); } // null unless kept (see above)
 
@@ -76,24 +81,6 @@ using VerdictPtr = std::shared_ptr<const Verdict>;
 
 // Evaluates one lookup key (blocking; DNS). The real one wraps evaluate_destination().
 using Evaluator = std::function<DestinationFacts(const std::string& key)>;
-
-// Trust-anchor files for pinned DANE-TA (PinnedOptions::ta_file): PEM of the `2 x 0`
-// record data, or of a DANE-TA certificate a probe captured for a `2 x 1|2` record,
-// written once into the state directory under a content-hash name.
-class TrustAnchorStore {
-public:
-  explicit TrustAnchorStore(std::string state_dir) : m_dir(std::move(state_dir)) {}
-  // nullopt unless every usable DANE-TA record of the destination can be anchored.
-  std::optional<std::string> file_for(const DestinationFacts& facts);
-  // Remember the certificate (PEM) that matched a DANE-TA record in a probe.
-  void captured(const TlsaRecord& record, const std::string& certificate_pem);
-
-private:
-  std::optional<std::string> write_file(const std::string& content);
-  std::string m_dir;
-  std::mutex m_mutex;
-  std::map<std::string, std::string> m_captured; // record text -> PEM
-};
 
 class PolicyService {
 public:

@@ -47,8 +47,8 @@ struct Endpoint {
 };
 Expected<Endpoint> parse_endpoint(std::string_view text);
 
-// What check_policy_service answers for a destination whose DANE policy is TEMP.
-enum class PolicyFailureAction { Dunno, DeferIfPermit, Warn, Prepend };
+// What check_policy_service answers for a destination whose DANE policy is TEMP: PolicyFailureAction
+// (dane/policy/answer.hpp, with the encoder that applies it); its option spellings here.
 std::string to_string(PolicyFailureAction action);
 Expected<PolicyFailureAction> parse_policy_failure_action(std::string_view text);
 

@@ -217,18 +217,7 @@ std::string encode_tcp_table_reply(const TcpTableReply& reply, std::size_t max_l
 // space, bad %XX.
 Expected<TcpTableReply> parse_tcp_table_reply(std::string_view line);
 
-// socketmap answer -> tcp_table reply:
-//   OK data        -> 200 data
-//   NOTFOUND       -> 500 not found
-//   TEMP reason    -> 400 reason
-//   TIMEOUT reason -> 400 reason
-//   PERM reason    -> 400 permanent error: reason
-// PERM maps to 400, not 500: tcp_table has no "permanent error" reply, and 500 means "no policy here", so
-// Postfix would fall back to its default TLS level — a silent downgrade. 400 makes Postfix defer, as a
-// failed socketmap lookup does.
-TcpTableReply tcp_table_reply_from(const SocketmapReply& reply);
-// Same from an answer in payload form; a malformed answer becomes `400 internal error: malformed answer`.
-TcpTableReply tcp_table_reply_from_answer(std::string_view answer);
+// The mapping of a typed answer to a tcp_table reply: encode_tcp_table() in answer.hpp.
 
 // ---------------------------------------------------------------------------------------------------------
 // policy delegation
@@ -292,10 +281,6 @@ Expected<std::string> encode_policy_request(const std::vector<std::pair<std::str
 // Client side: parses "action=...\n\n" (or without the final newlines) to the action text.
 Expected<std::string> parse_policy_reply(std::string_view reply);
 
-// socketmap answer -> policy action for a recipient at RCPT time:
-//   OK / NOTFOUND         -> "DUNNO" (the destination's TLS policy is the smtp client's business)
-//   TEMP / TIMEOUT / PERM -> "DEFER_IF_PERMIT 4.7.5 DANE policy for DESTINATION unavailable: REASON"
-// (never a silent accept of a destination whose DNSSEC state could not be determined).
-std::string policy_action_from(const SocketmapReply& reply, std::string_view destination);
+// The action for a typed answer (including --policy-failure-action): policy_action() in answer.hpp.
 
 } // namespace dane::policyd

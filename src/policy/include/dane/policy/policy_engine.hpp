@@ -3,13 +3,16 @@
 // Implements the answer columns of docs/design.md §3: native (OK dane-only / OK dane /
 // NOTFOUND / TEMP), pinned (OK fingerprint match=..., OK secure tafile=... match=...,
 // OK encrypt, ...), monitor (always NOTFOUND, but `would_answer` carries the native
-// answer for the log). A failure never yields a weaker answer than the DNS warrants.
+// answer for the log). A failure never yields a weaker answer than the DNS warrants. A parent-domain
+// key (facts.next_hop.parent_key) is answered by parent_key_answer() (answer.hpp), in every mode.
+// The typed answer and its per-protocol encoders: answer.hpp.
 #pragma once
 
 #include <functional>
 #include <optional>
 #include <string>
 
+#include "dane/policy/answer.hpp"
 #include "dane/verifier/destination.hpp"
 
 namespace dane::policyd {
@@ -17,18 +20,6 @@ namespace dane::policyd {
 enum class Mode { Native, Pinned, Monitor };
 std::string to_string(Mode mode);
 Expected<Mode> parse_mode(std::string_view text);
-
-// Pinned JSON spellings (docs/design.md §6).
-enum class PolicyKind { DaneOnly, Dane, Encrypt, Fingerprint, Secure, NotFound, TempFail };
-std::string to_string(PolicyKind kind); // "dane-only", "dane", "encrypt", "fingerprint", "secure", "notfound", "tempfail"
-
-// The socketmap-level answer; codecs translate it for tcp_table and policy delegation.
-struct PolicyAnswer {
-  PolicyKind policy = PolicyKind::TempFail;
-  std::string answer; // exact socketmap reply: "OK dane-only", "NOTFOUND ", "TEMP reason"
-  std::string reason; // why, for people and logs
-  std::string would_answer; // monitor mode: what enforcement would have answered; else == answer
-};
 
 struct PinnedOptions {
   std::string fingerprint_digest = "sha256"; // Postfix's smtp_tls_fingerprint_digest

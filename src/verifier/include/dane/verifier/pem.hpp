@@ -14,12 +14,14 @@
 // cleared after use).
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "dane/core/expected.hpp"
 #include "dane/verifier/handles.hpp"
+#include "dane/verifier/tlsa.hpp"
 
 namespace dane {
 
@@ -36,6 +38,11 @@ Expected<PemBundle> load_pem_bundle_file(const std::string& path);
 
 // Whole file contents; errors name the file and the OS error.
 Expected<std::string> read_text_file(const std::string& path);
+
+// One PEM block of exactly `der`: "CERTIFICATE" when `selector` is Cert, "PUBLIC KEY" when Spki (the
+// data of a `2 0 0` / `2 1 0` TLSA record). An error when `der` does not parse as that, trailing bytes
+// included; the bytes are written as they are, not re-encoded.
+Expected<std::string> pem_from_der(TlsaSelector selector, std::span<const std::uint8_t> der);
 
 // Short key description for messages: "RSA 2048", "EC P-256", "ED25519".
 std::string describe_key(EVP_PKEY* key);
