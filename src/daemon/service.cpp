@@ -31,9 +31,9 @@ std::string pem_block(const char* label, const std::vector<std::uint8_t>& der) {
   return out;
 }
 
-bool parses_as(std::uint8_t selector, const std::vector<std::uint8_t>& der) {
+bool parses_as(TlsaSelector selector, const std::vector<std::uint8_t>& der) {
   const unsigned char* p = der.data();
-  if (selector == 0) {
+  if (selector == TlsaSelector::Cert) {
     X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
     return cert != nullptr && p == der.data() + der.size();
   }
@@ -65,12 +65,12 @@ std::optional<std::string> TrustAnchorStore::file_for(const DestinationFacts& fa
   bool any = false;
   for (const auto& host : facts.hosts) {
     for (const auto& r : host.tlsa) {
-      if (r.usage != static_cast<std::uint8_t>(TlsaUsage::DaneTa) || smtp_usability(r) != TlsaUsability::Usable) {
+      if (r.usage != TlsaUsage::DaneTa || smtp_usability(r) != TlsaUsability::Usable) {
         continue;
       }
       any = true;
-      if (r.mtype == static_cast<std::uint8_t>(TlsaMatchingType::Full) && parses_as(r.selector, r.data)) {
-        blocks.insert(pem_block(r.selector == 0 ? "CERTIFICATE" : "PUBLIC KEY", r.data));
+      if (r.mtype == TlsaMatchingType::Full && parses_as(r.selector, r.data)) {
+        blocks.insert(pem_block(r.selector == TlsaSelector::Cert ? "CERTIFICATE" : "PUBLIC KEY", r.data));
         continue;
       }
       std::lock_guard lock(m_mutex);
@@ -401,8 +401,8 @@ void PolicyService::run_probe(const Evaluation& v) {
   std::vector<ProbedHost> probed;
   for (std::size_t i = 0; i < reports.size() && i < owners.size(); ++i) {
     const ProbeReport& rep = reports[i];
-    if (rep.result == ProbeResult::Pass && rep.matched && rep.matched->usage == 2 && rep.depth >= 0 &&
-        static_cast<std::size_t>(rep.depth) < rep.chain_pem.size()) {
+    if (rep.result == ProbeResult::Pass && rep.matched && rep.matched->usage == TlsaUsage::DaneTa &&
+        rep.depth >= 0 && static_cast<std::size_t>(rep.depth) < rep.chain_pem.size()) {
       m_anchors.captured(*rep.matched, rep.chain_pem[static_cast<std::size_t>(rep.depth)]);
     }
     probed.push_back(ProbedHost{owners[i], rep});

@@ -33,17 +33,17 @@ std::optional<std::string> write_ta_file(const DestinationFacts& facts, const st
   std::size_t anchors = 0;
   for (const auto& host : facts.hosts) {
     for (const auto& r : host.tlsa) {
-      if (r.usage != static_cast<std::uint8_t>(TlsaUsage::DaneTa) || smtp_usability(r) != TlsaUsability::Usable) {
+      if (r.usage != TlsaUsage::DaneTa || smtp_usability(r) != TlsaUsability::Usable) {
         continue;
       }
-      if (r.mtype != static_cast<std::uint8_t>(TlsaMatchingType::Full)) {
+      if (r.mtype != TlsaMatchingType::Full) {
         return fail(error, "DANE-TA record " + r.short_string() + " holds only a digest of its trust anchor");
       }
       BioPtr out(BIO_new(BIO_s_mem()));
       const unsigned char* p = r.data.data();
       auto len = static_cast<long>(r.data.size());
       bool ok = false;
-      if (r.selector == static_cast<std::uint8_t>(TlsaSelector::Cert)) {
+      if (r.selector == TlsaSelector::Cert) {
         X509Ptr cert(d2i_X509(nullptr, &p, len));
         ok = cert && p == r.data.data() + r.data.size() && PEM_write_bio_X509(out.get(), cert.get()) == 1;
       } else {
@@ -52,7 +52,7 @@ std::optional<std::string> write_ta_file(const DestinationFacts& facts, const st
       }
       if (!ok) {
         return fail(error, "DANE-TA record " + r.short_string() + " does not hold a DER " +
-                               (r.selector == 0 ? "certificate" : "public key"));
+                               (r.selector == TlsaSelector::Cert ? "certificate" : "public key"));
       }
       std::string block = bio_text(out.get());
       if (pem.find(block) == std::string::npos) {

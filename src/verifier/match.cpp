@@ -83,8 +83,8 @@ EngineRun run_engine(SSL_CTX* ctx, const std::vector<const TlsaRecord*>& records
   // RFC 7672 §3.1.1: DANE-EE(3) ignores names (and OpenSSL ignores its dates too).
   SSL_dane_set_flags(ssl.get(), DANE_FLAG_NO_DANE_EE_NAMECHECKS);
   for (const TlsaRecord* record : records) {
-    int rc = SSL_dane_tlsa_add(ssl.get(), record->usage, record->selector, record->mtype, record->data.data(),
-                               record->data.size());
+    int rc = SSL_dane_tlsa_add(ssl.get(), octet(record->usage), octet(record->selector), octet(record->mtype),
+                               record->data.data(), record->data.size());
     run.add_results.push_back(rc);
     run.add_errors.push_back(rc > 0 ? std::string() : openssl_reason());
     if (rc > 0) {
@@ -164,7 +164,8 @@ EngineRun run_engine(SSL_CTX* ctx, const std::vector<const TlsaRecord*>& records
   std::size_t dlen = 0;
   if (run.match_depth >= 0 && SSL_get0_dane_tlsa(ssl.get(), &usage, &selector, &mtype, &data, &dlen) >= 0 &&
       data != nullptr) {
-    run.matched = TlsaRecord{usage, selector, mtype, std::vector<std::uint8_t>(data, data + dlen)};
+    run.matched = TlsaRecord{TlsaUsage{usage}, TlsaSelector{selector}, TlsaMatchingType{mtype},
+                             std::vector<std::uint8_t>(data, data + dlen)};
   }
   SSL_set_verify_result(ssl.get(), run.x509_error);
   ERR_clear_error();
@@ -337,8 +338,10 @@ Verdict verify_chain(const MatchInput& input) {
   for (std::size_t i = 0; i < accepted.size(); ++i) {
     RecordOutcome& outcome = verdict.records[accepted_index[i]];
     const TlsaRecord& record = *accepted[i];
-    bool outranked = record.mtype == 1 && std::any_of(accepted.begin(), accepted.end(), [&](const TlsaRecord* other) {
-                       return other->usage == record.usage && other->selector == record.selector && other->mtype == 2;
+    bool outranked = record.mtype == TlsaMatchingType::Sha2_256 &&
+                     std::any_of(accepted.begin(), accepted.end(), [&](const TlsaRecord* other) {
+                       return other->usage == record.usage && other->selector == record.selector &&
+                              other->mtype == TlsaMatchingType::Sha2_512;
                      });
     if (outranked) {
       outcome.result = RecordResult::Ignored;
@@ -366,12 +369,12 @@ Verdict verify_chain(const MatchInput& input) {
     } else {
       outcome.result = RecordResult::NoMatch;
       if (outcome.failure == MatchFailure::NoMatch) {
-        if (accepted[i]->usage == 3) {
+        if (accepted[i]->usage == TlsaUsage::DaneEe) {
           outcome.note = "does not match the server certificate (depth 0)";
         } else if (matches_leaf_itself(*accepted[i], chain)) {
           outcome.note = "matches the server certificate itself, but a DANE-TA record must match an issuer "
                          "(CA) certificate; publish the server's own certificate or key as DANE-EE (usage 3)";
-        } else if (accepted[i]->mtype != 0) {
+        } else if (accepted[i]->mtype != TlsaMatchingType::Full) {
           outcome.note = "no certificate in the chain matches (a digest can only match a trust anchor the "
                          "server sends)";
         } else {
@@ -392,7 +395,7 @@ Verdict verify_chain(const MatchInput& input) {
     verdict.depth = all.match_depth;
     verdict.reason = "Matched " + usage_name(all.matched->usage) + " " + all.matched->short_string() +
                      " at depth " + std::to_string(all.match_depth);
-    if (!verdict.names_checked && all.matched->usage == 2) {
+    if (!verdict.names_checked && all.matched->usage == TlsaUsage::DaneTa) {
       verdict.reason += " (no reference names given: certificate names not checked)";
     }
     return verdict;

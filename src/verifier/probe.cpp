@@ -425,9 +425,9 @@ void describe_chain(SSL* ssl, ProbeReport& report) {
   report.leaf_san = subject_alt_names(leaf);
   report.leaf_not_before = asn1_time_rfc3339(X509_get0_notBefore(leaf));
   report.leaf_not_after = asn1_time_rfc3339(X509_get0_notAfter(leaf));
-  auto spki = selected_der(leaf, 1); // i2d_X509_PUBKEY(X509_get_X509_PUBKEY()), docs/design.md §7
+  auto spki = selected_der(leaf, TlsaSelector::Spki); // i2d_X509_PUBKEY(X509_get_X509_PUBKEY()), docs/design.md §7
   if (spki) {
-    auto digest = tlsa_digest(1, *spki);
+    auto digest = tlsa_digest(TlsaMatchingType::Sha2_256, *spki);
     if (digest) {
       report.leaf_spki_sha256 = to_hex(*digest);
     }
@@ -460,9 +460,9 @@ void classify_dane(SSL* ssl, const std::vector<std::string>& reference_names, Pr
     std::size_t length = 0;
     if (SSL_get0_dane_tlsa(ssl, &usage, &selector, &mtype, &data, &length) >= 0 && data != nullptr) {
       TlsaRecord record;
-      record.usage = usage;
-      record.selector = selector;
-      record.mtype = mtype;
+      record.usage = TlsaUsage{usage};
+      record.selector = TlsaSelector{selector};
+      record.mtype = TlsaMatchingType{mtype};
       record.data.assign(data, data + length);
       report.matched = record;
     }
@@ -620,8 +620,8 @@ void run_probe(const ProbeRequest& request, ProbeReport& report) {
       SSL_add1_host(ssl.get(), reference_names[i].c_str());
     }
     for (const TlsaRecord* record : usable) {
-      int added = SSL_dane_tlsa_add(ssl.get(), record->usage, record->selector, record->mtype, record->data.data(),
-                                    record->data.size());
+      int added = SSL_dane_tlsa_add(ssl.get(), octet(record->usage), octet(record->selector),
+                                    octet(record->mtype), record->data.data(), record->data.size());
       if (added > 0) {
         ++report.usable_records;
       }

@@ -38,7 +38,7 @@ X509Ptr load_cert(const std::string& name) {
 TlsaRecord record_for(const std::string& cert_file, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
   X509Ptr cert = load_cert(cert_file);
   EXPECT_TRUE(cert) << cert_file;
-  auto record = make_tlsa(cert.get(), usage, selector, mtype);
+  auto record = make_tlsa(cert.get(), TlsaUsage{usage}, TlsaSelector{selector}, TlsaMatchingType{mtype});
   EXPECT_TRUE(record.has_value()) << cert_file;
   return record ? *record : TlsaRecord{};
 }

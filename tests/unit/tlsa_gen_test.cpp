@@ -188,13 +188,15 @@ TEST_P(TlsaGen, LibraryMatchesOpenssl) {
   EXPECT_EQ(dane::describe_key(key->private_keys[0].get()), GetParam().label);
   for (std::uint8_t s = 0; s < 2; ++s) {
     for (std::uint8_t m = 0; m < 3; ++m) {
-      auto r = dane::make_tlsa(cert->certs[0].get(), 3, s, m);
+      auto r = dane::make_tlsa(cert->certs[0].get(), dane::TlsaUsage::DaneEe, dane::TlsaSelector{s},
+                               dane::TlsaMatchingType{m});
       ASSERT_TRUE(r.has_value()) << r.error();
       EXPECT_EQ(dane::to_hex(r->data), want.hex[s][m]);
     }
   }
   for (std::uint8_t m = 0; m < 3; ++m) {
-    auto r = dane::make_tlsa(key->private_keys[0].get(), 3, 1, m);
+    auto r = dane::make_tlsa(key->private_keys[0].get(), dane::TlsaUsage::DaneEe, dane::TlsaSelector::Spki,
+                             dane::TlsaMatchingType{m});
     ASSERT_TRUE(r.has_value()) << r.error();
     EXPECT_EQ(dane::to_hex(r->data), want.hex[1][m]);
   }

@@ -224,7 +224,7 @@ void add_rollover_warnings(const HostResult& host, HostCheck& check) {
       continue;
     }
     bool leaf_only = std::all_of(usable.begin(), usable.end(), [&](const TlsaRecord& record) {
-      return record.usage == 3 &&
+      return record.usage == TlsaUsage::DaneEe &&
              std::find(presented->leaf.begin(), presented->leaf.end(), record) != presented->leaf.end();
     });
     if (leaf_only) {

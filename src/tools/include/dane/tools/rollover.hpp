@@ -72,7 +72,7 @@ struct CertificateRecords {
 
   bool matches(const TlsaRecord& record) const;
   // The record of the leaf (usage 3) or the issuer (usage 2) with these parameters, if computed.
-  std::optional<TlsaRecord> find(std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) const;
+  std::optional<TlsaRecord> find(TlsaUsage usage, TlsaSelector selector, TlsaMatchingType mtype) const;
 };
 
 // Builds CertificateRecords from a chain (leaf first, then optional CA certificates). The issuer is
