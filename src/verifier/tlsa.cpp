@@ -5,8 +5,11 @@
 #include <charconv>
 #include <cstdio>
 
-#include "dane/verifier/handles.hpp"
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "dane/core/text.hpp"
+#include "dane/verifier/handles.hpp"
 
 namespace dane {
 namespace {

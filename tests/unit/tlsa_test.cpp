@@ -2,6 +2,14 @@
 #include <gtest/gtest.h>
 
 #include "dane/verifier/tlsa.hpp"
+// The verifier headers the policy and daemon libraries include: none may bring in an
+// OpenSSL header (issue 12 item 2). Every OpenSSL header includes <openssl/e_os2.h>.
+#include "dane/verifier/destination.hpp"
+#include "dane/verifier/dns.hpp"
+#include "dane/verifier/probe.hpp"
+#if defined(OPENSSL_E_OS2_H) || defined(HEADER_E_OS2_H)
+#error "a verifier header used by policy/daemon includes an OpenSSL header"
+#endif
 
 namespace dane {
 namespace {

@@ -2,10 +2,15 @@
 //
 // Inputs: presentation text "U S M HEX" (hex may contain white space, as zone
 // files allow) or wire RDATA from DNS. Fields are typed as the RFC 7218 enums but
-// hold any octet published (underlying uint8_t), so unknown usages/selectors/matching types survive parsing and are
-// reported as *unusable* (RFC 7672 §3.1 / RFC 6698 §4.1) instead of failing.
+// hold any octet published (underlying uint8_t), so unknown usages, selectors and
+// matching types survive parsing and are reported as *unusable* (RFC 7672 §3.1 /
+// RFC 6698 §4.1) instead of failing.
 // Parsing fails only when the text is not a TLSA record at all (wrong number
 // of fields, a field that is not a number 0-255, bad hex, empty data).
+// Trust: the data is whatever DNS or the operator gave; nothing here decides trust.
+// Generating records (make_tlsa & co.) takes OpenSSL objects, but this header
+// includes no OpenSSL header (the types are declared below), so the policy and
+// daemon libraries stay free of OpenSSL.
 // No global state; thread-safe.
 #pragma once
 
@@ -15,11 +20,15 @@
 #include <string_view>
 #include <vector>
 
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-
 #include "dane/core/expected.hpp"
 #include "dane/core/text.hpp"
+
+// The two OpenSSL types the generation functions below take, declared exactly as
+// <openssl/types.h> declares them, so that code which only needs the record model
+// (policy, daemon) does not see any OpenSSL header. Callers of make_tlsa /
+// selected_der / spki_der include the OpenSSL headers they need themselves.
+typedef struct x509_st X509;         // NOLINT(modernize-use-using): must match OpenSSL's typedef
+typedef struct evp_pkey_st EVP_PKEY; // NOLINT(modernize-use-using)
 
 namespace dane {
 
