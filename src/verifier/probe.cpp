@@ -24,9 +24,12 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "dane/verifier/handles.hpp"
 #include "dane/core/fd.hpp"
+#include "dane/core/text.hpp"
 #include "dane/core/time.hpp"
+#include "dane/verifier/dane_profile.hpp"
+#include "dane/verifier/handles.hpp"
+#include "dane/verifier/openssl_error.hpp"
 
 namespace dane {
 namespace {
@@ -52,20 +55,6 @@ std::string errno_text(int err) {
   // GNU strerror_r returns the message pointer (may not use buf).
   const char* text = strerror_r(err, buf, sizeof buf);
   return text;
-}
-
-std::string openssl_errors() {
-  std::string out;
-  unsigned long code = 0;
-  while ((code = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(code, buf, sizeof buf);
-    if (!out.empty()) {
-      out += "; ";
-    }
-    out += buf;
-  }
-  return out;
 }
 
 long remaining_ms(Clock::time_point deadline) {
@@ -286,15 +275,14 @@ public:
       } else if (err == SSL_ERROR_ZERO_RETURN) {
         return make_error("TLS connection closed by the server");
       } else if (err == SSL_ERROR_SYSCALL) {
-        std::string details = openssl_errors();
         int saved = errno;
-        if (!details.empty()) {
-          return make_error(details);
+        if (ERR_peek_error() != 0) {
+          return make_error(openssl_error_text("TLS I/O"));
         }
         return make_error(saved != 0 ? errno_text(saved) : std::string("connection closed by the server"));
       } else {
-        std::string details = openssl_errors();
-        return make_error(details.empty() ? "TLS error " + std::to_string(err) : details);
+        return make_error(ERR_peek_error() != 0 ? openssl_error_text("TLS I/O")
+                                                : "TLS error " + std::to_string(err));
       }
       int ready = wait_fd(m_fd.get(), events, deadline);
       if (ready == 0) {
@@ -434,38 +422,13 @@ void describe_chain(SSL* ssl, ProbeReport& report) {
   }
 }
 
-std::string join(const std::vector<std::string>& items, const char* separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) {
-      out += separator;
-    }
-    out += item;
-  }
-  return out;
-}
-
 // Classifies the handshake's verification outcome (SSL_VERIFY_NONE was in force).
 void classify_dane(SSL* ssl, const std::vector<std::string>& reference_names, ProbeReport& report) {
   long verify = SSL_get_verify_result(ssl);
   report.x509_error = static_cast<int>(verify);
-  X509* matched_cert = nullptr;
-  EVP_PKEY* matched_key = nullptr;
-  int depth = SSL_get0_dane_authority(ssl, &matched_cert, &matched_key);
+  int depth = SSL_get0_dane_authority(ssl, nullptr, nullptr);
   if (verify == X509_V_OK && depth >= 0) {
-    std::uint8_t usage = 0;
-    std::uint8_t selector = 0;
-    std::uint8_t mtype = 0;
-    const unsigned char* data = nullptr;
-    std::size_t length = 0;
-    if (SSL_get0_dane_tlsa(ssl, &usage, &selector, &mtype, &data, &length) >= 0 && data != nullptr) {
-      TlsaRecord record;
-      record.usage = TlsaUsage{usage};
-      record.selector = TlsaSelector{selector};
-      record.mtype = TlsaMatchingType{mtype};
-      record.data.assign(data, data + length);
-      report.matched = record;
-    }
+    report.matched = dane_matched_record(ssl);
     report.depth = depth;
     report.result = ProbeResult::Pass;
     report.authenticated = true;
@@ -476,30 +439,27 @@ void classify_dane(SSL* ssl, const std::vector<std::string>& reference_names, Pr
     return;
   }
   std::string error_text = X509_verify_cert_error_string(verify);
-  switch (verify) {
-  case X509_V_OK:
-    report.result = ProbeResult::TlsaMismatch;
+  // One classification for the probe and the offline check (dane_profile.hpp).
+  const MatchFailure failure = classify_verify_error(verify);
+  report.result = probe_result_for(failure);
+  switch (failure) {
+  case MatchFailure::None:
     report.reason = "chain verified without a DANE match";
     break;
-  case X509_V_ERR_HOSTNAME_MISMATCH:
-    report.result = ProbeResult::NameMismatch;
+  case MatchFailure::NameMismatch:
     report.reason = "DANE-TA: none of the reference names (" + join(reference_names, ", ") +
                     ") matches the certificate (subject " + report.leaf_subject +
                     (report.leaf_san.empty() ? std::string() : ", SAN " + join(report.leaf_san, ", ")) + ")";
     break;
-  case X509_V_ERR_CERT_HAS_EXPIRED:
-  case X509_V_ERR_CERT_NOT_YET_VALID:
-    report.result = ProbeResult::CertExpired;
+  case MatchFailure::Expired:
     report.reason = "DANE-TA: " + error_text + " (leaf valid " + report.leaf_not_before + " .. " +
                     report.leaf_not_after + ")";
     break;
-  case X509_V_ERR_DANE_NO_MATCH:
-    report.result = ProbeResult::TlsaMismatch;
+  case MatchFailure::NoMatch:
     report.reason = "no TLSA record matches the presented chain (" + std::to_string(report.usable_records) +
                     " usable record" + (report.usable_records == 1 ? "" : "s") + ")";
     break;
-  default:
-    report.result = ProbeResult::TlsaMismatch;
+  case MatchFailure::ChainError:
     report.reason = "TLSA records do not authenticate the chain: " + error_text;
     break;
   }
@@ -573,20 +533,15 @@ void run_probe(const ProbeRequest& request, ProbeReport& report) {
     return;
   }
 
-  // TLS with DANE.
-  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  // TLS with DANE, through the one SMTP DANE profile (dane_profile.hpp).
+  auto ctx = new_dane_client_ctx();
   if (!ctx) {
-    fail(ProbeResult::TlsFailed, "cannot create a TLS context: " + openssl_errors());
+    fail(ProbeResult::TlsFailed, ctx.error());
     return;
   }
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
-  if (SSL_CTX_dane_enable(ctx.get()) <= 0) {
-    fail(ProbeResult::TlsFailed, "cannot enable DANE: " + openssl_errors());
-    return;
-  }
-  SslPtr ssl(SSL_new(ctx.get()));
+  SslPtr ssl(SSL_new(ctx->get()));
   if (!ssl) {
-    fail(ProbeResult::TlsFailed, "cannot create a TLS session: " + openssl_errors());
+    fail(ProbeResult::TlsFailed, "cannot create a TLS session: " + openssl_error_text("SSL_new"));
     return;
   }
   std::vector<const TlsaRecord*> usable;
@@ -610,23 +565,13 @@ void run_probe(const ProbeRequest& request, ProbeReport& report) {
       fail(ProbeResult::TlsFailed, "no TLSA base domain given for DANE");
       return;
     }
-    if (SSL_dane_enable(ssl.get(), request.tlsa_base.c_str()) <= 0) { // also sets SNI
-      fail(ProbeResult::TlsFailed, "cannot enable DANE for " + request.tlsa_base + ": " + openssl_errors());
+    // Also sets SNI; reference_names starts with the base domain.
+    auto added = apply_smtp_dane(ssl.get(), request.tlsa_base, reference_names, usable);
+    if (!added) {
+      fail(ProbeResult::TlsFailed, added.error());
       return;
     }
-    SSL_dane_set_flags(ssl.get(), DANE_FLAG_NO_DANE_EE_NAMECHECKS); // RFC 7672 §3.1.1
-    SSL_set_hostflags(ssl.get(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    for (std::size_t i = 1; i < reference_names.size(); ++i) {
-      SSL_add1_host(ssl.get(), reference_names[i].c_str());
-    }
-    for (const TlsaRecord* record : usable) {
-      int added = SSL_dane_tlsa_add(ssl.get(), octet(record->usage), octet(record->selector),
-                                    octet(record->mtype), record->data.data(), record->data.size());
-      if (added > 0) {
-        ++report.usable_records;
-      }
-    }
-    ERR_clear_error();
+    report.usable_records = static_cast<std::size_t>(added->usable);
     if (report.usable_records == 0) {
       // OpenSSL rejected every record (e.g. "3 1 0" data that is no SPKI): like an all-unusable RRset.
       dane = false;
@@ -638,7 +583,7 @@ void run_probe(const ProbeRequest& request, ProbeReport& report) {
              const_cast<char*>(request.tlsa_base.c_str()));
   }
   if (SSL_set_fd(ssl.get(), conn.fd()) != 1) {
-    fail(ProbeResult::TlsFailed, "cannot attach the socket to TLS: " + openssl_errors());
+    fail(ProbeResult::TlsFailed, "cannot attach the socket to TLS: " + openssl_error_text("SSL_set_fd"));
     return;
   }
   auto handshake =

@@ -40,10 +40,12 @@ enum class MatchStatus {
   NoUsableRecords // nothing usable was given
 };
 
-// Why a DANE-TA match failed, when it did (drives probe results).
+// Why a DANE-TA match failed, when it did (drives probe results). The X509_V_* codes
+// are classified once, for this check and the probe alike (dane_profile.hpp).
 // Probe mapping: NoMatch -> `tlsa-mismatch`, NameMismatch -> `name-mismatch`,
-// Expired -> `cert-expired` (also "not yet valid"), ChainError -> `tlsa-mismatch`
-// (a broken chain below a matched trust anchor: bad signature, CA flags, purpose).
+// Expired -> `cert-expired` (expired or not yet valid), ChainError -> `tlsa-mismatch`
+// (a broken chain below a matched trust anchor: bad signature, CA flags, purpose, or a
+// malformed certificate, including a validity field that cannot be parsed).
 enum class MatchFailure { None, NoMatch, NameMismatch, Expired, ChainError };
 
 // What one record did on its own (each usable record is also verified alone,
