@@ -68,37 +68,13 @@ Expected<CertificateRecords> certificate_records(const std::vector<X509*>& chain
   return out;
 }
 
-namespace {
-
-// The certificates of a PEM bundle (dane/pem.hpp does the parsing); keys in the same
-// file (a combined key + chain file) are ignored, a bundle without certificates is an error.
-Expected<std::vector<X509Ptr>> certificates_of(Expected<PemBundle> bundle, const std::string& source) {
-  if (!bundle) {
-    return make_error(bundle.error());
-  }
-  if (bundle->certs.empty()) {
-    return make_error(source + ": no PEM certificate found");
-  }
-  return std::move(bundle->certs);
-}
-
-} // namespace
-
-Expected<std::vector<X509Ptr>> parse_pem_certificates(std::string_view pem) {
-  return certificates_of(parse_pem_bundle(pem), "input");
-}
-
-Expected<std::vector<X509Ptr>> read_pem_certificates(const std::string& path) {
-  return certificates_of(load_pem_bundle_file(path), path);
-}
-
 Expected<CertificateRecords> certificate_records_from_file(const std::string& path) {
-  auto certs = read_pem_certificates(path);
+  auto certs = load_pem_chain_file(path); // keys in a combined key + chain file are skipped
   if (!certs) {
     return make_error(certs.error());
   }
   std::vector<X509*> chain;
-  for (const auto& cert : *certs) {
+  for (const auto& cert : certs->certs) {
     chain.push_back(cert.get());
   }
   auto records = certificate_records(chain);

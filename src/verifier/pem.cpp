@@ -1,4 +1,4 @@
-// PEM loading: certificates, chains and keys (dane/pem.hpp, dane/match.hpp).
+// PEM loading: certificates, chains and keys (contract: dane/verifier/pem.hpp).
 #include "dane/verifier/pem.hpp"
 
 #include <cerrno>
@@ -13,7 +13,6 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 
-#include "dane/verifier/match.hpp"
 #include "dane/verifier/openssl_error.hpp"
 
 namespace dane {
@@ -147,26 +146,26 @@ Expected<PemBundle> load_pem_bundle_file(const std::string& path) {
   return parse_pem_bundle(*text, path);
 }
 
-Expected<CertChain> parse_pem_chain(std::string_view pem) {
-  auto bundle = parse_pem_bundle(pem, "chain");
+namespace {
+
+Expected<CertChain> chain_of(Expected<PemBundle> bundle, const std::string& source) {
   if (!bundle) {
     return make_error(bundle.error());
   }
   if (bundle->certs.empty()) {
-    return make_error("chain: no certificate found (only keys)");
+    return make_error(source + ": no certificate found (only keys)");
   }
   return CertChain{std::move(bundle->certs)};
 }
 
+} // namespace
+
+Expected<CertChain> parse_pem_chain(std::string_view pem, const std::string& source) {
+  return chain_of(parse_pem_bundle(pem, source), source);
+}
+
 Expected<CertChain> load_pem_chain_file(const std::string& path) {
-  auto bundle = load_pem_bundle_file(path);
-  if (!bundle) {
-    return make_error(bundle.error());
-  }
-  if (bundle->certs.empty()) {
-    return make_error(path + ": no certificate found (only keys)");
-  }
-  return CertChain{std::move(bundle->certs)};
+  return chain_of(load_pem_bundle_file(path), path);
 }
 
 std::string describe_key(EVP_PKEY* key) {

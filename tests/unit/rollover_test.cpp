@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dane/tools/rollover.hpp"
+#include "dane/verifier/pem.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -803,14 +804,14 @@ TEST(RolloverCertificates, ChainFileGivesLeafIssuerAndFurtherCas) {
   EXPECT_EQ(full->other_cas.size(), 6u);
 
   // Independent computations: X509_digest for the certificate, i2d_PUBKEY for the SPKI.
-  auto certs = read_pem_certificates(pki("leaf-p256.crt"));
+  auto certs = load_pem_chain_file(pki("leaf-p256.crt"));
   ASSERT_TRUE(certs.has_value()) << certs.error();
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  ASSERT_EQ(X509_digest((*certs)[0].get(), EVP_sha256(), md, &len), 1);
+  ASSERT_EQ(X509_digest(certs->certs[0].get(), EVP_sha256(), md, &len), 1);
   EXPECT_EQ(full->cert_sha256, to_hex(std::span<const std::uint8_t>(md, len)));
   unsigned char* der = nullptr;
-  int der_len = i2d_PUBKEY(X509_get0_pubkey((*certs)[0].get()), &der);
+  int der_len = i2d_PUBKEY(X509_get0_pubkey(certs->certs[0].get()), &der);
   ASSERT_GT(der_len, 0);
   std::vector<std::uint8_t> spki(der, der + der_len);
   OPENSSL_free(der);
@@ -820,9 +821,9 @@ TEST(RolloverCertificates, ChainFileGivesLeafIssuerAndFurtherCas) {
             full->spki_sha256);
 
   // The issuer is the intermediate: its 2 0 1 is the SHA-256 of int.crt.
-  auto ints = read_pem_certificates(pki("int.crt"));
+  auto ints = load_pem_chain_file(pki("int.crt"));
   ASSERT_TRUE(ints.has_value());
-  ASSERT_EQ(X509_digest((*ints)[0].get(), EVP_sha256(), md, &len), 1);
+  ASSERT_EQ(X509_digest(ints->certs[0].get(), EVP_sha256(), md, &len), 1);
   ASSERT_TRUE(full->find(TlsaUsage::DaneTa, TlsaSelector::Cert, TlsaMatchingType::Sha2_256).has_value());
   EXPECT_EQ(to_hex(full->find(TlsaUsage::DaneTa, TlsaSelector::Cert, TlsaMatchingType::Sha2_256)->data),
             to_hex(std::span<const std::uint8_t>(md, len)));
@@ -852,8 +853,8 @@ TEST(RolloverCertificates, BadFilesAreErrorsNamingTheFile) {
   EXPECT_NE(missing.error().find("no-such.pem"), std::string::npos);
   auto key_only = certificate_records_from_file(pki("leaf-p256.key"));
   ASSERT_FALSE(key_only.has_value());
-  EXPECT_NE(key_only.error().find("no PEM certificate"), std::string::npos) << key_only.error();
-  auto broken = parse_pem_certificates("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+  EXPECT_NE(key_only.error().find("no certificate found"), std::string::npos) << key_only.error();
+  auto broken = parse_pem_chain("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
   ASSERT_FALSE(broken.has_value());
   EXPECT_NE(broken.error().find("not a valid certificate"), std::string::npos) << broken.error();
 }

@@ -29,6 +29,7 @@
 #include "dane/core/text.hpp"
 #include "dane/daemon/resolver_options.hpp"
 #include "dane/tools/rollover.hpp"
+#include "dane/verifier/pem.hpp"
 #include "dane/verifier/probe.hpp"
 
 namespace po = boost::program_options;
@@ -104,9 +105,9 @@ ServerObservation observe(const ProbeReport& report, const policyd::CertificateR
   std::string cert_sha256;
   std::string spki_sha256 = report.leaf_spki_sha256;
   if (!report.chain_pem.empty()) {
-    auto certs = policyd::parse_pem_certificates(report.chain_pem.front());
-    if (certs && !certs->empty()) {
-      auto presented = policyd::certificate_records({(*certs)[0].get()});
+    auto certs = parse_pem_chain(report.chain_pem.front(), "input");
+    if (certs && !certs->certs.empty()) {
+      auto presented = policyd::certificate_records({certs->certs[0].get()});
       if (presented) {
         cert_sha256 = presented->cert_sha256;
         spki_sha256 = presented->spki_sha256;

@@ -23,16 +23,12 @@
 
 #include "dane/core/expected.hpp"
 #include "dane/verifier/handles.hpp"
+#include "dane/verifier/pem.hpp"
 #include "dane/verifier/tlsa.hpp"
 
 namespace dane {
 
-// A parsed certificate chain, leaf first. Parse once, keep it (parsing is ~150 µs a cert).
-struct CertChain {
-  std::vector<X509Ptr> certs;
-};
-Expected<CertChain> load_pem_chain_file(const std::string& path);
-Expected<CertChain> parse_pem_chain(std::string_view pem);
+// CertChain and its loaders (load_pem_chain_file, parse_pem_chain): dane/verifier/pem.hpp.
 
 enum class MatchStatus {
   Verified,       // some usable record matched (and, for DANE-TA, chain/dates/names are fine)
