@@ -50,7 +50,8 @@ Expected<std::uint8_t> parse_octet(std::string_view field, const char* what) {
 }
 
 std::string fields_text(const TlsaRecord& r) {
-  return std::to_string(octet(r.usage)) + " " + std::to_string(octet(r.selector)) + " " + std::to_string(octet(r.mtype));
+  return std::to_string(octet(r.usage)) + " " + std::to_string(octet(r.selector)) + " " +
+         std::to_string(octet(r.mtype));
 }
 
 } // namespace
@@ -107,7 +108,8 @@ std::string describe(TlsaUsability usability, const TlsaRecord& record) {
   case TlsaUsability::Usable:
     return "usable";
   case TlsaUsability::PkixUsage:
-    return "usage " + std::to_string(octet(record.usage)) + " (" + usage_name(record.usage) + ") is not usable for SMTP";
+    return "usage " + std::to_string(octet(record.usage)) + " (" + usage_name(record.usage) +
+           ") is not usable for SMTP";
   case TlsaUsability::UnknownUsage:
     return "unknown usage " + std::to_string(octet(record.usage));
   case TlsaUsability::UnknownSelector:
