@@ -109,6 +109,107 @@ bool matches_leaf_itself(const TlsaRecord& record, const CertChain& chain) {
   return leaf && leaf->data == record.data;
 }
 
+// RFC 7671 §9 digest agility: OpenSSL ignores a SHA2-256 record when a SHA2-512 one with
+// the same usage and selector is present.
+bool outranked_by_sha512(const TlsaRecord& record, const std::vector<const TlsaRecord*>& accepted) {
+  return record.mtype == TlsaMatchingType::Sha2_256 &&
+         std::any_of(accepted.begin(), accepted.end(), [&](const TlsaRecord* other) {
+           return other->usage == record.usage && other->selector == record.selector &&
+                  other->mtype == TlsaMatchingType::Sha2_512;
+         });
+}
+
+// Why a record that matched nothing did not match: the common operator mistakes first.
+std::string no_match_note(const TlsaRecord& record, const CertChain& chain) {
+  if (record.usage == TlsaUsage::DaneEe) {
+    return "does not match the server certificate (depth 0)";
+  }
+  if (matches_leaf_itself(record, chain)) {
+    return "matches the server certificate itself, but a DANE-TA record must match an issuer "
+           "(CA) certificate; publish the server's own certificate or key as DANE-EE (usage 3)";
+  }
+  if (record.mtype != TlsaMatchingType::Full) {
+    return "no certificate in the chain matches (a digest can only match a trust anchor the "
+           "server sends)";
+  }
+  return "no certificate in the chain is issued by this trust anchor";
+}
+
+// One usable record's outcome from the engine run with that record alone.
+void explain_record(RecordOutcome& outcome, const TlsaRecord& record, const EngineRun& one, const CertChain& chain,
+                    const std::vector<std::string>& names) {
+  outcome.x509_error = one.x509_error;
+  outcome.depth = one.match_depth;
+  outcome.failure = classify_verify_error(one.x509_error);
+  if (!one.setup_ok) {
+    outcome.result = RecordResult::NoMatch;
+    outcome.failure = MatchFailure::ChainError;
+    outcome.note = one.setup_error;
+  } else if (one.x509_error == X509_V_OK && one.match_depth >= 0) {
+    outcome.result = RecordResult::Matched;
+    outcome.note = "matches the certificate at depth " + std::to_string(one.match_depth);
+  } else if (one.match_depth >= 0) {
+    outcome.result = RecordResult::MatchedButFailed;
+    outcome.note = "matches the certificate at depth " + std::to_string(one.match_depth) + ", but " +
+                   failure_text(outcome.failure, one.x509_error, one.error_depth, names);
+  } else {
+    outcome.result = RecordResult::NoMatch;
+    outcome.note = outcome.failure == MatchFailure::NoMatch
+                       ? no_match_note(record, chain)
+                       : failure_text(outcome.failure, one.x509_error, one.error_depth, names);
+  }
+}
+
+// The overall verdict from the run with every usable record (`usable` of them).
+void settle(Verdict& verdict, const EngineRun& all, std::size_t usable, const std::vector<std::string>& names) {
+  verdict.x509_error = all.x509_error;
+  verdict.error_depth = all.error_depth;
+  if (all.x509_error == X509_V_OK && all.match_depth >= 0 && all.matched) {
+    verdict.status = MatchStatus::Verified;
+    verdict.failure = MatchFailure::None;
+    verdict.matched = all.matched;
+    verdict.depth = all.match_depth;
+    verdict.reason = "Matched " + usage_name(all.matched->usage) + " " + all.matched->short_string() +
+                     " at depth " + std::to_string(all.match_depth);
+    if (!verdict.names_checked && all.matched->usage == TlsaUsage::DaneTa) {
+      verdict.reason += " (no reference names given: certificate names not checked)";
+    }
+    return;
+  }
+  verdict.status = MatchStatus::NotVerified;
+  verdict.failure = classify_verify_error(all.x509_error);
+  if (verdict.failure == MatchFailure::None) {
+    verdict.failure = MatchFailure::ChainError; // verified without a DANE authority: cannot happen, be safe
+  }
+  std::string why = failure_text(verdict.failure, all.x509_error, all.error_depth, names);
+  if (verdict.failure == MatchFailure::NoMatch) {
+    verdict.reason = "no usable TLSA record matches the chain (" + std::to_string(usable) + " usable)";
+  } else if (all.matched) {
+    verdict.reason = usage_name(all.matched->usage) + " " + all.matched->short_string() +
+                     " matched at depth " + std::to_string(all.match_depth) + ", but " + why;
+  } else {
+    verdict.reason = why;
+  }
+}
+
+// SMTP usability first (RFC 7672 §3.1): OpenSSL itself accepts PKIX usages. Adds one
+// outcome per record to `verdict`; the usable records go to `candidates` with their index.
+void sort_by_usability(const std::vector<TlsaRecord>& records, Verdict& verdict,
+                       std::vector<const TlsaRecord*>& candidates, std::vector<std::size_t>& candidate_index) {
+  for (const auto& record : records) {
+    RecordOutcome outcome;
+    outcome.record = record;
+    outcome.usability = smtp_usability(record);
+    if (outcome.usability == TlsaUsability::Usable) {
+      candidates.push_back(&record);
+      candidate_index.push_back(verdict.records.size());
+    } else {
+      outcome.note = "unusable: " + describe(outcome.usability, record);
+    }
+    verdict.records.push_back(std::move(outcome));
+  }
+}
+
 } // namespace
 
 const char* to_string(MatchStatus status) {
@@ -160,21 +261,9 @@ Verdict verify_chain(const MatchInput& input) {
   verdict.names_checked = !input.reference_names.empty();
   verdict.records.reserve(input.tlsa.size());
 
-  // SMTP usability first (RFC 7672 §3.1): OpenSSL itself accepts PKIX usages.
   std::vector<const TlsaRecord*> candidates;
   std::vector<std::size_t> candidate_index; // index into verdict.records
-  for (const auto& record : input.tlsa) {
-    RecordOutcome outcome;
-    outcome.record = record;
-    outcome.usability = smtp_usability(record);
-    if (outcome.usability == TlsaUsability::Usable) {
-      candidates.push_back(&record);
-      candidate_index.push_back(verdict.records.size());
-    } else {
-      outcome.note = "unusable: " + describe(outcome.usability, record);
-    }
-    verdict.records.push_back(std::move(outcome));
-  }
+  sort_by_usability(input.tlsa, verdict, candidates, candidate_index);
 
   auto ctx = new_dane_client_ctx();
   if (!ctx) {
@@ -231,12 +320,7 @@ Verdict verify_chain(const MatchInput& input) {
   for (std::size_t i = 0; i < accepted.size(); ++i) {
     RecordOutcome& outcome = verdict.records[accepted_index[i]];
     const TlsaRecord& record = *accepted[i];
-    bool outranked = record.mtype == TlsaMatchingType::Sha2_256 &&
-                     std::any_of(accepted.begin(), accepted.end(), [&](const TlsaRecord* other) {
-                       return other->usage == record.usage && other->selector == record.selector &&
-                              other->mtype == TlsaMatchingType::Sha2_512;
-                     });
-    if (outranked) {
+    if (outranked_by_sha512(record, accepted)) {
       outcome.result = RecordResult::Ignored;
       outcome.note = "ignored: a SHA2-512 record with the same usage and selector takes precedence (RFC 7671 "
                      "section 9, digest agility)";
@@ -245,68 +329,10 @@ Verdict verify_chain(const MatchInput& input) {
     EngineRun one = accepted.size() == 1
                         ? all
                         : run_engine(ctx->get(), {accepted[i]}, chain, input.reference_names, input.time);
-    outcome.x509_error = one.x509_error;
-    outcome.depth = one.match_depth;
-    outcome.failure = classify_verify_error(one.x509_error);
-    if (!one.setup_ok) {
-      outcome.result = RecordResult::NoMatch;
-      outcome.failure = MatchFailure::ChainError;
-      outcome.note = one.setup_error;
-    } else if (one.x509_error == X509_V_OK && one.match_depth >= 0) {
-      outcome.result = RecordResult::Matched;
-      outcome.note = "matches the certificate at depth " + std::to_string(one.match_depth);
-    } else if (one.match_depth >= 0) {
-      outcome.result = RecordResult::MatchedButFailed;
-      outcome.note = "matches the certificate at depth " + std::to_string(one.match_depth) + ", but " +
-                     failure_text(outcome.failure, one.x509_error, one.error_depth, input.reference_names);
-    } else {
-      outcome.result = RecordResult::NoMatch;
-      if (outcome.failure == MatchFailure::NoMatch) {
-        if (accepted[i]->usage == TlsaUsage::DaneEe) {
-          outcome.note = "does not match the server certificate (depth 0)";
-        } else if (matches_leaf_itself(*accepted[i], chain)) {
-          outcome.note = "matches the server certificate itself, but a DANE-TA record must match an issuer "
-                         "(CA) certificate; publish the server's own certificate or key as DANE-EE (usage 3)";
-        } else if (accepted[i]->mtype != TlsaMatchingType::Full) {
-          outcome.note = "no certificate in the chain matches (a digest can only match a trust anchor the "
-                         "server sends)";
-        } else {
-          outcome.note = "no certificate in the chain is issued by this trust anchor";
-        }
-      } else {
-        outcome.note = failure_text(outcome.failure, one.x509_error, one.error_depth, input.reference_names);
-      }
-    }
+    explain_record(outcome, record, one, chain, input.reference_names);
   }
 
-  verdict.x509_error = all.x509_error;
-  verdict.error_depth = all.error_depth;
-  if (all.x509_error == X509_V_OK && all.match_depth >= 0 && all.matched) {
-    verdict.status = MatchStatus::Verified;
-    verdict.failure = MatchFailure::None;
-    verdict.matched = all.matched;
-    verdict.depth = all.match_depth;
-    verdict.reason = "Matched " + usage_name(all.matched->usage) + " " + all.matched->short_string() +
-                     " at depth " + std::to_string(all.match_depth);
-    if (!verdict.names_checked && all.matched->usage == TlsaUsage::DaneTa) {
-      verdict.reason += " (no reference names given: certificate names not checked)";
-    }
-    return verdict;
-  }
-  verdict.status = MatchStatus::NotVerified;
-  verdict.failure = classify_verify_error(all.x509_error);
-  if (verdict.failure == MatchFailure::None) {
-    verdict.failure = MatchFailure::ChainError; // verified without a DANE authority: cannot happen, be safe
-  }
-  std::string why = failure_text(verdict.failure, all.x509_error, all.error_depth, input.reference_names);
-  if (verdict.failure == MatchFailure::NoMatch) {
-    verdict.reason = "no usable TLSA record matches the chain (" + std::to_string(accepted.size()) + " usable)";
-  } else if (all.matched) {
-    verdict.reason = usage_name(all.matched->usage) + " " + all.matched->short_string() +
-                     " matched at depth " + std::to_string(all.match_depth) + ", but " + why;
-  } else {
-    verdict.reason = why;
-  }
+  settle(verdict, all, accepted.size(), input.reference_names);
   return verdict;
 }
 

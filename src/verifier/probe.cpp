@@ -465,111 +465,87 @@ void classify_dane(SSL* ssl, const std::vector<std::string>& reference_names, Pr
   }
 }
 
-void run_probe(const ProbeRequest& request, ProbeReport& report) {
-  SmtpConnection conn(request.timeout);
-  if (auto failure = conn.connect(request.address, request.port)) {
-    report.result = failure->result;
-    report.reason = failure->reason;
-    return;
-  }
-  auto fail = [&](ProbeResult result, std::string reason) {
-    report.result = result;
-    report.reason = std::move(reason);
-  };
-
-  // Greeting.
+// The plaintext part: greeting, EHLO, STARTTLS. Records the banner.
+std::optional<StepFailure> smtp_until_starttls(SmtpConnection& conn, const ProbeRequest& request,
+                                               ProbeReport& report) {
   conn.start_reply();
   auto banner = conn.read_reply("the 220 greeting");
   if (!banner) {
-    fail(ProbeResult::ConnectFailed, banner.error());
-    return;
+    return StepFailure{ProbeResult::ConnectFailed, banner.error()};
   }
   if (!banner->lines.empty()) {
     report.banner = SmtpConnection::printable(banner->lines.front());
   }
   if (banner->code != 220) {
-    fail(ProbeResult::ConnectFailed, "server greeted with " + reply_text(*banner));
-    return;
+    return StepFailure{ProbeResult::ConnectFailed, "server greeted with " + reply_text(*banner)};
   }
 
-  // EHLO.
   if (auto failure = conn.send_line("EHLO " + request.helo_name, ProbeResult::ConnectFailed)) {
-    fail(failure->result, failure->reason);
-    return;
+    return failure;
   }
   conn.start_reply();
   auto ehlo = conn.read_reply("the EHLO reply");
   if (!ehlo) {
-    fail(ProbeResult::ConnectFailed, ehlo.error());
-    return;
+    return StepFailure{ProbeResult::ConnectFailed, ehlo.error()};
   }
   if (ehlo->code != 250) {
-    fail(ProbeResult::StarttlsNotOffered, "EHLO refused: " + reply_text(*ehlo));
-    return;
+    return StepFailure{ProbeResult::StarttlsNotOffered, "EHLO refused: " + reply_text(*ehlo)};
   }
   if (!offers_starttls(*ehlo)) {
-    fail(ProbeResult::StarttlsNotOffered, "the EHLO reply does not offer STARTTLS");
-    return;
+    return StepFailure{ProbeResult::StarttlsNotOffered, "the EHLO reply does not offer STARTTLS"};
   }
 
-  // STARTTLS.
   if (auto failure = conn.send_line("STARTTLS", ProbeResult::TlsFailed)) {
-    fail(failure->result, failure->reason);
-    return;
+    return failure;
   }
   conn.start_reply();
   auto starttls = conn.read_reply("the STARTTLS reply");
   if (!starttls) {
-    fail(ProbeResult::TlsFailed, starttls.error());
-    return;
+    return StepFailure{ProbeResult::TlsFailed, starttls.error()};
   }
   if (starttls->code != 220) {
-    fail(ProbeResult::TlsFailed, "STARTTLS refused: " + reply_text(*starttls));
-    return;
+    return StepFailure{ProbeResult::TlsFailed, "STARTTLS refused: " + reply_text(*starttls)};
   }
   if (conn.has_buffered_input()) {
     // RFC 3207 §4.2 / CVE-2011-0411 class: nothing may precede the handshake.
-    fail(ProbeResult::TlsFailed, "server sent plaintext after the STARTTLS reply (possible injection)");
-    return;
+    return StepFailure{ProbeResult::TlsFailed, "server sent plaintext after the STARTTLS reply (possible injection)"};
   }
+  return std::nullopt;
+}
 
-  // TLS with DANE, through the one SMTP DANE profile (dane_profile.hpp).
-  auto ctx = new_dane_client_ctx();
-  if (!ctx) {
-    fail(ProbeResult::TlsFailed, ctx.error());
-    return;
+// The TLSA base domain first, then the other reference names, without duplicates.
+std::vector<std::string> reference_names_of(const ProbeRequest& request) {
+  std::vector<std::string> names;
+  if (!request.tlsa_base.empty()) {
+    names.push_back(request.tlsa_base);
   }
-  SslPtr ssl(SSL_new(ctx->get()));
-  if (!ssl) {
-    fail(ProbeResult::TlsFailed, "cannot create a TLS session: " + openssl_error_text("SSL_new"));
-    return;
+  for (const auto& name : request.reference_names) {
+    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(name);
+    }
   }
+  return names;
+}
+
+// DANE on `ssl` when some record is usable (sets `dane`), else just SNI.
+std::optional<StepFailure> set_up_dane(SSL* ssl, const ProbeRequest& request,
+                                       const std::vector<std::string>& reference_names, ProbeReport& report,
+                                       bool& dane) {
   std::vector<const TlsaRecord*> usable;
   for (const auto& record : request.tlsa) {
     if (smtp_usability(record) == TlsaUsability::Usable) {
       usable.push_back(&record);
     }
   }
-  std::vector<std::string> reference_names;
-  if (!request.tlsa_base.empty()) {
-    reference_names.push_back(request.tlsa_base);
-  }
-  for (const auto& name : request.reference_names) {
-    if (!name.empty() && std::find(reference_names.begin(), reference_names.end(), name) == reference_names.end()) {
-      reference_names.push_back(name);
-    }
-  }
-  bool dane = !usable.empty();
+  dane = !usable.empty();
   if (dane) {
     if (request.tlsa_base.empty()) {
-      fail(ProbeResult::TlsFailed, "no TLSA base domain given for DANE");
-      return;
+      return StepFailure{ProbeResult::TlsFailed, "no TLSA base domain given for DANE"};
     }
     // Also sets SNI; reference_names starts with the base domain.
-    auto added = apply_smtp_dane(ssl.get(), request.tlsa_base, reference_names, usable);
+    auto added = apply_smtp_dane(ssl, request.tlsa_base, reference_names, usable);
     if (!added) {
-      fail(ProbeResult::TlsFailed, added.error());
-      return;
+      return StepFailure{ProbeResult::TlsFailed, added.error()};
     }
     report.usable_records = static_cast<std::size_t>(added->usable);
     if (report.usable_records == 0) {
@@ -579,18 +555,56 @@ void run_probe(const ProbeRequest& request, ProbeReport& report) {
   }
   if (!dane && !request.tlsa_base.empty()) {
     // SSL_set_tlsext_host_name() spelled out: the macro uses a C cast (-Werror=old-style-cast).
-    SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
              const_cast<char*>(request.tlsa_base.c_str()));
   }
-  if (SSL_set_fd(ssl.get(), conn.fd()) != 1) {
-    fail(ProbeResult::TlsFailed, "cannot attach the socket to TLS: " + openssl_error_text("SSL_set_fd"));
-    return;
+  return std::nullopt;
+}
+
+// QUIT politely; the verdict is already settled, so nothing here can change it.
+void quit_politely(SmtpConnection& conn, SSL* ssl, std::chrono::milliseconds timeout) {
+  auto quit_deadline = Clock::now() + std::min(timeout, k_max_quit_wait);
+  static constexpr char k_quit[] = "QUIT\r\n";
+  auto wrote = conn.drive_ssl(ssl, quit_deadline,
+                              [&] { return SSL_write(ssl, k_quit, static_cast<int>(sizeof k_quit - 1)); });
+  if (wrote) {
+    char buf[512];
+    std::string reply;
+    while (reply.find('\n') == std::string::npos && reply.size() < 4096) {
+      auto got = conn.drive_ssl(ssl, quit_deadline, [&] { return SSL_read(ssl, buf, static_cast<int>(sizeof buf)); });
+      if (!got) {
+        break;
+      }
+      reply.append(buf, static_cast<std::size_t>(*got));
+    }
+    ERR_clear_error();
+    SSL_shutdown(ssl); // one non-blocking attempt; the server may already be gone
   }
-  auto handshake =
-      conn.drive_ssl(ssl.get(), conn.step_deadline(), [&] { return SSL_connect(ssl.get()); });
+  ERR_clear_error();
+}
+
+// TLS with DANE, through the one SMTP DANE profile (dane_profile.hpp), then the verdict.
+std::optional<StepFailure> tls_with_dane(SmtpConnection& conn, const ProbeRequest& request, ProbeReport& report) {
+  auto ctx = new_dane_client_ctx();
+  if (!ctx) {
+    return StepFailure{ProbeResult::TlsFailed, ctx.error()};
+  }
+  SslPtr ssl(SSL_new(ctx->get()));
+  if (!ssl) {
+    return StepFailure{ProbeResult::TlsFailed, "cannot create a TLS session: " + openssl_error_text("SSL_new")};
+  }
+  const std::vector<std::string> reference_names = reference_names_of(request);
+  bool dane = false;
+  if (auto failure = set_up_dane(ssl.get(), request, reference_names, report, dane)) {
+    return failure;
+  }
+  if (SSL_set_fd(ssl.get(), conn.fd()) != 1) {
+    return StepFailure{ProbeResult::TlsFailed,
+                       "cannot attach the socket to TLS: " + openssl_error_text("SSL_set_fd")};
+  }
+  auto handshake = conn.drive_ssl(ssl.get(), conn.step_deadline(), [&] { return SSL_connect(ssl.get()); });
   if (!handshake) {
-    fail(ProbeResult::TlsFailed, "TLS handshake failed: " + handshake.error());
-    return;
+    return StepFailure{ProbeResult::TlsFailed, "TLS handshake failed: " + handshake.error()};
   }
   report.tls_version = SSL_get_version(ssl.get());
   if (const char* cipher = SSL_get_cipher_name(ssl.get())) {
@@ -604,27 +618,23 @@ void run_probe(const ProbeRequest& request, ProbeReport& report) {
     report.reason = request.tlsa.empty() ? "TLS established; no TLSA records, not authenticated"
                                          : "TLS established; no TLSA record is usable for SMTP, not authenticated";
   }
+  quit_politely(conn, ssl.get(), request.timeout);
+  return std::nullopt;
+}
 
-  // QUIT politely; the verdict is already settled.
-  auto quit_deadline = Clock::now() + std::min(request.timeout, k_max_quit_wait);
-  static constexpr char k_quit[] = "QUIT\r\n";
-  auto wrote = conn.drive_ssl(ssl.get(), quit_deadline,
-                              [&] { return SSL_write(ssl.get(), k_quit, static_cast<int>(sizeof k_quit - 1)); });
-  if (wrote) {
-    char buf[512];
-    std::string reply;
-    while (reply.find('\n') == std::string::npos && reply.size() < 4096) {
-      auto got = conn.drive_ssl(ssl.get(), quit_deadline,
-                                [&] { return SSL_read(ssl.get(), buf, static_cast<int>(sizeof buf)); });
-      if (!got) {
-        break;
-      }
-      reply.append(buf, static_cast<std::size_t>(*got));
-    }
-    ERR_clear_error();
-    SSL_shutdown(ssl.get()); // one non-blocking attempt; the server may already be gone
+void run_probe(const ProbeRequest& request, ProbeReport& report) {
+  SmtpConnection conn(request.timeout);
+  auto failure = conn.connect(request.address, request.port);
+  if (!failure) {
+    failure = smtp_until_starttls(conn, request, report);
   }
-  ERR_clear_error();
+  if (!failure) {
+    failure = tls_with_dane(conn, request, report);
+  }
+  if (failure) {
+    report.result = failure->result;
+    report.reason = std::move(failure->reason);
+  }
 }
 
 } // namespace
