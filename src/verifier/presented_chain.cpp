@@ -40,9 +40,10 @@ std::string asn1_time_rfc3339(const ASN1_TIME* time) {
   if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) {
     return {};
   }
-  std::int64_t secs = days_from_civil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1),
-                                     static_cast<unsigned>(tm.tm_mday)) * 86400 +
-                     tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+  // 64-bit arithmetic throughout (no int products widened afterwards).
+  const std::int64_t secs = days_from_civil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1),
+                                            static_cast<unsigned>(tm.tm_mday)) * 86400 +
+                            std::int64_t{tm.tm_hour} * 3600 + std::int64_t{tm.tm_min} * 60 + tm.tm_sec;
   return format_rfc3339(secs * k_usec_per_sec);
 }
 

@@ -37,7 +37,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t k_max_reply_bytes = 64 * 1024;
+constexpr std::size_t k_max_reply_bytes = std::size_t{64} * 1024;
 constexpr std::chrono::milliseconds k_max_quit_wait{3000};
 
 // A step failed: the result it maps to and why.
