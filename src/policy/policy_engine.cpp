@@ -53,17 +53,18 @@ PolicyAnswer pin_dane_ee(const DestinationFacts& facts, const std::vector<const 
   std::vector<std::string> pins;
   std::vector<std::string> skipped;
   for (const TlsaRecord* r : records) {
-    if (r->mtype == 0) {
+    if (r->mtype == TlsaMatchingType::Full) {
       auto hashed = named_digest(digest, r->data);
       if (hashed) {
         add_unique(pins, to_hex(*hashed));
       } else {
         skipped.push_back(r->short_string() + " (" + hashed.error() + ")");
       }
-    } else if (direct_mtype != 0 && r->mtype == direct_mtype) {
+    } else if (direct_mtype != 0 && octet(r->mtype) == direct_mtype) {
       add_unique(pins, to_hex(r->data));
     } else {
-      skipped.push_back(r->short_string() + " (matching type " + std::to_string(r->mtype) + " is not " + digest + ")");
+      skipped.push_back(r->short_string() + " (matching type " + std::to_string(octet(r->mtype)) + " is not " +
+                        digest + ")");
     }
   }
   if (pins.empty()) {
@@ -105,7 +106,7 @@ PolicyAnswer decide_pinned(const DestinationFacts& facts, const PinnedOptions& p
       if (smtp_usability(r) != TlsaUsability::Usable) {
         continue;
       }
-      (r.usage == static_cast<std::uint8_t>(TlsaUsage::DaneEe) ? ee : ta).push_back(&r);
+      (r.usage == TlsaUsage::DaneEe ? ee : ta).push_back(&r);
     }
   }
   if (!ee.empty() && !ta.empty()) {

@@ -459,9 +459,9 @@ bool CertificateRecords::matches(const TlsaRecord& record) const {
   return contains(leaf, record) || contains(issuer, record) || contains(other_cas, record);
 }
 
-std::optional<TlsaRecord> CertificateRecords::find(std::uint8_t usage, std::uint8_t selector,
-                                                   std::uint8_t mtype) const {
-  const auto& pool = usage == 3 ? leaf : issuer;
+std::optional<TlsaRecord> CertificateRecords::find(TlsaUsage usage, TlsaSelector selector,
+                                                   TlsaMatchingType mtype) const {
+  const auto& pool = usage == TlsaUsage::DaneEe ? leaf : issuer;
   for (const auto& record : pool) {
     if (record.usage == usage && record.selector == selector && record.mtype == mtype) {
       return record;

@@ -12,10 +12,11 @@ namespace dane::tools {
 
 namespace {
 
-constexpr std::array<std::uint8_t, 2> k_selectors{0, 1};
-constexpr std::array<std::uint8_t, 3> k_mtypes{0, 1, 2};
+constexpr std::array<TlsaSelector, 2> k_selectors{TlsaSelector::Cert, TlsaSelector::Spki};
+constexpr std::array<TlsaMatchingType, 3> k_mtypes{TlsaMatchingType::Full, TlsaMatchingType::Sha2_256,
+                                                   TlsaMatchingType::Sha2_512};
 
-Status add_all(std::vector<TlsaRecord>& out, X509* cert, std::uint8_t usage) {
+Status add_all(std::vector<TlsaRecord>& out, X509* cert, TlsaUsage usage) {
   for (auto selector : k_selectors) {
     for (auto mtype : k_mtypes) {
       auto record = make_tlsa(cert, usage, selector, mtype);
@@ -36,7 +37,7 @@ Expected<CertificateRecords> certificate_records(const std::vector<X509*>& chain
   }
   X509* leaf = chain.front();
   CertificateRecords out;
-  if (auto st = add_all(out.leaf, leaf, 3); !st) {
+  if (auto st = add_all(out.leaf, leaf, TlsaUsage::DaneEe); !st) {
     return make_error(st.error());
   }
   bool have_issuer = false;
@@ -46,19 +47,19 @@ Expected<CertificateRecords> certificate_records(const std::vector<X509*>& chain
       continue;
     }
     const bool issued_leaf = !have_issuer && X509_check_issued(ca, leaf) == X509_V_OK;
-    auto st = add_all(issued_leaf ? out.issuer : out.other_cas, ca, 2);
+    auto st = add_all(issued_leaf ? out.issuer : out.other_cas, ca, TlsaUsage::DaneTa);
     if (!st) {
       return make_error(st.error());
     }
     have_issuer = have_issuer || issued_leaf;
   }
-  auto cert_der = selected_der(leaf, 0);
-  auto spki = selected_der(leaf, 1);
+  auto cert_der = selected_der(leaf, TlsaSelector::Cert);
+  auto spki = selected_der(leaf, TlsaSelector::Spki);
   if (!cert_der || !spki) {
     return make_error(!cert_der ? cert_der.error() : spki.error());
   }
-  auto cert_digest = tlsa_digest(1, *cert_der);
-  auto spki_digest = tlsa_digest(1, *spki);
+  auto cert_digest = tlsa_digest(TlsaMatchingType::Sha2_256, *cert_der);
+  auto spki_digest = tlsa_digest(TlsaMatchingType::Sha2_256, *spki);
   if (!cert_digest || !spki_digest) {
     return make_error("cannot compute SHA-256");
   }
@@ -67,37 +68,13 @@ Expected<CertificateRecords> certificate_records(const std::vector<X509*>& chain
   return out;
 }
 
-namespace {
-
-// The certificates of a PEM bundle (dane/pem.hpp does the parsing); keys in the same
-// file (a combined key + chain file) are ignored, a bundle without certificates is an error.
-Expected<std::vector<X509Ptr>> certificates_of(Expected<PemBundle> bundle, const std::string& source) {
-  if (!bundle) {
-    return make_error(bundle.error());
-  }
-  if (bundle->certs.empty()) {
-    return make_error(source + ": no PEM certificate found");
-  }
-  return std::move(bundle->certs);
-}
-
-} // namespace
-
-Expected<std::vector<X509Ptr>> parse_pem_certificates(std::string_view pem) {
-  return certificates_of(parse_pem_bundle(pem), "input");
-}
-
-Expected<std::vector<X509Ptr>> read_pem_certificates(const std::string& path) {
-  return certificates_of(load_pem_bundle_file(path), path);
-}
-
 Expected<CertificateRecords> certificate_records_from_file(const std::string& path) {
-  auto certs = read_pem_certificates(path);
+  auto certs = load_pem_chain_file(path); // keys in a combined key + chain file are skipped
   if (!certs) {
     return make_error(certs.error());
   }
   std::vector<X509*> chain;
-  for (const auto& cert : *certs) {
+  for (const auto& cert : certs->certs) {
     chain.push_back(cert.get());
   }
   auto records = certificate_records(chain);

@@ -1,4 +1,4 @@
-// PEM loading: certificates, chains and keys (dane/pem.hpp, dane/match.hpp).
+// PEM loading: certificates, chains and keys (contract: dane/verifier/pem.hpp).
 #include "dane/verifier/pem.hpp"
 
 #include <cerrno>
@@ -14,7 +14,7 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 
-#include "dane/verifier/match.hpp"
+#include "dane/verifier/openssl_error.hpp"
 
 namespace dane {
 namespace {
@@ -35,17 +35,13 @@ struct PemBlock {
   }
 };
 
-std::string openssl_error_text() {
-  unsigned long code = ERR_peek_last_error();
-  std::string text;
-  if (code != 0) {
-    char buf[256];
-    ERR_error_string_n(code, buf, sizeof buf);
-    const char* reason = ERR_reason_error_string(code);
-    text = reason != nullptr ? reason : buf;
+// Why a DER body did not give an object: OpenSSL's reason, or the bytes left over.
+std::string der_problem(bool parsed, const char* call) {
+  if (parsed) {
+    ERR_clear_error();
+    return "trailing data after the DER object";
   }
-  ERR_clear_error();
-  return text.empty() ? "unknown OpenSSL error" : text;
+  return openssl_error_text(call);
 }
 
 bool is_cert_block(std::string_view name) {
@@ -97,7 +93,7 @@ Expected<PemBundle> parse_pem_bundle(std::string_view pem, const std::string& so
         break; // no further block: normal end of input
       }
       return make_error(source + ": malformed PEM block #" + std::to_string(index + 1) + ": " +
-                        openssl_error_text());
+                        openssl_error_text("PEM_read_bio"));
     }
     ++blocks;
     std::string_view name = block.name;
@@ -110,25 +106,25 @@ Expected<PemBundle> parse_pem_bundle(std::string_view pem, const std::string& so
       X509Ptr cert(name == PEM_STRING_X509_TRUSTED ? d2i_X509_AUX(nullptr, &p, block.len)
                                                    : d2i_X509(nullptr, &p, block.len));
       if (!cert || p != block.data + block.len) {
-        return make_error(where + ": not a valid certificate: " + openssl_error_text());
+        return make_error(where + ": not a valid certificate: " + der_problem(cert != nullptr, "d2i_X509"));
       }
       bundle.certs.push_back(std::move(cert));
     } else if (name == PEM_STRING_PUBLIC) {
       EvpPkeyPtr key(d2i_PUBKEY(nullptr, &p, block.len));
       if (!key || p != block.data + block.len) {
-        return make_error(where + ": not a valid public key: " + openssl_error_text());
+        return make_error(where + ": not a valid public key: " + der_problem(key != nullptr, "d2i_PUBKEY"));
       }
       bundle.public_keys.push_back(std::move(key));
     } else if (name == PEM_STRING_RSA_PUBLIC) {
       EvpPkeyPtr key(d2i_PublicKey(EVP_PKEY_RSA, nullptr, &p, block.len));
       if (!key || p != block.data + block.len) {
-        return make_error(where + ": not a valid RSA public key: " + openssl_error_text());
+        return make_error(where + ": not a valid RSA public key: " + der_problem(key != nullptr, "d2i_PublicKey"));
       }
       bundle.public_keys.push_back(std::move(key));
     } else if (is_private_key_block(name)) {
       EvpPkeyPtr key(d2i_AutoPrivateKey(nullptr, &p, block.len));
       if (!key) {
-        return make_error(where + ": not a valid private key: " + openssl_error_text());
+        return make_error(where + ": not a valid private key: " + openssl_error_text("d2i_AutoPrivateKey"));
       }
       bundle.private_keys.push_back(std::move(key));
     } else if (name == PEM_STRING_ECPARAMETERS) {
@@ -151,26 +147,26 @@ Expected<PemBundle> load_pem_bundle_file(const std::string& path) {
   return parse_pem_bundle(*text, path);
 }
 
-Expected<CertChain> parse_pem_chain(std::string_view pem) {
-  auto bundle = parse_pem_bundle(pem, "chain");
+namespace {
+
+Expected<CertChain> chain_of(Expected<PemBundle> bundle, const std::string& source) {
   if (!bundle) {
     return make_error(bundle.error());
   }
   if (bundle->certs.empty()) {
-    return make_error("chain: no certificate found (only keys)");
+    return make_error(source + ": no certificate found (only keys)");
   }
   return CertChain{std::move(bundle->certs)};
 }
 
+} // namespace
+
+Expected<CertChain> parse_pem_chain(std::string_view pem, const std::string& source) {
+  return chain_of(parse_pem_bundle(pem, source), source);
+}
+
 Expected<CertChain> load_pem_chain_file(const std::string& path) {
-  auto bundle = load_pem_bundle_file(path);
-  if (!bundle) {
-    return make_error(bundle.error());
-  }
-  if (bundle->certs.empty()) {
-    return make_error(path + ": no certificate found (only keys)");
-  }
-  return CertChain{std::move(bundle->certs)};
+  return chain_of(load_pem_bundle_file(path), path);
 }
 
 std::string describe_key(EVP_PKEY* key) {

@@ -24,16 +24,20 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "dane/verifier/handles.hpp"
 #include "dane/core/fd.hpp"
+#include "dane/core/text.hpp"
 #include "dane/core/time.hpp"
+#include "dane/verifier/dane_profile.hpp"
+#include "dane/verifier/handles.hpp"
+#include "dane/verifier/openssl_error.hpp"
+#include "presented_chain.hpp"
 
 namespace dane {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t k_max_reply_bytes = 64 * 1024;
+constexpr std::size_t k_max_reply_bytes = std::size_t{64} * 1024;
 constexpr std::chrono::milliseconds k_max_quit_wait{3000};
 
 // A step failed: the result it maps to and why.
@@ -52,20 +56,6 @@ std::string errno_text(int err) {
   // GNU strerror_r returns the message pointer (may not use buf).
   const char* text = strerror_r(err, buf, sizeof buf);
   return text;
-}
-
-std::string openssl_errors() {
-  std::string out;
-  unsigned long code = 0;
-  while ((code = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(code, buf, sizeof buf);
-    if (!out.empty()) {
-      out += "; ";
-    }
-    out += buf;
-  }
-  return out;
 }
 
 long remaining_ms(Clock::time_point deadline) {
@@ -286,15 +276,14 @@ public:
       } else if (err == SSL_ERROR_ZERO_RETURN) {
         return make_error("TLS connection closed by the server");
       } else if (err == SSL_ERROR_SYSCALL) {
-        std::string details = openssl_errors();
         int saved = errno;
-        if (!details.empty()) {
-          return make_error(details);
+        if (ERR_peek_error() != 0) {
+          return make_error(openssl_error_text("TLS I/O"));
         }
         return make_error(saved != 0 ? errno_text(saved) : std::string("connection closed by the server"));
       } else {
-        std::string details = openssl_errors();
-        return make_error(details.empty() ? "TLS error " + std::to_string(err) : details);
+        return make_error(ERR_peek_error() != 0 ? openssl_error_text("TLS I/O")
+                                                : "TLS error " + std::to_string(err));
       }
       int ready = wait_fd(m_fd.get(), events, deadline);
       if (ready == 0) {
@@ -348,124 +337,13 @@ bool offers_starttls(const SmtpReply& ehlo) {
   return false;
 }
 
-std::string bio_to_string(BIO* bio) {
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  return len > 0 && data != nullptr ? std::string(data, static_cast<std::size_t>(len)) : std::string();
-}
-
-std::string name_text(const X509_NAME* name) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || name == nullptr) {
-    return {};
-  }
-  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
-  return bio_to_string(bio.get());
-}
-
-std::string asn1_time_rfc3339(const ASN1_TIME* time) {
-  std::tm tm{};
-  if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) {
-    return {};
-  }
-  std::int64_t secs = days_from_civil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1),
-                                     static_cast<unsigned>(tm.tm_mday)) * 86400 +
-                     tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
-  return format_rfc3339(secs * k_usec_per_sec);
-}
-
-std::vector<std::string> subject_alt_names(X509* cert) {
-  std::vector<std::string> out;
-  GeneralNamesPtr names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
-  if (!names) {
-    return out;
-  }
-  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
-    if (name->type == GEN_DNS) {
-      const ASN1_IA5STRING* dns = name->d.dNSName;
-      out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
-                       static_cast<std::size_t>(ASN1_STRING_length(dns)));
-    } else if (name->type == GEN_IPADD) {
-      const ASN1_OCTET_STRING* ip = name->d.iPAddress;
-      char buf[INET6_ADDRSTRLEN] = {};
-      int len = ASN1_STRING_length(ip);
-      const unsigned char* bytes = ASN1_STRING_get0_data(ip);
-      if ((len == 4 && ::inet_ntop(AF_INET, bytes, buf, sizeof buf) != nullptr) ||
-          (len == 16 && ::inet_ntop(AF_INET6, bytes, buf, sizeof buf) != nullptr)) {
-        out.emplace_back(std::string("IP:") + buf);
-      }
-    }
-  }
-  return out;
-}
-
-std::string cert_pem(X509* cert) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) {
-    return {};
-  }
-  return bio_to_string(bio.get());
-}
-
-void describe_chain(SSL* ssl, ProbeReport& report) {
-  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl); // client side: leaf first, not owned
-  X509* leaf = SSL_get0_peer_certificate(ssl);
-  if (chain != nullptr) {
-    for (int i = 0; i < sk_X509_num(chain); ++i) {
-      report.chain_pem.push_back(cert_pem(sk_X509_value(chain, i)));
-    }
-  }
-  if (leaf == nullptr) {
-    return;
-  }
-  report.leaf_subject = name_text(X509_get_subject_name(leaf));
-  report.leaf_issuer = name_text(X509_get_issuer_name(leaf));
-  report.leaf_san = subject_alt_names(leaf);
-  report.leaf_not_before = asn1_time_rfc3339(X509_get0_notBefore(leaf));
-  report.leaf_not_after = asn1_time_rfc3339(X509_get0_notAfter(leaf));
-  auto spki = selected_der(leaf, 1); // i2d_X509_PUBKEY(X509_get_X509_PUBKEY()), docs/design.md §7
-  if (spki) {
-    auto digest = tlsa_digest(1, *spki);
-    if (digest) {
-      report.leaf_spki_sha256 = to_hex(*digest);
-    }
-  }
-}
-
-std::string join(const std::vector<std::string>& items, const char* separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) {
-      out += separator;
-    }
-    out += item;
-  }
-  return out;
-}
-
 // Classifies the handshake's verification outcome (SSL_VERIFY_NONE was in force).
 void classify_dane(SSL* ssl, const std::vector<std::string>& reference_names, ProbeReport& report) {
   long verify = SSL_get_verify_result(ssl);
   report.x509_error = static_cast<int>(verify);
-  X509* matched_cert = nullptr;
-  EVP_PKEY* matched_key = nullptr;
-  int depth = SSL_get0_dane_authority(ssl, &matched_cert, &matched_key);
+  int depth = SSL_get0_dane_authority(ssl, nullptr, nullptr);
   if (verify == X509_V_OK && depth >= 0) {
-    std::uint8_t usage = 0;
-    std::uint8_t selector = 0;
-    std::uint8_t mtype = 0;
-    const unsigned char* data = nullptr;
-    std::size_t length = 0;
-    if (SSL_get0_dane_tlsa(ssl, &usage, &selector, &mtype, &data, &length) >= 0 && data != nullptr) {
-      TlsaRecord record;
-      record.usage = usage;
-      record.selector = selector;
-      record.mtype = mtype;
-      record.data.assign(data, data + length);
-      report.matched = record;
-    }
+    report.matched = dane_matched_record(ssl);
     report.depth = depth;
     report.result = ProbeResult::Pass;
     report.authenticated = true;
@@ -476,157 +354,115 @@ void classify_dane(SSL* ssl, const std::vector<std::string>& reference_names, Pr
     return;
   }
   std::string error_text = X509_verify_cert_error_string(verify);
-  switch (verify) {
-  case X509_V_OK:
-    report.result = ProbeResult::TlsaMismatch;
+  // One classification for the probe and the offline check (dane_profile.hpp).
+  const MatchFailure failure = classify_verify_error(verify);
+  report.result = probe_result_for(failure);
+  switch (failure) {
+  case MatchFailure::None:
     report.reason = "chain verified without a DANE match";
     break;
-  case X509_V_ERR_HOSTNAME_MISMATCH:
-    report.result = ProbeResult::NameMismatch;
+  case MatchFailure::NameMismatch:
     report.reason = "DANE-TA: none of the reference names (" + join(reference_names, ", ") +
                     ") matches the certificate (subject " + report.leaf_subject +
                     (report.leaf_san.empty() ? std::string() : ", SAN " + join(report.leaf_san, ", ")) + ")";
     break;
-  case X509_V_ERR_CERT_HAS_EXPIRED:
-  case X509_V_ERR_CERT_NOT_YET_VALID:
-    report.result = ProbeResult::CertExpired;
+  case MatchFailure::Expired:
     report.reason = "DANE-TA: " + error_text + " (leaf valid " + report.leaf_not_before + " .. " +
                     report.leaf_not_after + ")";
     break;
-  case X509_V_ERR_DANE_NO_MATCH:
-    report.result = ProbeResult::TlsaMismatch;
+  case MatchFailure::NoMatch:
     report.reason = "no TLSA record matches the presented chain (" + std::to_string(report.usable_records) +
                     " usable record" + (report.usable_records == 1 ? "" : "s") + ")";
     break;
-  default:
-    report.result = ProbeResult::TlsaMismatch;
+  case MatchFailure::ChainError:
     report.reason = "TLSA records do not authenticate the chain: " + error_text;
     break;
   }
 }
 
-void run_probe(const ProbeRequest& request, ProbeReport& report) {
-  SmtpConnection conn(request.timeout);
-  if (auto failure = conn.connect(request.address, request.port)) {
-    report.result = failure->result;
-    report.reason = failure->reason;
-    return;
-  }
-  auto fail = [&](ProbeResult result, std::string reason) {
-    report.result = result;
-    report.reason = std::move(reason);
-  };
-
-  // Greeting.
+// The plaintext part: greeting, EHLO, STARTTLS. Records the banner.
+std::optional<StepFailure> smtp_until_starttls(SmtpConnection& conn, const ProbeRequest& request,
+                                               ProbeReport& report) {
   conn.start_reply();
   auto banner = conn.read_reply("the 220 greeting");
   if (!banner) {
-    fail(ProbeResult::ConnectFailed, banner.error());
-    return;
+    return StepFailure{ProbeResult::ConnectFailed, banner.error()};
   }
   if (!banner->lines.empty()) {
     report.banner = SmtpConnection::printable(banner->lines.front());
   }
   if (banner->code != 220) {
-    fail(ProbeResult::ConnectFailed, "server greeted with " + reply_text(*banner));
-    return;
+    return StepFailure{ProbeResult::ConnectFailed, "server greeted with " + reply_text(*banner)};
   }
 
-  // EHLO.
   if (auto failure = conn.send_line("EHLO " + request.helo_name, ProbeResult::ConnectFailed)) {
-    fail(failure->result, failure->reason);
-    return;
+    return failure;
   }
   conn.start_reply();
   auto ehlo = conn.read_reply("the EHLO reply");
   if (!ehlo) {
-    fail(ProbeResult::ConnectFailed, ehlo.error());
-    return;
+    return StepFailure{ProbeResult::ConnectFailed, ehlo.error()};
   }
   if (ehlo->code != 250) {
-    fail(ProbeResult::StarttlsNotOffered, "EHLO refused: " + reply_text(*ehlo));
-    return;
+    return StepFailure{ProbeResult::StarttlsNotOffered, "EHLO refused: " + reply_text(*ehlo)};
   }
   if (!offers_starttls(*ehlo)) {
-    fail(ProbeResult::StarttlsNotOffered, "the EHLO reply does not offer STARTTLS");
-    return;
+    return StepFailure{ProbeResult::StarttlsNotOffered, "the EHLO reply does not offer STARTTLS"};
   }
 
-  // STARTTLS.
   if (auto failure = conn.send_line("STARTTLS", ProbeResult::TlsFailed)) {
-    fail(failure->result, failure->reason);
-    return;
+    return failure;
   }
   conn.start_reply();
   auto starttls = conn.read_reply("the STARTTLS reply");
   if (!starttls) {
-    fail(ProbeResult::TlsFailed, starttls.error());
-    return;
+    return StepFailure{ProbeResult::TlsFailed, starttls.error()};
   }
   if (starttls->code != 220) {
-    fail(ProbeResult::TlsFailed, "STARTTLS refused: " + reply_text(*starttls));
-    return;
+    return StepFailure{ProbeResult::TlsFailed, "STARTTLS refused: " + reply_text(*starttls)};
   }
   if (conn.has_buffered_input()) {
     // RFC 3207 §4.2 / CVE-2011-0411 class: nothing may precede the handshake.
-    fail(ProbeResult::TlsFailed, "server sent plaintext after the STARTTLS reply (possible injection)");
-    return;
+    return StepFailure{ProbeResult::TlsFailed, "server sent plaintext after the STARTTLS reply (possible injection)"};
   }
+  return std::nullopt;
+}
 
-  // TLS with DANE.
-  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  if (!ctx) {
-    fail(ProbeResult::TlsFailed, "cannot create a TLS context: " + openssl_errors());
-    return;
+// The TLSA base domain first, then the other reference names, without duplicates.
+std::vector<std::string> reference_names_of(const ProbeRequest& request) {
+  std::vector<std::string> names;
+  if (!request.tlsa_base.empty()) {
+    names.push_back(request.tlsa_base);
   }
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
-  if (SSL_CTX_dane_enable(ctx.get()) <= 0) {
-    fail(ProbeResult::TlsFailed, "cannot enable DANE: " + openssl_errors());
-    return;
+  for (const auto& name : request.reference_names) {
+    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(name);
+    }
   }
-  SslPtr ssl(SSL_new(ctx.get()));
-  if (!ssl) {
-    fail(ProbeResult::TlsFailed, "cannot create a TLS session: " + openssl_errors());
-    return;
-  }
+  return names;
+}
+
+// DANE on `ssl` when some record is usable (sets `dane`), else just SNI.
+std::optional<StepFailure> set_up_dane(SSL* ssl, const ProbeRequest& request,
+                                       const std::vector<std::string>& reference_names, ProbeReport& report,
+                                       bool& dane) {
   std::vector<const TlsaRecord*> usable;
   for (const auto& record : request.tlsa) {
     if (smtp_usability(record) == TlsaUsability::Usable) {
       usable.push_back(&record);
     }
   }
-  std::vector<std::string> reference_names;
-  if (!request.tlsa_base.empty()) {
-    reference_names.push_back(request.tlsa_base);
-  }
-  for (const auto& name : request.reference_names) {
-    if (!name.empty() && std::find(reference_names.begin(), reference_names.end(), name) == reference_names.end()) {
-      reference_names.push_back(name);
-    }
-  }
-  bool dane = !usable.empty();
+  dane = !usable.empty();
   if (dane) {
     if (request.tlsa_base.empty()) {
-      fail(ProbeResult::TlsFailed, "no TLSA base domain given for DANE");
-      return;
+      return StepFailure{ProbeResult::TlsFailed, "no TLSA base domain given for DANE"};
     }
-    if (SSL_dane_enable(ssl.get(), request.tlsa_base.c_str()) <= 0) { // also sets SNI
-      fail(ProbeResult::TlsFailed, "cannot enable DANE for " + request.tlsa_base + ": " + openssl_errors());
-      return;
+    // Also sets SNI; reference_names starts with the base domain.
+    auto added = apply_smtp_dane(ssl, request.tlsa_base, reference_names, usable);
+    if (!added) {
+      return StepFailure{ProbeResult::TlsFailed, added.error()};
     }
-    SSL_dane_set_flags(ssl.get(), DANE_FLAG_NO_DANE_EE_NAMECHECKS); // RFC 7672 §3.1.1
-    SSL_set_hostflags(ssl.get(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    for (std::size_t i = 1; i < reference_names.size(); ++i) {
-      SSL_add1_host(ssl.get(), reference_names[i].c_str());
-    }
-    for (const TlsaRecord* record : usable) {
-      int added = SSL_dane_tlsa_add(ssl.get(), record->usage, record->selector, record->mtype, record->data.data(),
-                                    record->data.size());
-      if (added > 0) {
-        ++report.usable_records;
-      }
-    }
-    ERR_clear_error();
+    report.usable_records = static_cast<std::size_t>(added->usable);
     if (report.usable_records == 0) {
       // OpenSSL rejected every record (e.g. "3 1 0" data that is no SPKI): like an all-unusable RRset.
       dane = false;
@@ -634,24 +470,62 @@ void run_probe(const ProbeRequest& request, ProbeReport& report) {
   }
   if (!dane && !request.tlsa_base.empty()) {
     // SSL_set_tlsext_host_name() spelled out: the macro uses a C cast (-Werror=old-style-cast).
-    SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
              const_cast<char*>(request.tlsa_base.c_str()));
   }
-  if (SSL_set_fd(ssl.get(), conn.fd()) != 1) {
-    fail(ProbeResult::TlsFailed, "cannot attach the socket to TLS: " + openssl_errors());
-    return;
+  return std::nullopt;
+}
+
+// QUIT politely; the verdict is already settled, so nothing here can change it.
+void quit_politely(SmtpConnection& conn, SSL* ssl, std::chrono::milliseconds timeout) {
+  auto quit_deadline = Clock::now() + std::min(timeout, k_max_quit_wait);
+  static constexpr char k_quit[] = "QUIT\r\n";
+  auto wrote = conn.drive_ssl(ssl, quit_deadline,
+                              [&] { return SSL_write(ssl, k_quit, static_cast<int>(sizeof k_quit - 1)); });
+  if (wrote) {
+    char buf[512];
+    std::string reply;
+    while (reply.find('\n') == std::string::npos && reply.size() < 4096) {
+      auto got = conn.drive_ssl(ssl, quit_deadline, [&] { return SSL_read(ssl, buf, static_cast<int>(sizeof buf)); });
+      if (!got) {
+        break;
+      }
+      reply.append(buf, static_cast<std::size_t>(*got));
+    }
+    ERR_clear_error();
+    SSL_shutdown(ssl); // one non-blocking attempt; the server may already be gone
   }
-  auto handshake =
-      conn.drive_ssl(ssl.get(), conn.step_deadline(), [&] { return SSL_connect(ssl.get()); });
+  ERR_clear_error();
+}
+
+// TLS with DANE, through the one SMTP DANE profile (dane_profile.hpp), then the verdict.
+std::optional<StepFailure> tls_with_dane(SmtpConnection& conn, const ProbeRequest& request, ProbeReport& report) {
+  auto ctx = new_dane_client_ctx();
+  if (!ctx) {
+    return StepFailure{ProbeResult::TlsFailed, ctx.error()};
+  }
+  SslPtr ssl(SSL_new(ctx->get()));
+  if (!ssl) {
+    return StepFailure{ProbeResult::TlsFailed, "cannot create a TLS session: " + openssl_error_text("SSL_new")};
+  }
+  const std::vector<std::string> reference_names = reference_names_of(request);
+  bool dane = false;
+  if (auto failure = set_up_dane(ssl.get(), request, reference_names, report, dane)) {
+    return failure;
+  }
+  if (SSL_set_fd(ssl.get(), conn.fd()) != 1) {
+    return StepFailure{ProbeResult::TlsFailed,
+                       "cannot attach the socket to TLS: " + openssl_error_text("SSL_set_fd")};
+  }
+  auto handshake = conn.drive_ssl(ssl.get(), conn.step_deadline(), [&] { return SSL_connect(ssl.get()); });
   if (!handshake) {
-    fail(ProbeResult::TlsFailed, "TLS handshake failed: " + handshake.error());
-    return;
+    return StepFailure{ProbeResult::TlsFailed, "TLS handshake failed: " + handshake.error()};
   }
   report.tls_version = SSL_get_version(ssl.get());
   if (const char* cipher = SSL_get_cipher_name(ssl.get())) {
     report.cipher = cipher;
   }
-  describe_chain(ssl.get(), report);
+  detail::describe_chain(ssl.get(), report);
   if (dane) {
     classify_dane(ssl.get(), reference_names, report);
   } else {
@@ -659,27 +533,23 @@ void run_probe(const ProbeRequest& request, ProbeReport& report) {
     report.reason = request.tlsa.empty() ? "TLS established; no TLSA records, not authenticated"
                                          : "TLS established; no TLSA record is usable for SMTP, not authenticated";
   }
+  quit_politely(conn, ssl.get(), request.timeout);
+  return std::nullopt;
+}
 
-  // QUIT politely; the verdict is already settled.
-  auto quit_deadline = Clock::now() + std::min(request.timeout, k_max_quit_wait);
-  static constexpr char k_quit[] = "QUIT\r\n";
-  auto wrote = conn.drive_ssl(ssl.get(), quit_deadline,
-                              [&] { return SSL_write(ssl.get(), k_quit, static_cast<int>(sizeof k_quit - 1)); });
-  if (wrote) {
-    char buf[512];
-    std::string reply;
-    while (reply.find('\n') == std::string::npos && reply.size() < 4096) {
-      auto got = conn.drive_ssl(ssl.get(), quit_deadline,
-                                [&] { return SSL_read(ssl.get(), buf, static_cast<int>(sizeof buf)); });
-      if (!got) {
-        break;
-      }
-      reply.append(buf, static_cast<std::size_t>(*got));
-    }
-    ERR_clear_error();
-    SSL_shutdown(ssl.get()); // one non-blocking attempt; the server may already be gone
+void run_probe(const ProbeRequest& request, ProbeReport& report) {
+  SmtpConnection conn(request.timeout);
+  auto failure = conn.connect(request.address, request.port);
+  if (!failure) {
+    failure = smtp_until_starttls(conn, request, report);
   }
-  ERR_clear_error();
+  if (!failure) {
+    failure = tls_with_dane(conn, request, report);
+  }
+  if (failure) {
+    report.result = failure->result;
+    report.reason = std::move(failure->reason);
+  }
 }
 
 } // namespace

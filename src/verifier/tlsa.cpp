@@ -5,8 +5,11 @@
 #include <charconv>
 #include <cstdio>
 
-#include "dane/verifier/handles.hpp"
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "dane/core/text.hpp"
+#include "dane/verifier/handles.hpp"
 
 namespace dane {
 namespace {
@@ -46,55 +49,58 @@ Expected<std::uint8_t> parse_octet(std::string_view field, const char* what) {
   return static_cast<std::uint8_t>(value);
 }
 
+std::string fields_text(const TlsaRecord& r) {
+  return std::to_string(octet(r.usage)) + " " + std::to_string(octet(r.selector)) + " " +
+         std::to_string(octet(r.mtype));
+}
+
 } // namespace
 
-std::string TlsaRecord::to_string() const {
-  return std::to_string(usage) + " " + std::to_string(selector) + " " + std::to_string(mtype) + " " + to_hex(data);
-}
+std::string TlsaRecord::to_string() const { return fields_text(*this) + " " + to_hex(data); }
 
 std::string TlsaRecord::short_string() const {
   std::string hex = to_hex(data);
   if (hex.size() > 16) {
     hex = hex.substr(0, 8) + "..." + hex.substr(hex.size() - 8);
   }
-  return std::to_string(usage) + " " + std::to_string(selector) + " " + std::to_string(mtype) + " " + hex;
+  return fields_text(*this) + " " + hex;
 }
 
 TlsaUsability smtp_usability(const TlsaRecord& record) {
-  if (record.usage == 0 || record.usage == 1) {
+  if (record.usage == TlsaUsage::PkixTa || record.usage == TlsaUsage::PkixEe) {
     return TlsaUsability::PkixUsage;
   }
-  if (record.usage > 3) {
+  if (octet(record.usage) > octet(TlsaUsage::DaneEe)) {
     return TlsaUsability::UnknownUsage;
   }
-  if (record.selector > 1) {
+  if (octet(record.selector) > octet(TlsaSelector::Spki)) {
     return TlsaUsability::UnknownSelector;
   }
-  if (record.mtype > 2) {
+  if (octet(record.mtype) > octet(TlsaMatchingType::Sha2_512)) {
     return TlsaUsability::UnknownMatchingType;
   }
   if (record.data.empty()) {
     return TlsaUsability::EmptyData;
   }
-  if ((record.mtype == 1 && record.data.size() != 32) || (record.mtype == 2 && record.data.size() != 64)) {
+  if ((record.mtype == TlsaMatchingType::Sha2_256 && record.data.size() != 32) ||
+      (record.mtype == TlsaMatchingType::Sha2_512 && record.data.size() != 64)) {
     return TlsaUsability::BadDigestLength;
   }
   return TlsaUsability::Usable;
 }
 
-std::string usage_name(std::uint8_t usage) {
+std::string usage_name(TlsaUsage usage) {
   switch (usage) {
-  case 0:
+  case TlsaUsage::PkixTa:
     return "PKIX-TA";
-  case 1:
+  case TlsaUsage::PkixEe:
     return "PKIX-EE";
-  case 2:
+  case TlsaUsage::DaneTa:
     return "DANE-TA";
-  case 3:
+  case TlsaUsage::DaneEe:
     return "DANE-EE";
-  default:
-    return "usage " + std::to_string(usage);
   }
+  return "usage " + std::to_string(octet(usage)); // any other published octet
 }
 
 std::string describe(TlsaUsability usability, const TlsaRecord& record) {
@@ -102,15 +108,17 @@ std::string describe(TlsaUsability usability, const TlsaRecord& record) {
   case TlsaUsability::Usable:
     return "usable";
   case TlsaUsability::PkixUsage:
-    return "usage " + std::to_string(record.usage) + " (" + usage_name(record.usage) + ") is not usable for SMTP";
+    return "usage " + std::to_string(octet(record.usage)) + " (" + usage_name(record.usage) +
+           ") is not usable for SMTP";
   case TlsaUsability::UnknownUsage:
-    return "unknown usage " + std::to_string(record.usage);
+    return "unknown usage " + std::to_string(octet(record.usage));
   case TlsaUsability::UnknownSelector:
-    return "unknown selector " + std::to_string(record.selector);
+    return "unknown selector " + std::to_string(octet(record.selector));
   case TlsaUsability::UnknownMatchingType:
-    return "unknown matching type " + std::to_string(record.mtype);
+    return "unknown matching type " + std::to_string(octet(record.mtype));
   case TlsaUsability::BadDigestLength:
-    return "matching type " + std::to_string(record.mtype) + " needs " + (record.mtype == 1 ? "32" : "64") +
+    return "matching type " + std::to_string(octet(record.mtype)) + " needs " +
+           (record.mtype == TlsaMatchingType::Sha2_256 ? "32" : "64") +
            " octets of data, got " + std::to_string(record.data.size());
   case TlsaUsability::EmptyData:
     return "empty certificate association data";
@@ -143,9 +151,9 @@ Expected<TlsaRecord> parse_tlsa(std::string_view text) {
   if (data->empty()) {
     return make_error("certificate association data is empty");
   }
-  record.usage = *usage;
-  record.selector = *selector;
-  record.mtype = *mtype;
+  record.usage = TlsaUsage{*usage};
+  record.selector = TlsaSelector{*selector};
+  record.mtype = TlsaMatchingType{*mtype};
   record.data = std::move(*data);
   return record;
 }
@@ -155,18 +163,18 @@ Expected<TlsaRecord> parse_tlsa_rdata(std::span<const std::uint8_t> rdata) {
     return make_error("TLSA RDATA of " + std::to_string(rdata.size()) + " octets is too short");
   }
   TlsaRecord record;
-  record.usage = rdata[0];
-  record.selector = rdata[1];
-  record.mtype = rdata[2];
+  record.usage = TlsaUsage{rdata[0]};
+  record.selector = TlsaSelector{rdata[1]};
+  record.mtype = TlsaMatchingType{rdata[2]};
   record.data.assign(rdata.begin() + 3, rdata.end());
   return record;
 }
 
 std::vector<std::uint8_t> to_rdata(const TlsaRecord& record) {
   std::vector<std::uint8_t> out(3 + record.data.size());
-  out[0] = record.usage;
-  out[1] = record.selector;
-  out[2] = record.mtype;
+  out[0] = octet(record.usage);
+  out[1] = octet(record.selector);
+  out[2] = octet(record.mtype);
   std::copy(record.data.begin(), record.data.end(), out.begin() + 3);
   return out;
 }
@@ -185,28 +193,27 @@ Expected<std::vector<std::uint8_t>> named_digest(std::string_view algorithm, std
   return out;
 }
 
-Expected<std::vector<std::uint8_t>> tlsa_digest(std::uint8_t mtype, std::span<const std::uint8_t> bytes) {
+Expected<std::vector<std::uint8_t>> tlsa_digest(TlsaMatchingType mtype, std::span<const std::uint8_t> bytes) {
   switch (mtype) {
-  case 0:
+  case TlsaMatchingType::Full:
     return std::vector<std::uint8_t>(bytes.begin(), bytes.end());
-  case 1:
+  case TlsaMatchingType::Sha2_256:
     return named_digest("sha256", bytes);
-  case 2:
+  case TlsaMatchingType::Sha2_512:
     return named_digest("sha512", bytes);
-  default:
-    return make_error("unknown matching type " + std::to_string(mtype));
   }
+  return make_error("unknown matching type " + std::to_string(octet(mtype)));
 }
 
-Expected<std::vector<std::uint8_t>> selected_der(X509* cert, std::uint8_t selector) {
+Expected<std::vector<std::uint8_t>> selected_der(X509* cert, TlsaSelector selector) {
   unsigned char* der = nullptr;
   int len = -1;
-  if (selector == 0) {
+  if (selector == TlsaSelector::Cert) {
     len = i2d_X509(cert, &der);
-  } else if (selector == 1) {
+  } else if (selector == TlsaSelector::Spki) {
     len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
   } else {
-    return make_error("unknown selector " + std::to_string(selector));
+    return make_error("unknown selector " + std::to_string(octet(selector)));
   }
   if (len <= 0) {
     return make_error("cannot DER-encode the certificate");
@@ -227,7 +234,7 @@ Expected<std::vector<std::uint8_t>> spki_der(EVP_PKEY* key) {
   return out;
 }
 
-Expected<TlsaRecord> make_tlsa(X509* cert, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
+Expected<TlsaRecord> make_tlsa(X509* cert, TlsaUsage usage, TlsaSelector selector, TlsaMatchingType mtype) {
   auto der = selected_der(cert, selector);
   if (!der) {
     return make_error(der.error());
@@ -239,10 +246,10 @@ Expected<TlsaRecord> make_tlsa(X509* cert, std::uint8_t usage, std::uint8_t sele
   return TlsaRecord{usage, selector, mtype, std::move(*data)};
 }
 
-Expected<TlsaRecord> make_tlsa(EVP_PKEY* key, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
-  if (selector != 1) {
+Expected<TlsaRecord> make_tlsa(EVP_PKEY* key, TlsaUsage usage, TlsaSelector selector, TlsaMatchingType mtype) {
+  if (selector != TlsaSelector::Spki) {
     return make_error("a key alone gives only selector 1 (SubjectPublicKeyInfo); selector " +
-                      std::to_string(selector) + " needs the certificate");
+                      std::to_string(octet(selector)) + " needs the certificate");
   }
   auto der = spki_der(key);
   if (!der) {

@@ -40,7 +40,7 @@ std::string record_text(const std::string& cert_file, std::uint8_t usage, std::u
     ADD_FAILURE() << "cannot read " << pki(cert_file);
     return {};
   }
-  auto record = make_tlsa(cert.get(), usage, selector, mtype);
+  auto record = make_tlsa(cert.get(), TlsaUsage{usage}, TlsaSelector{selector}, TlsaMatchingType{mtype});
   if (!record) {
     ADD_FAILURE() << record.error();
     return {};

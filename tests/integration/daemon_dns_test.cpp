@@ -72,9 +72,9 @@ protected:
       ADD_FAILURE() << "cannot read " << pki << "int.crt";
       return;
     }
-    auto der = selected_der(intermediate.get(), 0);
+    auto der = selected_der(intermediate.get(), TlsaSelector::Cert);
     s_int_der_hex = to_hex(*der);
-    s_int_sha256_hex = to_hex(*tlsa_digest(1, *der));
+    s_int_sha256_hex = to_hex(*tlsa_digest(TlsaMatchingType::Sha2_256, *der));
     s_int_pem = read_text_file(pki + "int.crt");
 
     SmtpServerOptions smtp;

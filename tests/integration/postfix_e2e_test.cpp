@@ -73,7 +73,7 @@ std::string tlsa_for(const std::string& cert_file, std::uint8_t usage, std::uint
   if (!cert) {
     return "cannot read " + cert_file;
   }
-  auto record = make_tlsa(cert.get(), usage, selector, mtype);
+  auto record = make_tlsa(cert.get(), TlsaUsage{usage}, TlsaSelector{selector}, TlsaMatchingType{mtype});
   return record ? record->to_string() : "make_tlsa failed: " + record.error();
 }
 

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <openssl/pem.h>
 
 #include "dane/verifier/handles.hpp"
+#include "dane/verifier/pem.hpp"
 #include "smtp_server.hpp"
 #include "test_env.hpp"
 
@@ -27,18 +27,18 @@ constexpr std::chrono::milliseconds k_step_timeout{10000};
 std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
 
 X509Ptr load_cert(const std::string& name) {
-  BioPtr bio(BIO_new_file(pki(name).c_str(), "r"));
-  if (!bio) {
-    ADD_FAILURE() << "cannot open " << pki(name);
+  auto chain = load_pem_chain_file(pki(name));
+  if (!chain) {
+    ADD_FAILURE() << chain.error();
     return {};
   }
-  return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  return std::move(chain->certs.front());
 }
 
 TlsaRecord record_for(const std::string& cert_file, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
   X509Ptr cert = load_cert(cert_file);
   EXPECT_TRUE(cert) << cert_file;
-  auto record = make_tlsa(cert.get(), usage, selector, mtype);
+  auto record = make_tlsa(cert.get(), TlsaUsage{usage}, TlsaSelector{selector}, TlsaMatchingType{mtype});
   EXPECT_TRUE(record.has_value()) << cert_file;
   return record ? *record : TlsaRecord{};
 }

@@ -436,7 +436,7 @@ TEST_F(RolloverRig, UsageErrorsExitTwo) {
       {{"--current", m_dir + "/missing.pem", "--next", pki("leaf-rsa.crt"), "--host", "mx.example.test"},
        "missing.pem"},
       {{"--current", pki("leaf-p256.key"), "--next", pki("leaf-rsa.crt"), "--host", "mx.example.test"},
-       "no PEM certificate"},
+       "no certificate found"},
       {{"--current", pki("leaf-p256.crt"), "--next", pki("leaf-rsa.crt"), "--host", "mx.example.test", "--interval",
         "-1"},
        "--interval"},

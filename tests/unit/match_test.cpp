@@ -197,7 +197,7 @@ TEST_P(MatchVectors, Verdict) {
     EXPECT_EQ(verdict.x509_error, 0);
     std::string want = "Matched " + usage_name(verdict.matched->usage) + " " + verdict.matched->short_string() +
                        " at depth " + std::to_string(v.depth);
-    if (v.names.empty() && verdict.matched->usage == 2) {
+    if (v.names.empty() && verdict.matched->usage == TlsaUsage::DaneTa) {
       want += " (no reference names given: certificate names not checked)";
     }
     EXPECT_EQ(verdict.reason, want);
@@ -240,9 +240,9 @@ TEST(MatchVectorFile, CoversTheIssueRequirements) {
     for (std::size_t i = 0; i < v.tlsa.size(); ++i) {
       auto r = parse_tlsa(v.tlsa[i]);
       ASSERT_TRUE(r.has_value());
-      usages.insert(r->usage);
+      usages.insert(octet(r->usage));
       if (v.status == "verified" && static_cast<std::size_t>(v.matched) == i + 1) {
-        usable_combos.insert({r->usage, r->selector, r->mtype});
+        usable_combos.insert({octet(r->usage), octet(r->selector), octet(r->mtype)});
       }
     }
   }
@@ -262,7 +262,7 @@ CertChain load(const std::string& file) {
 
 TlsaRecord record_for(const std::string& cert_file, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
   CertChain c = load(cert_file);
-  auto r = make_tlsa(c.certs.front().get(), usage, selector, mtype);
+  auto r = make_tlsa(c.certs.front().get(), TlsaUsage{usage}, TlsaSelector{selector}, TlsaMatchingType{mtype});
   if (!r) {
     throw std::runtime_error(r.error());
   }

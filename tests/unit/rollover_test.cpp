@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dane/tools/rollover.hpp"
+#include "dane/verifier/pem.hpp"
 
 namespace dane::tools {
 namespace {
@@ -34,7 +35,7 @@ std::vector<TlsaRecord> fake_records(std::uint8_t seed, std::uint8_t usage) {
   std::vector<TlsaRecord> out;
   for (std::uint8_t s = 0; s <= 1; ++s) {
     for (std::uint8_t m = 0; m <= 2; ++m) {
-      out.push_back(TlsaRecord{usage, s, m, fake_data(seed, s, m)});
+      out.push_back(TlsaRecord{TlsaUsage{usage}, TlsaSelector{s}, TlsaMatchingType{m}, fake_data(seed, s, m)});
     }
   }
   return out;
@@ -45,10 +46,12 @@ CertificateRecords fake_cert(std::uint8_t key, std::uint8_t cert, std::uint8_t i
   CertificateRecords out;
   // Selector 1 records depend on the key, selector 0 on the certificate.
   for (std::uint8_t m = 0; m <= 2; ++m) {
-    out.leaf.push_back(TlsaRecord{3, 0, m, fake_data(cert, 0, m)});
+    out.leaf.push_back(
+        TlsaRecord{TlsaUsage::DaneEe, TlsaSelector::Cert, TlsaMatchingType{m}, fake_data(cert, 0, m)});
   }
   for (std::uint8_t m = 0; m <= 2; ++m) {
-    out.leaf.push_back(TlsaRecord{3, 1, m, fake_data(key, 1, m)});
+    out.leaf.push_back(
+        TlsaRecord{TlsaUsage::DaneEe, TlsaSelector::Spki, TlsaMatchingType{m}, fake_data(key, 1, m)});
   }
   if (issuer != 0) {
     out.issuer = fake_records(issuer, 2);
@@ -59,7 +62,7 @@ CertificateRecords fake_cert(std::uint8_t key, std::uint8_t cert, std::uint8_t i
 }
 
 TlsaRecord rec(const CertificateRecords& c, std::uint8_t u, std::uint8_t s, std::uint8_t m) {
-  auto r = c.find(u, s, m);
+  auto r = c.find(TlsaUsage{u}, TlsaSelector{s}, TlsaMatchingType{m});
   EXPECT_TRUE(r.has_value());
   return r.value_or(TlsaRecord{});
 }
@@ -138,7 +141,8 @@ TEST(RolloverNames, DurationsAndTimes) {
   EXPECT_EQ(format_duration(seconds(3661)), "1h 1m 1s");
   EXPECT_EQ(format_duration(hours(24)), "24h");
   EXPECT_EQ(format_rfc3339(k_now), "2027-01-15T08:00:00Z");
-  EXPECT_EQ(zone_line("mx.example.test", 2525, TlsaRecord{3, 1, 1, {0xab, 0xcd}}),
+  EXPECT_EQ(zone_line("mx.example.test", 2525,
+                      TlsaRecord{TlsaUsage::DaneEe, TlsaSelector::Spki, TlsaMatchingType::Sha2_256, {0xab, 0xcd}}),
             "_2525._tcp.mx.example.test. IN TLSA 3 1 1 abcd");
 }
 
@@ -216,7 +220,7 @@ TEST_F(RolloverTest, PublishedRrsetMatchesNeither) {
 TEST_F(RolloverTest, UnusableRecordsDoNotCountAsMatches) {
   auto in = input();
   auto pkix = rec(m_current, 3, 1, 1);
-  pkix.usage = 1; // PKIX-EE of the current key: unusable for SMTP
+  pkix.usage = TlsaUsage::PkixEe; // PKIX-EE of the current key: unusable for SMTP
   in.published = secure({pkix});
   auto d = decide_rollover(in);
   EXPECT_EQ(d.refusal, RolloverRefusal::MatchesNeither);
@@ -754,7 +758,7 @@ TEST_F(RolloverStateFile, DecisionStateSurvivesTheFile) {
   in.current = fake_cert(1, 2, 3);
   in.next = fake_cert(4, 5, 6);
   in.now = k_now;
-  in.published = secure({*in.current.find(3, 1, 1), *in.next.find(3, 1, 1)});
+  in.published = secure({rec(in.current, 3, 1, 1), rec(in.next, 3, 1, 1)});
   auto d = decide_rollover(in);
   ASSERT_EQ(d.step, RolloverStep::Wait);
   std::string path = m_dir + "/s.json";
@@ -800,32 +804,34 @@ TEST(RolloverCertificates, ChainFileGivesLeafIssuerAndFurtherCas) {
   EXPECT_EQ(full->other_cas.size(), 6u);
 
   // Independent computations: X509_digest for the certificate, i2d_PUBKEY for the SPKI.
-  auto certs = read_pem_certificates(pki("leaf-p256.crt"));
+  auto certs = load_pem_chain_file(pki("leaf-p256.crt"));
   ASSERT_TRUE(certs.has_value()) << certs.error();
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  ASSERT_EQ(X509_digest((*certs)[0].get(), EVP_sha256(), md, &len), 1);
+  ASSERT_EQ(X509_digest(certs->certs[0].get(), EVP_sha256(), md, &len), 1);
   EXPECT_EQ(full->cert_sha256, to_hex(std::span<const std::uint8_t>(md, len)));
   unsigned char* der = nullptr;
-  int der_len = i2d_PUBKEY(X509_get0_pubkey((*certs)[0].get()), &der);
+  int der_len = i2d_PUBKEY(X509_get0_pubkey(certs->certs[0].get()), &der);
   ASSERT_GT(der_len, 0);
   std::vector<std::uint8_t> spki(der, der + der_len);
   OPENSSL_free(der);
   EXPECT_EQ(full->spki_sha256, sha256_hex(spki));
-  ASSERT_TRUE(full->find(3, 1, 1).has_value());
-  EXPECT_EQ(to_hex(full->find(3, 1, 1)->data), full->spki_sha256);
+  ASSERT_TRUE(full->find(TlsaUsage::DaneEe, TlsaSelector::Spki, TlsaMatchingType::Sha2_256).has_value());
+  EXPECT_EQ(to_hex(full->find(TlsaUsage::DaneEe, TlsaSelector::Spki, TlsaMatchingType::Sha2_256)->data),
+            full->spki_sha256);
 
   // The issuer is the intermediate: its 2 0 1 is the SHA-256 of int.crt.
-  auto ints = read_pem_certificates(pki("int.crt"));
+  auto ints = load_pem_chain_file(pki("int.crt"));
   ASSERT_TRUE(ints.has_value());
-  ASSERT_EQ(X509_digest((*ints)[0].get(), EVP_sha256(), md, &len), 1);
-  ASSERT_TRUE(full->find(2, 0, 1).has_value());
-  EXPECT_EQ(to_hex(full->find(2, 0, 1)->data), to_hex(std::span<const std::uint8_t>(md, len)));
+  ASSERT_EQ(X509_digest(ints->certs[0].get(), EVP_sha256(), md, &len), 1);
+  ASSERT_TRUE(full->find(TlsaUsage::DaneTa, TlsaSelector::Cert, TlsaMatchingType::Sha2_256).has_value());
+  EXPECT_EQ(to_hex(full->find(TlsaUsage::DaneTa, TlsaSelector::Cert, TlsaMatchingType::Sha2_256)->data),
+            to_hex(std::span<const std::uint8_t>(md, len)));
 
   auto alone = certificate_records_from_file(pki("leaf-p256.crt"));
   ASSERT_TRUE(alone.has_value());
   EXPECT_TRUE(alone->issuer.empty());
-  EXPECT_FALSE(alone->find(2, 1, 1).has_value());
+  EXPECT_FALSE(alone->find(TlsaUsage::DaneTa, TlsaSelector::Spki, TlsaMatchingType::Sha2_256).has_value());
   EXPECT_EQ(alone->spki_sha256, full->spki_sha256);
 }
 
@@ -834,9 +840,10 @@ TEST(RolloverCertificates, TwoLeavesOfOneIssuerShareTheirTaRecords) {
   auto rsa = certificate_records_from_file(pki("leaf-rsa.chain.pem"));
   ASSERT_TRUE(p256.has_value() && rsa.has_value());
   EXPECT_NE(p256->spki_sha256, rsa->spki_sha256);
-  EXPECT_EQ(p256->find(2, 1, 1), rsa->find(2, 1, 1));
-  EXPECT_FALSE(rsa->matches(*p256->find(3, 1, 1)));
-  EXPECT_TRUE(rsa->matches(*p256->find(2, 1, 1)));
+  EXPECT_EQ(p256->find(TlsaUsage::DaneTa, TlsaSelector::Spki, TlsaMatchingType::Sha2_256),
+            rsa->find(TlsaUsage::DaneTa, TlsaSelector::Spki, TlsaMatchingType::Sha2_256));
+  EXPECT_FALSE(rsa->matches(*p256->find(TlsaUsage::DaneEe, TlsaSelector::Spki, TlsaMatchingType::Sha2_256)));
+  EXPECT_TRUE(rsa->matches(*p256->find(TlsaUsage::DaneTa, TlsaSelector::Spki, TlsaMatchingType::Sha2_256)));
   EXPECT_EQ(classify_presented("", rsa->spki_sha256, *p256, *rsa), Presented::Next);
 }
 
@@ -846,8 +853,8 @@ TEST(RolloverCertificates, BadFilesAreErrorsNamingTheFile) {
   EXPECT_NE(missing.error().find("no-such.pem"), std::string::npos);
   auto key_only = certificate_records_from_file(pki("leaf-p256.key"));
   ASSERT_FALSE(key_only.has_value());
-  EXPECT_NE(key_only.error().find("no PEM certificate"), std::string::npos) << key_only.error();
-  auto broken = parse_pem_certificates("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+  EXPECT_NE(key_only.error().find("no certificate found"), std::string::npos) << key_only.error();
+  auto broken = parse_pem_chain("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
   ASSERT_FALSE(broken.has_value());
   EXPECT_NE(broken.error().find("not a valid certificate"), std::string::npos) << broken.error();
 }

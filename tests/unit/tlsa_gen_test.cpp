@@ -92,6 +92,9 @@ struct KeyType {
   const char* label;
 };
 
+// Readable parameter printing in --gtest_list_tests and failure messages.
+void PrintTo(const KeyType& k, std::ostream* os) { *os << k.name << " (" << k.label << ")"; }
+
 constexpr KeyType k_key_types[] = {
     {"leaf-rsa", "RSA 2048"},
     {"leaf-p256", "EC P-256"},
@@ -188,13 +191,17 @@ TEST_P(TlsaGen, LibraryMatchesOpenssl) {
   EXPECT_EQ(dane::describe_key(key->private_keys[0].get()), GetParam().label);
   for (std::uint8_t s = 0; s < 2; ++s) {
     for (std::uint8_t m = 0; m < 3; ++m) {
-      auto r = dane::make_tlsa(cert->certs[0].get(), 3, s, m);
+      SCOPED_TRACE("certificate, selector " + std::to_string(s) + ", matching type " + std::to_string(m));
+      auto r = dane::make_tlsa(cert->certs[0].get(), dane::TlsaUsage::DaneEe, dane::TlsaSelector{s},
+                               dane::TlsaMatchingType{m});
       ASSERT_TRUE(r.has_value()) << r.error();
       EXPECT_EQ(dane::to_hex(r->data), want.hex[s][m]);
     }
   }
   for (std::uint8_t m = 0; m < 3; ++m) {
-    auto r = dane::make_tlsa(key->private_keys[0].get(), 3, 1, m);
+    SCOPED_TRACE("private key, matching type " + std::to_string(m));
+    auto r = dane::make_tlsa(key->private_keys[0].get(), dane::TlsaUsage::DaneEe, dane::TlsaSelector::Spki,
+                             dane::TlsaMatchingType{m});
     ASSERT_TRUE(r.has_value()) << r.error();
     EXPECT_EQ(dane::to_hex(r->data), want.hex[1][m]);
   }

@@ -29,6 +29,8 @@
 #include "dane/core/text.hpp"
 #include "dane/daemon/resolver_options.hpp"
 #include "dane/tools/rollover.hpp"
+#include "dane/verifier/pem.hpp"
+#include "dane/verifier/probe.hpp"
 
 namespace po = boost::program_options;
 

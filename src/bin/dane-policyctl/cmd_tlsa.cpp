@@ -158,7 +158,8 @@ int cmd_tlsa(int argc, char** argv) {
       return fail(file + " holds " + std::to_string(bundle->certs.size()) + " certificate(s); --cert-index " +
                   std::to_string(*index) + " is out of range (0 = first)");
     }
-    record = make_tlsa(bundle->certs[*index].get(), *usage, *selector, *mtype);
+    record = make_tlsa(bundle->certs[*index].get(), TlsaUsage{*usage}, TlsaSelector{*selector},
+                       TlsaMatchingType{*mtype});
   } else {
     EVP_PKEY* key = !bundle->public_keys.empty() ? bundle->public_keys.front().get()
                     : !bundle->private_keys.empty() ? bundle->private_keys.front().get()
@@ -173,7 +174,7 @@ int cmd_tlsa(int argc, char** argv) {
       return fail(file + " holds a key (" + describe_key(key) +
                   "), not a certificate: a key gives only selector 1 (SPKI); selector 0 needs the certificate");
     }
-    record = make_tlsa(key, *usage, *selector, *mtype);
+    record = make_tlsa(key, TlsaUsage{*usage}, TlsaSelector{*selector}, TlsaMatchingType{*mtype});
   }
   if (!record) {
     return fail(file + ": " + record.error());

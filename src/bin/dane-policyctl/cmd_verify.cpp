@@ -43,7 +43,7 @@ constexpr std::string_view k_usage_text =
 // do not depend on names (RFC 7672 §3.1.1) and stay verified.
 bool names_unchecked_dane_ta(const Verdict& verdict) {
   return verdict.status == MatchStatus::Verified && !verdict.names_checked && verdict.matched &&
-         verdict.matched->usage == static_cast<std::uint8_t>(TlsaUsage::DaneTa);
+         verdict.matched->usage == TlsaUsage::DaneTa;
 }
 
 void refuse_unchecked_names(Verdict& verdict) {
@@ -119,7 +119,7 @@ void print_text(const Verdict& verdict, std::ostream& out) {
     out << "  " << usage_name(r.record.usage) << " " << r.record.short_string() << ": " << r.note << "\n";
   }
   bool any_dane_ta = std::any_of(verdict.records.begin(), verdict.records.end(), [](const RecordOutcome& r) {
-    return r.record.usage == 2 && r.result != RecordResult::Unusable;
+    return r.record.usage == TlsaUsage::DaneTa && r.result != RecordResult::Unusable;
   });
   if (!verdict.names_checked && any_dane_ta) {
     out << "note: no --name given; DANE-TA certificate names are not checked\n";

@@ -76,19 +76,15 @@ struct CertificateRecords {
 
   bool matches(const TlsaRecord& record) const;
   // The record of the leaf (usage 3) or the issuer (usage 2) with these parameters, if computed.
-  std::optional<TlsaRecord> find(std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) const;
+  std::optional<TlsaRecord> find(TlsaUsage usage, TlsaSelector selector, TlsaMatchingType mtype) const;
 };
 
 // Builds CertificateRecords from a chain (leaf first, then optional CA certificates). The issuer is
 // the first later certificate that X509_check_issued() says issued the leaf. Fails on an empty chain.
 Expected<CertificateRecords> certificate_records(const std::vector<X509*>& chain);
 
-// PEM certificates in `pem`, in order (other PEM blocks such as keys are skipped). Fails when
-// there is no certificate or a CERTIFICATE block does not parse.
-Expected<std::vector<X509Ptr>> parse_pem_certificates(std::string_view pem);
-// The same for a file; the error names the file.
-Expected<std::vector<X509Ptr>> read_pem_certificates(const std::string& path);
-// certificate_records() of a PEM file (certificate or chain, leaf first).
+// certificate_records() of a PEM file (certificate or chain, leaf first; read with
+// dane/verifier/pem.hpp load_pem_chain_file, so keys in the file are skipped).
 Expected<CertificateRecords> certificate_records_from_file(const std::string& path);
 
 // The published TLSA RRset at _PORT._tcp.HOST as the resolver saw it.

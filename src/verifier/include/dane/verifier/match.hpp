@@ -23,16 +23,12 @@
 
 #include "dane/core/expected.hpp"
 #include "dane/verifier/handles.hpp"
+#include "dane/verifier/pem.hpp"
 #include "dane/verifier/tlsa.hpp"
 
 namespace dane {
 
-// A parsed certificate chain, leaf first. Parse once, keep it (parsing is ~150 µs a cert).
-struct CertChain {
-  std::vector<X509Ptr> certs;
-};
-Expected<CertChain> load_pem_chain_file(const std::string& path);
-Expected<CertChain> parse_pem_chain(std::string_view pem);
+// CertChain and its loaders (load_pem_chain_file, parse_pem_chain): dane/verifier/pem.hpp.
 
 enum class MatchStatus {
   Verified,       // some usable record matched (and, for DANE-TA, chain/dates/names are fine)
@@ -40,10 +36,12 @@ enum class MatchStatus {
   NoUsableRecords // nothing usable was given
 };
 
-// Why a DANE-TA match failed, when it did (drives probe results).
+// Why a DANE-TA match failed, when it did (drives probe results). The X509_V_* codes
+// are classified once, for this check and the probe alike (dane_profile.hpp).
 // Probe mapping: NoMatch -> `tlsa-mismatch`, NameMismatch -> `name-mismatch`,
-// Expired -> `cert-expired` (also "not yet valid"), ChainError -> `tlsa-mismatch`
-// (a broken chain below a matched trust anchor: bad signature, CA flags, purpose).
+// Expired -> `cert-expired` (expired or not yet valid), ChainError -> `tlsa-mismatch`
+// (a broken chain below a matched trust anchor: bad signature, CA flags, purpose, or a
+// malformed certificate, including a validity field that cannot be parsed).
 enum class MatchFailure { None, NoMatch, NameMismatch, Expired, ChainError };
 
 // What one record did on its own (each usable record is also verified alone,

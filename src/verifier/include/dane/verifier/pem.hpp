@@ -1,4 +1,10 @@
-// dane/verifier/pem.hpp — loading certificates and keys from PEM text or files.
+// dane/verifier/pem.hpp — loading certificates and keys from PEM text or files: the
+// one PEM loader of the project (the CLI, the rollover tools and the tests use it).
+//
+// Two shapes of result: a PemBundle (everything: certificates, public and private
+// keys) for callers that take "a certificate or a key" (dane-policyctl tlsa), and a
+// CertChain (the certificates only, leaf first, keys in the same input skipped) for
+// callers that need a certificate (verify, rollover). Each has a text and a file form.
 //
 // Inputs: PEM text (any number of blocks; text outside the blocks, such as
 // `openssl x509 -text` output, is ignored) or a file path. Recognised blocks:
@@ -8,7 +14,9 @@
 // Failure modes (all reported as Expected errors naming the file and block):
 // unreadable file, no PEM block at all, a malformed PEM block (bad base64, no END
 // line), a block whose DER does not parse, an encrypted private key (not
-// supported: no passphrase prompts), an unknown block type.
+// supported: no passphrase prompts), an unknown block type; for a CertChain also
+// "no certificate found (only keys)".
+// Trust: the input is untrusted; nothing here decides trust, it only parses.
 // Each certificate is parsed exactly once (parsing costs ~150 µs, docs/design.md §7).
 // No global state; thread-safe (the OpenSSL error queue is per thread and is
 // cleared after use).
@@ -25,6 +33,11 @@
 
 namespace dane {
 
+// A parsed certificate chain, leaf first. Parse once, keep it (parsing is ~150 µs a cert).
+struct CertChain {
+  std::vector<X509Ptr> certs;
+};
+
 // Everything found in one PEM input, in input order per kind.
 struct PemBundle {
   std::vector<X509Ptr> certs;
@@ -35,6 +48,11 @@ struct PemBundle {
 // `source` names the input in error messages (a file name, or "input").
 Expected<PemBundle> parse_pem_bundle(std::string_view pem, const std::string& source = "input");
 Expected<PemBundle> load_pem_bundle_file(const std::string& path);
+
+// The certificates of the input, in input order; other blocks (keys) are skipped. Fails as
+// the bundle functions do, and when there is no certificate. `source` as above.
+Expected<CertChain> parse_pem_chain(std::string_view pem, const std::string& source = "chain");
+Expected<CertChain> load_pem_chain_file(const std::string& path);
 
 // Whole file contents; errors name the file and the OS error.
 Expected<std::string> read_text_file(const std::string& path);
