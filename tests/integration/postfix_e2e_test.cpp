@@ -367,6 +367,13 @@ protected:
       ASSERT_TRUE(g_rig->dns->start());
     }
     r = g_rig;
+    // Every case starts with empty daemon caches: a cache hit writes no verdict line, so a
+    // destination another case looked up earlier (in any order) would leave this one's
+    // verdict-log checks and the report case's counts without their line.
+    for (const auto* d : {&r->pinned, &r->native, &r->monitor}) {
+      auto flushed = run_command({policyctl_binary(), "flush", "--all", "--socket", "unix:" + d->socket});
+      ASSERT_EQ(flushed.exit_code, 0) << flushed.output;
+    }
   }
 
   void TearDown() override {
