@@ -406,6 +406,26 @@ protected:
     return r->sender->wait_for_log("to=<" + re_escape(s.rcpt) + ">.*status=" + status, s.sender_mark, limit);
   }
 
+  // Sends to native.test while its TLSA records are gone from DNS (after a reload: fresh smtp(8)
+  // processes, no TLSA results cached inside Postfix) and waits for `status`. The records are put
+  // back for whoever runs next before this returns; a failure to change the zone is a failed wait.
+  LogWait send_while_native_lacks_tlsa(SenderSetup setup, const std::string& local_part, const std::string& status,
+                                       Sent& s) {
+    LogWait result;
+    if (auto removed = r->dns->replace_zone({"native.test", native_zone(*r, false)}); !removed) {
+      result.log = "cannot remove native.test's TLSA records: " + removed.error();
+      return result;
+    }
+    r->sender->reload();
+    s = send(setup, local_part, "native.test");
+    result = wait_status(s, status);
+    if (auto restored = r->dns->replace_zone({"native.test", native_zone(*r, true)}); !restored) {
+      result.found = false;
+      result.log += "\ncannot put native.test's TLSA records back: " + restored.error();
+    }
+    return result;
+  }
+
   std::size_t received_copies(const Sent& s) {
     return r->receiver->log_lines("message-id=<" + re_escape(s.id) + ">", s.receiver_mark).size();
   }
@@ -605,12 +625,8 @@ TEST_F(PostfixE2e, Native_MxLosesTlsa_DeferredNotPlainTls) {
     ASSERT_EQ(r->sender->log_lines("Verified TLS connection established to mx\\.native\\.test", warm.sender_mark).size(),
               1u);
   }
-  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, false)}));
-  r->sender->reload(); // fresh smtp(8) processes: no TLSA results cached inside Postfix
-  Sent s = send(SenderSetup::Native, "lost", "native.test");
-  auto deferred = wait_status(s, "deferred");
-  // Put the records back for whoever runs next, before asserting.
-  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, true)}));
+  Sent s;
+  auto deferred = send_while_native_lacks_tlsa(SenderSetup::Native, "lost", "deferred", s);
   ASSERT_TRUE(deferred) << deferred.log;
   EXPECT_NE(deferred.line.find("dsn=4.7.5"), std::string::npos) << deferred.line;
   EXPECT_TRUE(r->sender->log_lines("TLS connection established", s.sender_mark).empty())
@@ -625,11 +641,8 @@ TEST_F(PostfixE2e, Control_NativeWithoutDaemon_MxLosesTlsa_FallsBackToUnauthenti
   // and delivers over unauthenticated TLS. This is the downgrade the daemon's dane-only prevents
   // (and shows that the deferral above is not an artefact of the rig).
   configure_sender(*r, SenderSetup::NativeWithoutDaemon);
-  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, false)}));
-  r->sender->reload();
-  Sent s = send(SenderSetup::NativeWithoutDaemon, "control", "native.test");
-  auto sent = wait_status(s, "sent");
-  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, true)}));
+  Sent s;
+  auto sent = send_while_native_lacks_tlsa(SenderSetup::NativeWithoutDaemon, "control", "sent", s);
   ASSERT_TRUE(sent) << sent.log;
   auto tls = r->sender->log_lines("TLS connection established to mx\\.native\\.test", s.sender_mark);
   ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
@@ -684,69 +697,10 @@ std::string copy_tail(const std::string& path, std::size_t mark, const std::stri
   return copy;
 }
 
-// Self-contained: it makes the sessions it reports on and reads only the maillog and verdict-log
-// lines written since it began (copied aside), so what other cases did, before or after it, in
-// any order, does not change its counts.
-TEST_F(PostfixE2e, Report_OverItsOwnDeliveries_CountsWhatWasDeliveredAndDeferred) {
-  const std::size_t maillog_mark = r->sender->log_mark();
-  const std::vector<const Rig::Daemon*> daemons = {&r->pinned, &r->native, &r->monitor};
-  std::vector<std::size_t> verdict_marks;
-  for (const auto* d : daemons) {
-    verdict_marks.push_back(file_size_or_zero(d->verdict_log));
-  }
-
-  // The deliveries, what each must end in, and what it adds to its destination's counts.
-  struct Delivery {
-    SenderSetup setup;
-    std::string local_part, domain, status;
-    const Rig::Daemon* daemon;
-    Tally adds;
-  };
-  const std::vector<Delivery> deliveries = {
-      {SenderSetup::Pinned, "report-ee", "ee.e2e.test", "sent", &r->pinned, {1, 0, 0, 0, 0}},
-      {SenderSetup::Pinned, "report-rolled", "rolled.e2e.test", "deferred", &r->pinned, {0, 1, 1, 1, 0}},
-      {SenderSetup::Pinned, "report-insecure", "insecure.test", "sent", &r->pinned, {0, 1, 0, 0, 0}},
-      {SenderSetup::Pinned, "report-bogus", "bogus.test", "deferred", &r->pinned, {0, 0, 0, 1, 0}},
-      {SenderSetup::Monitor, "report-monitor", "mon-rolled.e2e.test", "sent", &r->monitor, {0, 1, 0, 0, 0}},
-      {SenderSetup::Native, "report-native", "native.test", "sent", &r->native, {1, 0, 0, 0, 0}},
-  };
-  std::map<std::string, Tally> tally;
-  for (const auto& d : deliveries) {
-    const auto mark = file_size_or_zero(d.daemon->verdict_log);
-    Sent s = send(d.setup, d.local_part, d.domain);
-    auto done = wait_status(s, d.status);
-    ASSERT_TRUE(done) << d.domain << ": no status=" << d.status << "\n" << done.log;
-    std::string log;
-    ASSERT_TRUE(wait_verdict(d.daemon->verdict_log, mark, d.domain, log)) << log;
-    Tally& t = tally[d.domain];
-    t.verified += d.adds.verified;
-    t.untrusted += d.adds.untrusted;
-    t.verify_failures += d.adds.verify_failures;
-    t.deferred += d.adds.deferred;
-  }
-  // dane-only while the TLSA records are gone (the daemon's answer is cached from the delivery
-  // above): Postfix's own lookup finds none and defers, which RFC 8460 calls dane-required.
-  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, false)}));
-  r->sender->reload();
-  Sent lost = send(SenderSetup::Native, "report-lost", "native.test");
-  auto deferred = wait_status(lost, "deferred");
-  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, true)}));
-  ASSERT_TRUE(deferred) << deferred.log;
-  ++tally["native.test"].deferred;
-  ++tally["native.test"].dane_required;
-  r->sender->clear_queue();
-
-  // The report sees exactly these sessions.
-  const std::string dir = r->work->path() + "/report-" + std::to_string(maillog_mark);
-  std::filesystem::create_directories(dir);
-  const std::string maillog = copy_tail(r->sender->maillog_path(), maillog_mark, dir + "/maillog");
-  std::vector<std::string> logs;
-  for (std::size_t i = 0; i < daemons.size(); ++i) {
-    logs.push_back(copy_tail(daemons[i]->verdict_log, verdict_marks[i], dir + "/verdicts-" + std::to_string(i) + ".jsonl"));
-  }
-  ASSERT_FALSE(tally.empty()) << "no deliveries: the report would be checked against nothing";
-  ASSERT_FALSE(read_text_file(maillog).empty()) << "no maillog lines since the case began";
-
+// Runs `dane-policyctl report --json --maillog MAILLOG LOGS...` and expects its per-destination
+// maillog counts to be exactly `tally` (and, with --tlsrpt, the dane-required sessions).
+void expect_report_matches(const std::string& maillog, const std::vector<std::string>& logs,
+                           const std::map<std::string, Tally>& tally) {
   std::vector<std::string> argv = {policyctl_binary(), "report", "--json", "--maillog", maillog};
   argv.insert(argv.end(), logs.begin(), logs.end());
   auto run = run_command(argv);
@@ -806,6 +760,69 @@ TEST_F(PostfixE2e, Report_OverItsOwnDeliveries_CountsWhatWasDeliveredAndDeferred
     }
     EXPECT_EQ(required, t.dane_required) << name << "\n" << report.dump(2);
   }
+}
+
+// Self-contained: it makes the sessions it reports on and reads only the maillog and verdict-log
+// lines written since it began (copied aside), so what other cases did, before or after it, in
+// any order, does not change its counts.
+TEST_F(PostfixE2e, Report_OverItsOwnDeliveries_CountsWhatWasDeliveredAndDeferred) {
+  const std::size_t maillog_mark = r->sender->log_mark();
+  const std::vector<const Rig::Daemon*> daemons = {&r->pinned, &r->native, &r->monitor};
+  std::vector<std::size_t> verdict_marks;
+  for (const auto* d : daemons) {
+    verdict_marks.push_back(file_size_or_zero(d->verdict_log));
+  }
+
+  // The deliveries, what each must end in, and what it adds to its destination's counts.
+  struct Delivery {
+    SenderSetup setup;
+    std::string local_part, domain, status;
+    const Rig::Daemon* daemon;
+    Tally adds;
+  };
+  const std::vector<Delivery> deliveries = {
+      {SenderSetup::Pinned, "report-ee", "ee.e2e.test", "sent", &r->pinned, {1, 0, 0, 0, 0}},
+      {SenderSetup::Pinned, "report-rolled", "rolled.e2e.test", "deferred", &r->pinned, {0, 1, 1, 1, 0}},
+      {SenderSetup::Pinned, "report-insecure", "insecure.test", "sent", &r->pinned, {0, 1, 0, 0, 0}},
+      {SenderSetup::Pinned, "report-bogus", "bogus.test", "deferred", &r->pinned, {0, 0, 0, 1, 0}},
+      {SenderSetup::Monitor, "report-monitor", "mon-rolled.e2e.test", "sent", &r->monitor, {0, 1, 0, 0, 0}},
+      {SenderSetup::Native, "report-native", "native.test", "sent", &r->native, {1, 0, 0, 0, 0}},
+  };
+  std::map<std::string, Tally> tally;
+  for (const auto& d : deliveries) {
+    const auto mark = file_size_or_zero(d.daemon->verdict_log);
+    Sent s = send(d.setup, d.local_part, d.domain);
+    auto done = wait_status(s, d.status);
+    ASSERT_TRUE(done) << d.domain << ": no status=" << d.status << "\n" << done.log;
+    std::string log;
+    ASSERT_TRUE(wait_verdict(d.daemon->verdict_log, mark, d.domain, log)) << log;
+    Tally& t = tally[d.domain];
+    t.verified += d.adds.verified;
+    t.untrusted += d.adds.untrusted;
+    t.verify_failures += d.adds.verify_failures;
+    t.deferred += d.adds.deferred;
+  }
+  // dane-only while the TLSA records are gone (the daemon's answer is cached from the delivery
+  // above): Postfix's own lookup finds none and defers, which RFC 8460 calls dane-required.
+  Sent lost;
+  auto deferred = send_while_native_lacks_tlsa(SenderSetup::Native, "report-lost", "deferred", lost);
+  ASSERT_TRUE(deferred) << deferred.log;
+  ++tally["native.test"].deferred;
+  ++tally["native.test"].dane_required;
+  r->sender->clear_queue();
+
+  // The report sees exactly these sessions.
+  const std::string dir = r->work->path() + "/report-" + std::to_string(maillog_mark);
+  std::filesystem::create_directories(dir);
+  const std::string maillog = copy_tail(r->sender->maillog_path(), maillog_mark, dir + "/maillog");
+  std::vector<std::string> logs;
+  for (std::size_t i = 0; i < daemons.size(); ++i) {
+    logs.push_back(copy_tail(daemons[i]->verdict_log, verdict_marks[i], dir + "/verdicts-" + std::to_string(i) + ".jsonl"));
+  }
+  ASSERT_FALSE(tally.empty()) << "no deliveries: the report would be checked against nothing";
+  ASSERT_FALSE(read_text_file(maillog).empty()) << "no maillog lines since the case began";
+
+  expect_report_matches(maillog, logs, tally);
 }
 
 } // namespace
