@@ -25,6 +25,9 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_process.hpp"
+#include "files.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 #include "dane/core/fd.hpp"
 #include "dns_rig.hpp"
 #include "test_env.hpp"

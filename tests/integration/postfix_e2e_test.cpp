@@ -38,7 +38,10 @@
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
+#include "files.hpp"
 #include "postfix_instance.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace dane::test {
@@ -112,7 +115,7 @@ std::string policyctl_binary() {
 
 // True while the tree still has the placeholder main (before the daemon landed).
 bool daemon_is_placeholder() {
-  return run_command({dane_policyd_path(), "--help"}).output.find("not implemented yet") != std::string::npos;
+  return run_process({dane_policyd_path(), "--help"}, 120s).output.find("not implemented yet") != std::string::npos;
 }
 
 // --- the rig --------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ std::string build_rig(Rig& r) {
   // The daemon's libunbound: the rig's fragment, plus "keep probing a server that was down" so
   // the DNS-outage case recovers as soon as nsd is back.
   r.daemon_unbound_conf = r.work->path() + "/daemon-unbound.conf";
-  write_file_text(r.daemon_unbound_conf, "server:\n  infra-keep-probing: yes\n  infra-host-ttl: 1\ninclude: \"" +
+  write_text_file_or_throw(r.daemon_unbound_conf, "server:\n  infra-keep-probing: yes\n  infra-host-ttl: 1\ninclude: \"" +
                                              r.dns->unbound_config_path() + "\"\n");
 
   // --- Postfix's resolvers ---
@@ -371,7 +374,7 @@ protected:
     // destination another case looked up earlier (in any order) would leave this one's
     // verdict-log checks and the report case's counts without their line.
     for (const auto* d : {&r->pinned, &r->native, &r->monitor}) {
-      auto flushed = run_command({policyctl_binary(), "flush", "--all", "--socket", "unix:" + d->socket});
+      auto flushed = run_process({policyctl_binary(), "flush", "--all", "--socket", "unix:" + d->socket}, 120s);
       ASSERT_EQ(flushed.exit_code, 0) << flushed.output;
     }
   }
@@ -693,7 +696,7 @@ TEST_F(PostfixE2e, Monitor_BogusZone_DeliveredAsWithoutDaemon_VerdictSaysTemp) {
 // A copy of the part of `path` after byte offset `mark` (what one case wrote), as `copy`.
 std::string copy_tail(const std::string& path, std::size_t mark, const std::string& copy) {
   const std::string text = read_text_file(path);
-  write_file_text(copy, mark < text.size() ? text.substr(mark) : std::string());
+  write_text_file_or_throw(copy, mark < text.size() ? text.substr(mark) : std::string());
   return copy;
 }
 
@@ -703,7 +706,7 @@ void expect_report_matches(const std::string& maillog, const std::vector<std::st
                            const std::map<std::string, Tally>& tally) {
   std::vector<std::string> argv = {policyctl_binary(), "report", "--json", "--maillog", maillog};
   argv.insert(argv.end(), logs.begin(), logs.end());
-  auto run = run_command(argv);
+  auto run = run_process(argv, 120s);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   auto j = nlohmann::json::parse(run.output, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << "not JSON (a warning on stderr?):\n" << run.output;
@@ -746,7 +749,7 @@ void expect_report_matches(const std::string& maillog, const std::vector<std::st
     std::vector<std::string> targv = {policyctl_binary(), "report", "--tlsrpt", "--domain", name,
                                       "--maillog", maillog};
     targv.insert(targv.end(), logs.begin(), logs.end());
-    auto trun = run_command(targv);
+    auto trun = run_process(targv, 120s);
     ASSERT_EQ(trun.exit_code, 0) << trun.output;
     auto report = nlohmann::json::parse(trun.output, nullptr, false);
     ASSERT_TRUE(report.is_object()) << trun.output;

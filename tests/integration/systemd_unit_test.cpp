@@ -36,6 +36,9 @@
 #include <netinet/in.h>
 
 #include "daemon_process.hpp"
+#include "files.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 #include "smtp_server.hpp"
 #include "test_env.hpp"
 
