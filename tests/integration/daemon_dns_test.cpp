@@ -17,6 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_process.hpp"
+#include "files.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
@@ -136,10 +139,7 @@ protected:
     s_rig->add_zone(refresh_zone(true));
     s_rig->add_lame_delegation("lame.test", LameKind::Refused);
     s_rig->add_lame_delegation("slow.test", LameKind::NoServer);
-    if (auto st = s_rig->start(); !st) {
-      ADD_FAILURE() << st.error();
-      s_rig.reset();
-    }
+    DnsRig::start_or_fail(s_rig);
   }
   static void TearDownTestSuite() {
     s_rig.reset();
@@ -205,7 +205,7 @@ protected:
     return out;
   }
 
-  DaemonTempDir m_dir{"dane-daemon-dns"};
+  TempDir m_dir{"daemon-dns"};
   std::unique_ptr<SocketmapClient> m_client;
 };
 
@@ -335,7 +335,7 @@ TEST_F(DaemonDns, PolicyDelegationFailureActions) {
   };
   for (const Case& c : {Case{"dunno", "DUNNO"}, Case{"defer_if_permit", "DEFER_IF_PERMIT 4.7.5 "},
                         Case{"warn", "WARN "}, Case{"prepend", "PREPEND X-DANE-Policy: "}}) {
-    DaemonTempDir dir("dane-daemon-policy");
+    TempDir dir("daemon-policy");
     std::string path = dir.path() + "/policy";
     auto rig_args = s_rig->cli_args(5);
     std::vector<std::string> args{"--policy-service", "unix:" + path, "--policy-failure-action", c.action};

@@ -23,6 +23,9 @@
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
+#include "files.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace dane {
@@ -57,13 +60,6 @@ std::string der_hex(const char* pem_file) {
   std::string hex = to_hex(std::span<const std::uint8_t>(der, static_cast<std::size_t>(len)));
   OPENSSL_free(der);
   return hex;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // The destinations of the RFC 7672 cases (see the tests below for what each one means).
@@ -114,9 +110,10 @@ class DnsRigTest : public ::testing::Test {
 protected:
   // One rig for the whole file (both suites): started on first use, stopped at exit.
   static void SetUpTestSuite() {
-    if (!DnsRig::tools_available() || s_rig != nullptr || !s_start_error.empty()) {
+    if (!DnsRig::tools_available() || s_tried) {
       return;
     }
+    s_tried = true;
     s_rig = std::make_unique<DnsRig>();
     s_rig->add_zone({"res.test", std::string(R"(
         @            MX    10 mx
@@ -130,16 +127,13 @@ protected:
     s_rig->add_lame_delegation("lame.res.test");
     s_rig->add_lame_delegation("silent.res.test", LameKind::NoServer);
     add_destination_zones(*s_rig);
-    if (auto started = s_rig->start(); !started) {
-      s_start_error = started.error();
-      s_rig.reset();
-    }
+    DnsRig::start_or_fail(s_rig);
   }
 
   void SetUp() override {
     DANE_REQUIRE_OR_SKIP(DnsRig::tools_available(), DnsRig::missing_tools_message());
     DANE_REQUIRE_OR_SKIP(test::is_root(), "the rig's lame delegations need port 53 on loopback (root)");
-    ASSERT_TRUE(s_rig != nullptr) << "rig failed to start: " << s_start_error;
+    ASSERT_TRUE(s_rig != nullptr) << "the rig did not start (its error is reported at the start of the suite)";
     auto resolver = make_unbound_resolver(s_rig->resolver_config(std::chrono::seconds(5)));
     ASSERT_TRUE(resolver) << resolver.error();
     m_resolver = std::move(*resolver);
@@ -156,13 +150,13 @@ public:
 
 protected:
   static std::unique_ptr<DnsRig> s_rig;
-  static std::string s_start_error;
+  static bool s_tried;
   std::unique_ptr<Resolver> m_resolver;
 };
 
 std::unique_ptr<DnsRig> DnsRigTest::s_rig;
 std::vector<std::string> DnsRigTest_rig_args() { return DnsRigTest::rig_args(); }
-std::string DnsRigTest::s_start_error;
+bool DnsRigTest::s_tried = false;
 
 TEST_F(DnsRigTest, SignedZoneAnswersAreSecureWithData) {
   auto a = lookup("mx.res.test", RrType::A);
@@ -361,8 +355,8 @@ TEST_F(DestinationRigTest, Pinned_DaneTaWithFullCertificateWritesATrustAnchorFil
   auto f = eval("tafull.test");
   EXPECT_EQ(statuses(f), V{"mx.tafull.test=dane"});
   EXPECT_EQ(native(f), "OK dane-only");
-  char dir[] = "/tmp/dane-ta-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
+  test::TempDir ta_dir("ta");
+  const std::string dir = ta_dir.path();
   policyd::PinnedOptions options;
   policyd::TrustAnchorStore store(dir);
   options.ta_file = [&](const DestinationFacts& facts) { return store.file_for(facts); };
@@ -374,7 +368,7 @@ TEST_F(DestinationRigTest, Pinned_DaneTaWithFullCertificateWritesATrustAnchorFil
   ASSERT_NE(space, std::string::npos);
   EXPECT_EQ(a.answer.substr(space), " match=tafull.test:mx.tafull.test");
   std::string path = a.answer.substr(std::string("OK secure tafile=").size(), space - std::string("OK secure tafile=").size());
-  EXPECT_EQ(read_file(path), read_file(k_ta_cert)); // the anchor itself, as PEM
+  EXPECT_EQ(test::read_text_file(path), test::read_text_file(k_ta_cert)); // the anchor itself, as PEM
   // A digest-only DANE-TA record cannot become a file: dane-only.
   auto g = eval("ta.test");
   EXPECT_EQ(decide(g, Mode::Pinned, options).answer, "OK dane-only");
@@ -382,8 +376,6 @@ TEST_F(DestinationRigTest, Pinned_DaneTaWithFullCertificateWritesATrustAnchorFil
   EXPECT_EQ(cli.status, 0) << cli.out;
   EXPECT_NE(cli.out.find("answer:      OK secure tafile=" + path + " match=tafull.test:mx.tafull.test\n"), std::string::npos)
       << cli.out;
-  std::remove(path.c_str());
-  ::rmdir(dir);
 }
 
 TEST_F(DestinationRigTest, Rfc7672_2_2_3_SecureCnameExpansionWithTlsaIsTheBase) {
@@ -577,24 +569,10 @@ TEST_F(DestinationRigTest, JsonCarriesThePinnedFields) {
 
 Run run_policyctl(const std::vector<std::string>& args) {
   const char* ctl = std::getenv("DANE_POLICYCTL");
-  std::string cmd = ctl != nullptr ? ctl : DANE_BINARY_DIR "/bin/dane-policyctl";
-  for (const auto& a : args) {
-    cmd += " '" + a + "'";
-  }
-  cmd += " 2>&1";
-  Run r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    return r;
-  }
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) {
-    r.out.append(buf.data(), n);
-  }
-  int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  std::vector<std::string> argv{ctl != nullptr ? ctl : DANE_BINARY_DIR "/bin/dane-policyctl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto p = test::run_process(argv, std::chrono::seconds(120), true);
+  return Run{p.exit_code, p.output + p.error_output};
 }
 
 std::vector<std::string> with_rig(std::vector<std::string> args) {

@@ -25,6 +25,9 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_process.hpp"
+#include "files.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 #include "dane/core/fd.hpp"
 #include "dns_rig.hpp"
 #include "test_env.hpp"
@@ -62,40 +65,12 @@ CtlRun run_policyctl(const std::vector<std::string>& args, const std::string& di
     }
     program = copy;
   }
-  std::string out_path = dir + "/ctl.out";
-  std::string err_path = dir + "/ctl.err";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0 || err < 0) {
-      ::_exit(120);
-    }
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(err, STDERR_FILENO);
-    if (as_user) {
-      gid_t gid = *as_user;
-      if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(*as_user) != 0) {
-        ::_exit(121);
-      }
-    }
-    std::vector<char*> argv{program.data()};
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) {
-      argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    ::execv(program.c_str(), argv.data());
-    ::_exit(127);
-  }
-  CtlRun r;
-  int status = 0;
-  if (pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status)) {
-    r.exit_code = WEXITSTATUS(status);
-  }
-  r.out = read_text_file(out_path);
-  r.err = read_text_file(err_path);
-  return r;
+  RunOptions options;
+  options.as_user = as_user;
+  std::vector<std::string> argv{program};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ProcessResult p = run_process(argv, options);
+  return CtlRun{p.exit_code, p.output, p.error_output};
 }
 
 std::string describe(const CtlRun& r) {
@@ -118,10 +93,7 @@ protected:
     // DS matching no key: bogus -> TEMP.
     s_rig->add_zone({"bogus.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n",
                      ZoneSigning::WrongDs});
-    if (auto st = s_rig->start(); !st) {
-      ADD_FAILURE() << st.error();
-      s_rig.reset();
-    }
+    DnsRig::start_or_fail(s_rig);
   }
   static void TearDownTestSuite() { s_rig.reset(); }
 
@@ -169,7 +141,7 @@ protected:
     return json_of(r);
   }
 
-  DaemonTempDir m_dir{"dane-query-test"};
+  TempDir m_dir{"query-test"};
   std::unique_ptr<DaemonProcess> m_daemon;
 };
 
@@ -331,7 +303,7 @@ TEST_F(PolicyctlQuery, SocketWithoutPermissionSaysWhoMayUseIt) {
 // --- Without a daemon (no rig, no root needed) ---------------------------------------------------
 
 TEST(PolicyctlQueryNoDaemon, DaemonNotRunningNamesTheSocket) {
-  DaemonTempDir dir("dane-query-none");
+  TempDir dir("query-none");
   const std::string socket = "unix:" + dir.path() + "/no-such-socket";
   CtlRun r = run_policyctl({"query", "example.test", "--socket", socket}, dir.path());
   EXPECT_EQ(r.exit_code, 2) << describe(r);
@@ -347,7 +319,7 @@ TEST(PolicyctlQueryNoDaemon, DaemonNotRunningNamesTheSocket) {
 }
 
 TEST(PolicyctlQueryNoDaemon, AHungDaemonDoesNotHangTheTool) {
-  DaemonTempDir dir("dane-query-hung");
+  TempDir dir("query-hung");
   // A listening socket whose owner never accepts nor answers.
   const std::string path = dir.path() + "/hung";
   Fd listener(::socket(AF_UNIX, SOCK_STREAM, 0));
@@ -363,7 +335,7 @@ TEST(PolicyctlQueryNoDaemon, AHungDaemonDoesNotHangTheTool) {
 }
 
 TEST(PolicyctlQueryNoDaemon, BadUsageExitsTwo) {
-  DaemonTempDir dir("dane-query-usage");
+  TempDir dir("query-usage");
   const std::string socket = "unix:" + dir.path() + "/unused";
   struct Case {
     std::vector<std::string> args;

@@ -10,10 +10,12 @@
 //
 // Each case asserts what the sender's maillog says (delivered over "Verified TLS", or deferred
 // with 4.7.5 and the reason), how often the receiver got the message, and what the daemon's
-// verdict log says about the destination. Each case then adds what it established to a tally; the
-// last case runs `dane-policyctl report --maillog` over this run's maillog and verdict logs and checks
-// that the report's per-destination counts are exactly that tally (so a Postfix version that logs
-// differently fails here, not silently in an operator's report).
+// verdict log says about the destination. The report case makes its own deliveries (verified,
+// untrusted, verification failure, deferred, dane-required), keeps a tally of what they
+// established, runs `dane-policyctl report --maillog` over copies of the maillog and verdict-log
+// lines written since it began, and checks that the report's per-destination counts are exactly
+// that tally (so a Postfix version that logs differently fails here, not silently in an
+// operator's report). It depends on no other case: it passes alone and in any order.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -36,7 +38,10 @@
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
+#include "files.hpp"
 #include "postfix_instance.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace dane::test {
@@ -108,33 +113,9 @@ std::string policyctl_binary() {
   return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/bin/dane-policyctl";
 }
 
-std::string daemon_binary() {
-  const char* env = std::getenv("DANE_POLICYD");
-  return env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/bin/dane-policyd";
-}
-
 // True while the tree still has the placeholder main (before the daemon landed).
 bool daemon_is_placeholder() {
-  return run_command({daemon_binary(), "--help"}).output.find("not implemented yet") != std::string::npos;
-}
-
-// Waits (bounded) for dane-policyd's "ready:" line in its output file; returns that line.
-std::optional<std::string> wait_ready(const std::string& output_path, ChildProcess& process) {
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::istringstream in(read_text_file(output_path));
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.find("ready:") != std::string::npos) {
-        return line;
-      }
-    }
-    if (!process.running()) {
-      return std::nullopt;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return std::nullopt;
+  return run_process({dane_policyd_path(), "--help"}, 120s).output.find("not implemented yet") != std::string::npos;
 }
 
 // --- the rig --------------------------------------------------------------------------------
@@ -155,7 +136,7 @@ struct Rig {
   std::unique_ptr<LoopbackResolver> validating_resolver; // validator: Postfix's own DANE (native)
   // Destroyed in reverse order: the sender first, then the daemons it talks to.
   struct Daemon {
-    ChildProcess process;
+    std::unique_ptr<DaemonProcess> process;
     std::string output; // its stdout/stderr file
     std::string socket;
     std::string verdict_log;
@@ -166,11 +147,11 @@ struct Rig {
   std::unique_ptr<PostfixInstance> sender;
   SenderSetup sender_setup = SenderSetup::None;
   std::string setup_error;
-  // What the cases established, per destination, for the dane-policyctl report cross-check.
-  struct Tally {
-    std::uint64_t verified = 0, untrusted = 0, verify_failures = 0, deferred = 0, dane_required = 0;
-  };
-  std::map<std::string, Tally> tally;
+};
+
+// What deliveries established for one destination, for the dane-policyctl report cross-check.
+struct Tally {
+  std::uint64_t verified = 0, untrusted = 0, verify_failures = 0, deferred = 0, dane_required = 0;
 };
 
 Rig* g_rig = nullptr;
@@ -238,7 +219,7 @@ std::string build_rig(Rig& r) {
   // The daemon's libunbound: the rig's fragment, plus "keep probing a server that was down" so
   // the DNS-outage case recovers as soon as nsd is back.
   r.daemon_unbound_conf = r.work->path() + "/daemon-unbound.conf";
-  write_file_text(r.daemon_unbound_conf, "server:\n  infra-keep-probing: yes\n  infra-host-ttl: 1\ninclude: \"" +
+  write_text_file_or_throw(r.daemon_unbound_conf, "server:\n  infra-keep-probing: yes\n  infra-host-ttl: 1\ninclude: \"" +
                                              r.dns->unbound_config_path() + "\"\n");
 
   // --- Postfix's resolvers ---
@@ -279,19 +260,20 @@ std::string build_rig(Rig& r) {
       args.insert(args.end(), {"--tcp-table", "inet:127.0.0.1:0"});
     }
     d.output = dir + "/output.log";
-    args.insert(args.begin(), {daemon_binary(), "--foreground", "--config", "/dev/null"});
-    d.process = ChildProcess::spawn(args, d.output);
-    auto ready = wait_ready(d.output, d.process);
-    if (!ready) {
-      return "dane-policyd --mode " + mode + " did not become ready:\n" + read_text_file(d.output);
+    DaemonOptions options;
+    options.output_path = d.output;
+    auto process = DaemonProcess::start(args, options);
+    if (!process) {
+      return "dane-policyd --mode " + mode + ": " + process.error();
     }
+    d.process = std::move(*process);
     if (tcp_table) {
       // "ready: mode pinned; serving socketmap unix:/..., tcp_table inet:127.0.0.1:PORT; ..."
-      std::smatch m;
-      if (!std::regex_search(*ready, m, std::regex("tcp_table inet:127\\.0\\.0\\.1:([0-9]+)"))) {
-        return "dane-policyd did not report its tcp_table port: " + *ready;
+      auto port = d.process->tcp_port("tcp_table");
+      if (!port) {
+        return "dane-policyd did not report its tcp_table port:\n" + d.process->output();
       }
-      d.tcp_table_port = static_cast<std::uint16_t>(std::stoi(m[1].str()));
+      d.tcp_table_port = *port;
     }
     return {};
   };
@@ -381,13 +363,20 @@ protected:
     DANE_REQUIRE_OR_SKIP(is_root(), "Postfix end-to-end tests need root (postfix start, postdrop, postsuper, unshare)");
     DANE_REQUIRE_OR_SKIP(!find_program("postfix").empty(), "postfix is not installed (scripts/install-deps.sh)");
     DANE_REQUIRE_OR_SKIP(DnsRig::tools_available(), DnsRig::missing_tools_message());
-    DANE_REQUIRE_OR_SKIP(!s_placeholder, daemon_binary() + " is still the placeholder (dane-policyd not landed)");
+    DANE_REQUIRE_OR_SKIP(!s_placeholder, dane_policyd_path() + " is still the placeholder (dane-policyd not landed)");
     ASSERT_NE(g_rig, nullptr);
     ASSERT_TRUE(g_rig->setup_error.empty()) << g_rig->setup_error;
     if (!g_rig->dns->running()) {
       ASSERT_TRUE(g_rig->dns->start());
     }
     r = g_rig;
+    // Every case starts with empty daemon caches: a cache hit writes no verdict line, so a
+    // destination another case looked up earlier (in any order) would leave this one's
+    // verdict-log checks and the report case's counts without their line.
+    for (const auto* d : {&r->pinned, &r->native, &r->monitor}) {
+      auto flushed = run_process({policyctl_binary(), "flush", "--all", "--socket", "unix:" + d->socket}, 120s);
+      ASSERT_EQ(flushed.exit_code, 0) << flushed.output;
+    }
   }
 
   void TearDown() override {
@@ -418,6 +407,26 @@ protected:
   // The sender's delivery-status line for the message: "status=sent" or "status=deferred".
   LogWait wait_status(const Sent& s, const std::string& status, std::chrono::milliseconds limit = 30s) {
     return r->sender->wait_for_log("to=<" + re_escape(s.rcpt) + ">.*status=" + status, s.sender_mark, limit);
+  }
+
+  // Sends to native.test while its TLSA records are gone from DNS (after a reload: fresh smtp(8)
+  // processes, no TLSA results cached inside Postfix) and waits for `status`. The records are put
+  // back for whoever runs next before this returns; a failure to change the zone is a failed wait.
+  LogWait send_while_native_lacks_tlsa(SenderSetup setup, const std::string& local_part, const std::string& status,
+                                       Sent& s) {
+    LogWait result;
+    if (auto removed = r->dns->replace_zone({"native.test", native_zone(*r, false)}); !removed) {
+      result.log = "cannot remove native.test's TLSA records: " + removed.error();
+      return result;
+    }
+    r->sender->reload();
+    s = send(setup, local_part, "native.test");
+    result = wait_status(s, status);
+    if (auto restored = r->dns->replace_zone({"native.test", native_zone(*r, true)}); !restored) {
+      result.found = false;
+      result.log += "\ncannot put native.test's TLSA records back: " + restored.error();
+    }
+    return result;
   }
 
   std::size_t received_copies(const Sent& s) {
@@ -455,7 +464,6 @@ TEST_F(PostfixE2e, Pinned_DaneEeMatch_DeliveredVerified) {
   ASSERT_EQ((*v)["hosts"].size(), 1u) << v->dump();
   EXPECT_EQ((*v)["hosts"][0]["name"], "mx-ee.e2e.test");
   EXPECT_EQ((*v)["hosts"][0]["dnssec"], "secure");
-  ++r->tally["ee.e2e.test"].verified;
 }
 
 TEST_F(PostfixE2e, Pinned_RolledKey_DeferredNeverDelivered) {
@@ -481,10 +489,6 @@ TEST_F(PostfixE2e, Pinned_RolledKey_DeferredNeverDelivered) {
   auto v = wait_verdict(r->pinned.verdict_log, mark, "rolled.e2e.test", log);
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "fingerprint") << v->dump();
-  auto& t = r->tally["rolled.e2e.test"];
-  ++t.untrusted;
-  ++t.verify_failures;
-  ++t.deferred;
 }
 
 TEST_F(PostfixE2e, Pinned_DaneTaWithChain_DeliveredVerified) {
@@ -502,7 +506,6 @@ TEST_F(PostfixE2e, Pinned_DaneTaWithChain_DeliveredVerified) {
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "secure") << v->dump();
   EXPECT_EQ((*v)["answer"].get<std::string>().rfind("OK secure tafile=", 0), 0u) << v->dump();
-  ++r->tally["example.test"].verified;
 }
 
 TEST_F(PostfixE2e, Pinned_InsecureDestination_DeliveredWithDefaultLevel) {
@@ -520,7 +523,6 @@ TEST_F(PostfixE2e, Pinned_InsecureDestination_DeliveredWithDefaultLevel) {
   auto v = wait_verdict(r->pinned.verdict_log, mark, "insecure.test", log);
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "notfound") << v->dump();
-  ++r->tally["insecure.test"].untrusted;
 }
 
 TEST_F(PostfixE2e, Pinned_BogusZone_DeferredNeverInClear) {
@@ -540,7 +542,6 @@ TEST_F(PostfixE2e, Pinned_BogusZone_DeferredNeverInClear) {
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "tempfail") << v->dump();
   EXPECT_EQ((*v)["answer"].get<std::string>().rfind("TEMP", 0), 0u) << v->dump();
-  ++r->tally["bogus.test"].deferred;
 }
 
 TEST_F(PostfixE2e, PinnedTcpTable_DaneEeMatch_DeliveredVerified) {
@@ -557,7 +558,6 @@ TEST_F(PostfixE2e, PinnedTcpTable_DaneEeMatch_DeliveredVerified) {
   auto v = wait_verdict(r->pinned.verdict_log, mark, "tcp.e2e.test", log);
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "fingerprint") << v->dump();
-  ++r->tally["tcp.e2e.test"].verified;
 }
 
 TEST_F(PostfixE2e, Pinned_DnsServerStopped_DeferredThenDeliveredOnce) {
@@ -594,9 +594,6 @@ TEST_F(PostfixE2e, Pinned_DnsServerStopped_DeferredThenDeliveredOnce) {
   std::this_thread::sleep_for(1s); // a duplicate would arrive right after the first copy
   EXPECT_EQ(received_copies(s), 1u) << r->receiver->log_since(s.receiver_mark);
   EXPECT_EQ(r->sender->queue_size(), 0u);
-  auto& t = r->tally["down.e2e.test"];
-  ++t.verified;
-  t.deferred += r->sender->log_lines("to=<" + re_escape(s.rcpt) + ">.*dsn=4\\.7\\.5, status=deferred", s.sender_mark).size();
 }
 
 // ================================ native mode ===================================================
@@ -617,7 +614,6 @@ TEST_F(PostfixE2e, Native_FullyDaneDestination_DaneOnlyDeliveredVerified) {
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["policy"], "dane-only") << v->dump();
   EXPECT_EQ((*v)["answer"], "OK dane-only") << v->dump();
-  ++r->tally["native.test"].verified;
 }
 
 TEST_F(PostfixE2e, Native_MxLosesTlsa_DeferredNotPlainTls) {
@@ -631,14 +627,9 @@ TEST_F(PostfixE2e, Native_MxLosesTlsa_DeferredNotPlainTls) {
     ASSERT_TRUE(sent) << sent.log;
     ASSERT_EQ(r->sender->log_lines("Verified TLS connection established to mx\\.native\\.test", warm.sender_mark).size(),
               1u);
-    ++r->tally["native.test"].verified;
   }
-  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, false)}));
-  r->sender->reload(); // fresh smtp(8) processes: no TLSA results cached inside Postfix
-  Sent s = send(SenderSetup::Native, "lost", "native.test");
-  auto deferred = wait_status(s, "deferred");
-  // Put the records back for whoever runs next, before asserting.
-  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, true)}));
+  Sent s;
+  auto deferred = send_while_native_lacks_tlsa(SenderSetup::Native, "lost", "deferred", s);
   ASSERT_TRUE(deferred) << deferred.log;
   EXPECT_NE(deferred.line.find("dsn=4.7.5"), std::string::npos) << deferred.line;
   EXPECT_TRUE(r->sender->log_lines("TLS connection established", s.sender_mark).empty())
@@ -646,9 +637,6 @@ TEST_F(PostfixE2e, Native_MxLosesTlsa_DeferredNotPlainTls) {
   EXPECT_EQ(received_copies(s), 0u);
   // Postfix's own dane-only lookup found no TLSA records: RFC 8460 dane-required.
   EXPECT_NE(deferred.line.find("(no TLSA records found)"), std::string::npos) << deferred.line;
-  auto& t = r->tally["native.test"];
-  ++t.deferred;
-  ++t.dane_required;
 }
 
 TEST_F(PostfixE2e, Control_NativeWithoutDaemon_MxLosesTlsa_FallsBackToUnauthenticatedTls) {
@@ -656,18 +644,14 @@ TEST_F(PostfixE2e, Control_NativeWithoutDaemon_MxLosesTlsa_FallsBackToUnauthenti
   // and delivers over unauthenticated TLS. This is the downgrade the daemon's dane-only prevents
   // (and shows that the deferral above is not an artefact of the rig).
   configure_sender(*r, SenderSetup::NativeWithoutDaemon);
-  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, false)}));
-  r->sender->reload();
-  Sent s = send(SenderSetup::NativeWithoutDaemon, "control", "native.test");
-  auto sent = wait_status(s, "sent");
-  ASSERT_TRUE(r->dns->replace_zone({"native.test", native_zone(*r, true)}));
+  Sent s;
+  auto sent = send_while_native_lacks_tlsa(SenderSetup::NativeWithoutDaemon, "control", "sent", s);
   ASSERT_TRUE(sent) << sent.log;
   auto tls = r->sender->log_lines("TLS connection established to mx\\.native\\.test", s.sender_mark);
   ASSERT_EQ(tls.size(), 1u) << r->sender->log_since(s.sender_mark);
   EXPECT_EQ(tls[0].find("Verified"), std::string::npos) << tls[0];
   EXPECT_NE(tls[0].find("Untrusted TLS connection established"), std::string::npos) << tls[0];
   EXPECT_EQ(wait_received(s), 1u);
-  ++r->tally["native.test"].untrusted;
 }
 
 // ================================ monitor mode ==================================================
@@ -688,7 +672,6 @@ TEST_F(PostfixE2e, Monitor_MismatchingDestination_DeliveredAsWithoutDaemon_Verdi
   EXPECT_EQ((*v)["mode"], "monitor");
   EXPECT_EQ((*v)["answer"], "NOTFOUND ") << v->dump();
   EXPECT_EQ((*v)["would_answer"], "OK dane-only") << v->dump();
-  ++r->tally["mon-rolled.e2e.test"].untrusted;
 }
 
 TEST_F(PostfixE2e, Monitor_BogusZone_DeliveredAsWithoutDaemon_VerdictSaysTemp) {
@@ -706,21 +689,24 @@ TEST_F(PostfixE2e, Monitor_BogusZone_DeliveredAsWithoutDaemon_VerdictSaysTemp) {
   ASSERT_TRUE(v) << log;
   EXPECT_EQ((*v)["answer"], "NOTFOUND ") << v->dump();
   EXPECT_EQ((*v)["would_answer"].get<std::string>().rfind("TEMP", 0), 0u) << v->dump();
-  ++r->tally["bogus.test"].untrusted;
 }
 
 // ================================ dane-policyctl report over this run's logs ===========================
 
-// Keep this case last: it reads what the cases above left in the maillog and the verdict logs.
-TEST_F(PostfixE2e, Report_OverThisRunsLogs_CountsWhatWasDeliveredAndDeferred) {
-  const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
-  if (suite != nullptr && suite->failed_test_count() > 0) {
-    GTEST_SKIP() << "an earlier case failed: its sessions are in the maillog but not in the tally";
-  }
-  const std::vector<std::string> logs = {r->pinned.verdict_log, r->native.verdict_log, r->monitor.verdict_log};
-  std::vector<std::string> argv = {policyctl_binary(), "report", "--json", "--maillog", r->sender->maillog_path()};
+// A copy of the part of `path` after byte offset `mark` (what one case wrote), as `copy`.
+std::string copy_tail(const std::string& path, std::size_t mark, const std::string& copy) {
+  const std::string text = read_text_file(path);
+  write_text_file_or_throw(copy, mark < text.size() ? text.substr(mark) : std::string());
+  return copy;
+}
+
+// Runs `dane-policyctl report --json --maillog MAILLOG LOGS...` and expects its per-destination
+// maillog counts to be exactly `tally` (and, with --tlsrpt, the dane-required sessions).
+void expect_report_matches(const std::string& maillog, const std::vector<std::string>& logs,
+                           const std::map<std::string, Tally>& tally) {
+  std::vector<std::string> argv = {policyctl_binary(), "report", "--json", "--maillog", maillog};
   argv.insert(argv.end(), logs.begin(), logs.end());
-  auto run = run_command(argv);
+  auto run = run_process(argv, 120s);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   auto j = nlohmann::json::parse(run.output, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << "not JSON (a warning on stderr?):\n" << run.output;
@@ -739,11 +725,11 @@ TEST_F(PostfixE2e, Report_OverThisRunsLogs_CountsWhatWasDeliveredAndDeferred) {
   for (const auto& [name, m] : seen) {
     report_names += name + " ";
   }
-  for (const auto& [name, t] : r->tally) {
+  for (const auto& [name, t] : tally) {
     tally_names += name + " ";
   }
   EXPECT_EQ(report_names, tally_names) << "destinations with Postfix sessions";
-  for (const auto& [name, t] : r->tally) {
+  for (const auto& [name, t] : tally) {
     auto it = seen.find(name);
     ASSERT_NE(it, seen.end()) << name << "\n" << j.dump(2);
     const auto& m = it->second;
@@ -756,14 +742,14 @@ TEST_F(PostfixE2e, Report_OverThisRunsLogs_CountsWhatWasDeliveredAndDeferred) {
   }
 
   // RFC 8460: the dane-only deferral without TLSA records is dane-required.
-  for (const auto& [name, t] : r->tally) {
+  for (const auto& [name, t] : tally) {
     if (t.dane_required == 0) {
       continue;
     }
     std::vector<std::string> targv = {policyctl_binary(), "report", "--tlsrpt", "--domain", name,
-                                      "--maillog", r->sender->maillog_path()};
+                                      "--maillog", maillog};
     targv.insert(targv.end(), logs.begin(), logs.end());
-    auto trun = run_command(targv);
+    auto trun = run_process(targv, 120s);
     ASSERT_EQ(trun.exit_code, 0) << trun.output;
     auto report = nlohmann::json::parse(trun.output, nullptr, false);
     ASSERT_TRUE(report.is_object()) << trun.output;
@@ -777,6 +763,69 @@ TEST_F(PostfixE2e, Report_OverThisRunsLogs_CountsWhatWasDeliveredAndDeferred) {
     }
     EXPECT_EQ(required, t.dane_required) << name << "\n" << report.dump(2);
   }
+}
+
+// Self-contained: it makes the sessions it reports on and reads only the maillog and verdict-log
+// lines written since it began (copied aside), so what other cases did, before or after it, in
+// any order, does not change its counts.
+TEST_F(PostfixE2e, Report_OverItsOwnDeliveries_CountsWhatWasDeliveredAndDeferred) {
+  const std::size_t maillog_mark = r->sender->log_mark();
+  const std::vector<const Rig::Daemon*> daemons = {&r->pinned, &r->native, &r->monitor};
+  std::vector<std::size_t> verdict_marks;
+  for (const auto* d : daemons) {
+    verdict_marks.push_back(file_size_or_zero(d->verdict_log));
+  }
+
+  // The deliveries, what each must end in, and what it adds to its destination's counts.
+  struct Delivery {
+    SenderSetup setup;
+    std::string local_part, domain, status;
+    const Rig::Daemon* daemon;
+    Tally adds;
+  };
+  const std::vector<Delivery> deliveries = {
+      {SenderSetup::Pinned, "report-ee", "ee.e2e.test", "sent", &r->pinned, {1, 0, 0, 0, 0}},
+      {SenderSetup::Pinned, "report-rolled", "rolled.e2e.test", "deferred", &r->pinned, {0, 1, 1, 1, 0}},
+      {SenderSetup::Pinned, "report-insecure", "insecure.test", "sent", &r->pinned, {0, 1, 0, 0, 0}},
+      {SenderSetup::Pinned, "report-bogus", "bogus.test", "deferred", &r->pinned, {0, 0, 0, 1, 0}},
+      {SenderSetup::Monitor, "report-monitor", "mon-rolled.e2e.test", "sent", &r->monitor, {0, 1, 0, 0, 0}},
+      {SenderSetup::Native, "report-native", "native.test", "sent", &r->native, {1, 0, 0, 0, 0}},
+  };
+  std::map<std::string, Tally> tally;
+  for (const auto& d : deliveries) {
+    const auto mark = file_size_or_zero(d.daemon->verdict_log);
+    Sent s = send(d.setup, d.local_part, d.domain);
+    auto done = wait_status(s, d.status);
+    ASSERT_TRUE(done) << d.domain << ": no status=" << d.status << "\n" << done.log;
+    std::string log;
+    ASSERT_TRUE(wait_verdict(d.daemon->verdict_log, mark, d.domain, log)) << log;
+    Tally& t = tally[d.domain];
+    t.verified += d.adds.verified;
+    t.untrusted += d.adds.untrusted;
+    t.verify_failures += d.adds.verify_failures;
+    t.deferred += d.adds.deferred;
+  }
+  // dane-only while the TLSA records are gone (the daemon's answer is cached from the delivery
+  // above): Postfix's own lookup finds none and defers, which RFC 8460 calls dane-required.
+  Sent lost;
+  auto deferred = send_while_native_lacks_tlsa(SenderSetup::Native, "report-lost", "deferred", lost);
+  ASSERT_TRUE(deferred) << deferred.log;
+  ++tally["native.test"].deferred;
+  ++tally["native.test"].dane_required;
+  r->sender->clear_queue();
+
+  // The report sees exactly these sessions.
+  const std::string dir = r->work->path() + "/report-" + std::to_string(maillog_mark);
+  std::filesystem::create_directories(dir);
+  const std::string maillog = copy_tail(r->sender->maillog_path(), maillog_mark, dir + "/maillog");
+  std::vector<std::string> logs;
+  for (std::size_t i = 0; i < daemons.size(); ++i) {
+    logs.push_back(copy_tail(daemons[i]->verdict_log, verdict_marks[i], dir + "/verdicts-" + std::to_string(i) + ".jsonl"));
+  }
+  ASSERT_FALSE(tally.empty()) << "no deliveries: the report would be checked against nothing";
+  ASSERT_FALSE(read_text_file(maillog).empty()) << "no maillog lines since the case began";
+
+  expect_report_matches(maillog, logs, tally);
 }
 
 } // namespace

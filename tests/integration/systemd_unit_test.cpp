@@ -36,6 +36,9 @@
 #include <netinet/in.h>
 
 #include "daemon_process.hpp"
+#include "files.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 #include "smtp_server.hpp"
 #include "test_env.hpp"
 
@@ -232,7 +235,7 @@ protected:
     return client.query(name, key);
   }
 
-  DaemonTempDir m_dir{"dane-systemd"};
+  TempDir m_dir{"systemd"};
 };
 
 // ---- The unit's capability set ----------------------------------------------------------------
@@ -356,25 +359,15 @@ TEST_F(SystemdUnit, SocketActivatedBySystemdSocketActivateAnswersOnThePassedSock
 class HandedOverSockets : public SystemdUnit {
 protected:
   // Starts the daemon with `fds` handed over as systemd does: at 3, 4, ..., with LISTEN_FDS,
-  // LISTEN_FDNAMES and LISTEN_PID (= the daemon's own pid: bash execs into it).
+  // LISTEN_FDNAMES and LISTEN_PID (= the daemon's own pid).
   Expected<std::unique_ptr<DaemonProcess>> start_with(const std::vector<int>& fds, const std::string& names,
                                                       std::vector<std::string> args) {
-    std::string script;
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-      int high = ::fcntl(fds[i], F_DUPFD, 200 + static_cast<int>(i)); // inherited (no CLOEXEC)
-      m_high.push_back(high);
-      script += "exec " + std::to_string(3 + i) + "<&" + std::to_string(high) + " " + std::to_string(high) + "<&-; ";
-    }
-    script += "export LISTEN_PID=$$ LISTEN_FDS=" + std::to_string(fds.size()) + " LISTEN_FDNAMES=" + names +
-              "; exec \"$@\"";
     auto offline = offline_args();
     args.insert(args.end(), offline.begin(), offline.end());
-    auto d = DaemonProcess::start(args, 60s, {"bash", "-c", script, "bash"});
-    for (int h : m_high) {
-      ::close(h);
-    }
-    m_high.clear();
-    return d;
+    DaemonOptions options;
+    options.listen_fds = fds;
+    options.listen_fdnames = names;
+    return DaemonProcess::start(args, options);
   }
 
   static int tcp_listener(std::uint16_t& port) {
@@ -399,8 +392,6 @@ protected:
     EXPECT_EQ(::listen(fd, 16), 0);
     return fd;
   }
-
-  std::vector<int> m_high;
 };
 
 TEST_F(HandedOverSockets, NamesPickTheProtocolOfEachSocket) {
@@ -438,13 +429,7 @@ TEST_F(HandedOverSockets, UnnamedSocketIsSocketmap) {
   const std::string sock = path("run/unnamed");
   int fd = unix_listener(sock);
   // Without LISTEN_FDNAMES sd_listen_fds_with_names reports "unknown".
-  int high = ::fcntl(fd, F_DUPFD, 200);
-  std::string script = "exec 3<&" + std::to_string(high) + " " + std::to_string(high) +
-                       "<&-; export LISTEN_PID=$$ LISTEN_FDS=1; exec \"$@\"";
-  auto args = offline_args();
-  args.insert(args.end(), {"--log-level", "debug"});
-  auto d = DaemonProcess::start(args, 60s, {"bash", "-c", script, "bash"});
-  ::close(high);
+  auto d = start_with({fd}, "", {"--log-level", "debug"});
   ::close(fd);
   ASSERT_TRUE(d) << d.error();
   EXPECT_NE((*d)->output().find("dane-policyd: debug: socket activation: fd 3 named 'unknown'"), std::string::npos)
@@ -480,7 +465,9 @@ TEST_F(SystemdUnit, NotifiesReadyReloadingAndStopping) {
   DatagramListener notify(path("notify"));
   auto args = offline_args();
   args.insert(args.end(), {"--socketmap", "unix:" + socket_path(), "--verdict-log", verdict_log()});
-  auto d = DaemonProcess::start(args, 60s, {"env", "NOTIFY_SOCKET=" + path("notify")});
+  DaemonOptions options;
+  options.env = {{"NOTIFY_SOCKET", path("notify")}};
+  auto d = DaemonProcess::start(args, options);
   ASSERT_TRUE(d) << d.error();
   ASSERT_TRUE(notify.wait_for_line("READY=1")) << notify.all();
   EXPECT_NE(notify.all().find("STATUS=serving socketmap unix:" + socket_path() + "; mode native"), std::string::npos)
@@ -503,71 +490,21 @@ TEST_F(SystemdUnit, NotifiesReadyReloadingAndStopping) {
 
 // ---- Logging once -------------------------------------------------------------------------------
 
-// Runs PREFIX... dane-policyd ARGS... with stdout/stderr going to `output` and extra environment
-// variables; when `journal` is set, JOURNAL_STREAM names that file, as systemd does for
-// StandardError=journal.
-class ServiceRun {
-public:
-  ServiceRun(const std::vector<std::string>& args, const std::string& output,
-             const std::vector<std::pair<std::string, std::string>>& env, bool journal,
-             const std::vector<std::string>& prefix = {}) {
-    int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    struct stat st {};
-    ::fstat(out, &st);
-    std::string journal_stream = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
-                                 std::to_string(static_cast<unsigned long long>(st.st_ino));
-    std::vector<std::string> argv_s = prefix;
-    argv_s.push_back(dane_policyd_path());
-    argv_s.insert(argv_s.end(), {"--config", "/dev/null"}); // never the machine's default config file
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) {
-      argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    pid_t parent = ::getpid();
-    m_pid = ::fork();
-    if (m_pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) {
-        ::_exit(127);
-      }
-      int null = ::open("/dev/null", O_RDONLY);
-      ::dup2(null, STDIN_FILENO);
-      ::dup2(out, STDOUT_FILENO);
-      ::dup2(out, STDERR_FILENO);
-      for (const auto& [k, v] : env) {
-        ::setenv(k.c_str(), v.c_str(), 1);
-      }
-      if (journal) {
-        ::setenv("JOURNAL_STREAM", journal_stream.c_str(), 1);
-      }
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(out);
-  }
-  ~ServiceRun() {
-    if (m_pid > 0 && !m_exited) {
-      ::kill(m_pid, SIGKILL);
-      ::waitpid(m_pid, nullptr, 0);
-    }
-  }
-  ServiceRun(const ServiceRun&) = delete;
-  ServiceRun& operator=(const ServiceRun&) = delete;
-
-  int stop() {
-    ::kill(m_pid, SIGTERM);
-    int status = 0;
-    ::waitpid(m_pid, &status, 0);
-    m_exited = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-private:
-  pid_t m_pid = -1;
-  bool m_exited = false;
-};
+// Starts PREFIX... dane-policyd --foreground ARGS... with stdout/stderr going to `output`, the
+// notification socket `notify`, and, when `journal` is set, JOURNAL_STREAM naming that file, as
+// systemd does for StandardError=journal. It does not wait for the "ready:" line (under the journal
+// it goes to syslog): callers wait for READY=1 on `notify`.
+Expected<std::unique_ptr<DaemonProcess>> start_service(const std::vector<std::string>& args, const std::string& output,
+                                                       const std::string& notify, bool journal,
+                                                       const std::vector<std::string>& prefix = {}) {
+  DaemonOptions options;
+  options.output_path = output;
+  options.env = {{"NOTIFY_SOCKET", notify}};
+  options.journal_stream = journal;
+  options.wait_ready = false;
+  options.prefix = prefix;
+  return DaemonProcess::start(args, options);
+}
 
 // syslog(3) writes to /dev/log: in a private mount namespace the test puts its own datagram
 // socket there (a tmpfs over /dev keeps the usual device nodes, bound from the real /dev), so
@@ -587,14 +524,15 @@ TEST_F(SystemdUnit, UnderTheJournalEveryMessageGoesToSyslogOnceAndNotToStderr) {
     DatagramListener notify(path("notify"));
     DatagramListener syslog(path("syslog"));
     auto args = offline_args();
-    args.insert(args.begin(), {"--foreground", "--socketmap", "unix:" + socket_path()});
+    args.insert(args.begin(), {"--socketmap", "unix:" + socket_path()});
     const std::string output = path(journal ? "journal.out" : "plain.out");
-    ServiceRun run(args, output, {{"NOTIFY_SOCKET", path("notify")}}, journal,
-                   private_dev_log_prefix(path(journal ? "ns-journal" : "ns-plain"), path("syslog")));
+    auto run = start_service(args, output, path("notify"), journal,
+                             private_dev_log_prefix(path(journal ? "ns-journal" : "ns-plain"), path("syslog")));
+    ASSERT_TRUE(run) << run.error();
     ASSERT_TRUE(notify.wait_for_line("READY=1")) << read_text_file(output);
     auto r = query(socket_path(), "tlspolicy", "example.com"); // logs a summary line
     ASSERT_TRUE(r) << r.error();
-    EXPECT_EQ(run.stop(), 0);
+    EXPECT_EQ((*run)->stop(), 0);
     syslog.drain();
     const std::string text = read_text_file(output);
     if (journal) {
@@ -617,8 +555,9 @@ TEST_F(SystemdUnit, UnderTheJournalEveryMessageGoesToSyslogOnceAndNotToStderr) {
 TEST_F(SystemdUnit, LogLevelWarningDropsInfoLines) {
   DatagramListener notify(path("notify"));
   auto args = offline_args();
-  args.insert(args.begin(), {"--foreground", "--socketmap", "unix:" + socket_path(), "--log-level", "warning"});
-  ServiceRun run(args, path("out"), {{"NOTIFY_SOCKET", path("notify")}}, false);
+  args.insert(args.begin(), {"--socketmap", "unix:" + socket_path(), "--log-level", "warning"});
+  auto run = start_service(args, path("out"), path("notify"), false);
+  ASSERT_TRUE(run) << run.error();
   ASSERT_TRUE(notify.wait_for_line("READY=1")) << read_text_file(path("out"));
   auto r = query(socket_path(), "stats", "all");
   ASSERT_TRUE(r) << r.error();
@@ -627,7 +566,7 @@ TEST_F(SystemdUnit, LogLevelWarningDropsInfoLines) {
   ASSERT_TRUE(raw) << raw.error();
   raw->send("xyz");
   raw->wait_closed();
-  EXPECT_EQ(run.stop(), 0);
+  EXPECT_EQ((*run)->stop(), 0);
   const std::string text = read_text_file(path("out"));
   EXPECT_EQ(text.find("ready:"), std::string::npos) << text; // info
   EXPECT_EQ(text.find("SIGTERM"), std::string::npos) << text; // info

@@ -26,36 +26,19 @@
 namespace dane::test {
 namespace {
 
-int decode_status(int status) {
-  if (WIFEXITED(status)) {
-    return WEXITSTATUS(status);
-  }
-  if (WIFSIGNALED(status)) {
-    return 128 + WTERMSIG(status);
-  }
-  return -1;
-}
-
 constexpr std::chrono::milliseconds k_client_timeout{30000};
 
-} // namespace
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-std::vector<std::string> read_text_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    out.push_back(line);
+// DEV:INODE of a file, as systemd puts it in JOURNAL_STREAM.
+std::string device_and_inode(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return "0:0";
   }
-  return out;
+  return std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
+         std::to_string(static_cast<unsigned long long>(st.st_ino));
 }
+
+} // namespace
 
 std::string dane_policyd_path() {
   if (const char* p = std::getenv("DANE_POLICYD"); p != nullptr && *p != '\0') {
@@ -64,78 +47,67 @@ std::string dane_policyd_path() {
   return std::string(DANE_BINARY_DIR) + "/bin/dane-policyd";
 }
 
-DaemonTempDir::DaemonTempDir(const std::string& prefix) {
-  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
-  if (::mkdtemp(tmpl.data()) != nullptr) {
-    m_path = tmpl;
-  }
-}
-
-DaemonTempDir::~DaemonTempDir() {
-  if (!m_path.empty() && std::getenv("DANE_KEEP_DAEMON_DIR") == nullptr) {
-    std::string cmd = "rm -rf '" + m_path + "'";
-    [[maybe_unused]] int rc = std::system(cmd.c_str());
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // DaemonProcess
 
 Expected<std::unique_ptr<DaemonProcess>> DaemonProcess::start(const std::vector<std::string>& args,
                                                               std::chrono::seconds ready_timeout,
                                                               const std::vector<std::string>& prefix) {
-  std::unique_ptr<DaemonProcess> d(new DaemonProcess());
-  std::string tmpl = "/tmp/dane-policyd-test-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    return make_error(std::string("mkdtemp: ") + std::strerror(errno));
-  }
-  ::chmod(tmpl.c_str(), 0755);
-  d->m_dir = tmpl;
-  d->m_output_path = d->m_dir + "/output.log";
+  DaemonOptions options;
+  options.ready_timeout = ready_timeout;
+  options.prefix = prefix;
+  return start(args, options);
+}
 
-  std::vector<std::string> argv_s = prefix;
-  argv_s.push_back(dane_policyd_path());
-  argv_s.push_back("--foreground");
+Expected<std::unique_ptr<DaemonProcess>> DaemonProcess::start(const std::vector<std::string>& args,
+                                                              const DaemonOptions& options) {
+  std::unique_ptr<DaemonProcess> d(new DaemonProcess());
+  try {
+    d->m_dir = std::make_unique<TempDir>("policyd-test");
+  } catch (const std::exception& e) {
+    return make_error(e.what());
+  }
+  d->m_output_path = options.output_path.empty() ? d->m_dir->file("output.log") : options.output_path;
+  // A fresh output file (the spawner appends).
+  if (!write_text_file(d->m_output_path, "")) {
+    return make_error(d->m_output_path + ": " + std::strerror(errno));
+  }
+
+  std::vector<std::string> argv = options.prefix;
+  argv.push_back(dane_policyd_path());
+  argv.push_back("--foreground");
   // Never the machine's own /etc/dane-policyd/dane-policyd.conf: a test sees only its own settings.
   bool has_config = false;
   for (const auto& a : args) {
     has_config = has_config || a == "--config" || a.rfind("--config=", 0) == 0;
   }
   if (!has_config) {
-    argv_s.insert(argv_s.end(), {"--config", "/dev/null"});
+    argv.insert(argv.end(), {"--config", "/dev/null"});
   }
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) {
-    argv.push_back(a.data());
-  }
-  argv.push_back(nullptr);
+  argv.insert(argv.end(), args.begin(), args.end());
 
-  int out = ::open(d->m_output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (out < 0) {
-    return make_error(d->m_output_path + ": " + std::strerror(errno));
+  SpawnOptions spawn;
+  spawn.output_path = d->m_output_path;
+  spawn.env = options.env;
+  spawn.death_signal = SIGKILL;
+  spawn.own_process_group = false;
+  if (!options.listen_fds.empty()) {
+    spawn.pass_fds = options.listen_fds;
+    spawn.own_pid_variable = "LISTEN_PID";
+    spawn.env.emplace_back("LISTEN_FDS", std::to_string(options.listen_fds.size()));
   }
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(out);
-    return make_error(std::string("fork: ") + std::strerror(errno));
+  if (!options.listen_fdnames.empty()) {
+    spawn.env.emplace_back("LISTEN_FDNAMES", options.listen_fdnames);
   }
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) {
-      ::_exit(127);
-    }
-    int null = ::open("/dev/null", O_RDONLY);
-    ::dup2(null, STDIN_FILENO);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(out, STDERR_FILENO);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
+  if (options.journal_stream) {
+    spawn.env.emplace_back("JOURNAL_STREAM", device_and_inode(d->m_output_path));
   }
-  ::close(out);
-  d->m_pid = pid;
-  if (!d->wait_for_output("dane-policyd: ready:", ready_timeout)) {
+  auto child = ChildProcess::start(argv, spawn);
+  if (!child) {
+    return make_error(child.error());
+  }
+  d->m_child = std::move(*child);
+  if (options.wait_ready && !d->wait_for_output("dane-policyd: ready:", options.ready_timeout)) {
     std::string output = d->output();
     d->stop(SIGKILL, std::chrono::seconds(10));
     return make_error("dane-policyd did not become ready; output:\n" + output);
@@ -143,20 +115,9 @@ Expected<std::unique_ptr<DaemonProcess>> DaemonProcess::start(const std::vector<
   return d;
 }
 
-DaemonProcess::~DaemonProcess() {
-  if (m_pid > 0 && !m_status) {
-    ::kill(m_pid, SIGKILL);
-    int status = 0;
-    ::waitpid(m_pid, &status, 0);
-  }
-  if (!m_dir.empty() && std::getenv("DANE_KEEP_DAEMON_DIR") == nullptr) {
-    std::string cmd = "rm -rf '" + m_dir + "'";
-    [[maybe_unused]] int rc = std::system(cmd.c_str());
-  }
-}
+DaemonProcess::~DaemonProcess() { m_child.stop(SIGKILL, std::chrono::seconds(30)); }
 
 std::string DaemonProcess::output() const { return read_text_file(m_output_path); }
-
 std::optional<std::uint16_t> DaemonProcess::tcp_port(const std::string& protocol) const {
   std::string out = output();
   auto ready = out.find("dane-policyd: ready:");
@@ -179,24 +140,9 @@ std::optional<std::uint16_t> DaemonProcess::tcp_port(const std::string& protocol
   return static_cast<std::uint16_t>(std::stoi(ep.substr(colon + 1)));
 }
 
-void DaemonProcess::signal(int signo) const {
-  if (m_pid > 0 && !m_status) {
-    ::kill(m_pid, signo);
-  }
-}
+void DaemonProcess::signal(int signo) const { m_child.signal(signo); }
 
-bool DaemonProcess::running() {
-  if (m_status) {
-    return false;
-  }
-  int status = 0;
-  pid_t r = ::waitpid(m_pid, &status, WNOHANG);
-  if (r == m_pid) {
-    m_status = decode_status(status);
-    return false;
-  }
-  return true;
-}
+bool DaemonProcess::running() { return m_child.running(); }
 
 bool DaemonProcess::wait_for_output(const std::string& needle, std::chrono::seconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -204,43 +150,19 @@ bool DaemonProcess::wait_for_output(const std::string& needle, std::chrono::seco
     if (output().find(needle) != std::string::npos) {
       return true;
     }
-    if (m_status || std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    int status = 0;
-    if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
-      const_cast<DaemonProcess*>(this)->m_status = decode_status(status);
+    if (!m_child.running()) {
       return output().find(needle) != std::string::npos;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
-
-std::optional<int> DaemonProcess::wait(std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (running()) {
     if (std::chrono::steady_clock::now() > deadline) {
-      return std::nullopt;
+      return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return m_status;
 }
 
-int DaemonProcess::stop(int signo, std::chrono::seconds timeout) {
-  if (m_status) {
-    return *m_status;
-  }
-  ::kill(m_pid, signo);
-  if (auto st = wait(timeout)) {
-    return *st;
-  }
-  ::kill(m_pid, SIGKILL);
-  int status = 0;
-  ::waitpid(m_pid, &status, 0);
-  m_status = decode_status(status);
-  return -1; // did not stop in time
-}
+std::optional<int> DaemonProcess::wait(std::chrono::seconds timeout) { return m_child.wait(timeout); }
+
+int DaemonProcess::stop(int signo, std::chrono::seconds timeout) { return m_child.stop(signo, timeout); }
 
 // ---------------------------------------------------------------------------------------------------------
 // RawClient

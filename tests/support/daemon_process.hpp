@@ -8,6 +8,11 @@
 // and read the real port with tcp_port(). The destructor kills the daemon
 // (SIGKILL) if it still runs; the child also dies with the test process
 // (PR_SET_PDEATHSIG). stop() sends SIGTERM and returns the exit status.
+// DaemonOptions add what systemd would give it: extra environment (NOTIFY_SOCKET=...), listening
+// sockets handed over at fds 3, 4, ... with LISTEN_FDS / LISTEN_FDNAMES / LISTEN_PID (= the
+// daemon's pid; with a `prefix` the prefix must exec into the daemon), JOURNAL_STREAM naming the
+// output file (StandardError=journal), and a start that does not wait for the "ready:" line
+// (when it is logged elsewhere, e.g. to syslog). Spawning: ChildProcess (process.hpp).
 //
 // Clients: blocking sockets with a receive timeout (a hung daemon fails the test
 // instead of hanging it). SocketmapClient / TcpTableClient / PolicyClient speak the
@@ -26,8 +31,22 @@
 #include <sys/types.h>
 
 #include "dane/core/expected.hpp"
+#include "files.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 
 namespace dane::test {
+
+struct DaemonOptions {
+  std::chrono::seconds ready_timeout = std::chrono::seconds(60);
+  std::vector<std::string> prefix;   // e.g. an unshare(1) or setpriv(1) wrapper that execs the daemon
+  Environment env;                   // extra environment, e.g. {"NOTIFY_SOCKET", path}
+  std::vector<int> listen_fds;       // handed over at 3, 4, ... with LISTEN_FDS and LISTEN_PID
+  std::string listen_fdnames;        // LISTEN_FDNAMES ("" = not set)
+  std::string output_path;           // stdout+stderr ("" = output.log in the private dir)
+  bool journal_stream = false;       // JOURNAL_STREAM=DEV:INODE of the output file
+  bool wait_ready = true;            // wait for "dane-policyd: ready:" in the output
+};
 
 class DaemonProcess {
 public:
@@ -35,12 +54,14 @@ public:
   static Expected<std::unique_ptr<DaemonProcess>> start(const std::vector<std::string>& args,
                                                          std::chrono::seconds ready_timeout = std::chrono::seconds(60),
                                                          const std::vector<std::string>& prefix = {});
+  static Expected<std::unique_ptr<DaemonProcess>> start(const std::vector<std::string>& args,
+                                                         const DaemonOptions& options);
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
 
-  pid_t pid() const { return m_pid; }
-  const std::string& dir() const { return m_dir; } // private temp dir (removed by the destructor)
+  pid_t pid() const { return m_child.pid(); }
+  const std::string& dir() const { return m_dir->path(); } // private temp dir (removed by the destructor)
   std::string output() const;                      // stdout+stderr so far
   // Port of the first listener of `protocol` ("socketmap", "tcp_table", "policy") on inet, from the ready line.
   std::optional<std::uint16_t> tcp_port(const std::string& protocol) const;
@@ -55,26 +76,14 @@ public:
 
 private:
   DaemonProcess() = default;
-  pid_t m_pid = -1;
-  std::string m_dir;
+  std::unique_ptr<TempDir> m_dir;
   std::string m_output_path;
-  std::optional<int> m_status;
+  mutable ChildProcess m_child;
 };
 
 // Path of the dane-policyd binary ($DANE_POLICYD, else the build tree's).
 std::string dane_policyd_path();
-// A private temp dir (mkdtemp) removed on destruction.
-class DaemonTempDir {
-public:
-  explicit DaemonTempDir(const std::string& prefix = "dane-test");
-  ~DaemonTempDir();
-  DaemonTempDir(const DaemonTempDir&) = delete;
-  DaemonTempDir& operator=(const DaemonTempDir&) = delete;
-  const std::string& path() const { return m_path; }
-
-private:
-  std::string m_path;
-};
+// DaemonTempDir (a private temp dir removed on destruction): temp_dir.hpp.
 
 // A connected stream socket with a receive timeout.
 class RawClient {
@@ -144,9 +153,6 @@ private:
   std::string m_buffer;
 };
 
-// Reads a whole file ("" when missing).
-std::string read_text_file(const std::string& path);
-// Lines of a file.
-std::vector<std::string> read_text_lines(const std::string& path);
+// read_text_file(), read_text_lines(): files.hpp.
 
 } // namespace dane::test

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <deque>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -12,6 +13,8 @@
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -24,6 +27,9 @@
 #include <unistd.h>
 
 #include "dane/core/fd.hpp"
+#include "files.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace dane::test {
@@ -53,122 +59,43 @@ bool is_below_or_equal(const std::string& name, const std::string& zone) {
          name[name.size() - zone.size() - 1] == '.';
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  return static_cast<bool>(out.flush());
-}
-
 struct RunResult {
   int status = -1; // exit status, -1 when it could not run or was killed
   std::string output;
 };
-
-// Runs `args` in `cwd`, capturing stdout and stderr together.
-RunResult run(const std::vector<std::string>& args, const std::string& cwd) {
-  RunResult result;
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    result.output = std::string("pipe: ") + std::strerror(errno);
-    return result;
-  }
-  std::vector<char*> argv;
-  for (const auto& a : args) {
-    argv.push_back(const_cast<char*>(a.c_str()));
-  }
-  argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    if (::chdir(cwd.c_str()) != 0) {
-      ::_exit(126);
-    }
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  Fd reader(fds[0]);
-  if (pid < 0) {
-    result.output = std::string("fork: ") + std::strerror(errno);
-    return result;
-  }
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(reader.get(), buf, sizeof buf);
-    if (n > 0) {
-      result.output.append(buf, static_cast<std::size_t>(n));
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      break;
-    }
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 // Runs every command in `cwd`, up to 12 at a time (the tools spend their time starting up,
 // not computing), each one's stdout+stderr captured; results in order.
 std::vector<RunResult> run_all(const std::vector<std::vector<std::string>>& commands, const std::string& cwd) {
   constexpr std::size_t k_parallel = 12;
   std::vector<RunResult> results(commands.size());
-  std::map<pid_t, std::size_t> running;
+  std::deque<std::pair<std::size_t, ChildProcess>> running;
   auto out_file = [&](std::size_t i) { return cwd + "/.run." + std::to_string(i) + ".out"; };
-  auto reap_one = [&] {
-    int status = 0;
-    pid_t pid = ::waitpid(-1, &status, 0);
-    auto it = running.find(pid);
-    if (it == running.end()) {
-      return pid > 0; // someone else's child: keep waiting for ours
-    }
-    std::size_t i = it->second;
-    running.erase(it);
-    results[i].status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::ifstream in(out_file(i));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    results[i].output = ss.str();
+  auto finish_oldest = [&] {
+    auto& [i, child] = running.front();
+    int status = child.wait();
+    results[i].status = status > 127 ? -1 : status;
+    results[i].output = read_text_file(out_file(i));
     ::unlink(out_file(i).c_str());
-    return true;
+    running.pop_front();
   };
   for (std::size_t i = 0; i < commands.size(); ++i) {
-    while (running.size() >= k_parallel && reap_one()) {
+    while (running.size() >= k_parallel) {
+      finish_oldest();
     }
-    std::vector<char*> argv;
-    for (const auto& a : commands[i]) {
-      argv.push_back(const_cast<char*>(a.c_str()));
-    }
-    argv.push_back(nullptr);
-    std::string out = out_file(i);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (fd < 0 || ::chdir(cwd.c_str()) != 0) {
-        ::_exit(126);
-      }
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-    if (pid < 0) {
-      results[i].output = std::string("fork: ") + std::strerror(errno);
+    SpawnOptions options;
+    options.output_path = out_file(i);
+    options.cwd = cwd;
+    options.own_process_group = false;
+    auto child = ChildProcess::start(commands[i], options);
+    if (!child) {
+      results[i].output = child.error();
       continue;
     }
-    running.emplace(pid, i);
+    running.emplace_back(i, std::move(*child));
   }
-  while (!running.empty() && reap_one()) {
+  while (!running.empty()) {
+    finish_oldest();
   }
   return results;
 }
@@ -410,6 +337,7 @@ struct DnsRig::Impl {
   std::vector<ZoneSpec> zones; // origin stored absolute
   std::vector<Lame> lames;
   std::map<std::string, std::string> key_base; // origin -> "K<origin>+013+NNNNN"
+  std::unique_ptr<TempDir> temp_dir;
   std::string dir;
   std::string conf_path;
   std::string ta_path;
@@ -417,7 +345,7 @@ struct DnsRig::Impl {
   bool glue_listens = false;
   std::uint16_t port = 0;
   std::uint16_t dead_port = 0;
-  pid_t nsd_pid = -1;
+  mutable ChildProcess nsd;
   bool prepared = false;
   std::unique_ptr<RefusingServer> refuser;
   std::string refuser_address;
@@ -447,12 +375,12 @@ struct DnsRig::Impl {
   }
 
   Status make_dir() {
-    std::string templ = "/tmp/dane-rig-XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) {
-      return make_error(std::string("mkdtemp failed: ") + std::strerror(errno));
+    try {
+      temp_dir = std::make_unique<TempDir>("rig"); // mode 0755: nsd may drop privileges on some setups
+    } catch (const std::exception& e) {
+      return make_error(e.what());
     }
-    dir = templ;
-    ::chmod(dir.c_str(), 0755); // nsd may drop privileges on some setups; let it read
+    dir = temp_dir->path();
     return Ok{};
   }
 
@@ -478,7 +406,7 @@ struct DnsRig::Impl {
   }
 
   std::string ds_line(const ZoneSpec& child) const {
-    std::string ds = read_text(dir + "/" + key_base.at(child.origin) + ".ds");
+    std::string ds = read_text_file(dir + "/" + key_base.at(child.origin) + ".ds");
     while (!ds.empty() && (ds.back() == '\n' || ds.back() == '\r')) {
       ds.pop_back();
     }
@@ -536,9 +464,9 @@ struct DnsRig::Impl {
     std::string unsigned_file = file_for(z.origin, "");
     std::string served = file_for(z.origin, ".served");
     if (z.signing == ZoneSigning::Unsigned) {
-      return write_text(served, read_text(unsigned_file)) ? Status(Ok{}) : make_error("cannot write " + served);
+      return write_text_file(served, read_text_file(unsigned_file)) ? Status(Ok{}) : make_error("cannot write " + served);
     }
-    auto lines = parse_zone(read_text(file_for(z.origin, ".signed")));
+    auto lines = parse_zone(read_text_file(file_for(z.origin, ".signed")));
     std::string owner;
     std::string type;
     if (!z.target.empty()) {
@@ -553,7 +481,7 @@ struct DnsRig::Impl {
       }
     }
     if (z.signing == ZoneSigning::Expired) {
-      auto expired_lines = parse_zone(read_text(file_for(z.origin, ".expired")));
+      auto expired_lines = parse_zone(read_text_file(file_for(z.origin, ".expired")));
       if (owner.empty()) {
         lines = expired_lines;
       } else {
@@ -591,14 +519,14 @@ struct DnsRig::Impl {
         return make_error("zone " + z.origin + ": BadSignature cannot edit a " + type + " record");
       }
     }
-    return write_text(served, render_zone(lines)) ? Status(Ok{}) : make_error("cannot write " + served);
+    return write_text_file(served, render_zone(lines)) ? Status(Ok{}) : make_error("cannot write " + served);
   }
 
   Status write_all_zones() {
     std::vector<std::vector<std::string>> commands;
     for (const auto& z : zones) {
       std::string unsigned_file = file_for(z.origin, "");
-      if (!write_text(unsigned_file, zone_text(z))) {
+      if (!write_text_file(unsigned_file, zone_text(z))) {
         return make_error("cannot write " + unsigned_file);
       }
       if (z.signing != ZoneSigning::Unsigned) {
@@ -636,7 +564,7 @@ struct DnsRig::Impl {
     for (const auto& z : zones) {
       nsd_conf += "zone:\n  name: \"" + z.origin + "\"\n  zonefile: \"" + file_for(z.origin, ".served") + "\"\n";
     }
-    if (!write_text(dir + "/nsd.conf", nsd_conf)) {
+    if (!write_text_file(dir + "/nsd.conf", nsd_conf)) {
       return make_error("cannot write nsd.conf");
     }
     std::string ub = "# unbound.conf fragment written by the dane-policyd DNSSEC test rig\nserver:\n";
@@ -647,7 +575,7 @@ struct DnsRig::Impl {
     ub += "  infra-keep-probing: yes\n";
     ub += "stub-zone:\n  name: \"test.\"\n  stub-addr: 127.0.0.1@" + std::to_string(port) + "\n";
     ub += "forward-zone:\n  name: \".\"\n  forward-addr: 127.0.0.1@" + std::to_string(dead_port) + "\n";
-    if (!write_text(conf_path, ub)) {
+    if (!write_text_file(conf_path, ub)) {
       return make_error("cannot write " + conf_path);
     }
     return Ok{};
@@ -708,57 +636,33 @@ struct DnsRig::Impl {
   }
 
   Status launch() {
-    std::string nsd = find_program("nsd");
-    std::string conf = dir + "/nsd.conf";
     std::string log = dir + "/nsd.stdout";
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      return make_error(std::string("fork: ") + std::strerror(errno));
+    SpawnOptions options;
+    options.output_path = log;
+    options.death_signal = SIGTERM;
+    options.own_process_group = false;
+    auto child = ChildProcess::start({find_program("nsd"), "-d", "-c", dir + "/nsd.conf"}, options);
+    if (!child) {
+      return make_error(child.error());
     }
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-      }
-      ::execl(nsd.c_str(), nsd.c_str(), "-d", "-c", conf.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    nsd_pid = pid;
+    nsd = std::move(*child);
     for (int i = 0; i < 200; ++i) { // up to ~10-20 s on a loaded machine
       if (dns_answers("127.0.0.1", port) && (!glue_listens || dns_answers(glue_address, 53))) {
         return Ok{};
       }
       ::usleep(50000);
-      int status = 0;
-      if (::waitpid(nsd_pid, &status, WNOHANG) == nsd_pid) {
-        nsd_pid = -1;
-        return make_error("nsd exited at start-up: " + read_text(log) + read_text(dir + "/nsd.log"));
+      if (!nsd.running()) {
+        return make_error("nsd exited at start-up: " + read_text_file(log) + read_text_file(dir + "/nsd.log"));
       }
     }
     kill_nsd();
-    return make_error("nsd did not answer on 127.0.0.1@" + std::to_string(port) + ": " + read_text(log) +
-                      read_text(dir + "/nsd.log"));
+    return make_error("nsd did not answer on 127.0.0.1@" + std::to_string(port) + ": " + read_text_file(log) +
+                      read_text_file(dir + "/nsd.log"));
   }
 
   void kill_nsd() {
-    if (nsd_pid <= 0) {
-      return;
-    }
-    ::kill(nsd_pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 500; ++i) {
-      pid_t r = ::waitpid(nsd_pid, &status, WNOHANG);
-      if (r == nsd_pid || (r < 0 && errno == ECHILD)) {
-        nsd_pid = -1;
-        return;
-      }
-      ::usleep(10000);
-    }
-    ::kill(nsd_pid, SIGKILL);
-    ::waitpid(nsd_pid, &status, 0);
-    nsd_pid = -1;
+    nsd.stop(SIGTERM, std::chrono::seconds(5));
+    nsd = ChildProcess();
   }
 };
 
@@ -770,9 +674,21 @@ DnsRig::~DnsRig() {
   m_impl->kill_nsd();
   m_impl->refuser.reset();
   const char* keep = std::getenv("DANE_KEEP_RIG");
-  if (!m_impl->dir.empty() && !(keep != nullptr && std::string_view(keep) == "1")) {
-    run({"rm", "-rf", m_impl->dir}, "/");
+  if (m_impl->temp_dir && keep != nullptr && std::string_view(keep) == "1") {
+    m_impl->temp_dir->keep();
   }
+}
+
+bool DnsRig::start_or_fail(std::unique_ptr<DnsRig>& rig) {
+  if (rig == nullptr) {
+    return false;
+  }
+  if (auto started = rig->start(); !started) {
+    ADD_FAILURE() << "the DNSSEC rig did not start: " << started.error();
+    rig.reset();
+    return false;
+  }
+  return true;
 }
 
 bool DnsRig::tools_available() {
@@ -827,7 +743,7 @@ Status DnsRig::start() {
 
 void DnsRig::stop() { m_impl->kill_nsd(); }
 
-bool DnsRig::running() const { return m_impl->nsd_pid > 0; }
+bool DnsRig::running() const { return m_impl->nsd.running(); }
 
 Status DnsRig::replace_zone(ZoneSpec zone) {
   zone.origin = absolute_name(zone.origin);
@@ -869,6 +785,6 @@ std::string DnsRig::server_address() const { return "127.0.0.1@" + std::to_strin
 
 const std::string& DnsRig::trust_anchor_file() const { return m_impl->ta_path; }
 
-std::string DnsRig::nsd_log() const { return read_text(m_impl->dir + "/nsd.log"); }
+std::string DnsRig::nsd_log() const { return read_text_file(m_impl->dir + "/nsd.log"); }
 
 } // namespace dane::test

@@ -45,7 +45,7 @@
 //     s_rig->add_zone({"insecure.test", "mx A 127.0.0.3\n", ZoneSigning::Unsigned});
 //     s_rig->add_zone({"bad.test", "mx A 127.0.0.4\n", ZoneSigning::BadSignature, "mx.bad.test. A"});
 //     s_rig->add_lame_delegation("lame.example.test");     // any name below it: SERVFAIL in ~10 ms
-//     if (auto started = s_rig->start(); !started) { ADD_FAILURE() << started.error(); s_rig.reset(); }
+//     DnsRig::start_or_fail(s_rig);                          // ADD_FAILURE + reset when it cannot start
 //   }
 //   void SetUp() override { DANE_REQUIRE_OR_SKIP(s_rig != nullptr, DnsRig::missing_tools_message()); }
 //   ... auto resolver = dane::make_unbound_resolver(s_rig->resolver_config());
@@ -133,6 +133,10 @@ public:
   // First call: temp dir, keys, zone files, signing, unbound fragment, nsd up and answering.
   // Later calls (after stop()): start the same nsd configuration again (same port, same data).
   Status start();
+  // For SetUpTestSuite: start() the rig `rig` points to; when that fails, record a test failure
+  // (ADD_FAILURE, naming the step) and reset `rig`, so each test's DANE_REQUIRE_OR_SKIP(rig != nullptr)
+  // then fails (CI) or skips. True when the rig runs.
+  static bool start_or_fail(std::unique_ptr<DnsRig>& rig);
   // Kill nsd (SIGTERM, wait). Lookups then fail (time out) until start().
   void stop();
   bool running() const;

@@ -39,26 +39,6 @@ std::string resolve_program(const std::string& name) {
   return path.empty() ? name : path;
 }
 
-std::vector<char*> to_argv(std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  argv.reserve(args.size() + 1);
-  for (auto& a : args) {
-    argv.push_back(a.data());
-  }
-  argv.push_back(nullptr);
-  return argv;
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    lines.push_back(line);
-  }
-  return lines;
-}
-
 std::string tail(const std::string& text, std::size_t max_chars = 6000) {
   if (text.size() <= max_chars) {
     return text;
@@ -98,162 +78,6 @@ std::atomic<unsigned> g_message_counter{0};
 
 } // namespace
 
-// --- process helpers -----------------------------------------------------------------------
-
-CommandResult run_command(const std::vector<std::string>& argv_in, const std::string& stdin_data) {
-  CommandResult result;
-  if (argv_in.empty()) {
-    return result;
-  }
-  std::vector<std::string> args = argv_in;
-  args[0] = resolve_program(args[0]);
-  int out_pipe[2];
-  int in_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(in_pipe, O_CLOEXEC) != 0) {
-    throw std::runtime_error("pipe: " + std::string(std::strerror(errno)));
-  }
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    throw std::runtime_error("fork: " + std::string(std::strerror(errno)));
-  }
-  if (pid == 0) {
-    ::dup2(in_pipe[0], 0);
-    ::dup2(out_pipe[1], 1);
-    ::dup2(out_pipe[1], 2);
-    auto argv = to_argv(args);
-    ::execv(argv[0], argv.data());
-    std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  ::close(out_pipe[1]);
-  ::close(in_pipe[0]);
-  // Messages are small: write all of stdin first, then read the output.
-  std::size_t written = 0;
-  while (written < stdin_data.size()) {
-    ssize_t n = ::write(in_pipe[1], stdin_data.data() + written, stdin_data.size() - written);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      break;
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  ::close(in_pipe[1]);
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(out_pipe[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      break;
-    }
-    result.output.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(out_pipe[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv_in, const std::string& log_path) {
-  std::vector<std::string> args = argv_in;
-  args[0] = resolve_program(args[0]);
-  int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) {
-    throw std::runtime_error("open " + log_path + ": " + std::strerror(errno));
-  }
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(log_fd);
-    throw std::runtime_error("fork: " + std::string(std::strerror(errno)));
-  }
-  if (pid == 0) {
-    int null_fd = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_fd, 0);
-    ::dup2(log_fd, 1);
-    ::dup2(log_fd, 2);
-    // Own process group, so a stop() also reaches anything it forks.
-    ::setpgid(0, 0);
-    auto argv = to_argv(args);
-    ::execv(argv[0], argv.data());
-    std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  ::close(log_fd);
-  ChildProcess child;
-  child.m_pid = pid;
-  return child;
-}
-
-ChildProcess::ChildProcess(ChildProcess&& other) noexcept : m_pid(other.m_pid) { other.m_pid = -1; }
-
-ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
-  if (this != &other) {
-    stop();
-    m_pid = other.m_pid;
-    other.m_pid = -1;
-  }
-  return *this;
-}
-
-ChildProcess::~ChildProcess() { stop(); }
-
-bool ChildProcess::running() {
-  if (m_pid <= 0) {
-    return false;
-  }
-  int status = 0;
-  pid_t r = ::waitpid(m_pid, &status, WNOHANG);
-  if (r == m_pid) {
-    m_pid = -1;
-    return false;
-  }
-  return true;
-}
-
-void ChildProcess::stop() {
-  if (m_pid <= 0) {
-    return;
-  }
-  ::kill(m_pid, SIGTERM);
-  for (int i = 0; i < 100; ++i) {
-    int status = 0;
-    if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
-      m_pid = -1;
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ::kill(-m_pid, SIGKILL);
-  ::kill(m_pid, SIGKILL);
-  int status = 0;
-  ::waitpid(m_pid, &status, 0);
-  m_pid = -1;
-}
-
-TempDir::TempDir(const std::string& tag) {
-  std::string pattern = (fs::temp_directory_path() / ("dane-" + tag + "-XXXXXX")).string();
-  std::vector<char> buf(pattern.begin(), pattern.end());
-  buf.push_back('\0');
-  if (::mkdtemp(buf.data()) == nullptr) {
-    throw std::runtime_error("mkdtemp " + pattern + ": " + std::strerror(errno));
-  }
-  m_path = buf.data();
-  ::chmod(m_path.c_str(), 0755);
-}
-
-TempDir::~TempDir() {
-  if (m_path.empty() || std::getenv("DANE_KEEP_TEST_DIRS") != nullptr) {
-    return;
-  }
-  std::error_code ec;
-  fs::remove_all(m_path, ec);
-}
-
 std::uint16_t free_tcp_port(const std::string& address) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -289,14 +113,6 @@ bool wait_for_tcp(const std::string& address, std::uint16_t port, std::chrono::m
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   } while (std::chrono::steady_clock::now() < deadline);
   return false;
-}
-
-void write_file_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  if (!out) {
-    throw std::runtime_error("cannot write " + path);
-  }
 }
 
 // --- PostfixInstance -------------------------------------------------------------------------

@@ -28,59 +28,23 @@
 
 #include <sys/types.h>
 
-#include "daemon_process.hpp" // read_text_file
+#include "daemon_process.hpp"
+#include "files.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 
 namespace dane::test {
 
-// --- small process helpers ---------------------------------------------------------------
-
-struct CommandResult {
-  int exit_code = -1; // -1 when killed by a signal or not started
-  std::string output; // stdout and stderr, interleaved
-};
-// Runs argv (argv[0] searched on PATH and in /usr/sbin), waits for it, captures its output.
-CommandResult run_command(const std::vector<std::string>& argv, const std::string& stdin_data = {});
-
-// A child process that is killed (SIGTERM, then SIGKILL) when this object dies.
-class ChildProcess {
-public:
-  ChildProcess() = default;
-  // Starts argv with stdout/stderr appended to `log_path`. Throws when it cannot fork/exec.
-  static ChildProcess spawn(const std::vector<std::string>& argv, const std::string& log_path);
-  ChildProcess(ChildProcess&& other) noexcept;
-  ChildProcess& operator=(ChildProcess&& other) noexcept;
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  ~ChildProcess();
-
-  pid_t pid() const { return m_pid; }
-  bool running(); // false once it exited (reaps it)
-  void stop();    // SIGTERM, wait up to 5 s, then SIGKILL; idempotent
-
-private:
-  pid_t m_pid = -1;
-};
-
-// A mkdtemp directory (mode 0755 so Postfix's unprivileged processes can traverse it), removed
-// recursively on destruction unless DANE_KEEP_TEST_DIRS is set in the environment.
-class TempDir {
-public:
-  explicit TempDir(const std::string& tag);
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir();
-  const std::string& path() const { return m_path; }
-
-private:
-  std::string m_path;
-};
+// --- small helpers ----------------------------------------------------------------------
+// run_command(), ChildProcess: process.hpp; TempDir: temp_dir.hpp; read/write files: files.hpp.
 
 // A TCP port that was free on `address` a moment ago (bind port 0, read it, close).
 std::uint16_t free_tcp_port(const std::string& address);
 // Waits until something accepts TCP connections on address:port (bounded); false on timeout.
 bool wait_for_tcp(const std::string& address, std::uint16_t port, std::chrono::milliseconds limit);
 
-void write_file_text(const std::string& path, const std::string& text);
+// The older name of write_text_file_or_throw() (files.hpp).
+inline void write_file_text(const std::string& path, const std::string& text) { write_text_file_or_throw(path, text); }
 
 // --- maillog waits -----------------------------------------------------------------------
 

@@ -31,6 +31,8 @@
 
 #include <openssl/ssl.h>
 
+#include "process.hpp"
+
 namespace dane::test {
 
 enum class SmtpBehaviour {
@@ -123,17 +125,7 @@ private:
   std::uint16_t m_port = 0;
 };
 
-// Runs a program with stdin from /dev/null and collects its output; kills its process group
-// when `limit` passes. exit_code is -1 when it did not exit normally (or timed out).
-// merge_stderr: stderr goes into `output` as well; otherwise into `error_output`.
-struct ProcessResult {
-  int exit_code = -1;
-  bool timed_out = false;
-  std::string output;
-  std::string error_output;
-};
-ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
-                          bool merge_stderr = true);
+// run_process() and ProcessResult: see process.hpp.
 
 // Cross-check with OpenSSL's own client: `openssl s_client -starttls smtp -connect ADDR:PORT
 // -servername BASE -dane_tlsa_domain BASE -dane_tlsa_rrdata "U S M HEX"... -dane_ee_no_namechecks

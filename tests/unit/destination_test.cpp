@@ -4,6 +4,7 @@
 // signed zones in tests/integration/destination_rig_test.cpp.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <map>
 
 #include "dane/verifier/destination.hpp"
@@ -434,7 +435,28 @@ INSTANTIATE_TEST_SUITE_P(
                       AggregateRow{{"none"}, DestinationOutcome::NotDane},
                       AggregateRow{{"none", "none"}, DestinationOutcome::NotDane},
                       AggregateRow{{"failed"}, DestinationOutcome::TempFail},
-                      AggregateRow{{"failed", "failed"}, DestinationOutcome::TempFail}));
+                      AggregateRow{{"failed", "failed"}, DestinationOutcome::TempFail}),
+    // "NoneAndFailed_IsDane": the hosts' TLSA kinds, then the expected outcome.
+    [](const ::testing::TestParamInfo<AggregateRow>& row) {
+      auto capitalised = [](std::string word) {
+        if (!word.empty()) {
+          word[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(word[0])));
+        }
+        return word;
+      };
+      std::string name;
+      for (const auto& kind : row.param.tlsa) {
+        name += (name.empty() ? "" : "And") + capitalised(kind);
+      }
+      switch (row.param.outcome) {
+      case DestinationOutcome::NotDane: return name + "_IsNotDane";
+      case DestinationOutcome::DaneOnly: return name + "_IsDaneOnly";
+      case DestinationOutcome::Dane: return name + "_IsDane";
+      case DestinationOutcome::Encrypt: return name + "_IsEncrypt";
+      case DestinationOutcome::TempFail: return name + "_IsTempFail";
+      }
+      return name + "_IsUnknown";
+    });
 
 TEST(Destination, BracketedKeySkipsMxAndUsesItsPort) {
   FakeResolver r;
