@@ -105,7 +105,7 @@ void ProbeScheduler::run(const Evaluation& v) {
   std::vector<ProbedHost> probed;
   for (std::size_t i = 0; i < reports.size() && i < owners.size(); ++i) {
     const ProbeReport& rep = reports[i];
-    if (rep.result == ProbeResult::Pass && rep.matched && rep.matched->usage == 2 && rep.depth >= 0 &&
+    if (rep.result == ProbeResult::Pass && rep.matched && rep.matched->usage == TlsaUsage::DaneTa && rep.depth >= 0 &&
         static_cast<std::size_t>(rep.depth) < rep.chain_pem.size()) {
       m_captured(*rep.matched, rep.chain_pem[static_cast<std::size_t>(rep.depth)]);
     }

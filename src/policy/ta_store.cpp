@@ -91,11 +91,11 @@ std::optional<std::string> TrustAnchorStore::file_for(const DestinationFacts& fa
   std::set<std::string> blocks; // sorted, so one set of anchors always gives one file
   for (const auto& host : facts.hosts) {
     for (const auto& r : host.tlsa) {
-      if (r.usage != static_cast<std::uint8_t>(TlsaUsage::DaneTa) || smtp_usability(r) != TlsaUsability::Usable) {
+      if (r.usage != TlsaUsage::DaneTa || smtp_usability(r) != TlsaUsability::Usable) {
         continue;
       }
-      if (r.mtype == static_cast<std::uint8_t>(TlsaMatchingType::Full)) {
-        auto pem = pem_from_der(static_cast<TlsaSelector>(r.selector), r.data);
+      if (r.mtype == TlsaMatchingType::Full) {
+        auto pem = pem_from_der(r.selector, r.data);
         if (pem) {
           blocks.insert(std::move(*pem));
           continue;

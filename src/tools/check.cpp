@@ -1,4 +1,5 @@
 // The verdict logic of `dane-policyctl check` (dane/tools/check.hpp).
+#include "dane/verifier/pem.hpp"
 #include "dane/tools/check.hpp"
 
 #include <algorithm>
@@ -58,8 +59,8 @@ std::vector<TlsaRecord> usable_records(const HostResult& host) {
 std::optional<CertificateRecords> presented_records(const std::vector<std::string>& chain_pem) {
   std::vector<X509Ptr> owned;
   for (const auto& pem : chain_pem) {
-    if (auto certs = parse_pem_certificates(pem); certs && !certs->empty()) {
-      owned.push_back(std::move(certs->front()));
+    if (auto certs = parse_pem_chain(pem); certs && !certs->certs.empty()) {
+      owned.push_back(std::move(certs->certs.front()));
     }
   }
   std::vector<X509*> chain;
@@ -167,7 +168,7 @@ void add_rollover_warnings(const HostResult& host, HostCheck& check) {
       continue;
     }
     bool leaf_only = std::all_of(usable.begin(), usable.end(), [&](const TlsaRecord& record) {
-      return record.usage == 3 &&
+      return record.usage == TlsaUsage::DaneEe &&
              std::find(presented->leaf.begin(), presented->leaf.end(), record) != presented->leaf.end();
     });
     if (leaf_only) {

@@ -239,21 +239,21 @@ void suggest_next_records(const RolloverInput& in, RolloverDecision& d) {
                       ": the --next file holds no certificate that issued the next leaf (pass its chain file)");
   }
   if (d.add_lines.empty()) {
-    auto partner = in.next.find(3, d.current_records.front().selector, d.current_records.front().mtype);
+    auto partner = in.next.find(TlsaUsage::DaneEe, d.current_records.front().selector, d.current_records.front().mtype);
     if (partner) {
       add_unique(d.add_lines, zone_line(in.host, in.port, *partner));
     }
   }
   // Alternatives: 2 1 1 of the next leaf's issuer when it is in the chain file, and 3 1 1 of the
   // leaf when the primary suggestion is a DANE-TA record.
-  if (auto ta = in.next.find(2, 1, 1)) {
+  if (auto ta = in.next.find(TlsaUsage::DaneTa, TlsaSelector::Spki, TlsaMatchingType::Sha2_256)) {
     std::string line = zone_line(in.host, in.port, *ta);
     if (std::find(d.add_lines.begin(), d.add_lines.end(), line) == d.add_lines.end()) {
       d.alternative_lines.push_back(line + "   ; DANE-TA of the issuer: only if the server sends the issuer "
                                            "certificate in its chain");
     }
   }
-  if (auto ee = in.next.find(3, 1, 1)) {
+  if (auto ee = in.next.find(TlsaUsage::DaneEe, TlsaSelector::Spki, TlsaMatchingType::Sha2_256)) {
     std::string line = zone_line(in.host, in.port, *ee);
     if (std::find(d.add_lines.begin(), d.add_lines.end(), line) == d.add_lines.end()) {
       d.alternative_lines.push_back(line + "   ; DANE-EE of the next key");
@@ -286,7 +286,7 @@ Outcome old_record_gone(const RolloverInput& in, RolloverDecision& d, const Serv
   }
   if (!servers.current.empty()) {
     for (const auto& record : in.current.leaf) {
-      if (record.selector == 1 && record.mtype == 1) {
+      if (record.selector == TlsaSelector::Spki && record.mtype == TlsaMatchingType::Sha2_256) {
         d.add_lines.push_back(zone_line(in.host, in.port, record));
       }
     }
@@ -358,7 +358,7 @@ Outcome decide_steps(const RolloverInput& in, RolloverDecision& d) {
     d.notes.push_back("ignored malformed TLSA RDATA: " + bad);
   }
   if (!in.published.exists || in.published.records.empty()) {
-    if (auto first_record = in.next.find(3, 1, 1)) {
+    if (auto first_record = in.next.find(TlsaUsage::DaneEe, TlsaSelector::Spki, TlsaMatchingType::Sha2_256)) {
       d.add_lines.push_back(zone_line(in.host, in.port, *first_record));
     }
     return refused(RolloverRefusal::NoTlsa,

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "dane/verifier/pem.hpp"
 #include "dane/tools/rollover.hpp"
 
 namespace dane::tools {
@@ -59,9 +60,9 @@ ServerObservation observe(const ProbeReport& report, const CertificateRecords& c
   std::string cert_sha256;
   std::string spki_sha256 = report.leaf_spki_sha256;
   if (!report.chain_pem.empty()) {
-    auto certs = parse_pem_certificates(report.chain_pem.front());
-    if (certs && !certs->empty()) {
-      auto presented = certificate_records({(*certs)[0].get()});
+    auto certs = parse_pem_chain(report.chain_pem.front(), "input");
+    if (certs && !certs->certs.empty()) {
+      auto presented = certificate_records({certs->certs[0].get()});
       if (presented) {
         cert_sha256 = presented->cert_sha256;
         spki_sha256 = presented->spki_sha256;

@@ -103,9 +103,9 @@ protected:
       ADD_FAILURE() << "cannot read " << pki << "int.crt";
       return;
     }
-    s_int_der_hex = to_hex(*selected_der(intermediate.get(), 0));
-    s_int_spki_hex = to_hex(*selected_der(intermediate.get(), 1));
-    s_int_sha256_hex = to_hex(*tlsa_digest(1, *selected_der(intermediate.get(), 0)));
+    s_int_der_hex = to_hex(*selected_der(intermediate.get(), TlsaSelector::Cert));
+    s_int_spki_hex = to_hex(*selected_der(intermediate.get(), TlsaSelector::Spki));
+    s_int_sha256_hex = to_hex(*tlsa_digest(TlsaMatchingType::Sha2_256, *selected_der(intermediate.get(), TlsaSelector::Cert)));
     SmtpServerOptions smtp;
     smtp.address = unique_loopback_address();
     smtp.key_file = pki + "leaf-p256.key";

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "dane/verifier/pem.hpp"
 #include "dane/tools/check.hpp"
 #include "dane/tools/rollover.hpp"
 #include "daemon_process.hpp"
@@ -20,18 +21,19 @@ std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR
 std::string pem_text(const std::string& name) { return test::read_text_file(pki(name)); }
 
 TlsaRecord record_of(const std::string& cert_file, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
-  auto certs = read_pem_certificates(pki(cert_file));
-  if (!certs || certs->empty()) {
+  auto certs = load_pem_chain_file(pki(cert_file));
+  if (!certs || certs->certs.empty()) {
     ADD_FAILURE() << "cannot read " << cert_file;
     return {};
   }
-  auto record = make_tlsa(certs->front().get(), usage, selector, mtype);
+  auto record = make_tlsa(certs->certs.front().get(), static_cast<TlsaUsage>(usage), static_cast<TlsaSelector>(selector),
+                          static_cast<TlsaMatchingType>(mtype));
   EXPECT_TRUE(record.has_value());
   return record ? *record : TlsaRecord{};
 }
 
 TlsaRecord fake_record(std::uint8_t usage, std::uint8_t seed) {
-  return TlsaRecord{usage, 1, 1, std::vector<std::uint8_t>(32, seed)};
+  return TlsaRecord{static_cast<TlsaUsage>(usage), TlsaSelector::Spki, TlsaMatchingType::Sha2_256, std::vector<std::uint8_t>(32, seed)};
 }
 
 HostResult dane_host(std::string name, std::vector<std::string> addresses, std::vector<TlsaRecord> tlsa) {

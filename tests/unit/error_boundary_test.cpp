@@ -178,7 +178,7 @@ TEST(ErrorBoundary, AThrowingEvaluationGetsTempAndEveryClientIsStillServed) {
   ASSERT_TRUE(first.connected());
   ASSERT_TRUE(second.connected());
 
-  EXPECT_EQ(first.ask("dane-policy", "boom.test"), "TEMP internal error: unknown exception")
+  EXPECT_EQ(first.ask("dane-policy", "boom.test"), "TEMP 4.7.5 internal error: unknown exception")
       << "the failing request is answered TEMP, never weaker";
   EXPECT_EQ(second.ask("dane-policy", "fine.test"), "OK dane-only") << "another client is served";
   EXPECT_EQ(first.ask("dane-policy", "other.test"), "OK dane-only") << "the failing request's connection goes on";

@@ -89,7 +89,7 @@ protected:
     input.port = 25;
     input.current = records_of("leaf-p256.crt");
     input.next = records_of("leaf-rsa.crt");
-    auto found = input.current.find(3, 1, 1);
+    auto found = input.current.find(TlsaUsage::DaneEe, TlsaSelector::Spki, TlsaMatchingType::Sha2_256);
     ASSERT_TRUE(found.has_value());
     current_record = *found;
   }

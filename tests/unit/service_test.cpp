@@ -356,7 +356,7 @@ TEST(ErrorBoundary, AnEvaluatorThrowingANonStandardExceptionGivesTempAndIsCounte
   rig.service->lookup("boom.test", answers.callback());
   ASSERT_TRUE(answers.wait_for(1));
   EXPECT_EQ(answers.got[0].first->policy(), PolicyKind::TempFail) << "never weaker than TEMP";
-  EXPECT_EQ(answers.got[0].first->answer(), "TEMP internal error: unknown exception");
+  EXPECT_EQ(answers.got[0].first->answer(), "TEMP 4.7.5 internal error: unknown exception");
   EXPECT_EQ(rig.stats.internal_errors(), 1u);
   EXPECT_EQ(internal_errors_in_json(rig.stats), 1u) << "the stats JSON shows the counter";
   rig.service->lookup("fine.test", answers.callback());

@@ -43,9 +43,9 @@ std::vector<std::uint8_t> cert_der(const std::string& file) {
 
 TlsaRecord record(std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype, std::vector<std::uint8_t> data) {
   TlsaRecord r;
-  r.usage = usage;
-  r.selector = selector;
-  r.mtype = mtype;
+  r.usage = static_cast<TlsaUsage>(usage);
+  r.selector = static_cast<TlsaSelector>(selector);
+  r.mtype = static_cast<TlsaMatchingType>(mtype);
   r.data = std::move(data);
   return r;
 }
