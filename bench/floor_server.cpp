@@ -24,7 +24,9 @@
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+  g_stop = 1;
+}
 
 struct Connection {
   dane::policyd::SocketmapDecoder decoder;
@@ -181,8 +183,8 @@ int main(int argc, char** argv) {
     if (endpoint.is_unix) {
       unlink(endpoint.path.c_str());
     }
-    std::cout << "served " << served << " requests on " << accepted << " connections, " << errors
-              << " protocol errors" << std::endl;
+    std::cout << "served " << served << " requests on " << accepted << " connections, " << errors << " protocol errors"
+              << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "bench_floor_server: " << e.what() << "\n";
     return 1;

@@ -197,7 +197,8 @@ int main(int argc, char** argv) {
 
     Clock::time_point start = Clock::now();
     Clock::time_point measure_start = start;
-    Clock::time_point deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.duration));
+    Clock::time_point deadline =
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.duration));
     if (opt.warmup == 0) {
       measure_start = Clock::now();
     }

@@ -27,7 +27,8 @@ std::uint64_t next_random() {
 std::string hex64(std::uint64_t a, std::uint64_t b) {
   static constexpr char k_hex[] = "0123456789abcdef";
   std::string out;
-  const std::uint64_t parts[] = {a, b, a ^ std::uint64_t{0x5555555555555555ULL}, b ^ std::uint64_t{0xaaaaaaaaaaaaaaaaULL}};
+  const std::uint64_t parts[] = {a, b, a ^ std::uint64_t{0x5555555555555555ULL},
+                                 b ^ std::uint64_t{0xaaaaaaaaaaaaaaaaULL}};
   for (std::uint64_t v : parts) {
     for (int i = 0; i < 16; ++i) {
       out += k_hex[(v >> (60 - 4 * i)) & 15];
@@ -60,25 +61,31 @@ int main(int argc, char** argv) {
     const int roll = static_cast<int>((r >> 20) % 100);
     const int nhosts = 1 + static_cast<int>(d % 3);
     const std::uint64_t generation = static_cast<std::uint64_t>(i) / 250000; // TLSA rollovers
-    std::string policy = roll < 70 ? "dane-only" : roll < 80 ? "dane" : roll < 85 ? "fingerprint"
-                                               : roll < 95 ? "notfound" : "tempfail";
+    std::string policy = roll < 70   ? "dane-only"
+                         : roll < 80 ? "dane"
+                         : roll < 85 ? "fingerprint"
+                         : roll < 95 ? "notfound"
+                                     : "tempfail";
     const bool cached = (r >> 40) % 5 == 0;
     const bool probe = !cached && (r >> 44) % 10 == 0;
     const std::string dest = "d" + std::to_string(d) + ".example";
-    std::string answer = policy == "notfound" ? "NOTFOUND " : policy == "tempfail" ? "TEMP MX lookup: SERVFAIL"
-                                                                                  : "OK " + policy;
-    line = "{\"time\":\"" + dane::format_rfc3339(start + i * step) + "\",\"destination\":\"" +
-           dest + "\",\"mode\":\"native\",\"policy\":\"" + policy + "\",\"answer\":\"" + answer +
-           "\",\"reason\":\"" + (policy == "tempfail" ? "MX lookup for " + dest + ": SERVFAIL" : "evaluated") +
+    std::string answer = policy == "notfound"   ? "NOTFOUND "
+                         : policy == "tempfail" ? "TEMP MX lookup: SERVFAIL"
+                                                : "OK " + policy;
+    line = "{\"time\":\"" + dane::format_rfc3339(start + i * step) + "\",\"destination\":\"" + dest +
+           "\",\"mode\":\"native\",\"policy\":\"" + policy + "\",\"answer\":\"" + answer + "\",\"reason\":\"" +
+           (policy == "tempfail" ? "MX lookup for " + dest + ": SERVFAIL" : "evaluated") +
            "\",\"cached\":" + (cached ? "true" : "false") + (probe ? ",\"event\":\"probe\"" : "") + ",\"hosts\":[";
     if (policy != "tempfail") {
       for (int h = 0; h < nhosts; ++h) {
         const std::string host = "mx" + std::to_string(h) + "." + dest;
         const bool has_tlsa = policy != "notfound" && !(policy == "dane" && h == nhosts - 1);
-        const std::string rec =
-            has_tlsa ? "\"3 1 1 " + hex64(static_cast<std::uint64_t>(d) * 7919 + static_cast<std::uint64_t>(h),
-                                          generation + (d % 7 == 0 ? 1 : 0)) + "\""
-                     : "";
+        const std::string rec = has_tlsa
+                                    ? "\"3 1 1 " +
+                                          hex64(static_cast<std::uint64_t>(d) * 7919 + static_cast<std::uint64_t>(h),
+                                                generation + (d % 7 == 0 ? 1 : 0)) +
+                                          "\""
+                                    : "";
         if (h > 0) {
           line += ",";
         }
@@ -87,8 +94,8 @@ int main(int argc, char** argv) {
         if (probe) {
           const bool ok = (r >> 50) % 20 != 0;
           line += ",\"addresses\":[{\"address\":\"192.0.2." + std::to_string(d % 250 + 1) +
-                  "\",\"port\":25,\"result\":\"" + (ok ? "pass" : "tlsa-mismatch") + "\",\"matched\":" +
-                  (ok && has_tlsa ? rec : "null") + ",\"depth\":" + (ok ? "0" : "-1") + "}]";
+                  "\",\"port\":25,\"result\":\"" + (ok ? "pass" : "tlsa-mismatch") +
+                  "\",\"matched\":" + (ok && has_tlsa ? rec : "null") + ",\"depth\":" + (ok ? "0" : "-1") + "}]";
         }
         line += "}";
       }

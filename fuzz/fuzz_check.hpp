@@ -8,12 +8,12 @@
 #include <string_view>
 #include <vector>
 
-#define FUZZ_CHECK(cond)                                                                                   \
-  do {                                                                                                     \
-    if (!(cond)) {                                                                                         \
-      std::fprintf(stderr, "%s:%d: property violated: %s\n", __FILE__, __LINE__, #cond);                   \
-      std::abort();                                                                                        \
-    }                                                                                                      \
+#define FUZZ_CHECK(cond)                                                                                               \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      std::fprintf(stderr, "%s:%d: property violated: %s\n", __FILE__, __LINE__, #cond);                               \
+      std::abort();                                                                                                    \
+    }                                                                                                                  \
   } while (0)
 
 namespace dane::fuzz {

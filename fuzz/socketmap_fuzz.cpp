@@ -47,9 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Replies: any input as an answer string and as OK data.
   std::string text(whole);
   for (std::size_t limit : {std::size_t{16}, k_socketmap_max_reply}) {
-    for (const SocketmapReply& reply : {SocketmapReply{SocketmapStatus::Ok, text},
-                                        SocketmapReply{SocketmapStatus::Temp, text},
-                                        SocketmapReply{SocketmapStatus::Perm, text}}) {
+    for (const SocketmapReply& reply :
+         {SocketmapReply{SocketmapStatus::Ok, text}, SocketmapReply{SocketmapStatus::Temp, text},
+          SocketmapReply{SocketmapStatus::Perm, text}}) {
       std::string wire = encode_socketmap_reply(reply, limit);
       NetstringDecoder decoder(limit);
       std::vector<std::string> payloads;

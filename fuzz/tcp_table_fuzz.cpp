@@ -50,9 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)tcp_table_unquote(text); // arbitrary input: must not crash
 
   for (std::size_t limit : {std::size_t{12}, k_tcp_table_max_line}) {
-    for (const TcpTableReply& reply : {TcpTableReply{TcpTableStatus::Ok, text},
-                                       TcpTableReply{TcpTableStatus::NotFound, text},
-                                       TcpTableReply{TcpTableStatus::TryAgain, text}}) {
+    for (const TcpTableReply& reply :
+         {TcpTableReply{TcpTableStatus::Ok, text}, TcpTableReply{TcpTableStatus::NotFound, text},
+          TcpTableReply{TcpTableStatus::TryAgain, text}}) {
       std::string line = encode_tcp_table_reply(reply, limit);
       FUZZ_CHECK(line.size() <= limit && line.ends_with('\n'));
       FUZZ_CHECK(line.find('\n') == line.size() - 1);

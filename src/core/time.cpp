@@ -23,7 +23,9 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   return true;
 }
 
-bool leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool leap(std::int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 unsigned days_in_month(std::int64_t y, unsigned m) {
   static constexpr unsigned k_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -56,8 +58,8 @@ Expected<UnixMicros> parse_rfc3339(std::string_view s) {
   if (month < 1 || month > 12 || day < 1 || static_cast<unsigned>(day) > days_in_month(year, month)) {
     return make_error("invalid date in '" + std::string(s) + "'");
   }
-  if (s.size() < 19 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, hour) ||
-      s[13] != ':' || !digits(s, 14, 2, minute) || s[16] != ':' || !digits(s, 17, 2, second)) {
+  if (s.size() < 19 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, hour) || s[13] != ':' ||
+      !digits(s, 14, 2, minute) || s[16] != ':' || !digits(s, 17, 2, second)) {
     return make_error("not an RFC 3339 time (want YYYY-MM-DDTHH:MM:SSZ): '" + std::string(s) + "'");
   }
   if (hour > 23 || minute > 59 || second > 60) {
@@ -139,8 +141,7 @@ std::string format_rfc3339(std::chrono::system_clock::time_point time) {
 }
 
 UnixMicros now_unix_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 

@@ -10,8 +10,8 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
-#include "dane/verifier/dns.hpp"
 #include "dane/daemon/daemon.hpp"
+#include "dane/verifier/dns.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -155,8 +155,12 @@ void check_listeners(Problems& problems) {
   check("policy-service", with_defaults.policy_service);
 }
 
-bool user_exists(const std::string& name) { return ::getpwnam(name.c_str()) != nullptr; }
-bool group_exists(const std::string& name) { return ::getgrnam(name.c_str()) != nullptr; }
+bool user_exists(const std::string& name) {
+  return ::getpwnam(name.c_str()) != nullptr;
+}
+bool group_exists(const std::string& name) {
+  return ::getgrnam(name.c_str()) != nullptr;
+}
 
 void check_accounts(Problems& problems) {
   const Settings& s = problems.parsed().settings;

@@ -10,8 +10,8 @@ namespace dane::policyd {
 
 struct ConnectionPoller::Entry {
   int fd = -1;
-  Client* client = nullptr;     // nullptr once removed
-  std::uint32_t interest = 0;   // 0: not in the epoll set at all
+  Client* client = nullptr;   // nullptr once removed
+  std::uint32_t interest = 0; // 0: not in the epoll set at all
 };
 
 namespace {
@@ -44,7 +44,9 @@ ConnectionPoller::Entry* ConnectionPoller::add(int fd, Client& client) {
   return entry.release();
 }
 
-std::uint32_t ConnectionPoller::interest(const Entry* entry) const { return entry->interest; }
+std::uint32_t ConnectionPoller::interest(const Entry* entry) const {
+  return entry->interest;
+}
 
 int ConnectionPoller::set_interest(Entry* entry, std::uint32_t events) {
   events &= EPOLLIN | EPOLLOUT;
@@ -91,13 +93,12 @@ void ConnectionPoller::wait() {
     return; // on_ready() re-arms at the end of its batch
   }
   m_waiting = true;
-  m_epoll.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                     [this](const boost::system::error_code& ec) {
-                       if (ec == boost::asio::error::operation_aborted) {
-                         return; // the poller is being destroyed: do not touch it
-                       }
-                       on_ready(ec);
-                     });
+  m_epoll.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec == boost::asio::error::operation_aborted) {
+      return; // the poller is being destroyed: do not touch it
+    }
+    on_ready(ec);
+  });
 }
 
 void ConnectionPoller::on_ready(const boost::system::error_code& ec) {

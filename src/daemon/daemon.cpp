@@ -19,14 +19,14 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "dane/verifier/destination.hpp"
-#include "dane/verifier/dns.hpp"
-#include "dane/daemon/server.hpp"
 #include "dane/daemon/asio.hpp"
 #include "dane/daemon/error_boundary.hpp"
+#include "dane/daemon/server.hpp"
 #include "dane/daemon/service.hpp"
 #include "dane/daemon/stats.hpp"
 #include "dane/daemon/verdict_log.hpp"
+#include "dane/verifier/destination.hpp"
+#include "dane/verifier/dns.hpp"
 #include "dane/verifier/probe.hpp"
 
 namespace asio = boost::asio;
@@ -95,7 +95,9 @@ Status detach() {
 
 // Tells the service manager (systemd, Type=notify) about the daemon's state: READY=1,
 // RELOADING=1, STOPPING=1, STATUS=... . sd_notify() does nothing without NOTIFY_SOCKET.
-void notify(const std::string& state) { ::sd_notify(0, state.c_str()); }
+void notify(const std::string& state) {
+  ::sd_notify(0, state.c_str());
+}
 
 std::string monotonic_usec() {
   struct timespec ts {};
@@ -324,8 +326,8 @@ Expected<SocketOwnership> socket_ownership(const Settings& settings, const RunUs
 }
 
 // Ownership of files, as root: the verdict log's directory and the state directory.
-void prepare_files(const Settings& settings, const RunUser& run_user,
-                   const std::vector<InheritedListener>& inherited, LogWriter& log) {
+void prepare_files(const Settings& settings, const RunUser& run_user, const std::vector<InheritedListener>& inherited,
+                   LogWriter& log) {
   prepare_verdict_log_dir(settings.verdict_log, run_user, log);
   for (const auto& l : inherited) {
     log.message(Severity::Debug, "socket activation: fd " + std::to_string(l.fd) + " named '" + l.name +
@@ -426,8 +428,8 @@ private:
     if (!m_server.stopping()) {
       notify("STOPPING=1\nSTATUS=stopping: draining " + std::to_string(m_server.open_sessions()) + " connections");
     }
-    m_log.message(Severity::Info, std::string(signo == SIGTERM ? "SIGTERM" : "SIGINT") +
-                                      ": stopping; answering in-flight requests");
+    m_log.message(Severity::Info,
+                  std::string(signo == SIGTERM ? "SIGTERM" : "SIGINT") + ": stopping; answering in-flight requests");
     m_server.stop();
     m_drain_deadline.expires_after(m_settings.resolver.timeout + std::chrono::seconds(5));
     m_drain_deadline.async_wait([this](const boost::system::error_code& e) {

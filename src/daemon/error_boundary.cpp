@@ -17,7 +17,8 @@ std::string current_exception_text() noexcept {
   }
 }
 
-void report_internal_error(LogWriter& log, Stats& stats, std::string_view where, std::string_view consequence) noexcept {
+void report_internal_error(LogWriter& log, Stats& stats, std::string_view where,
+                           std::string_view consequence) noexcept {
   stats.internal_error();
   try {
     std::string line = "internal-error in " + std::string(where) + ": " + current_exception_text();

@@ -155,8 +155,8 @@ Status adopt_listeners(const ListenerContext& context, const std::vector<Inherit
   }
   for (std::size_t i = 0; i < inherited.size(); ++i) {
     const auto& l = inherited[i];
-    const std::string what = "socket passed by the service manager (fd " + std::to_string(l.fd) + ", name '" +
-                             l.name + "')";
+    const std::string what =
+        "socket passed by the service manager (fd " + std::to_string(l.fd) + ", name '" + l.name + "')";
     auto protocol = protocol_for_listener_name(l.name);
     if (!protocol) {
       return make_error(what + ": " + protocol.error());
@@ -191,15 +191,14 @@ Status adopt_listeners(const ListenerContext& context, const std::vector<Inherit
         acceptor.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fds[i].get());
         fds[i].release();
         auto local = acceptor.local_endpoint();
-        std::string host = local.address().is_v6() ? "[" + local.address().to_string() + "]"
-                                                   : local.address().to_string();
+        std::string host =
+            local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string();
         listeners.push_back(std::make_unique<AcceptorListener<tcp>>(
             context, *protocol, std::move(acceptor),
             "inet:" + host + ":" + std::to_string(local.port()) + " (socket-activated)", ""));
         adopted.push_back(AdoptedAddress{*protocol, {}, local, false});
       } else {
-        return make_error(what + ": address family " + std::to_string(ss.ss_family) +
-                          " is neither unix nor inet");
+        return make_error(what + ": address family " + std::to_string(ss.ss_family) + " is neither unix nor inet");
       }
     } catch (const boost::system::system_error& ex) {
       return make_error(what + ": cannot serve it: " + ex.code().message());
@@ -255,8 +254,8 @@ Expected<std::unique_ptr<Listener>> bind_unix(const ListenerContext& context, co
 
 Expected<std::unique_ptr<Listener>> bind_inet(const ListenerContext& context, const Endpoint& e, Protocol protocol) {
   tcp::resolver resolver(context.io);
-  auto results = resolver.resolve(e.host, std::to_string(e.port), tcp::resolver::passive |
-                                                                     tcp::resolver::numeric_service);
+  auto results =
+      resolver.resolve(e.host, std::to_string(e.port), tcp::resolver::passive | tcp::resolver::numeric_service);
   if (results.empty()) {
     return make_error(e.text + ": no address for " + e.host);
   }
@@ -267,8 +266,7 @@ Expected<std::unique_ptr<Listener>> bind_inet(const ListenerContext& context, co
   acceptor.bind(ep);
   acceptor.listen(asio::socket_base::max_listen_connections);
   auto local = acceptor.local_endpoint();
-  std::string host = local.address().is_v6() ? "[" + local.address().to_string() + "]"
-                                             : local.address().to_string();
+  std::string host = local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string();
   return std::unique_ptr<Listener>(std::make_unique<AcceptorListener<tcp>>(
       context, protocol, std::move(acceptor), "inet:" + host + ":" + std::to_string(local.port()), ""));
 }

@@ -5,13 +5,15 @@
 
 namespace dane::policyd {
 
-ProbeScheduler::ProbeScheduler(const Settings& settings, Prober prober, Captured captured, LogWriter& log,
-                               Stats& stats, Clock clock)
+ProbeScheduler::ProbeScheduler(const Settings& settings, Prober prober, Captured captured, LogWriter& log, Stats& stats,
+                               Clock clock)
     : m_mode(settings.mode), m_min_interval(settings.cache_min_ttl), m_probe_timeout(settings.probe_timeout),
       m_prober(std::move(prober)), m_captured(std::move(captured)), m_log(log), m_stats(stats),
       m_clock(std::move(clock)), m_pool("probe pool", 1, log, stats) {}
 
-ProbeScheduler::~ProbeScheduler() { shutdown(); }
+ProbeScheduler::~ProbeScheduler() {
+  shutdown();
+}
 
 void ProbeScheduler::shutdown() {
   {

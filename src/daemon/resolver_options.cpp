@@ -17,15 +17,14 @@ namespace po = boost::program_options;
 namespace dane::policyd {
 
 void add_resolver_options(po::options_description& description) {
-  description.add_options()
-      ("unbound-config", po::value<std::string>()->value_name("FILE"),
-       "unbound.conf fragment for the validating resolver (stub zones, trust anchors, ...)")
-      ("forwarder", po::value<std::vector<std::string>>()->composing()->value_name("ADDR[@PORT]"),
-       "forward queries to this recursive resolver (repeatable); DNSSEC is still validated locally")
-      ("trust-anchor-file", po::value<std::string>()->value_name("FILE"),
-       "DNSSEC trust anchor file (default /usr/share/dns/root.key)")
-      ("dns-timeout", po::value<double>()->default_value(10.0, "10")->value_name("SECONDS"),
-       "time limit for the DNS evaluation of one destination");
+  description.add_options()("unbound-config", po::value<std::string>()->value_name("FILE"),
+                            "unbound.conf fragment for the validating resolver (stub zones, trust anchors, ...)")(
+      "forwarder", po::value<std::vector<std::string>>()->composing()->value_name("ADDR[@PORT]"),
+      "forward queries to this recursive resolver (repeatable); DNSSEC is still validated locally")(
+      "trust-anchor-file", po::value<std::string>()->value_name("FILE"),
+      "DNSSEC trust anchor file (default /usr/share/dns/root.key)")(
+      "dns-timeout", po::value<double>()->default_value(10.0, "10")->value_name("SECONDS"),
+      "time limit for the DNS evaluation of one destination");
 }
 
 Status check_forwarder(const std::string& value) {

@@ -55,9 +55,13 @@ Status Server::adopt(const std::vector<InheritedListener>& listeners) {
   return adopt_listeners(listener_context(), listeners, m_listeners, m_adopted);
 }
 
-SessionContext Server::session_context() { return SessionContext{m_io, m_settings, *m_service, m_stats, m_log, *this}; }
+SessionContext Server::session_context() {
+  return SessionContext{m_io, m_settings, *m_service, m_stats, m_log, *this};
+}
 
-ListenerContext Server::listener_context() { return ListenerContext{m_io, *m_poller, *this, m_log, m_stats}; }
+ListenerContext Server::listener_context() {
+  return ListenerContext{m_io, *m_poller, *this, m_log, m_stats};
+}
 
 bool Server::admit(const Listener& listener) {
   if (m_stopping) {

@@ -39,8 +39,8 @@ PolicyAnswer Verdict::policy_answer() const {
 // ---------------------------------------------------------------------------------------------------------
 // PolicyService
 
-PolicyService::PolicyService(const Settings& settings, Evaluator evaluator, Prober prober, LogWriter& log,
-                             Stats& stats, Cache<VerdictPtr>::Clock clock)
+PolicyService::PolicyService(const Settings& settings, Evaluator evaluator, Prober prober, LogWriter& log, Stats& stats,
+                             Cache<VerdictPtr>::Clock clock)
     : m_settings(settings), m_evaluator(std::move(evaluator)), m_log(log), m_stats(stats), m_clock(clock),
       m_cache(CacheLimits{settings.cache_size, settings.cache_min_ttl, settings.cache_max_ttl, settings.tempfail_ttl,
                           settings.cache_refresh, 2},
@@ -55,7 +55,9 @@ PolicyService::PolicyService(const Settings& settings, Evaluator evaluator, Prob
   m_pinned.ta_file = [this](const DestinationFacts& facts) { return m_anchors.file_for(facts); };
 }
 
-PolicyService::~PolicyService() { shutdown(); }
+PolicyService::~PolicyService() {
+  shutdown();
+}
 
 void PolicyService::shutdown() {
   {
@@ -104,8 +106,8 @@ PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_ke
     VerdictPtr v = std::move(*result.value);
     m_stats.answer(v->policy());
     if (m_settings.log_cache_hits) {
-      VerdictRecord rec{std::chrono::system_clock::now(), key, m_settings.mode, v->facts(), v->policy_answer(), true,
-                        nullptr, ""};
+      VerdictRecord rec{
+          std::chrono::system_clock::now(), key, m_settings.mode, v->facts(), v->policy_answer(), true, nullptr, ""};
       m_log.verdict(render_verdict(rec));
     }
     if (result.refresh) {
@@ -132,7 +134,8 @@ void PolicyService::lookup_detailed(const std::string& raw_key, Done done) {
     return;
   }
   auto result = m_cache.lookup_detailed(
-      key, [&done]() -> Cache<VerdictPtr>::Waiter { return [d = std::move(done)](const VerdictPtr& v) { d(v, false); }; },
+      key,
+      [&done]() -> Cache<VerdictPtr>::Waiter { return [d = std::move(done)](const VerdictPtr& v) { d(v, false); }; },
       [](const VerdictPtr& v) { return v->facts() != nullptr; });
   switch (result.kind) {
   case Cache<VerdictPtr>::Kind::Hit:

@@ -25,8 +25,8 @@ public:
   ClientSession(const SessionContext& context, Protocol protocol, std::unique_ptr<Transport> transport,
                 std::string peer)
       : m_ctx(context), m_protocol(protocol), m_transport(std::move(transport)), m_peer(std::move(peer)),
-        m_idle(context.io),
-        m_decoder(make_request_decoder(protocol, context.settings, context.stats, [this](Job& job) { control_job(job); })) {}
+        m_idle(context.io), m_decoder(make_request_decoder(protocol, context.settings, context.stats,
+                                                           [this](Job& job) { control_job(job); })) {}
 
   void start() override {
     m_ctx.stats.connection_opened();
@@ -77,10 +77,9 @@ private:
       return;
     }
     m_reading = true;
-    m_transport->async_read(asio::buffer(m_buffer),
-                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                              self->guarded("reading a request", [&] { self->on_read(ec, n); });
-                            });
+    m_transport->async_read(asio::buffer(m_buffer), [self = shared_from_this()](const error_code& ec, std::size_t n) {
+      self->guarded("reading a request", [&] { self->on_read(ec, n); });
+    });
   }
 
   void on_read(const error_code& ec, std::size_t n) {
@@ -96,7 +95,7 @@ private:
       }
       if (mid_request()) {
         m_ctx.log.message(Severity::Warning, "connection from " + m_peer + " closed in the middle of a " +
-                                                      to_string(m_protocol) + " request");
+                                                 to_string(m_protocol) + " request");
       }
       maybe_finish();
       return;
@@ -111,8 +110,8 @@ private:
   void bad_input(const CodecError& error) {
     m_ctx.stats.protocol_error();
     m_ctx.log.message(Severity::Warning, "bad " + to_string(m_protocol) + " request from " + m_peer + ": " +
-                                                  std::string(dane::policyd::to_string(error.kind)) + ": " +
-                                                  error.message + "; closing connection");
+                                             std::string(dane::policyd::to_string(error.kind)) + ": " + error.message +
+                                             "; closing connection");
     m_read_done = true;
   }
 
@@ -153,8 +152,8 @@ private:
     const std::string what = std::string(to_string(verb)) + (job.key.empty() ? "" : " " + job.key);
     if (auto refusal = control_refusal(peer, ::geteuid())) {
       m_ctx.stats.control_refused();
-      m_ctx.log.message(Severity::Warning, "control-refused request=\"" + what + "\" peer=" + peer_text(peer) +
-                                                    ": " + *refusal);
+      m_ctx.log.message(Severity::Warning,
+                        "control-refused request=\"" + what + "\" peer=" + peer_text(peer) + ": " + *refusal);
       send(encode_socketmap_reply(SocketmapReply{SocketmapStatus::Perm, "control request refused: " + *refusal}),
            job.received);
       return false;
@@ -171,8 +170,8 @@ private:
     }
     std::size_t n = verb == ControlVerb::Flush ? m_ctx.service.forget(job.key) : m_ctx.service.forget_all();
     m_ctx.stats.flushed();
-    m_ctx.log.message(Severity::Info, "control request=\"" + what + "\" forgotten=" + std::to_string(n) +
-                                               " peer=" + peer_text(peer));
+    m_ctx.log.message(Severity::Info,
+                      "control request=\"" + what + "\" forgotten=" + std::to_string(n) + " peer=" + peer_text(peer));
     nlohmann::json reply = {{"flushed", n}};
     if (verb == ControlVerb::Flush) {
       reply["destination"] = job.key;
@@ -239,8 +238,14 @@ private:
       return;
     }
     if (job.control) { // the verdict log's rendering, and whether it came from the cache
-      VerdictRecord record{std::chrono::system_clock::now(), job.key, m_ctx.settings.mode, verdict->facts(),
-                           verdict->policy_answer(), cached, nullptr, ""};
+      VerdictRecord record{std::chrono::system_clock::now(),
+                           job.key,
+                           m_ctx.settings.mode,
+                           verdict->facts(),
+                           verdict->policy_answer(),
+                           cached,
+                           nullptr,
+                           ""};
       send(encode_socketmap_reply(SocketmapReply{SocketmapStatus::Ok, render_verdict(record)}), job.received);
     } else {
       send(reply_for(job, *verdict), job.received);
@@ -337,8 +342,8 @@ private:
       return;
     }
     if (mid_request()) {
-      m_ctx.log.message(Severity::Warning, "idle timeout with a partial " + to_string(m_protocol) +
-                                                    " request from " + m_peer + "; closing connection");
+      m_ctx.log.message(Severity::Warning, "idle timeout with a partial " + to_string(m_protocol) + " request from " +
+                                               m_peer + "; closing connection");
     }
     close();
   }

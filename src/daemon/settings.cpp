@@ -1,7 +1,7 @@
 // The command-line and config-file parser of dane-policyd (the options themselves: settings_table.cpp).
 #include "dane/daemon/settings.hpp"
-#include "settings_table.hpp"
 #include "dane/core/text.hpp"
+#include "settings_table.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -30,8 +30,8 @@ namespace {
 po::options_description make_description() {
   // Wide enough that no option name or path in a help text is ever split across lines
   // (man/dane-policyd.8 is checked against this output).
-  po::options_description desc("Options (every option may also be set in the --config file, same name without --)",
-                               120, 72);
+  po::options_description desc("Options (every option may also be set in the --config file, same name without --)", 120,
+                               72);
   desc.add_options()("help,h", "print this help and exit")("version", "print the version and exit")(
       "check-config",
       "check the configuration file and the command line (values, files, directories, users, the resolver's "
@@ -246,7 +246,9 @@ std::string help_text() {
   return out.str();
 }
 
-const char* default_config_file() { return DANE_DEFAULT_CONFIG; }
+const char* default_config_file() {
+  return DANE_DEFAULT_CONFIG;
+}
 
 std::string origin_of(const ParsedCommandLine& parsed, const std::string& name) {
   auto it = parsed.origins.find(name);
@@ -283,8 +285,10 @@ Status check_stats_name(const std::string& name) {
   // policy map's name would turn Postfix's policy lookups into (refused) control requests.
   for (const char* policy_map : {"dane", "tlspolicy"}) {
     if (lower == policy_map) {
-      return make_error("'" + name + "' is the policy map's name in the documented Postfix settings "
-                        "(smtp_tls_policy_maps = socketmap:...:" + policy_map +
+      return make_error("'" + name +
+                        "' is the policy map's name in the documented Postfix settings "
+                        "(smtp_tls_policy_maps = socketmap:...:" +
+                        policy_map +
                         "); Postfix's policy lookups would get control replies instead of policies: choose "
                         "another name, such as stats");
     }

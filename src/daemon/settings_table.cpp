@@ -47,33 +47,33 @@ Status endpoints(std::vector<Endpoint>& out, const std::vector<std::string>& val
   return Ok{};
 }
 
-#define DANE_UNSIGNED(field, min, max)                                                                                \
-  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                      \
-    auto n = to_unsigned(v.back(), min, max);                                                                         \
-    if (!n) {                                                                                                         \
-      return make_error(n.error());                                                                                   \
-    }                                                                                                                 \
-    s.field = static_cast<decltype(s.field)>(*n);                                                                     \
-    return Ok{};                                                                                                      \
+#define DANE_UNSIGNED(field, min, max)                                                                                 \
+  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                       \
+    auto n = to_unsigned(v.back(), min, max);                                                                          \
+    if (!n) {                                                                                                          \
+      return make_error(n.error());                                                                                    \
+    }                                                                                                                  \
+    s.field = static_cast<decltype(s.field)>(*n);                                                                      \
+    return Ok{};                                                                                                       \
   }
-#define DANE_SECONDS(field, min)                                                                                      \
-  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                      \
-    auto n = to_seconds(v.back(), min);                                                                               \
-    if (!n) {                                                                                                         \
-      return make_error(n.error());                                                                                   \
-    }                                                                                                                 \
-    s.field = *n;                                                                                                     \
-    return Ok{};                                                                                                      \
+#define DANE_SECONDS(field, min)                                                                                       \
+  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                       \
+    auto n = to_seconds(v.back(), min);                                                                                \
+    if (!n) {                                                                                                          \
+      return make_error(n.error());                                                                                    \
+    }                                                                                                                  \
+    s.field = *n;                                                                                                      \
+    return Ok{};                                                                                                       \
   }
-#define DANE_STRING(field)                                                                                            \
-  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                      \
-    s.field = v.back();                                                                                               \
-    return Ok{};                                                                                                      \
+#define DANE_STRING(field)                                                                                             \
+  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                       \
+    s.field = v.back();                                                                                                \
+    return Ok{};                                                                                                       \
   }
-#define DANE_FLAG(field)                                                                                              \
-  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                      \
-    s.field = v.back() == "1";                                                                                        \
-    return Ok{};                                                                                                      \
+#define DANE_FLAG(field)                                                                                               \
+  [](Settings& s, const std::vector<std::string>& v) -> Status {                                                       \
+    s.field = v.back() == "1";                                                                                         \
+    return Ok{};                                                                                                       \
   }
 
 // THE table. Every option of dane-policyd is declared here and nowhere else, except
@@ -103,8 +103,8 @@ const SettingSpec k_settings[] = {
        s.mode = *m;
        return Ok{};
      }},
-    {"verdict-log", SettingType::String, "", "FILE",
-     "append one JSON line per evaluation to FILE (reopened on SIGHUP)", DANE_STRING(verdict_log)},
+    {"verdict-log", SettingType::String, "", "FILE", "append one JSON line per evaluation to FILE (reopened on SIGHUP)",
+     DANE_STRING(verdict_log)},
     {"log-cache-hits", SettingType::Flag, "", "", "also write a verdict-log line (\"cached\": true) for cache hits",
      DANE_FLAG(log_cache_hits)},
     {"probe", SettingType::Flag, "", "",
@@ -148,13 +148,13 @@ const SettingSpec k_settings[] = {
        return Ok{};
      }},
     {"state-dir", SettingType::String, k_default_state_dir, "DIR",
-     "directory for trust-anchor files of pinned DANE-TA policies (created, owned by --user)",
-     DANE_STRING(state_dir)},
+     "directory for trust-anchor files of pinned DANE-TA policies (created, owned by --user)", DANE_STRING(state_dir)},
     {"cache-size", SettingType::Unsigned, "10000", "N",
      "keep at most N destinations in the cache (least recently used are evicted); 0 disables caching",
      DANE_UNSIGNED(cache_size, 0, 100000000)},
     {"cache-min-ttl", SettingType::Unsigned, "5", "SECONDS",
-     "cache an answer at least this long (its lifetime is the smallest DNS TTL, clamped)", DANE_SECONDS(cache_min_ttl, 0)},
+     "cache an answer at least this long (its lifetime is the smallest DNS TTL, clamped)",
+     DANE_SECONDS(cache_min_ttl, 0)},
     {"cache-max-ttl", SettingType::Unsigned, "3600", "SECONDS", "cache an answer at most this long",
      DANE_SECONDS(cache_max_ttl, 0)},
     {"tempfail-ttl", SettingType::Unsigned, "5", "SECONDS",
@@ -239,7 +239,9 @@ const SettingSpec k_settings[] = {
 
 } // namespace
 
-std::span<const SettingSpec> setting_specs() { return k_settings; }
+std::span<const SettingSpec> setting_specs() {
+  return k_settings;
+}
 
 const SettingSpec* find_spec(std::string_view name) {
   for (const auto& s : k_settings) {

@@ -12,7 +12,9 @@ namespace dane::policyd {
 namespace {
 
 // Bucket upper bounds in microseconds: 1, 1.41, 2, 2.83, 4, ... (factor sqrt 2).
-double bucket_upper_us(std::size_t i) { return std::pow(2.0, static_cast<double>(i) / 2.0); }
+double bucket_upper_us(std::size_t i) {
+  return std::pow(2.0, static_cast<double>(i) / 2.0);
+}
 
 } // namespace
 
@@ -78,12 +80,9 @@ std::string Stats::to_json() const {
                  PolicyKind::Secure, PolicyKind::NotFound, PolicyKind::TempFail}) {
     j["answers"][to_string(k)] = m_answers[static_cast<std::size_t>(k)].load(k_order);
   }
-  j["cache"] = {{"hits", m_cache_hits.load(k_order)},
-                {"misses", m_cache_misses.load(k_order)},
-                {"coalesced", m_cache_coalesced.load(k_order)},
-                {"refreshes", m_refreshes.load(k_order)},
-                {"entries", m_cache_entries.load(k_order)},
-                {"evictions", m_cache_evictions.load(k_order)}};
+  j["cache"] = {{"hits", m_cache_hits.load(k_order)},           {"misses", m_cache_misses.load(k_order)},
+                {"coalesced", m_cache_coalesced.load(k_order)}, {"refreshes", m_refreshes.load(k_order)},
+                {"entries", m_cache_entries.load(k_order)},     {"evictions", m_cache_evictions.load(k_order)}};
   j["evaluations"] = m_evaluations.load(k_order);
   j["dns_failures"] = m_dns_failures.load(k_order);
   j["probe_rounds"] = m_probe_rounds.load(k_order);

@@ -18,8 +18,12 @@ namespace dane::policyd {
 namespace {
 
 // errno after a failed non-blocking send()/recv(): try again on the next readiness report?
-bool retry_later(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
-error_code errno_code(int err) { return error_code(err, boost::system::system_category()); }
+bool retry_later(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+error_code errno_code(int err) {
+  return error_code(err, boost::system::system_category());
+}
 
 // A client socket served through the ConnectionPoller (connection_poller.hpp explains why):
 // one recv() per readiness report, send() straight away, EPOLLOUT only when a send is stuck.

@@ -16,9 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dane/policy/json.hpp"
 #include "dane/core/text.hpp"
 #include "dane/core/time.hpp"
+#include "dane/policy/json.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -318,8 +318,10 @@ void LogWriter::write_entry(const Entry& entry) {
     }
     auto fd = open_append(m_options.verdict_log);
     if (!fd) {
-      write_entry(Entry{Entry::Kind::Message, Severity::Warning,
-                        "verdict log reopen failed, keeping the old file: " + fd.error(), {}});
+      write_entry(Entry{Entry::Kind::Message,
+                        Severity::Warning,
+                        "verdict log reopen failed, keeping the old file: " + fd.error(),
+                        {}});
       if (entry.done) {
         entry.done(false);
       }

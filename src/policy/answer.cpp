@@ -18,7 +18,9 @@ std::string_view AnswerView::text() const {
   return space == std::string_view::npos ? std::string_view() : answer.substr(space + 1);
 }
 
-AnswerView view_of(const PolicyAnswer& answer) { return AnswerView{answer.policy, answer.answer, answer.reason}; }
+AnswerView view_of(const PolicyAnswer& answer) {
+  return AnswerView{answer.policy, answer.answer, answer.reason};
+}
 
 PolicyAnswer make_answer(PolicyKind kind, std::string_view text, std::string reason) {
   PolicyAnswer a;
@@ -40,7 +42,8 @@ PolicyAnswer temp_answer(std::string reason) {
 }
 
 const PolicyAnswer& parent_key_answer() {
-  static const PolicyAnswer answer = make_answer(PolicyKind::NotFound, {}, "parent-domain key: no policy for parent domains");
+  static const PolicyAnswer answer =
+      make_answer(PolicyKind::NotFound, {}, "parent-domain key: no policy for parent domains");
   return answer;
 }
 
@@ -48,7 +51,7 @@ std::string encode_socketmap(const AnswerView& answer) {
   if (answer.answer.size() <= k_socketmap_max_reply) {
     return encode_netstring(answer.answer); // every cache hit: the payload is already there
   }
-  SocketmapStatus status = is_ok(answer.policy) ? SocketmapStatus::Ok
+  SocketmapStatus status = is_ok(answer.policy)                    ? SocketmapStatus::Ok
                            : answer.policy == PolicyKind::NotFound ? SocketmapStatus::NotFound
                                                                    : SocketmapStatus::Temp;
   return encode_socketmap_reply(SocketmapReply{status, std::string(answer.text())});

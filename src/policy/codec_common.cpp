@@ -1,8 +1,8 @@
 // Shared pieces of the protocol codecs: error names, safe excerpts, line framing.
 #include <cstring>
 
-#include "dane/policy/codecs.hpp"
 #include "dane/core/text.hpp"
+#include "dane/policy/codecs.hpp"
 
 namespace dane::policyd {
 
@@ -46,7 +46,8 @@ bool LineDecoder::feed(std::string_view bytes, std::vector<std::string>& out) {
   }
   while (!bytes.empty()) {
     const void* nl = std::memchr(bytes.data(), '\n', bytes.size());
-    std::size_t take = nl == nullptr ? bytes.size() : static_cast<std::size_t>(static_cast<const char*>(nl) - bytes.data());
+    std::size_t take =
+        nl == nullptr ? bytes.size() : static_cast<std::size_t>(static_cast<const char*>(nl) - bytes.data());
     // m_line + take bytes + '\n' must fit in m_max; a partial line of m_max bytes can never fit.
     if (m_line.size() + take + (nl == nullptr ? 0 : 1) > m_max || (nl == nullptr && m_line.size() + take >= m_max)) {
       m_error = CodecError{CodecErrorKind::TooLong,

@@ -6,7 +6,9 @@
 namespace dane::policyd {
 namespace {
 
-bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+bool is_control(unsigned char c) {
+  return c < 0x20 || c == 0x7f;
+}
 
 // Attribute names are printable ASCII without space (Postfix sends lower-case words with '_').
 bool valid_name(std::string_view name) {
@@ -27,7 +29,9 @@ std::optional<std::string_view> PolicyRequest::find(std::string_view name) const
   return std::nullopt;
 }
 
-std::string_view PolicyRequest::get(std::string_view name) const { return find(name).value_or(std::string_view()); }
+std::string_view PolicyRequest::get(std::string_view name) const {
+  return find(name).value_or(std::string_view());
+}
 
 std::optional<std::string> PolicyRequest::recipient_domain() const {
   std::string_view rcpt = recipient();
@@ -93,8 +97,8 @@ bool PolicyDecoder::feed(std::string_view bytes, std::vector<PolicyRequest>& out
     }
     std::string_view name = std::string_view(line).substr(0, eq);
     if (!valid_name(name)) {
-      return fail(CodecErrorKind::BadAttribute, "attribute name " + printable_excerpt(name) +
-                                                    " is empty or not printable ASCII");
+      return fail(CodecErrorKind::BadAttribute,
+                  "attribute name " + printable_excerpt(name) + " is empty or not printable ASCII");
     }
     if (m_current.find(name)) {
       return fail(CodecErrorKind::DuplicateAttribute, "attribute " + printable_excerpt(name) + " appears twice");

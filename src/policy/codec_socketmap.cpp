@@ -223,8 +223,7 @@ std::string encode_socketmap_answer(std::string_view answer, std::size_t max_rep
   }
   auto reply = parse_socketmap_answer(answer);
   if (!reply) {
-    return encode_socketmap_reply(SocketmapReply{SocketmapStatus::Temp, "internal error: malformed answer"},
-                                  max_reply);
+    return encode_socketmap_reply(SocketmapReply{SocketmapStatus::Temp, "internal error: malformed answer"}, max_reply);
   }
   return encode_socketmap_reply(*reply, max_reply);
 }

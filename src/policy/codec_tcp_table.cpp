@@ -1,6 +1,6 @@
 // tcp_table codec (Postfix tcp_table(5)): "get KEY\n" requests, "200/400/500 TEXT\n" replies, %XX encoding.
-#include "dane/policy/codecs.hpp"
 #include "dane/core/text.hpp"
+#include "dane/policy/codecs.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -8,7 +8,9 @@ namespace {
 constexpr char k_upper_hex[] = "0123456789ABCDEF";
 
 // Postfix's hex_quote encodes ISSPACE || !ISPRINT || '%'; with ASCII that leaves 0x21..0x7e except '%'.
-bool needs_quoting(unsigned char c) { return c <= 0x20 || c >= 0x7f || c == '%'; }
+bool needs_quoting(unsigned char c) {
+  return c <= 0x20 || c >= 0x7f || c == '%';
+}
 
 // Undo %XX; when `strict`, a raw byte that needs quoting is an error too.
 Expected<std::string> unquote(std::string_view quoted, bool strict) {
@@ -77,7 +79,9 @@ std::string tcp_table_quote(std::string_view raw) {
   return out;
 }
 
-Expected<std::string> tcp_table_unquote(std::string_view quoted) { return unquote(quoted, false); }
+Expected<std::string> tcp_table_unquote(std::string_view quoted) {
+  return unquote(quoted, false);
+}
 
 namespace {
 
@@ -85,7 +89,8 @@ std::optional<CodecError> decode_request(std::string_view line, TcpTableRequest&
   if (!line.starts_with("get ")) {
     std::size_t space = line.find(' ');
     return CodecError{CodecErrorKind::BadCommand, "tcp_table: unsupported command " +
-                                                      printable_excerpt(line.substr(0, space)) + " (expected 'get KEY')"};
+                                                      printable_excerpt(line.substr(0, space)) +
+                                                      " (expected 'get KEY')"};
   }
   auto key = unquote(line.substr(4), true);
   if (!key) {

@@ -66,7 +66,8 @@ Expected<ControlRequest> parse_control_request(std::string_view key) {
   }
   return make_error("unknown control request '" + shown + (verb.size() > 40 ? "...'" : "'") +
                     " (this map name is dane-policyd's reserved control map, --stats-name; TLS policy lookups "
-                    "must use another map name); " + std::string(k_known));
+                    "must use another map name); " +
+                    std::string(k_known));
 }
 
 std::string format_control_request(const ControlRequest& request) {

@@ -35,12 +35,8 @@ nlohmann::json to_json(const DestinationFacts& facts, const PolicyAnswer& answer
     hosts.push_back(std::move(object));
   }
   nlohmann::json j = {
-      {"destination", facts.next_hop.key},
-      {"policy", to_string(answer.policy)},
-      {"answer", answer.answer},
-      {"reason", answer.reason},
-      {"outcome", to_string(facts.outcome)},
-      {"ttl", facts.ttl},
+      {"destination", facts.next_hop.key}, {"policy", to_string(answer.policy)},  {"answer", answer.answer},
+      {"reason", answer.reason},           {"outcome", to_string(facts.outcome)}, {"ttl", facts.ttl},
       {"hosts", std::move(hosts)},
   };
   if (!facts.next_hop.parent_key && !facts.next_hop.ip_literal && !facts.next_hop.domain.empty()) {
@@ -69,9 +65,12 @@ nlohmann::json probe_to_json(const ProbeReport& report, ProbeJson detail) {
   out["cipher"] = report.cipher;
   nlohmann::json leaf = nullptr;
   if (!report.chain_pem.empty()) {
-    leaf = {{"subject", report.leaf_subject},     {"issuer", report.leaf_issuer},
-            {"san", report.leaf_san},             {"not_before", report.leaf_not_before},
-            {"not_after", report.leaf_not_after}, {"spki_sha256", report.leaf_spki_sha256}};
+    leaf = {{"subject", report.leaf_subject},
+            {"issuer", report.leaf_issuer},
+            {"san", report.leaf_san},
+            {"not_before", report.leaf_not_before},
+            {"not_after", report.leaf_not_after},
+            {"spki_sha256", report.leaf_spki_sha256}};
   }
   out["leaf"] = leaf;
   out["chain_pem"] = report.chain_pem;

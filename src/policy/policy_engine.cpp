@@ -63,13 +63,14 @@ PolicyAnswer pin_dane_ee(const DestinationFacts& facts, const std::vector<const 
     } else if (direct_mtype != 0 && octet(r->mtype) == direct_mtype) {
       add_unique(pins, to_hex(r->data));
     } else {
-      skipped.push_back(r->short_string() + " (matching type " + std::to_string(octet(r->mtype)) + " is not " +
-                        digest + ")");
+      skipped.push_back(r->short_string() + " (matching type " + std::to_string(octet(r->mtype)) + " is not " + digest +
+                        ")");
     }
   }
   if (pins.empty()) {
     return make_answer(PolicyKind::DaneOnly, "dane-only",
-                facts.reason + "; no DANE-EE record converts to a " + digest + " fingerprint: " + join(skipped, ", "));
+                       facts.reason + "; no DANE-EE record converts to a " + digest +
+                           " fingerprint: " + join(skipped, ", "));
   }
   std::string reason = facts.reason + "; " + std::to_string(pins.size()) + " DANE-EE " + digest + " fingerprint" +
                        (pins.size() == 1 ? "" : "s") + " pinned";
@@ -111,7 +112,7 @@ PolicyAnswer decide_pinned(const DestinationFacts& facts, const PinnedOptions& p
   }
   if (!ee.empty() && !ta.empty()) {
     return make_answer(PolicyKind::DaneOnly, "dane-only",
-                facts.reason + "; DANE-EE and DANE-TA records together cannot be pinned");
+                       facts.reason + "; DANE-EE and DANE-TA records together cannot be pinned");
   }
   if (!ee.empty()) {
     return pin_dane_ee(facts, ee, pinned);
@@ -121,10 +122,11 @@ PolicyAnswer decide_pinned(const DestinationFacts& facts, const PinnedOptions& p
     ta_file = pinned.ta_file(facts);
   }
   if (!ta_file || ta_file->empty()) {
-    return make_answer(PolicyKind::DaneOnly, "dane-only", facts.reason + "; no trust-anchor file for the DANE-TA records");
+    return make_answer(PolicyKind::DaneOnly, "dane-only",
+                       facts.reason + "; no trust-anchor file for the DANE-TA records");
   }
   return make_answer(PolicyKind::Secure, "secure tafile=" + *ta_file + " match=" + join(reference_names(facts), ":"),
-              facts.reason + "; DANE-TA trust anchors in " + *ta_file);
+                     facts.reason + "; DANE-TA trust anchors in " + *ta_file);
 }
 
 } // namespace
@@ -140,7 +142,8 @@ PolicyAnswer decide(const DestinationFacts& facts, Mode mode, const PinnedOption
     return decide_pinned(facts, pinned);
   case Mode::Monitor: {
     PolicyAnswer native = decide_native(facts);
-    PolicyAnswer a = make_answer(PolicyKind::NotFound, {}, "monitor mode, would answer '" + native.answer + "': " + native.reason);
+    PolicyAnswer a =
+        make_answer(PolicyKind::NotFound, {}, "monitor mode, would answer '" + native.answer + "': " + native.reason);
     a.would_answer = native.answer;
     return a;
   }

@@ -25,8 +25,8 @@ std::optional<std::string> sha256_hex(std::string_view text) {
 
 // Writes `content` to `path` through a temporary name in the same directory and a rename.
 bool write_atomically(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "." +
-                    std::to_string(reinterpret_cast<std::uintptr_t>(&content));
+  std::string tmp =
+      path + ".tmp" + std::to_string(::getpid()) + "." + std::to_string(reinterpret_cast<std::uintptr_t>(&content));
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << content;

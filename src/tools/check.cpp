@@ -1,6 +1,6 @@
 // The verdict logic of `dane-policyctl check` (dane/tools/check.hpp).
-#include "dane/verifier/pem.hpp"
 #include "dane/tools/check.hpp"
+#include "dane/verifier/pem.hpp"
 
 #include <algorithm>
 #include <utility>
@@ -210,8 +210,8 @@ CheckVerdict final_verdict(const DestinationFacts& facts, const std::vector<Host
     verdict.text = dns_failed_text(dns_failed, verdict.probed);
   } else if (verdict.probed == 0) {
     verdict.result = CheckResult::None;
-    verdict.text = "nothing to probe: " +
-                   (facts.reason.empty() ? std::string("no MX host publishes TLSA records") : facts.reason);
+    verdict.text =
+        "nothing to probe: " + (facts.reason.empty() ? std::string("no MX host publishes TLSA records") : facts.reason);
   } else {
     verdict.result = CheckResult::Pass;
     verdict.text = verdict.probed == 1 ? std::string("the 1 probed address passes")

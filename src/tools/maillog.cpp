@@ -9,7 +9,9 @@ namespace dane::tools::report {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 int month_number(std::string_view m) {
   static constexpr std::string_view k_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -30,7 +32,9 @@ bool two_digits(std::string_view s, std::size_t pos, int& out) {
   return true;
 }
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 
 // "host[addr]:port" at the start of s; returns the number of characters used, 0 on failure.
 std::size_t parse_endpoint(std::string_view s, std::string& host, std::string& address, int& port) {
@@ -98,8 +102,7 @@ MaillogPrefixParser::MaillogPrefixParser(MaillogOptions options) : m_options(opt
   m_reference_year = std::stoll(format_rfc3339(m_options.reference).substr(0, 4));
 }
 
-TimePoint MaillogPrefixParser::classic_time(int month, int day, int hour, int minute, int second,
-                                            std::int64_t usec) {
+TimePoint MaillogPrefixParser::classic_time(int month, int day, int hour, int minute, int second, std::int64_t usec) {
   auto compute = [&](std::int64_t year) -> TimePoint {
     std::int64_t local = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
                          hour * 3600 + minute * 60 + second;

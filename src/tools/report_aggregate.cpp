@@ -272,8 +272,9 @@ TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
     return h.epochs.back();
   }
   // The last change at or before t; before the first change, the first set.
-  auto it = std::upper_bound(h.timeline.begin(), h.timeline.end(), t,
-                             [](TimePoint value, const std::pair<TimePoint, std::uint32_t>& e) { return value < e.first; });
+  auto it =
+      std::upper_bound(h.timeline.begin(), h.timeline.end(), t,
+                       [](TimePoint value, const std::pair<TimePoint, std::uint32_t>& e) { return value < e.first; });
   return h.epochs[it == h.timeline.begin() ? h.timeline.front().second : std::prev(it)->second];
 }
 
@@ -281,8 +282,7 @@ bool warn_read_error(const std::string& path, const LineReader& reader, const Wa
   if (reader.error().empty()) {
     return false;
   }
-  warn(path + ":" + std::to_string(reader.line_number() + 1) + ": malformed input, stopped reading: " +
-       reader.error());
+  warn(path + ":" + std::to_string(reader.line_number() + 1) + ": malformed input, stopped reading: " + reader.error());
   return true;
 }
 
@@ -296,7 +296,9 @@ void warn_not_shown(const std::string& path, std::size_t shown, std::uint64_t ma
 
 } // namespace detail
 
-std::uint64_t name_hash(std::string_view lowercase_name) { return fnv_lower(lowercase_name); }
+std::uint64_t name_hash(std::string_view lowercase_name) {
+  return fnv_lower(lowercase_name);
+}
 
 std::uint64_t tlsa_set_hash(const std::vector<std::string>& records) {
   std::uint64_t sum = 0;
@@ -334,7 +336,9 @@ DestinationSummary& Aggregator::destination(Entry& entry, const std::string& nam
   return *entry.summary;
 }
 
-DestinationSummary& Aggregator::destination(const std::string& name) { return destination(m_destinations[name], name); }
+DestinationSummary& Aggregator::destination(const std::string& name) {
+  return destination(m_destinations[name], name);
+}
 
 const DestinationSummary* Aggregator::find(const std::string& name) const {
   auto it = m_destinations.find(name);

@@ -23,7 +23,8 @@ public:
   explicit Cursor(std::string_view s) : m_s(s) {}
 
   void ws() {
-    while (m_pos < m_s.size() && (m_s[m_pos] == ' ' || m_s[m_pos] == '\t' || m_s[m_pos] == '\r' || m_s[m_pos] == '\n')) {
+    while (m_pos < m_s.size() &&
+           (m_s[m_pos] == ' ' || m_s[m_pos] == '\t' || m_s[m_pos] == '\r' || m_s[m_pos] == '\n')) {
       ++m_pos;
     }
   }

@@ -115,13 +115,15 @@ void print_totals(const Aggregator& aggregator, std::size_t destinations, std::o
     }
   }
   if (s.maillog_unattributed > 0) {
-    out << "\n" << s.maillog_unattributed
+    out << "\n"
+        << s.maillog_unattributed
         << " Postfix 4.7.5 deferral(s) not attributed to any destination (no recipient domain, no relay); latest "
         << format_rfc3339(s.last_unattributed_time - s.last_unattributed_time % k_usec_per_sec) << ": "
         << s.last_unattributed;
   }
   if (with_monitor) {
-    out << "\n" << s.monitor_lines
+    out << "\n"
+        << s.monitor_lines
         << " evaluation(s) made in monitor mode (MONITORED): Postfix was told NOTFOUND; they are counted, and marked, "
            "as what enforcement would have answered (POLICY \"tempfail(monitor)\": mail would have been deferred)";
   }
@@ -154,10 +156,10 @@ std::string render_table(const Aggregator& aggregator) {
     if (with_monitor) {
       row.push_back(std::to_string(d->monitored));
     }
-    for (std::string cell : {time_or_dash(*d, d->first_seen), time_or_dash(*d, d->last_seen),
-                             std::to_string(d->counts.dane_only), std::to_string(d->counts.dane),
-                             std::to_string(d->counts.pinned), std::to_string(d->counts.notfound),
-                             std::to_string(d->counts.tempfail), change_marks(*d)}) {
+    for (std::string cell :
+         {time_or_dash(*d, d->first_seen), time_or_dash(*d, d->last_seen), std::to_string(d->counts.dane_only),
+          std::to_string(d->counts.dane), std::to_string(d->counts.pinned), std::to_string(d->counts.notfound),
+          std::to_string(d->counts.tempfail), change_marks(*d)}) {
       row.push_back(std::move(cell));
     }
     if (with_maillog) {
@@ -223,15 +225,15 @@ nlohmann::json render_json(const Aggregator& aggregator) {
     j["hosts"] = std::move(hosts);
     if (d->has_maillog) {
       const auto& m = d->maillog;
-      j["maillog"] = {{"verified", m.verified},
-                      {"trusted", m.trusted},
-                      {"untrusted", m.untrusted},
-                      {"anonymous", m.anonymous},
-                      {"verification_failures", m.verify_failures},
-                      {"deferred_4_7_5", m.deferred_4_7_5},
-                      {"last_verification_failure",
-                       m.last_verify_failure.empty() ? json(nullptr) : json(m.last_verify_failure)},
-                      {"last_deferral", m.last_deferral.empty() ? json(nullptr) : json(m.last_deferral)}};
+      j["maillog"] = {
+          {"verified", m.verified},
+          {"trusted", m.trusted},
+          {"untrusted", m.untrusted},
+          {"anonymous", m.anonymous},
+          {"verification_failures", m.verify_failures},
+          {"deferred_4_7_5", m.deferred_4_7_5},
+          {"last_verification_failure", m.last_verify_failure.empty() ? json(nullptr) : json(m.last_verify_failure)},
+          {"last_deferral", m.last_deferral.empty() ? json(nullptr) : json(m.last_deferral)}};
     } else {
       j["maillog"] = nullptr;
     }

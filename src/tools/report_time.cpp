@@ -57,6 +57,8 @@ Expected<TimePoint> parse_time_arg(std::string_view text, TimePoint now) {
   return t;
 }
 
-TimePoint now_utc() { return now_unix_micros(); }
+TimePoint now_utc() {
+  return now_unix_micros();
+}
 
 } // namespace dane::tools::report

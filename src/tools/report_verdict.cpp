@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "dane/tools/report.hpp"
 #include "dane/core/text.hpp"
+#include "dane/tools/report.hpp"
 #include "report_json_cursor.hpp"
 
 namespace dane::tools::report {
@@ -172,7 +172,7 @@ private:
     m_v.monitored = true;
     if (!would && !m_v.outcome.empty()) {
       // The native answer of each DNS outcome (docs/design.md §3): encrypt is answered `dane`.
-      would = m_v.outcome == "not-dane" ? std::string("notfound")
+      would = m_v.outcome == "not-dane"  ? std::string("notfound")
               : m_v.outcome == "encrypt" ? std::string("dane")
                                          : m_v.outcome;
     }

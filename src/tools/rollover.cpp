@@ -41,8 +41,8 @@ RolloverState updated_state(const RolloverInput& in, std::vector<std::string>& n
     for (const auto& old : in.state.records) {
       if (old.tlsa == key) {
         if (old.first_seen > in.now) {
-          notes.push_back("state: first-seen time of " + record.short_string() + " (" +
-                          format_rfc3339(old.first_seen) + ") lies in the future; its clock starts again now");
+          notes.push_back("state: first-seen time of " + record.short_string() + " (" + format_rfc3339(old.first_seen) +
+                          ") lies in the future; its clock starts again now");
         } else {
           seen.first_seen = old.first_seen;
         }
@@ -125,8 +125,8 @@ std::optional<Outcome> untrusted_inputs(const RolloverInput& in, const std::stri
   // Nothing to roll at all: the two files hold one certificate.
   if (in.current.cert_sha256 == in.next.cert_sha256) {
     return refused(RolloverRefusal::SameKey,
-                   "nothing to roll: --current and --next are the same certificate (SHA-256 " +
-                       in.current.cert_sha256 + ")");
+                   "nothing to roll: --current and --next are the same certificate (SHA-256 " + in.current.cert_sha256 +
+                       ")");
   }
   // Only a validated answer is trusted; a DNS problem is temporary (exit 3), an unsigned zone is not.
   switch (in.published.security) {
@@ -304,8 +304,7 @@ Outcome old_record_gone(const RolloverInput& in, RolloverDecision& d, const Serv
 }
 
 // Both records published since `first`: wait, swap, or (once the server presents the next key) remove.
-Outcome both_published(const RolloverInput& in, RolloverDecision& d, const ServerSummary& servers,
-                       sys_seconds first) {
+Outcome both_published(const RolloverInput& in, RolloverDecision& d, const ServerSummary& servers, sys_seconds first) {
   const seconds wait_for = d.required_wait;
   const auto elapsed = in.now - first;
   if (elapsed < wait_for) {
@@ -393,7 +392,6 @@ Outcome decide_steps(const RolloverInput& in, RolloverDecision& d) {
   }
   return both_published(in, d, servers, *first);
 }
-
 
 } // namespace
 

@@ -5,8 +5,8 @@
 
 #include <openssl/x509v3.h>
 
-#include "dane/verifier/pem.hpp"
 #include "dane/tools/rollover.hpp"
+#include "dane/verifier/pem.hpp"
 
 namespace dane::tools {
 

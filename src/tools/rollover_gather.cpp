@@ -4,8 +4,8 @@
 #include <utility>
 #include <vector>
 
-#include "dane/verifier/pem.hpp"
 #include "dane/tools/rollover.hpp"
+#include "dane/verifier/pem.hpp"
 
 namespace dane::tools {
 

@@ -23,7 +23,9 @@ namespace {
 constexpr int k_state_version = 1;
 constexpr std::int64_t k_year_2000 = 946684800;
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 // mkdir -p with mode 0700 for the directories it creates.
 Status make_parents(const std::string& path) {

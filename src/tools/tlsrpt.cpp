@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dane/tools/report.hpp"
 #include "dane/core/text.hpp"
+#include "dane/tools/report.hpp"
 
 namespace dane::tools::report {
 
@@ -21,7 +21,9 @@ namespace {
 
 using nlohmann::json;
 
-bool contains(const std::string& hay, std::string_view needle) { return hay.find(needle) != std::string::npos; }
+bool contains(const std::string& hay, std::string_view needle) {
+  return hay.find(needle) != std::string::npos;
+}
 
 // RFC 3986 data: URI with percent-encoding of everything but unreserved characters.
 std::string data_uri(std::string_view text) {
@@ -83,8 +85,8 @@ std::string tlsrpt_result_type_for_text(std::string_view text) {
   // The resolver gave no valid answer: Postfix's "TLSA lookup error for mx:25", or the policy
   // table's TEMP text ("MX lookup for d bogus: ...", "TLSA lookup for _25._tcp.mx failed: timeout").
   if (contains(t, "tlsa lookup error") ||
-      (contains(t, "lookup for ") && (contains(t, " bogus") || contains(t, " failed") || contains(t, "timeout") ||
-                                      contains(t, "servfail")))) {
+      (contains(t, "lookup for ") &&
+       (contains(t, " bogus") || contains(t, " failed") || contains(t, "timeout") || contains(t, "servfail")))) {
     return "dnssec-invalid";
   }
   if (contains(t, "expired")) {
@@ -114,9 +116,7 @@ json build_tlsrpt(const Aggregator& aggregator, const DestinationSummary& d, con
   const auto& filter = aggregator.filter();
   const bool from_maillog = aggregator.maillog_used();
   TimePoint now = now_utc();
-  TimePoint start = options.start ? *options.start
-                    : filter.since ? *filter.since
-                                   : stats.earliest.value_or(now);
+  TimePoint start = options.start ? *options.start : filter.since ? *filter.since : stats.earliest.value_or(now);
   TimePoint end = options.end ? *options.end : filter.until ? *filter.until : stats.latest.value_or(now);
   const std::string domain = policy_domain(d.destination);
   const std::string source =
@@ -131,7 +131,8 @@ json build_tlsrpt(const Aggregator& aggregator, const DestinationSummary& d, con
   // failure-reason-code starts with "monitor mode" and additional-information says so.
   const std::string monitor_info =
       data_uri("dane-policyd in monitor mode: Postfix was told NOTFOUND and did not enforce DANE; this failure is "
-               "what enforcement would have caused (" + source + ")");
+               "what enforcement would have caused (" +
+               source + ")");
 
   json policies = json::array();
   std::vector<const HostHistory*> hosts;
@@ -170,8 +171,7 @@ json build_tlsrpt(const Aggregator& aggregator, const DestinationSummary& d, con
       }
       json entry;
       entry["policy"] = std::move(policy);
-      entry["summary"] = {{"total-successful-session-count", c.successful},
-                          {"total-failure-session-count", c.failed}};
+      entry["summary"] = {{"total-successful-session-count", c.successful}, {"total-failure-session-count", c.failed}};
       entry["failure-details"] = std::move(details);
       policies.push_back(std::move(entry));
     }

@@ -108,7 +108,9 @@ std::string describe_failure(const std::string& what, const Answer& a) {
   return what + " failed: " + (a.reason.empty() ? std::string("error") : a.reason);
 }
 
-bool is_error(const Answer& a) { return a.security == DnsSecurity::Bogus || a.security == DnsSecurity::Failed; }
+bool is_error(const Answer& a) {
+  return a.security == DnsSecurity::Bogus || a.security == DnsSecurity::Failed;
+}
 
 // Worse of two security states: Failed/Bogus > Insecure > Secure.
 int rank(DnsSecurity s) {
@@ -124,7 +126,9 @@ int rank(DnsSecurity s) {
   }
   return 3;
 }
-DnsSecurity worst(DnsSecurity a, DnsSecurity b) { return rank(a) >= rank(b) ? a : b; }
+DnsSecurity worst(DnsSecurity a, DnsSecurity b) {
+  return rank(a) >= rank(b) ? a : b;
+}
 
 std::string tlsa_owner_for(std::uint16_t port, const std::string& base) {
   return "_" + std::to_string(port) + "._tcp." + base;
@@ -233,7 +237,8 @@ void aggregate(DestinationFacts& facts) {
   const auto& hosts = facts.hosts;
   const std::string what = facts.next_hop.bracketed ? "host" : "MX host";
   auto count = [&](HostStatus s) {
-    return static_cast<std::size_t>(std::count_if(hosts.begin(), hosts.end(), [&](const HostResult& h) { return h.status == s; }));
+    return static_cast<std::size_t>(
+        std::count_if(hosts.begin(), hosts.end(), [&](const HostResult& h) { return h.status == s; }));
   };
   std::size_t total = hosts.size();
   std::size_t usable = count(HostStatus::DaneUsable);
@@ -425,7 +430,8 @@ DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, 
     h.canonname = !a.canonname.empty() ? a.canonname : aaaa.canonname;
     if (is_error(a) || is_error(aaaa)) {
       const Answer& bad = is_error(a) ? a : aaaa;
-      fail_host(w, bad.security, describe_failure("address lookup (" + to_string(bad.query.type) + ") for " + h.name, bad));
+      fail_host(w, bad.security,
+                describe_failure("address lookup (" + to_string(bad.query.type) + ") for " + h.name, bad));
       continue;
     }
     for (const Answer* ans : {&a, &aaaa}) {
@@ -506,7 +512,7 @@ DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, 
   }
   if (hop.bracketed && !facts.hosts.empty()) {
     const HostResult& h = facts.hosts.front();
-    facts.mx_security = h.status == HostStatus::Failed ? h.dnssec
+    facts.mx_security = h.status == HostStatus::Failed     ? h.dnssec
                         : h.status == HostStatus::Insecure ? DnsSecurity::Insecure
                                                            : DnsSecurity::Secure;
     if (!h.canonname.empty()) {

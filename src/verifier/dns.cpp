@@ -12,8 +12,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -26,13 +26,17 @@
 #include <unbound.h>
 #include <unistd.h>
 
-#include "dane/verifier/handles.hpp"
 #include "dane/core/fd.hpp"
+#include "dane/verifier/handles.hpp"
 
 namespace dane {
 
-void UbCtxDeleter::operator()(ub_ctx* p) const noexcept { ub_ctx_delete(p); }
-void UbResultDeleter::operator()(ub_result* p) const noexcept { ub_resolve_free(p); }
+void UbCtxDeleter::operator()(ub_ctx* p) const noexcept {
+  ub_ctx_delete(p);
+}
+void UbResultDeleter::operator()(ub_result* p) const noexcept {
+  ub_resolve_free(p);
+}
 
 std::string to_string(RrType type) {
   switch (type) {
@@ -329,7 +333,9 @@ private:
   std::uint64_t m_next_serial = 0;
 };
 
-bool readable(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
+bool readable(const std::string& path) {
+  return ::access(path.c_str(), R_OK) == 0;
+}
 
 // A file libunbound is to read: it must be a readable regular file. libunbound itself spins
 // forever on a directory given as trust anchor, and its config parser exits the process on one.
@@ -416,17 +422,18 @@ Expected<std::unique_ptr<Resolver>> make_unbound_resolver(const ResolverConfig& 
   }
   if (!anchor.empty()) {
     if (int err = ub_ctx_add_ta_file(ctx.get(), anchor.c_str()); err != 0) {
-      return make_error((config.trust_anchor_file.empty() ? std::string("trust anchor ")
-                                                          : std::string("--trust-anchor-file ")) +
-                        anchor + ": " + ub_strerror(err));
+      return make_error(
+          (config.trust_anchor_file.empty() ? std::string("trust anchor ") : std::string("--trust-anchor-file ")) +
+          anchor + ": " + ub_strerror(err));
     }
   }
   // Finalize now (reads the anchors, builds the local zones) so that configuration errors show
   // at start-up; this sends no query.
   if (int err = ub_ctx_data_remove(ctx.get(), "dane-policyd-finalize.invalid."); err != 0) {
-    return make_error(std::string("resolver configuration (") +
-                      (config.unbound_config.empty() ? std::string("trust anchor") : "--unbound-config " + config.unbound_config) +
-                      "): " + ub_strerror(err));
+    return make_error(
+        std::string("resolver configuration (") +
+        (config.unbound_config.empty() ? std::string("trust anchor") : "--unbound-config " + config.unbound_config) +
+        "): " + ub_strerror(err));
   }
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {

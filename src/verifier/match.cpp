@@ -77,11 +77,12 @@ EngineRun run_engine(SSL_CTX* ctx, const std::vector<const TlsaRecord*>& records
   return run;
 }
 
-std::string x509_text(int x509_error) { return X509_verify_cert_error_string(x509_error); }
+std::string x509_text(int x509_error) {
+  return X509_verify_cert_error_string(x509_error);
+}
 
 // "the certificate at depth 0 does not match any reference name (mx.example.test)" etc.
-std::string failure_text(MatchFailure failure, int x509_error, int error_depth,
-                         const std::vector<std::string>& names) {
+std::string failure_text(MatchFailure failure, int x509_error, int error_depth, const std::vector<std::string>& names) {
   std::string at = "the certificate at depth " + std::to_string(error_depth);
   switch (failure) {
   case MatchFailure::None:
@@ -169,8 +170,8 @@ void settle(Verdict& verdict, const EngineRun& all, std::size_t usable, const st
     verdict.failure = MatchFailure::None;
     verdict.matched = all.matched;
     verdict.depth = all.match_depth;
-    verdict.reason = "Matched " + usage_name(all.matched->usage) + " " + all.matched->short_string() +
-                     " at depth " + std::to_string(all.match_depth);
+    verdict.reason = "Matched " + usage_name(all.matched->usage) + " " + all.matched->short_string() + " at depth " +
+                     std::to_string(all.match_depth);
     if (!verdict.names_checked && all.matched->usage == TlsaUsage::DaneTa) {
       verdict.reason += " (no reference names given: certificate names not checked)";
     }
@@ -185,8 +186,8 @@ void settle(Verdict& verdict, const EngineRun& all, std::size_t usable, const st
   if (verdict.failure == MatchFailure::NoMatch) {
     verdict.reason = "no usable TLSA record matches the chain (" + std::to_string(usable) + " usable)";
   } else if (all.matched) {
-    verdict.reason = usage_name(all.matched->usage) + " " + all.matched->short_string() +
-                     " matched at depth " + std::to_string(all.match_depth) + ", but " + why;
+    verdict.reason = usage_name(all.matched->usage) + " " + all.matched->short_string() + " matched at depth " +
+                     std::to_string(all.match_depth) + ", but " + why;
   } else {
     verdict.reason = why;
   }
@@ -326,9 +327,8 @@ Verdict verify_chain(const MatchInput& input) {
                      "section 9, digest agility)";
       continue;
     }
-    EngineRun one = accepted.size() == 1
-                        ? all
-                        : run_engine(ctx->get(), {accepted[i]}, chain, input.reference_names, input.time);
+    EngineRun one =
+        accepted.size() == 1 ? all : run_engine(ctx->get(), {accepted[i]}, chain, input.reference_names, input.time);
     explain_record(outcome, record, one, chain, input.reference_names);
   }
 

@@ -41,16 +41,16 @@ std::string asn1_time_rfc3339(const ASN1_TIME* time) {
     return {};
   }
   // 64-bit arithmetic throughout (no int products widened afterwards).
-  const std::int64_t secs = days_from_civil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1),
-                                            static_cast<unsigned>(tm.tm_mday)) * 86400 +
-                            std::int64_t{tm.tm_hour} * 3600 + std::int64_t{tm.tm_min} * 60 + tm.tm_sec;
+  const std::int64_t secs =
+      days_from_civil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1), static_cast<unsigned>(tm.tm_mday)) *
+          86400 +
+      std::int64_t{tm.tm_hour} * 3600 + std::int64_t{tm.tm_min} * 60 + tm.tm_sec;
   return format_rfc3339(secs * k_usec_per_sec);
 }
 
 std::vector<std::string> subject_alt_names(X509* cert) {
   std::vector<std::string> out;
-  GeneralNamesPtr names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) {
     return out;
   }

@@ -81,7 +81,9 @@ int wait_fd(int fd, short events, Clock::time_point deadline) {
   }
 }
 
-std::string format_ms(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
+std::string format_ms(std::chrono::milliseconds ms) {
+  return std::to_string(ms.count()) + " ms";
+}
 
 // Blocks SIGPIPE in the calling thread while alive (writes to a reset connection then
 // fail with EPIPE instead of killing the process); consumes any SIGPIPE it caused.
@@ -216,8 +218,8 @@ public:
         }
         if (line.size() < 3 || !is_digit(line[0]) || !is_digit(line[1]) || !is_digit(line[2]) ||
             (line.size() > 3 && line[3] != ' ' && line[3] != '-')) {
-          return make_error("malformed SMTP reply line while waiting for " + waiting_for + ": '" +
-                            printable(line) + "'");
+          return make_error("malformed SMTP reply line while waiting for " + waiting_for + ": '" + printable(line) +
+                            "'");
         }
         reply.code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
         reply.lines.push_back(line.size() > 4 ? line.substr(4) : std::string());
@@ -282,8 +284,7 @@ public:
         }
         return make_error(saved != 0 ? errno_text(saved) : std::string("connection closed by the server"));
       } else {
-        return make_error(ERR_peek_error() != 0 ? openssl_error_text("TLS I/O")
-                                                : "TLS error " + std::to_string(err));
+        return make_error(ERR_peek_error() != 0 ? openssl_error_text("TLS I/O") : "TLS error " + std::to_string(err));
       }
       int ready = wait_fd(m_fd.get(), events, deadline);
       if (ready == 0) {
@@ -347,9 +348,9 @@ void classify_dane(SSL* ssl, const std::vector<std::string>& reference_names, Pr
     report.depth = depth;
     report.result = ProbeResult::Pass;
     report.authenticated = true;
-    report.reason = "Matched " + (report.matched ? usage_name(report.matched->usage) + " " +
-                                                       report.matched->short_string()
-                                                 : std::string("a TLSA record")) +
+    report.reason = "Matched " +
+                    (report.matched ? usage_name(report.matched->usage) + " " + report.matched->short_string()
+                                    : std::string("a TLSA record")) +
                     " at depth " + std::to_string(depth);
     return;
   }
@@ -367,8 +368,8 @@ void classify_dane(SSL* ssl, const std::vector<std::string>& reference_names, Pr
                     (report.leaf_san.empty() ? std::string() : ", SAN " + join(report.leaf_san, ", ")) + ")";
     break;
   case MatchFailure::Expired:
-    report.reason = "DANE-TA: " + error_text + " (leaf valid " + report.leaf_not_before + " .. " +
-                    report.leaf_not_after + ")";
+    report.reason =
+        "DANE-TA: " + error_text + " (leaf valid " + report.leaf_not_before + " .. " + report.leaf_not_after + ")";
     break;
   case MatchFailure::NoMatch:
     report.reason = "no TLSA record matches the presented chain (" + std::to_string(report.usable_records) +
@@ -381,8 +382,7 @@ void classify_dane(SSL* ssl, const std::vector<std::string>& reference_names, Pr
 }
 
 // The plaintext part: greeting, EHLO, STARTTLS. Records the banner.
-std::optional<StepFailure> smtp_until_starttls(SmtpConnection& conn, const ProbeRequest& request,
-                                               ProbeReport& report) {
+std::optional<StepFailure> smtp_until_starttls(SmtpConnection& conn, const ProbeRequest& request, ProbeReport& report) {
   conn.start_reply();
   auto banner = conn.read_reply("the 220 greeting");
   if (!banner) {
@@ -480,8 +480,8 @@ std::optional<StepFailure> set_up_dane(SSL* ssl, const ProbeRequest& request,
 void quit_politely(SmtpConnection& conn, SSL* ssl, std::chrono::milliseconds timeout) {
   auto quit_deadline = Clock::now() + std::min(timeout, k_max_quit_wait);
   static constexpr char k_quit[] = "QUIT\r\n";
-  auto wrote = conn.drive_ssl(ssl, quit_deadline,
-                              [&] { return SSL_write(ssl, k_quit, static_cast<int>(sizeof k_quit - 1)); });
+  auto wrote =
+      conn.drive_ssl(ssl, quit_deadline, [&] { return SSL_write(ssl, k_quit, static_cast<int>(sizeof k_quit - 1)); });
   if (wrote) {
     char buf[512];
     std::string reply;
@@ -514,8 +514,7 @@ std::optional<StepFailure> tls_with_dane(SmtpConnection& conn, const ProbeReques
     return failure;
   }
   if (SSL_set_fd(ssl.get(), conn.fd()) != 1) {
-    return StepFailure{ProbeResult::TlsFailed,
-                       "cannot attach the socket to TLS: " + openssl_error_text("SSL_set_fd")};
+    return StepFailure{ProbeResult::TlsFailed, "cannot attach the socket to TLS: " + openssl_error_text("SSL_set_fd")};
   }
   auto handshake = conn.drive_ssl(ssl.get(), conn.step_deadline(), [&] { return SSL_connect(ssl.get()); });
   if (!handshake) {

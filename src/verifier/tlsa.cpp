@@ -14,7 +14,9 @@
 namespace dane {
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 std::vector<std::string_view> split_fields(std::string_view text, std::size_t max_fields) {
   std::vector<std::string_view> fields;
@@ -56,7 +58,9 @@ std::string fields_text(const TlsaRecord& r) {
 
 } // namespace
 
-std::string TlsaRecord::to_string() const { return fields_text(*this) + " " + to_hex(data); }
+std::string TlsaRecord::to_string() const {
+  return fields_text(*this) + " " + to_hex(data);
+}
 
 std::string TlsaRecord::short_string() const {
   std::string hex = to_hex(data);
@@ -118,8 +122,8 @@ std::string describe(TlsaUsability usability, const TlsaRecord& record) {
     return "unknown matching type " + std::to_string(octet(record.mtype));
   case TlsaUsability::BadDigestLength:
     return "matching type " + std::to_string(octet(record.mtype)) + " needs " +
-           (record.mtype == TlsaMatchingType::Sha2_256 ? "32" : "64") +
-           " octets of data, got " + std::to_string(record.data.size());
+           (record.mtype == TlsaMatchingType::Sha2_256 ? "32" : "64") + " octets of data, got " +
+           std::to_string(record.data.size());
   case TlsaUsability::EmptyData:
     return "empty certificate association data";
   }
@@ -129,7 +133,8 @@ std::string describe(TlsaUsability usability, const TlsaRecord& record) {
 Expected<TlsaRecord> parse_tlsa(std::string_view text) {
   auto fields = split_fields(text, 4);
   if (fields.size() != 4) {
-    return make_error("TLSA record '" + quote_untrusted(text) + "' must have four fields: usage selector mtype hex-data");
+    return make_error("TLSA record '" + quote_untrusted(text) +
+                      "' must have four fields: usage selector mtype hex-data");
   }
   TlsaRecord record;
   auto usage = parse_octet(fields[0], "usage");

@@ -31,7 +31,9 @@ using test::ZoneSpec;
 
 constexpr std::chrono::seconds k_program_limit{60}; // no run may hang the suite
 
-std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
+std::string pki(const std::string& name) {
+  return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name;
+}
 
 std::string record_text(const std::string& cert_file, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
   BioPtr bio(BIO_new_file(pki(cert_file).c_str(), "r"));
@@ -49,8 +51,8 @@ std::string record_text(const std::string& cert_file, std::uint8_t usage, std::u
 }
 
 struct ServerRole {
-  std::string role;     // host label: mx-<role>.example.test (except "mx")
-  std::string leaf;     // fixture PKI entity; empty for servers without TLS
+  std::string role; // host label: mx-<role>.example.test (except "mx")
+  std::string leaf; // fixture PKI entity; empty for servers without TLS
   SmtpBehaviour behaviour = SmtpBehaviour::StartTls;
 };
 
@@ -81,40 +83,64 @@ protected:
     std::string port = std::to_string(s_port);
     std::string zone = R"(
         ee                MX    10 mx-ee
-        mx-ee             A     )" + s_address["ee"] + R"(
-        _25._tcp.mx-ee    TLSA  )" + p256 + R"(
-        _)" + port + R"(._tcp.mx-ee TLSA )" + p256 + R"(
+        mx-ee             A     )" +
+                       s_address["ee"] + R"(
+        _25._tcp.mx-ee    TLSA  )" +
+                       p256 + R"(
+        _)" + port + R"(._tcp.mx-ee TLSA )" +
+                       p256 + R"(
         ta                MX    10 mx-ta
-        mx-ta             A     )" + s_address["ta"] + R"(
-        _25._tcp.mx-ta    TLSA  )" + ta + R"(
-        _25._tcp.mx-ta    TLSA  )" + rsa + R"(
+        mx-ta             A     )" +
+                       s_address["ta"] + R"(
+        _25._tcp.mx-ta    TLSA  )" +
+                       ta + R"(
+        _25._tcp.mx-ta    TLSA  )" +
+                       rsa + R"(
         taname            MX    10 mx-taname
-        mx-taname         A     )" + s_address["taname"] + R"(
-        _25._tcp.mx-taname TLSA )" + ta + R"(
+        mx-taname         A     )" +
+                       s_address["taname"] + R"(
+        _25._tcp.mx-taname TLSA )" +
+                       ta + R"(
         expta             MX    10 mx
-        mx                A     )" + s_address["mx"] + R"(
-        _25._tcp.mx       TLSA  )" + ta + R"(
+        mx                A     )" +
+                       s_address["mx"] + R"(
+        _25._tcp.mx       TLSA  )" +
+                       ta + R"(
         expee             MX    10 mx-expee
-        mx-expee          A     )" + s_address["expee"] + R"(
-        _25._tcp.mx-expee TLSA  )" + expired + R"(
+        mx-expee          A     )" +
+                       s_address["expee"] + R"(
+        _25._tcp.mx-expee TLSA  )" +
+                       expired + R"(
         plain             MX    10 mx-plain
-        mx-plain          A     )" + s_address["plain"] + R"(
-        _25._tcp.mx-plain TLSA  )" + p256 + R"(
+        mx-plain          A     )" +
+                       s_address["plain"] + R"(
+        _25._tcp.mx-plain TLSA  )" +
+                       p256 + R"(
         dead              MX    10 mx-dead
-        mx-dead           A     )" + s_dead_address + R"(
-        _25._tcp.mx-dead  TLSA  )" + p256 + R"(
+        mx-dead           A     )" +
+                       s_dead_address + R"(
+        _25._tcp.mx-dead  TLSA  )" +
+                       p256 + R"(
         silent            MX    10 mx-silent
-        mx-silent         A     )" + s_address["silent"] + R"(
-        _25._tcp.mx-silent TLSA )" + p256 + R"(
+        mx-silent         A     )" +
+                       s_address["silent"] + R"(
+        _25._tcp.mx-silent TLSA )" +
+                       p256 + R"(
         multi             MX    10 mx-m1
         multi             MX    20 mx-m2
         multi             MX    30 mx-m3
-        mx-m1             A     )" + s_address["m1"] + R"(
-        _25._tcp.mx-m1    TLSA  )" + p256 + R"(
-        _25._tcp.mx-m1    TLSA  )" + rsa + R"(
-        mx-m2             A     )" + s_address["m2"] + R"(
-        _25._tcp.mx-m2    TLSA  )" + p256 + R"(
-        mx-m3             A     )" + s_address["m3"] + R"(
+        mx-m1             A     )" +
+                       s_address["m1"] + R"(
+        _25._tcp.mx-m1    TLSA  )" +
+                       p256 + R"(
+        _25._tcp.mx-m1    TLSA  )" +
+                       rsa + R"(
+        mx-m2             A     )" +
+                       s_address["m2"] + R"(
+        _25._tcp.mx-m2    TLSA  )" +
+                       p256 + R"(
+        mx-m3             A     )" +
+                       s_address["m3"] + R"(
     )";
     s_rig->add_zone(ZoneSpec("example.test", zone));
     s_rig->add_zone(ZoneSpec("tempfail.test", "@ MX 10 mx.tempfail.test.\nmx A 127.0.0.1\n", ZoneSigning::BadSignature,
@@ -128,9 +154,15 @@ protected:
 
   static void start_servers() {
     const std::vector<ServerRole> roles = {
-        {"ee", "leaf-p256"},         {"ta", "leaf-wildcard"},      {"taname", "leaf-wrongname"},
-        {"mx", "leaf-expired"},      {"expee", "leaf-expired"},    {"plain", "", SmtpBehaviour::NoStartTls},
-        {"silent", "", SmtpBehaviour::Silent}, {"m1", "leaf-p256"}, {"m2", "leaf-rsa"}, // m2: rolled key
+        {"ee", "leaf-p256"},
+        {"ta", "leaf-wildcard"},
+        {"taname", "leaf-wrongname"},
+        {"mx", "leaf-expired"},
+        {"expee", "leaf-expired"},
+        {"plain", "", SmtpBehaviour::NoStartTls},
+        {"silent", "", SmtpBehaviour::Silent},
+        {"m1", "leaf-p256"},
+        {"m2", "leaf-rsa"}, // m2: rolled key
         {"m3", "leaf-p256"},
     };
     std::vector<SmtpServerOptions> options;
@@ -261,10 +293,14 @@ std::string CheckRig::s_dead_address;
 std::unique_ptr<test::ClosedPort> CheckRig::s_closed;
 std::uint16_t CheckRig::s_port = 0;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 // The final verdict is the last line of the human output.
-std::string last_line(const RunResult& run) { return run.lines.empty() ? std::string() : run.lines.back(); }
+std::string last_line(const RunResult& run) {
+  return run.lines.empty() ? std::string() : run.lines.back();
+}
 
 TEST_F(CheckRig, DaneEe_PassesAndWarnsAboutASingleRecord) {
   RunResult run = check("ee.example.test");
@@ -273,8 +309,8 @@ TEST_F(CheckRig, DaneEe_PassesAndWarnsAboutASingleRecord) {
   std::string record = record_text("leaf-p256.crt", 3, 1, 1);
   auto short_record = parse_tlsa(record)->short_string();
   EXPECT_TRUE(contains(run.out, "host mx-ee.example.test (MX 10): dnssec secure, status dane")) << run.out;
-  EXPECT_TRUE(contains(run.out, "  " + s_address["ee"] + ":" + std::to_string(s_port) +
-                                    " pass: Matched DANE-EE " + short_record + " at depth 0"))
+  EXPECT_TRUE(contains(run.out, "  " + s_address["ee"] + ":" + std::to_string(s_port) + " pass: Matched DANE-EE " +
+                                    short_record + " at depth 0"))
       << run.out;
   EXPECT_TRUE(contains(run.out, "warning: mx-ee.example.test publishes a single TLSA record")) << run.out;
 
@@ -366,7 +402,7 @@ TEST_F(CheckRig, SeveralMxHostsWithMixedResults) {
   RunResult run = check("multi.example.test");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_EQ(last_line(run), "verdict: fail: 1 of 2 probed addresses failed (" + s_address["m2"] + ":" +
-                                  std::to_string(s_port) + " tlsa-mismatch)")
+                                std::to_string(s_port) + " tlsa-mismatch)")
       << run.out;
   EXPECT_TRUE(contains(run.out, "not probed: no TLSA records (--all probes it)")) << run.out;
 

@@ -17,13 +17,13 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_process.hpp"
-#include "files.hpp"
-#include "process.hpp"
-#include "temp_dir.hpp"
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
+#include "files.hpp"
+#include "process.hpp"
 #include "smtp_server.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace dane::test {
@@ -95,29 +95,35 @@ protected:
     s_rig = std::make_unique<DnsRig>();
     // Every MX host has usable TLSA; one of them also has a record for port 2525.
     s_rig->add_zone({"all.test", "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.2\nmx2 A 127.0.0.3\n"
-                                 "_25._tcp.mx1 TLSA 3 1 1 " + k_ee1 + "\n_25._tcp.mx2 TLSA 3 1 1 " + k_ee2 + "\n"
-                                 "port A 127.0.0.4\n_2525._tcp.port TLSA 3 1 1 " + k_ee1 + "\n"});
+                                 "_25._tcp.mx1 TLSA 3 1 1 " +
+                                     k_ee1 + "\n_25._tcp.mx2 TLSA 3 1 1 " + k_ee2 +
+                                     "\n"
+                                     "port A 127.0.0.4\n_2525._tcp.port TLSA 3 1 1 " +
+                                     k_ee1 + "\n"});
     // Some hosts have TLSA, others not.
     s_rig->add_zone({"some.test", "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.2\nmx2 A 127.0.0.3\n"
-                                  "_25._tcp.mx1 TLSA 3 1 1 " + k_ee1 + "\n"});
+                                  "_25._tcp.mx1 TLSA 3 1 1 " +
+                                      k_ee1 + "\n"});
     // No host has TLSA (secure NODATA).
     s_rig->add_zone({"none.test", "@ MX 10 mx\nmx A 127.0.0.2\n"});
     // Insecure delegation: MX RRset insecure.
-    s_rig->add_zone({"insecure.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n",
-                     ZoneSigning::Unsigned});
+    s_rig->add_zone(
+        {"insecure.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n", ZoneSigning::Unsigned});
     // Null MX (RFC 7505).
     s_rig->add_zone({"nullmx.test", "@ MX 0 .\n"});
     // Bogus (DS matches no key).
-    s_rig->add_zone({"bogus.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n",
-                     ZoneSigning::WrongDs});
+    s_rig->add_zone(
+        {"bogus.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n", ZoneSigning::WrongDs});
     // Only unusable records (PKIX-EE): TLS required, no authentication.
     s_rig->add_zone({"unusable.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 1 1 1 " + k_pkix + "\n"});
     // The only host's TLSA RRset is bogus: every host failed.
     s_rig->add_zone({"tlsabogus.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n",
                      ZoneSigning::BadSignature, "_25._tcp.mx.tlsabogus.test. TLSA"});
     // One host's TLSA bogus, the other's fine: dane.
-    s_rig->add_zone({"tlsahalf.test", "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.2\nmx2 A 127.0.0.3\n"
-                                      "_25._tcp.mx1 TLSA 3 1 1 " + k_ee1 + "\n_25._tcp.mx2 TLSA 3 1 1 " + k_ee2 + "\n",
+    s_rig->add_zone({"tlsahalf.test",
+                     "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.2\nmx2 A 127.0.0.3\n"
+                     "_25._tcp.mx1 TLSA 3 1 1 " +
+                         k_ee1 + "\n_25._tcp.mx2 TLSA 3 1 1 " + k_ee2 + "\n",
                      ZoneSigning::BadSignature, "_25._tcp.mx1.tlsahalf.test. TLSA"});
     // The only host's address RRset is bogus.
     s_rig->add_zone({"addrbogus.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n",
@@ -130,8 +136,8 @@ protected:
     s_rig->add_zone({"ta.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 2 0 0 " + s_int_der_hex + "\n"});
     s_rig->add_zone({"ta1.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 2 0 1 " + s_int_sha256_hex + "\n"});
     // The probe target: a real STARTTLS server whose chain is issued by the intermediate.
-    s_rig->add_zone({"example.test", "mx A " + s_smtp->address() + "\n_" + port + "._tcp.mx TLSA 2 0 1 " +
-                                         s_int_sha256_hex + "\n"});
+    s_rig->add_zone({"example.test",
+                     "mx A " + s_smtp->address() + "\n_" + port + "._tcp.mx TLSA 2 0 1 " + s_int_sha256_hex + "\n"});
     // TTL tests.
     s_rig->add_zone({"short.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n",
                      ZoneSigning::Signed, "", 1});
@@ -158,8 +164,8 @@ protected:
   std::unique_ptr<DaemonProcess> start(std::vector<std::string> args, int dns_timeout = 5) {
     auto rig_args = s_rig->cli_args(dns_timeout);
     args.insert(args.begin(), rig_args.begin(), rig_args.end());
-    std::vector<std::string> base{"--socketmap", "unix:" + sock(), "--verdict-log", verdict_log(), "--state-dir",
-                                  m_dir.path() + "/state"};
+    std::vector<std::string> base{"--socketmap", "unix:" + sock(), "--verdict-log",
+                                  verdict_log(), "--state-dir",    m_dir.path() + "/state"};
     args.insert(args.begin(), base.begin(), base.end());
     auto d = DaemonProcess::start(args);
     EXPECT_TRUE(d) << (d ? "" : d.error());
@@ -385,8 +391,7 @@ TEST_F(DaemonDns, CacheFollowsTheDnsTtl) {
   // Restore the zones for the other tests.
   ASSERT_TRUE(s_rig->replace_zone({"short.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n",
                                    ZoneSigning::Signed, "", 1}));
-  ASSERT_TRUE(s_rig->replace_zone({"long.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 +
-                                                    "\n"}));
+  ASSERT_TRUE(s_rig->replace_zone({"long.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n"}));
 }
 
 TEST_F(DaemonDns, CacheRefreshReevaluatesPopularEntriesBeforeTheyExpire) {
@@ -469,7 +474,6 @@ TEST_F(DaemonDns, HundredConcurrentIdenticalRequestsMakeOneEvaluation) {
   EXPECT_EQ(s["evaluations"], 1);
   EXPECT_EQ(s["cache"]["coalesced"], 99);
   EXPECT_EQ(verdicts(1).size(), 1u) << "one verdict line for the one evaluation";
-
 }
 
 TEST_F(DaemonDns, HundredConcurrentIdenticalRequestsWithTheCacheOnMakeOneEvaluation) {

@@ -11,8 +11,8 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -144,8 +144,8 @@ TEST_F(DaemonServer, UnbindableListenerIsAStartupErrorNamingIt) {
   std::string not_a_socket = m_dir.path() + "/plain-file";
   std::ofstream(not_a_socket) << "x";
   auto args = s_rig->cli_args(5);
-  std::vector<std::string> argv{dane_policyd_path(), "--config", "/dev/null", "--foreground", "--socketmap",
-                                "unix:" + not_a_socket};
+  std::vector<std::string> argv{dane_policyd_path(), "--config",    "/dev/null",
+                                "--foreground",      "--socketmap", "unix:" + not_a_socket};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = run_process(argv, 30s);
   EXPECT_EQ(r.exit_code, 1);
@@ -198,11 +198,11 @@ TEST_F(DaemonServer, GarbageAndOversizedInputCloseOnlyTheirConnection) {
   ASSERT_EQ(*good.query("tlspolicy", "example.test"), "OK dane-only");
 
   const std::vector<std::string> socketmap_junk = {
-      "xyz:abc,",                                   // garbled length
-      "99999999:",                                  // oversized netstring
-      "5:hello!",                                   // missing comma
-      std::string("\x00\xff\x13\x37\n\r\x80", 7),   // binary junk
-      "10001:" + std::string(10001, 'a') + ",",     // one byte over Postfix's 10000
+      "xyz:abc,",                                 // garbled length
+      "99999999:",                                // oversized netstring
+      "5:hello!",                                 // missing comma
+      std::string("\x00\xff\x13\x37\n\r\x80", 7), // binary junk
+      "10001:" + std::string(10001, 'a') + ",",   // one byte over Postfix's 10000
   };
   for (const auto& junk : socketmap_junk) {
     auto bad = RawClient::unix_socket(socket_path());
@@ -646,7 +646,9 @@ private:
   std::optional<int> m_status;
 };
 
-std::string netstring(const std::string& payload) { return std::to_string(payload.size()) + ":" + payload + ","; }
+std::string netstring(const std::string& payload) {
+  return std::to_string(payload.size()) + ":" + payload + ",";
+}
 
 std::string policy_request(const std::string& recipient) {
   std::string r = "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
@@ -700,7 +702,6 @@ TEST_F(DaemonServer, StdioServesOneClientThenExits) {
   EXPECT_EQ(nlohmann::json::parse(lines[0])["answer"], "OK dane-only");
 }
 
-
 TEST_F(DaemonServer, StdioSocketmapOverPipesAnswersEveryRequestThenExitsZeroAtEof) {
   // As in `printf ... | dane-policyd --stdio socketmap`: every request is written and
   // standard input closed before a single reply was read; the daemon still answers
@@ -717,8 +718,8 @@ TEST_F(DaemonServer, StdioSocketmapOverPipesAnswersEveryRequestThenExitsZeroAtEo
   child.close_stdin();
   const std::string& out = child.read_to_eof();
   EXPECT_TRUE(child.eof());
-  std::string expected_head = netstring("OK dane-only") + netstring("OK dane-only") + netstring("NOTFOUND ") +
-                              netstring("OK dane-only");
+  std::string expected_head =
+      netstring("OK dane-only") + netstring("OK dane-only") + netstring("NOTFOUND ") + netstring("OK dane-only");
   ASSERT_EQ(out.substr(0, expected_head.size()), expected_head) << out;
   // The last reply is TEMP (bogus DNSSEC), and it is the last thing on standard output.
   std::string tail = out.substr(expected_head.size());
@@ -785,9 +786,9 @@ TEST_F(DaemonServer, StdioPolicyServesSeveralRequestsThenExitsZeroAtEof) {
 }
 
 TEST_F(DaemonServer, StdioPolicyBadRequestClosesWithoutAReplyAndExits) {
-  for (const std::string& bad : {std::string("this line has no equals sign\n"),
-                                 std::string("request=junk_request\nrecipient=a@example.test\n\n"),
-                                 std::string("\n")}) {
+  for (const std::string& bad :
+       {std::string("this line has no equals sign\n"),
+        std::string("request=junk_request\nrecipient=a@example.test\n\n"), std::string("\n")}) {
     DaemonTempDir dir("dane-daemon-stdio");
     std::vector<std::string> args{"--stdio", "policy"};
     auto rig_args = s_rig->cli_args(5);
@@ -812,10 +813,8 @@ TEST_F(DaemonServer, EmbeddedDefaultsServeTheDefaultSocketOnAnIsolatedMachine) {
   ::chmod(run_dir.path().c_str(), 0755);
   auto probe = run_process({"unshare", "-mn", "true"}, 30s);
   DANE_REQUIRE_OR_SKIP(probe.exit_code == 0, "unshare -mn (mount + network namespaces) not permitted here");
-  auto d = DaemonProcess::start({}, 60s,
-                                {"unshare", "-mn", "sh", "-c", "mount --bind '" + run_dir.path() +
-                                                                   "' /run && exec \"$@\"",
-                                 "sh"});
+  auto d = DaemonProcess::start(
+      {}, 60s, {"unshare", "-mn", "sh", "-c", "mount --bind '" + run_dir.path() + "' /run && exec \"$@\"", "sh"});
   ASSERT_TRUE(d) << d.error();
   EXPECT_NE((*d)->output().find("socketmap unix:/run/dane-policyd/socketmap"), std::string::npos) << (*d)->output();
   auto c = RawClient::unix_socket(run_dir.path() + "/dane-policyd/socketmap");

@@ -15,11 +15,11 @@
 
 #include <sys/wait.h>
 
-#include "dane/verifier/destination.hpp"
-#include "dane/verifier/dns.hpp"
 #include "dane/policy/json.hpp"
 #include "dane/policy/policy_engine.hpp"
 #include "dane/policy/ta_store.hpp"
+#include "dane/verifier/destination.hpp"
+#include "dane/verifier/dns.hpp"
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
@@ -44,7 +44,9 @@ constexpr const char* k_hash_e = "4444444444444444444444444444444444444444444444
 // sha256("abc"): the pin a `3 1 0 616263` record must produce.
 constexpr const char* k_sha256_abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
-std::string tlsa(const std::string& owner, const std::string& rdata) { return owner + " TLSA " + rdata + "\n"; }
+std::string tlsa(const std::string& owner, const std::string& rdata) {
+  return owner + " TLSA " + rdata + "\n";
+}
 
 constexpr const char* k_ta_cert = DANE_TEST_DATA_DIR "/pki/int.crt";
 
@@ -68,14 +70,18 @@ void add_destination_zones(DnsRig& rig) {
   rig.add_zone({"ee.test", "@ MX 10 mx\nmx A 127.0.0.2\nmx AAAA ::2\nplain A 127.0.0.12\n" +
                                tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_a)});
   rig.add_zone({"ee0.test", "@ MX 10 mx\nmx A 127.0.0.2\n" + tlsa("_25._tcp.mx", "3 1 0 616263")});
-  rig.add_zone({"ee512.test", "@ MX 10 mx\nmx A 127.0.0.2\n" + tlsa("_25._tcp.mx", string("3 1 2 ") + k_hash_a + k_hash_b)});
+  rig.add_zone(
+      {"ee512.test", "@ MX 10 mx\nmx A 127.0.0.2\n" + tlsa("_25._tcp.mx", string("3 1 2 ") + k_hash_a + k_hash_b)});
   rig.add_zone({"ta.test", "@ MX 10 mx\nmx A 127.0.0.3\n" + tlsa("_25._tcp.mx", string("2 0 1 ") + k_hash_b)});
   rig.add_zone({"eeta.test", "@ MX 10 mx\nmx A 127.0.0.3\n" + tlsa("_25._tcp.mx", string("2 0 1 ") + k_hash_b) +
                                  tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_a)});
   rig.add_zone({"cn.test", "@ MX 10 mail\nmail CNAME mx.ee.test.\n"});
-  rig.add_zone({"cnfb.test", "@ MX 10 mail\nmail CNAME plain.ee.test.\n" + tlsa("_25._tcp.mail", string("3 1 1 ") + k_hash_c)});
-  rig.add_zone({"cninsec.test", "@ MX 10 mail\nmail CNAME mx.insec.test.\n" + tlsa("_25._tcp.mail", string("3 1 1 ") + k_hash_d)});
-  rig.add_zone({"cnerr.test", "@ MX 10 mail\nmail CNAME mx.badtlsa.test.\n" + tlsa("_25._tcp.mail", string("3 1 1 ") + k_hash_d)});
+  rig.add_zone(
+      {"cnfb.test", "@ MX 10 mail\nmail CNAME plain.ee.test.\n" + tlsa("_25._tcp.mail", string("3 1 1 ") + k_hash_c)});
+  rig.add_zone({"cninsec.test",
+                "@ MX 10 mail\nmail CNAME mx.insec.test.\n" + tlsa("_25._tcp.mail", string("3 1 1 ") + k_hash_d)});
+  rig.add_zone({"cnerr.test",
+                "@ MX 10 mail\nmail CNAME mx.badtlsa.test.\n" + tlsa("_25._tcp.mail", string("3 1 1 ") + k_hash_d)});
   rig.add_zone({"tlsacname.test", "@ MX 10 mx\nmx A 127.0.0.4\n_25._tcp.mx CNAME _25._tcp.mx.ee.test.\n"});
   rig.add_zone({"insec.test", "@ MX 10 mx\nmx A 127.0.0.3\n" + tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_a),
                 ZoneSigning::Unsigned});
@@ -84,9 +90,10 @@ void add_destination_zones(DnsRig& rig) {
   rig.add_zone({"badsig.test", "mx A 127.0.0.7\nok A 127.0.0.8\n", ZoneSigning::BadSignature, "mx.badsig.test A"});
   rig.add_zone({"badmx.test", "@ MX 10 mx\nmx A 127.0.0.5\n" + tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_a),
                 ZoneSigning::BadSignature, "badmx.test MX"});
-  rig.add_zone({"badaddr.test", "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.5\nmx2 A 127.0.0.6\n" +
-                                    tlsa("_25._tcp.mx1", string("3 1 1 ") + k_hash_a) +
-                                    tlsa("_25._tcp.mx2", string("3 1 1 ") + k_hash_b),
+  rig.add_zone({"badaddr.test",
+                "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.5\nmx2 A 127.0.0.6\n" +
+                    tlsa("_25._tcp.mx1", string("3 1 1 ") + k_hash_a) +
+                    tlsa("_25._tcp.mx2", string("3 1 1 ") + k_hash_b),
                 ZoneSigning::BadSignature, "mx1.badaddr.test A"});
   rig.add_zone({"badtlsa.test", "@ MX 10 mx\nmx A 127.0.0.5\n" + tlsa("_25._tcp.mx", string("3 1 1 ") + k_hash_a),
                 ZoneSigning::BadSignature, "_25._tcp.mx.badtlsa.test TLSA"});
@@ -119,7 +126,8 @@ protected:
         @            MX    10 mx
         mx           A     127.0.0.2
         mx           AAAA  ::1
-        _25._tcp.mx  TLSA  3 1 1 )") + k_hash_a + R"(
+        _25._tcp.mx  TLSA  3 1 1 )") +
+                                     k_hash_a + R"(
         alias        CNAME mx
         _25._tcp.tlsalias CNAME _25._tcp.mx
         tbad         A     127.0.0.5
@@ -155,7 +163,9 @@ protected:
 };
 
 std::unique_ptr<DnsRig> DnsRigTest::s_rig;
-std::vector<std::string> DnsRigTest_rig_args() { return DnsRigTest::rig_args(); }
+std::vector<std::string> DnsRigTest_rig_args() {
+  return DnsRigTest::rig_args();
+}
 bool DnsRigTest::s_tried = false;
 
 TEST_F(DnsRigTest, SignedZoneAnswersAreSecureWithData) {
@@ -278,7 +288,6 @@ TEST_F(DnsRigTest, ServerDownIsATimeoutNeverInsecureAndRecoversAfterRestart) {
   EXPECT_EQ(up.at(0).security, DnsSecurity::Secure) << up.at(0).reason;
 }
 
-
 // ---- RFC 7672 destination evaluation over the rig, native and pinned answers ----
 
 using policyd::decide;
@@ -305,7 +314,9 @@ protected:
   static std::string native(const DestinationFacts& f) { return decide(f, Mode::Native).answer; }
   static std::string pinned(const DestinationFacts& f) {
     policyd::PinnedOptions options;
-    options.ta_file = [](const DestinationFacts&) -> std::optional<std::string> { return std::string("/var/lib/dane/ta.pem"); };
+    options.ta_file = [](const DestinationFacts&) -> std::optional<std::string> {
+      return std::string("/var/lib/dane/ta.pem");
+    };
     return decide(f, Mode::Pinned, options).answer;
   }
   using V = std::vector<std::string>;
@@ -367,14 +378,16 @@ TEST_F(DestinationRigTest, Pinned_DaneTaWithFullCertificateWritesATrustAnchorFil
   auto space = a.answer.find(' ', prefix.size());
   ASSERT_NE(space, std::string::npos);
   EXPECT_EQ(a.answer.substr(space), " match=tafull.test:mx.tafull.test");
-  std::string path = a.answer.substr(std::string("OK secure tafile=").size(), space - std::string("OK secure tafile=").size());
+  std::string path =
+      a.answer.substr(std::string("OK secure tafile=").size(), space - std::string("OK secure tafile=").size());
   EXPECT_EQ(test::read_text_file(path), test::read_text_file(k_ta_cert)); // the anchor itself, as PEM
   // A digest-only DANE-TA record cannot become a file: dane-only.
   auto g = eval("ta.test");
   EXPECT_EQ(decide(g, Mode::Pinned, options).answer, "OK dane-only");
   auto cli = run_policyctl(with_rig({"policy", "tafull.test", "--mode", "pinned", "--ta-dir", dir}));
   EXPECT_EQ(cli.status, 0) << cli.out;
-  EXPECT_NE(cli.out.find("answer:      OK secure tafile=" + path + " match=tafull.test:mx.tafull.test\n"), std::string::npos)
+  EXPECT_NE(cli.out.find("answer:      OK secure tafile=" + path + " match=tafull.test:mx.tafull.test\n"),
+            std::string::npos)
       << cli.out;
 }
 
@@ -444,7 +457,8 @@ TEST_F(DestinationRigTest, BadSignatureOnOneHostsAddressGivesDane) {
   auto f = eval("badaddr.test");
   EXPECT_EQ(statuses(f), (V{"mx1.badaddr.test=failed", "mx2.badaddr.test=dane"}));
   EXPECT_EQ(f.hosts[0].dnssec, DnsSecurity::Bogus);
-  EXPECT_NE(f.hosts[0].reason.find("address lookup (A) for mx1.badaddr.test bogus"), std::string::npos) << f.hosts[0].reason;
+  EXPECT_NE(f.hosts[0].reason.find("address lookup (A) for mx1.badaddr.test bogus"), std::string::npos)
+      << f.hosts[0].reason;
   EXPECT_EQ(native(f), "OK dane");
   EXPECT_EQ(pinned(f), "OK dane");
 }

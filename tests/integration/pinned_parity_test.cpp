@@ -39,22 +39,33 @@ std::string s_int_spki_hex;
 
 // Lookup keys of every destination in the rig (and the key forms Postfix sends).
 std::vector<std::string> rig_keys() {
-  return {"all.test", "[mx1.all.test]", "[port.all.test]:2525", ".all.test", "some.test", "none.test",
-          "insecure.test", "nullmx.test", "bogus.test", "unusable.test", "tlsabogus.test", "tlsahalf.test",
-          "addrbogus.test", "hostinsecure.test", "cname.test", "ee0.test", "ee512.test", "eeta.test", "ta.test",
-          "taspki.test", "ta1.test", "ta2.test", "nxdomain.test", "lame.test", "[127.0.0.1]"};
+  return {"all.test",       "[mx1.all.test]",    "[port.all.test]:2525",
+          ".all.test",      "some.test",         "none.test",
+          "insecure.test",  "nullmx.test",       "bogus.test",
+          "unusable.test",  "tlsabogus.test",    "tlsahalf.test",
+          "addrbogus.test", "hostinsecure.test", "cname.test",
+          "ee0.test",       "ee512.test",        "eeta.test",
+          "ta.test",        "taspki.test",       "ta1.test",
+          "ta2.test",       "nxdomain.test",     "lame.test",
+          "[127.0.0.1]"};
 }
 
-std::string capture_key() { return "[mx.example.test]:" + std::to_string(s_smtp->port()); }
+std::string capture_key() {
+  return "[mx.example.test]:" + std::to_string(s_smtp->port());
+}
 
 void add_zones(DnsRig& rig) {
   const std::string port = std::to_string(s_smtp->port());
   const std::string mx1 = "@ MX 10 mx\nmx A 127.0.0.2\n";
   rig.add_zone({"all.test", "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.2\nmx2 A 127.0.0.3\n"
-                            "_25._tcp.mx1 TLSA 3 1 1 " + k_ee1 + "\n_25._tcp.mx2 TLSA 3 1 1 " + k_ee2 + "\n"
-                            "port A 127.0.0.4\n_2525._tcp.port TLSA 3 1 1 " + k_ee1 + "\n"});
+                            "_25._tcp.mx1 TLSA 3 1 1 " +
+                                k_ee1 + "\n_25._tcp.mx2 TLSA 3 1 1 " + k_ee2 +
+                                "\n"
+                                "port A 127.0.0.4\n_2525._tcp.port TLSA 3 1 1 " +
+                                k_ee1 + "\n"});
   rig.add_zone({"some.test", "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.2\nmx2 A 127.0.0.3\n"
-                             "_25._tcp.mx1 TLSA 3 1 1 " + k_ee1 + "\n"});
+                             "_25._tcp.mx1 TLSA 3 1 1 " +
+                                 k_ee1 + "\n"});
   rig.add_zone({"none.test", mx1});
   rig.add_zone({"insecure.test", mx1 + "_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n", ZoneSigning::Unsigned});
   rig.add_zone({"nullmx.test", "@ MX 0 .\n"});
@@ -62,8 +73,10 @@ void add_zones(DnsRig& rig) {
   rig.add_zone({"unusable.test", mx1 + "_25._tcp.mx TLSA 1 1 1 " + k_pkix + "\n"});
   rig.add_zone({"tlsabogus.test", mx1 + "_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n", ZoneSigning::BadSignature,
                 "_25._tcp.mx.tlsabogus.test. TLSA"});
-  rig.add_zone({"tlsahalf.test", "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.2\nmx2 A 127.0.0.3\n"
-                                 "_25._tcp.mx1 TLSA 3 1 1 " + k_ee1 + "\n_25._tcp.mx2 TLSA 3 1 1 " + k_ee2 + "\n",
+  rig.add_zone({"tlsahalf.test",
+                "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.2\nmx2 A 127.0.0.3\n"
+                "_25._tcp.mx1 TLSA 3 1 1 " +
+                    k_ee1 + "\n_25._tcp.mx2 TLSA 3 1 1 " + k_ee2 + "\n",
                 ZoneSigning::BadSignature, "_25._tcp.mx1.tlsahalf.test. TLSA"});
   rig.add_zone({"addrbogus.test", mx1 + "_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n", ZoneSigning::BadSignature,
                 "mx.addrbogus.test. A"});
@@ -72,8 +85,8 @@ void add_zones(DnsRig& rig) {
   // DANE-EE forms that pinned mode converts (3 x 0 hashed, 3 x 2 not the sha256 digest) or refuses to mix.
   rig.add_zone({"ee0.test", mx1 + "_25._tcp.mx TLSA 3 1 0 " + s_int_spki_hex + "\n"});
   rig.add_zone({"ee512.test", mx1 + "_25._tcp.mx TLSA 3 1 2 " + std::string(128, 'a') + "\n"});
-  rig.add_zone({"eeta.test", mx1 + "_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n_25._tcp.mx TLSA 2 0 0 " + s_int_der_hex +
-                             "\n"});
+  rig.add_zone(
+      {"eeta.test", mx1 + "_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n_25._tcp.mx TLSA 2 0 0 " + s_int_der_hex + "\n"});
   // DANE-TA: full certificate, full public key, digests only (no server to capture from).
   rig.add_zone({"ta.test", mx1 + "_25._tcp.mx TLSA 2 0 0 " + s_int_der_hex + "\n"});
   rig.add_zone({"taspki.test", mx1 + "_25._tcp.mx TLSA 2 1 0 " + s_int_spki_hex + "\n"});
@@ -81,8 +94,8 @@ void add_zones(DnsRig& rig) {
   rig.add_zone({"ta2.test", mx1 + "_25._tcp.mx TLSA 2 0 2 " + std::string(128, 'b') + "\n"});
   // The capture target: a real STARTTLS server whose chain is issued by the intermediate (its
   // certificate names mx.example.test).
-  rig.add_zone({"example.test", "mx A " + s_smtp->address() + "\n_" + port + "._tcp.mx TLSA 2 0 1 " +
-                                    s_int_sha256_hex + "\n"});
+  rig.add_zone(
+      {"example.test", "mx A " + s_smtp->address() + "\n_" + port + "._tcp.mx TLSA 2 0 1 " + s_int_sha256_hex + "\n"});
   rig.add_lame_delegation("lame.test", LameKind::Refused);
 }
 
@@ -105,7 +118,8 @@ protected:
     }
     s_int_der_hex = to_hex(*selected_der(intermediate.get(), TlsaSelector::Cert));
     s_int_spki_hex = to_hex(*selected_der(intermediate.get(), TlsaSelector::Spki));
-    s_int_sha256_hex = to_hex(*tlsa_digest(TlsaMatchingType::Sha2_256, *selected_der(intermediate.get(), TlsaSelector::Cert)));
+    s_int_sha256_hex =
+        to_hex(*tlsa_digest(TlsaMatchingType::Sha2_256, *selected_der(intermediate.get(), TlsaSelector::Cert)));
     SmtpServerOptions smtp;
     smtp.address = unique_loopback_address();
     smtp.key_file = pki + "leaf-p256.key";
@@ -140,8 +154,8 @@ protected:
   std::unique_ptr<DaemonProcess> start(std::vector<std::string> args) {
     auto rig_args = s_rig->cli_args();
     args.insert(args.end(), rig_args.begin(), rig_args.end());
-    std::vector<std::string> base{"--socketmap", "unix:" + sock(), "--mode", "pinned", "--state-dir", state_dir(),
-                                  "--cache-size", "0"};
+    std::vector<std::string> base{"--socketmap", "unix:" + sock(), "--mode",       "pinned",
+                                  "--state-dir", state_dir(),      "--cache-size", "0"};
     args.insert(args.begin(), base.begin(), base.end());
     auto d = DaemonProcess::start(args);
     EXPECT_TRUE(d) << (d ? "" : d.error());
@@ -161,8 +175,14 @@ protected:
   // The CLI's answer (its --json "answer" field) and exit status.
   std::pair<std::string, int> cli_answer(const std::string& key) {
     const char* ctl = std::getenv("DANE_POLICYCTL");
-    std::vector<std::string> argv{ctl != nullptr ? ctl : DANE_BINARY_DIR "/bin/dane-policyctl", "policy", key,
-                                  "--mode", "pinned", "--state-dir", state_dir(), "--json"};
+    std::vector<std::string> argv{ctl != nullptr ? ctl : DANE_BINARY_DIR "/bin/dane-policyctl",
+                                  "policy",
+                                  key,
+                                  "--mode",
+                                  "pinned",
+                                  "--state-dir",
+                                  state_dir(),
+                                  "--json"};
     auto rig_args = s_rig->cli_args();
     argv.insert(argv.end(), rig_args.begin(), rig_args.end());
     ProcessResult r = run_process(argv, 60s, /*merge_stderr=*/false);

@@ -13,8 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <grp.h>
 #include <filesystem>
+#include <grp.h>
 #include <optional>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,11 +25,11 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_process.hpp"
+#include "dane/core/fd.hpp"
+#include "dns_rig.hpp"
 #include "files.hpp"
 #include "process.hpp"
 #include "temp_dir.hpp"
-#include "dane/core/fd.hpp"
-#include "dns_rig.hpp"
 #include "test_env.hpp"
 
 namespace dane::test {
@@ -51,7 +51,7 @@ struct CtlRun {
 // Runs $DANE_POLICYCTL ARGS... to completion, optionally as another user (root only). The tool
 // bounds its own waiting with --timeout, so this never hangs on a hung daemon.
 CtlRun run_policyctl(const std::vector<std::string>& args, const std::string& dir,
-                  std::optional<uid_t> as_user = std::nullopt) {
+                     std::optional<uid_t> as_user = std::nullopt) {
   const char* env = std::getenv("DANE_POLICYCTL");
   std::string program = env != nullptr ? env : DANE_BINARY_DIR "/bin/dane-policyctl";
   if (as_user) {
@@ -86,13 +86,14 @@ protected:
     s_rig = std::make_unique<DnsRig>();
     // Every MX host has usable TLSA: dane-only.
     s_rig->add_zone({"dane.test", "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 127.0.0.2\nmx2 A 127.0.0.3\n"
-                                  "_25._tcp.mx1 TLSA 3 1 1 " + k_ee1 + "\n_25._tcp.mx2 TLSA 3 1 1 " + k_ee2 + "\n"});
+                                  "_25._tcp.mx1 TLSA 3 1 1 " +
+                                      k_ee1 + "\n_25._tcp.mx2 TLSA 3 1 1 " + k_ee2 + "\n"});
     s_rig->add_zone({"other.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n"});
     // No host has TLSA (secure NODATA): NOTFOUND.
     s_rig->add_zone({"none.test", "@ MX 10 mx\nmx A 127.0.0.2\n"});
     // DS matching no key: bogus -> TEMP.
-    s_rig->add_zone({"bogus.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n",
-                     ZoneSigning::WrongDs});
+    s_rig->add_zone(
+        {"bogus.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee1 + "\n", ZoneSigning::WrongDs});
     DnsRig::start_or_fail(s_rig);
   }
   static void TearDownTestSuite() { s_rig.reset(); }

@@ -106,7 +106,9 @@ std::optional<nlohmann::json> wait_verdict(const std::string& path, std::size_t 
   }
 }
 
-std::size_t file_size_or_zero(const std::string& path) { return read_text_file(path).size(); }
+std::size_t file_size_or_zero(const std::string& path) {
+  return read_text_file(path).size();
+}
 
 std::string policyctl_binary() {
   const char* env = std::getenv("DANE_POLICYCTL");
@@ -158,19 +160,34 @@ Rig* g_rig = nullptr;
 
 std::string e2e_zone(const Rig& r) {
   return "ee          MX   10 mx-ee\n"
-         "mx-ee       A    " + r.a_ee + "\n"
-         "_25._tcp.mx-ee TLSA " + r.tlsa_p256 + "\n"
+         "mx-ee       A    " +
+         r.a_ee +
+         "\n"
+         "_25._tcp.mx-ee TLSA " +
+         r.tlsa_p256 +
+         "\n"
          "tcp         MX   10 mx-tcp\n"
-         "mx-tcp      A    " + r.a_ee + "\n"
-         "_25._tcp.mx-tcp TLSA " + r.tlsa_p256 + "\n"
+         "mx-tcp      A    " +
+         r.a_ee +
+         "\n"
+         "_25._tcp.mx-tcp TLSA " +
+         r.tlsa_p256 +
+         "\n"
          // The MX presents leaf-p384 while the TLSA record still pins leaf-p256's key.
          "rolled      MX   10 mx-rolled\n"
          "mon-rolled  MX   10 mx-rolled\n"
-         "mx-rolled   A    " + r.a_rolled + "\n"
-         "_25._tcp.mx-rolled TLSA " + r.tlsa_p256 + "\n"
+         "mx-rolled   A    " +
+         r.a_rolled +
+         "\n"
+         "_25._tcp.mx-rolled TLSA " +
+         r.tlsa_p256 +
+         "\n"
          "down        MX   10 mx-down\n"
-         "mx-down     A    " + r.a_down + "\n"
-         "_25._tcp.mx-down TLSA " + r.tlsa_p256 + "\n";
+         "mx-down     A    " +
+         r.a_down +
+         "\n"
+         "_25._tcp.mx-down TLSA " +
+         r.tlsa_p256 + "\n";
 }
 
 std::string native_zone(const Rig& r, bool with_tlsa) {
@@ -206,8 +223,7 @@ std::string build_rig(Rig& r) {
   r.dns->add_zone({"example.test", "@ MX 10 mx\nmx A " + r.a_ta + "\n_25._tcp.mx TLSA " + r.tlsa_int_full + "\n"});
   // Insecure delegation; its TLSA record would NOT match (leaf-p384 pinned, leaf-p256 served):
   // honouring it would defer, ignoring it (RFC 7672 §2.2) delivers.
-  r.dns->add_zone({"insecure.test",
-                   "@ MX 10 mx\nmx A " + r.a_insecure + "\n_25._tcp.mx TLSA " + r.tlsa_p384 + "\n",
+  r.dns->add_zone({"insecure.test", "@ MX 10 mx\nmx A " + r.a_insecure + "\n_25._tcp.mx TLSA " + r.tlsa_p384 + "\n",
                    ZoneSigning::Unsigned});
   // Bogus (parent DS matches no key) although its TLSA record WOULD match.
   r.dns->add_zone({"bogus.test", "@ MX 10 mx\nmx A " + r.a_bogus + "\n_25._tcp.mx TLSA " + r.tlsa_p256 + "\n",
@@ -219,8 +235,9 @@ std::string build_rig(Rig& r) {
   // The daemon's libunbound: the rig's fragment, plus "keep probing a server that was down" so
   // the DNS-outage case recovers as soon as nsd is back.
   r.daemon_unbound_conf = r.work->path() + "/daemon-unbound.conf";
-  write_text_file_or_throw(r.daemon_unbound_conf, "server:\n  infra-keep-probing: yes\n  infra-host-ttl: 1\ninclude: \"" +
-                                             r.dns->unbound_config_path() + "\"\n");
+  write_text_file_or_throw(r.daemon_unbound_conf,
+                           "server:\n  infra-keep-probing: yes\n  infra-host-ttl: 1\ninclude: \"" +
+                               r.dns->unbound_config_path() + "\"\n");
 
   // --- Postfix's resolvers ---
   r.plain_resolver = std::make_unique<LoopbackResolver>(LoopbackResolver::Options{
@@ -252,10 +269,13 @@ std::string build_rig(Rig& r) {
     std::filesystem::create_directories(dir);
     d.socket = dir + "/socketmap";
     d.verdict_log = dir + "/verdicts.jsonl";
-    std::vector<std::string> args = {"--mode",        mode,        "--socketmap",         "unix:" + d.socket,
-                                     "--verdict-log", d.verdict_log, "--state-dir",       dir + "/state",
-                                     "--unbound-config", r.daemon_unbound_conf, "--dns-timeout", "3",
-                                     "--tempfail-ttl", "0"};
+    std::vector<std::string> args = {"--mode",           mode,
+                                     "--socketmap",      "unix:" + d.socket,
+                                     "--verdict-log",    d.verdict_log,
+                                     "--state-dir",      dir + "/state",
+                                     "--unbound-config", r.daemon_unbound_conf,
+                                     "--dns-timeout",    "3",
+                                     "--tempfail-ttl",   "0"};
     if (tcp_table) {
       args.insert(args.end(), {"--tcp-table", "inet:127.0.0.1:0"});
     }
@@ -303,8 +323,7 @@ void configure_sender(Rig& r, SenderSetup setup) {
   }
   PostfixInstance& s = *r.sender;
   const bool native = setup == SenderSetup::Native || setup == SenderSetup::NativeWithoutDaemon;
-  const bool was_native =
-      r.sender_setup == SenderSetup::Native || r.sender_setup == SenderSetup::NativeWithoutDaemon;
+  const bool was_native = r.sender_setup == SenderSetup::Native || r.sender_setup == SenderSetup::NativeWithoutDaemon;
   s.set("smtp_tls_security_level", setup == SenderSetup::NativeWithoutDaemon ? "dane" : "may");
   switch (setup) {
   case SenderSetup::Pinned:
@@ -476,13 +495,13 @@ TEST_F(PostfixE2e, Pinned_RolledKey_DeferredNeverDelivered) {
   EXPECT_TRUE(r->sender->log_lines("status=sent", s.sender_mark).empty()) << r->sender->log_since(s.sender_mark);
   EXPECT_EQ(received_copies(s), 0u);
   // One attempt (no retry before the queue is cleared): TLS without authentication, the reason.
-  auto failed = r->sender->log_lines("server certificate verification failed for mx-rolled\\.e2e\\.test\\[",
-                                     s.sender_mark);
+  auto failed =
+      r->sender->log_lines("server certificate verification failed for mx-rolled\\.e2e\\.test\\[", s.sender_mark);
   ASSERT_EQ(failed.size(), 1u) << r->sender->log_since(s.sender_mark);
   EXPECT_NE(failed[0].find("no matching DANE TLSA records"), std::string::npos) << failed[0];
-  ASSERT_EQ(r->sender->log_lines("Untrusted TLS connection established to mx-rolled\\.e2e\\.test\\[", s.sender_mark)
-                .size(),
-            1u)
+  ASSERT_EQ(
+      r->sender->log_lines("Untrusted TLS connection established to mx-rolled\\.e2e\\.test\\[", s.sender_mark).size(),
+      1u)
       << r->sender->log_since(s.sender_mark);
 
   std::string log;
@@ -625,8 +644,8 @@ TEST_F(PostfixE2e, Native_MxLosesTlsa_DeferredNotPlainTls) {
     Sent warm = send(SenderSetup::Native, "warm", "native.test");
     auto sent = wait_status(warm, "sent");
     ASSERT_TRUE(sent) << sent.log;
-    ASSERT_EQ(r->sender->log_lines("Verified TLS connection established to mx\\.native\\.test", warm.sender_mark).size(),
-              1u);
+    ASSERT_EQ(
+        r->sender->log_lines("Verified TLS connection established to mx\\.native\\.test", warm.sender_mark).size(), 1u);
   }
   Sent s;
   auto deferred = send_while_native_lacks_tlsa(SenderSetup::Native, "lost", "deferred", s);
@@ -746,8 +765,7 @@ void expect_report_matches(const std::string& maillog, const std::vector<std::st
     if (t.dane_required == 0) {
       continue;
     }
-    std::vector<std::string> targv = {policyctl_binary(), "report", "--tlsrpt", "--domain", name,
-                                      "--maillog", maillog};
+    std::vector<std::string> targv = {policyctl_binary(), "report", "--tlsrpt", "--domain", name, "--maillog", maillog};
     targv.insert(targv.end(), logs.begin(), logs.end());
     auto trun = run_process(targv, 120s);
     ASSERT_EQ(trun.exit_code, 0) << trun.output;
@@ -820,7 +838,8 @@ TEST_F(PostfixE2e, Report_OverItsOwnDeliveries_CountsWhatWasDeliveredAndDeferred
   const std::string maillog = copy_tail(r->sender->maillog_path(), maillog_mark, dir + "/maillog");
   std::vector<std::string> logs;
   for (std::size_t i = 0; i < daemons.size(); ++i) {
-    logs.push_back(copy_tail(daemons[i]->verdict_log, verdict_marks[i], dir + "/verdicts-" + std::to_string(i) + ".jsonl"));
+    logs.push_back(
+        copy_tail(daemons[i]->verdict_log, verdict_marks[i], dir + "/verdicts-" + std::to_string(i) + ".jsonl"));
   }
   ASSERT_FALSE(tally.empty()) << "no deliveries: the report would be checked against nothing";
   ASSERT_FALSE(read_text_file(maillog).empty()) << "no maillog lines since the case began";

@@ -24,7 +24,9 @@ using test::SmtpServerOptions;
 // Every step bounded well below ctest's limits; the silent-server tests use shorter ones.
 constexpr std::chrono::milliseconds k_step_timeout{10000};
 
-std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
+std::string pki(const std::string& name) {
+  return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name;
+}
 
 X509Ptr load_cert(const std::string& name) {
   auto chain = load_pem_chain_file(pki(name));
@@ -75,7 +77,7 @@ void expect_s_client_agrees(const SmtpServer& server, const std::string& base, c
   auto verdict = test::openssl_s_client_dane(server.address(), server.port(), base, records);
   ASSERT_TRUE(verdict.ran) << "openssl s_client did not run to completion: " << verdict.process.output;
   EXPECT_EQ(verdict.verified, report.result == ProbeResult::Pass) << "openssl s_client output:\n"
-                                                                   << verdict.process.output;
+                                                                  << verdict.process.output;
   EXPECT_EQ(verdict.verify_error, report.x509_error) << "openssl s_client output:\n" << verdict.process.output;
 }
 
@@ -406,9 +408,8 @@ TEST(Probe, ProbeAllKeepsOrderWithMixedResults) {
   test::ClosedPort closed(address);
 
   TlsaRecord ee = record_for("leaf-p256.crt", 3, 1, 1);
-  std::vector<ProbeRequest> requests = {request_for(*good, {ee}), request_for(*rolled, {ee}),
-                                        request_for(plain, {ee}), request_for(silent, {ee}),
-                                        request_for(*good, {ee})};
+  std::vector<ProbeRequest> requests = {request_for(*good, {ee}), request_for(*rolled, {ee}), request_for(plain, {ee}),
+                                        request_for(silent, {ee}), request_for(*good, {ee})};
   requests[3].timeout = std::chrono::milliseconds(300);
   ProbeRequest refused = request_for(*good, {ee});
   refused.port = closed.port();
@@ -422,9 +423,9 @@ TEST(Probe, ProbeAllKeepsOrderWithMixedResults) {
       EXPECT_EQ(reports[i].port, requests[i].port);
       results.push_back(reports[i].result);
     }
-    EXPECT_EQ(results, (std::vector<ProbeResult>{ProbeResult::Pass, ProbeResult::TlsaMismatch,
-                                                 ProbeResult::StarttlsNotOffered, ProbeResult::ConnectFailed,
-                                                 ProbeResult::Pass, ProbeResult::ConnectFailed}));
+    EXPECT_EQ(results,
+              (std::vector<ProbeResult>{ProbeResult::Pass, ProbeResult::TlsaMismatch, ProbeResult::StarttlsNotOffered,
+                                        ProbeResult::ConnectFailed, ProbeResult::Pass, ProbeResult::ConnectFailed}));
   }
   EXPECT_TRUE(probe_all({}, 4).empty());
 }

@@ -87,8 +87,8 @@ protected:
     // Every MX host has usable TLSA: enforcement would answer dane-only.
     s_rig->add_zone({"dane.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee + "\n"});
     // DS matches no key: the MX lookup is bogus, enforcement would answer TEMP (defer).
-    s_rig->add_zone({"bogus.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee + "\n",
-                     ZoneSigning::WrongDs});
+    s_rig->add_zone(
+        {"bogus.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee + "\n", ZoneSigning::WrongDs});
     // The only host's TLSA RRset is bogus: TEMP too, blamed on that host.
     s_rig->add_zone({"tlsabogus.test", "@ MX 10 mx\nmx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + k_ee + "\n",
                      ZoneSigning::BadSignature, "_25._tcp.mx.tlsabogus.test. TLSA"});
@@ -122,8 +122,8 @@ protected:
 
 TEST_F(ReportMonitor, WouldBeTempfailIsReportedAsTempfailAndAsMonitored) {
   const std::string sock = m_dir.path() + "/socketmap";
-  std::vector<std::string> args = {"--socketmap", "unix:" + sock, "--verdict-log", verdict_log(), "--mode", "monitor",
-                                   "--log-cache-hits", "--state-dir", m_dir.path() + "/state"};
+  std::vector<std::string> args = {"--socketmap", "unix:" + sock,     "--verdict-log", verdict_log(),          "--mode",
+                                   "monitor",     "--log-cache-hits", "--state-dir",   m_dir.path() + "/state"};
   auto rig_args = s_rig->cli_args(5);
   args.insert(args.end(), rig_args.begin(), rig_args.end());
   auto daemon = DaemonProcess::start(args);

@@ -36,7 +36,9 @@ using dane::test::ZoneSigning;
 using dane::test::ZoneSpec;
 using json = nlohmann::json;
 
-std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
+std::string pki(const std::string& name) {
+  return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name;
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -45,7 +47,9 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-void write_file(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
 
 // SHA-256 of a certificate's SPKI (selector 1) or of the certificate (selector 0), computed here
 // independently of the library (i2d_PUBKEY / i2d_X509 + EVP_Digest).
@@ -76,7 +80,8 @@ struct CmdResult {
 
 // Runs argv with stdout and stderr kept apart; kills the process group after `limit`.
 CmdResult run_cmd(const std::vector<std::string>& argv, const std::string& dir,
-        const std::vector<std::string>& extra_env = {}, std::chrono::seconds limit = std::chrono::seconds(90)) {
+                  const std::vector<std::string>& extra_env = {},
+                  std::chrono::seconds limit = std::chrono::seconds(90)) {
   static int counter = 0;
   const std::string out_path = dir + "/out." + std::to_string(++counter);
   const std::string err_path = dir + "/err." + std::to_string(counter);
@@ -126,7 +131,9 @@ CmdResult run_cmd(const std::vector<std::string>& argv, const std::string& dir,
   return r;
 }
 
-std::string describe(const CmdResult& r) { return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err; }
+std::string describe(const CmdResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
+}
 
 class RolloverRig : public ::testing::Test {
 protected:
@@ -158,8 +165,8 @@ protected:
     s_rig->add_zone({"gone.test", zone_text({s_rsa})});
     s_rig->add_zone({"same.test", zone_text({s_p256})});
     s_rig->add_zone({"early.test", zone_text({s_p256, s_rsa})});
-    s_rig->add_zone({"bogus.test", zone_text({s_p256}), ZoneSigning::BadSignature,
-                     "_" + s_port + "._tcp.mx.bogus.test. TLSA"});
+    s_rig->add_zone(
+        {"bogus.test", zone_text({s_p256}), ZoneSigning::BadSignature, "_" + s_port + "._tcp.mx.bogus.test. TLSA"});
     s_rig->add_zone({"insecure.test", zone_text({s_p256}), ZoneSigning::Unsigned});
     if (dane::test::is_root()) {
       s_rig->add_lame_delegation("lame.test");
@@ -204,10 +211,11 @@ protected:
 
   // dane-policyctl rollover --current p256 --next rsa --host mx.ZONE --port PORT --state-file ... --json
   CmdResult rollover(const std::string& zone, const std::vector<std::string>& extra = {},
-               const std::string& current = pki("leaf-p256.chain.pem"),
-               const std::string& next = pki("leaf-rsa.chain.pem")) {
-    std::vector<std::string> argv{m_policyctl, "rollover", "--current", current, "--next", next, "--host",
-                                  "mx." + zone, "--port", s_port, "--state-file", state_file(), "--probe-timeout", "5"};
+                     const std::string& current = pki("leaf-p256.chain.pem"),
+                     const std::string& next = pki("leaf-rsa.chain.pem")) {
+    std::vector<std::string> argv{m_policyctl,    "rollover",   "--current",       current,  "--next",
+                                  next,           "--host",     "mx." + zone,      "--port", s_port,
+                                  "--state-file", state_file(), "--probe-timeout", "5"};
     for (const auto& a : s_rig->cli_args()) {
       argv.push_back(a);
     }

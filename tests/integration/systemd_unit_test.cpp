@@ -14,11 +14,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -38,8 +38,8 @@
 #include "daemon_process.hpp"
 #include "files.hpp"
 #include "process.hpp"
-#include "temp_dir.hpp"
 #include "smtp_server.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace dane::test {
@@ -80,11 +80,14 @@ std::vector<std::string> words(const std::string& text) {
 
 // Bit numbers of the capabilities a unit may plausibly name (linux/capability.h).
 std::optional<int> capability_number(const std::string& name) {
-  static const std::map<std::string, int> k_caps = {
-      {"CAP_CHOWN", 0},        {"CAP_DAC_OVERRIDE", 1}, {"CAP_DAC_READ_SEARCH", 2}, {"CAP_FOWNER", 3},
-      {"CAP_FSETID", 4},       {"CAP_KILL", 5},         {"CAP_SETGID", 6},          {"CAP_SETUID", 7},
-      {"CAP_SETPCAP", 8},      {"CAP_NET_BIND_SERVICE", 10}, {"CAP_NET_ADMIN", 12}, {"CAP_NET_RAW", 13},
-      {"CAP_IPC_LOCK", 14},    {"CAP_SYS_CHROOT", 18},  {"CAP_SYS_ADMIN", 21},      {"CAP_SYS_RESOURCE", 24}};
+  static const std::map<std::string, int> k_caps = {{"CAP_CHOWN", 0},           {"CAP_DAC_OVERRIDE", 1},
+                                                    {"CAP_DAC_READ_SEARCH", 2}, {"CAP_FOWNER", 3},
+                                                    {"CAP_FSETID", 4},          {"CAP_KILL", 5},
+                                                    {"CAP_SETGID", 6},          {"CAP_SETUID", 7},
+                                                    {"CAP_SETPCAP", 8},         {"CAP_NET_BIND_SERVICE", 10},
+                                                    {"CAP_NET_ADMIN", 12},      {"CAP_NET_RAW", 13},
+                                                    {"CAP_IPC_LOCK", 14},       {"CAP_SYS_CHROOT", 18},
+                                                    {"CAP_SYS_ADMIN", 21},      {"CAP_SYS_RESOURCE", 24}};
   auto it = k_caps.find(name);
   return it == k_caps.end() ? std::nullopt : std::optional<int>(it->second);
 }
@@ -135,16 +138,18 @@ public:
   // Waits for a datagram with the line `line` (e.g. "READY=1"); every datagram read is kept in
   // messages(). False when none came within the limit.
   bool wait_for_line(const std::string& line, std::chrono::seconds limit = 30s) {
-    return wait_for([&](const std::string& message) {
-      std::istringstream in(message);
-      std::string l;
-      while (std::getline(in, l)) {
-        if (l == line) {
-          return true;
-        }
-      }
-      return false;
-    }, limit);
+    return wait_for(
+        [&](const std::string& message) {
+          std::istringstream in(message);
+          std::string l;
+          while (std::getline(in, l)) {
+            if (l == line) {
+              return true;
+            }
+          }
+          return false;
+        },
+        limit);
   }
   // Reads every datagram already queued, without waiting (a sender that has exited has
   // delivered all of its datagrams: unix datagrams are queued at once).
@@ -160,9 +165,8 @@ public:
   }
   // How many datagrams read so far contain `text`.
   std::size_t count(const std::string& text) const {
-    return static_cast<std::size_t>(std::count_if(m_messages.begin(), m_messages.end(), [&](const std::string& m) {
-      return m.find(text) != std::string::npos;
-    }));
+    return static_cast<std::size_t>(std::count_if(
+        m_messages.begin(), m_messages.end(), [&](const std::string& m) { return m.find(text) != std::string::npos; }));
   }
   const std::vector<std::string>& messages() const { return m_messages; }
   std::string all() const {
@@ -270,8 +274,8 @@ TEST_F(SystemdUnit, StartsTwiceUnderTheUnitsCapabilitiesAndReopensTheVerdictLogA
     prefix.push_back("--no-new-privs");
   }
 
-  std::vector<std::string> args = {"--socketmap", "unix:" + socket_path(), "--verdict-log", verdict_log(),
-                                   "--mode",      "pinned",                "--state-dir",   path("state")};
+  std::vector<std::string> args = {"--socketmap", "unix:" + socket_path(), "--verdict-log", verdict_log(), "--mode",
+                                   "pinned",      "--state-dir",           path("state")};
   auto offline = offline_args();
   args.insert(args.end(), offline.begin(), offline.end());
 
@@ -337,8 +341,8 @@ TEST_F(SystemdUnit, SocketActivatedBySystemdSocketActivateAnswersOnThePassedSock
   // The config names the same path as the socket unit (as the shipped example does): served by the
   // passed socket, not bound a second time.
   args.insert(args.end(), {"--socketmap", "unix:" + socket_path()});
-  auto d = DaemonProcess::start(
-      args, 60s, {find_program("systemd-socket-activate"), "-l", socket_path(), "--fdname=socketmap"});
+  auto d = DaemonProcess::start(args, 60s,
+                                {find_program("systemd-socket-activate"), "-l", socket_path(), "--fdname=socketmap"});
   first.join();
   ASSERT_TRUE(d) << d.error();
   EXPECT_EQ(first_reply.rfind("OK {", 0), 0u) << first_reply;
@@ -568,14 +572,15 @@ TEST_F(SystemdUnit, LogLevelWarningDropsInfoLines) {
   raw->wait_closed();
   EXPECT_EQ((*run)->stop(), 0);
   const std::string text = read_text_file(path("out"));
-  EXPECT_EQ(text.find("ready:"), std::string::npos) << text; // info
+  EXPECT_EQ(text.find("ready:"), std::string::npos) << text;  // info
   EXPECT_EQ(text.find("SIGTERM"), std::string::npos) << text; // info
   EXPECT_NE(text.find("dane-policyd: warning: bad socketmap request"), std::string::npos) << text;
 }
 
 TEST_F(SystemdUnit, LogToStderrWithoutForegroundIsAUsageError) {
   auto r = run_process(
-      {dane_policyd_path(), "--config", "/dev/null", "--log-to", "stderr", "--socketmap", "unix:" + socket_path()}, 30s);
+      {dane_policyd_path(), "--config", "/dev/null", "--log-to", "stderr", "--socketmap", "unix:" + socket_path()},
+      30s);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--log-to stderr"), std::string::npos) << r.output;
   r = run_process({dane_policyd_path(), "--config", "/dev/null", "--foreground", "--log-to", "journal"}, 30s);

@@ -115,9 +115,13 @@ Expected<std::unique_ptr<DaemonProcess>> DaemonProcess::start(const std::vector<
   return d;
 }
 
-DaemonProcess::~DaemonProcess() { m_child.stop(SIGKILL, std::chrono::seconds(30)); }
+DaemonProcess::~DaemonProcess() {
+  m_child.stop(SIGKILL, std::chrono::seconds(30));
+}
 
-std::string DaemonProcess::output() const { return read_text_file(m_output_path); }
+std::string DaemonProcess::output() const {
+  return read_text_file(m_output_path);
+}
 std::optional<std::uint16_t> DaemonProcess::tcp_port(const std::string& protocol) const {
   std::string out = output();
   auto ready = out.find("dane-policyd: ready:");
@@ -131,8 +135,8 @@ std::optional<std::uint16_t> DaemonProcess::tcp_port(const std::string& protocol
     return std::nullopt;
   }
   auto end = line.find_first_of(",;", pos);
-  std::string ep = line.substr(pos + needle.size(), end == std::string::npos ? std::string::npos : end - pos -
-                                                                                                       needle.size());
+  std::string ep =
+      line.substr(pos + needle.size(), end == std::string::npos ? std::string::npos : end - pos - needle.size());
   auto colon = ep.rfind(':');
   if (colon == std::string::npos) {
     return std::nullopt;
@@ -140,9 +144,13 @@ std::optional<std::uint16_t> DaemonProcess::tcp_port(const std::string& protocol
   return static_cast<std::uint16_t>(std::stoi(ep.substr(colon + 1)));
 }
 
-void DaemonProcess::signal(int signo) const { m_child.signal(signo); }
+void DaemonProcess::signal(int signo) const {
+  m_child.signal(signo);
+}
 
-bool DaemonProcess::running() { return m_child.running(); }
+bool DaemonProcess::running() {
+  return m_child.running();
+}
 
 bool DaemonProcess::wait_for_output(const std::string& needle, std::chrono::seconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -160,14 +168,20 @@ bool DaemonProcess::wait_for_output(const std::string& needle, std::chrono::seco
   }
 }
 
-std::optional<int> DaemonProcess::wait(std::chrono::seconds timeout) { return m_child.wait(timeout); }
+std::optional<int> DaemonProcess::wait(std::chrono::seconds timeout) {
+  return m_child.wait(timeout);
+}
 
-int DaemonProcess::stop(int signo, std::chrono::seconds timeout) { return m_child.stop(signo, timeout); }
+int DaemonProcess::stop(int signo, std::chrono::seconds timeout) {
+  return m_child.stop(signo, timeout);
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // RawClient
 
-RawClient::RawClient(int fd) : m_fd(fd) { set_timeout(k_client_timeout); }
+RawClient::RawClient(int fd) : m_fd(fd) {
+  set_timeout(k_client_timeout);
+}
 RawClient::RawClient(RawClient&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
 RawClient& RawClient::operator=(RawClient&& other) noexcept {
   if (this != &other) {
@@ -252,7 +266,9 @@ bool RawClient::send(const std::string& bytes) {
   return true;
 }
 
-void RawClient::shutdown_write() { ::shutdown(m_fd, SHUT_WR); }
+void RawClient::shutdown_write() {
+  ::shutdown(m_fd, SHUT_WR);
+}
 
 Expected<std::string> RawClient::read_until(std::string& buffer, std::string_view delimiter) {
   for (;;) {

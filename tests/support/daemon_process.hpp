@@ -39,30 +39,30 @@ namespace dane::test {
 
 struct DaemonOptions {
   std::chrono::seconds ready_timeout = std::chrono::seconds(60);
-  std::vector<std::string> prefix;   // e.g. an unshare(1) or setpriv(1) wrapper that execs the daemon
-  Environment env;                   // extra environment, e.g. {"NOTIFY_SOCKET", path}
-  std::vector<int> listen_fds;       // handed over at 3, 4, ... with LISTEN_FDS and LISTEN_PID
-  std::string listen_fdnames;        // LISTEN_FDNAMES ("" = not set)
-  std::string output_path;           // stdout+stderr ("" = output.log in the private dir)
-  bool journal_stream = false;       // JOURNAL_STREAM=DEV:INODE of the output file
-  bool wait_ready = true;            // wait for "dane-policyd: ready:" in the output
+  std::vector<std::string> prefix; // e.g. an unshare(1) or setpriv(1) wrapper that execs the daemon
+  Environment env;                 // extra environment, e.g. {"NOTIFY_SOCKET", path}
+  std::vector<int> listen_fds;     // handed over at 3, 4, ... with LISTEN_FDS and LISTEN_PID
+  std::string listen_fdnames;      // LISTEN_FDNAMES ("" = not set)
+  std::string output_path;         // stdout+stderr ("" = output.log in the private dir)
+  bool journal_stream = false;     // JOURNAL_STREAM=DEV:INODE of the output file
+  bool wait_ready = true;          // wait for "dane-policyd: ready:" in the output
 };
 
 class DaemonProcess {
 public:
   // Runs PREFIX... $DANE_POLICYD --foreground ARGS... (`prefix`: e.g. an unshare(1) wrapper).
   static Expected<std::unique_ptr<DaemonProcess>> start(const std::vector<std::string>& args,
-                                                         std::chrono::seconds ready_timeout = std::chrono::seconds(60),
-                                                         const std::vector<std::string>& prefix = {});
+                                                        std::chrono::seconds ready_timeout = std::chrono::seconds(60),
+                                                        const std::vector<std::string>& prefix = {});
   static Expected<std::unique_ptr<DaemonProcess>> start(const std::vector<std::string>& args,
-                                                         const DaemonOptions& options);
+                                                        const DaemonOptions& options);
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
 
   pid_t pid() const { return m_child.pid(); }
   const std::string& dir() const { return m_dir->path(); } // private temp dir (removed by the destructor)
-  std::string output() const;                      // stdout+stderr so far
+  std::string output() const;                              // stdout+stderr so far
   // Port of the first listener of `protocol` ("socketmap", "tcp_table", "policy") on inet, from the ready line.
   std::optional<std::uint16_t> tcp_port(const std::string& protocol) const;
   void signal(int signo) const;

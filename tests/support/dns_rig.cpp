@@ -5,9 +5,9 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
-#include <deque>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <set>
@@ -143,9 +143,28 @@ bool can_bind_udp(const std::string& address, std::uint16_t port) {
 
 // A DNS query "test. SOA" with the given id.
 std::vector<std::uint8_t> soa_query(std::uint16_t id) {
-  std::vector<std::uint8_t> q = {static_cast<std::uint8_t>(id >> 8), static_cast<std::uint8_t>(id & 0xff),
-                                 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                                 4, 't', 'e', 's', 't', 0, 0x00, 0x06, 0x00, 0x01};
+  std::vector<std::uint8_t> q = {static_cast<std::uint8_t>(id >> 8),
+                                 static_cast<std::uint8_t>(id & 0xff),
+                                 0x00,
+                                 0x00,
+                                 0x00,
+                                 0x01,
+                                 0x00,
+                                 0x00,
+                                 0x00,
+                                 0x00,
+                                 0x00,
+                                 0x00,
+                                 4,
+                                 't',
+                                 'e',
+                                 's',
+                                 't',
+                                 0,
+                                 0x00,
+                                 0x06,
+                                 0x00,
+                                 0x01};
   return q;
 }
 
@@ -464,7 +483,8 @@ struct DnsRig::Impl {
     std::string unsigned_file = file_for(z.origin, "");
     std::string served = file_for(z.origin, ".served");
     if (z.signing == ZoneSigning::Unsigned) {
-      return write_text_file(served, read_text_file(unsigned_file)) ? Status(Ok{}) : make_error("cannot write " + served);
+      return write_text_file(served, read_text_file(unsigned_file)) ? Status(Ok{})
+                                                                    : make_error("cannot write " + served);
     }
     auto lines = parse_zone(read_text_file(file_for(z.origin, ".signed")));
     std::string owner;
@@ -741,9 +761,13 @@ Status DnsRig::start() {
   return m_impl->launch();
 }
 
-void DnsRig::stop() { m_impl->kill_nsd(); }
+void DnsRig::stop() {
+  m_impl->kill_nsd();
+}
 
-bool DnsRig::running() const { return m_impl->nsd.running(); }
+bool DnsRig::running() const {
+  return m_impl->nsd.running();
+}
 
 Status DnsRig::replace_zone(ZoneSpec zone) {
   zone.origin = absolute_name(zone.origin);
@@ -764,7 +788,9 @@ Status DnsRig::replace_zone(ZoneSpec zone) {
   return was_running ? m_impl->launch() : Status(Ok{});
 }
 
-const std::string& DnsRig::unbound_config_path() const { return m_impl->conf_path; }
+const std::string& DnsRig::unbound_config_path() const {
+  return m_impl->conf_path;
+}
 
 ResolverConfig DnsRig::resolver_config(std::chrono::milliseconds timeout) const {
   ResolverConfig config;
@@ -777,14 +803,24 @@ std::vector<std::string> DnsRig::cli_args(int dns_timeout_seconds) const {
   return {"--unbound-config", m_impl->conf_path, "--dns-timeout", std::to_string(dns_timeout_seconds)};
 }
 
-const std::string& DnsRig::dir() const { return m_impl->dir; }
+const std::string& DnsRig::dir() const {
+  return m_impl->dir;
+}
 
-std::uint16_t DnsRig::port() const { return m_impl->port; }
+std::uint16_t DnsRig::port() const {
+  return m_impl->port;
+}
 
-std::string DnsRig::server_address() const { return "127.0.0.1@" + std::to_string(m_impl->port); }
+std::string DnsRig::server_address() const {
+  return "127.0.0.1@" + std::to_string(m_impl->port);
+}
 
-const std::string& DnsRig::trust_anchor_file() const { return m_impl->ta_path; }
+const std::string& DnsRig::trust_anchor_file() const {
+  return m_impl->ta_path;
+}
 
-std::string DnsRig::nsd_log() const { return read_text_file(m_impl->dir + "/nsd.log"); }
+std::string DnsRig::nsd_log() const {
+  return read_text_file(m_impl->dir + "/nsd.log");
+}
 
 } // namespace dane::test

@@ -53,9 +53,9 @@
 //
 // Records text is zone-file syntax with `$ORIGIN <origin>.` and `$TTL <ttl>` preset; relative and
 // absolute owner names both work. Leading white space is stripped from every line (so indented raw
-// string literals work): every record must name its owner (`@` for the apex), one record per line. Do not write SOA, apex NS or DS records: the rig adds them.
-// A resolver caches answers for the TTL (ZoneSpec::ttl, default 300 s): after replace_zone() use a
-// fresh resolver (a new process / make_unbound_resolver), or give the zone a small TTL.
+// string literals work): every record must name its owner (`@` for the apex), one record per line. Do not write SOA,
+// apex NS or DS records: the rig adds them. A resolver caches answers for the TTL (ZoneSpec::ttl, default 300 s): after
+// replace_zone() use a fresh resolver (a new process / make_unbound_resolver), or give the zone a small TTL.
 //
 // Addresses: unique_loopback_address() hands out 127.x.y.z addresses that are unique per process
 // (derived from the pid) and per call, for MX hosts, SMTP servers, and the rig's own listeners;
@@ -77,8 +77,8 @@
 #include <utility>
 #include <vector>
 
-#include "dane/verifier/dns.hpp"
 #include "dane/core/expected.hpp"
+#include "dane/verifier/dns.hpp"
 
 namespace dane::test {
 
@@ -100,7 +100,7 @@ struct ZoneSpec {
   std::string origin;  // "example.test" (trailing dot optional); "test" adds to the root-of-trust zone
   std::string records; // zone-file text; $ORIGIN and $TTL preset; no SOA / apex NS / DS
   ZoneSigning signing = ZoneSigning::Signed;
-  std::string target;  // "OWNER TYPE", e.g. "mx.example.test. A" or "_25._tcp.mx.example.test TLSA"
+  std::string target; // "OWNER TYPE", e.g. "mx.example.test. A" or "_25._tcp.mx.example.test TLSA"
   std::uint32_t ttl = 300;
 };
 
@@ -150,11 +150,11 @@ public:
   // {"--unbound-config", PATH, "--dns-timeout", "SECONDS"} for dane-policyctl / dane-policyd.
   std::vector<std::string> cli_args(int dns_timeout_seconds = 5) const;
 
-  const std::string& dir() const;          // the temp dir (zone files, keys, nsd.log, unbound.conf)
-  std::uint16_t port() const;              // nsd's port on 127.0.0.1
-  std::string server_address() const;      // "127.0.0.1@PORT"
+  const std::string& dir() const;               // the temp dir (zone files, keys, nsd.log, unbound.conf)
+  std::uint16_t port() const;                   // nsd's port on 127.0.0.1
+  std::string server_address() const;           // "127.0.0.1@PORT"
   const std::string& trust_anchor_file() const; // DS of the `test.` key (already in the fragment)
-  std::string nsd_log() const;             // contents of nsd's log, for failure messages
+  std::string nsd_log() const;                  // contents of nsd's log, for failure messages
 
 private:
   struct Impl;

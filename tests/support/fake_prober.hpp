@@ -16,8 +16,7 @@ namespace dane::test {
 struct FakeProber {
   std::vector<ProbeRequest> requests;
   int calls = 0;
-  std::function<ProbeReport(const ProbeRequest&, std::size_t)> answer = [](const ProbeRequest& request,
-                                                                             std::size_t) {
+  std::function<ProbeReport(const ProbeRequest&, std::size_t)> answer = [](const ProbeRequest& request, std::size_t) {
     ProbeReport report;
     report.address = request.address;
     report.port = request.port;

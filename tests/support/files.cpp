@@ -24,7 +24,9 @@ std::vector<std::string> split_lines(const std::string& text) {
   return out;
 }
 
-std::vector<std::string> read_text_lines(const std::string& path) { return split_lines(read_text_file(path)); }
+std::vector<std::string> read_text_lines(const std::string& path) {
+  return split_lines(read_text_file(path));
+}
 
 bool write_text_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

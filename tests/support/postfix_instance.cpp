@@ -186,11 +186,17 @@ PostfixInstance::~PostfixInstance() {
   }
 }
 
-void PostfixInstance::set(const std::string& name, const std::string& value) { m_main[name] = value; }
+void PostfixInstance::set(const std::string& name, const std::string& value) {
+  m_main[name] = value;
+}
 
-void PostfixInstance::unset(const std::string& name) { m_main.erase(name); }
+void PostfixInstance::unset(const std::string& name) {
+  m_main.erase(name);
+}
 
-void PostfixInstance::add_service(const std::string& master_cf_line) { m_extra_services.push_back(master_cf_line); }
+void PostfixInstance::add_service(const std::string& master_cf_line) {
+  m_extra_services.push_back(master_cf_line);
+}
 
 void PostfixInstance::make_receiver() {
   set("smtpd_tls_security_level", "may");
@@ -259,8 +265,8 @@ void PostfixInstance::start(const std::string& resolv_conf) {
     // Without a tty Postfix prints nothing; `script` gives it one so the reason shows.
     CommandResult why = run_command({"script", "-qec", "postfix -c " + m_etc + " check", "/dev/null"});
     r.output += why.output;
-    throw std::runtime_error("postfix -c " + m_etc + " start failed (exit " + std::to_string(r.exit_code) +
-                             "):\n" + r.output + "\nmaillog:\n" + tail(read_text_file(m_maillog)));
+    throw std::runtime_error("postfix -c " + m_etc + " start failed (exit " + std::to_string(r.exit_code) + "):\n" +
+                             r.output + "\nmaillog:\n" + tail(read_text_file(m_maillog)));
   }
   m_running = true;
 }
@@ -296,7 +302,9 @@ void PostfixInstance::clear_queue() {
   run_command({"postsuper", "-c", m_etc, "-d", "ALL"});
 }
 
-void PostfixInstance::flush_queue() { run_command({"postqueue", "-c", m_etc, "-f"}); }
+void PostfixInstance::flush_queue() {
+  run_command({"postqueue", "-c", m_etc, "-f"});
+}
 
 std::size_t PostfixInstance::queue_size() {
   std::size_t count = 0;
@@ -316,10 +324,10 @@ std::string PostfixInstance::submit(const std::string& from, const std::string& 
                                     const std::string& body) {
   unsigned n = ++g_message_counter;
   auto now = std::chrono::system_clock::now().time_since_epoch().count();
-  std::string id = "dane-e2e." + std::to_string(::getpid()) + "." + std::to_string(n) + "." +
-                   std::to_string(now) + "@" + myhostname();
-  std::string message = "From: <" + from + ">\nTo: <" + to + ">\nSubject: " + subject + "\nMessage-ID: <" + id +
-                        ">\n\n" + body;
+  std::string id = "dane-e2e." + std::to_string(::getpid()) + "." + std::to_string(n) + "." + std::to_string(now) +
+                   "@" + myhostname();
+  std::string message =
+      "From: <" + from + ">\nTo: <" + to + ">\nSubject: " + subject + "\nMessage-ID: <" + id + ">\n\n" + body;
   CommandResult r = run_command({"sendmail", "-C", m_etc, "-f", from, "--", to}, message);
   if (r.exit_code != 0) {
     throw std::runtime_error("sendmail -C " + m_etc + " failed (exit " + std::to_string(r.exit_code) +
@@ -354,8 +362,8 @@ LogWait PostfixInstance::wait_for_log(const std::string& pattern, std::size_t ma
       }
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      result.log = "no line matching /" + pattern + "/ in " + m_maillog + " within " +
-                   std::to_string(limit.count()) + " ms; log since mark:\n" + tail(result.log);
+      result.log = "no line matching /" + pattern + "/ in " + m_maillog + " within " + std::to_string(limit.count()) +
+                   " ms; log since mark:\n" + tail(result.log);
       return result;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -381,7 +389,9 @@ LoopbackResolver::LoopbackResolver(Options options) : m_options(std::move(option
   m_log = m_dir.path() + "/unbound.log";
 }
 
-LoopbackResolver::~LoopbackResolver() { stop(); }
+LoopbackResolver::~LoopbackResolver() {
+  stop();
+}
 
 void LoopbackResolver::start() {
   const std::string& dir = m_dir.path();
@@ -422,12 +432,16 @@ void LoopbackResolver::start() {
   }
 }
 
-void LoopbackResolver::stop() { m_process.stop(); }
+void LoopbackResolver::stop() {
+  m_process.stop();
+}
 
 std::string LoopbackResolver::query(const std::string& name, const std::string& type) const {
   return run_command({"drill", name, "@" + m_options.address, type}).output;
 }
 
-std::string LoopbackResolver::log() const { return read_text_file(m_log); }
+std::string LoopbackResolver::log() const {
+  return read_text_file(m_log);
+}
 
 } // namespace dane::test

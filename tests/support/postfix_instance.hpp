@@ -44,7 +44,9 @@ std::uint16_t free_tcp_port(const std::string& address);
 bool wait_for_tcp(const std::string& address, std::uint16_t port, std::chrono::milliseconds limit);
 
 // The older name of write_text_file_or_throw() (files.hpp).
-inline void write_file_text(const std::string& path, const std::string& text) { write_text_file_or_throw(path, text); }
+inline void write_file_text(const std::string& path, const std::string& text) {
+  write_text_file_or_throw(path, text);
+}
 
 // --- maillog waits -----------------------------------------------------------------------
 
@@ -138,10 +140,10 @@ private:
 class LoopbackResolver {
 public:
   struct Options {
-    std::string address;             // e.g. "127.25.7.53"; port 53 (libc cannot use another)
-    std::string rig_fragment;        // path of the rig's unbound.conf fragment (include:d)
+    std::string address;      // e.g. "127.25.7.53"; port 53 (libc cannot use another)
+    std::string rig_fragment; // path of the rig's unbound.conf fragment (include:d)
     bool validating = true;
-    bool short_cache = false;        // cache TTLs capped at 1 s (zones that change during a test)
+    bool short_cache = false;                    // cache TTLs capped at 1 s (zones that change during a test)
     std::vector<std::string> extra_server_lines; // more `server:` clause lines
   };
   explicit LoopbackResolver(Options options);

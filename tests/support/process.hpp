@@ -36,15 +36,15 @@ using Environment = std::vector<std::pair<std::string, std::string>>;
 
 struct RunOptions {
   std::chrono::milliseconds timeout = std::chrono::seconds(120);
-  std::string stdin_data;           // fed to stdin, then closed (empty: /dev/null)
-  bool merge_stderr = false;        // stderr into `output` too
-  std::string cwd;                  // working directory ("" = the test's)
-  Environment env;                  // added to (or replacing in) the test's environment
-  std::optional<uid_t> as_user;     // setgroups(0), setgid(uid), setuid(uid) before exec (root only)
+  std::string stdin_data;       // fed to stdin, then closed (empty: /dev/null)
+  bool merge_stderr = false;    // stderr into `output` too
+  std::string cwd;              // working directory ("" = the test's)
+  Environment env;              // added to (or replacing in) the test's environment
+  std::optional<uid_t> as_user; // setgroups(0), setgid(uid), setuid(uid) before exec (root only)
 };
 
 struct ProcessResult {
-  int exit_code = -1;       // -1 when it did not exit normally (signal, timeout, not started)
+  int exit_code = -1; // -1 when it did not exit normally (signal, timeout, not started)
   bool timed_out = false;
   std::string output;       // stdout (and stderr with merge_stderr); at most 8 MiB kept per stream
   std::string error_output; // stderr; also why it could not be started
@@ -63,13 +63,13 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& stdin_data = {});
 
 struct SpawnOptions {
-  std::string output_path;          // stdout+stderr appended here ("" = /dev/null)
-  std::string cwd;                  // working directory ("" = the test's)
-  Environment env;                  // added to (or replacing in) the test's environment
-  std::vector<int> pass_fds;        // become fds 3, 4, ... in the child (without FD_CLOEXEC)
-  std::string own_pid_variable;     // e.g. "LISTEN_PID": set to the child's pid before exec
-  int death_signal = 0;             // PR_SET_PDEATHSIG (0: none); the child dies with the test
-  bool own_process_group = true;    // setpgid(0, 0): stop() also reaches what it forks
+  std::string output_path;       // stdout+stderr appended here ("" = /dev/null)
+  std::string cwd;               // working directory ("" = the test's)
+  Environment env;               // added to (or replacing in) the test's environment
+  std::vector<int> pass_fds;     // become fds 3, 4, ... in the child (without FD_CLOEXEC)
+  std::string own_pid_variable;  // e.g. "LISTEN_PID": set to the child's pid before exec
+  int death_signal = 0;          // PR_SET_PDEATHSIG (0: none); the child dies with the test
+  bool own_process_group = true; // setpgid(0, 0): stop() also reaches what it forks
 };
 
 // A background process, stopped when this object dies.
@@ -86,11 +86,11 @@ public:
   ~ChildProcess();
 
   pid_t pid() const { return m_pid; }
-  bool running();                              // false once it exited (reaps it)
+  bool running(); // false once it exited (reaps it)
   std::optional<int> exit_status() const { return m_status; }
-  void signal(int signo) const;                // no-op once it exited
+  void signal(int signo) const;                               // no-op once it exited
   std::optional<int> wait(std::chrono::milliseconds timeout); // exit status, nullopt on timeout
-  int wait();                                  // blocks until it exits
+  int wait();                                                 // blocks until it exits
   // Sends `signo`, waits up to `timeout`, then SIGKILLs its group. Returns the exit status, or
   // -1 when it had to be killed. Idempotent (returns the status again).
   int stop(int signo = 15, std::chrono::milliseconds timeout = std::chrono::seconds(5));

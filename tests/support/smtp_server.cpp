@@ -6,8 +6,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <string_view>
 #include <stdexcept>
+#include <string_view>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -270,7 +270,9 @@ SmtpServer::SmtpServer(SmtpServerOptions options) : m_options(std::move(options)
   m_acceptor = std::thread([this] { accept_loop(); });
 }
 
-SmtpServer::~SmtpServer() { stop(); }
+SmtpServer::~SmtpServer() {
+  stop();
+}
 
 void SmtpServer::set_credentials(const std::string& key_file, const std::string& chain_file) {
   auto ctx = make_server_ctx(key_file, chain_file);
@@ -479,9 +481,15 @@ SClientVerdict openssl_s_client_dane(const std::string& address, std::uint16_t p
     return verdict;
   }
   std::string target = address.find(':') != std::string::npos ? "[" + address + "]" : address;
-  std::vector<std::string> argv = {openssl,   "s_client",          "-brief",
-                                   "-starttls", "smtp",              "-connect",
-                                   target + ":" + std::to_string(port), "-dane_tlsa_domain", tlsa_base};
+  std::vector<std::string> argv = {openssl,
+                                   "s_client",
+                                   "-brief",
+                                   "-starttls",
+                                   "smtp",
+                                   "-connect",
+                                   target + ":" + std::to_string(port),
+                                   "-dane_tlsa_domain",
+                                   tlsa_base};
   for (const auto& record : tlsa_records) {
     argv.push_back("-dane_tlsa_rrdata");
     argv.push_back(record);
@@ -491,9 +499,9 @@ SClientVerdict openssl_s_client_dane(const std::string& address, std::uint16_t p
   verdict.process = run_process(argv, limit);
   verdict.ran = !verdict.process.timed_out && verdict.process.exit_code >= 0 && verdict.process.exit_code != 127;
   const std::string& out = verdict.process.output;
-  verdict.verified = verdict.ran && verdict.process.exit_code == 0 &&
-                     (out.find("Verification: OK") != std::string::npos ||
-                      out.find("Verify return code: 0") != std::string::npos);
+  verdict.verified =
+      verdict.ran && verdict.process.exit_code == 0 &&
+      (out.find("Verification: OK") != std::string::npos || out.find("Verify return code: 0") != std::string::npos);
   static constexpr std::string_view k_marker = "verify error:num=";
   if (auto at = out.find(k_marker); at != std::string::npos) {
     verdict.verify_error = std::atoi(out.c_str() + at + k_marker.size());

@@ -36,20 +36,20 @@
 namespace dane::test {
 
 enum class SmtpBehaviour {
-  StartTls,        // normal: STARTTLS offered, handshake, then the SMTP sink over TLS
-  NoStartTls,      // EHLO does not list STARTTLS; a STARTTLS command gets 502
-  Silent,          // accepts TCP and never sends a byte (until the client closes or the server stops)
-  MultiLineBanner, // like StartTls, with a three-line 220 greeting ("220-...", "220-...", "220 ...")
-  RefuseStartTls,  // lists STARTTLS, answers the command with 454 (TLS not available)
-  StallHandshake,  // answers STARTTLS with 220, then never takes part in the TLS handshake
+  StartTls,            // normal: STARTTLS offered, handshake, then the SMTP sink over TLS
+  NoStartTls,          // EHLO does not list STARTTLS; a STARTTLS command gets 502
+  Silent,              // accepts TCP and never sends a byte (until the client closes or the server stops)
+  MultiLineBanner,     // like StartTls, with a three-line 220 greeting ("220-...", "220-...", "220 ...")
+  RefuseStartTls,      // lists STARTTLS, answers the command with 454 (TLS not available)
+  StallHandshake,      // answers STARTTLS with 220, then never takes part in the TLS handshake
   InjectAfterStartTls, // answers STARTTLS with "220 ..." plus a pipelined "250 ..." line, then closes
 };
 
 struct SmtpServerOptions {
-  std::string address = "127.0.0.1";        // IPv4 or IPv6 literal to listen on
-  std::uint16_t port = 0;                   // 0: a free port chosen by the kernel
-  std::string key_file;                     // PEM private key (needed unless NoStartTls / Silent)
-  std::string chain_file;                   // PEM certificate chain, leaf first, sent as is
+  std::string address = "127.0.0.1"; // IPv4 or IPv6 literal to listen on
+  std::uint16_t port = 0;            // 0: a free port chosen by the kernel
+  std::string key_file;              // PEM private key (needed unless NoStartTls / Silent)
+  std::string chain_file;            // PEM certificate chain, leaf first, sent as is
   SmtpBehaviour behaviour = SmtpBehaviour::StartTls;
   std::string hostname = "mx.example.test"; // in the greeting and the EHLO reply
 };
@@ -70,11 +70,11 @@ public:
   void set_behaviour(SmtpBehaviour behaviour);
 
   // Counters and observations (thread-safe).
-  std::size_t connections() const { return m_connections.load(); }      // TCP connections accepted
-  std::size_t tls_handshakes() const { return m_handshakes.load(); }    // TLS handshakes completed
-  std::size_t quits() const { return m_quits.load(); }                  // QUIT commands received
-  std::string last_sni() const;                                         // SNI of the latest handshake, "" if none
-  std::vector<std::string> messages() const;                           // message bodies received via DATA
+  std::size_t connections() const { return m_connections.load(); }   // TCP connections accepted
+  std::size_t tls_handshakes() const { return m_handshakes.load(); } // TLS handshakes completed
+  std::size_t quits() const { return m_quits.load(); }               // QUIT commands received
+  std::string last_sni() const;                                      // SNI of the latest handshake, "" if none
+  std::vector<std::string> messages() const;                         // message bodies received via DATA
 
   // Closes the listener and every open connection, joins all threads. Idempotent.
   void stop();

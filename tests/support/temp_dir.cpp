@@ -13,7 +13,9 @@
 namespace dane::test {
 namespace {
 
-std::string without_dane_prefix(const std::string& tag) { return tag.rfind("dane-", 0) == 0 ? tag.substr(5) : tag; }
+std::string without_dane_prefix(const std::string& tag) {
+  return tag.rfind("dane-", 0) == 0 ? tag.substr(5) : tag;
+}
 
 } // namespace
 

@@ -12,7 +12,9 @@ bool in_ci() {
   return ci != nullptr && std::string_view(ci) == "true";
 }
 
-bool is_root() { return ::geteuid() == 0; }
+bool is_root() {
+  return ::geteuid() == 0;
+}
 
 std::string find_program(const std::string& name) {
   std::string path;

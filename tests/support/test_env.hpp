@@ -16,13 +16,13 @@ std::string find_program(const std::string& name);
 // Use at the top of a test or SetUp(): when `cond` is false, the test FAILS under CI
 // (a missing package or privilege there is a bug in our scripts) and is SKIPPED with the
 // message on a developer's machine.
-#define DANE_REQUIRE_OR_SKIP(cond, message)                                                       \
-  do {                                                                                            \
-    if (!(cond)) {                                                                                \
-      if (::dane::test::in_ci()) {                                                                \
-        FAIL() << "required for this test in CI: " << (message);                                  \
-      } else {                                                                                    \
-        GTEST_SKIP() << (message);                                                                \
-      }                                                                                           \
-    }                                                                                             \
+#define DANE_REQUIRE_OR_SKIP(cond, message)                                                                            \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      if (::dane::test::in_ci()) {                                                                                     \
+        FAIL() << "required for this test in CI: " << (message);                                                       \
+      } else {                                                                                                         \
+        GTEST_SKIP() << (message);                                                                                     \
+      }                                                                                                                \
+    }                                                                                                                  \
   } while (0)

@@ -413,15 +413,17 @@ TEST(Cache, ClearDuringARefreshDoesNotBringTheOldKeyBack) {
 
 // --- Detailed lookups ---------------------------------------------------------------------
 
-bool detailed(const int& v) { return v >= 100; }
+bool detailed(const int& v) {
+  return v >= 100;
+}
 
 TEST(Cache, DetailedLookupReevaluatesACompactValueWhileOthersKeepGettingIt) {
   FakeClock clock;
   Cache<int> cache(limits(), clock.fn());
   fetch(cache, "d.test", 1, 60s); // stores the compact value
   int got = -1;
-  auto r = cache.lookup_detailed("d.test", [&]() -> Cache<int>::Waiter { return [&](const int& v) { got = v; }; },
-                                 detailed);
+  auto r = cache.lookup_detailed(
+      "d.test", [&]() -> Cache<int>::Waiter { return [&](const int& v) { got = v; }; }, detailed);
   ASSERT_EQ(r.kind, Cache<int>::Kind::Evaluate) << "a compact value does not satisfy a detailed lookup";
   auto plain = cache.lookup("d.test", [](const int&) {});
   ASSERT_EQ(plain.kind, Cache<int>::Kind::Hit) << "ordinary lookups keep the old value meanwhile";
@@ -430,7 +432,8 @@ TEST(Cache, DetailedLookupReevaluatesACompactValueWhileOthersKeepGettingIt) {
     w(102);
   }
   EXPECT_EQ(got, 102);
-  auto again = cache.lookup_detailed("d.test", []() -> Cache<int>::Waiter { return [](const int&) {}; }, detailed);
+  auto again = cache.lookup_detailed(
+      "d.test", []() -> Cache<int>::Waiter { return [](const int&) {}; }, detailed);
   ASSERT_EQ(again.kind, Cache<int>::Kind::Hit);
   EXPECT_EQ(*again.value, 102) << "the detailed value was stored";
 }
@@ -440,7 +443,8 @@ TEST(Cache, DetailedLookupJoiningAnOrdinaryEvaluationGetsTheDetailedValueStored)
   Cache<int> cache(limits(), clock.fn());
   auto r = cache.lookup("j.test", [](const int&) {});
   ASSERT_EQ(r.kind, Cache<int>::Kind::Evaluate);
-  auto joined = cache.lookup_detailed("j.test", []() -> Cache<int>::Waiter { return [](const int&) {}; }, detailed);
+  auto joined = cache.lookup_detailed(
+      "j.test", []() -> Cache<int>::Waiter { return [](const int&) {}; }, detailed);
   EXPECT_EQ(joined.kind, Cache<int>::Kind::Joined);
   EXPECT_EQ(cache.complete("j.test", r.ticket, 3, 103, 60s, false).size(), 2u);
   EXPECT_EQ(*cache.lookup("j.test", [](const int&) {}).value, 103);

@@ -6,19 +6,23 @@
 #include <string>
 #include <vector>
 
-#include "dane/verifier/pem.hpp"
+#include "daemon_process.hpp"
 #include "dane/tools/check.hpp"
 #include "dane/tools/rollover.hpp"
-#include "daemon_process.hpp"
+#include "dane/verifier/pem.hpp"
 #include "fake_prober.hpp"
 
 namespace dane::tools {
 namespace {
 
-std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
+std::string pki(const std::string& name) {
+  return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name;
+}
 
 // A PEM file as a probe report carries it ("" when missing: then the expectations below fail).
-std::string pem_text(const std::string& name) { return test::read_text_file(pki(name)); }
+std::string pem_text(const std::string& name) {
+  return test::read_text_file(pki(name));
+}
 
 TlsaRecord record_of(const std::string& cert_file, std::uint8_t usage, std::uint8_t selector, std::uint8_t mtype) {
   auto certs = load_pem_chain_file(pki(cert_file));
@@ -26,14 +30,15 @@ TlsaRecord record_of(const std::string& cert_file, std::uint8_t usage, std::uint
     ADD_FAILURE() << "cannot read " << cert_file;
     return {};
   }
-  auto record = make_tlsa(certs->certs.front().get(), static_cast<TlsaUsage>(usage), static_cast<TlsaSelector>(selector),
-                          static_cast<TlsaMatchingType>(mtype));
+  auto record = make_tlsa(certs->certs.front().get(), static_cast<TlsaUsage>(usage),
+                          static_cast<TlsaSelector>(selector), static_cast<TlsaMatchingType>(mtype));
   EXPECT_TRUE(record.has_value());
   return record ? *record : TlsaRecord{};
 }
 
 TlsaRecord fake_record(std::uint8_t usage, std::uint8_t seed) {
-  return TlsaRecord{static_cast<TlsaUsage>(usage), TlsaSelector::Spki, TlsaMatchingType::Sha2_256, std::vector<std::uint8_t>(32, seed)};
+  return TlsaRecord{static_cast<TlsaUsage>(usage), TlsaSelector::Spki, TlsaMatchingType::Sha2_256,
+                    std::vector<std::uint8_t>(32, seed)};
 }
 
 HostResult dane_host(std::string name, std::vector<std::string> addresses, std::vector<TlsaRecord> tlsa) {
@@ -118,36 +123,71 @@ std::vector<VerdictRow> verdict_rows() {
   DestinationFacts not_dane = facts_of({plain_host("mx.example.test", {"192.0.2.1"})}, DestinationOutcome::NotDane);
   not_dane.reason = "no MX host publishes usable TLSA records";
   DestinationFacts one = facts_of({dane_host("mx.example.test", {"192.0.2.1"}, {fake_record(3, 1)})});
-  DestinationFacts two_hosts = facts_of({dane_host("mx1.example.test", {"192.0.2.1", "2001:db8::1"}, {}),
-                                         failed_host("mx2.example.test")},
-                                        DestinationOutcome::Dane);
+  DestinationFacts two_hosts =
+      facts_of({dane_host("mx1.example.test", {"192.0.2.1", "2001:db8::1"}, {}), failed_host("mx2.example.test")},
+               DestinationOutcome::Dane);
   return {
-      {"TempFailDestination_IsTempFail", temp, {HostCheck{}}, CheckResult::TempFail, 3,
+      {"TempFailDestination_IsTempFail",
+       temp,
+       {HostCheck{}},
+       CheckResult::TempFail,
+       3,
        "temporary DNS failure: MX lookup for example.test failed: SERVFAIL"},
-      {"OneOfTwoFailed_IsFail", one, {probed({report("192.0.2.1", ProbeResult::Pass),
-                                              report("2001:db8::1", ProbeResult::TlsaMismatch)})},
-       CheckResult::Fail, 1, "1 of 2 probed addresses failed ([2001:db8::1]:25 tlsa-mismatch)"},
-      {"FailureBeatsDnsFailure_IsFail", two_hosts,
+      {"OneOfTwoFailed_IsFail",
+       one,
+       {probed({report("192.0.2.1", ProbeResult::Pass), report("2001:db8::1", ProbeResult::TlsaMismatch)})},
+       CheckResult::Fail,
+       1,
+       "1 of 2 probed addresses failed ([2001:db8::1]:25 tlsa-mismatch)"},
+      {"FailureBeatsDnsFailure_IsFail",
+       two_hosts,
        {probed({report("192.0.2.1", ProbeResult::ConnectFailed), report("2001:db8::1", ProbeResult::CertExpired)}),
         HostCheck{}},
-       CheckResult::Fail, 1,
+       CheckResult::Fail,
+       1,
        "2 of 2 probed addresses failed (192.0.2.1:25 connect-failed, [2001:db8::1]:25 cert-expired)"},
-      {"OneProbeOneFailed_SaysAddress", one, {probed({report("192.0.2.1", ProbeResult::StarttlsNotOffered)})},
-       CheckResult::Fail, 1, "1 of 1 probed address failed (192.0.2.1:25 starttls-not-offered)"},
-      {"DnsFailedHostProbesPass_IsTempFail", two_hosts,
+      {"OneProbeOneFailed_SaysAddress",
+       one,
+       {probed({report("192.0.2.1", ProbeResult::StarttlsNotOffered)})},
+       CheckResult::Fail,
+       1,
+       "1 of 1 probed address failed (192.0.2.1:25 starttls-not-offered)"},
+      {"DnsFailedHostProbesPass_IsTempFail",
+       two_hosts,
        {probed({report("192.0.2.1", ProbeResult::Pass), report("2001:db8::1", ProbeResult::Pass)}), HostCheck{}},
-       CheckResult::TempFail, 3, "DNS lookups failed for mx2.example.test; the 2 probed addresses pass"},
-      {"DnsFailedHostNothingProbed_IsTempFail", two_hosts, {HostCheck{}, HostCheck{}}, CheckResult::TempFail, 3,
+       CheckResult::TempFail,
+       3,
+       "DNS lookups failed for mx2.example.test; the 2 probed addresses pass"},
+      {"DnsFailedHostNothingProbed_IsTempFail",
+       two_hosts,
+       {HostCheck{}, HostCheck{}},
+       CheckResult::TempFail,
+       3,
        "DNS lookups failed for mx2.example.test"},
-      {"NothingProbedWithReason_IsNone", not_dane, {HostCheck{}}, CheckResult::None, 0,
+      {"NothingProbedWithReason_IsNone",
+       not_dane,
+       {HostCheck{}},
+       CheckResult::None,
+       0,
        "nothing to probe: no MX host publishes usable TLSA records"},
-      {"NothingProbedNoReason_IsNone", one, {HostCheck{}}, CheckResult::None, 0,
+      {"NothingProbedNoReason_IsNone",
+       one,
+       {HostCheck{}},
+       CheckResult::None,
+       0,
        "nothing to probe: no MX host publishes TLSA records"},
-      {"OneProbePasses_IsPass", one, {probed({report("192.0.2.1", ProbeResult::Pass)})}, CheckResult::Pass, 0,
+      {"OneProbePasses_IsPass",
+       one,
+       {probed({report("192.0.2.1", ProbeResult::Pass)})},
+       CheckResult::Pass,
+       0,
        "the 1 probed address passes"},
-      {"EveryProbePasses_IsPass", one,
-       {probed({report("192.0.2.1", ProbeResult::Pass), report("192.0.2.2", ProbeResult::Pass)})}, CheckResult::Pass,
-       0, "all 2 probed addresses pass"},
+      {"EveryProbePasses_IsPass",
+       one,
+       {probed({report("192.0.2.1", ProbeResult::Pass), report("192.0.2.2", ProbeResult::Pass)})},
+       CheckResult::Pass,
+       0,
+       "all 2 probed addresses pass"},
   };
 }
 
@@ -248,9 +288,9 @@ TEST(PlanProbes, HostsThatAreNotProbedSayWhy) {
 TEST(PlanProbes, AllProbesHostsWithoutTlsaButNotHostsWithoutAddresses) {
   HostResult failed_with_address = failed_host("mx-failed2.example.test");
   failed_with_address.addresses = {"192.0.2.9"};
-  DestinationFacts facts = facts_of({failed_host("mx-failed.example.test"), failed_with_address,
-                                     plain_host("mx-plain.example.test", {"192.0.2.3"})},
-                                    DestinationOutcome::Dane);
+  DestinationFacts facts = facts_of(
+      {failed_host("mx-failed.example.test"), failed_with_address, plain_host("mx-plain.example.test", {"192.0.2.3"})},
+      DestinationOutcome::Dane);
   CheckSettings settings;
   settings.all = true;
   std::vector<HostCheck> checks(3);
@@ -311,8 +351,8 @@ TEST(RolloverWarnings, WithoutAPresentedChainTwoRecordsSayNothing) {
 // ---- run_check: the whole flow with a fake prober ----
 
 TEST(RunCheck, TempFailDestinationIsNotProbed) {
-  DestinationFacts facts = facts_of({dane_host("mx.example.test", {"192.0.2.1"}, {fake_record(3, 1)})},
-                                    DestinationOutcome::TempFail);
+  DestinationFacts facts =
+      facts_of({dane_host("mx.example.test", {"192.0.2.1"}, {fake_record(3, 1)})}, DestinationOutcome::TempFail);
   facts.reason = "MX lookup for example.test bogus";
   FakeProber fake;
   CheckOutcome outcome = run_check(facts, CheckSettings{}, fake.prober());

@@ -82,7 +82,8 @@ TEST_P(FailureActions, TempFollowsTheActionOthersAreDunno) {
   EXPECT_EQ(policy_action(view_of(temp), "a.test", options, &warning), row.temp_action);
   EXPECT_EQ(encode_policy_delegation(view_of(temp), "a.test", options), "action=" + row.temp_action + "\n\n");
   if (row.warns) {
-    EXPECT_EQ(warning, "policy-tempfail destination=a.test action=DUNNO (DANE policy for a.test unavailable: MX bogus)");
+    EXPECT_EQ(warning,
+              "policy-tempfail destination=a.test action=DUNNO (DANE policy for a.test unavailable: MX bogus)");
   } else {
     EXPECT_EQ(warning, "");
   }
@@ -97,13 +98,12 @@ TEST_P(FailureActions, TempFollowsTheActionOthersAreDunno) {
 
 INSTANTIATE_TEST_SUITE_P(
     Actions, FailureActions,
-    ::testing::Values(ActionRow{"Dunno", PolicyFailureAction::Dunno, "DUNNO", true},
-                      ActionRow{"DeferIfPermit", PolicyFailureAction::DeferIfPermit,
-                                "DEFER_IF_PERMIT 4.7.5 DANE policy for a.test unavailable: MX bogus", false},
-                      ActionRow{"Warn", PolicyFailureAction::Warn, "WARN DANE policy for a.test unavailable: MX bogus",
-                                false},
-                      ActionRow{"Prepend", PolicyFailureAction::Prepend, "PREPEND X-DANE-Policy: tempfail a.test (MX bogus)",
-                                false}),
+    ::testing::Values(
+        ActionRow{"Dunno", PolicyFailureAction::Dunno, "DUNNO", true},
+        ActionRow{"DeferIfPermit", PolicyFailureAction::DeferIfPermit,
+                  "DEFER_IF_PERMIT 4.7.5 DANE policy for a.test unavailable: MX bogus", false},
+        ActionRow{"Warn", PolicyFailureAction::Warn, "WARN DANE policy for a.test unavailable: MX bogus", false},
+        ActionRow{"Prepend", PolicyFailureAction::Prepend, "PREPEND X-DANE-Policy: tempfail a.test (MX bogus)", false}),
     [](const auto& row) { return row.param.name; });
 
 TEST(AnswerEncodings, PolicyActionCannotInjectAttributes) {

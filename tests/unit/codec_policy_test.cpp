@@ -143,8 +143,7 @@ TEST(PolicyDecoder, AttributeCountExactlyAtTheLimitAndOneOver) {
   std::vector<PolicyRequest> out;
   ASSERT_TRUE(decoder.feed(at + at, out)); // the count restarts for each request
   EXPECT_EQ(out.size(), 2u);
-  EXPECT_EQ(error_kind_of("request=smtpd_access_policy\na=1\nb=2\nc=3\n\n", limits),
-            CodecErrorKind::TooManyAttributes);
+  EXPECT_EQ(error_kind_of("request=smtpd_access_policy\na=1\nb=2\nc=3\n\n", limits), CodecErrorKind::TooManyAttributes);
   // Default limit: 256.
   std::string many = "request=smtpd_access_policy\n";
   for (int i = 1; i < 256; ++i) {

@@ -33,7 +33,8 @@ TEST(SocketmapDecoder, DecodesOneRequest) {
 }
 
 TEST(SocketmapDecoder, ByteAtATimeGivesTheSameRequests) {
-  std::string stream = "21:tlspolicy example.com,22:tlspolicy .example.com," "5:m [x],";
+  std::string stream = "21:tlspolicy example.com,22:tlspolicy .example.com,"
+                       "5:m [x],";
   SocketmapDecoder decoder;
   std::vector<SocketmapRequest> out;
   for (std::size_t i = 0; i < stream.size(); ++i) {
@@ -304,7 +305,7 @@ TEST(PrintableExcerpt, QuotesAndShortensWithoutSplittingAnEscape) {
   EXPECT_EQ(printable_excerpt("abc"), "abc");
   EXPECT_EQ(printable_excerpt("a b\n"), "a%20b%0A");
   EXPECT_EQ(printable_excerpt("abcdefgh", 4), "abcd...");
-  EXPECT_EQ(printable_excerpt("abc def", 4), "abc...");  // "abc%20def": cut before the %
+  EXPECT_EQ(printable_excerpt("abc def", 4), "abc..."); // "abc%20def": cut before the %
   EXPECT_EQ(printable_excerpt("ab  ", 5), "ab%20...");
   EXPECT_EQ(printable_excerpt("ab  ", 4), "ab...");
   // The same coding as tcp_table's, byte for byte, over every byte value.

@@ -174,8 +174,7 @@ TEST(TcpTableDecoder, RandomJunkNeverCrashes) {
 
 TEST(TcpTableReply, EncodesEveryStatusWithQuotedText) {
   EXPECT_EQ(encode_tcp_table_reply({TcpTableStatus::Ok, "dane-only"}), "200 dane-only\n");
-  EXPECT_EQ(encode_tcp_table_reply({TcpTableStatus::Ok, "fingerprint match=ab|cd"}),
-            "200 fingerprint%20match=ab|cd\n");
+  EXPECT_EQ(encode_tcp_table_reply({TcpTableStatus::Ok, "fingerprint match=ab|cd"}), "200 fingerprint%20match=ab|cd\n");
   EXPECT_EQ(encode_tcp_table_reply({TcpTableStatus::NotFound, "not found"}), "500 not%20found\n");
   EXPECT_EQ(encode_tcp_table_reply({TcpTableStatus::TryAgain, "MX bogus: 100%"}), "400 MX%20bogus:%20100%25\n");
   EXPECT_EQ(encode_tcp_table_reply({TcpTableStatus::Ok, ""}), "200 \n");

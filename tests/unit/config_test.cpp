@@ -14,9 +14,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "dane/verifier/dns.hpp"
 #include "dane/daemon/check_config.hpp"
 #include "dane/daemon/settings.hpp"
+#include "dane/verifier/dns.hpp"
 #include "test_env.hpp"
 
 namespace dane::policyd {
@@ -140,10 +140,31 @@ TEST(Settings, EmbeddedDefaultListenerOnlyWhenNoneIsGiven) {
 }
 
 TEST(Settings, CommandLineOptionsAreTyped) {
-  auto p = parse({"--socketmap", "unix:/run/x/socketmap", "--socketmap", "inet:127.0.0.1:9000", "--tcp-table",
-                  "inet:[::1]:9001", "--policy-service", "inet:localhost:9002", "--mode", "pinned", "--probe",
-                  "--socket-mode", "0666", "--cache-size", "5", "--dns-timeout", "3", "--forwarder", "127.0.0.1@53",
-                  "--forwarder", "::1", "--policy-failure-action", "defer_if_permit", "--user", "root"});
+  auto p = parse({"--socketmap",
+                  "unix:/run/x/socketmap",
+                  "--socketmap",
+                  "inet:127.0.0.1:9000",
+                  "--tcp-table",
+                  "inet:[::1]:9001",
+                  "--policy-service",
+                  "inet:localhost:9002",
+                  "--mode",
+                  "pinned",
+                  "--probe",
+                  "--socket-mode",
+                  "0666",
+                  "--cache-size",
+                  "5",
+                  "--dns-timeout",
+                  "3",
+                  "--forwarder",
+                  "127.0.0.1@53",
+                  "--forwarder",
+                  "::1",
+                  "--policy-failure-action",
+                  "defer_if_permit",
+                  "--user",
+                  "root"});
   ASSERT_TRUE(p) << p.error();
   const Settings& s = p->settings;
   ASSERT_EQ(s.socketmap.size(), 2u);
@@ -275,10 +296,11 @@ TEST(Settings, ConfigFileErrorsNameFileLineAndOption) {
 
 TEST(Settings, HelpListsEveryPinnedOption) {
   std::string help = help_text();
-  for (const char* name :
-       {"--config", "--socketmap", "--tcp-table", "--policy-service", "--mode", "--verdict-log", "--probe", "--user",
-        "--foreground", "--stdio", "--socket-owner", "--socket-group", "--socket-mode", "--unbound-config",
-        "--forwarder", "--trust-anchor-file", "--dns-timeout", "--state-dir", "--idle-timeout", "--cache-size"}) {
+  for (const char* name : {"--config",      "--socketmap",      "--tcp-table",    "--policy-service",
+                           "--mode",        "--verdict-log",    "--probe",        "--user",
+                           "--foreground",  "--stdio",          "--socket-owner", "--socket-group",
+                           "--socket-mode", "--unbound-config", "--forwarder",    "--trust-anchor-file",
+                           "--dns-timeout", "--state-dir",      "--idle-timeout", "--cache-size"}) {
     EXPECT_NE(help.find(name), std::string::npos) << name;
   }
   auto p = parse({"--help"});
@@ -407,8 +429,7 @@ TEST(Values, ResolverRefusesDirectoriesItself) {
   anchor.trust_anchor_file = tmp.dir("anchor-dir");
   auto a = make_unbound_resolver(anchor);
   ASSERT_FALSE(a);
-  EXPECT_NE(a.error().find("--trust-anchor-file " + anchor.trust_anchor_file + ": is a directory"),
-            std::string::npos)
+  EXPECT_NE(a.error().find("--trust-anchor-file " + anchor.trust_anchor_file + ": is a directory"), std::string::npos)
       << a.error();
   ResolverConfig config;
   config.unbound_config = tmp.dir("config-dir");
@@ -434,15 +455,24 @@ std::string offline_unbound_conf(const TempDir& tmp) {
 TEST(CheckConfig, GoodConfigurationHasNoProblems) {
   TempDir tmp;
   std::string conf = tmp.file("good.conf", "mode = pinned\n"
-                                           "socketmap = unix:" + tmp.path() + "/run/socketmap\n"
-                                           "policy-service = unix:" + tmp.path() + "/run/policy\n"
-                                           "tcp-table = inet:127.0.0.1:0\n"
-                                           "verdict-log = " + tmp.path() + "/verdicts.jsonl\n"
-                                           "state-dir = " + tmp.path() + "/state/sub\n"
-                                           "user = root\n"
-                                           "socket-owner = root\n"
-                                           "socket-group = root\n"
-                                           "unbound-config = " + offline_unbound_conf(tmp) + "\n");
+                                           "socketmap = unix:" +
+                                               tmp.path() +
+                                               "/run/socketmap\n"
+                                               "policy-service = unix:" +
+                                               tmp.path() +
+                                               "/run/policy\n"
+                                               "tcp-table = inet:127.0.0.1:0\n"
+                                               "verdict-log = " +
+                                               tmp.path() +
+                                               "/verdicts.jsonl\n"
+                                               "state-dir = " +
+                                               tmp.path() +
+                                               "/state/sub\n"
+                                               "user = root\n"
+                                               "socket-owner = root\n"
+                                               "socket-group = root\n"
+                                               "unbound-config = " +
+                                               offline_unbound_conf(tmp) + "\n");
   auto p = parse({"--config", conf});
   ASSERT_TRUE(p) << p.error();
   auto problems = check_config(*p);
@@ -480,10 +510,17 @@ TEST(CheckConfig, EveryProblemNamesFileLineAndOption) {
   std::string conf = tmp.file("bad.conf", "# problems, one per line\n"
                                           "user = no-such-user-dane-test\n"
                                           "socket-group = no-such-group-dane-test\n"
-                                          "verdict-log = " + tmp.path() + "/missing-dir/verdicts.jsonl\n"
-                                          "state-dir = " + plain + "\n"
-                                          "socketmap = unix:" + plain + "\n"
-                                          "trust-anchor-file = " + tmp.path() + "/missing.key\n");
+                                          "verdict-log = " +
+                                              tmp.path() +
+                                              "/missing-dir/verdicts.jsonl\n"
+                                              "state-dir = " +
+                                              plain +
+                                              "\n"
+                                              "socketmap = unix:" +
+                                              plain +
+                                              "\n"
+                                              "trust-anchor-file = " +
+                                              tmp.path() + "/missing.key\n");
   auto p = parse({"--config", conf, "--socket-owner", "no-such-owner-dane-test"});
   ASSERT_TRUE(p) << p.error();
   auto problems = check_config(*p);

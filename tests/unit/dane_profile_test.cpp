@@ -52,8 +52,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         ClassificationRow{"Ok_WithoutAuthorityIsTlsaMismatch", X509_V_OK, MatchFailure::None, "tlsa-mismatch"},
         ClassificationRow{"DaneNoMatch_IsNoMatch", X509_V_ERR_DANE_NO_MATCH, MatchFailure::NoMatch, "tlsa-mismatch"},
-        ClassificationRow{"HostnameMismatch_IsNameMismatch", X509_V_ERR_HOSTNAME_MISMATCH,
-                          MatchFailure::NameMismatch, "name-mismatch"},
+        ClassificationRow{"HostnameMismatch_IsNameMismatch", X509_V_ERR_HOSTNAME_MISMATCH, MatchFailure::NameMismatch,
+                          "name-mismatch"},
         ClassificationRow{"CertHasExpired_IsExpired", X509_V_ERR_CERT_HAS_EXPIRED, MatchFailure::Expired,
                           "cert-expired"},
         ClassificationRow{"CertNotYetValid_IsExpired", X509_V_ERR_CERT_NOT_YET_VALID, MatchFailure::Expired,
@@ -62,10 +62,9 @@ INSTANTIATE_TEST_SUITE_P(
                           MatchFailure::ChainError, "tlsa-mismatch"},
         ClassificationRow{"MalformedNotAfter_IsChainError", X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD,
                           MatchFailure::ChainError, "tlsa-mismatch"},
-        ClassificationRow{"SignatureFailure_IsChainError", X509_V_ERR_CERT_SIGNATURE_FAILURE,
-                          MatchFailure::ChainError, "tlsa-mismatch"},
-        ClassificationRow{"InvalidCa_IsChainError", X509_V_ERR_INVALID_CA, MatchFailure::ChainError,
+        ClassificationRow{"SignatureFailure_IsChainError", X509_V_ERR_CERT_SIGNATURE_FAILURE, MatchFailure::ChainError,
                           "tlsa-mismatch"},
+        ClassificationRow{"InvalidCa_IsChainError", X509_V_ERR_INVALID_CA, MatchFailure::ChainError, "tlsa-mismatch"},
         ClassificationRow{"Unspecified_IsChainError", X509_V_ERR_UNSPECIFIED, MatchFailure::ChainError,
                           "tlsa-mismatch"}),
     [](const ::testing::TestParamInfo<ClassificationRow>& row_info) { return std::string(row_info.param.name); });

@@ -7,8 +7,8 @@
 #include <cctype>
 #include <map>
 
-#include "dane/verifier/destination.hpp"
 #include "dane/core/text.hpp"
+#include "dane/verifier/destination.hpp"
 
 namespace dane {
 namespace {
@@ -57,8 +57,12 @@ Answer answer(DnsSecurity security, std::vector<std::vector<std::uint8_t>> rdata
   a.ttl = 300;
   return a;
 }
-Answer secure(std::vector<std::vector<std::uint8_t>> rdata = {}) { return answer(DnsSecurity::Secure, std::move(rdata)); }
-Answer insecure(std::vector<std::vector<std::uint8_t>> rdata = {}) { return answer(DnsSecurity::Insecure, std::move(rdata)); }
+Answer secure(std::vector<std::vector<std::uint8_t>> rdata = {}) {
+  return answer(DnsSecurity::Secure, std::move(rdata));
+}
+Answer insecure(std::vector<std::vector<std::uint8_t>> rdata = {}) {
+  return answer(DnsSecurity::Insecure, std::move(rdata));
+}
 Answer bogus(const std::string& why) {
   Answer a = answer(DnsSecurity::Bogus, {{127, 0, 0, 1}}); // bogus answers come with data
   a.reason = why;
@@ -99,8 +103,12 @@ std::vector<std::uint8_t> mx(std::uint16_t pref, const std::string& host) {
   out.insert(out.end(), name.begin(), name.end());
   return out;
 }
-std::vector<std::uint8_t> a4(std::uint8_t last) { return {127, 0, 0, last}; }
-std::vector<std::uint8_t> tlsa(const std::string& text) { return to_rdata(*parse_tlsa(text)); }
+std::vector<std::uint8_t> a4(std::uint8_t last) {
+  return {127, 0, 0, last};
+}
+std::vector<std::uint8_t> tlsa(const std::string& text) {
+  return to_rdata(*parse_tlsa(text));
+}
 
 std::vector<std::string> statuses(const DestinationFacts& f) {
   std::vector<std::string> out;
@@ -378,10 +386,13 @@ TEST(Destination, CnameAtTheTlsaOwnerDoesNotChangeTheBase) {
 
 TEST(Destination, TlsaUsabilityAndAggregate) {
   FakeResolver r;
-  r.set("d.test", RrType::Mx, secure({mx(10, "usable.d.test"), mx(20, "unusable.d.test"), mx(30, "none.d.test"),
-                                      mx(40, "insec.d.test"), mx(50, "failed.d.test")}));
-  secure_host(r, "usable.d.test", 1, secure({tlsa(std::string("1 1 1 ") + k_hash), tlsa(std::string("3 1 1 ") + k_hash)}));
-  secure_host(r, "unusable.d.test", 2, secure({tlsa(std::string("0 0 1 ") + k_hash), tlsa("3 1 1 0011"), tlsa("3 2 1 00")}));
+  r.set("d.test", RrType::Mx,
+        secure({mx(10, "usable.d.test"), mx(20, "unusable.d.test"), mx(30, "none.d.test"), mx(40, "insec.d.test"),
+                mx(50, "failed.d.test")}));
+  secure_host(r, "usable.d.test", 1,
+              secure({tlsa(std::string("1 1 1 ") + k_hash), tlsa(std::string("3 1 1 ") + k_hash)}));
+  secure_host(r, "unusable.d.test", 2,
+              secure({tlsa(std::string("0 0 1 ") + k_hash), tlsa("3 1 1 0011"), tlsa("3 2 1 00")}));
   secure_host(r, "none.d.test", 3, secure());
   secure_host(r, "insec.d.test", 4, insecure());
   secure_host(r, "failed.d.test", 5, failed("timeout"));
@@ -421,42 +432,46 @@ TEST_P(Aggregate, DecisionTableRow) {
   EXPECT_EQ(evaluate_destination(r, "d.test").outcome, row.outcome);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    DesignTable, Aggregate,
-    ::testing::Values(AggregateRow{{"usable"}, DestinationOutcome::DaneOnly},
-                      AggregateRow{{"usable", "usable"}, DestinationOutcome::DaneOnly},
-                      AggregateRow{{"usable", "none"}, DestinationOutcome::Dane},
-                      AggregateRow{{"usable", "failed"}, DestinationOutcome::Dane},
-                      AggregateRow{{"none", "failed"}, DestinationOutcome::Dane},
-                      AggregateRow{{"usable", "unusable"}, DestinationOutcome::Dane},
-                      AggregateRow{{"unusable"}, DestinationOutcome::Encrypt},
-                      AggregateRow{{"unusable", "unusable"}, DestinationOutcome::Encrypt},
-                      AggregateRow{{"unusable", "none"}, DestinationOutcome::Dane},
-                      AggregateRow{{"none"}, DestinationOutcome::NotDane},
-                      AggregateRow{{"none", "none"}, DestinationOutcome::NotDane},
-                      AggregateRow{{"failed"}, DestinationOutcome::TempFail},
-                      AggregateRow{{"failed", "failed"}, DestinationOutcome::TempFail}),
-    // "NoneAndFailed_IsDane": the hosts' TLSA kinds, then the expected outcome.
-    [](const ::testing::TestParamInfo<AggregateRow>& row) {
-      auto capitalised = [](std::string word) {
-        if (!word.empty()) {
-          word[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(word[0])));
-        }
-        return word;
-      };
-      std::string name;
-      for (const auto& kind : row.param.tlsa) {
-        name += (name.empty() ? "" : "And") + capitalised(kind);
-      }
-      switch (row.param.outcome) {
-      case DestinationOutcome::NotDane: return name + "_IsNotDane";
-      case DestinationOutcome::DaneOnly: return name + "_IsDaneOnly";
-      case DestinationOutcome::Dane: return name + "_IsDane";
-      case DestinationOutcome::Encrypt: return name + "_IsEncrypt";
-      case DestinationOutcome::TempFail: return name + "_IsTempFail";
-      }
-      return name + "_IsUnknown";
-    });
+INSTANTIATE_TEST_SUITE_P(DesignTable, Aggregate,
+                         ::testing::Values(AggregateRow{{"usable"}, DestinationOutcome::DaneOnly},
+                                           AggregateRow{{"usable", "usable"}, DestinationOutcome::DaneOnly},
+                                           AggregateRow{{"usable", "none"}, DestinationOutcome::Dane},
+                                           AggregateRow{{"usable", "failed"}, DestinationOutcome::Dane},
+                                           AggregateRow{{"none", "failed"}, DestinationOutcome::Dane},
+                                           AggregateRow{{"usable", "unusable"}, DestinationOutcome::Dane},
+                                           AggregateRow{{"unusable"}, DestinationOutcome::Encrypt},
+                                           AggregateRow{{"unusable", "unusable"}, DestinationOutcome::Encrypt},
+                                           AggregateRow{{"unusable", "none"}, DestinationOutcome::Dane},
+                                           AggregateRow{{"none"}, DestinationOutcome::NotDane},
+                                           AggregateRow{{"none", "none"}, DestinationOutcome::NotDane},
+                                           AggregateRow{{"failed"}, DestinationOutcome::TempFail},
+                                           AggregateRow{{"failed", "failed"}, DestinationOutcome::TempFail}),
+                         // "NoneAndFailed_IsDane": the hosts' TLSA kinds, then the expected outcome.
+                         [](const ::testing::TestParamInfo<AggregateRow>& row) {
+                           auto capitalised = [](std::string word) {
+                             if (!word.empty()) {
+                               word[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(word[0])));
+                             }
+                             return word;
+                           };
+                           std::string name;
+                           for (const auto& kind : row.param.tlsa) {
+                             name += (name.empty() ? "" : "And") + capitalised(kind);
+                           }
+                           switch (row.param.outcome) {
+                           case DestinationOutcome::NotDane:
+                             return name + "_IsNotDane";
+                           case DestinationOutcome::DaneOnly:
+                             return name + "_IsDaneOnly";
+                           case DestinationOutcome::Dane:
+                             return name + "_IsDane";
+                           case DestinationOutcome::Encrypt:
+                             return name + "_IsEncrypt";
+                           case DestinationOutcome::TempFail:
+                             return name + "_IsTempFail";
+                           }
+                           return name + "_IsUnknown";
+                         });
 
 TEST(Destination, BracketedKeySkipsMxAndUsesItsPort) {
   FakeResolver r;

@@ -6,8 +6,8 @@
 
 #include <unistd.h>
 
-#include "dane/verifier/dns.hpp"
 #include "dane/daemon/resolver_options.hpp"
+#include "dane/verifier/dns.hpp"
 
 namespace dane {
 namespace {
@@ -15,7 +15,8 @@ namespace {
 namespace po = boost::program_options;
 
 TEST(DnsRdata, MxRdataIsPreferenceAndLowercaseName) {
-  std::vector<std::uint8_t> rdata = {0, 10, 2, 'M', 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 4, 't', 'e', 's', 't', 0};
+  std::vector<std::uint8_t> rdata = {0,   10,  2,   'M', 'x', 7,   'e', 'x', 'a', 'm',
+                                     'p', 'l', 'e', 4,   't', 'e', 's', 't', 0};
   auto mx = parse_mx_rdata(rdata);
   ASSERT_TRUE(mx) << mx.error();
   EXPECT_EQ(mx->preference, 10);
@@ -115,9 +116,9 @@ po::variables_map parse(const std::vector<std::string>& args) {
 }
 
 TEST(ResolverOptions, PinnedNamesParseIntoResolverConfig) {
-  auto config = policyd::resolver_config_from(parse({"--unbound-config", "/etc/u.conf", "--forwarder", "127.0.0.1@5353",
-                                                      "--forwarder", "::1", "--trust-anchor-file", "/k",
-                                                      "--dns-timeout", "2.5"}));
+  auto config =
+      policyd::resolver_config_from(parse({"--unbound-config", "/etc/u.conf", "--forwarder", "127.0.0.1@5353",
+                                           "--forwarder", "::1", "--trust-anchor-file", "/k", "--dns-timeout", "2.5"}));
   ASSERT_TRUE(config) << config.error();
   EXPECT_EQ(config->unbound_config, "/etc/u.conf");
   EXPECT_EQ(config->forwarders, (std::vector<std::string>{"127.0.0.1@5353", "::1"}));

@@ -34,7 +34,9 @@ struct Collect {
   }
 };
 
-template <typename T> const T& as(const rp::SmtpMessage& m) { return std::get<T>(m); }
+template <typename T> const T& as(const rp::SmtpMessage& m) {
+  return std::get<T>(m);
+}
 
 } // namespace
 
@@ -125,9 +127,9 @@ TEST(MaillogPrefix, JunkIsRejectedWithReason) {
 // ---- smtp messages -----------------------------------------------------------------------------
 
 TEST(MaillogSmtp, TlsEstablishedAllLevels) {
-  for (auto [word, level] : {std::pair{"Verified", rp::TlsLevel::Verified}, std::pair{"Trusted", rp::TlsLevel::Trusted},
-                             std::pair{"Untrusted", rp::TlsLevel::Untrusted},
-                             std::pair{"Anonymous", rp::TlsLevel::Anonymous}}) {
+  for (auto [word, level] :
+       {std::pair{"Verified", rp::TlsLevel::Verified}, std::pair{"Trusted", rp::TlsLevel::Trusted},
+        std::pair{"Untrusted", rp::TlsLevel::Untrusted}, std::pair{"Anonymous", rp::TlsLevel::Anonymous}}) {
     auto m = rp::parse_smtp_message(std::string(word) +
                                     " TLS connection established to mx.example.com[192.0.2.1]:25: TLSv1.3 with cipher "
                                     "TLS_AES_256_GCM_SHA384 (256/256 bits)");
@@ -193,7 +195,8 @@ TEST(MaillogSmtp, DeliveryLongQueueIdRelayNoneQuotedLocalPart) {
 
 TEST(MaillogSmtp, PolicyLookupWarningAndPolicyTableError) {
   // Postfix 3.7, tests/data/report/postfix37-e2e-maillog.log
-  auto lookup = rp::parse_smtp_message("warning: TLS policy lookup for native.test/mx.native.test: no TLSA records found");
+  auto lookup =
+      rp::parse_smtp_message("warning: TLS policy lookup for native.test/mx.native.test: no TLSA records found");
   ASSERT_TRUE(lookup);
   ASSERT_TRUE(*lookup);
   const auto& f = as<rp::PolicyLookupFailed>(**lookup);
@@ -533,8 +536,8 @@ TEST(MaillogRealPostfix37, E2eFixtureJoinsToTheDaemonsVerdicts) {
   for (const char* mode : {"pinned", "native", "monitor"}) {
     ASSERT_TRUE(agg.read_verdict_file(k_data + "postfix37-e2e-verdicts-" + mode + ".jsonl", c.sink()));
   }
-  ASSERT_TRUE(agg.read_maillog_file(k_data + "postfix37-e2e-maillog.log", utc_options("2026-11-30T00:00:00Z"),
-                                    c.sink()));
+  ASSERT_TRUE(
+      agg.read_maillog_file(k_data + "postfix37-e2e-maillog.log", utc_options("2026-11-30T00:00:00Z"), c.sink()));
   agg.finish_maillog();
   EXPECT_TRUE(c.messages.empty()) << c.messages.front();
   const auto& s = agg.stats();

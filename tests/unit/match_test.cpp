@@ -164,7 +164,9 @@ const CertChain& chain_for(const std::string& file) {
 }
 
 // Readable parameter printing in failure messages.
-void PrintTo(const Vector& v, std::ostream* os) { *os << "[" << v.name << "] at line " << v.line; }
+void PrintTo(const Vector& v, std::ostream* os) {
+  *os << "[" << v.name << "] at line " << v.line;
+}
 
 class MatchVectors : public ::testing::TestWithParam<Vector> {};
 
@@ -247,7 +249,8 @@ TEST(MatchVectorFile, CoversTheIssueRequirements) {
     }
   }
   EXPECT_EQ(usages, (std::set<int>{0, 1, 2, 3, 4, 5}));
-  EXPECT_EQ(usable_combos.size(), 12u) << "each DANE-TA/DANE-EE x selector x matching type is the matching record somewhere";
+  EXPECT_EQ(usable_combos.size(), 12u)
+      << "each DANE-TA/DANE-EE x selector x matching type is the matching record somewhere";
 }
 
 // ---- API edge cases ----
@@ -380,7 +383,9 @@ TEST(Pem, NotPemIsAnError) {
   EXPECT_NE(c.error().find("no PEM data found"), std::string::npos) << c.error();
 }
 
-TEST(Pem, EmptyInputIsAnError) { EXPECT_FALSE(parse_pem_chain("").has_value()); }
+TEST(Pem, EmptyInputIsAnError) {
+  EXPECT_FALSE(parse_pem_chain("").has_value());
+}
 
 TEST(Pem, BadBase64IsAnError) {
   auto c = parse_pem_chain("-----BEGIN CERTIFICATE-----\n!!!!not base64!!!!\n-----END CERTIFICATE-----\n");

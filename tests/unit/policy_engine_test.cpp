@@ -15,7 +15,9 @@ constexpr const char* k_hash_b = "1111111111111111111111111111111111111111111111
 constexpr const char* k_sha256_abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 constexpr const char* k_sha1_abc = "a9993e364706816aba3e25717850c26c9cd0d89d";
 
-TlsaRecord rec(const std::string& text) { return *parse_tlsa(text); }
+TlsaRecord rec(const std::string& text) {
+  return *parse_tlsa(text);
+}
 
 HostResult host(const std::string& name, std::vector<TlsaRecord> tlsa, HostStatus status = HostStatus::DaneUsable) {
   HostResult h;
@@ -74,9 +76,10 @@ TEST(PolicyPinned, DaneEeSpkiSha256IsUsedAsTheFingerprint) {
 }
 
 TEST(PolicyPinned, PinsFromEveryHostDeduplicatedInOrder) {
-  auto f = facts(DestinationOutcome::DaneOnly,
-                 {host("mx1.example.test", {rec(std::string("3 1 1 ") + k_hash_a), rec(std::string("3 0 1 ") + k_hash_b)}),
-                  host("mx2.example.test", {rec(std::string("3 1 1 ") + k_hash_a), rec("1 1 1 " + std::string(64, 'c'))})});
+  auto f =
+      facts(DestinationOutcome::DaneOnly,
+            {host("mx1.example.test", {rec(std::string("3 1 1 ") + k_hash_a), rec(std::string("3 0 1 ") + k_hash_b)}),
+             host("mx2.example.test", {rec(std::string("3 1 1 ") + k_hash_a), rec("1 1 1 " + std::string(64, 'c'))})});
   EXPECT_EQ(decide(f, Mode::Pinned).answer, std::string("OK fingerprint match=") + k_hash_a + "|" + k_hash_b);
 }
 
@@ -89,7 +92,8 @@ TEST(PolicyPinned, FullDataRecordsAreHashedWithTheOperatorsDigest) {
 }
 
 TEST(PolicyPinned, DigestsOfAnotherAlgorithmCannotBePinned) {
-  auto only512 = facts(DestinationOutcome::DaneOnly, {host("mx.example.test", {rec("3 1 2 " + std::string(128, 'a'))})});
+  auto only512 =
+      facts(DestinationOutcome::DaneOnly, {host("mx.example.test", {rec("3 1 2 " + std::string(128, 'a'))})});
   auto a = decide(only512, Mode::Pinned);
   EXPECT_EQ(a.answer, "OK dane-only");
   EXPECT_EQ(a.policy, PolicyKind::DaneOnly);
@@ -97,8 +101,9 @@ TEST(PolicyPinned, DigestsOfAnotherAlgorithmCannotBePinned) {
   sha512.fingerprint_digest = "SHA512";
   EXPECT_EQ(decide(only512, Mode::Pinned, sha512).answer, "OK fingerprint match=" + std::string(128, 'a'));
   // Partly convertible: the convertible ones are pinned, the reason names what was left out.
-  auto mixed = facts(DestinationOutcome::DaneOnly, {host("mx.example.test", {rec("3 1 2 " + std::string(128, 'a')),
-                                                                             rec(std::string("3 1 1 ") + k_hash_a)})});
+  auto mixed =
+      facts(DestinationOutcome::DaneOnly,
+            {host("mx.example.test", {rec("3 1 2 " + std::string(128, 'a')), rec(std::string("3 1 1 ") + k_hash_a)})});
   auto m = decide(mixed, Mode::Pinned);
   EXPECT_EQ(m.answer, std::string("OK fingerprint match=") + k_hash_a);
   EXPECT_NE(m.reason.find("left out"), std::string::npos);
@@ -124,8 +129,9 @@ TEST(PolicyPinned, DaneTaWithoutTrustAnchorFileIsDaneOnly) {
 }
 
 TEST(PolicyPinned, DaneEeAndDaneTaTogetherIsDaneOnly) {
-  auto f = facts(DestinationOutcome::DaneOnly, {host("mx.example.test", {rec(std::string("2 0 1 ") + k_hash_a),
-                                                                         rec(std::string("3 1 1 ") + k_hash_b)})});
+  auto f =
+      facts(DestinationOutcome::DaneOnly,
+            {host("mx.example.test", {rec(std::string("2 0 1 ") + k_hash_a), rec(std::string("3 1 1 ") + k_hash_b)})});
   EXPECT_EQ(decide(f, Mode::Pinned, with_ta_file("/x.pem")).answer, "OK dane-only");
 }
 

@@ -85,8 +85,7 @@ void append_gzip(const std::string& path, const std::string& data) {
   gzclose(f);
 }
 
-std::vector<std::string> read_all(const std::string& path, std::string* error = nullptr,
-                                  bool* unterminated = nullptr) {
+std::vector<std::string> read_all(const std::string& path, std::string* error = nullptr, bool* unterminated = nullptr) {
   auto r = rp::LineReader::open(path);
   EXPECT_TRUE(r) << (r ? "" : r.error());
   std::vector<std::string> lines;
@@ -108,10 +107,14 @@ std::vector<std::string> read_all(const std::string& path, std::string* error = 
 
 std::string verdict(const std::string& time, const std::string& dest, const std::string& policy,
                     const std::string& hosts = "[]", bool cached = false) {
-  nlohmann::json j = {{"time", time},     {"destination", dest},
-                      {"mode", "native"}, {"policy", policy},
-                      {"answer", "OK " + policy}, {"reason", "reason for " + policy},
-                      {"cached", cached}, {"hosts", nlohmann::json::parse(hosts)}};
+  nlohmann::json j = {{"time", time},
+                      {"destination", dest},
+                      {"mode", "native"},
+                      {"policy", policy},
+                      {"answer", "OK " + policy},
+                      {"reason", "reason for " + policy},
+                      {"cached", cached},
+                      {"hosts", nlohmann::json::parse(hosts)}};
   return j.dump();
 }
 
@@ -261,15 +264,16 @@ TEST(ReportVerdict, ParsesPinnedFieldsWithProbes) {
 }
 
 TEST(ReportVerdict, RejectsWithFieldNames) {
-  auto missing = rp::parse_verdict_line(R"({"time":"2026-11-29T00:00:00Z","policy":"dane","answer":"OK dane","hosts":[]})");
+  auto missing =
+      rp::parse_verdict_line(R"({"time":"2026-11-29T00:00:00Z","policy":"dane","answer":"OK dane","hosts":[]})");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().find("destination"), std::string::npos);
   auto bad_policy = rp::parse_verdict_line(verdict("2026-11-29T00:00:00Z", "a.example", "maybe"));
   ASSERT_FALSE(bad_policy);
   EXPECT_NE(bad_policy.error().find("policy"), std::string::npos);
-  auto bad_dnssec = rp::parse_verdict_line(verdict(
-      "2026-11-29T00:00:00Z", "a.example", "dane",
-      R"([{"name":"mx","dnssec":"sure","tlsa":[],"tlsa_base":"mx","status":"dane"}])"));
+  auto bad_dnssec =
+      rp::parse_verdict_line(verdict("2026-11-29T00:00:00Z", "a.example", "dane",
+                                     R"([{"name":"mx","dnssec":"sure","tlsa":[],"tlsa_base":"mx","status":"dane"}])"));
   ASSERT_FALSE(bad_dnssec);
   EXPECT_NE(bad_dnssec.error().find("hosts[0].dnssec"), std::string::npos);
   auto bad_result = rp::parse_verdict_line(verdict(
@@ -279,7 +283,8 @@ TEST(ReportVerdict, RejectsWithFieldNames) {
   EXPECT_NE(bad_result.error().find("addresses[0].result"), std::string::npos);
   EXPECT_FALSE(rp::parse_verdict_line("[1,2,3]"));
   EXPECT_FALSE(rp::parse_verdict_line(R"({"time":"2026-11-29T00:00:00Z")"));
-  auto cached_not_bool = rp::parse_verdict_line(R"({"time":"2026-11-29T00:00:00Z","destination":"a","policy":"dane","answer":"OK dane","cached":"yes","hosts":[]})");
+  auto cached_not_bool = rp::parse_verdict_line(
+      R"({"time":"2026-11-29T00:00:00Z","destination":"a","policy":"dane","answer":"OK dane","cached":"yes","hosts":[]})");
   ASSERT_FALSE(cached_not_bool);
   EXPECT_NE(cached_not_bool.error().find("cached"), std::string::npos);
 }
@@ -425,13 +430,12 @@ TEST(ReportAggregate, TimeFilterIsInclusive) {
 TEST(ReportAggregate, RotatedFilesInAnyOrderAreReadOldestFirst) {
   TempDir dir;
   // Oldest (gzip, rotated twice), middle (plain, rotated once), current.
-  append_gzip(dir.file("verdicts.log.2.gz"),
-              verdict("2026-11-20T00:00:00Z", "rot.example", "dane-only") + "\n" +
-                  verdict("2026-11-21T00:00:00Z", "rot.example", "dane-only") + "\n");
+  append_gzip(dir.file("verdicts.log.2.gz"), verdict("2026-11-20T00:00:00Z", "rot.example", "dane-only") + "\n" +
+                                                 verdict("2026-11-21T00:00:00Z", "rot.example", "dane-only") + "\n");
   write_file(dir.file("verdicts.log.1"), verdict("2026-11-22T00:00:00Z", "rot.example", "notfound") + "\n");
   write_file(dir.file("verdicts.log"), verdict("2026-11-23T00:00:00Z", "rot.example", "dane-only") + "\n");
-  std::vector<std::string> given = {dir.file("verdicts.log"), dir.file("verdicts.log.2.gz"),
-                                    dir.file("verdicts.log.1"), dir.file("verdicts.log")};
+  std::vector<std::string> given = {dir.file("verdicts.log"), dir.file("verdicts.log.2.gz"), dir.file("verdicts.log.1"),
+                                    dir.file("verdicts.log")};
   auto order = rp::plan_input_order(given, rp::verdict_stamp);
   ASSERT_EQ(order.size(), 3u); // the duplicate is read once
   EXPECT_EQ(order[0], dir.file("verdicts.log.2.gz"));
@@ -545,7 +549,9 @@ namespace {
 
 const std::string k_probe_destination = "[mx.example.test]:36563";
 
-std::vector<std::string> probe_fixture_lines() { return split_lines(slurp(k_data + "verdicts-daemon-probe.jsonl")); }
+std::vector<std::string> probe_fixture_lines() {
+  return split_lines(slurp(k_data + "verdicts-daemon-probe.jsonl"));
+}
 
 } // namespace
 

@@ -7,17 +7,21 @@
 #include <string>
 #include <vector>
 
-#include "dane/tools/rollover.hpp"
 #include "daemon_process.hpp"
+#include "dane/tools/rollover.hpp"
 #include "fake_prober.hpp"
 
 namespace dane::tools {
 namespace {
 
-std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
+std::string pki(const std::string& name) {
+  return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name;
+}
 
 // A PEM file as a probe report carries it ("" when missing: then the expectations below fail).
-std::string pem_text(const std::string& name) { return test::read_text_file(pki(name)); }
+std::string pem_text(const std::string& name) {
+  return test::read_text_file(pki(name));
+}
 
 CertificateRecords records_of(const std::string& file) {
   auto records = certificate_records_from_file(pki(file));
@@ -37,7 +41,9 @@ Answer answer(std::string name, RrType type, DnsSecurity security, std::vector<s
   return out;
 }
 
-std::vector<std::uint8_t> tlsa_rdata(const TlsaRecord& record) { return to_rdata(record); }
+std::vector<std::uint8_t> tlsa_rdata(const TlsaRecord& record) {
+  return to_rdata(record);
+}
 
 // Answers every query from a table by (name, type); an unknown query is a Failed "not in the table".
 class FakeResolver : public Resolver {

@@ -46,12 +46,10 @@ CertificateRecords fake_cert(std::uint8_t key, std::uint8_t cert, std::uint8_t i
   CertificateRecords out;
   // Selector 1 records depend on the key, selector 0 on the certificate.
   for (std::uint8_t m = 0; m <= 2; ++m) {
-    out.leaf.push_back(
-        TlsaRecord{TlsaUsage::DaneEe, TlsaSelector::Cert, TlsaMatchingType{m}, fake_data(cert, 0, m)});
+    out.leaf.push_back(TlsaRecord{TlsaUsage::DaneEe, TlsaSelector::Cert, TlsaMatchingType{m}, fake_data(cert, 0, m)});
   }
   for (std::uint8_t m = 0; m <= 2; ++m) {
-    out.leaf.push_back(
-        TlsaRecord{TlsaUsage::DaneEe, TlsaSelector::Spki, TlsaMatchingType{m}, fake_data(key, 1, m)});
+    out.leaf.push_back(TlsaRecord{TlsaUsage::DaneEe, TlsaSelector::Spki, TlsaMatchingType{m}, fake_data(key, 1, m)});
   }
   if (issuer != 0) {
     out.issuer = fake_records(issuer, 2);
@@ -649,9 +647,7 @@ protected:
     m_dir = tmpl;
   }
   void TearDown() override { std::filesystem::remove_all(m_dir); }
-  void write(const std::string& path, const std::string& text) {
-    std::ofstream(path, std::ios::binary) << text;
-  }
+  void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
   std::string m_dir;
 };
 
@@ -787,7 +783,9 @@ TEST(RolloverStatePath, DefaultLocations) {
 namespace dane::tools {
 namespace {
 
-std::string pki(const std::string& name) { return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name; }
+std::string pki(const std::string& name) {
+  return std::string(DANE_TEST_DATA_DIR) + "/pki/" + name;
+}
 
 std::string sha256_hex(const std::vector<std::uint8_t>& der) {
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -60,8 +60,7 @@ TEST(Verdict, DistinctTextsAreKeptApartAndExact) {
   EXPECT_EQ(v.would_answer(), "OK dane-only");
 
   // Monitor mode: the answer is NOTFOUND, the would-be answer differs.
-  PolicyAnswer m{PolicyKind::NotFound, "NOTFOUND ", "monitor mode, would answer 'OK dane': 1 of 2 MX hosts",
-                 "OK dane"};
+  PolicyAnswer m{PolicyKind::NotFound, "NOTFOUND ", "monitor mode, would answer 'OK dane': 1 of 2 MX hosts", "OK dane"};
   Verdict mv(m);
   EXPECT_EQ(mv.answer(), "NOTFOUND ");
   EXPECT_EQ(mv.reason(), m.reason);
@@ -164,8 +163,8 @@ struct ServiceRig {
       log = std::move(*opened);
       log->start();
     }
-    service = std::make_unique<PolicyService>(settings, std::move(evaluator),
-                                              prober ? std::move(prober) : no_probes(), *log, stats);
+    service = std::make_unique<PolicyService>(settings, std::move(evaluator), prober ? std::move(prober) : no_probes(),
+                                              *log, stats);
   }
   ~ServiceRig() {
     service.reset();

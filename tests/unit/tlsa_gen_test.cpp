@@ -93,7 +93,9 @@ struct KeyType {
 };
 
 // Readable parameter printing in --gtest_list_tests and failure messages.
-void PrintTo(const KeyType& k, std::ostream* os) { *os << k.name << " (" << k.label << ")"; }
+void PrintTo(const KeyType& k, std::ostream* os) {
+  *os << k.name << " (" << k.label << ")";
+}
 
 constexpr KeyType k_key_types[] = {
     {"leaf-rsa", "RSA 2048"},
@@ -120,8 +122,8 @@ TEST_P(TlsaGen, CertificateEverySelectorAndMatchingTypeEqualsOpenssl) {
       std::string args = " -u " + std::to_string(u) + " -s " + std::to_string(s) + " -m " + std::to_string(m);
       RunResult got = run(policyctl() + " tlsa" + args + " '" + k_pki + base + ".crt'");
       EXPECT_EQ(got.status, 0) << args;
-      EXPECT_EQ(got.out, std::to_string(u) + " " + std::to_string(s) + " " + std::to_string(m) + " " +
-                             want.hex[s][m] + "\n")
+      EXPECT_EQ(got.out,
+                std::to_string(u) + " " + std::to_string(s) + " " + std::to_string(m) + " " + want.hex[s][m] + "\n")
           << args;
     }
   }
@@ -147,8 +149,7 @@ TEST_P(TlsaGen, PublicAndPrivateKeyGiveTheSpkiRecords) {
     // Selector 0 needs the certificate: a clear error, exit 2.
     RunResult bad = run(policyctl() + " tlsa -s 0 '" + k_pki + base + ext + "' 2>&1");
     EXPECT_EQ(bad.status, 2);
-    EXPECT_NE(bad.out.find(std::string("holds a key (") + GetParam().label + "), not a certificate"),
-              std::string::npos)
+    EXPECT_NE(bad.out.find(std::string("holds a key (") + GetParam().label + "), not a certificate"), std::string::npos)
         << bad.out;
   }
 }

@@ -19,12 +19,16 @@ namespace {
 const std::string k_data = std::string(DANE_TEST_DATA_DIR) + "/report/";
 
 // RFC 8460 §4.3 result types.
-const std::set<std::string> k_result_types = {
-    "starttls-not-supported", "certificate-host-mismatch", "certificate-expired", "certificate-not-trusted",
-    "validation-failure",     "tlsa-invalid",              "dnssec-invalid",      "dane-required",
-    "sts-policy-fetch-error", "sts-policy-invalid",        "sts-webpki-invalid"};
+const std::set<std::string> k_result_types = {"starttls-not-supported", "certificate-host-mismatch",
+                                              "certificate-expired",    "certificate-not-trusted",
+                                              "validation-failure",     "tlsa-invalid",
+                                              "dnssec-invalid",         "dane-required",
+                                              "sts-policy-fetch-error", "sts-policy-invalid",
+                                              "sts-webpki-invalid"};
 
-bool is_count(const json& j) { return j.is_number_unsigned() || (j.is_number_integer() && j.get<long long>() >= 0); }
+bool is_count(const json& j) {
+  return j.is_number_unsigned() || (j.is_number_integer() && j.get<long long>() >= 0);
+}
 
 // Checks one report object against RFC 8460 §4.4's shape; returns the problems found.
 std::vector<std::string> check_report(const json& r) {
@@ -82,8 +86,8 @@ std::vector<std::string> check_report(const json& r) {
         }
       }
     }
-    if (pol.contains("mx-host") && (!pol["mx-host"].is_array() || pol["mx-host"].empty() ||
-                                    !pol["mx-host"][0].is_string())) {
+    if (pol.contains("mx-host") &&
+        (!pol["mx-host"].is_array() || pol["mx-host"].empty() || !pol["mx-host"][0].is_string())) {
       bad.push_back(w + "policy.mx-host not a list of strings");
     }
     if (!p.contains("summary") || !is_count(p["summary"].value("total-successful-session-count", json())) ||
@@ -490,7 +494,8 @@ TEST(Tlsrpt, TlsaSetThatComesBackIsOnePolicyAndMemoryDoesNotGrowWithFlips) {
     const std::string t = dane::format_rfc3339(*dane::parse_rfc3339("2026-11-08T10:00:00Z") + i * dane::k_usec_per_sec);
     const std::string probe = i == 500 ? R"(,"addresses":[{"address":"192.0.2.7","port":25,"result":"pass"}])" : "";
     auto v = rp::parse_verdict_line(
-        R"({"time":")" + t + R"(","destination":"flap.example","policy":"dane-only","answer":"OK dane-only","cached":false,"hosts":[{"name":"mx.flap.example","dnssec":"secure","tlsa":[")" +
+        R"({"time":")" + t +
+        R"(","destination":"flap.example","policy":"dane-only","answer":"OK dane-only","cached":false,"hosts":[{"name":"mx.flap.example","dnssec":"secure","tlsa":[")" +
         sets[i % 2] + R"("],"status":"dane")" + probe + "}]}");
     ASSERT_TRUE(v) << v.error();
     agg.add_verdict(*v);

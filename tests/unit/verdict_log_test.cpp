@@ -45,8 +45,14 @@ PolicyAnswer sample_answer() {
 
 TEST(VerdictRecord, RendersThePinnedFields) {
   DestinationFacts facts = sample_facts();
-  VerdictRecord rec{std::chrono::system_clock::from_time_t(1798531200), "example.test", Mode::Native, &facts,
-                    sample_answer(), false, nullptr, ""};
+  VerdictRecord rec{std::chrono::system_clock::from_time_t(1798531200),
+                    "example.test",
+                    Mode::Native,
+                    &facts,
+                    sample_answer(),
+                    false,
+                    nullptr,
+                    ""};
   auto j = nlohmann::json::parse(render_verdict(rec));
   EXPECT_EQ(j["time"], "2026-12-29T08:00:00Z");
   EXPECT_EQ(j["destination"], "example.test");
@@ -81,8 +87,8 @@ TEST(VerdictRecord, ProbeResultsAppearAsAddressesOfTheirHost) {
   failed.result = ProbeResult::TlsaMismatch;
   failed.reason = "no TLSA record matches";
   probes.push_back(ProbedHost{"mx1.example.test", failed});
-  VerdictRecord rec{std::chrono::system_clock::now(), "example.test", Mode::Pinned, &facts, sample_answer(), false,
-                    &probes, "probe"};
+  VerdictRecord rec{
+      std::chrono::system_clock::now(), "example.test", Mode::Pinned, &facts, sample_answer(), false, &probes, "probe"};
   auto j = nlohmann::json::parse(render_verdict(rec));
   ASSERT_EQ(j["hosts"][0]["addresses"].size(), 2u);
   const auto& f = j["hosts"][0]["addresses"][1];
@@ -98,8 +104,7 @@ TEST(VerdictRecord, ProbeResultsAppearAsAddressesOfTheirHost) {
   EXPECT_EQ(a["matched"], facts.hosts[0].tlsa[0].to_string());
   EXPECT_EQ(a["depth"], 0);
   EXPECT_EQ(j["event"], "probe");
-  EXPECT_TRUE(std::regex_match(j["time"].get<std::string>(),
-                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")));
+  EXPECT_TRUE(std::regex_match(j["time"].get<std::string>(), std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")));
 }
 
 TEST(VerdictRecord, MonitorModeCarriesWhatWouldHaveBeenAnswered) {
@@ -114,8 +119,8 @@ TEST(VerdictRecord, MonitorModeCarriesWhatWouldHaveBeenAnswered) {
 
 TEST(VerdictRecord, SummaryLineIsOneGreppableLineWithoutControlCharacters) {
   DestinationFacts facts = sample_facts();
-  VerdictRecord rec{std::chrono::system_clock::now(), "evil\n.test\"x", Mode::Native, &facts, sample_answer(), false,
-                    nullptr, ""};
+  VerdictRecord rec{
+      std::chrono::system_clock::now(), "evil\n.test\"x", Mode::Native, &facts, sample_answer(), false, nullptr, ""};
   std::string line = summary_line(rec);
   EXPECT_EQ(line.find('\n'), std::string::npos);
   EXPECT_EQ(line.rfind("verdict destination=\"evil?.test\\\"x\" mode=native policy=dane-only "

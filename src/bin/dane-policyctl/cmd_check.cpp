@@ -22,11 +22,11 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
-#include "dane/verifier/destination.hpp"
+#include "dane/daemon/resolver_options.hpp"
 #include "dane/policy/json.hpp"
 #include "dane/policy/policy_engine.hpp"
-#include "dane/daemon/resolver_options.hpp"
 #include "dane/tools/check.hpp"
+#include "dane/verifier/destination.hpp"
 #include "dane/verifier/probe.hpp"
 
 namespace po = boost::program_options;
@@ -47,12 +47,12 @@ struct CheckOptions {
 
 po::options_description describe_options() {
   po::options_description description("dane-policyctl check DESTINATION [options]");
-  description.add_options()                                                      //
-      ("help,h", "describe the options")                                         //
+  description.add_options()              //
+      ("help,h", "describe the options") //
       ("port", po::value<unsigned>()->value_name("PORT"),
        "probe this port instead of the destination's (25, or the port of a [host]:port key)") //
-      ("all", "also probe MX hosts that publish no TLSA records")                            //
-      ("json", "print one JSON object (the policy object; each host has `addresses`)")       //
+      ("all", "also probe MX hosts that publish no TLSA records")                             //
+      ("json", "print one JSON object (the policy object; each host has `addresses`)")        //
       ("probe-timeout", po::value<double>()->default_value(10.0, "10")->value_name("SECONDS"),
        "time limit for each step of a probe (connect, greeting, EHLO, STARTTLS, handshake)") //
       ("helo", po::value<std::string>()->value_name("NAME"), "name sent with EHLO (default: localhost)");

@@ -11,11 +11,11 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
-#include "dane/verifier/destination.hpp"
+#include "dane/daemon/resolver_options.hpp"
 #include "dane/policy/json.hpp"
 #include "dane/policy/policy_engine.hpp"
-#include "dane/daemon/resolver_options.hpp"
 #include "dane/policy/ta_store.hpp"
+#include "dane/verifier/destination.hpp"
 
 namespace po = boost::program_options;
 
@@ -77,16 +77,15 @@ int cmd_policy(int argc, char** argv) {
                                   "Prints the answer dane-policyd would give for DESTINATION (a Postfix TLS policy\n"
                                   "lookup key: domain, [host], [host]:port, .parent) and why, host by host.\n"
                                   "Exit: 0 answer determined (NOTFOUND included), 3 TEMP, 2 bad input.\n\nOptions");
-  visible.add_options()
-      ("help,h", "show this help")
-      ("mode", po::value<std::string>()->default_value("native"), "native, pinned or monitor")
-      ("fingerprint-digest", po::value<std::string>()->default_value("sha256"),
-       "pinned mode: Postfix's smtp_tls_fingerprint_digest")
-      ("state-dir", po::value<std::string>()->value_name("DIR"),
-       "pinned mode: the trust-anchor store, as dane-policyd's --state-dir: DANE-TA destinations are\n"
-       "answered 'secure' from anchors in their records (2 x 0) or captured by the daemon's probes")
-      ("ta-dir", po::value<std::string>()->value_name("DIR"), "the same as --state-dir (older name)")
-      ("json", "print one JSON object (docs/design.md §6 fields)");
+  visible.add_options()("help,h", "show this help")("mode", po::value<std::string>()->default_value("native"),
+                                                    "native, pinned or monitor")(
+      "fingerprint-digest", po::value<std::string>()->default_value("sha256"),
+      "pinned mode: Postfix's smtp_tls_fingerprint_digest")(
+      "state-dir", po::value<std::string>()->value_name("DIR"),
+      "pinned mode: the trust-anchor store, as dane-policyd's --state-dir: DANE-TA destinations are\n"
+      "answered 'secure' from anchors in their records (2 x 0) or captured by the daemon's probes")(
+      "ta-dir", po::value<std::string>()->value_name("DIR"),
+      "the same as --state-dir (older name)")("json", "print one JSON object (docs/design.md §6 fields)");
   policyd::add_resolver_options(visible);
   auto parsed = parse_command_line(argc, argv, visible, "destination");
   if (!parsed) {
@@ -99,7 +98,7 @@ int cmd_policy(int argc, char** argv) {
     return k_exit_ok;
   }
   auto destinations = values.count("destination") != 0 ? values["destination"].as<std::vector<std::string>>()
-                                                        : std::vector<std::string>{};
+                                                       : std::vector<std::string>{};
   if (destinations.size() != 1) {
     std::cerr << "dane-policyctl policy: exactly one DESTINATION is required (see --help)\n";
     return k_exit_usage;

@@ -30,11 +30,11 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
-#include "dane/verifier/destination.hpp"
 #include "dane/core/fd.hpp"
+#include "dane/daemon/settings.hpp"
 #include "dane/policy/codecs.hpp"
 #include "dane/policy/control.hpp"
-#include "dane/daemon/settings.hpp"
+#include "dane/verifier/destination.hpp"
 
 namespace po = boost::program_options;
 
@@ -185,13 +185,13 @@ private:
 
 // The options every command here shares.
 void add_connection_options(po::options_description& options) {
-  options.add_options()
-      ("socket", po::value<std::string>()->default_value(policyd::k_default_socketmap)->value_name("ENDPOINT"),
-       "the daemon's socketmap listener: unix:PATH or inet:HOST:PORT")
-      ("stats-name", po::value<std::string>()->default_value("stats")->value_name("NAME"),
-       "the daemon's reserved control map name (its --stats-name)")
-      ("timeout", po::value<unsigned>()->default_value(30)->value_name("SECONDS"),
-       "give up when the daemon has not answered within this time");
+  options.add_options()("socket",
+                        po::value<std::string>()->default_value(policyd::k_default_socketmap)->value_name("ENDPOINT"),
+                        "the daemon's socketmap listener: unix:PATH or inet:HOST:PORT")(
+      "stats-name", po::value<std::string>()->default_value("stats")->value_name("NAME"),
+      "the daemon's reserved control map name (its --stats-name)")(
+      "timeout", po::value<unsigned>()->default_value(30)->value_name("SECONDS"),
+      "give up when the daemon has not answered within this time");
 }
 
 struct Invocation {
@@ -258,8 +258,9 @@ std::optional<nlohmann::json> control_reply(const Invocation& inv, const policyd
       return j;
     }
   }
-  std::cerr << "dane-policyctl " << inv.name << ": unexpected reply to a control request: "
-            << policyd::format_socketmap_answer(reply).substr(0, 200) << "\n"
+  std::cerr << "dane-policyctl " << inv.name
+            << ": unexpected reply to a control request: " << policyd::format_socketmap_answer(reply).substr(0, 200)
+            << "\n"
             << "(the daemon treated it as a policy lookup: does it use another --stats-name? pass the same with "
                "--stats-name)\n";
   return std::nullopt;
@@ -282,7 +283,9 @@ bool is_temporary(std::string_view answer) {
   return answer.rfind("TEMP", 0) == 0 || answer.rfind("TIMEOUT", 0) == 0;
 }
 
-std::string plain(const nlohmann::json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
+std::string plain(const nlohmann::json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
 
 } // namespace
 

@@ -25,10 +25,10 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
-#include "dane/verifier/dns.hpp"
 #include "dane/core/text.hpp"
 #include "dane/daemon/resolver_options.hpp"
 #include "dane/tools/rollover.hpp"
+#include "dane/verifier/dns.hpp"
 #include "dane/verifier/pem.hpp"
 #include "dane/verifier/probe.hpp"
 
@@ -60,7 +60,8 @@ Expected<std::string> normalize_host(std::string host) {
     return make_error("--host: '" + host + "' is not a host name");
   }
   if (is_ip_literal(host)) {
-    return make_error("--host " + host + ": give the MX host name, not an address (TLSA records live at _PORT._tcp.NAME)");
+    return make_error("--host " + host +
+                      ": give the MX host name, not an address (TLSA records live at _PORT._tcp.NAME)");
   }
   std::size_t label = 0;
   for (char c : host) {
@@ -112,7 +113,7 @@ void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecisi
   nlohmann::ordered_json j;
   j["step"] = to_string(d.step);
   j["refusal"] = d.refusal == tools::RolloverRefusal::None ? nlohmann::ordered_json(nullptr)
-                                                             : nlohmann::ordered_json(to_string(d.refusal));
+                                                           : nlohmann::ordered_json(to_string(d.refusal));
   j["exit_code"] = d.exit_code;
   j["message"] = d.message;
   j["host"] = in.host;
@@ -138,8 +139,8 @@ void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecisi
   j["now"] = dane::format_rfc3339(in.now);
   j["servers"] = nlohmann::ordered_json::array();
   for (const auto& s : in.servers) {
-    j["servers"].push_back({{"address", s.address}, {"port", s.port}, {"presents", to_string(s.presented)},
-                            {"detail", s.detail}});
+    j["servers"].push_back(
+        {{"address", s.address}, {"port", s.port}, {"presents", to_string(s.presented)}, {"detail", s.detail}});
   }
   j["notes"] = d.notes;
   j["state_file"] = state_file;
@@ -164,7 +165,11 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
     const bool c = std::find(d.current_records.begin(), d.current_records.end(), r) != d.current_records.end();
     const bool n = std::find(d.next_records.begin(), d.next_records.end(), r) != d.next_records.end();
     out << "  published: " << r.to_string()
-        << (c && n ? "  (matches both)" : c ? "  (current)" : n ? "  (next)" : "") << "\n";
+        << (c && n ? "  (matches both)"
+            : c    ? "  (current)"
+            : n    ? "  (next)"
+                   : "")
+        << "\n";
   }
   for (const auto& s : in.servers) {
     out << "  server " << s.address << " port " << s.port << ": presents the " << to_string(s.presented)
@@ -172,7 +177,7 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
   }
   if (!d.add_lines.empty()) {
     out << (d.step == tools::RolloverStep::Publish ? "\nadd to the zone (keep the current record):\n"
-                                                      : "\nadd to the zone:\n");
+                                                   : "\nadd to the zone:\n");
     for (const auto& l : d.add_lines) {
       out << "  " << l << "\n";
     }
@@ -271,10 +276,10 @@ Expected<RolloverRun> run_from_options(const po::variables_map& vm) {
   }
   run.in.current = std::move(*current);
   run.in.next = std::move(*next);
-  run.state_file = vm.count("state-file") != 0 ? vm["state-file"].as<std::string>()
-                                               : tools::default_state_path(run.in.host, run.in.port,
-                                                                           env("XDG_STATE_HOME"), env("HOME"),
-                                                                           ::geteuid() == 0);
+  run.state_file =
+      vm.count("state-file") != 0
+          ? vm["state-file"].as<std::string>()
+          : tools::default_state_path(run.in.host, run.in.port, env("XDG_STATE_HOME"), env("HOME"), ::geteuid() == 0);
   if (run.state_file.empty()) {
     return make_error("--state-file: empty file name");
   }

@@ -24,8 +24,8 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
-#include "dane/verifier/pem.hpp"
 #include "dane/core/text.hpp"
+#include "dane/verifier/pem.hpp"
 #include "dane/verifier/tlsa.hpp"
 
 namespace dane::ctl {
@@ -79,8 +79,8 @@ int fail(const std::string& message) {
 
 int cmd_tlsa(int argc, char** argv) {
   po::options_description options("dane-policyctl tlsa options");
-  options.add_options()("help,h", "show this help")(
-      "usage,u", po::value<std::string>()->default_value("3"), "certificate usage 0-3 (or PKIX-TA, PKIX-EE, DANE-TA, DANE-EE)")(
+  options.add_options()("help,h", "show this help")("usage,u", po::value<std::string>()->default_value("3"),
+                                                    "certificate usage 0-3 (or PKIX-TA, PKIX-EE, DANE-TA, DANE-EE)")(
       "selector,s", po::value<std::string>()->default_value("1"), "selector 0 (Cert, full certificate) or 1 (SPKI)")(
       "mtype,m", po::value<std::string>()->default_value("1"), "matching type 0 (Full), 1 (SHA2-256), 2 (SHA2-512)")(
       "host", po::value<std::string>(), "print a zone-file line for this host name")(
@@ -118,8 +118,8 @@ int cmd_tlsa(int argc, char** argv) {
   if (!selector) {
     return fail(selector.error());
   }
-  auto mtype = parse_field("matching type", vm["mtype"].as<std::string>(), 2,
-                           {{"full", 0}, {"sha2-256", 1}, {"sha2-512", 2}});
+  auto mtype =
+      parse_field("matching type", vm["mtype"].as<std::string>(), 2, {{"full", 0}, {"sha2-256", 1}, {"sha2-512", 2}});
   if (!mtype) {
     return fail(mtype.error());
   }
@@ -128,9 +128,8 @@ int cmd_tlsa(int argc, char** argv) {
     return fail("--port '" + vm["port"].as<std::string>() + "' is not a port number (1-65535)");
   }
   std::string proto = ascii_lower(vm["proto"].as<std::string>());
-  if (proto.empty() || !std::all_of(proto.begin(), proto.end(), [](unsigned char c) {
-        return std::isalnum(c) != 0 || c == '-';
-      })) {
+  if (proto.empty() ||
+      !std::all_of(proto.begin(), proto.end(), [](unsigned char c) { return std::isalnum(c) != 0 || c == '-'; })) {
     return fail("--proto '" + vm["proto"].as<std::string>() + "' is not a protocol label (tcp, udp, sctp)");
   }
   auto index = parse_number(vm["cert-index"].as<std::string>());
@@ -158,10 +157,10 @@ int cmd_tlsa(int argc, char** argv) {
       return fail(file + " holds " + std::to_string(bundle->certs.size()) + " certificate(s); --cert-index " +
                   std::to_string(*index) + " is out of range (0 = first)");
     }
-    record = make_tlsa(bundle->certs[*index].get(), TlsaUsage{*usage}, TlsaSelector{*selector},
-                       TlsaMatchingType{*mtype});
+    record =
+        make_tlsa(bundle->certs[*index].get(), TlsaUsage{*usage}, TlsaSelector{*selector}, TlsaMatchingType{*mtype});
   } else {
-    EVP_PKEY* key = !bundle->public_keys.empty() ? bundle->public_keys.front().get()
+    EVP_PKEY* key = !bundle->public_keys.empty()    ? bundle->public_keys.front().get()
                     : !bundle->private_keys.empty() ? bundle->private_keys.front().get()
                                                     : nullptr;
     if (key == nullptr) {

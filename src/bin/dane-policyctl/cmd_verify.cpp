@@ -33,8 +33,8 @@ namespace {
 
 namespace po = boost::program_options;
 
-constexpr std::string_view k_usage_text =
-    "usage: dane-policyctl verify --tlsa \"U S M HEX\" [--tlsa ...] --chain FILE [--name NAME ...] [--time UNIX] [--json]\n";
+constexpr std::string_view k_usage_text = "usage: dane-policyctl verify --tlsa \"U S M HEX\" [--tlsa ...] --chain FILE "
+                                          "[--name NAME ...] [--time UNIX] [--json]\n";
 
 // RFC 7672 §3.2.2: a DANE-TA chain is only authenticated when the server certificate also matches a
 // reference identifier (the MX host name, the next-hop domain). Without --name those checks cannot be
@@ -130,13 +130,13 @@ void print_text(const Verdict& verdict, std::ostream& out) {
 
 int cmd_verify(int argc, char** argv) {
   po::options_description options("dane-policyctl verify options");
-  options.add_options()("help,h", "show this help")(
-      "tlsa", po::value<std::vector<std::string>>(), "a TLSA record \"U S M HEX\" (repeatable)")(
+  options.add_options()("help,h", "show this help")("tlsa", po::value<std::vector<std::string>>(),
+                                                    "a TLSA record \"U S M HEX\" (repeatable)")(
       "chain", po::value<std::string>(), "PEM file with the server's chain, leaf first")(
       "name", po::value<std::vector<std::string>>(),
       "reference name for DANE-TA name checks (repeatable; without one a DANE-TA match is not verified)")(
-      "time", po::value<std::string>(), "verification time, seconds since 1970 (default: now)")(
-      "json", "print one JSON object");
+      "time", po::value<std::string>(),
+      "verification time, seconds since 1970 (default: now)")("json", "print one JSON object");
   auto parsed = parse_command_line(argc, argv, options, "stray");
   if (!parsed) {
     std::cerr << "dane-policyctl verify: " << parsed.error() << "\n" << k_usage_text;

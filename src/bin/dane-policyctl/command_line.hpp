@@ -18,7 +18,8 @@
 
 namespace dane::ctl {
 
-Expected<boost::program_options::variables_map> parse_command_line(
-    int argc, char** argv, const boost::program_options::options_description& visible, const std::string& positional);
+Expected<boost::program_options::variables_map>
+parse_command_line(int argc, char** argv, const boost::program_options::options_description& visible,
+                   const std::string& positional);
 
 } // namespace dane::ctl

@@ -76,7 +76,8 @@ public:
     Ticket ticket = 0;      // Evaluate, or Hit with refresh: pass it to complete()
   };
 
-  explicit Cache(CacheLimits limits, Clock clock = [] { return std::chrono::steady_clock::now(); })
+  explicit Cache(
+      CacheLimits limits, Clock clock = [] { return std::chrono::steady_clock::now(); })
       : m_limits(limits), m_clock(std::move(clock)) {}
   ~Cache() = default;
   Cache(const Cache&) = delete;
@@ -179,9 +180,9 @@ private:
   // exist while an evaluation runs, so they live behind a pointer.
   struct Entry;
   using Map = std::unordered_map<std::string, Entry>;
-  using Node = typename Map::value_type; // stable address until erased
-  static constexpr std::uint8_t k_max_hits = 255;                  // hit counts saturate
-  static constexpr std::uint32_t k_max_lifetime_s = 0x7fffffffu;    // ~68 years
+  using Node = typename Map::value_type;                         // stable address until erased
+  static constexpr std::uint8_t k_max_hits = 255;                // hit counts saturate
+  static constexpr std::uint32_t k_max_lifetime_s = 0x7fffffffu; // ~68 years
   // The evaluation running for a key (only while one runs, so it lives behind a pointer).
   struct Pending {
     Ticket ticket = 0;
@@ -260,8 +261,7 @@ private:
       want_detailed = e.pending->detailed;
       e.pending.reset();
     }
-    std::chrono::seconds lifetime =
-        temporary ? m_limits.temp_ttl : std::clamp(ttl, m_limits.min_ttl, m_limits.max_ttl);
+    std::chrono::seconds lifetime = temporary ? m_limits.temp_ttl : std::clamp(ttl, m_limits.min_ttl, m_limits.max_ttl);
     if (m_limits.max_entries == 0 || lifetime.count() <= 0) {
       unlink(*it);
       m_entries.erase(it);

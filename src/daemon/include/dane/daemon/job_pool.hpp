@@ -25,9 +25,8 @@ public:
   JobPool& operator=(const JobPool&) = delete;
 
   template <typename Job> void post(Job&& job) {
-    boost::asio::post(m_pool, [this, job = std::forward<Job>(job)]() mutable {
-      run_guarded(m_log, m_stats, m_name, job);
-    });
+    boost::asio::post(m_pool,
+                      [this, job = std::forward<Job>(job)]() mutable { run_guarded(m_log, m_stats, m_name, job); });
   }
   // Drops the jobs not started yet.
   void stop() { m_pool.stop(); }

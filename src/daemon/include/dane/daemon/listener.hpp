@@ -64,7 +64,7 @@ struct ListenerContext {
   boost::asio::io_context& io;
   ConnectionPoller& poller;
   ConnectionSink& sink;
-  LogWriter& log;  // internal errors (error_boundary.hpp)
+  LogWriter& log; // internal errors (error_boundary.hpp)
   Stats& stats;
 };
 
@@ -82,8 +82,8 @@ public:
 // The address of an adopted socket, so that a configured listener at the same address is not bound again.
 struct AdoptedAddress {
   Protocol protocol;
-  std::string unix_path;                           // unix sockets
-  boost::asio::ip::tcp::endpoint endpoint;         // inet sockets
+  std::string unix_path;                   // unix sockets
+  boost::asio::ip::tcp::endpoint endpoint; // inet sockets
   bool is_unix = false;
 };
 

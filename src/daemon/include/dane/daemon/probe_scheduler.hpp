@@ -61,8 +61,7 @@ public:
   // forgotten, so the schedule stays bounded by the destinations recently probed.
   static constexpr std::size_t k_max_remembered_destinations = 10000;
 
-  ProbeScheduler(const Settings& settings, Prober prober, Captured captured, LogWriter& log, Stats& stats,
-                 Clock clock);
+  ProbeScheduler(const Settings& settings, Prober prober, Captured captured, LogWriter& log, Stats& stats, Clock clock);
   ~ProbeScheduler(); // shutdown()
   ProbeScheduler(const ProbeScheduler&) = delete;
   ProbeScheduler& operator=(const ProbeScheduler&) = delete;

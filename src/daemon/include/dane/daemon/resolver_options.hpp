@@ -14,8 +14,8 @@
 
 #include <boost/program_options.hpp>
 
-#include "dane/verifier/dns.hpp"
 #include "dane/core/expected.hpp"
+#include "dane/verifier/dns.hpp"
 
 namespace dane::policyd {
 

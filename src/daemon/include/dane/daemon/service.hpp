@@ -30,16 +30,16 @@
 #include <string>
 #include <string_view>
 
-#include "dane/verifier/destination.hpp"
 #include "dane/daemon/asio.hpp"
 #include "dane/daemon/cache.hpp"
 #include "dane/daemon/job_pool.hpp"
 #include "dane/daemon/probe_scheduler.hpp"
-#include "dane/policy/policy_engine.hpp"
-#include "dane/policy/ta_store.hpp"
 #include "dane/daemon/settings.hpp"
 #include "dane/daemon/stats.hpp"
 #include "dane/daemon/verdict_log.hpp"
+#include "dane/policy/policy_engine.hpp"
+#include "dane/policy/ta_store.hpp"
+#include "dane/verifier/destination.hpp"
 #include "dane/verifier/probe.hpp"
 
 namespace dane::policyd {
@@ -64,7 +64,7 @@ public:
   std::string_view would_answer() const { return {m_text.get() + m_would_offset, m_would_size}; }
   // What the per-protocol encoders read (answer.hpp): views into this verdict, no copy.
   AnswerView view() const { return AnswerView{m_policy, answer(), reason()}; }
-  PolicyAnswer policy_answer() const; // a copy, for log lines
+  PolicyAnswer policy_answer() const;                             // a copy, for log lines
   const DestinationFacts* facts() const { return m_facts.get(); } // null unless kept (see above)
 
 private:
@@ -88,8 +88,9 @@ public:
   // (cache hit) on the caller's thread. `verdict` is never null.
   using Done = std::function<void(const VerdictPtr&, bool cached)>;
 
-  PolicyService(const Settings& settings, Evaluator evaluator, Prober prober, LogWriter& log, Stats& stats,
-                Cache<VerdictPtr>::Clock clock = [] { return std::chrono::steady_clock::now(); });
+  PolicyService(
+      const Settings& settings, Evaluator evaluator, Prober prober, LogWriter& log, Stats& stats,
+      Cache<VerdictPtr>::Clock clock = [] { return std::chrono::steady_clock::now(); });
   ~PolicyService(); // waits for running evaluations and probes
   PolicyService(const PolicyService&) = delete;
   PolicyService& operator=(const PolicyService&) = delete;

@@ -30,9 +30,9 @@
 #include <string_view>
 #include <vector>
 
-#include "dane/verifier/dns.hpp"
 #include "dane/core/expected.hpp"
 #include "dane/policy/policy_engine.hpp"
+#include "dane/verifier/dns.hpp"
 
 namespace dane::policyd {
 

@@ -31,11 +31,11 @@
 #include <thread>
 #include <vector>
 
-#include "dane/verifier/destination.hpp"
 #include "dane/core/expected.hpp"
 #include "dane/core/fd.hpp"
-#include "dane/policy/policy_engine.hpp"
 #include "dane/daemon/settings.hpp"
+#include "dane/policy/policy_engine.hpp"
+#include "dane/verifier/destination.hpp"
 #include "dane/verifier/probe.hpp"
 
 namespace dane::policyd {

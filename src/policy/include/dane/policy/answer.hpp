@@ -27,14 +27,18 @@ namespace dane::policyd {
 
 // Pinned JSON spellings (docs/design.md §6).
 enum class PolicyKind { DaneOnly, Dane, Encrypt, Fingerprint, Secure, NotFound, TempFail };
-std::string to_string(PolicyKind kind); // "dane-only", "dane", "encrypt", "fingerprint", "secure", "notfound", "tempfail"
+std::string
+to_string(PolicyKind kind); // "dane-only", "dane", "encrypt", "fingerprint", "secure", "notfound", "tempfail"
 
 // True for the kinds answered `OK <policy text>`.
-constexpr bool is_ok(PolicyKind kind) { return kind != PolicyKind::NotFound && kind != PolicyKind::TempFail; }
+constexpr bool is_ok(PolicyKind kind) {
+  return kind != PolicyKind::NotFound && kind != PolicyKind::TempFail;
+}
 
 struct PolicyAnswer {
   PolicyKind policy = PolicyKind::TempFail;
-  std::string answer;       // the socketmap payload, as make_answer() builds it: "OK dane-only", "NOTFOUND ", "TEMP 4.7.5 why"
+  std::string
+      answer; // the socketmap payload, as make_answer() builds it: "OK dane-only", "NOTFOUND ", "TEMP 4.7.5 why"
   std::string reason;       // why, for people and logs
   std::string would_answer; // monitor mode: the socketmap payload enforcement would have answered; else == answer
 };
@@ -61,7 +65,9 @@ PolicyAnswer temp_answer(std::string reason);
 // The one parent-key rule: Postfix asks for ".example.com" after a miss for "example.com" (with
 // parent_domain_matches_subdomains). Such a key never has a policy: NOTFOUND at once, no DNS.
 // `key` as Postfix sent it or normalised; a bracketed key ("[.x]") is not a parent key.
-constexpr bool is_parent_key(std::string_view key) { return !key.empty() && key.front() == '.'; }
+constexpr bool is_parent_key(std::string_view key) {
+  return !key.empty() && key.front() == '.';
+}
 const PolicyAnswer& parent_key_answer();
 
 // ---------------------------------------------------------------------------------------------------------

@@ -223,9 +223,9 @@ Expected<TcpTableReply> parse_tcp_table_reply(std::string_view line);
 // policy delegation
 
 struct PolicyLimits {
-  std::size_t max_attributes = 256;  // attribute lines per request (Postfix 3.7 sends about 30)
-  std::size_t max_line = 8192;       // bytes per line including the '\n'
-  std::size_t max_request = 65536;   // bytes per request including every '\n' and the empty line
+  std::size_t max_attributes = 256; // attribute lines per request (Postfix 3.7 sends about 30)
+  std::size_t max_line = 8192;      // bytes per line including the '\n'
+  std::size_t max_request = 65536;  // bytes per request including every '\n' and the empty line
 };
 
 inline constexpr std::size_t k_policy_max_action = 4000; // bytes of the action value we send

@@ -3,9 +3,10 @@
 //
 // Object: destination (the lookup key as given), policy, answer, reason, hosts[] and extras
 // (mode-independent): would_answer (only when it differs from answer, i.e. monitor mode),
-// outcome, ttl, mx_dnssec (absent when no lookup was made: parent, IP-literal, malformed keys). Each host: name, preference, dnssec, tlsa ["U S M hex"...],
-// tlsa_base, tlsa_owner, status, reason, ips (DNS addresses as text), canonname (when an alias).
-// `addresses` (per-address probe results) is NOT written here: `dane-policyctl check` and the daemon's
+// outcome, ttl, mx_dnssec (absent when no lookup was made: parent, IP-literal, malformed keys). Each host: name,
+// preference, dnssec, tlsa ["U S M hex"...], tlsa_base, tlsa_owner, status, reason, ips (DNS addresses as text),
+// canonname (when an alias). `addresses` (per-address probe results) is NOT written here: `dane-policyctl check` and
+// the daemon's
 // --probe add it through the HostJsonHook, called once per host with the host's object.
 // Callers add their own top-level fields (time, mode, cached) to the returned object.
 #pragma once
@@ -14,9 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dane/policy/policy_engine.hpp"
 #include "dane/verifier/destination.hpp"
 #include "dane/verifier/probe.hpp"
-#include "dane/policy/policy_engine.hpp"
 
 namespace dane::policyd {
 

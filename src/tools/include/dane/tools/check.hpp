@@ -62,8 +62,8 @@ struct CheckVerdict {
 
 struct CheckOutcome {
   DestinationFacts facts;
-  policyd::PolicyAnswer answer;  // native mode
-  std::vector<HostCheck> hosts;  // parallel to facts.hosts
+  policyd::PolicyAnswer answer; // native mode
+  std::vector<HostCheck> hosts; // parallel to facts.hosts
   CheckVerdict verdict;
 };
 

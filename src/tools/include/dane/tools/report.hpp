@@ -78,8 +78,8 @@ public:
 struct AddressProbe {
   std::string address;
   int port = 25;
-  std::string result; // pass | tlsa-mismatch | name-mismatch | cert-expired | starttls-not-offered |
-                      // connect-failed | tls-failed
+  std::string result;  // pass | tlsa-mismatch | name-mismatch | cert-expired | starttls-not-offered |
+                       // connect-failed | tls-failed
   std::string matched; // "U S M hex" or empty (null)
   int depth = -1;
 };
@@ -135,7 +135,7 @@ Expected<Ok> parse_verdict_line(std::string_view line, Verdict& out);
 // ---------------------------------------------------------------------------------------------
 // Postfix log lines.
 struct MaillogOptions {
-  TimePoint reference = 0;      // "now" for year inference of classic syslog stamps
+  TimePoint reference = 0;        // "now" for year inference of classic syslog stamps
   bool local_time_is_utc = false; // classic stamps: true = UTC, false = the process's time zone
 };
 
@@ -179,7 +179,7 @@ struct VerifyFailed { // "server certificate verification failed for mx[192.0.2.
 };
 struct Delivery { // "QID: to=<u@d>, relay=mx[192.0.2.1]:25, ..., dsn=4.7.5, status=deferred (text)"
   std::string queue_id;
-  std::string recipient_domain; // lowercase; empty when to= has no domain
+  std::string recipient_domain;          // lowercase; empty when to= has no domain
   std::string relay_host, relay_address; // empty for relay=none
   int relay_port = 0;
   std::string dsn;
@@ -241,7 +241,7 @@ struct MaillogCounts {
 
 struct PolicyChange {
   TimePoint time = 0;
-  std::string kind; // "lost-dane", "gained-dane", "policy", "tlsa"
+  std::string kind;   // "lost-dane", "gained-dane", "policy", "tlsa"
   std::string detail; // "dane-only -> notfound", "mx.example.com: 3 1 1 ab..cd -> 3 1 1 12..34"
 };
 
@@ -261,7 +261,7 @@ struct SessionCounts {
 };
 struct TlsaEpoch {
   std::vector<std::string> records; // sorted; empty = no usable DANE policy at this host
-  TimePoint first = 0;               // first time this set was in force
+  TimePoint first = 0;              // first time this set was in force
   SessionCounts from_probes;
   SessionCounts from_maillog;
 };
@@ -335,7 +335,7 @@ struct ReadStats {
   std::uint64_t maillog_files = 0;
   std::uint64_t maillog_lines = 0;
   std::uint64_t maillog_malformed = 0;
-  std::uint64_t maillog_used = 0;   // postfix smtp lines that contributed
+  std::uint64_t maillog_used = 0;     // postfix smtp lines that contributed
   std::uint64_t maillog_unjoined = 0; // TLS sessions with no destination (counted under "[mxhost]")
   // 4.7.5 deferrals with neither a recipient domain nor a relay host: no destination to count them
   // under, so they are counted here (the latest one's text and time kept for the output).
@@ -400,7 +400,7 @@ private:
   ReadStats m_stats;
   std::unordered_map<std::string, Entry> m_destinations;
   std::unordered_map<std::string, std::string> m_host_index; // lowercase MX host name -> destination
-  std::unordered_map<std::string, PendingSession> m_pending;  // "program[pid]" -> session
+  std::unordered_map<std::string, PendingSession> m_pending; // "program[pid]" -> session
   // Why smtp(8) had no TLS policy, per "program[pid]", for the relay=none deferral lines that
   // follow (the policy-lookup warning names the MX host and next-hop the deferral does not).
   struct PolicyContext {
@@ -408,7 +408,7 @@ private:
     std::string queue_id; // of the first delivery line that used it; another queue id ends it
   };
   std::unordered_map<std::string, PolicyContext> m_policy_context;
-  std::string m_scratch_name;                   // reused buffers of the per-line hot path
+  std::string m_scratch_name; // reused buffers of the per-line hot path
   std::vector<std::string> m_scratch_records;
 };
 
@@ -425,8 +425,8 @@ std::string render_table(const Aggregator& aggregator);
 nlohmann::json render_json(const Aggregator& aggregator);
 
 struct TlsrptOptions {
-  std::string organization; // organization-name
-  std::string contact;      // contact-info
+  std::string organization;            // organization-name
+  std::string contact;                 // contact-info
   std::optional<TimePoint> start, end; // date-range; default: the observed range
 };
 // RFC 8460 §4 aggregate report for one destination (policy domain).

@@ -35,13 +35,13 @@
 
 #include <openssl/x509.h>
 
-#include "dane/verifier/dns.hpp"
 #include "dane/core/expected.hpp"
 #include "dane/core/time.hpp"
+#include "dane/tools/prober.hpp"
+#include "dane/verifier/dns.hpp"
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/probe.hpp"
 #include "dane/verifier/tlsa.hpp"
-#include "dane/tools/prober.hpp"
 
 namespace dane::tools {
 
@@ -53,15 +53,15 @@ std::string to_string(RolloverStep step); // "publish", "wait", "swap", "remove"
 // "nothing to roll" (same key: installing the next certificate is harmless) from real trouble.
 enum class RolloverRefusal {
   None,
-  SameKey,           // "same-key": next certificate has the current key (and matches every current record)
-  DnsFailed,         // "dns-failed": SERVFAIL / timeout / resolver error (exit 3)
-  DnssecBogus,       // "dnssec-bogus": validation failed (exit 3)
-  Insecure,          // "insecure": the TLSA RRset is not DNSSEC-signed (exit 1)
-  NoTlsa,            // "no-tlsa": secure proof that no TLSA RRset exists
-  MatchesNeither,    // "matches-neither": no usable published record matches either certificate
-  ServerOtherKey,    // "server-other-key": the live server presents neither certificate
-  LiveKeyUnpublished,// "live-key-unpublished": the server presents a key no published record matches (DANE fails now)
-  Unconfirmed,       // "unconfirmed": the old record is gone but the probe could not confirm the next key
+  SameKey,            // "same-key": next certificate has the current key (and matches every current record)
+  DnsFailed,          // "dns-failed": SERVFAIL / timeout / resolver error (exit 3)
+  DnssecBogus,        // "dnssec-bogus": validation failed (exit 3)
+  Insecure,           // "insecure": the TLSA RRset is not DNSSEC-signed (exit 1)
+  NoTlsa,             // "no-tlsa": secure proof that no TLSA RRset exists
+  MatchesNeither,     // "matches-neither": no usable published record matches either certificate
+  ServerOtherKey,     // "server-other-key": the live server presents neither certificate
+  LiveKeyUnpublished, // "live-key-unpublished": the server presents a key no published record matches (DANE fails now)
+  Unconfirmed,        // "unconfirmed": the old record is gone but the probe could not confirm the next key
 };
 std::string to_string(RolloverRefusal refusal);
 
@@ -90,10 +90,10 @@ Expected<CertificateRecords> certificate_records_from_file(const std::string& pa
 // The published TLSA RRset at _PORT._tcp.HOST as the resolver saw it.
 struct PublishedRrset {
   DnsSecurity security = DnsSecurity::Failed;
-  std::string reason;               // why_bogus / "SERVFAIL" / "timeout" ...
-  bool exists = false;              // records of type TLSA present (false: NODATA / NXDOMAIN)
-  std::uint32_t ttl = 0;            // TTL of the RRset
-  std::vector<TlsaRecord> records;  // parsed records, in answer order
+  std::string reason;                 // why_bogus / "SERVFAIL" / "timeout" ...
+  bool exists = false;                // records of type TLSA present (false: NODATA / NXDOMAIN)
+  std::uint32_t ttl = 0;              // TTL of the RRset
+  std::vector<TlsaRecord> records;    // parsed records, in answer order
   std::vector<std::string> malformed; // RDATA that did not parse as TLSA (reported, ignored)
 };
 // From a resolver Answer for the TLSA query (pure: parses the RDATA).
@@ -103,10 +103,10 @@ PublishedRrset published_from_answer(const Answer& answer);
 enum class Presented { Current, Next, Other, Unknown };
 std::string to_string(Presented presented); // "current", "next", "other", "unknown"
 struct ServerObservation {
-  std::string address;  // "127.0.0.2" (with port in `port`)
+  std::string address; // "127.0.0.2" (with port in `port`)
   std::uint16_t port = 25;
   Presented presented = Presented::Unknown;
-  std::string detail;   // probe failure reason, or the presented leaf SPKI SHA-256
+  std::string detail; // probe failure reason, or the presented leaf SPKI SHA-256
 };
 // Classifies a presented leaf by its certificate digest first, then its SPKI digest (hex, any case;
 // empty = unknown). A certificate re-issued for the same key counts as `next` only by certificate digest.
@@ -120,9 +120,9 @@ struct RolloverRecordSeen {
   friend bool operator==(const RolloverRecordSeen&, const RolloverRecordSeen&) = default;
 };
 struct RolloverState {
-  std::string host;               // lowercase, no trailing dot
+  std::string host; // lowercase, no trailing dot
   std::uint16_t port = 25;
-  std::uint32_t max_ttl = 0;      // largest RRset TTL seen while the rollover runs
+  std::uint32_t max_ttl = 0;               // largest RRset TTL seen while the rollover runs
   std::vector<RolloverRecordSeen> records; // every currently published record, with its first-seen time
   friend bool operator==(const RolloverState&, const RolloverState&) = default;
 };
@@ -143,19 +143,19 @@ struct RolloverDecision {
   RolloverStep step = RolloverStep::Refuse;
   RolloverRefusal refusal = RolloverRefusal::None;
   int exit_code = 1;
-  std::string message;                      // what to do now, one or two sentences
-  std::string tlsa_name;                    // "_25._tcp.mx.example.org."
-  std::vector<std::string> add_lines;       // zone-file lines to publish (step publish)
-  std::vector<std::string> alternative_lines; // alternative partner records (e.g. 2 1 1 of the issuer)
-  std::vector<std::string> remove_lines;    // zone-file lines to delete (step remove)
-  std::vector<std::string> notes;           // further facts and warnings, one per line
-  std::vector<TlsaRecord> current_records;  // published records matching the current certificate
-  std::vector<TlsaRecord> next_records;     // published records matching the next certificate
+  std::string message;                                     // what to do now, one or two sentences
+  std::string tlsa_name;                                   // "_25._tcp.mx.example.org."
+  std::vector<std::string> add_lines;                      // zone-file lines to publish (step publish)
+  std::vector<std::string> alternative_lines;              // alternative partner records (e.g. 2 1 1 of the issuer)
+  std::vector<std::string> remove_lines;                   // zone-file lines to delete (step remove)
+  std::vector<std::string> notes;                          // further facts and warnings, one per line
+  std::vector<TlsaRecord> current_records;                 // published records matching the current certificate
+  std::vector<TlsaRecord> next_records;                    // published records matching the next certificate
   std::optional<std::chrono::sys_seconds> next_first_seen; // when a next record was first seen
-  std::chrono::seconds required_wait{0};    // max(TTL, interval)
-  std::optional<std::chrono::seconds> remaining_wait;       // step wait: how much longer
-  std::optional<std::chrono::sys_seconds> safe_at;          // when swapping becomes safe
-  RolloverState state;                      // state to keep for the next run
+  std::chrono::seconds required_wait{0};                   // max(TTL, interval)
+  std::optional<std::chrono::seconds> remaining_wait;      // step wait: how much longer
+  std::optional<std::chrono::sys_seconds> safe_at;         // when swapping becomes safe
+  RolloverState state;                                     // state to keep for the next run
 };
 
 // The exit code of a step (docs/design.md §5): 0 swap/done, 4 publish/wait/remove, 1 refuse, 3 refuse for

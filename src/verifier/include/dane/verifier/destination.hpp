@@ -22,8 +22,8 @@ namespace dane {
 
 // A parsed lookup key.
 struct NextHop {
-  std::string key;       // as received
-  std::string domain;    // lowercase, no trailing dot, no brackets
+  std::string key;        // as received
+  std::string domain;     // lowercase, no trailing dot, no brackets
   bool bracketed = false; // "[host]": this host, no MX lookup
   std::uint16_t port = 25;
   bool parent_key = false; // ".example.com": Postfix's parent-domain probe -> NOTFOUND
@@ -45,26 +45,26 @@ enum class HostStatus {
 std::string to_string(HostStatus status);
 
 struct HostResult {
-  std::string name;              // MX exchange (original name)
+  std::string name; // MX exchange (original name)
   std::uint16_t preference = 0;
   DnsSecurity dnssec = DnsSecurity::Failed; // of the host's relevant lookups (worst of address/TLSA)
-  std::vector<TlsaRecord> tlsa;  // every record of the TLSA RRset, usable or not
-  std::string tlsa_base;         // TLSA base domain (RFC 7672 §2.2.3)
-  std::string tlsa_owner;        // "_25._tcp.<tlsa_base>"
+  std::vector<TlsaRecord> tlsa;             // every record of the TLSA RRset, usable or not
+  std::string tlsa_base;                    // TLSA base domain (RFC 7672 §2.2.3)
+  std::string tlsa_owner;                   // "_25._tcp.<tlsa_base>"
   HostStatus status = HostStatus::Failed;
-  std::string reason;            // e.g. "TLSA lookup for _25._tcp.mx.example.com bogus: signature expired"
+  std::string reason;                 // e.g. "TLSA lookup for _25._tcp.mx.example.com bogus: signature expired"
   std::vector<std::string> addresses; // A and AAAA, as text
-  std::string canonname;         // CNAME expansion of the host name, if any
-  std::uint32_t ttl = 0;         // smallest TTL of the answers used for this host
+  std::string canonname;              // CNAME expansion of the host name, if any
+  std::uint32_t ttl = 0;              // smallest TTL of the answers used for this host
 };
 
 // What the DNS says about the destination as a whole (before choosing a mode).
 enum class DestinationOutcome {
-  NotDane,   // MX insecure, null MX, NXDOMAIN, parent key, malformed key, or no host has TLSA
-  DaneOnly,  // every MX host has usable TLSA
-  Dane,      // some hosts have usable TLSA (or failed), others not
-  Encrypt,   // TLSA present but all unusable on every host: TLS required, no authentication
-  TempFail,  // MX lookup failed/bogus, or every host failed
+  NotDane,  // MX insecure, null MX, NXDOMAIN, parent key, malformed key, or no host has TLSA
+  DaneOnly, // every MX host has usable TLSA
+  Dane,     // some hosts have usable TLSA (or failed), others not
+  Encrypt,  // TLSA present but all unusable on every host: TLS required, no authentication
+  TempFail, // MX lookup failed/bogus, or every host failed
 };
 std::string to_string(DestinationOutcome outcome);
 
@@ -77,7 +77,7 @@ struct DestinationFacts {
   // Reference identifiers for DANE-TA name checks (docs/design.md §3): next-hop domain as given
   // and CNAME-expanded, plus each host's names are in HostResult.
   std::vector<std::string> reference_names;
-  std::uint32_t ttl = 0;         // smallest TTL of all answers used (cache lifetime)
+  std::uint32_t ttl = 0; // smallest TTL of all answers used (cache lifetime)
 };
 
 struct EvaluateOptions {

@@ -59,12 +59,13 @@ struct MxRecord {
   std::string exchange; // "." / empty for a null MX (RFC 7505)
 };
 Expected<MxRecord> parse_mx_rdata(const std::vector<std::uint8_t>& rdata);
-Expected<std::string> parse_address_rdata(RrType type, const std::vector<std::uint8_t>& rdata); // "192.0.2.1" / "2001:db8::1"
+Expected<std::string> parse_address_rdata(RrType type,
+                                          const std::vector<std::uint8_t>& rdata); // "192.0.2.1" / "2001:db8::1"
 
 struct ResolverConfig {
-  std::string unbound_config;             // --unbound-config FILE (passed to ub_ctx_config)
-  std::vector<std::string> forwarders;    // --forwarder ADDR[@PORT], repeatable
-  std::string trust_anchor_file;          // --trust-anchor-file FILE (default: Debian's root key)
+  std::string unbound_config;               // --unbound-config FILE (passed to ub_ctx_config)
+  std::vector<std::string> forwarders;      // --forwarder ADDR[@PORT], repeatable
+  std::string trust_anchor_file;            // --trust-anchor-file FILE (default: Debian's root key)
   std::chrono::milliseconds timeout{10000}; // --dns-timeout SECONDS: bounds one destination's evaluation
 };
 

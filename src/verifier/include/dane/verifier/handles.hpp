@@ -19,21 +19,43 @@ struct ub_result;
 
 namespace dane {
 
-struct X509Deleter { void operator()(X509* p) const noexcept { X509_free(p); } };
-struct EvpPkeyDeleter { void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); } };
-struct SslCtxDeleter { void operator()(SSL_CTX* p) const noexcept { SSL_CTX_free(p); } };
-struct SslDeleter { void operator()(SSL* p) const noexcept { SSL_free(p); } };
-struct X509StoreDeleter { void operator()(X509_STORE* p) const noexcept { X509_STORE_free(p); } };
-struct X509StoreCtxDeleter { void operator()(X509_STORE_CTX* p) const noexcept { X509_STORE_CTX_free(p); } };
-struct BioDeleter { void operator()(BIO* p) const noexcept { BIO_free_all(p); } };
+struct X509Deleter {
+  void operator()(X509* p) const noexcept { X509_free(p); }
+};
+struct EvpPkeyDeleter {
+  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
+};
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* p) const noexcept { SSL_CTX_free(p); }
+};
+struct SslDeleter {
+  void operator()(SSL* p) const noexcept { SSL_free(p); }
+};
+struct X509StoreDeleter {
+  void operator()(X509_STORE* p) const noexcept { X509_STORE_free(p); }
+};
+struct X509StoreCtxDeleter {
+  void operator()(X509_STORE_CTX* p) const noexcept { X509_STORE_CTX_free(p); }
+};
+struct BioDeleter {
+  void operator()(BIO* p) const noexcept { BIO_free_all(p); }
+};
 struct X509StackDeleter {
   void operator()(STACK_OF(X509) * p) const noexcept { sk_X509_pop_free(p, X509_free); }
 };
-struct EvpMdCtxDeleter { void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); } };
-struct GeneralNamesDeleter { void operator()(GENERAL_NAMES* p) const noexcept { GENERAL_NAMES_free(p); } };
+struct EvpMdCtxDeleter {
+  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
+};
+struct GeneralNamesDeleter {
+  void operator()(GENERAL_NAMES* p) const noexcept { GENERAL_NAMES_free(p); }
+};
 // libunbound handles (implemented in dns.cpp, the only file that includes unbound.h).
-struct UbCtxDeleter { void operator()(ub_ctx* p) const noexcept; };
-struct UbResultDeleter { void operator()(ub_result* p) const noexcept; };
+struct UbCtxDeleter {
+  void operator()(ub_ctx* p) const noexcept;
+};
+struct UbResultDeleter {
+  void operator()(ub_result* p) const noexcept;
+};
 
 using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;

@@ -47,12 +47,12 @@ enum class MatchFailure { None, NoMatch, NameMismatch, Expired, ChainError };
 // What one record did on its own (each usable record is also verified alone,
 // through the same OpenSSL engine, so every record gets an exact explanation).
 enum class RecordResult {
-  Unusable,        // not usable for SMTP (see `usability`) or refused by OpenSSL (see `note`)
-  Matched,         // this record alone verifies the chain
-  MatchedButFailed,// DANE-TA: matched a certificate, but chain/dates/names failed (`failure`)
-  NoMatch,         // no certificate in the chain matches it
-  Ignored,         // RFC 7671 §9 digest agility: a SHA2-512 record with the same usage and
-                   // selector is present, so OpenSSL ignores this SHA2-256 one
+  Unusable,         // not usable for SMTP (see `usability`) or refused by OpenSSL (see `note`)
+  Matched,          // this record alone verifies the chain
+  MatchedButFailed, // DANE-TA: matched a certificate, but chain/dates/names failed (`failure`)
+  NoMatch,          // no certificate in the chain matches it
+  Ignored,          // RFC 7671 §9 digest agility: a SHA2-512 record with the same usage and
+                    // selector is present, so OpenSSL ignores this SHA2-256 one
 };
 
 struct RecordOutcome {
@@ -68,8 +68,8 @@ struct RecordOutcome {
 struct Verdict {
   MatchStatus status = MatchStatus::NotVerified;
   MatchFailure failure = MatchFailure::None;
-  std::string reason;                 // "Matched DANE-EE 3 1 1 ab12...cd34 at depth 0" or why not
-  std::optional<TlsaRecord> matched;  // the record OpenSSL reports as the authority (Verified only)
+  std::string reason;                // "Matched DANE-EE 3 1 1 ab12...cd34 at depth 0" or why not
+  std::optional<TlsaRecord> matched; // the record OpenSSL reports as the authority (Verified only)
   // Depth of the matched certificate (0 = leaf), as SSL_get0_dane_authority reports it. A DANE-TA
   // `2 0 0` certificate the server did not send counts as one above the top of the chain (depth =
   // chain length); a `2 1 0` bare public key reports the depth of the top certificate it signed.

@@ -47,7 +47,7 @@ enum class ProbeResult { Pass, TlsaMismatch, NameMismatch, CertExpired, Starttls
 std::string to_string(ProbeResult result); // "pass", "tlsa-mismatch", ...
 
 struct ProbeRequest {
-  std::string address;  // IP literal, v4 or v6, no brackets
+  std::string address; // IP literal, v4 or v6, no brackets
   std::uint16_t port = 25;
   std::vector<TlsaRecord> tlsa;
   std::string tlsa_base;                    // SNI and first reference identifier
@@ -69,15 +69,15 @@ struct ProbeReport {
   std::vector<std::string> leaf_san;
   std::string leaf_not_before; // RFC 3339 UTC
   std::string leaf_not_after;
-  std::string leaf_spki_sha256; // hex
+  std::string leaf_spki_sha256;       // hex
   std::vector<std::string> chain_pem; // the chain as presented, leaf first
 
   // Extra fields (not pinned).
-  std::string banner;              // first line of the 220 greeting, without the code
-  bool authenticated = false;      // true only for a DANE match
-  std::size_t usable_records = 0;  // records OpenSSL accepted as usable (SSL_dane_tlsa_add > 0)
-  int x509_error = 0;              // X509_V_* verification result of the handshake, 0 if none
-  std::string leaf_issuer;         // RFC 2253 issuer name of the leaf
+  std::string banner;             // first line of the 220 greeting, without the code
+  bool authenticated = false;     // true only for a DANE match
+  std::size_t usable_records = 0; // records OpenSSL accepted as usable (SSL_dane_tlsa_add > 0)
+  int x509_error = 0;             // X509_V_* verification result of the handshake, 0 if none
+  std::string leaf_issuer;        // RFC 2253 issuer name of the leaf
 };
 
 ProbeReport probe(const ProbeRequest& request);

@@ -55,9 +55,15 @@ enum class TlsaMatchingType : std::uint8_t {
 
 // The octet a field value is published as (its underlying value; any 0-255
 // survives, named or not). Use it for arithmetic, wire RDATA and printing.
-constexpr std::uint8_t octet(TlsaUsage v) noexcept { return static_cast<std::uint8_t>(v); }
-constexpr std::uint8_t octet(TlsaSelector v) noexcept { return static_cast<std::uint8_t>(v); }
-constexpr std::uint8_t octet(TlsaMatchingType v) noexcept { return static_cast<std::uint8_t>(v); }
+constexpr std::uint8_t octet(TlsaUsage v) noexcept {
+  return static_cast<std::uint8_t>(v);
+}
+constexpr std::uint8_t octet(TlsaSelector v) noexcept {
+  return static_cast<std::uint8_t>(v);
+}
+constexpr std::uint8_t octet(TlsaMatchingType v) noexcept {
+  return static_cast<std::uint8_t>(v);
+}
 
 struct TlsaRecord {
   TlsaUsage usage = TlsaUsage::DaneEe;
