@@ -69,7 +69,7 @@ private:
   static constexpr std::size_t k_max_queued_jobs = 64;
   // Replies waiting for a client that sends without reading: beyond this, stop reading from it
   // until it catches up, so such a client cannot make the daemon buffer without bound.
-  static constexpr std::size_t k_max_pending_output = 256 * 1024;
+  static constexpr std::size_t k_max_pending_output = std::size_t{256} * 1024;
 
   void read_more() {
     if (m_reading || m_read_done || m_closed || m_jobs.size() >= k_max_queued_jobs ||

@@ -104,8 +104,8 @@ MaillogPrefixParser::MaillogPrefixParser(MaillogOptions options) : m_options(opt
 
 TimePoint MaillogPrefixParser::classic_time(int month, int day, int hour, int minute, int second, std::int64_t usec) {
   auto compute = [&](std::int64_t year) -> TimePoint {
-    std::int64_t local = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
-                         hour * 3600 + minute * 60 + second;
+    std::int64_t local =
+        unix_seconds(year, static_cast<unsigned>(month), static_cast<unsigned>(day), hour, minute, second);
     if (!m_options.local_time_is_utc) {
       std::int64_t key = ((year * 100 + month) * 100 + day) * 100 + hour;
       if (key != m_cached_key) {
@@ -116,8 +116,7 @@ TimePoint MaillogPrefixParser::classic_time(int month, int day, int hour, int mi
         tm.tm_hour = hour;
         tm.tm_isdst = -1;
         std::time_t utc = std::mktime(&tm);
-        std::int64_t local_hour =
-            days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 + hour * 3600;
+        std::int64_t local_hour = unix_seconds(year, static_cast<unsigned>(month), static_cast<unsigned>(day), hour);
         m_cached_offset = utc == static_cast<std::time_t>(-1) ? 0 : static_cast<std::int64_t>(utc) - local_hour;
         m_cached_key = key;
       }

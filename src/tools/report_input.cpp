@@ -11,7 +11,7 @@ namespace dane::tools::report {
 
 namespace {
 
-constexpr std::size_t k_chunk = 256 * 1024;
+constexpr std::size_t k_chunk = std::size_t{256} * 1024;
 
 class FileLineReader final : public LineReader {
 public:
@@ -62,11 +62,10 @@ public:
 
   bool next(std::string_view& line) override {
     for (;;) {
-      const char* base = m_buf.data();
-      const void* nl = m_start < m_buf.size() ? std::memchr(base + m_start, '\n', m_buf.size() - m_start) : nullptr;
-      if (nl != nullptr) {
-        std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - base);
-        line = std::string_view(base + m_start, end - m_start);
+      const std::string_view buffered(m_buf);
+      const std::size_t end = m_start < buffered.size() ? buffered.find('\n', m_start) : std::string_view::npos;
+      if (end != std::string_view::npos) {
+        line = buffered.substr(m_start, end - m_start);
         m_start = end + 1;
         ++m_line;
         m_unterminated = false;

@@ -33,7 +33,7 @@ Expected<TimePoint> parse_time_arg(std::string_view text, TimePoint now) {
       unit = 86400;
       break;
     case 'w':
-      unit = 7 * 86400;
+      unit = std::int64_t{7} * 86400;
       break;
     default:
       return make_error("unknown time unit in '" + std::string(text) + "' (use s, m, h, d or w)");

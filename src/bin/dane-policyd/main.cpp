@@ -1,12 +1,15 @@
 // dane-policyd — parse options, then check the configuration or run the daemon (everything
-// else lives in policyd/src).
+// else lives in the dane_daemon library, src/daemon).
+#include <exception>
 #include <iostream>
 
 #include "dane/daemon/check_config.hpp"
 #include "dane/daemon/daemon.hpp"
 #include "dane/daemon/settings.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace dane::policyd;
   auto parsed = parse_command_line(argc, argv);
   if (!parsed) {
@@ -32,4 +35,19 @@ int main(int argc, char** argv) {
     return run_check_config(*parsed, std::cout, std::cerr);
   }
   return run_daemon(std::move(parsed->settings));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // run_daemon keeps its own error boundaries around sessions and jobs; this is the last one, for a failure
+  // during start-up (for instance std::bad_alloc): say what happened and exit 1 (start-up failure) rather than abort.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "dane-policyd: fatal: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "dane-policyd: fatal: unknown exception\n";
+  }
+  return dane::policyd::k_exit_failure;
 }
