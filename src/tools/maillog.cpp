@@ -131,9 +131,54 @@ TimePoint MaillogPrefixParser::classic_time(int month, int day, int hour, int mi
   return t;
 }
 
-// Kept as one unit (93 lines, over the ~80 rule): one left-to-right scan whose three branches are the
-// three time-stamp forms (RFC 3339 syslog, classic syslog, postlogd) followed by the shared
-// host/program[pid] part; splitting it would pass the scan position between functions.
+Expected<TimePoint> MaillogPrefixParser::parse_classic_stamp(std::string_view line, std::size_t& pos) {
+  // "Mon DD HH:MM:SS[.ffffff] " with DD space- or zero-padded.
+  if (line.size() < 16) {
+    return make_error("line too short for a syslog time stamp");
+  }
+  int month = month_number(line.substr(0, 3));
+  if (month == 0 || line[3] != ' ') {
+    return make_error("no syslog time stamp (want 'Mon DD HH:MM:SS' or RFC 3339)");
+  }
+  pos = 4;
+  int day = 0;
+  if (line[pos] == ' ' && is_digit(line[pos + 1])) {
+    day = line[pos + 1] - '0';
+    pos += 2;
+  } else if (two_digits(line, pos, day)) {
+    pos += 2;
+  } else if (is_digit(line[pos]) && line[pos + 1] == ' ') {
+    day = line[pos] - '0';
+    pos += 1;
+  } else {
+    return make_error("bad day in the syslog time stamp");
+  }
+  int hh = 0, mm = 0, ss = 0;
+  if (pos >= line.size() || line[pos] != ' ' || !two_digits(line, pos + 1, hh) || line.size() < pos + 9 ||
+      line[pos + 3] != ':' || !two_digits(line, pos + 4, mm) || line[pos + 6] != ':' ||
+      !two_digits(line, pos + 7, ss) || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) {
+    return make_error("bad time of day in the syslog time stamp");
+  }
+  pos += 9;
+  std::int64_t usec = 0;
+  if (pos < line.size() && line[pos] == '.') {
+    ++pos;
+    std::int64_t scale = 100000;
+    while (pos < line.size() && is_digit(line[pos])) {
+      if (scale > 0) {
+        usec += (line[pos] - '0') * scale;
+        scale /= 10;
+      }
+      ++pos;
+    }
+  }
+  if (pos >= line.size() || line[pos] != ' ') {
+    return make_error("no space after the time stamp");
+  }
+  ++pos;
+  return classic_time(month, day, hh, mm, ss > 59 ? 59 : ss, usec);
+}
+
 Expected<MaillogPrefix> MaillogPrefixParser::parse(std::string_view line) {
   MaillogPrefix out;
   std::size_t pos = 0;
@@ -149,51 +194,11 @@ Expected<MaillogPrefix> MaillogPrefixParser::parse(std::string_view line) {
     out.time = *t;
     pos = sp + 1;
   } else {
-    // "Mon DD HH:MM:SS[.ffffff] " with DD space- or zero-padded.
-    if (line.size() < 16) {
-      return make_error("line too short for a syslog time stamp");
+    auto t = parse_classic_stamp(line, pos);
+    if (!t) {
+      return make_error(t.error());
     }
-    int month = month_number(line.substr(0, 3));
-    if (month == 0 || line[3] != ' ') {
-      return make_error("no syslog time stamp (want 'Mon DD HH:MM:SS' or RFC 3339)");
-    }
-    pos = 4;
-    int day = 0;
-    if (line[pos] == ' ' && is_digit(line[pos + 1])) {
-      day = line[pos + 1] - '0';
-      pos += 2;
-    } else if (two_digits(line, pos, day)) {
-      pos += 2;
-    } else if (is_digit(line[pos]) && line[pos + 1] == ' ') {
-      day = line[pos] - '0';
-      pos += 1;
-    } else {
-      return make_error("bad day in the syslog time stamp");
-    }
-    int hh = 0, mm = 0, ss = 0;
-    if (pos >= line.size() || line[pos] != ' ' || !two_digits(line, pos + 1, hh) || line.size() < pos + 9 ||
-        line[pos + 3] != ':' || !two_digits(line, pos + 4, mm) || line[pos + 6] != ':' ||
-        !two_digits(line, pos + 7, ss) || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) {
-      return make_error("bad time of day in the syslog time stamp");
-    }
-    pos += 9;
-    std::int64_t usec = 0;
-    if (pos < line.size() && line[pos] == '.') {
-      ++pos;
-      std::int64_t scale = 100000;
-      while (pos < line.size() && is_digit(line[pos])) {
-        if (scale > 0) {
-          usec += (line[pos] - '0') * scale;
-          scale /= 10;
-        }
-        ++pos;
-      }
-    }
-    if (pos >= line.size() || line[pos] != ' ') {
-      return make_error("no space after the time stamp");
-    }
-    ++pos;
-    out.time = classic_time(month, day, hh, mm, ss > 59 ? 59 : ss, usec);
+    out.time = *t;
   }
   auto hs = line.find(' ', pos);
   if (hs == std::string_view::npos || hs == pos) {

@@ -179,65 +179,73 @@ std::string render_table(const Aggregator& aggregator) {
   return out.str();
 }
 
-// Kept as one unit (84 lines, a little over the ~80 rule): it lists the pinned JSON fields of
-// `dane-policyctl report --json` in their order, which is easiest to check against the docs in one piece.
+namespace {
+
+// One destination of `report --json`: the pinned fields, in their documented order.
+nlohmann::json destination_json(const DestinationSummary& d) {
+  using nlohmann::json;
+  json j;
+  j["destination"] = d.destination;
+  j["policy"] = d.policy.empty() ? json(nullptr) : json(d.policy);
+  j["evaluations"] = d.evaluations;
+  j["policy_monitored"] = d.policy_monitored;
+  j["cached"] = d.cached;
+  j["monitored"] = d.monitored;
+  j["probes"] = d.probes;
+  j["first_seen"] = !d.seen ? json(nullptr) : json(format_rfc3339(d.first_seen));
+  j["last_seen"] = !d.seen ? json(nullptr) : json(format_rfc3339(d.last_seen));
+  j["counts"] = {{"dane-only", d.counts.dane_only},
+                 {"dane", d.counts.dane},
+                 {"pinned", d.counts.pinned},
+                 {"notfound", d.counts.notfound},
+                 {"tempfail", d.counts.tempfail}};
+  j["probe_failures"] = d.probe_failures;
+  j["last_failure"] = d.last_failure.empty()
+                          ? json(nullptr)
+                          : json{{"time", format_rfc3339(d.last_failure_time)}, {"reason", d.last_failure}};
+  json changes = {{"policy_changes", d.policy_changes},
+                  {"tlsa_changes", d.tlsa_changes},
+                  {"lost_dane", d.lost_dane},
+                  {"gained_dane", d.gained_dane}};
+  changes["last"] = d.last_change ? json{{"time", format_rfc3339(d.last_change->time)},
+                                         {"kind", d.last_change->kind},
+                                         {"detail", d.last_change->detail}}
+                                  : json(nullptr);
+  j["changed"] = d.changed();
+  j["changes"] = std::move(changes);
+  j["severity"] = d.severity();
+  json hosts = json::array();
+  for (const auto& h : d.hosts) {
+    if (h.name.empty() || h.epochs.empty()) {
+      continue;
+    }
+    hosts.push_back({{"name", h.name}, {"tlsa", h.epochs[h.current].records}, {"tlsa_sets_seen", h.epochs.size()}});
+  }
+  j["hosts"] = std::move(hosts);
+  if (d.has_maillog) {
+    const auto& m = d.maillog;
+    j["maillog"] = {
+        {"verified", m.verified},
+        {"trusted", m.trusted},
+        {"untrusted", m.untrusted},
+        {"anonymous", m.anonymous},
+        {"verification_failures", m.verify_failures},
+        {"deferred_4_7_5", m.deferred_4_7_5},
+        {"last_verification_failure", m.last_verify_failure.empty() ? json(nullptr) : json(m.last_verify_failure)},
+        {"last_deferral", m.last_deferral.empty() ? json(nullptr) : json(m.last_deferral)}};
+  } else {
+    j["maillog"] = nullptr;
+  }
+  return j;
+}
+
+} // namespace
+
 nlohmann::json render_json(const Aggregator& aggregator) {
   using nlohmann::json;
   json dests = json::array();
   for (const auto* d : aggregator.sorted()) {
-    json j;
-    j["destination"] = d->destination;
-    j["policy"] = d->policy.empty() ? json(nullptr) : json(d->policy);
-    j["evaluations"] = d->evaluations;
-    j["policy_monitored"] = d->policy_monitored;
-    j["cached"] = d->cached;
-    j["monitored"] = d->monitored;
-    j["probes"] = d->probes;
-    j["first_seen"] = !d->seen ? json(nullptr) : json(format_rfc3339(d->first_seen));
-    j["last_seen"] = !d->seen ? json(nullptr) : json(format_rfc3339(d->last_seen));
-    j["counts"] = {{"dane-only", d->counts.dane_only},
-                   {"dane", d->counts.dane},
-                   {"pinned", d->counts.pinned},
-                   {"notfound", d->counts.notfound},
-                   {"tempfail", d->counts.tempfail}};
-    j["probe_failures"] = d->probe_failures;
-    j["last_failure"] = d->last_failure.empty()
-                            ? json(nullptr)
-                            : json{{"time", format_rfc3339(d->last_failure_time)}, {"reason", d->last_failure}};
-    json changes = {{"policy_changes", d->policy_changes},
-                    {"tlsa_changes", d->tlsa_changes},
-                    {"lost_dane", d->lost_dane},
-                    {"gained_dane", d->gained_dane}};
-    changes["last"] = d->last_change ? json{{"time", format_rfc3339(d->last_change->time)},
-                                            {"kind", d->last_change->kind},
-                                            {"detail", d->last_change->detail}}
-                                     : json(nullptr);
-    j["changed"] = d->changed();
-    j["changes"] = std::move(changes);
-    j["severity"] = d->severity();
-    json hosts = json::array();
-    for (const auto& h : d->hosts) {
-      if (h.name.empty() || h.epochs.empty()) {
-        continue;
-      }
-      hosts.push_back({{"name", h.name}, {"tlsa", h.epochs[h.current].records}, {"tlsa_sets_seen", h.epochs.size()}});
-    }
-    j["hosts"] = std::move(hosts);
-    if (d->has_maillog) {
-      const auto& m = d->maillog;
-      j["maillog"] = {
-          {"verified", m.verified},
-          {"trusted", m.trusted},
-          {"untrusted", m.untrusted},
-          {"anonymous", m.anonymous},
-          {"verification_failures", m.verify_failures},
-          {"deferred_4_7_5", m.deferred_4_7_5},
-          {"last_verification_failure", m.last_verify_failure.empty() ? json(nullptr) : json(m.last_verify_failure)},
-          {"last_deferral", m.last_deferral.empty() ? json(nullptr) : json(m.last_deferral)}};
-    } else {
-      j["maillog"] = nullptr;
-    }
-    dests.push_back(std::move(j));
+    dests.push_back(destination_json(*d));
   }
   const auto& s = aggregator.stats();
   json out;

@@ -53,9 +53,8 @@ class VerdictParser {
 public:
   VerdictParser(std::string_view line, Verdict& out) : m_c(line), m_v(out) {}
 
-  // One pass over the top-level object: each pinned field in one branch of the member callback,
-  // then the required-field and cross-field checks. Kept as one unit (94 lines, over the ~80 rule):
-  // the branches are the pinned field list of docs/design.md §6 and read best side by side.
+  // One pass over the top-level object (each pinned field of docs/design.md §6 in one branch of
+  // member()), then the required-field and cross-field checks.
   Expected<Ok> run() {
     if (m_c.peek() != '{') {
       if (!m_c.skip() || !m_c.at_end()) {
@@ -63,76 +62,16 @@ public:
       }
       return make_error("not a JSON object");
     }
-    bool have_time = false, have_dest = false, have_policy = false, have_answer = false, have_hosts = false;
-    auto st = members([&]() -> Expected<Ok> {
-      if (m_key == "time") {
-        have_time = true;
-        return required_string([] { return "time"; }, m_time);
-      }
-      if (m_key == "destination") {
-        have_dest = true;
-        return required_string([] { return "destination"; }, m_v.destination);
-      }
-      if (m_key == "policy") {
-        have_policy = true;
-        return required_string([] { return "policy"; }, m_v.policy);
-      }
-      if (m_key == "answer") {
-        have_answer = true;
-        return required_string([] { return "answer"; }, m_v.answer);
-      }
-      if (m_key == "mode") {
-        return optional_string(m_v.mode);
-      }
-      if (m_key == "reason") {
-        return optional_string(m_v.reason);
-      }
-      if (m_key == "event") {
-        return optional_string(m_v.event);
-      }
-      if (m_key == "would_answer") {
-        return optional_string(m_v.would_answer);
-      }
-      if (m_key == "outcome") {
-        return optional_string(m_v.outcome);
-      }
-      if (m_key == "cached") {
-        if (m_c.literal("true")) {
-          m_v.cached = true;
-          return Ok{};
-        }
-        if (m_c.literal("false")) {
-          m_v.cached = false;
-          return Ok{};
-        }
-        return type_error([] { return "cached"; }, "a boolean");
-      }
-      if (m_key == "hosts") {
-        have_hosts = true;
-        return hosts();
-      }
-      return skip_value();
-    });
+    Seen seen;
+    auto st = members([&]() { return member(seen); });
     if (!st) {
       return st;
     }
     if (!m_c.at_end()) {
       return syntax();
     }
-    if (!have_time) {
-      return make_error("missing field 'time'");
-    }
-    if (!have_dest) {
-      return make_error("missing field 'destination'");
-    }
-    if (!have_policy) {
-      return make_error("missing field 'policy'");
-    }
-    if (!have_answer) {
-      return make_error("missing field 'answer'");
-    }
-    if (!have_hosts) {
-      return make_error("field 'hosts' missing or not a list");
+    if (auto required = check_required(seen); !required) {
+      return required;
     }
     auto t = parse_rfc3339(m_time);
     if (!t) {
@@ -153,6 +92,85 @@ public:
   }
 
 private:
+  // The required fields met so far.
+  struct Seen {
+    bool time = false;
+    bool destination = false;
+    bool policy = false;
+    bool answer = false;
+    bool hosts = false;
+  };
+
+  // One member of the top-level object (m_key is its name): pinned fields are read, others skipped.
+  Expected<Ok> member(Seen& seen) {
+    if (m_key == "time") {
+      seen.time = true;
+      return required_string([] { return "time"; }, m_time);
+    }
+    if (m_key == "destination") {
+      seen.destination = true;
+      return required_string([] { return "destination"; }, m_v.destination);
+    }
+    if (m_key == "policy") {
+      seen.policy = true;
+      return required_string([] { return "policy"; }, m_v.policy);
+    }
+    if (m_key == "answer") {
+      seen.answer = true;
+      return required_string([] { return "answer"; }, m_v.answer);
+    }
+    if (m_key == "mode") {
+      return optional_string(m_v.mode);
+    }
+    if (m_key == "reason") {
+      return optional_string(m_v.reason);
+    }
+    if (m_key == "event") {
+      return optional_string(m_v.event);
+    }
+    if (m_key == "would_answer") {
+      return optional_string(m_v.would_answer);
+    }
+    if (m_key == "outcome") {
+      return optional_string(m_v.outcome);
+    }
+    if (m_key == "cached") {
+      if (m_c.literal("true")) {
+        m_v.cached = true;
+        return Ok{};
+      }
+      if (m_c.literal("false")) {
+        m_v.cached = false;
+        return Ok{};
+      }
+      return type_error([] { return "cached"; }, "a boolean");
+    }
+    if (m_key == "hosts") {
+      seen.hosts = true;
+      return hosts();
+    }
+    return skip_value();
+  }
+
+  static Expected<Ok> check_required(const Seen& seen) {
+    if (!seen.time) {
+      return make_error("missing field 'time'");
+    }
+    if (!seen.destination) {
+      return make_error("missing field 'destination'");
+    }
+    if (!seen.policy) {
+      return make_error("missing field 'policy'");
+    }
+    if (!seen.answer) {
+      return make_error("missing field 'answer'");
+    }
+    if (!seen.hosts) {
+      return make_error("field 'hosts' missing or not a list");
+    }
+    return Ok{};
+  }
+
   // Monitor mode: Postfix was told NOTFOUND; the report counts what enforcement would have answered
   // (`would_answer`, which every monitor-mode line carries, cache hits included; else `outcome`).
   Expected<Ok> monitor_fields() {

@@ -336,81 +336,139 @@ Expected<NextHop> parse_next_hop(std::string_view key) {
   return hop;
 }
 
-DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, const EvaluateOptions& /*options*/) {
-  DestinationFacts facts;
+namespace {
+
+using HostList = std::vector<std::pair<std::string, std::uint16_t>>; // name, MX preference
+
+// Keys that never have a DANE policy (malformed, parent-domain, IP literal): fills facts and returns true.
+bool settle_without_dns(DestinationFacts& facts, std::string_view key) {
   auto parsed = parse_next_hop(key);
   if (!parsed) {
     facts.next_hop.key = std::string(key);
     facts.outcome = DestinationOutcome::NotDane;
     facts.reason = parsed.error();
-    return facts;
+    return true;
   }
   facts.next_hop = *parsed;
   const NextHop& hop = facts.next_hop;
   if (hop.parent_key) {
     facts.outcome = DestinationOutcome::NotDane;
     facts.reason = "parent-domain key '" + hop.key + "': no policy for parent domains";
-    return facts;
+    return true;
   }
   if (hop.ip_literal) {
     facts.outcome = DestinationOutcome::NotDane;
     facts.reason = "next hop " + hop.key + " is an IP address: DANE needs a host name";
-    return facts;
+    return true;
   }
-  const auto deadline = Clock::now() + resolver.timeout();
-  facts.reference_names.push_back(hop.domain);
+  return false;
+}
 
-  // Round 0: the MX RRset (RFC 7672 §2.2.1).
-  std::vector<std::pair<std::string, std::uint16_t>> hosts; // name, preference
+// Adds the exchanges of a secure MX RRset to hosts (in preference order); false (facts settled) on a
+// malformed record or a null MX.
+bool collect_mx_hosts(DestinationFacts& facts, const Answer& mx, HostList& hosts) {
+  const std::string& domain = facts.next_hop.domain;
+  if (!mx.havedata) {
+    hosts.emplace_back(domain, 0); // implicit MX (RFC 5321 §5.1)
+  }
+  for (const auto& rdata : mx.rdata) {
+    auto record = parse_mx_rdata(rdata);
+    if (!record) {
+      facts.outcome = DestinationOutcome::TempFail;
+      facts.reason = "malformed MX record for " + domain + ": " + record.error();
+      return false;
+    }
+    if (record->exchange == "." || record->exchange.empty()) {
+      facts.outcome = DestinationOutcome::NotDane;
+      facts.reason = domain + " has a null MX (RFC 7505): it accepts no mail";
+      return false;
+    }
+    bool seen = std::any_of(hosts.begin(), hosts.end(), [&](const auto& h) { return h.first == record->exchange; });
+    if (!seen) {
+      hosts.emplace_back(record->exchange, record->preference);
+    }
+  }
+  std::stable_sort(hosts.begin(), hosts.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  return true;
+}
+
+// Round 0: the MX RRset (RFC 7672 §2.2.1). False when it settles the destination (facts filled).
+bool mx_round(Resolver& resolver, Clock::time_point deadline, DestinationFacts& facts, HostList& hosts) {
+  const NextHop& hop = facts.next_hop;
   if (hop.bracketed) {
     hosts.emplace_back(hop.domain, 0);
-  } else {
-    Answer mx = resolver.resolve({Query{hop.domain, RrType::Mx}}, deadline).at(0);
-    facts.mx_security = mx.security;
-    facts.ttl = mx.ttl;
-    if (!mx.canonname.empty()) {
-      facts.reference_names.push_back(mx.canonname);
-    }
-    if (is_error(mx)) {
-      facts.outcome = DestinationOutcome::TempFail;
-      facts.reason = describe_failure("MX lookup for " + hop.domain, mx);
-      return facts;
-    }
-    if (mx.security == DnsSecurity::Insecure) {
-      facts.outcome = DestinationOutcome::NotDane;
-      facts.reason = std::string(mx.nxdomain ? "NXDOMAIN for " : "MX RRset of ") + hop.domain +
-                     " is insecure (not DNSSEC-signed): no DANE";
-      return facts;
-    }
-    if (mx.nxdomain) {
-      facts.outcome = DestinationOutcome::NotDane;
-      facts.reason = hop.domain + " does not exist (secure NXDOMAIN)";
-      return facts;
-    }
-    if (!mx.havedata) {
-      hosts.emplace_back(hop.domain, 0); // implicit MX (RFC 5321 §5.1)
-    }
-    for (const auto& rdata : mx.rdata) {
-      auto record = parse_mx_rdata(rdata);
-      if (!record) {
-        facts.outcome = DestinationOutcome::TempFail;
-        facts.reason = "malformed MX record for " + hop.domain + ": " + record.error();
-        return facts;
-      }
-      if (record->exchange == "." || record->exchange.empty()) {
-        facts.outcome = DestinationOutcome::NotDane;
-        facts.reason = hop.domain + " has a null MX (RFC 7505): it accepts no mail";
-        return facts;
-      }
-      bool seen = std::any_of(hosts.begin(), hosts.end(), [&](const auto& h) { return h.first == record->exchange; });
-      if (!seen) {
-        hosts.emplace_back(record->exchange, record->preference);
-      }
-    }
-    std::stable_sort(hosts.begin(), hosts.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    return true;
   }
+  Answer mx = resolver.resolve({Query{hop.domain, RrType::Mx}}, deadline).at(0);
+  facts.mx_security = mx.security;
+  facts.ttl = mx.ttl;
+  if (!mx.canonname.empty()) {
+    facts.reference_names.push_back(mx.canonname);
+  }
+  if (is_error(mx)) {
+    facts.outcome = DestinationOutcome::TempFail;
+    facts.reason = describe_failure("MX lookup for " + hop.domain, mx);
+    return false;
+  }
+  if (mx.security == DnsSecurity::Insecure) {
+    facts.outcome = DestinationOutcome::NotDane;
+    facts.reason = std::string(mx.nxdomain ? "NXDOMAIN for " : "MX RRset of ") + hop.domain +
+                   " is insecure (not DNSSEC-signed): no DANE";
+    return false;
+  }
+  if (mx.nxdomain) {
+    facts.outcome = DestinationOutcome::NotDane;
+    facts.reason = hop.domain + " does not exist (secure NXDOMAIN)";
+    return false;
+  }
+  return collect_mx_hosts(facts, mx, hosts);
+}
 
-  // Round 1: A and AAAA of every host at once (RFC 7672 §2.2.2).
+// Round 1 for one host: its A and AAAA answers decide whether it can have TLSA records and where to look.
+void classify_host_addresses(HostWork& w, const Answer& a, const Answer& aaaa) {
+  HostResult& h = w.result;
+  use_ttl(h.ttl, a);
+  use_ttl(h.ttl, aaaa);
+  h.canonname = !a.canonname.empty() ? a.canonname : aaaa.canonname;
+  if (is_error(a) || is_error(aaaa)) {
+    const Answer& bad = is_error(a) ? a : aaaa;
+    fail_host(w, bad.security,
+              describe_failure("address lookup (" + to_string(bad.query.type) + ") for " + h.name, bad));
+    return;
+  }
+  for (const Answer* ans : {&a, &aaaa}) {
+    for (const auto& rdata : ans->rdata) {
+      if (auto text = parse_address_rdata(ans->query.type, rdata)) {
+        h.addresses.push_back(*text);
+      }
+    }
+  }
+  bool secure = a.security == DnsSecurity::Secure && aaaa.security == DnsSecurity::Secure;
+  if (secure) {
+    h.dnssec = DnsSecurity::Secure;
+    if (h.addresses.empty()) {
+      h.status = HostStatus::NoTlsa;
+      h.reason = "no address records for " + h.name + " (secure denial): no connection possible";
+      w.decided = true;
+      return;
+    }
+    if (!h.canonname.empty()) {
+      w.candidates.push_back(h.canonname); // expanded name first (RFC 7672 §2.2.3)
+    }
+    w.candidates.push_back(h.name);
+  } else if (!h.canonname.empty()) {
+    w.needs_cname_check = true; // a secure alias into an insecure zone keeps its own name
+    w.candidates.push_back(h.name);
+  } else {
+    h.dnssec = DnsSecurity::Insecure;
+    h.status = HostStatus::Insecure;
+    h.reason = "address records of " + h.name + " are insecure (not DNSSEC-signed): no DANE for this host";
+    w.decided = true;
+  }
+}
+
+// Round 1: A and AAAA of every host at once (RFC 7672 §2.2.2).
+std::vector<HostWork> address_round(Resolver& resolver, Clock::time_point deadline, const HostList& hosts) {
   std::vector<Query> queries;
   for (const auto& [name, pref] : hosts) {
     queries.push_back({name, RrType::A});
@@ -419,54 +477,16 @@ DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, 
   std::vector<Answer> addr = resolver.resolve(queries, deadline);
   std::vector<HostWork> work(hosts.size());
   for (std::size_t i = 0; i < hosts.size(); ++i) {
-    HostWork& w = work[i];
-    HostResult& h = w.result;
-    h.name = hosts[i].first;
-    h.preference = hosts[i].second;
-    const Answer& a = addr[2 * i];
-    const Answer& aaaa = addr[2 * i + 1];
-    use_ttl(h.ttl, a);
-    use_ttl(h.ttl, aaaa);
-    h.canonname = !a.canonname.empty() ? a.canonname : aaaa.canonname;
-    if (is_error(a) || is_error(aaaa)) {
-      const Answer& bad = is_error(a) ? a : aaaa;
-      fail_host(w, bad.security,
-                describe_failure("address lookup (" + to_string(bad.query.type) + ") for " + h.name, bad));
-      continue;
-    }
-    for (const Answer* ans : {&a, &aaaa}) {
-      for (const auto& rdata : ans->rdata) {
-        if (auto text = parse_address_rdata(ans->query.type, rdata)) {
-          h.addresses.push_back(*text);
-        }
-      }
-    }
-    bool secure = a.security == DnsSecurity::Secure && aaaa.security == DnsSecurity::Secure;
-    if (secure) {
-      h.dnssec = DnsSecurity::Secure;
-      if (h.addresses.empty()) {
-        h.status = HostStatus::NoTlsa;
-        h.reason = "no address records for " + h.name + " (secure denial): no connection possible";
-        w.decided = true;
-        continue;
-      }
-      if (!h.canonname.empty()) {
-        w.candidates.push_back(h.canonname); // expanded name first (RFC 7672 §2.2.3)
-      }
-      w.candidates.push_back(h.name);
-    } else if (!h.canonname.empty()) {
-      w.needs_cname_check = true; // a secure alias into an insecure zone keeps its own name
-      w.candidates.push_back(h.name);
-    } else {
-      h.dnssec = DnsSecurity::Insecure;
-      h.status = HostStatus::Insecure;
-      h.reason = "address records of " + h.name + " are insecure (not DNSSEC-signed): no DANE for this host";
-      w.decided = true;
-    }
+    work[i].result.name = hosts[i].first;
+    work[i].result.preference = hosts[i].second;
+    classify_host_addresses(work[i], addr[2 * i], addr[2 * i + 1]);
   }
+  return work;
+}
 
-  // Round 2: every TLSA candidate, and the CNAME of aliases into insecure zones, at once.
-  queries.clear();
+// Round 2: every TLSA candidate, and the CNAME of aliases into insecure zones, at once.
+void tlsa_round(Resolver& resolver, Clock::time_point deadline, std::uint16_t port, std::vector<HostWork>& work) {
+  std::vector<Query> queries;
   for (auto& w : work) {
     if (w.decided) {
       continue;
@@ -477,7 +497,7 @@ DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, 
     }
     for (const auto& base : w.candidates) {
       w.tlsa_queries.push_back(queries.size());
-      queries.push_back({tlsa_owner_for(hop.port, base), RrType::Tlsa});
+      queries.push_back({tlsa_owner_for(port, base), RrType::Tlsa});
     }
   }
   std::vector<Answer> round2 = queries.empty() ? std::vector<Answer>{} : resolver.resolve(queries, deadline);
@@ -501,16 +521,19 @@ DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, 
       }
       h.dnssec = DnsSecurity::Secure;
     }
-    decide_tlsa(w, round2, hop.port);
+    decide_tlsa(w, round2, port);
   }
+}
 
+// Moves the hosts into facts (the smallest non-zero TTL wins) and derives the destination's outcome.
+void finish(DestinationFacts& facts, std::vector<HostWork>& work) {
   for (auto& w : work) {
     if (facts.ttl == 0 || (w.result.ttl != 0 && w.result.ttl < facts.ttl)) {
       facts.ttl = w.result.ttl == 0 ? facts.ttl : w.result.ttl;
     }
     facts.hosts.push_back(std::move(w.result));
   }
-  if (hop.bracketed && !facts.hosts.empty()) {
+  if (facts.next_hop.bracketed && !facts.hosts.empty()) {
     const HostResult& h = facts.hosts.front();
     facts.mx_security = h.status == HostStatus::Failed     ? h.dnssec
                         : h.status == HostStatus::Insecure ? DnsSecurity::Insecure
@@ -520,6 +543,24 @@ DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, 
     }
   }
   aggregate(facts);
+}
+
+} // namespace
+
+DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, const EvaluateOptions& /*options*/) {
+  DestinationFacts facts;
+  if (settle_without_dns(facts, key)) {
+    return facts;
+  }
+  const auto deadline = Clock::now() + resolver.timeout();
+  facts.reference_names.push_back(facts.next_hop.domain);
+  HostList hosts;
+  if (!mx_round(resolver, deadline, facts, hosts)) {
+    return facts;
+  }
+  std::vector<HostWork> work = address_round(resolver, deadline, hosts);
+  tlsa_round(resolver, deadline, facts.next_hop.port, work);
+  finish(facts, work);
   return facts;
 }
 

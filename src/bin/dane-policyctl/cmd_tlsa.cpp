@@ -75,6 +75,109 @@ int fail(const std::string& message) {
   return k_exit_usage;
 }
 
+// The checked option values of one run.
+struct TlsaArgs {
+  TlsaUsage usage{};
+  TlsaSelector selector{};
+  TlsaMatchingType mtype{};
+  unsigned long port = 25;
+  std::string proto;
+  unsigned long index = 0;
+  std::string host; // empty: print the record only
+};
+
+Expected<std::string> parse_host(const po::variables_map& vm) {
+  if (vm.count("host") == 0) {
+    return std::string();
+  }
+  std::string host = vm["host"].as<std::string>();
+  while (!host.empty() && host.back() == '.') {
+    host.pop_back();
+  }
+  if (host.empty() || host.find_first_of(" \t\r\n") != std::string::npos || host.size() > 253) {
+    return make_error("--host '" + vm["host"].as<std::string>() + "' is not a host name");
+  }
+  return host;
+}
+
+Expected<TlsaArgs> parse_tlsa_args(const po::variables_map& vm) {
+  TlsaArgs args;
+  // RFC 7218 mnemonics accepted next to the numbers.
+  auto usage = parse_field("usage", vm["usage"].as<std::string>(), 3,
+                           {{"pkix-ta", 0}, {"pkix-ee", 1}, {"dane-ta", 2}, {"dane-ee", 3}});
+  if (!usage) {
+    return make_error(usage.error());
+  }
+  auto selector = parse_field("selector", vm["selector"].as<std::string>(), 1, {{"cert", 0}, {"spki", 1}});
+  if (!selector) {
+    return make_error(selector.error());
+  }
+  auto mtype =
+      parse_field("matching type", vm["mtype"].as<std::string>(), 2, {{"full", 0}, {"sha2-256", 1}, {"sha2-512", 2}});
+  if (!mtype) {
+    return make_error(mtype.error());
+  }
+  args.usage = TlsaUsage{*usage};
+  args.selector = TlsaSelector{*selector};
+  args.mtype = TlsaMatchingType{*mtype};
+  auto port = parse_number(vm["port"].as<std::string>());
+  if (!port || *port == 0 || *port > 65535) {
+    return make_error("--port '" + vm["port"].as<std::string>() + "' is not a port number (1-65535)");
+  }
+  args.port = *port;
+  args.proto = ascii_lower(vm["proto"].as<std::string>());
+  if (args.proto.empty() || !std::all_of(args.proto.begin(), args.proto.end(),
+                                         [](unsigned char c) { return std::isalnum(c) != 0 || c == '-'; })) {
+    return make_error("--proto '" + vm["proto"].as<std::string>() + "' is not a protocol label (tcp, udp, sctp)");
+  }
+  auto index = parse_number(vm["cert-index"].as<std::string>());
+  if (!index) {
+    return make_error("--cert-index '" + vm["cert-index"].as<std::string>() + "' is not a number (0 = first)");
+  }
+  args.index = *index;
+  auto host = parse_host(vm);
+  if (!host) {
+    return make_error(host.error());
+  }
+  args.host = std::move(*host);
+  return args;
+}
+
+// The record for the chosen certificate of the file, or for its key when it holds no certificate.
+Expected<TlsaRecord> record_from_file(const std::string& file, const TlsaArgs& args) {
+  auto named = [&](Expected<TlsaRecord> record) -> Expected<TlsaRecord> {
+    if (!record) {
+      return make_error(file + ": " + record.error());
+    }
+    return record;
+  };
+  auto bundle = load_pem_bundle_file(file);
+  if (!bundle) {
+    return make_error(bundle.error());
+  }
+  if (!bundle->certs.empty()) {
+    if (args.index >= bundle->certs.size()) {
+      return make_error(file + " holds " + std::to_string(bundle->certs.size()) + " certificate(s); --cert-index " +
+                        std::to_string(args.index) + " is out of range (0 = first)");
+    }
+    return named(make_tlsa(bundle->certs[args.index].get(), args.usage, args.selector, args.mtype));
+  }
+  EVP_PKEY* key = !bundle->public_keys.empty()    ? bundle->public_keys.front().get()
+                  : !bundle->private_keys.empty() ? bundle->private_keys.front().get()
+                                                  : nullptr;
+  if (key == nullptr) {
+    return make_error(file + ": no certificate or key found");
+  }
+  if (args.index != 0) {
+    return make_error("--cert-index " + std::to_string(args.index) + " given, but " + file + " holds no certificate");
+  }
+  if (args.selector != TlsaSelector::Spki) {
+    return make_error(file + " holds a key (" + describe_key(key) +
+                      "), not a certificate: a key gives only selector 1 (SPKI); selector 0 needs the certificate");
+  }
+  return named(make_tlsa(key, args.usage, args.selector, args.mtype));
+}
+
 } // namespace
 
 int cmd_tlsa(int argc, char** argv) {
@@ -107,79 +210,17 @@ int cmd_tlsa(int argc, char** argv) {
     return k_exit_usage;
   }
   const std::string& file = files.front();
-
-  // RFC 7218 mnemonics accepted next to the numbers.
-  auto usage = parse_field("usage", vm["usage"].as<std::string>(), 3,
-                           {{"pkix-ta", 0}, {"pkix-ee", 1}, {"dane-ta", 2}, {"dane-ee", 3}});
-  if (!usage) {
-    return fail(usage.error());
+  auto args = parse_tlsa_args(vm);
+  if (!args) {
+    return fail(args.error());
   }
-  auto selector = parse_field("selector", vm["selector"].as<std::string>(), 1, {{"cert", 0}, {"spki", 1}});
-  if (!selector) {
-    return fail(selector.error());
-  }
-  auto mtype =
-      parse_field("matching type", vm["mtype"].as<std::string>(), 2, {{"full", 0}, {"sha2-256", 1}, {"sha2-512", 2}});
-  if (!mtype) {
-    return fail(mtype.error());
-  }
-  auto port = parse_number(vm["port"].as<std::string>());
-  if (!port || *port == 0 || *port > 65535) {
-    return fail("--port '" + vm["port"].as<std::string>() + "' is not a port number (1-65535)");
-  }
-  std::string proto = ascii_lower(vm["proto"].as<std::string>());
-  if (proto.empty() ||
-      !std::all_of(proto.begin(), proto.end(), [](unsigned char c) { return std::isalnum(c) != 0 || c == '-'; })) {
-    return fail("--proto '" + vm["proto"].as<std::string>() + "' is not a protocol label (tcp, udp, sctp)");
-  }
-  auto index = parse_number(vm["cert-index"].as<std::string>());
-  if (!index) {
-    return fail("--cert-index '" + vm["cert-index"].as<std::string>() + "' is not a number (0 = first)");
-  }
-  std::string host;
-  if (vm.count("host") != 0) {
-    host = vm["host"].as<std::string>();
-    while (!host.empty() && host.back() == '.') {
-      host.pop_back();
-    }
-    if (host.empty() || host.find_first_of(" \t\r\n") != std::string::npos || host.size() > 253) {
-      return fail("--host '" + vm["host"].as<std::string>() + "' is not a host name");
-    }
-  }
-
-  auto bundle = load_pem_bundle_file(file);
-  if (!bundle) {
-    return fail(bundle.error());
-  }
-  Expected<TlsaRecord> record = make_error("nothing to generate from");
-  if (!bundle->certs.empty()) {
-    if (*index >= bundle->certs.size()) {
-      return fail(file + " holds " + std::to_string(bundle->certs.size()) + " certificate(s); --cert-index " +
-                  std::to_string(*index) + " is out of range (0 = first)");
-    }
-    record =
-        make_tlsa(bundle->certs[*index].get(), TlsaUsage{*usage}, TlsaSelector{*selector}, TlsaMatchingType{*mtype});
-  } else {
-    EVP_PKEY* key = !bundle->public_keys.empty()    ? bundle->public_keys.front().get()
-                    : !bundle->private_keys.empty() ? bundle->private_keys.front().get()
-                                                    : nullptr;
-    if (key == nullptr) {
-      return fail(file + ": no certificate or key found");
-    }
-    if (*index != 0) {
-      return fail("--cert-index " + std::to_string(*index) + " given, but " + file + " holds no certificate");
-    }
-    if (*selector != 1) {
-      return fail(file + " holds a key (" + describe_key(key) +
-                  "), not a certificate: a key gives only selector 1 (SPKI); selector 0 needs the certificate");
-    }
-    record = make_tlsa(key, TlsaUsage{*usage}, TlsaSelector{*selector}, TlsaMatchingType{*mtype});
-  }
+  auto record = record_from_file(file, *args);
   if (!record) {
-    return fail(file + ": " + record.error());
+    return fail(record.error());
   }
-  if (!host.empty()) {
-    std::cout << "_" << *port << "._" << proto << "." << host << ". IN TLSA " << record->to_string() << "\n";
+  if (!args->host.empty()) {
+    std::cout << "_" << args->port << "._" << args->proto << "." << args->host << ". IN TLSA " << record->to_string()
+              << "\n";
   } else {
     std::cout << record->to_string() << "\n";
   }

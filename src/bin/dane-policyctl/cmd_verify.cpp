@@ -126,6 +126,49 @@ void print_text(const Verdict& verdict, std::ostream& out) {
   }
 }
 
+// The records, reference names and time of the command line, checked.
+Expected<Ok> fill_input(const po::variables_map& vm, MatchInput& input) {
+  for (const auto& text : vm["tlsa"].as<std::vector<std::string>>()) {
+    auto record = parse_tlsa(text);
+    if (!record) {
+      return make_error("--tlsa '" + text + "': " + record.error());
+    }
+    input.tlsa.push_back(std::move(*record));
+  }
+  if (vm.count("name") != 0) {
+    for (const auto& name : vm["name"].as<std::vector<std::string>>()) {
+      if (name.empty() || name.find_first_of(" \t\r\n") != std::string::npos) {
+        return make_error("--name '" + name + "' is not a host name");
+      }
+      input.reference_names.push_back(name);
+    }
+  }
+  if (vm.count("time") != 0) {
+    const std::string& text = vm["time"].as<std::string>();
+    long long value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < 0) {
+      return make_error("--time '" + text + "' is not a UNIX time (seconds since 1970)");
+    }
+    input.time = static_cast<std::time_t>(value);
+  }
+  return Ok{};
+}
+
+int exit_status(const Verdict& verdict) {
+  switch (verdict.status) {
+  case MatchStatus::Verified:
+    return k_exit_ok;
+  case MatchStatus::NotVerified:
+    return k_exit_negative;
+  case MatchStatus::NoUsableRecords:
+    std::cerr << "dane-policyctl verify: no usable TLSA record given (only DANE-TA(2) and DANE-EE(3) records with a "
+                 "known selector and matching type and well-formed data are usable for SMTP)\n";
+    return k_exit_usage;
+  }
+  return k_exit_usage;
+}
+
 } // namespace
 
 int cmd_verify(int argc, char** argv) {
@@ -163,29 +206,8 @@ int cmd_verify(int argc, char** argv) {
   }
 
   MatchInput input;
-  for (const auto& text : vm["tlsa"].as<std::vector<std::string>>()) {
-    auto record = parse_tlsa(text);
-    if (!record) {
-      return fail("--tlsa '" + text + "': " + record.error());
-    }
-    input.tlsa.push_back(std::move(*record));
-  }
-  if (vm.count("name") != 0) {
-    for (const auto& name : vm["name"].as<std::vector<std::string>>()) {
-      if (name.empty() || name.find_first_of(" \t\r\n") != std::string::npos) {
-        return fail("--name '" + name + "' is not a host name");
-      }
-      input.reference_names.push_back(name);
-    }
-  }
-  if (vm.count("time") != 0) {
-    const std::string& text = vm["time"].as<std::string>();
-    long long value = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < 0) {
-      return fail("--time '" + text + "' is not a UNIX time (seconds since 1970)");
-    }
-    input.time = static_cast<std::time_t>(value);
+  if (auto filled = fill_input(vm, input); !filled) {
+    return fail(filled.error());
   }
   auto chain = load_pem_chain_file(vm["chain"].as<std::string>());
   if (!chain) {
@@ -203,17 +225,7 @@ int cmd_verify(int argc, char** argv) {
   } else {
     print_text(verdict, std::cout);
   }
-  switch (verdict.status) {
-  case MatchStatus::Verified:
-    return k_exit_ok;
-  case MatchStatus::NotVerified:
-    return k_exit_negative;
-  case MatchStatus::NoUsableRecords:
-    std::cerr << "dane-policyctl verify: no usable TLSA record given (only DANE-TA(2) and DANE-EE(3) records with a "
-                 "known selector and matching type and well-formed data are usable for SMTP)\n";
-    return k_exit_usage;
-  }
-  return k_exit_usage;
+  return exit_status(verdict);
 }
 
 } // namespace dane::ctl

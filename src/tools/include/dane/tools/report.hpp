@@ -155,6 +155,8 @@ public:
 
 private:
   TimePoint classic_time(int month, int day, int hour, int minute, int second, std::int64_t usec);
+  // "Mon DD HH:MM:SS[.ffffff] " at the start of line; pos ends after the space.
+  Expected<TimePoint> parse_classic_stamp(std::string_view line, std::size_t& pos);
   MaillogOptions m_options;
   std::int64_t m_reference_year = 1970;
   // cache for local-time conversion: key = year*10000 + month*100 + day, hour -> offset
