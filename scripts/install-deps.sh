@@ -31,6 +31,8 @@ test_packages=(
   nsd ldnsutils unbound
   postfix
   clang libclang-rt-14-dev
+  # scripts/check-style.sh (CI): clang-format and clang-tidy (with run-clang-tidy)
+  clang-format clang-tidy
   python3 procps iproute2 man-db groff-base
   # systemd-socket-activate (the socket-activation test); util-linux: setpriv, unshare
   systemd util-linux

@@ -239,16 +239,26 @@ Expected<std::vector<std::uint8_t>> spki_der(EVP_PKEY* key) {
   return out;
 }
 
+namespace {
+
+// The record whose data is the matching type's digest of the selected DER.
+Expected<TlsaRecord> record_of(TlsaUsage usage, TlsaSelector selector, TlsaMatchingType mtype,
+                               const std::vector<std::uint8_t>& der) {
+  auto data = tlsa_digest(mtype, der);
+  if (!data) {
+    return make_error(data.error());
+  }
+  return TlsaRecord{usage, selector, mtype, std::move(*data)};
+}
+
+} // namespace
+
 Expected<TlsaRecord> make_tlsa(X509* cert, TlsaUsage usage, TlsaSelector selector, TlsaMatchingType mtype) {
   auto der = selected_der(cert, selector);
   if (!der) {
     return make_error(der.error());
   }
-  auto data = tlsa_digest(mtype, *der);
-  if (!data) {
-    return make_error(data.error());
-  }
-  return TlsaRecord{usage, selector, mtype, std::move(*data)};
+  return record_of(usage, selector, mtype, *der);
 }
 
 Expected<TlsaRecord> make_tlsa(EVP_PKEY* key, TlsaUsage usage, TlsaSelector selector, TlsaMatchingType mtype) {
@@ -260,11 +270,7 @@ Expected<TlsaRecord> make_tlsa(EVP_PKEY* key, TlsaUsage usage, TlsaSelector sele
   if (!der) {
     return make_error(der.error());
   }
-  auto data = tlsa_digest(mtype, *der);
-  if (!data) {
-    return make_error(data.error());
-  }
-  return TlsaRecord{usage, selector, mtype, std::move(*data)};
+  return record_of(usage, selector, mtype, *der);
 }
 
 } // namespace dane

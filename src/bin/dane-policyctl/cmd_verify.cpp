@@ -13,12 +13,6 @@
 #include <string>
 #include <vector>
 
-// GCC 12 reports a false "potential null pointer dereference" inside Boost's
-// typed_value<std::string>::notify (inlined std::string assignment) at -O2.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#include <boost/program_options.hpp>
-#pragma GCC diagnostic pop
 #include <nlohmann/json.hpp>
 #include <openssl/x509.h>
 
