@@ -132,10 +132,7 @@ protected:
     }
     s_rig = std::make_unique<DnsRig>();
     add_zones(*s_rig);
-    if (auto st = s_rig->start(); !st) {
-      ADD_FAILURE() << st.error();
-      s_rig.reset();
-    }
+    DnsRig::start_or_fail(s_rig);
   }
   static void TearDownTestSuite() {
     s_rig.reset();

@@ -94,10 +94,7 @@ protected:
                      ZoneSigning::BadSignature, "_25._tcp.mx.tlsabogus.test. TLSA"});
     // Secure, no TLSA anywhere: NOTFOUND in every mode.
     s_rig->add_zone({"none.test", "@ MX 10 mx\nmx A 127.0.0.2\n"});
-    if (auto st = s_rig->start(); !st) {
-      ADD_FAILURE() << st.error();
-      s_rig.reset();
-    }
+    DnsRig::start_or_fail(s_rig);
   }
   static void TearDownTestSuite() { s_rig.reset(); }
 

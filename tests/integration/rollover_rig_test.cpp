@@ -171,10 +171,7 @@ protected:
     if (dane::test::is_root()) {
       s_rig->add_lame_delegation("lame.test");
     }
-    if (auto started = s_rig->start(); !started) {
-      ADD_FAILURE() << "DNS rig: " << started.error();
-      s_rig.reset();
-    }
+    DnsRig::start_or_fail(s_rig);
   }
   static void TearDownTestSuite() {
     s_rig.reset();

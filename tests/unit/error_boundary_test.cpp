@@ -21,34 +21,12 @@
 #include "dane/daemon/server.hpp"
 #include "dane/daemon/service.hpp"
 #include "dane/verifier/tlsa.hpp"
+#include "fake_facts.hpp"
 
 namespace dane::policyd {
 namespace {
 
-DestinationFacts dane_only_facts(const std::string& key) {
-  DestinationFacts f;
-  f.next_hop.key = key;
-  f.next_hop.domain = key;
-  f.outcome = DestinationOutcome::DaneOnly;
-  f.mx_security = DnsSecurity::Secure;
-  f.reason = "the MX host has usable TLSA records";
-  HostResult h;
-  h.name = "mx." + key;
-  h.dnssec = DnsSecurity::Secure;
-  h.status = HostStatus::DaneUsable;
-  h.tlsa_base = h.name;
-  h.tlsa_owner = "_25._tcp." + h.name;
-  h.addresses = {"192.0.2.1"};
-  h.ttl = 300;
-  auto rec = parse_tlsa("3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6");
-  EXPECT_TRUE(rec) << (rec ? "" : rec.error());
-  if (rec) {
-    h.tlsa.push_back(*rec);
-  }
-  f.hosts.push_back(h);
-  f.ttl = 300;
-  return f;
-}
+using test::dane_only_facts;
 
 // A blocking socketmap client (a receive timeout only keeps a broken daemon from hanging the test).
 class Client {

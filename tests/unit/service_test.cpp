@@ -21,6 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include "dane/daemon/service.hpp"
+#include "fake_facts.hpp"
+#include "temp_dir.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -80,49 +82,10 @@ TEST(Verdict, DistinctTextsAreKeptApartAndExact) {
 // ------------------------------------------------------------------------------------------------------
 // PolicyService with an injected evaluator
 
-class TempDir {
-public:
-  TempDir() {
-    char tmpl[] = "/tmp/dane-service-test.XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    m_path = p != nullptr ? p : "";
-  }
-  ~TempDir() {
-    if (!m_path.empty()) {
-      std::string cmd = "rm -rf '" + m_path + "'";
-      [[maybe_unused]] int rc = std::system(cmd.c_str());
-    }
-  }
-  const std::string& path() const { return m_path; }
-
-private:
-  std::string m_path;
-};
+using test::TempDir;
 
 DestinationFacts facts_for(const std::string& key) {
-  DestinationFacts f;
-  f.next_hop.key = key;
-  f.next_hop.domain = key;
-  f.outcome = DestinationOutcome::DaneOnly;
-  f.mx_security = DnsSecurity::Secure;
-  f.reason = "the MX host has usable TLSA records";
-  HostResult h;
-  h.name = "mx." + key;
-  h.dnssec = DnsSecurity::Secure;
-  h.status = HostStatus::DaneUsable;
-  h.tlsa_base = h.name;
-  h.tlsa_owner = "_25._tcp." + h.name;
-  h.addresses = {"192.0.2.1"};
-  h.reason = "1 usable TLSA record at " + h.tlsa_owner;
-  h.ttl = 300;
-  auto rec = parse_tlsa("3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6");
-  EXPECT_TRUE(rec) << (rec ? "" : rec.error());
-  if (rec) {
-    h.tlsa.push_back(*rec);
-  }
-  f.hosts.push_back(h);
-  f.ttl = 300;
-  return f;
+  return test::dane_only_facts(key);
 }
 
 // Waits for `done` callbacks (they run on worker threads).
