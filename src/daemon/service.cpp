@@ -73,11 +73,7 @@ void PolicyService::shutdown() {
 
 std::string PolicyService::normalise(std::string_view key) {
   std::string out(key);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
+  ascii_lower_in_place(out);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Policy delegation codec (Postfix SMTPD_POLICY_README): name=value lines, an empty line, action=... replies.
 #include <algorithm>
 
+#include "dane/core/text.hpp"
 #include "dane/policy/codecs.hpp"
 
 namespace dane::policyd {
@@ -46,11 +47,7 @@ std::optional<std::string> PolicyRequest::recipient_domain() const {
   if (domain.empty()) {
     return std::nullopt;
   }
-  for (char& c : domain) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
+  ascii_lower_in_place(domain);
   return domain;
 }
 

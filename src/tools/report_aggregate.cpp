@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "dane/core/text.hpp"
 #include "dane/tools/report.hpp"
 #include "report_aggregate_detail.hpp"
 
@@ -17,17 +18,6 @@ namespace {
 bool dane_class(const std::string& policy) {
   return policy == "dane-only" || policy == "dane" || policy == "fingerprint" || policy == "secure" ||
          policy == "encrypt";
-}
-
-// ASCII lower case in place, on the reused scratch buffers of the per-line path: dane/core's
-// ascii_lower() returns a new string (an allocation per host per line) and its char overload is
-// out of line, so this loop stays local.
-void lower_in_place(std::string& s) {
-  for (auto& c : s) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
 }
 
 // "3 1 1 0123456789abcdef..." -> "3 1 1 01234567...89abcdef" (TLSA data logged head...tail).
@@ -190,7 +180,7 @@ void update_tlsa_set(DestinationSummary& d, HostHistory& hist, const HostVerdict
     records.resize(h.dnssec == "secure" ? h.tlsa.size() : 0);
     for (std::size_t i = 0; i < records.size(); ++i) {
       records[i] = h.tlsa[i];
-      lower_in_place(records[i]);
+      ascii_lower_in_place(records[i]);
     }
     if (records.size() > 1) {
       std::sort(records.begin(), records.end());
@@ -358,7 +348,7 @@ void Aggregator::add_verdict(const Verdict& v) {
     if (std::find(entry.indexed_hosts.begin(), entry.indexed_hosts.end(), hash) == entry.indexed_hosts.end()) {
       entry.indexed_hosts.push_back(hash);
       m_scratch_name = h.name;
-      lower_in_place(m_scratch_name);
+      ascii_lower_in_place(m_scratch_name);
       m_host_index.try_emplace(m_scratch_name, v.destination);
     }
   }
@@ -403,7 +393,7 @@ void Aggregator::add_verdict(const Verdict& v) {
   }
   for (const auto& h : v.hosts) {
     m_scratch_name = h.name;
-    lower_in_place(m_scratch_name);
+    ascii_lower_in_place(m_scratch_name);
     const std::string& name = m_scratch_name;
     HostHistory& hist = host_history(d, name, fnv_lower(name));
     update_tlsa_set(d, hist, h, name, v.time, probe_line, m_scratch_records);

@@ -33,6 +33,14 @@ void scrub_control_bytes(std::string& text);
 // ASCII lower case (DNS names, option values); bytes >= 0x80 are left as they are, whatever the locale.
 std::string ascii_lower(std::string_view text);
 char ascii_lower(char c);
+// The same, in place (inline: it runs on every request's key and every report line's host names).
+inline void ascii_lower_in_place(std::string& text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+}
 // "a, b, c" for join(items, ", "); "" for no items.
 std::string join(const std::vector<std::string>& items, std::string_view separator);
 
