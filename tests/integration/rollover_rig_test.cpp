@@ -25,7 +25,9 @@
 #include "dane/verifier/handles.hpp"
 #include "dane/verifier/tlsa.hpp"
 #include "dns_rig.hpp"
+#include "process.hpp"
 #include "smtp_server.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace {
@@ -78,52 +80,22 @@ struct CmdResult {
   json j; // parsed stdout when --json was given (null otherwise)
 };
 
-// Runs argv with stdout and stderr kept apart; kills the process group after `limit`.
-CmdResult run_cmd(const std::vector<std::string>& argv, const std::string& dir,
-                  const std::vector<std::string>& extra_env = {},
+// Runs argv with stdout and stderr kept apart (extra_env: "NAME=VALUE" strings); the process group is
+// killed after `limit`.
+CmdResult run_cmd(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {},
                   std::chrono::seconds limit = std::chrono::seconds(90)) {
-  static int counter = 0;
-  const std::string out_path = dir + "/out." + std::to_string(++counter);
-  const std::string err_path = dir + "/err." + std::to_string(counter);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    for (const auto& e : extra_env) {
-      ::putenv(const_cast<char*>(e.c_str()));
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-      args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
+  dane::test::RunOptions options;
+  options.timeout = limit;
+  for (const auto& e : extra_env) {
+    auto eq = e.find('=');
+    options.env.emplace_back(e.substr(0, eq), eq == std::string::npos ? "" : e.substr(eq + 1));
   }
+  dane::test::ProcessResult p = dane::test::run_process(argv, options);
+  EXPECT_FALSE(p.timed_out) << "timed out: " << argv[0];
   CmdResult r;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  while (true) {
-    pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) {
-      break;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      ADD_FAILURE() << "timed out: " << argv[0];
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(out_path);
-  r.err = read_file(err_path);
+  r.exit_code = p.exit_code;
+  r.out = std::move(p.output);
+  r.err = std::move(p.error_output);
   if (std::find(argv.begin(), argv.end(), "--json") != argv.end()) {
     r.j = json::parse(r.out, nullptr, false);
     EXPECT_FALSE(r.j.is_discarded()) << "stdout is not JSON:\n" << r.out << "\nstderr:\n" << r.err;
@@ -183,16 +155,11 @@ protected:
     const char* ctl = std::getenv("DANE_POLICYCTL");
     DANE_REQUIRE_OR_SKIP(ctl != nullptr, "DANE_POLICYCTL is not set (run through ctest)");
     m_policyctl = ctl;
-    char tmpl[] = "/tmp/rollover-rig-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    m_dir = tmpl;
+    m_tmp = std::make_unique<dane::test::TempDir>("rollover-rig");
+    m_dir = m_tmp->path();
     s_server->set_credentials(pki("leaf-p256.key"), pki("leaf-p256.chain.pem"));
   }
-  void TearDown() override {
-    if (!m_dir.empty()) {
-      std::filesystem::remove_all(m_dir);
-    }
-  }
+  void TearDown() override { m_tmp.reset(); }
 
   // Zone text: the MX host's address and its TLSA RRset (3 1 1 records of the given SPKI digests).
   static std::string zone_text(const std::vector<std::string>& spki_digests) {
@@ -226,7 +193,7 @@ protected:
     if (!text) {
       argv.push_back("--json");
     }
-    return run_cmd(argv, m_dir);
+    return run_cmd(argv);
   }
   std::string state_file() const { return m_dir + "/state.json"; }
 
@@ -243,6 +210,7 @@ protected:
   static inline std::unique_ptr<SmtpServer> s_server;
   static inline std::string s_address, s_port, s_p256, s_rsa, s_p384, s_int;
   std::string m_policyctl;
+  std::unique_ptr<dane::test::TempDir> m_tmp;
   std::string m_dir;
 };
 
@@ -454,7 +422,7 @@ TEST_F(RolloverRig, UsageErrorsExitTwo) {
   for (const auto& c : cases) {
     std::vector<std::string> argv{m_policyctl, "rollover"};
     argv.insert(argv.end(), c.args.begin(), c.args.end());
-    auto r = run_cmd(argv, m_dir);
+    auto r = run_cmd(argv);
     EXPECT_EQ(r.exit_code, 2) << describe(r);
     EXPECT_NE(r.err.find(c.says), std::string::npos) << c.says << "\n" << describe(r);
   }
@@ -487,7 +455,7 @@ TEST_F(RolloverRig, CertbotHookInstallsOnlyWhenSafe) {
       "DANE_RESOLVER_OPTS=" + resolver_opts,
       "DANE_POLICYCTL=" + m_policyctl,
   };
-  auto hook_run = [&] { return run_cmd({"bash", hook}, m_dir, env); };
+  auto hook_run = [&] { return run_cmd({"bash", hook}, env); };
   const std::string p256_chain = read_file(pki("leaf-p256.chain.pem"));
   const std::string rsa_chain = read_file(pki("leaf-rsa.chain.pem"));
 

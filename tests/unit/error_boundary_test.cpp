@@ -22,6 +22,7 @@
 #include "dane/daemon/service.hpp"
 #include "dane/verifier/tlsa.hpp"
 #include "fake_facts.hpp"
+#include "temp_dir.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -72,9 +73,7 @@ private:
 class ServerRig {
 public:
   ServerRig() {
-    char tmpl[] = "/tmp/dane-boundary-test.XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    m_dir = p != nullptr ? p : "";
+    m_dir = m_tmp.path();
     settings.mode = Mode::Native;
     settings.state_dir = m_dir;
     settings.workers = 2;
@@ -107,10 +106,6 @@ public:
     server.reset();
     service.reset();
     log.reset();
-    if (!m_dir.empty()) {
-      std::string cmd = "rm -rf '" + m_dir + "'";
-      [[maybe_unused]] int rc = std::system(cmd.c_str());
-    }
   }
   std::string socket_path() const { return m_dir + "/policyd.sock"; }
 
@@ -138,6 +133,7 @@ public:
   std::unique_ptr<PolicyService> service;
 
 private:
+  test::TempDir m_tmp{"boundary-test"};
   std::string m_dir;
   std::thread m_io_thread;
 };

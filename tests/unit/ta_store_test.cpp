@@ -13,6 +13,7 @@
 #include "dane/policy/policy_engine.hpp"
 #include "dane/policy/ta_store.hpp"
 #include "dane/verifier/pem.hpp"
+#include "temp_dir.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -67,13 +68,8 @@ DestinationFacts ta_facts(std::vector<TlsaRecord> tlsa) {
 
 class TrustAnchorStoreTest : public ::testing::Test {
 protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ta-store-test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    m_dir = tmpl;
-  }
-  void TearDown() override { fs::remove_all(m_dir); }
-  std::string m_dir;
+  dane::test::TempDir m_tmp{"ta-store-test"};
+  std::string m_dir = m_tmp.path();
 };
 
 TEST_F(TrustAnchorStoreTest, FullCertificateRecordGivesAContentNamedPemFile) {

@@ -17,6 +17,8 @@
 
 #include "dane/verifier/pem.hpp"
 #include "dane/verifier/tlsa.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace {
@@ -28,21 +30,11 @@ struct RunResult {
   std::string out;
 };
 
-// Runs `command` with /bin/sh, capturing stdout (stderr is folded in with 2>&1 by callers that want it).
+// Runs `command` with /bin/sh (the cross-checks are shell pipelines: openssl | sha256sum), capturing
+// stdout (callers that want stderr fold it in with 2>&1).
 RunResult run(const std::string& command) {
-  RunResult r;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return r;
-  }
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) {
-    r.out.append(buf.data(), n);
-  }
-  int status = ::pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  auto p = dane::test::run_process({"/bin/sh", "-c", command}, std::chrono::seconds(60), false);
+  return RunResult{p.exit_code, std::move(p.output)};
 }
 
 std::string trim(std::string s) {
@@ -218,10 +210,8 @@ INSTANTIATE_TEST_SUITE_P(KeyTypes, TlsaGen, ::testing::ValuesIn(k_key_types),
 TEST(TlsaGenFormats, TraditionalPrivateKeyFormats) {
   DANE_REQUIRE_OR_SKIP(!policyctl().empty(), "DANE_POLICYCTL is not set (run through ctest)");
   DANE_REQUIRE_OR_SKIP(!dane::test::find_program("openssl").empty(), "the openssl CLI is not installed");
-  char dir_template[] = "/tmp/tlsa_gen_test.XXXXXX";
-  const char* dir = ::mkdtemp(dir_template);
-  ASSERT_NE(dir, nullptr);
-  const std::string d = dir;
+  dane::test::TempDir tmp("tlsa-gen-test");
+  const std::string& d = tmp.path();
   for (const char* base : {"leaf-rsa", "leaf-p256"}) {
     const std::string out = d + "/" + base + ".trad.pem";
     ASSERT_EQ(run("openssl pkey -in '" + k_pki + base + ".key' -traditional -out '" + out + "'").status, 0);
@@ -233,7 +223,6 @@ TEST(TlsaGenFormats, TraditionalPrivateKeyFormats) {
     EXPECT_EQ(got.status, 0);
     EXPECT_EQ(got.out, "3 1 1 " + want.hex[1][1] + "\n") << base;
   }
-  std::filesystem::remove_all(d);
 }
 
 } // namespace
