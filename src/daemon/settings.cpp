@@ -142,6 +142,9 @@ Expected<std::map<std::string, ConfigValue>> read_config_file(const std::string&
     if (name.size() >= 2 && name.rfind("--", 0) == 0) {
       name = name.substr(2);
     }
+    if (name.empty()) { // "= value": an empty name matches every option (Boost throws "ambiguous")
+      return make_error(where + ": expected 'name = value', got '" + t + "'");
+    }
     const SettingSpec* spec = find_spec(name);
     if ((spec == nullptr && !is_resolver_option(name)) || name == "config") {
       return make_error(where + ": unknown option '" + name + "'");

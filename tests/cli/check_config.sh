@@ -124,6 +124,9 @@ check_bad unknown 'idle-timeuot = 10' "unknown option 'idle-timeuot'"
 check_bad mode 'mode = strict' "mode.*strict"
 check_bad anchor-dir "trust-anchor-file = $tmp/a-directory" "trust-anchor-file.*$tmp/a-directory: is a directory"
 check_bad unbound-dir "unbound-config = $tmp/a-directory" "unbound-config.*$tmp/a-directory: is a directory"
+# A line without a name (found by settings_fuzz): Boost found it "ambiguous" and threw; exit 1, no line.
+check_bad empty-name '= native' "expected 'name = value', got '= native'"
+check_bad dashes-only '-- = native' "expected 'name = value', got '-- = native'"
 
 # Problems only --check-config looks for (a plain start reports them as start-up failures).
 conf=$(bad_conf verdict-dir "verdict-log = $tmp/no-such-dir/verdicts.jsonl")
