@@ -14,13 +14,17 @@
 //
 // Failure modes: every line that cannot be parsed is counted and passed to a warning sink as
 // "FILE:LINE: malformed ...", and reading continues (a truncated last line after a crash, junk).
-// A truncated or corrupt gzip stream ends that file with a warning; what was read still counts.
+// A truncated or corrupt gzip stream ends that file with a warning; what was read still counts, and
+// ReadStats::read_errors tells the caller (dane-policyctl report exits 2 for it, and when
+// ReadStats::usable_lines is 0 while lines were malformed). A line longer than k_max_line_bytes is
+// skipped, not buffered, and counted as malformed.
 // Nothing is dropped silently: lines outside --since/--until or --domain are counted as filtered.
 //
-// Memory: streaming. Per destination the state is constant in the number of log lines: counters,
-// the current TLSA set per MX host, and for TLSRPT one entry per (MX host, TLSA set seen) with
-// failure counts keyed by (result type, address, reason). Maillog joins keep one pending TLS
-// session per smtp process id.
+// Memory: streaming; each open file holds at most one line (<= k_max_line_bytes) plus one read chunk
+// (256 KiB; gzip: one more for the compressed input), whatever the file's size. Per destination the
+// state is constant in the number of log lines: counters, the current TLSA set per MX host, and for
+// TLSRPT one entry per (MX host, TLSA set seen) with failure counts keyed by (result type, address,
+// reason). Maillog joins keep one pending TLS session per smtp process id.
 //
 // Trust: logs are untrusted text; nothing from them is executed or used as a path.
 #pragma once
