@@ -158,6 +158,9 @@ run 2 "--stats-name: 'dane'" -- "$DANE_POLICYD" --foreground --config /dev/null 
 run 2 "$tmp/a-directory: config file is a directory" -- "$DANE_POLICYD" --check-config --config "$tmp/a-directory"
 run 2 "$tmp/a-directory: config file is a directory" -- "$DANE_POLICYD" --foreground --config "$tmp/a-directory"
 run 2 "cannot read config file" -- "$DANE_POLICYD" --foreground --config "$tmp/no-such.conf"
+# A device that never ends (or a file over 1 MiB) is refused as too large, not read until memory runs out.
+run 2 "^/dev/zero: cannot read config file: '/dev/zero': input too large" -- \
+  "$DANE_POLICYD" --check-config --config /dev/zero
 for option in --trust-anchor-file --unbound-config; do
   run 2 "^$option $tmp/a-directory: is a directory" -- "$DANE_POLICYD" --check-config --config /dev/null \
     "$option" "$tmp/a-directory"
