@@ -7,7 +7,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -16,6 +15,7 @@
 #include <boost/program_options.hpp>
 
 #include "dane/daemon/resolver_options.hpp"
+#include "dane/verifier/pem.hpp"
 #include "dane/verifier/tlsa.hpp"
 
 #ifndef DANE_DEFAULT_CONFIG
@@ -119,10 +119,12 @@ Expected<std::map<std::string, ConfigValue>> read_config_file(const std::string&
   if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
     return make_error(path + ": config file is " + file_kind(st) + ", expected a file");
   }
-  std::ifstream in(path);
-  if (!in) {
-    return make_error(path + ": cannot read config file: " + std::strerror(errno));
+  // Read whole with a bound (a character device such as /dev/zero never ends; getline grew without one).
+  auto text = read_text_file(path, k_max_pem_file_bytes);
+  if (!text) {
+    return make_error(path + ": cannot read config file: " + text.error());
   }
+  std::istringstream in(*text);
   std::map<std::string, ConfigValue> out;
   std::string line;
   int number = 0;
@@ -141,6 +143,9 @@ Expected<std::map<std::string, ConfigValue>> read_config_file(const std::string&
     std::string value = trim(std::string_view(t).substr(eq + 1));
     if (name.size() >= 2 && name.rfind("--", 0) == 0) {
       name = name.substr(2);
+    }
+    if (name.empty()) { // "= value": an empty name matches every option (Boost throws "ambiguous")
+      return make_error(where + ": expected 'name = value', got '" + t + "'");
     }
     const SettingSpec* spec = find_spec(name);
     if ((spec == nullptr && !is_resolver_option(name)) || name == "config") {

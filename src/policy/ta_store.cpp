@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,14 +42,10 @@ bool write_atomically(const std::string& path, const std::string& content) {
   return true;
 }
 
+// A captured anchor is one certificate: bounded like every PEM input (a larger file is not ours).
 std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return std::nullopt;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = read_text_file(path);
+  return text ? std::optional<std::string>(std::move(*text)) : std::nullopt;
 }
 
 // A captured anchor as written by captured(): one PEM certificate.

@@ -276,6 +276,10 @@ bool warn_read_error(const std::string& path, const LineReader& reader, const Wa
   return true;
 }
 
+std::string too_long_text() {
+  return "line longer than " + std::to_string(k_max_line_bytes) + " bytes, skipped";
+}
+
 void warn_not_shown(const std::string& path, std::size_t shown, std::uint64_t malformed_in_file,
                     const WarningSink& warn) {
   if (shown > k_max_warnings_per_file) {
@@ -430,11 +434,14 @@ bool Aggregator::read_verdict_file(const std::string& path, const WarningSink& w
   while (r.next(line)) {
     ++m_stats.lines;
     std::string problem;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) {
+    if (r.last_line_too_long()) {
+      problem = detail::too_long_text();
+    } else if (line.find_first_not_of(" \t\r") == std::string_view::npos) {
       problem = "empty line";
     } else {
       auto st = parse_verdict_line(line, v);
       if (st) {
+        ++m_stats.usable_lines;
         add_verdict(v);
         continue;
       }
@@ -449,6 +456,7 @@ bool Aggregator::read_verdict_file(const std::string& path, const WarningSink& w
   }
   if (detail::warn_read_error(path, r, warn)) {
     ++m_stats.malformed;
+    ++m_stats.read_errors;
     ++malformed_here;
   }
   detail::warn_not_shown(path, shown, malformed_here, warn);

@@ -29,6 +29,8 @@ TlsaEpoch& epoch_at(HostHistory& h, TimePoint t);
 // The end of reading one input file: a warning when the reader stopped on malformed input (returns
 // whether it did), and one counting the malformed lines past the first k_max_warnings_per_file.
 bool warn_read_error(const std::string& path, const LineReader& reader, const WarningSink& warn);
+// The problem text for a line longer than k_max_line_bytes ("line longer than N bytes, skipped").
+std::string too_long_text();
 void warn_not_shown(const std::string& path, std::size_t shown, std::uint64_t malformed_in_file,
                     const WarningSink& warn);
 

@@ -1,4 +1,5 @@
 // Streaming line reader for dane-policyctl report: plain files and gzip (by magic bytes, multi-member).
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -65,37 +66,46 @@ public:
       const std::string_view buffered(m_buf);
       const std::size_t end = m_start < buffered.size() ? buffered.find('\n', m_start) : std::string_view::npos;
       if (end != std::string_view::npos) {
-        line = buffered.substr(m_start, end - m_start);
+        give(line, buffered.substr(m_start, end - m_start), false);
         m_start = end + 1;
-        ++m_line;
-        m_unterminated = false;
         return true;
       }
       if (m_eof) {
-        if (m_start < m_buf.size()) {
-          line = std::string_view(m_buf.data() + m_start, m_buf.size() - m_start);
+        if (m_skipping || m_start < m_buf.size()) {
+          give(line, buffered.substr(std::min(m_start, buffered.size())), true);
           m_start = m_buf.size();
-          ++m_line;
-          m_unterminated = true;
           return true;
         }
         return false;
       }
-      // Keep the partial line, read more.
-      if (m_start > 0) {
-        m_buf.erase(0, m_start);
-        m_start = 0;
+      if (m_skipping || m_buf.size() - m_start > k_max_line_bytes) {
+        // Too long to be a log line: drop what is buffered and skip to the next newline.
+        m_skipping = true;
+        m_buf.clear();
+      } else if (m_start > 0) {
+        m_buf.erase(0, m_start); // keep the partial line, read more
       }
+      m_start = 0;
       fill();
     }
   }
 
   std::size_t line_number() const override { return m_line; }
   bool last_line_unterminated() const override { return m_unterminated; }
+  bool last_line_too_long() const override { return m_too_long; }
   const std::string& error() const override { return m_error; }
   bool compressed() const override { return m_gzip; }
 
 private:
+  // Hands out one line (or, for one longer than k_max_line_bytes or skipped in part, an empty view).
+  void give(std::string_view& line, std::string_view text, bool unterminated) {
+    ++m_line;
+    m_unterminated = unterminated;
+    m_too_long = m_skipping || text.size() > k_max_line_bytes;
+    m_skipping = false;
+    line = m_too_long ? std::string_view() : text;
+  }
+
   // Reads raw bytes; returns 0 at EOF, -1 on error (m_error set).
   ssize_t read_raw(char* dst, std::size_t n) {
     for (;;) {
@@ -195,6 +205,8 @@ private:
   std::size_t m_start = 0;
   std::size_t m_line = 0;
   bool m_unterminated = false;
+  bool m_too_long = false;
+  bool m_skipping = false; // inside a line longer than k_max_line_bytes, not buffered
   bool m_eof = false;
   std::string m_error;
   bool m_gzip = false;

@@ -278,13 +278,24 @@ bool Aggregator::read_maillog_file(const std::string& path, const MaillogOptions
   };
   while (r.next(line)) {
     ++m_stats.maillog_lines;
+    const std::string where = path + ":" + std::to_string(r.line_number());
+    if (r.last_line_too_long()) {
+      ++m_stats.maillog_malformed;
+      capped(where + ": malformed log line: " + detail::too_long_text());
+      continue;
+    }
     if (line.empty()) {
       continue; // syslog files may hold empty lines; they carry nothing
     }
-    add_maillog_line(line, parser, path + ":" + std::to_string(r.line_number()), capped);
+    const std::uint64_t malformed = m_stats.maillog_malformed;
+    add_maillog_line(line, parser, where, capped);
+    if (m_stats.maillog_malformed == malformed) {
+      ++m_stats.usable_lines;
+    }
   }
   if (detail::warn_read_error(path, r, warn)) {
     ++m_stats.maillog_malformed;
+    ++m_stats.read_errors;
   }
   detail::warn_not_shown(path, shown, m_stats.maillog_malformed - before, warn);
   return true;

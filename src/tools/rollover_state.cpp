@@ -3,9 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,6 +13,7 @@
 
 #include "dane/core/fd.hpp"
 #include "dane/tools/rollover.hpp"
+#include "dane/verifier/pem.hpp"
 
 namespace dane::tools {
 
@@ -146,17 +145,17 @@ LoadedState load_state(const std::string& path, std::string_view host, std::uint
   LoadedState out;
   out.state.host = std::string(host);
   out.state.port = port;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    if (err != ENOENT) {
-      out.warning = "cannot read state file " + path + " (" + errno_text(err) + "); the wait clock starts again";
-    }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    return out; // the first run for this host
+  }
+  // A state file is a few hundred bytes per record; the PEM file bound is far above any real one.
+  auto text = read_text_file(path, k_max_pem_file_bytes);
+  if (!text) {
+    out.warning = "cannot read state file: " + text.error() + "; the wait clock starts again";
     return out;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto parsed = parse_state(text.str());
+  auto parsed = parse_state(*text);
   if (!parsed) {
     out.warning = "state file " + path + " is corrupt (" + parsed.error() + "); the wait clock starts again";
     return out;

@@ -1,12 +1,13 @@
 // PEM loading: certificates, chains and keys (contract: dane/verifier/pem.hpp).
 #include "dane/verifier/pem.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -14,6 +15,7 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 
+#include "dane/core/fd.hpp"
 #include "dane/verifier/openssl_error.hpp"
 
 namespace dane {
@@ -55,21 +57,46 @@ bool is_private_key_block(std::string_view name) {
 
 } // namespace
 
-Expected<std::string> read_text_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return make_error("cannot read '" + path + "': is a directory");
+Expected<std::string> read_text_file(const std::string& path, std::size_t limit) {
+  const std::string what = "cannot read '" + path + "': ";
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) {
+    return make_error(what + std::strerror(errno));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return make_error("cannot read '" + path + "': " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return make_error(what + std::strerror(errno));
   }
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) {
-    return make_error("cannot read '" + path + "': " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) {
+    return make_error(what + "is a directory");
   }
-  return content.str();
+  const std::string too_large = "'" + path + "': input too large (more than " + std::to_string(limit) + " bytes)";
+  // st_size only rejects early; the loop below enforces the bound for devices and pipes too.
+  if (S_ISREG(st.st_mode) && static_cast<std::uintmax_t>(st.st_size) > limit) {
+    return make_error(too_large);
+  }
+  std::string content;
+  constexpr std::size_t k_step = std::size_t{64} * 1024;
+  for (;;) {
+    const std::size_t room = limit + 1 - content.size(); // one byte beyond the limit tells "too large"
+    const std::size_t old = content.size();
+    content.resize(old + std::min(room, k_step));
+    const ssize_t n = ::read(fd.get(), content.data() + old, content.size() - old);
+    if (n < 0 && errno == EINTR) {
+      content.resize(old);
+      continue;
+    }
+    if (n < 0) {
+      return make_error(what + std::strerror(errno));
+    }
+    content.resize(old + static_cast<std::size_t>(n));
+    if (content.size() > limit) {
+      return make_error(too_large);
+    }
+    if (n == 0) {
+      return content;
+    }
+  }
 }
 
 Expected<PemBundle> parse_pem_bundle(std::string_view pem, const std::string& source) {

@@ -124,6 +124,9 @@ check_bad unknown 'idle-timeuot = 10' "unknown option 'idle-timeuot'"
 check_bad mode 'mode = strict' "mode.*strict"
 check_bad anchor-dir "trust-anchor-file = $tmp/a-directory" "trust-anchor-file.*$tmp/a-directory: is a directory"
 check_bad unbound-dir "unbound-config = $tmp/a-directory" "unbound-config.*$tmp/a-directory: is a directory"
+# A line without a name (found by settings_fuzz): Boost found it "ambiguous" and threw; exit 1, no line.
+check_bad empty-name '= native' "expected 'name = value', got '= native'"
+check_bad dashes-only '-- = native' "expected 'name = value', got '-- = native'"
 
 # Problems only --check-config looks for (a plain start reports them as start-up failures).
 conf=$(bad_conf verdict-dir "verdict-log = $tmp/no-such-dir/verdicts.jsonl")
@@ -155,6 +158,9 @@ run 2 "--stats-name: 'dane'" -- "$DANE_POLICYD" --foreground --config /dev/null 
 run 2 "$tmp/a-directory: config file is a directory" -- "$DANE_POLICYD" --check-config --config "$tmp/a-directory"
 run 2 "$tmp/a-directory: config file is a directory" -- "$DANE_POLICYD" --foreground --config "$tmp/a-directory"
 run 2 "cannot read config file" -- "$DANE_POLICYD" --foreground --config "$tmp/no-such.conf"
+# A device that never ends (or a file over 1 MiB) is refused as too large, not read until memory runs out.
+run 2 "^/dev/zero: cannot read config file: '/dev/zero': input too large" -- \
+  "$DANE_POLICYD" --check-config --config /dev/zero
 for option in --trust-anchor-file --unbound-config; do
   run 2 "^$option $tmp/a-directory: is a directory" -- "$DANE_POLICYD" --check-config --config /dev/null \
     "$option" "$tmp/a-directory"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CLI tests of `dane-policyctl report`: table, --json, --domain, --since/--until, gzip + rotation in any
-# order, malformed lines on stderr with FILE:LINE, exit codes (0 summarised, 2 nothing readable or
-# bad usage), --maillog in the three Postfix log formats, --tlsrpt shapes.
+# order, malformed lines on stderr with FILE:LINE, exit codes (0 summarised, 2 nothing readable, a
+# truncated or corrupt gzip file, or bad usage), --maillog in the three Postfix log formats, --tlsrpt shapes.
 set -u
 DANE_POLICYCTL=${DANE_POLICYCTL:?DANE_POLICYCTL not set}
 DATA=${DANE_TEST_DATA_DIR:?DANE_TEST_DATA_DIR not set}/report
@@ -96,9 +96,10 @@ expect_grep "rest summarised" '^ +junk\.example +dane +2 ' "$WORK/out"
 for i in $(seq 1 3000); do mk 2026-11-20T00:00:00Z dane; done | gzip >"$WORK/full.gz"
 head -c $(( $(stat -c %s "$WORK/full.gz") / 2 )) "$WORK/full.gz" >"$WORK/cut.gz"
 "$DANE_POLICYCTL" report "$WORK/cut.gz" >"$WORK/out" 2>"$WORK/err"
-expect_rc "truncated gzip" 0 $?
+expect_rc "truncated gzip is an input error" 2 $?
 expect_grep "truncated gzip reported" "cut\.gz:[0-9]+: malformed input, stopped reading: truncated gzip" "$WORK/err"
 expect_grep "truncated gzip partly read" '^ +rot\.example +dane +[0-9]+' "$WORK/out"
+expect_grep "truncated gzip: exit reason" "1 file\(s\) could not be read to the end" "$WORK/err"
 
 # --- exit 2: nothing readable, bad usage
 "$DANE_POLICYCTL" report "$WORK/does-not-exist" >"$WORK/out" 2>"$WORK/err"

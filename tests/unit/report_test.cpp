@@ -241,6 +241,60 @@ TEST(ReportReader, MissingFileIsAnError) {
   EXPECT_NE(r.error().find("/nonexistent/dir/verdicts.log"), std::string::npos);
 }
 
+// Lines of k_max_line_bytes pass whole; one byte more is skipped (empty, flagged) without losing the
+// lines around it, in plain and gzip files alike (issue 13 finding 6: memory grew with the longest line).
+void expect_line_bound(const std::string& path) {
+  auto r = rp::LineReader::open(path);
+  ASSERT_TRUE(r) << (r ? "" : r.error());
+  std::string_view line;
+  ASSERT_TRUE((*r)->next(line));
+  EXPECT_EQ(line, "before");
+  ASSERT_TRUE((*r)->next(line));
+  EXPECT_EQ(line.size(), rp::k_max_line_bytes);
+  EXPECT_FALSE((*r)->last_line_too_long());
+  ASSERT_TRUE((*r)->next(line));
+  EXPECT_TRUE((*r)->last_line_too_long());
+  EXPECT_TRUE(line.empty());
+  EXPECT_EQ((*r)->line_number(), 3u);
+  ASSERT_TRUE((*r)->next(line));
+  EXPECT_FALSE((*r)->last_line_too_long());
+  EXPECT_EQ(line, "after");
+  ASSERT_TRUE((*r)->next(line)); // 5 MB without a newline at the end of the file
+  EXPECT_TRUE((*r)->last_line_too_long());
+  EXPECT_TRUE((*r)->last_line_unterminated());
+  EXPECT_EQ((*r)->line_number(), 5u);
+  EXPECT_FALSE((*r)->next(line));
+  EXPECT_EQ((*r)->error(), "");
+}
+
+std::string bound_input() {
+  return "before\n" + std::string(rp::k_max_line_bytes, 'a') + "\n" + std::string(rp::k_max_line_bytes + 1, 'b') +
+         "\nafter\n" + std::string(std::size_t{5} << 20, 'c');
+}
+
+TEST(ReportReader, LineLongerThanTheBoundIsSkippedNotBuffered) {
+  TempDir dir;
+  write_file(dir.file("long.log"), bound_input());
+  expect_line_bound(dir.file("long.log"));
+}
+
+TEST(ReportReader, LineLongerThanTheBoundIsSkippedInGzip) {
+  TempDir dir;
+  append_gzip(dir.file("long.gz"), bound_input());
+  expect_line_bound(dir.file("long.gz"));
+}
+
+TEST(ReportReader, GzipWithBadTrailerCrcIsAnError) {
+  TempDir dir;
+  append_gzip(dir.file("crc.gz"), "one\ntwo\n");
+  std::string gz = slurp(dir.file("crc.gz"));
+  gz[gz.size() - 8] = static_cast<char>(gz[gz.size() - 8] ^ 1);
+  write_file(dir.file("crc.gz"), gz);
+  std::string error;
+  auto lines = read_all(dir.file("crc.gz"), &error);
+  EXPECT_NE(error.find("incorrect data check"), std::string::npos) << error;
+}
+
 // ---- verdict lines ---------------------------------------------------------------------------
 
 TEST(ReportVerdict, ParsesPinnedFieldsWithProbes) {

@@ -209,9 +209,14 @@ int cmd_report(int argc, char** argv) {
     std::cerr << "dane-policyctl report: no input could be read\n";
     return k_exit_usage;
   }
-  if (st.malformed + st.maillog_malformed > 0) {
-    std::cerr << "dane-policyctl report: " << (st.malformed + st.maillog_malformed)
-              << " malformed line(s) skipped (see above)\n";
+  const std::uint64_t malformed = st.malformed + st.maillog_malformed;
+  if (st.usable_lines == 0 && malformed > 0) {
+    std::cerr << "dane-policyctl report: no input line could be read (" << malformed
+              << " malformed line(s) or read error(s), see above)\n";
+    return k_exit_usage;
+  }
+  if (malformed > 0) {
+    std::cerr << "dane-policyctl report: " << malformed << " malformed line(s) skipped (see above)\n";
   }
   if (args.tlsrpt) {
     print_tlsrpt(agg, args, *filter);
@@ -219,6 +224,13 @@ int cmd_report(int argc, char** argv) {
     std::cout << rp::render_json(agg).dump(2) << "\n";
   } else {
     std::cout << rp::render_table(agg);
+  }
+  if (st.read_errors > 0) {
+    // What was read is summarised above, but a file that could not be read to its end (a truncated
+    // or corrupt gzip file, a read error) is an input error: the summary is incomplete.
+    std::cerr << "dane-policyctl report: " << st.read_errors
+              << " file(s) could not be read to the end (truncated or corrupt, see above)\n";
+    return k_exit_usage;
   }
   return k_exit_ok;
 }

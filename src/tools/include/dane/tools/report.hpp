@@ -14,13 +14,17 @@
 //
 // Failure modes: every line that cannot be parsed is counted and passed to a warning sink as
 // "FILE:LINE: malformed ...", and reading continues (a truncated last line after a crash, junk).
-// A truncated or corrupt gzip stream ends that file with a warning; what was read still counts.
+// A truncated or corrupt gzip stream ends that file with a warning; what was read still counts, and
+// ReadStats::read_errors tells the caller (dane-policyctl report exits 2 for it, and when
+// ReadStats::usable_lines is 0 while lines were malformed). A line longer than k_max_line_bytes is
+// skipped, not buffered, and counted as malformed.
 // Nothing is dropped silently: lines outside --since/--until or --domain are counted as filtered.
 //
-// Memory: streaming. Per destination the state is constant in the number of log lines: counters,
-// the current TLSA set per MX host, and for TLSRPT one entry per (MX host, TLSA set seen) with
-// failure counts keyed by (result type, address, reason). Maillog joins keep one pending TLS
-// session per smtp process id.
+// Memory: streaming; each open file holds at most one line (<= k_max_line_bytes) plus one read chunk
+// (256 KiB; gzip: one more for the compressed input), whatever the file's size. Per destination the
+// state is constant in the number of log lines: counters, the current TLSA set per MX host, and for
+// TLSRPT one entry per (MX host, TLSA set seen) with failure counts keyed by (result type, address,
+// reason). Maillog joins keep one pending TLS session per smtp process id.
 //
 // Trust: logs are untrusted text; nothing from them is executed or used as a path.
 #pragma once
@@ -56,7 +60,16 @@ Expected<TimePoint> parse_time_arg(std::string_view text, TimePoint now);
 TimePoint now_utc();
 
 // ---------------------------------------------------------------------------------------------
-// Streaming line reader over a plain or gzip file.
+// Streaming line reader over a plain or gzip file. Memory is bounded by k_max_line_bytes plus one
+// read chunk, whatever the file: a longer line is not buffered whole but skipped up to its newline
+// and returned as an empty view with last_line_too_long() set, so the caller can name FILE:LINE.
+//
+// The limit (1 MiB) is far above any line dane-policyd or Postfix writes: Postfix's syslog lines stay
+// under a few KB, and a verdict line carries each MX host's TLSA records in hex, which is a few KB for
+// real domains; four hosts each with the largest TLSA RRset one DNS message can carry (64 KB of data,
+// 128 KB as hex) stay under half of it.
+inline constexpr std::size_t k_max_line_bytes = std::size_t{1} << 20;
+
 class LineReader {
 public:
   static Expected<std::unique_ptr<LineReader>> open(const std::string& path);
@@ -68,7 +81,12 @@ public:
   virtual std::size_t line_number() const = 0;
   // True when the line last returned had no terminating newline (the file's last line).
   virtual bool last_line_unterminated() const = 0;
-  // Non-empty when reading stopped on an error (read error, truncated or corrupt gzip).
+  // True when the line last returned was longer than k_max_line_bytes: it was skipped, not read, and
+  // the view is empty.
+  virtual bool last_line_too_long() const = 0;
+  // Non-empty when reading stopped on an error (read error, truncated or corrupt gzip, data after
+  // the end of the gzip stream). A compressed file must end with a complete gzip member (its
+  // trailer checked by zlib: CRC-32 and length), else error() says so.
   virtual const std::string& error() const = 0;
   virtual bool compressed() const = 0;
 };
@@ -330,7 +348,9 @@ struct ReadStats {
   std::uint64_t files = 0;         // files read (at least partly)
   std::uint64_t unreadable = 0;    // files that could not be opened
   std::uint64_t lines = 0;         // lines seen
-  std::uint64_t malformed = 0;     // lines that could not be parsed
+  std::uint64_t malformed = 0;     // lines that could not be parsed (too long ones included)
+  std::uint64_t read_errors = 0;   // files (either kind) that stopped early: read error, bad gzip
+  std::uint64_t usable_lines = 0;  // lines of either kind that parsed (filtered ones included)
   std::uint64_t filtered = 0;      // valid lines outside --domain / --since / --until
   std::uint64_t probe_lines = 0;   // accepted "event":"probe" lines
   std::uint64_t monitor_lines = 0; // accepted evaluations made in monitor mode

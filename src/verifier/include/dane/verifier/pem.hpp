@@ -15,13 +15,17 @@
 // unreadable file, no PEM block at all, a malformed PEM block (bad base64, no END
 // line), a block whose DER does not parse, an encrypted private key (not
 // supported: no passphrase prompts), an unknown block type; for a CertChain also
-// "no certificate found (only keys)".
+// "no certificate found (only keys)"; a file larger than k_max_pem_file_bytes ("input too
+// large", naming the file and the limit; devices and pipes such as /dev/zero are read with the
+// same bound, never trusting the size the file system reports).
+// Memory: a file is read whole, so at most k_max_pem_file_bytes (+1) is held per input.
 // Trust: the input is untrusted; nothing here decides trust, it only parses.
 // Each certificate is parsed exactly once (parsing costs ~150 µs, docs/design.md §7).
 // No global state; thread-safe (the OpenSSL error queue is per thread and is
 // cleared after use).
 #pragma once
 
+#include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,8 +58,17 @@ Expected<PemBundle> load_pem_bundle_file(const std::string& path);
 Expected<CertChain> parse_pem_chain(std::string_view pem, const std::string& source = "chain");
 Expected<CertChain> load_pem_chain_file(const std::string& path);
 
-// Whole file contents; errors name the file and the OS error.
-Expected<std::string> read_text_file(const std::string& path);
+// The largest certificate, chain or key file read (1 MiB). No real input comes near it: a
+// certificate is 1-2 KB of DER (about 3 KB of PEM, 8 KB with `openssl x509 -text` around it), so a
+// chain of ten with 16384-bit RSA keys and a combined key + chain file stay under 100 KB, and even
+// a whole CA bundle (Mozilla's ~150 roots, ~220 KB) fits four times over. Above it the input is a
+// mistake (a log, a disk image, /dev/zero) and reading on would only use memory.
+inline constexpr std::size_t k_max_pem_file_bytes = std::size_t{1} << 20;
+
+// Whole file contents, at most `limit` bytes: a larger file (or an endless device or pipe) fails
+// with "'PATH': input too large (more than LIMIT bytes)" after reading at most LIMIT + 1 bytes.
+// Other errors name the file and the OS error; a directory is refused.
+Expected<std::string> read_text_file(const std::string& path, std::size_t limit = k_max_pem_file_bytes);
 
 // One PEM block of exactly `der`: "CERTIFICATE" when `selector` is Cert, "PUBLIC KEY" when Spki (the
 // data of a `2 0 0` / `2 1 0` TLSA record). An error when `der` does not parse as that, trailing bytes
