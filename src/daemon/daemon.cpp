@@ -50,12 +50,58 @@ std::optional<int> lookup_group(const std::string& name) {
   return static_cast<int>(gr->gr_gid);
 }
 
-void raise_fd_limit() {
+// Descriptors the daemon may need: per listener its socket, a spare (listener.hpp) and
+// --max-connections clients; plus a margin for the resolver's sockets, the logs, epoll and the
+// service's threads.
+rlim_t fd_budget(const Settings& settings, std::size_t listeners) {
+  constexpr rlim_t k_margin = 256;
+  constexpr rlim_t k_per_worker = 4;
+  const rlim_t per_listener = static_cast<rlim_t>(settings.max_connections) + 2;
+  return static_cast<rlim_t>(std::max<std::size_t>(listeners, 1)) * per_listener + k_margin +
+         k_per_worker * settings.workers;
+}
+
+std::string limit_text(rlim_t value) {
+  return value == RLIM_INFINITY ? std::string("unlimited") : std::to_string(value);
+}
+
+// Raises the soft RLIMIT_NOFILE to what --max-connections needs on `listeners` listeners, up
+// to the hard limit (the administrator's ceiling, e.g. systemd's LimitNOFILE=; not raised).
+// When the hard limit cannot hold it: a warning, not a refusal. The daemon still works there,
+// only fewer connections fit, and beyond the limit new ones are accepted and closed at once
+// (out-of-descriptors) instead of hanging; refusing to start would turn a capacity limit into an outage.
+void fit_fd_limit(const Settings& settings, std::size_t listeners, LogWriter& log) {
   struct rlimit rl {};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &rl);
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return;
   }
+  const rlim_t need = fd_budget(settings, listeners);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    const rlim_t soft = rl.rlim_max == RLIM_INFINITY ? need : std::min(need, rl.rlim_max);
+    struct rlimit raised = rl;
+    raised.rlim_cur = soft;
+    if (soft > rl.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      rl = raised;
+    }
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) {
+    return;
+  }
+  log.message(Severity::Warning, "fd-limit need=" + std::to_string(need) + " soft=" + limit_text(rl.rlim_cur) +
+                                     " hard=" + limit_text(rl.rlim_max) + ": the file descriptor limit cannot hold " +
+                                     "--max-connections " + std::to_string(settings.max_connections) + " on " +
+                                     std::to_string(listeners) + " listener(s); beyond it new connections are " +
+                                     "closed at once (raise the hard limit, e.g. LimitNOFILE=, or lower " +
+                                     "--max-connections)");
+}
+
+// Listeners the daemon will serve: those passed by the service manager and those configured
+// (an upper bound: a configured one may be served by a passed one).
+std::size_t listener_count(const Settings& settings, const std::vector<InheritedListener>& inherited) {
+  if (settings.stdio != StdioProtocol::None) {
+    return 1;
+  }
+  return inherited.size() + settings.socketmap.size() + settings.tcp_table.size() + settings.policy_service.size();
 }
 
 Status prepare_state_dir(const std::string& dir, const RunUser& user) {
@@ -521,7 +567,6 @@ void run_io(asio::io_context& io, LogWriter& log, Stats& stats) {
 int run_daemon(Settings settings) {
   const bool stdio = settings.stdio != StdioProtocol::None;
   std::signal(SIGPIPE, SIG_IGN);
-  raise_fd_limit();
   if (auto usage = check_log_target(settings, stdio)) {
     return *usage;
   }
@@ -542,6 +587,7 @@ int run_daemon(Settings settings) {
     return errors.fail(log_or.error());
   }
   std::unique_ptr<LogWriter> log = std::move(*log_or);
+  fit_fd_limit(settings, listener_count(settings, inherited), *log);
   prepare_files(settings, *run_user, inherited, *log);
   auto resolver_or = make_unbound_resolver(settings.resolver);
   if (!resolver_or) {
