@@ -408,7 +408,10 @@ private:
       return;
     }
     const auto now = std::chrono::steady_clock::now();
-    if (partial_deadline_passed(now)) {
+    auto timeout = m_ctx.settings.idle_timeout;
+    // A silent client with half a request is idle (the idle line below); one still sending is slow.
+    const bool idle_passed = m_last_activity + timeout <= now && !m_busy && m_jobs.empty();
+    if (partial_deadline_passed(now) && !idle_passed) {
       m_ctx.stats.request_timeout();
       m_ctx.log.message(Severity::Warning, "request-timeout peer=" + m_peer + " protocol=" + to_string(m_protocol) +
                                                " seconds=" + std::to_string(request_timeout().count()) +
@@ -416,7 +419,6 @@ private:
       close();
       return;
     }
-    auto timeout = m_ctx.settings.idle_timeout;
     // Waiting for an evaluation is not idleness; a client that reads none of its answers (a write
     // stuck since the last activity) is.
     if (m_busy || !m_jobs.empty()) {
