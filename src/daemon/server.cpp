@@ -147,7 +147,10 @@ void Server::closed(Session& session) {
 void Server::finish_if_drained() {
   // Checked after the handlers already queued: a connection accepted just before the listeners
   // closed (its accept completed, its handler not yet run) is handed over by one of them.
-  asio::post(m_io, [this] {
+  asio::post(m_io, [this, alive = std::weak_ptr<const bool>(m_alive)] {
+    if (alive.expired()) {
+      return; // the server is gone
+    }
     if (m_stopping && m_sessions.empty() && m_on_drained) {
       auto cb = std::move(m_on_drained);
       m_on_drained = nullptr;

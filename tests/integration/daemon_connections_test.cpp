@@ -9,6 +9,7 @@
 // port. Every wait has a generous deadline (an event is waited for, never timed).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -153,6 +154,43 @@ TEST_F(DaemonConnections, TricklingPartialRequestIsClosedAfterTheRequestDeadline
   EXPECT_EQ(connection_stats(path())["request_timeouts"], 1);
   EXPECT_TRUE(daemon->wait_for_output("request-timeout peer=", 10s)) << daemon->output();
   EXPECT_EQ(query(path(), ".example.test"), "NOTFOUND ");
+}
+
+// Finding 2a with --request-timeout shorter than --idle-timeout, on every protocol: tcp_table and
+// policy delegation requests trickling in are closed 1 s after their first byte (the idle timeout,
+// 60 s, is far away).
+TEST_F(DaemonConnections, RequestTimeoutAppliesToEveryProtocol) {
+  auto daemon = start({"--socketmap", "unix:" + path(), "--tcp-table", "inet:127.0.0.1:0", "--policy-service",
+                       "unix:" + path("policy"), "--idle-timeout", "60", "--request-timeout", "1"});
+  ASSERT_NE(daemon, nullptr);
+  auto port = daemon->tcp_port("tcp_table");
+  ASSERT_TRUE(port);
+  std::vector<RawClient> tricklers;
+  auto tcp_table = RawClient::tcp("127.0.0.1", *port);
+  auto policy = RawClient::unix_socket(path("policy"));
+  auto socketmap = RawClient::unix_socket(path());
+  ASSERT_TRUE(tcp_table && policy && socketmap);
+  tricklers.push_back(std::move(*tcp_table));
+  tricklers.push_back(std::move(*policy));
+  tricklers.push_back(std::move(*socketmap));
+  ASSERT_TRUE(tricklers[0].send("get exa"));
+  ASSERT_TRUE(tricklers[1].send("request=smtpd_access_policy\nrecipient=a"));
+  ASSERT_TRUE(tricklers[2].send("30:tlspolicy exa"));
+  std::vector<bool> closed(tricklers.size(), false);
+  std::vector<std::string> unused(tricklers.size());
+  const auto first_byte = Clock::now();
+  while (Clock::now() - first_byte < 4s && std::find(closed.begin(), closed.end(), false) != closed.end()) {
+    std::this_thread::sleep_for(250ms);
+    for (std::size_t i = 0; i < tricklers.size(); ++i) {
+      if (!closed[i]) {
+        closed[i] = read_outcome(tricklers[i].fd(), unused[i]) == Outcome::Closed || !tricklers[i].send("a");
+      }
+    }
+  }
+  EXPECT_TRUE(closed[0]) << "tcp_table client still connected";
+  EXPECT_TRUE(closed[1]) << "policy client still connected";
+  EXPECT_TRUE(closed[2]) << "socketmap client still connected";
+  EXPECT_EQ(connection_stats(path())["request_timeouts"], 3);
 }
 
 // Finding 2b: each listener has its own --max-connections. Twenty-five idle TCP connections on

@@ -123,6 +123,7 @@ private:
   bool m_stdio = false;
   std::function<void()> m_on_drained;
   std::chrono::steady_clock::time_point m_last_limited_warning{};
+  std::shared_ptr<const bool> m_alive = std::make_shared<const bool>(true); // for handlers posted to m_io
 };
 
 } // namespace dane::policyd
