@@ -21,6 +21,7 @@
 
 #include "dane/daemon/asio.hpp"
 #include "dane/daemon/error_boundary.hpp"
+#include "dane/daemon/fd_limit.hpp"
 #include "dane/daemon/server.hpp"
 #include "dane/daemon/service.hpp"
 #include "dane/daemon/stats.hpp"
@@ -48,51 +49,6 @@ std::optional<int> lookup_group(const std::string& name) {
     return std::nullopt;
   }
   return static_cast<int>(gr->gr_gid);
-}
-
-// Descriptors the daemon may need: per listener its socket, a spare (listener.hpp) and
-// --max-connections clients; plus a margin for the resolver's sockets, the logs, epoll and the
-// service's threads.
-rlim_t fd_budget(const Settings& settings, std::size_t listeners) {
-  constexpr rlim_t k_margin = 256;
-  constexpr rlim_t k_per_worker = 4;
-  const rlim_t per_listener = static_cast<rlim_t>(settings.max_connections) + 2;
-  return static_cast<rlim_t>(std::max<std::size_t>(listeners, 1)) * per_listener + k_margin +
-         k_per_worker * settings.workers;
-}
-
-std::string limit_text(rlim_t value) {
-  return value == RLIM_INFINITY ? std::string("unlimited") : std::to_string(value);
-}
-
-// Raises the soft RLIMIT_NOFILE to what --max-connections needs on `listeners` listeners, up
-// to the hard limit (the administrator's ceiling, e.g. systemd's LimitNOFILE=; not raised).
-// When the hard limit cannot hold it: a warning, not a refusal. The daemon still works there,
-// only fewer connections fit, and beyond the limit new ones are accepted and closed at once
-// (out-of-descriptors) instead of hanging; refusing to start would turn a capacity limit into an outage.
-void fit_fd_limit(const Settings& settings, std::size_t listeners, LogWriter& log) {
-  struct rlimit rl {};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-    return;
-  }
-  const rlim_t need = fd_budget(settings, listeners);
-  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-    const rlim_t soft = rl.rlim_max == RLIM_INFINITY ? need : std::min(need, rl.rlim_max);
-    struct rlimit raised = rl;
-    raised.rlim_cur = soft;
-    if (soft > rl.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
-      rl = raised;
-    }
-  }
-  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) {
-    return;
-  }
-  log.message(Severity::Warning, "fd-limit need=" + std::to_string(need) + " soft=" + limit_text(rl.rlim_cur) +
-                                     " hard=" + limit_text(rl.rlim_max) + ": the file descriptor limit cannot hold " +
-                                     "--max-connections " + std::to_string(settings.max_connections) + " on " +
-                                     std::to_string(listeners) + " listener(s); beyond it new connections are " +
-                                     "closed at once (raise the hard limit, e.g. LimitNOFILE=, or lower " +
-                                     "--max-connections)");
 }
 
 // Listeners the daemon will serve: those passed by the service manager and those configured
