@@ -41,6 +41,18 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool k_sanitizer_build = true; // GCC, -fsanitize=address (scripts/test.sh --asan)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool k_sanitizer_build = true; // Clang
+#else
+constexpr bool k_sanitizer_build = false;
+#endif
+#else
+constexpr bool k_sanitizer_build = false;
+#endif
+
 std::string netstring(const std::string& payload) {
   return std::to_string(payload.size()) + ":" + payload + ",";
 }
@@ -229,6 +241,11 @@ TEST_F(DaemonConnections, TcpFloodCannotLockTheUnixSocketOut) {
 // connection open, as Postfix does) all get an answer or a close, none hangs in the backlog; the
 // daemon warns at start that the limit cannot hold --max-connections, and serves on afterwards.
 TEST_F(DaemonConnections, LowDescriptorLimitClosesInsteadOfHanging) {
+  if (k_sanitizer_build) {
+    // UBSan's vptr check tests memory through a pipe it opens: in a process with no descriptor
+    // left it reports every virtual call as invalid and aborts. The plain build runs this test.
+    GTEST_SKIP() << "not under the sanitizers: their runtime needs free descriptors itself";
+  }
   auto daemon = start({"--socketmap", "unix:" + path()}, {"prlimit", "--nofile=64:64"});
   ASSERT_NE(daemon, nullptr);
   EXPECT_NE(daemon->output().find("fd-limit need="), std::string::npos) << daemon->output();
