@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -21,6 +20,7 @@
 
 #include "dane/daemon/asio.hpp"
 #include "dane/daemon/error_boundary.hpp"
+#include "dane/daemon/fd_limit.hpp"
 #include "dane/daemon/server.hpp"
 #include "dane/daemon/service.hpp"
 #include "dane/daemon/stats.hpp"
@@ -50,12 +50,13 @@ std::optional<int> lookup_group(const std::string& name) {
   return static_cast<int>(gr->gr_gid);
 }
 
-void raise_fd_limit() {
-  struct rlimit rl {};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &rl);
+// Listeners the daemon will serve: those passed by the service manager and those configured
+// (an upper bound: a configured one may be served by a passed one).
+std::size_t listener_count(const Settings& settings, const std::vector<InheritedListener>& inherited) {
+  if (settings.stdio != StdioProtocol::None) {
+    return 1;
   }
+  return inherited.size() + settings.socketmap.size() + settings.tcp_table.size() + settings.policy_service.size();
 }
 
 Status prepare_state_dir(const std::string& dir, const RunUser& user) {
@@ -521,7 +522,6 @@ void run_io(asio::io_context& io, LogWriter& log, Stats& stats) {
 int run_daemon(Settings settings) {
   const bool stdio = settings.stdio != StdioProtocol::None;
   std::signal(SIGPIPE, SIG_IGN);
-  raise_fd_limit();
   if (auto usage = check_log_target(settings, stdio)) {
     return *usage;
   }
@@ -542,6 +542,7 @@ int run_daemon(Settings settings) {
     return errors.fail(log_or.error());
   }
   std::unique_ptr<LogWriter> log = std::move(*log_or);
+  fit_fd_limit(settings, listener_count(settings, inherited), *log);
   prepare_files(settings, *run_user, inherited, *log);
   auto resolver_or = make_unbound_resolver(settings.resolver);
   if (!resolver_or) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +24,31 @@ using tcp = asio::ip::tcp;
 namespace dane::policyd {
 namespace {
 
+// The identity of a socket file (device and inode), recorded right after bind().
+struct FileIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool known = false;
+};
+
+FileIdentity identity_of(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || ::lstat(path.c_str(), &st) != 0) {
+    return {};
+  }
+  return FileIdentity{st.st_dev, st.st_ino, true};
+}
+
+// A descriptor kept in reserve, freed for a moment when the process is out of descriptors so that
+// waiting connections can be accepted and closed instead of hanging in the backlog.
+Fd open_spare_descriptor() {
+  return Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
+bool out_of_descriptors(const error_code& ec) {
+  return ec.category() == boost::system::system_category() && (ec.value() == EMFILE || ec.value() == ENFILE);
+}
+
 template <typename Proto> class AcceptorListener final : public Listener {
 public:
   using Acceptor = typename Proto::acceptor;
@@ -31,9 +57,29 @@ public:
   AcceptorListener(const ListenerContext& context, Protocol protocol, Acceptor acceptor, std::string description,
                    std::string socket_file)
       : m_ctx(context), m_protocol(protocol), m_acceptor(std::move(acceptor)), m_description(std::move(description)),
-        m_socket_file(std::move(socket_file)), m_retry(context.io) {}
+        m_socket_file(std::move(socket_file)), m_socket_identity(identity_of(m_socket_file)), m_retry(context.io),
+        m_spare(open_spare_descriptor()) {}
 
-  void start() override { accept(); }
+  void start() override {
+    error_code ec;
+    m_acceptor.non_blocking(true, ec); // accept_pending() and shed_backlog() must never wait
+    accept();
+  }
+  void accept_pending() override {
+    if (m_closed) {
+      return;
+    }
+    for (;;) {
+      Socket socket(m_ctx.io);
+      error_code ec;
+      m_acceptor.accept(socket, ec);
+      if (ec) {
+        return; // would_block: the backlog is empty (other errors: closing resets the rest)
+      }
+      run_guarded(m_ctx.log, m_ctx.stats, "accepting a connection on " + m_description,
+                  [&] { on_accept(std::move(socket)); });
+    }
+  }
   void close() override {
     error_code ec;
     m_closed = true;
@@ -41,7 +87,23 @@ public:
     m_acceptor.close(ec);
   }
   std::string description() const override { return to_string(m_protocol) + " " + m_description; }
+  bool is_unix() const override { return std::is_same_v<Proto, stream_protocol>; }
   std::string socket_file() const override { return m_socket_file; }
+  void remove_socket_file() override {
+    if (m_socket_file.empty() || !m_socket_identity.known) {
+      return;
+    }
+    const FileIdentity now = identity_of(m_socket_file);
+    if (!now.known) {
+      return; // gone already
+    }
+    if (now.device != m_socket_identity.device || now.inode != m_socket_identity.inode) {
+      m_ctx.log.message(Severity::Info,
+                        "socket-kept path=" + m_socket_file + ": bound again by another server since; left in place");
+      return;
+    }
+    ::unlink(m_socket_file.c_str());
+  }
 
 private:
   void accept() {
@@ -49,18 +111,23 @@ private:
       return;
     }
     m_acceptor.async_accept([this](const error_code& ec, Socket socket) {
-      if (m_closed || ec == asio::error::operation_aborted) {
+      if (ec == asio::error::operation_aborted) {
+        return;
+      }
+      if (m_closed) {
+        if (!ec) { // accepted just before the stop closed the listener: its requests are answered too
+          run_guarded(m_ctx.log, m_ctx.stats, "accepting a connection on " + m_description,
+                      [&] { hand_over(std::move(socket)); });
+        }
         return;
       }
       if (ec) {
-        // EMFILE and friends: warn, back off briefly, keep serving the open connections.
-        m_ctx.sink.warn_limited("accept on " + description() + " failed: " + ec.message());
-        m_retry.expires_after(std::chrono::milliseconds(100));
-        m_retry.async_wait([this](const error_code& e) {
-          if (!e) {
-            accept();
-          }
-        });
+        if (out_of_descriptors(ec)) {
+          shed_backlog(ec);
+        } else {
+          m_ctx.sink.warn_limited("accept on " + description() + " failed: " + ec.message());
+        }
+        pause();
         return;
       }
       run_guarded(m_ctx.log, m_ctx.stats, "accepting a connection on " + m_description,
@@ -69,10 +136,45 @@ private:
     });
   }
 
-  void on_accept(Socket socket) {
-    if (!m_ctx.sink.admit(*this)) {
-      return;
+  // Backs off briefly (no busy loop on a persistent error); open connections go on being served.
+  void pause() {
+    m_retry.expires_after(std::chrono::milliseconds(100));
+    m_retry.async_wait([this](const error_code& e) {
+      if (!e) {
+        accept();
+      }
+    });
+  }
+
+  // Out of descriptors: frees the spare one, accepts and closes every waiting connection (their
+  // clients see the connection closed at once instead of waiting in the backlog), takes the
+  // spare back.
+  void shed_backlog(const error_code& ec) {
+    m_spare.reset();
+    std::size_t closed = 0;
+    for (;;) {
+      const int fd = ::accept4(m_acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) {
+        break; // EAGAIN: none left; EMFILE: another thread took the freed descriptor
+      }
+      ::close(fd);
+      ++closed;
+      m_ctx.stats.connection_refused();
+      m_ctx.stats.connection_out_of_fds();
     }
+    m_spare = open_spare_descriptor();
+    m_ctx.sink.warn_limited("out-of-descriptors listener=\"" + description() + "\" closed=" + std::to_string(closed) +
+                            " error=\"" + ec.message() +
+                            "\": new connections are closed at once while no file descriptor is free");
+  }
+
+  void on_accept(Socket socket) {
+    if (m_ctx.sink.admit(*this)) {
+      hand_over(std::move(socket));
+    }
+  }
+
+  void hand_over(Socket socket) {
     std::string peer = m_description;
     if constexpr (std::is_same_v<Proto, tcp>) {
       error_code ec;
@@ -88,7 +190,7 @@ private:
       m_ctx.sink.warn_limited("cannot take over a new connection on " + description() + ": " + ec.message());
       return;
     }
-    m_ctx.sink.open(m_protocol, make_socket_transport(m_ctx.poller, fd), std::move(peer));
+    m_ctx.sink.open(*this, m_protocol, make_socket_transport(m_ctx.poller, fd), std::move(peer));
   }
 
   ListenerContext m_ctx;
@@ -96,7 +198,9 @@ private:
   Acceptor m_acceptor;
   std::string m_description;
   std::string m_socket_file;
+  FileIdentity m_socket_identity;
   asio::steady_timer m_retry;
+  Fd m_spare;
   bool m_closed = false;
 };
 

@@ -1,8 +1,6 @@
 // The server of dane-policyd: owns the listeners and the sessions, and stops gracefully.
 #include "dane/daemon/server.hpp"
 
-#include <unistd.h>
-
 #include "dane/daemon/connection_poller.hpp"
 
 namespace asio = boost::asio;
@@ -18,10 +16,18 @@ Server::~Server() {
   for (auto& l : m_listeners) {
     l->close();
   }
-  auto sessions = m_sessions;
-  for (const auto& s : sessions) {
+  for (const auto& s : all_sessions()) {
     s->close();
   }
+}
+
+std::vector<std::shared_ptr<Session>> Server::all_sessions() const {
+  std::vector<std::shared_ptr<Session>> out;
+  out.reserve(m_sessions.size());
+  for (const auto& [raw, open] : m_sessions) {
+    out.push_back(open.session);
+  }
+  return out;
 }
 
 Status Server::bind(const SocketOwnership& ownership) {
@@ -67,18 +73,30 @@ bool Server::admit(const Listener& listener) {
   if (m_stopping) {
     return false;
   }
-  if (m_sessions.size() >= m_settings.max_connections) {
+  // Each listener has its own pool: a flood on one (say the TCP listener any local user can
+  // reach) never locks Postfix out of another (its unix socket).
+  if (auto it = m_per_listener.find(&listener);
+      it != m_per_listener.end() && it->second >= m_settings.max_connections) {
     m_stats.connection_refused();
+    m_stats.connection_refused_at(listener.is_unix());
     warn_limited("too many connections (--max-connections " + std::to_string(m_settings.max_connections) +
-                 "); closing a new one on " + listener.description());
+                 " per listener); closing a new one on " + listener.description());
     return false;
   }
   return true;
 }
 
-void Server::open(Protocol protocol, std::unique_ptr<Transport> transport, std::string peer) {
+void Server::open(const Listener& listener, Protocol protocol, std::unique_ptr<Transport> transport, std::string peer) {
+  open_session(&listener, protocol, std::move(transport), std::move(peer));
+}
+
+void Server::open_session(const Listener* listener, Protocol protocol, std::unique_ptr<Transport> transport,
+                          std::string peer) {
   auto session = make_session(session_context(), protocol, std::move(transport), std::move(peer));
-  m_sessions.insert(session);
+  m_sessions.emplace(session.get(), OpenSession{session, listener});
+  if (listener != nullptr) {
+    ++m_per_listener[listener];
+  }
   session->start();
 }
 
@@ -100,7 +118,8 @@ Status Server::serve_stdio(StdioProtocol protocol, int in, int out) {
   try {
     auto transport = make_stdio_transport(m_io, in, out);
     m_stdio = true;
-    open(protocol == StdioProtocol::Policy ? Protocol::Policy : Protocol::Socketmap, std::move(transport), "stdio");
+    open_session(nullptr, protocol == StdioProtocol::Policy ? Protocol::Policy : Protocol::Socketmap,
+                 std::move(transport), "stdio");
   } catch (const boost::system::system_error& ex) {
     return make_error(std::string("--stdio: cannot use standard input/output: ") + ex.code().message());
   }
@@ -108,54 +127,68 @@ Status Server::serve_stdio(StdioProtocol protocol, int in, int out) {
 }
 
 void Server::closed(Session& session) {
-  for (auto it = m_sessions.begin(); it != m_sessions.end(); ++it) {
-    if (it->get() == &session) {
-      m_sessions.erase(it);
-      break;
+  if (auto it = m_sessions.find(&session); it != m_sessions.end()) {
+    if (const Listener* listener = it->second.listener; listener != nullptr) {
+      if (auto count = m_per_listener.find(listener); count != m_per_listener.end() && --count->second == 0) {
+        m_per_listener.erase(count);
+      }
     }
+    m_sessions.erase(it);
   }
   if (m_stdio && !m_stopping) {
     stop(); // the one stdio client is gone: done
     return;
   }
-  if (m_stopping && m_sessions.empty() && m_on_drained) {
-    auto cb = std::move(m_on_drained);
-    m_on_drained = nullptr;
-    cb();
+  if (m_stopping && m_sessions.empty()) {
+    finish_if_drained();
   }
+}
+
+void Server::finish_if_drained() {
+  // Checked after the handlers already queued: a connection accepted just before the listeners
+  // closed (its accept completed, its handler not yet run) is handed over by one of them.
+  asio::post(m_io, [this, alive = std::weak_ptr<const bool>(m_alive)] {
+    if (alive.expired()) {
+      return; // the server is gone
+    }
+    if (m_stopping && m_sessions.empty() && m_on_drained) {
+      auto cb = std::move(m_on_drained);
+      m_on_drained = nullptr;
+      cb();
+    }
+  });
 }
 
 void Server::stop() {
   if (m_stopping) {
     return;
   }
+  // Connections already waiting in the backlog sent their requests too: take them over first
+  // (closing a listener would reset them unanswered).
+  for (auto& l : m_listeners) {
+    l->accept_pending();
+  }
   m_stopping = true;
   for (auto& l : m_listeners) {
     l->close();
   }
-  std::vector<std::shared_ptr<Session>> sessions(m_sessions.begin(), m_sessions.end());
-  for (const auto& s : sessions) {
+  for (const auto& s : all_sessions()) {
     s->drain();
   }
-  if (m_sessions.empty() && m_on_drained) {
-    auto cb = std::move(m_on_drained);
-    m_on_drained = nullptr;
-    cb();
+  if (m_sessions.empty()) {
+    finish_if_drained();
   }
 }
 
 void Server::close_all() {
-  std::vector<std::shared_ptr<Session>> sessions(m_sessions.begin(), m_sessions.end());
-  for (const auto& s : sessions) {
+  for (const auto& s : all_sessions()) {
     s->close();
   }
 }
 
 void Server::remove_socket_files() {
   for (auto& l : m_listeners) {
-    if (auto f = l->socket_file(); !f.empty()) {
-      ::unlink(f.c_str());
-    }
+    l->remove_socket_file();
   }
 }
 

@@ -1,6 +1,7 @@
 // Session: one client connection of dane-policyd (requests in, replies out, in order).
 #include "dane/daemon/session.hpp"
 
+#include <algorithm>
 #include <array>
 #include <deque>
 #include <optional>
@@ -30,13 +31,18 @@ public:
 
   void start() override {
     m_ctx.stats.connection_opened();
+    m_draining = m_ctx.connections.stopping(); // accepted from the backlog while stopping
     touch();
     arm_idle(m_last_activity + m_ctx.settings.idle_timeout);
-    read_more();
+    process_next(); // reads (draining: takes in what has arrived and answers it)
   }
 
-  // Server stopping: finish what was asked, then close.
-  void drain() override { maybe_finish(); }
+  // Server stopping: take in what the client already sent (read without waiting), answer it,
+  // then close.
+  void drain() override {
+    m_draining = true;
+    process_next();
+  }
 
   void close() override {
     if (m_closed) {
@@ -71,9 +77,19 @@ private:
   // until it catches up, so such a client cannot make the daemon buffer without bound.
   static constexpr std::size_t k_max_pending_output = std::size_t{256} * 1024;
 
+  bool paused() const { return m_jobs.size() >= k_max_queued_jobs || m_out_pending.size() >= k_max_pending_output; }
+
   void read_more() {
-    if (m_reading || m_read_done || m_closed || m_jobs.size() >= k_max_queued_jobs ||
-        m_out_pending.size() >= k_max_pending_output) {
+    if (m_read_done || m_closed || paused()) {
+      return;
+    }
+    if (m_draining) {
+      take_arrived();
+      if (m_read_done || m_closed || paused()) {
+        return;
+      }
+    }
+    if (m_reading) {
       return;
     }
     m_reading = true;
@@ -88,21 +104,46 @@ private:
       return;
     }
     if (ec) {
-      // EOF (possibly a half-close): answer what is pending, then close. Other errors likewise.
-      m_read_done = true;
-      if (ec != asio::error::eof && ec != asio::error::operation_aborted && ec != asio::error::connection_reset) {
-        m_ctx.log.message(Severity::Warning, "read error from " + m_peer + ": " + ec.message());
-      }
-      if (mid_request()) {
-        m_ctx.log.message(Severity::Warning, "connection from " + m_peer + " closed in the middle of a " +
-                                                 to_string(m_protocol) + " request");
-      }
+      end_of_input(ec);
       maybe_finish();
       return;
     }
     decode(std::string_view(m_buffer.data(), n), touch());
     process_next();
-    read_more();
+  }
+
+  // EOF (possibly a half-close): answer what is pending, then close. Other errors likewise.
+  void end_of_input(const error_code& ec) {
+    m_read_done = true;
+    m_partial = false;
+    if (ec != asio::error::eof && ec != asio::error::operation_aborted && ec != asio::error::connection_reset) {
+      m_ctx.log.message(Severity::Warning, "read error from " + m_peer + ": " + ec.message());
+    }
+    if (mid_request()) {
+      m_ctx.log.message(Severity::Warning, "connection from " + m_peer + " closed in the middle of a " +
+                                               to_string(m_protocol) + " request");
+    }
+  }
+
+  // Draining: the requests the client sent before the stop are in the socket already; take them
+  // in without waiting. Input ends when nothing more is there (unless a request is cut in half:
+  // its rest is waited for, within the request timeout and the drain deadline).
+  void take_arrived() {
+    while (!m_read_done && !m_closed && !paused()) {
+      error_code ec;
+      const std::size_t n = m_transport->read_now(asio::buffer(m_buffer), ec);
+      if (ec == asio::error::would_block) {
+        if (!mid_request()) {
+          m_read_done = true;
+        }
+        return;
+      }
+      if (ec) {
+        end_of_input(ec);
+        return;
+      }
+      decode(std::string_view(m_buffer.data(), n), touch());
+    }
   }
 
   bool mid_request() const { return m_decoder->mid_request(); }
@@ -116,8 +157,35 @@ private:
   }
 
   void decode(std::string_view bytes, std::chrono::steady_clock::time_point now) {
+    const bool was_partial = mid_request();
+    const std::size_t queued = m_jobs.size();
     if (const CodecError* error = m_decoder->feed(bytes, now, m_jobs)) {
       bad_input(*error);
+    }
+    note_partial(was_partial && m_jobs.size() == queued, now);
+  }
+
+  // The partial-request deadline (slowloris): a request must be complete request_timeout() after
+  // its first byte, however steadily its bytes trickle in.
+  std::chrono::seconds request_timeout() const {
+    const Settings& s = m_ctx.settings;
+    return s.request_timeout.count() > 0 ? s.request_timeout : s.idle_timeout;
+  }
+
+  // After decoding bytes received at `now`: starts the clock when a new request began (one not
+  // `continued` from before), stops it when no request is partial.
+  void note_partial(bool continued, std::chrono::steady_clock::time_point now) {
+    if (!mid_request() || m_read_done) {
+      m_partial = false;
+      return;
+    }
+    if (m_partial && continued) {
+      return;
+    }
+    m_partial = true;
+    m_partial_since = now;
+    if (auto deadline = now + request_timeout(); deadline < m_timer_at) {
+      arm_idle(deadline);
     }
   }
 
@@ -181,6 +249,18 @@ private:
   }
 
   void process_next() {
+    for (;;) {
+      run_jobs();
+      const std::size_t queued = m_jobs.size();
+      read_more(); // draining: may take in more requests at once
+      if (m_busy || m_closed || m_jobs.size() == queued) {
+        break;
+      }
+    }
+    maybe_finish();
+  }
+
+  void run_jobs() {
     while (!m_busy && !m_jobs.empty() && !m_closed) {
       Job job = std::move(m_jobs.front());
       m_jobs.pop_front();
@@ -206,8 +286,6 @@ private:
       }
       send(reply_for(job, *now.verdict), job.received);
     }
-    read_more();
-    maybe_finish();
   }
 
   // One encoder per protocol (dane/policy/answer.hpp); a cache hit's socketmap reply is its stored text.
@@ -292,16 +370,14 @@ private:
     }
     touch();
     flush_writes();
-    read_more(); // reading may have paused while replies piled up
-    maybe_finish();
+    process_next(); // reading may have paused while replies piled up
   }
 
   void maybe_finish() {
     if (m_closed) {
       return;
     }
-    bool finished_input = m_read_done || m_ctx.connections.stopping();
-    if (finished_input && !m_busy && m_jobs.empty() && !m_writing && m_out_pending.empty()) {
+    if (m_read_done && !m_busy && m_jobs.empty() && !m_writing && m_out_pending.empty()) {
       close();
     }
   }
@@ -315,6 +391,7 @@ private:
     if (m_closed) {
       return;
     }
+    m_timer_at = deadline;
     m_idle.expires_at(deadline);
     m_idle.async_wait([weak = weak_from_this()](const error_code& ec) {
       if (ec) {
@@ -330,15 +407,26 @@ private:
     if (m_closed) {
       return;
     }
+    const auto now = std::chrono::steady_clock::now();
     auto timeout = m_ctx.settings.idle_timeout;
+    // A silent client with half a request is idle (the idle line below); one still sending is slow.
+    const bool idle_passed = m_last_activity + timeout <= now && !m_busy && m_jobs.empty();
+    if (partial_deadline_passed(now) && !idle_passed) {
+      m_ctx.stats.request_timeout();
+      m_ctx.log.message(Severity::Warning, "request-timeout peer=" + m_peer + " protocol=" + to_string(m_protocol) +
+                                               " seconds=" + std::to_string(request_timeout().count()) +
+                                               ": request incomplete; closing connection");
+      close();
+      return;
+    }
     // Waiting for an evaluation is not idleness; a client that reads none of its answers (a write
     // stuck since the last activity) is.
     if (m_busy || !m_jobs.empty()) {
-      arm_idle(std::chrono::steady_clock::now() + timeout);
+      arm_idle(earliest(now + timeout));
       return;
     }
-    if (auto deadline = m_last_activity + timeout; deadline > std::chrono::steady_clock::now()) {
-      arm_idle(deadline);
+    if (auto deadline = m_last_activity + timeout; deadline > now) {
+      arm_idle(earliest(deadline));
       return;
     }
     if (mid_request()) {
@@ -348,12 +436,37 @@ private:
     close();
   }
 
+  // True when a partial request is overdue. While reading is paused (the daemon's side is
+  // behind), the client is not to blame: its clock starts again.
+  bool partial_deadline_passed(std::chrono::steady_clock::time_point now) {
+    if (!m_partial || !mid_request()) {
+      return false;
+    }
+    if (!m_reading) {
+      m_partial_since = now;
+      return false;
+    }
+    return m_partial_since + request_timeout() <= now;
+  }
+
+  // `deadline`, or the partial request's deadline when that comes first.
+  std::chrono::steady_clock::time_point earliest(std::chrono::steady_clock::time_point deadline) const {
+    if (m_partial && mid_request()) {
+      return std::min(deadline, m_partial_since + request_timeout());
+    }
+    return deadline;
+  }
+
   SessionContext m_ctx;
   Protocol m_protocol;
   std::unique_ptr<Transport> m_transport;
   std::string m_peer;
   asio::steady_timer m_idle;
   std::chrono::steady_clock::time_point m_last_activity;
+  std::chrono::steady_clock::time_point m_timer_at;      // when m_idle fires
+  std::chrono::steady_clock::time_point m_partial_since; // first byte of the partial request
+  bool m_partial = false;                                // m_partial_since is running
+  bool m_draining = false;                               // stopping: input ends once nothing more has arrived
   std::unique_ptr<RequestDecoder> m_decoder;
   std::array<char, 16384> m_buffer{};
   std::deque<Job> m_jobs;

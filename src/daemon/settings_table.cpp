@@ -163,8 +163,12 @@ const SettingSpec k_settings[] = {
      "re-evaluate popular entries in the background shortly before they expire", DANE_FLAG(cache_refresh)},
     {"idle-timeout", SettingType::Unsigned, "300", "SECONDS", "close a client connection idle this long",
      DANE_SECONDS(idle_timeout, 1)},
+    {"request-timeout", SettingType::Unsigned, "0", "SECONDS",
+     "close a client connection whose request is still incomplete this long after its first byte; "
+     "0: the idle timeout",
+     DANE_SECONDS(request_timeout, 0)},
     {"max-connections", SettingType::Unsigned, "4096", "N",
-     "at most N client connections at once (further ones are closed with a warning)",
+     "at most N client connections at once on each listener (further ones are closed with a warning)",
      DANE_UNSIGNED(max_connections, 1, 1000000)},
     {"workers", SettingType::Unsigned, "16", "N", "threads running DNS evaluations (each waits for DNS)",
      DANE_UNSIGNED(workers, 1, 1024)},

@@ -89,7 +89,11 @@ std::string Stats::to_json() const {
   j["protocol_errors"] = m_protocol_errors.load(k_order);
   j["connections"] = {{"open", m_connections_open.load(k_order)},
                       {"total", m_connections_total.load(k_order)},
-                      {"refused", m_connections_refused.load(k_order)}};
+                      {"refused", m_connections_refused.load(k_order)},
+                      {"refused_unix", m_refused_unix.load(k_order)},
+                      {"refused_inet", m_refused_inet.load(k_order)},
+                      {"out_of_fds", m_out_of_fds.load(k_order)},
+                      {"request_timeouts", m_request_timeouts.load(k_order)}};
   j["log_dropped"] = m_log_dropped.load(k_order);
   j["control"] = {{"flushes", m_control_flushes.load(k_order)},
                   {"verdicts", m_control_verdicts.load(k_order)},

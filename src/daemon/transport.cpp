@@ -72,6 +72,24 @@ public:
     return false;
   }
 
+  std::size_t read_now(asio::mutable_buffer buffer, error_code& ec) override {
+    ec.clear();
+    if (!m_fd) {
+      ec = asio::error::bad_descriptor;
+      return 0;
+    }
+    ssize_t n = ::recv(m_fd.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      return static_cast<std::size_t>(n);
+    }
+    if (n == 0) {
+      ec = asio::error::eof;
+    } else {
+      ec = retry_later(errno) ? error_code(asio::error::would_block) : errno_code(errno);
+    }
+    return 0;
+  }
+
   ControlPeer peer() const override {
     ControlPeer p{ControlPeer::Kind::Inet, std::nullopt};
     sockaddr_storage local{};

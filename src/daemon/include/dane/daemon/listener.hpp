@@ -6,9 +6,15 @@
 // Inputs: endpoints from the settings (trusted: the administrator's), inherited fds and their
 // names (trusted: the service manager's), connecting peers (untrusted; only their address is read).
 // Failure modes: bind_listener()/adopt_listeners() return errors naming the endpoint or fd (no
-// exception escapes them). Accept errors (EMFILE and friends) are warned about (rate-limited) and
-// retried after 100 ms while open connections go on being served. An unexpected exception while
-// taking over one connection costs that connection only (error_boundary.hpp).
+// exception escapes them). Out of file descriptors (EMFILE, ENFILE), a listener never leaves
+// connections waiting in the backlog: it frees a spare descriptor it keeps for this, accepts and
+// closes every waiting connection at once (counted, warned about: out-of-descriptors), takes its
+// spare back and pauses accepting for 100 ms. Other accept errors are warned about
+// (rate-limited) and retried after 100 ms. Open connections go on being served throughout. An
+// unexpected exception while taking over one connection costs that connection only
+// (error_boundary.hpp).
+// A unix socket file is removed at exit only while it is still the one this listener bound (same
+// device and inode): a successor that bound the same path during our drain keeps its socket.
 // Threading: start(), close() and the accept loop run on the I/O thread.
 #pragma once
 
@@ -50,10 +56,11 @@ Expected<Protocol> protocol_for_listener_name(std::string_view name);
 // Where listeners hand accepted connections (the Server).
 class ConnectionSink {
 public:
-  // May `listener` hand over one more connection? False while stopping (silently), or at
-  // --max-connections (counted as refused, warned about).
+  // May `listener` hand over one more connection? False while stopping (silently), or when that
+  // listener serves --max-connections already (counted as refused, warned about).
   virtual bool admit(const Listener& listener) = 0;
-  virtual void open(Protocol protocol, std::unique_ptr<Transport> transport, std::string peer) = 0;
+  virtual void open(const Listener& listener, Protocol protocol, std::unique_ptr<Transport> transport,
+                    std::string peer) = 0;
   virtual void warn_limited(const std::string& text) = 0;
 
 protected:
@@ -72,11 +79,19 @@ class Listener {
 public:
   virtual ~Listener() = default;
   virtual void start() = 0;
+  // Stopping: takes over the connections already waiting in the backlog (their requests are
+  // answered like the others'), without waiting for more. Call before close().
+  virtual void accept_pending() = 0;
   virtual void close() = 0;
   // "socketmap unix:/path", "tcp_table inet:127.0.0.1:40123"
   virtual std::string description() const = 0;
-  // The unix socket file this listener created (removed at exit), or empty.
+  // A unix socket listener (else inet)?
+  virtual bool is_unix() const = 0;
+  // The unix socket file this listener created, or empty.
   virtual std::string socket_file() const { return {}; }
+  // Unlinks socket_file() if the path still names the socket this listener bound (device and
+  // inode recorded at bind); otherwise leaves it to whoever bound it since (logged). Best effort.
+  virtual void remove_socket_file() {}
 };
 
 // The address of an adopted socket, so that a configured listener at the same address is not bound again.

@@ -17,14 +17,16 @@
 // peer and what was wrong, then the connection is closed (policy delegation:
 // without a reply); requests decoded before the error are answered first. A
 // half-closed connection gets its pending replies, then is closed. A connection
-// idle longer than --idle-timeout is closed. Beyond --max-connections new
-// connections are closed at once (one warning per second at most).
+// idle longer than --idle-timeout is closed, and so is one whose request is still incomplete
+// --request-timeout after its first byte (slow senders). Each listener serves at most
+// --max-connections at once; beyond that its new connections are closed at once (one warning
+// per second at most), while the other listeners go on accepting.
 //
-// stop() (SIGTERM) closes the listeners, lets every connection finish the
-// requests it already sent, then closes it; run() returns once no connection is
-// left. The socketmap map name Settings::stats_name is reserved for control
-// requests (control.hpp): the counters for anyone; flush and detailed verdicts only
-// for a unix-socket peer running as root or as the daemon's user.
+// stop() (SIGTERM) takes over the connections waiting in the backlogs, closes the listeners,
+// lets every connection finish the requests it already sent (bytes already in its socket
+// included), then closes it; run() returns once no connection is left. The socketmap map name Settings::stats_name is
+// reserved for control requests (control.hpp): the counters for anyone; flush and detailed verdicts only for a
+// unix-socket peer running as root or as the daemon's user.
 #pragma once
 
 #include <chrono>
@@ -33,7 +35,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "dane/core/expected.hpp"
@@ -82,7 +84,8 @@ public:
   void set_on_drained(std::function<void()> callback) { m_on_drained = std::move(callback); }
   // Closes every connection now (the drain deadline passed).
   void close_all();
-  // Unlinks the unix socket files this server created (best effort; never an adopted one's).
+  // Unlinks the unix socket files this server created, each only if the path still names the
+  // socket it bound (best effort; never an adopted one's).
   void remove_socket_files();
   std::size_t open_sessions() const { return m_sessions.size(); }
   bool stopping() const override { return m_stopping; }
@@ -91,7 +94,12 @@ private:
   // ConnectionLimiter (sessions) and ConnectionSink (listeners); I/O thread only.
   void closed(Session& session) override;
   bool admit(const Listener& listener) override;
-  void open(Protocol protocol, std::unique_ptr<Transport> transport, std::string peer) override;
+  void open(const Listener& listener, Protocol protocol, std::unique_ptr<Transport> transport,
+            std::string peer) override;
+  void open_session(const Listener* listener, Protocol protocol, std::unique_ptr<Transport> transport,
+                    std::string peer);
+  std::vector<std::shared_ptr<Session>> all_sessions() const;
+  void finish_if_drained();
   // Rate-limited warning (at most one per second).
   void warn_limited(const std::string& text) override;
   SessionContext session_context();
@@ -105,11 +113,17 @@ private:
   LogWriter& m_log;
   std::vector<std::unique_ptr<Listener>> m_listeners;
   std::vector<AdoptedAddress> m_adopted;
-  std::unordered_set<std::shared_ptr<Session>> m_sessions;
+  struct OpenSession {
+    std::shared_ptr<Session> session;
+    const Listener* listener = nullptr; // nullptr: the --stdio client
+  };
+  std::unordered_map<const Session*, OpenSession> m_sessions;
+  std::unordered_map<const Listener*, std::size_t> m_per_listener; // open sessions per listener
   bool m_stopping = false;
   bool m_stdio = false;
   std::function<void()> m_on_drained;
   std::chrono::steady_clock::time_point m_last_limited_warning{};
+  std::shared_ptr<const bool> m_alive = std::make_shared<const bool>(true); // for handlers posted to m_io
 };
 
 } // namespace dane::policyd

@@ -86,6 +86,9 @@ struct Settings {
   std::chrono::seconds tempfail_ttl{5};
   bool cache_refresh = false;
   std::chrono::seconds idle_timeout{300};
+  // A request must be complete this long after its first byte (slow senders); 0: idle_timeout.
+  std::chrono::seconds request_timeout{0};
+  // Per listener: each listener serves at most this many connections at once.
   std::size_t max_connections = 4096;
   unsigned workers = 16;
   PolicyFailureAction policy_failure_action = PolicyFailureAction::Dunno;

@@ -52,6 +52,16 @@ public:
   }
   void connection_closed() { m_connections_open.fetch_sub(1, k_order); }
   void connection_refused() { m_connections_refused.fetch_add(1, k_order); }
+  // A connection refused at its listener's --max-connections, by the listener's family (each
+  // also counts in connection_refused()).
+  void connection_refused_at(bool unix_listener) {
+    (unix_listener ? m_refused_unix : m_refused_inet).fetch_add(1, k_order);
+  }
+  // A connection accepted and closed at once because no file descriptor was left (also counted
+  // in connection_refused()).
+  void connection_out_of_fds() { m_out_of_fds.fetch_add(1, k_order); }
+  // A connection closed because a request was still incomplete --request-timeout after its first byte.
+  void request_timeout() { m_request_timeouts.fetch_add(1, k_order); }
   void log_dropped() { m_log_dropped.fetch_add(1, k_order); }
   // Control requests on the reserved map (session.cpp): done, or refused to the client.
   void flushed() { m_control_flushes.fetch_add(1, k_order); }
@@ -90,6 +100,10 @@ private:
   std::atomic<std::uint64_t> m_connections_total{0};
   std::atomic<std::int64_t> m_connections_open{0};
   std::atomic<std::uint64_t> m_connections_refused{0};
+  std::atomic<std::uint64_t> m_refused_unix{0};
+  std::atomic<std::uint64_t> m_refused_inet{0};
+  std::atomic<std::uint64_t> m_out_of_fds{0};
+  std::atomic<std::uint64_t> m_request_timeouts{0};
   std::atomic<std::uint64_t> m_log_dropped{0};
   std::atomic<std::uint64_t> m_control_flushes{0};
   std::atomic<std::uint64_t> m_control_verdicts{0};

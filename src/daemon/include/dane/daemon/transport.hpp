@@ -35,6 +35,14 @@ public:
   // written at once (the handler is then not called); otherwise the handler is called once the
   // rest is written or writing failed.
   virtual bool write(boost::asio::const_buffer buffer, Handler handler) = 0;
+  // Reads what has already arrived, without waiting (a draining session takes in the requests
+  // its client sent before SIGTERM): the byte count; 0 with `ec` set on EOF or an error;
+  // 0 with would_block when nothing is there now. The stdio transport always says would_block.
+  virtual std::size_t read_now(boost::asio::mutable_buffer buffer, boost::system::error_code& ec) {
+    (void)buffer;
+    ec = boost::asio::error::would_block;
+    return 0;
+  }
   virtual void close() = 0;
   // Who is at the other end, for control requests (control.hpp). Asked only by them.
   virtual ControlPeer peer() const { return ControlPeer{ControlPeer::Kind::Stdio, std::nullopt}; }
