@@ -123,7 +123,7 @@ TEST(VerdictRecord, SummaryLineIsOneGreppableLineWithoutControlCharacters) {
       std::chrono::system_clock::now(), "evil\n.test\"x", Mode::Native, &facts, sample_answer(), false, nullptr, ""};
   std::string line = summary_line(rec);
   EXPECT_EQ(line.find('\n'), std::string::npos);
-  EXPECT_EQ(line.rfind("verdict destination=\"evil?.test\\\"x\" mode=native policy=dane-only "
+  EXPECT_EQ(line.rfind("verdict destination=\"evil%0A.test%22x\" mode=native policy=dane-only "
                        "answer=\"OK dane-only\" cached=no",
                        0),
             0u)
