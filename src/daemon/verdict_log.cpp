@@ -322,17 +322,18 @@ void LogWriter::reopen_now(const Entry& entry) {
 // another file is at the path (moved away and replaced, e.g. by logrotate's create), that one is
 // opened. A log moved away with nothing at its path yet keeps being written (nothing is lost,
 // and re-creating it here could race logrotate's own create): SIGHUP or the next new file
-// switches. Failing, the old file is kept and a warning says so (at most once a minute).
-void LogWriter::follow_path() {
+// switches. Failing, the old file is kept and a warning says so (at most once a minute); false
+// when that old file is a deleted one (a line written there would be lost: it counts as lost).
+bool LogWriter::follow_path() {
   struct stat by_fd {};
   struct stat by_path {};
   if (::fstat(m_fd.get(), &by_fd) != 0) {
-    return;
+    return true;
   }
   const bool deleted = by_fd.st_nlink == 0;
   const bool at_path = ::lstat(m_options.verdict_log.c_str(), &by_path) == 0;
   if (!deleted && (!at_path || (by_path.st_dev == by_fd.st_dev && by_path.st_ino == by_fd.st_ino))) {
-    return;
+    return true;
   }
   const std::string what = deleted ? "was deleted" : "was replaced by another file";
   auto fd = reopen_verdict_log(m_options.verdict_log, deleted);
@@ -341,9 +342,13 @@ void LogWriter::follow_path() {
     if (!m_last_follow_warning || now - *m_last_follow_warning >= k_loss_report_interval) {
       m_last_follow_warning = now;
       write_message(Severity::Warning, "verdict log " + m_options.verdict_log + " " + what +
-                                           "; opening it anew failed, still writing the old file: " + fd.error());
+                                           "; opening it anew failed" +
+                                           (deleted ? " (verdict lines are lost, counted in log_write_errors, until "
+                                                      "it can be re-created): "
+                                                    : ", still writing the old file: ") +
+                                           fd.error());
     }
-    return;
+    return !deleted;
   }
   m_fd = std::move(*fd);
   m_partial_pending = false;
@@ -352,10 +357,14 @@ void LogWriter::follow_path() {
     ++m_reopens;
   }
   write_message(Severity::Warning, "verdict log " + m_options.verdict_log + " " + what + "; opened it anew");
+  return true;
 }
 
 void LogWriter::write_verdict(const std::string& json_line) {
-  follow_path();
+  if (!follow_path()) {
+    line_lost(ENOENT);
+    return;
+  }
   const std::string line = (m_partial_pending ? "\n" : "") + json_line + "\n";
   const AppendResult r = append_line(m_fd.get(), line);
   if (r.error == 0) {

@@ -121,7 +121,7 @@ private:
   void write_message(Severity severity, const std::string& text) const;
   void write_verdict(const std::string& json_line);
   void reopen_now(const Entry& entry);
-  void follow_path();
+  bool follow_path();
   void line_lost(int error);
   void line_written();
   void report_losses(const char* how);
