@@ -36,6 +36,7 @@ test_packages=(
   python3 procps iproute2 man-db groff-base
   # systemd-socket-activate (the socket-activation test); util-linux: setpriv, unshare
   systemd util-linux
+  logrotate # the verdict-log rotation tests (create and copytruncate)
 )
 package_packages=(
   debhelper dpkg-dev fakeroot lintian debootstrap openssl

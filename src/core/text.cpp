@@ -121,4 +121,35 @@ void scrub_control_bytes(std::string& text) {
   }
 }
 
+std::string quote_log_value(std::string_view bytes, std::size_t max) {
+  std::string out = "\"";
+  std::size_t coded = 0;
+  for (char ch : bytes) {
+    auto c = static_cast<unsigned char>(ch);
+    const bool as_is = c >= 0x20 && c < 0x7f && c != '%' && c != '"' && c != '\\';
+    const std::size_t need = as_is ? 1 : 3;
+    if (coded + need > max) {
+      out += "...";
+      break;
+    }
+    coded += need;
+    if (as_is) {
+      out += ch;
+    } else {
+      append_percent_escape(out, c);
+    }
+  }
+  out += '"';
+  return out;
+}
+
+void scrub_to_printable_ascii(std::string& text) {
+  for (char& ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7f) {
+      ch = '?';
+    }
+  }
+}
+
 } // namespace dane

@@ -123,8 +123,10 @@ void check_verdict_log(Problems& problems) {
     problems.add("verdict-log", log + ": " + dir.string() + " is " + kind_of(*dst) + ", not a directory");
     return;
   }
-  if (auto st = stat_of(log); st && !S_ISREG(st->st_mode) && !S_ISCHR(st->st_mode)) {
-    problems.add("verdict-log", log + ": is " + kind_of(*st) + ", expected a file");
+  // As the daemon's start (owned_files.hpp): a regular file, never through a symbolic link.
+  if (struct stat st{}; ::lstat(log.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    problems.add("verdict-log", log + ": is " + (S_ISLNK(st.st_mode) ? std::string("a symbolic link") : kind_of(st)) +
+                                    ", expected a regular file (the daemon refuses anything else)");
   }
 }
 

@@ -59,18 +59,12 @@ std::size_t listener_count(const Settings& settings, const std::vector<Inherited
   return inherited.size() + settings.socketmap.size() + settings.tcp_table.size() + settings.policy_service.size();
 }
 
-Status prepare_state_dir(const std::string& dir, const RunUser& user) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return make_error("--state-dir " + dir + ": cannot create: " + ec.message());
+// The run user as the owner of the files the daemon creates (none: it keeps its identity).
+std::optional<FileOwner> file_owner(const RunUser& user) {
+  if (user.uid < 0) {
+    return std::nullopt;
   }
-  // Postfix's smtp(8) reads the trust-anchor files: public data, world-readable.
-  ::chmod(dir.c_str(), 0755);
-  if (user.uid >= 0 && ::chown(dir.c_str(), static_cast<uid_t>(user.uid), static_cast<gid_t>(user.gid)) != 0) {
-    return make_error("--state-dir " + dir + ": cannot change owner: " + std::strerror(errno));
-  }
-  return Ok{};
+  return FileOwner{static_cast<unsigned>(user.uid), static_cast<unsigned>(user.gid)};
 }
 
 Status detach() {
@@ -140,48 +134,45 @@ Severity to_severity(LogLevel level) {
   return Severity::Info;
 }
 
-// A SIGHUP after log rotation re-creates the verdict log as the run user, who must be able to
-// create files in its directory. systemd's LogsDirectory= (passed as $LOGS_DIRECTORY) is the
-// service's own directory, owned by root: when the verdict log lives there, it is given to the
-// run user. Any other directory is left alone, with a warning when the run user cannot write it.
+// A SIGHUP after log rotation, or a deleted verdict log, re-creates the verdict log as the run
+// user, who must be able to create files in its directory. systemd's LogsDirectory= (passed as
+// $LOGS_DIRECTORY) is the service's own directory, made by systemd for root: when the verdict log
+// lives there, that directory is given to the run user (opened with O_NOFOLLOW, changed through
+// the descriptor; owned_files.hpp). Any other directory is left alone, with a warning when the run
+// user cannot write it.
 void prepare_verdict_log_dir(const std::string& verdict_log, const RunUser& user, LogWriter& log) {
   namespace fs = std::filesystem;
-  if (verdict_log.empty() || user.uid < 0) {
+  const auto owner = file_owner(user);
+  if (verdict_log.empty() || !owner) {
     return;
   }
   std::error_code ec;
   const fs::path dir = fs::weakly_canonical(fs::absolute(fs::path(verdict_log), ec).parent_path(), ec);
-  if (ec) {
+  if (ec || may_create_files_in(dir.string(), *owner)) {
     return;
   }
-  const FileOwner owner{static_cast<unsigned>(user.uid), static_cast<unsigned>(user.gid)};
-  if (may_create_files_in(dir.string(), owner)) {
-    return;
-  }
-  if (const char* env = std::getenv("LOGS_DIRECTORY"); env != nullptr) {
-    std::string list = env;
-    std::size_t start = 0;
-    while (start <= list.size()) {
-      std::size_t end = list.find(':', start);
-      std::string entry = list.substr(start, end == std::string::npos ? std::string::npos : end - start);
-      std::error_code e2;
-      if (!entry.empty() && fs::weakly_canonical(entry, e2) == dir && !e2) {
-        if (::chown(dir.c_str(), owner.uid, static_cast<gid_t>(-1)) == 0) {
-          return;
-        }
-        log.message(Severity::Warning, "cannot give the logs directory " + dir.string() + " to user " + user.name +
-                                           ": " + std::strerror(errno));
-        break;
-      }
-      if (end == std::string::npos) {
-        break;
-      }
-      start = end + 1;
+  if (is_service_directory(dir.string(), "LOGS_DIRECTORY")) {
+    auto st = take_service_directory(dir.string(), *owner);
+    if (st) {
+      return;
     }
+    log.message(Severity::Warning, "cannot give the logs directory to user " + user.name + ": " + st.error());
   }
   log.message(Severity::Warning, "user " + user.name + " cannot create files in " + dir.string() +
                                      ": after log rotation, SIGHUP reopens " + verdict_log +
-                                     " only if the rotation re-creates it (logrotate's create)");
+                                     " only if the rotation re-creates it (logrotate's create), and a deleted "
+                                     "verdict log is not re-created");
+}
+
+// Whether the verdict log lies in systemd's LogsDirectory= (owned_files.hpp's one exception).
+bool in_service_logs_dir(const std::string& verdict_log) {
+  namespace fs = std::filesystem;
+  if (verdict_log.empty()) {
+    return false;
+  }
+  std::error_code ec;
+  const fs::path dir = fs::absolute(fs::path(verdict_log), ec).parent_path();
+  return !ec && is_service_directory(dir.string(), "LOGS_DIRECTORY");
 }
 
 } // namespace
@@ -287,9 +278,8 @@ Expected<std::unique_ptr<LogWriter>> open_log(const Settings& settings, const Lo
   log_options.to_stderr = destinations.to_stderr;
   log_options.to_syslog = destinations.to_syslog;
   log_options.min_severity = to_severity(settings.log_level);
-  if (run_user.uid >= 0) {
-    log_options.owner = FileOwner{static_cast<unsigned>(run_user.uid), static_cast<unsigned>(run_user.gid)};
-  }
+  log_options.owner = file_owner(run_user);
+  log_options.service_logs_dir = log_options.owner.has_value() && in_service_logs_dir(settings.verdict_log);
   auto log_or = LogWriter::open(log_options);
   if (!log_or) {
     return make_error("--verdict-log " + log_or.error());
@@ -326,19 +316,19 @@ Expected<SocketOwnership> socket_ownership(const Settings& settings, const RunUs
   return ownership;
 }
 
-// Ownership of files, as root: the verdict log's directory and the state directory.
-void prepare_files(const Settings& settings, const RunUser& run_user, const std::vector<InheritedListener>& inherited,
-                   LogWriter& log) {
+// Ownership of files, as root: the verdict log's directory and the state directory (a state
+// directory the run user cannot use is a start-up failure: owned_files.hpp).
+Status prepare_files(const Settings& settings, const RunUser& run_user, const std::vector<InheritedListener>& inherited,
+                     LogWriter& log) {
   prepare_verdict_log_dir(settings.verdict_log, run_user, log);
   for (const auto& l : inherited) {
     log.message(Severity::Debug, "socket activation: fd " + std::to_string(l.fd) + " named '" + l.name +
                                      "' passed by the service manager");
   }
   if (settings.mode == Mode::Pinned) {
-    if (auto st = prepare_state_dir(settings.state_dir, run_user); !st) {
-      log.message(Severity::Warning, st.error() + " (pinned DANE-TA destinations will get dane-only)");
-    }
+    return prepare_state_dir(settings.state_dir, file_owner(run_user));
   }
+  return Ok{};
 }
 
 // Ownership of sockets, as root: adopted ones, then the configured ones, with their mode and
@@ -537,13 +527,17 @@ int run_daemon(Settings settings) {
   if (!run_user) {
     return errors.fail(run_user.error());
   }
+  Stats stats; // before the log writer, which counts into it and is destroyed first
   auto log_or = open_log(settings, destinations, *run_user);
   if (!log_or) {
     return errors.fail(log_or.error());
   }
   std::unique_ptr<LogWriter> log = std::move(*log_or);
+  log->count_into(&stats);
   fit_fd_limit(settings, listener_count(settings, inherited), *log);
-  prepare_files(settings, *run_user, inherited, *log);
+  if (auto st = prepare_files(settings, *run_user, inherited, *log); !st) {
+    return errors.fail(st.error());
+  }
   auto resolver_or = make_unbound_resolver(settings.resolver);
   if (!resolver_or) {
     return errors.fail(resolver_or.error());
@@ -551,7 +545,6 @@ int run_daemon(Settings settings) {
   std::shared_ptr<Resolver> resolver = std::move(*resolver_or);
 
   asio::io_context io(1);
-  Stats stats;
   // Bind (as root) before detaching so that errors reach the operator's terminal; the
   // service's threads and the log writer thread start only after fork() and the
   // privilege drop.

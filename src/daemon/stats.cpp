@@ -95,6 +95,7 @@ std::string Stats::to_json() const {
                       {"out_of_fds", m_out_of_fds.load(k_order)},
                       {"request_timeouts", m_request_timeouts.load(k_order)}};
   j["log_dropped"] = m_log_dropped.load(k_order);
+  j["log_write_errors"] = m_log_write_errors.load(k_order);
   j["control"] = {{"flushes", m_control_flushes.load(k_order)},
                   {"verdicts", m_control_verdicts.load(k_order)},
                   {"refused", m_control_refused.load(k_order)}};

@@ -9,7 +9,6 @@
 #include <cstdlib>
 
 #include <fcntl.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -23,64 +22,8 @@
 namespace dane::policyd {
 namespace {
 
-Expected<Fd> open_append(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-  if (fd < 0) {
-    return make_error(path + ": cannot open verdict log: " + std::strerror(errno));
-  }
-  return Fd(fd);
-}
-
-// The calling thread's file-system identity switched to another user for the lifetime of the
-// object (setfsuid/setfsgid are per thread). Root without CAP_DAC_OVERRIDE (systemd's
-// CapabilityBoundingSet) cannot open a file the run user owns, but the run user can.
-class FsIdentity {
-public:
-  FsIdentity(unsigned uid, unsigned gid)
-      : m_old_gid(::setfsgid(static_cast<gid_t>(gid))), m_old_uid(::setfsuid(static_cast<uid_t>(uid))) {}
-  ~FsIdentity() {
-    ::setfsuid(static_cast<uid_t>(m_old_uid));
-    ::setfsgid(static_cast<gid_t>(m_old_gid));
-  }
-  FsIdentity(const FsIdentity&) = delete;
-  FsIdentity& operator=(const FsIdentity&) = delete;
-
-private:
-  int m_old_gid;
-  int m_old_uid;
-};
-
-// Started as root: first as the run user (a file it owns, or may create: no privilege needed,
-// and it can reopen the path itself after rotation), else as root (root's own file or
-// directory), then the file is given to the run user.
-Expected<Fd> open_for_owner(const std::string& path, const FileOwner& owner) {
-  int as_user_errno = 0;
-  {
-    FsIdentity as_user(owner.uid, owner.gid);
-    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-    if (fd >= 0) {
-      return Fd(fd);
-    }
-    as_user_errno = errno;
-  }
-  auto fd = open_append(path);
-  if (!fd) {
-    return make_error(fd.error() + " (as the run user: " + std::strerror(as_user_errno) + ")");
-  }
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) {
-    return make_error(path + ": cannot stat verdict log: " + std::strerror(errno));
-  }
-  if (st.st_uid != owner.uid) {
-    // A file root just created gets the run user's group too; an existing file keeps its group
-    // (e.g. adm, from logrotate's create line).
-    const gid_t gid = st.st_gid == 0 ? static_cast<gid_t>(owner.gid) : static_cast<gid_t>(-1);
-    if (::fchown(fd->get(), static_cast<uid_t>(owner.uid), gid) != 0) {
-      return make_error(path + ": cannot give the verdict log to the run user: " + std::strerror(errno));
-    }
-  }
-  return fd;
-}
+// How often, at most, lost verdict lines are summed up in a warning (the first loss is said at once).
+constexpr std::chrono::seconds k_loss_report_interval{60};
 
 void write_all(int fd, const std::string& data) {
   std::size_t off = 0;
@@ -94,6 +37,41 @@ void write_all(int fd, const std::string& data) {
     }
     off += static_cast<std::size_t>(n);
   }
+}
+
+struct AppendResult {
+  int error = 0;             // 0: the whole line was written
+  bool left_partial = false; // part of the line is still at the end of the file
+};
+
+// Appends one line with as few write() calls as the kernel allows (normally one). When the disk
+// fills up in the middle of it, the part already written is cut off again (ftruncate to where the
+// line began: O_APPEND leaves the offset at the end of what was written), so the next line never
+// glues itself onto a fragment. Chosen over "terminate the fragment with a newline" because that
+// newline needs the very space that just ran out, and it would still leave a corrupt line.
+AppendResult append_line(int fd, const std::string& line) {
+  std::size_t off = 0;
+  while (off < line.size()) {
+    const ssize_t n = ::write(fd, line.data() + off, line.size() - off);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    const int error = n < 0 ? errno : EIO;
+    if (off == 0) {
+      return {error, false};
+    }
+    const off_t end = ::lseek(fd, 0, SEEK_CUR);
+    const auto written = static_cast<off_t>(off);
+    if (end >= written && ::ftruncate(fd, end - written) == 0) {
+      return {error, false};
+    }
+    return {error, true};
+  }
+  return {};
 }
 
 std::string severity_prefix(Severity s) {
@@ -124,21 +102,6 @@ int syslog_priority(Severity s) {
   return LOG_INFO;
 }
 
-std::string quote(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      out += '?';
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 } // namespace
 
 LogDestinations choose_log_destinations(LogTo log_to, bool foreground, bool stdio, bool journal) {
@@ -160,7 +123,7 @@ LogDestinations choose_log_destinations(LogTo log_to, bool foreground, bool stdi
 }
 
 bool may_create_files_in(const std::string& dir, const FileOwner& owner) {
-  FsIdentity as_user(owner.uid, owner.gid);
+  FsIdentity as_user(owner);
   return ::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) == 0;
 }
 
@@ -183,11 +146,14 @@ LogWriter::LogWriter(LogOptions options) : m_options(std::move(options)) {}
 Expected<std::unique_ptr<LogWriter>> LogWriter::open(const LogOptions& options) {
   std::unique_ptr<LogWriter> w(new LogWriter(options));
   if (!options.verdict_log.empty()) {
-    auto fd = options.owner ? open_for_owner(options.verdict_log, *options.owner) : open_append(options.verdict_log);
-    if (!fd) {
-      return make_error(fd.error());
+    auto opened = open_verdict_log(options.verdict_log, options.owner, options.service_logs_dir);
+    if (!opened) {
+      return make_error(opened.error());
     }
-    w->m_fd = std::move(*fd);
+    w->m_fd = std::move(opened->fd);
+    if (!opened->warning.empty()) {
+      w->message(Severity::Warning, opened->warning);
+    }
   }
   if (options.to_syslog) {
     ::openlog("dane-policyd", LOG_PID | LOG_NDELAY, LOG_MAIL);
@@ -215,6 +181,9 @@ LogWriter::~LogWriter() {
     for (const auto& e : m_queue) { // never started (e.g. a start-up error): write what was said
       write_entry(e);
     }
+  }
+  if (m_unreported_losses > 0) {
+    report_losses("at exit");
   }
 }
 
@@ -294,53 +263,160 @@ void LogWriter::write_entry(const Entry& entry) {
   switch (entry.kind) {
   case Entry::Kind::Verdict:
     if (m_fd) {
-      write_all(m_fd.get(), entry.text + "\n");
+      write_verdict(entry.text);
     }
     break;
-  case Entry::Kind::Message: {
-    // One message is one log line, whatever bytes a quoted request smuggled in.
-    std::string text = entry.text;
-    scrub_control_bytes(text);
-    if (m_options.to_syslog) {
-      ::syslog(syslog_priority(entry.severity), "%s%s", severity_prefix(entry.severity).c_str(), text.c_str());
-    }
-    if (m_options.to_stderr) {
-      write_all(STDERR_FILENO, "dane-policyd: " + severity_prefix(entry.severity) + text + "\n");
-    }
+  case Entry::Kind::Message:
+    write_message(entry.severity, entry.text);
+    break;
+  case Entry::Kind::Reopen:
+    reopen_now(entry);
     break;
   }
-  case Entry::Kind::Reopen: {
-    if (m_options.verdict_log.empty()) {
-      if (entry.done) {
-        entry.done(true);
-      }
-      break;
-    }
-    auto fd = open_append(m_options.verdict_log);
-    if (!fd) {
-      write_entry(Entry{Entry::Kind::Message,
-                        Severity::Warning,
-                        "verdict log reopen failed, keeping the old file: " + fd.error(),
-                        {}});
-      if (entry.done) {
-        entry.done(false);
-      }
-      break;
-    }
-    m_fd = std::move(*fd);
-    {
-      std::lock_guard lock(m_mutex);
-      ++m_reopens;
-    }
-    if (enabled(Severity::Info)) {
-      write_entry(Entry{Entry::Kind::Message, Severity::Info, "reopened verdict log " + m_options.verdict_log, {}});
-    }
+}
+
+void LogWriter::write_message(Severity severity, const std::string& text) const {
+  if (!enabled(severity)) {
+    return;
+  }
+  // One message is one line of printable ASCII, whatever bytes a quoted request smuggled in
+  // (client-supplied values were coded with quote_untrusted/quote_log_value before this).
+  std::string line = text;
+  scrub_to_printable_ascii(line);
+  if (m_options.to_syslog) {
+    ::syslog(syslog_priority(severity), "%s%s", severity_prefix(severity).c_str(), line.c_str());
+  }
+  if (m_options.to_stderr) {
+    write_all(STDERR_FILENO, "dane-policyd: " + severity_prefix(severity) + line + "\n");
+  }
+}
+
+void LogWriter::reopen_now(const Entry& entry) {
+  if (m_options.verdict_log.empty()) {
     if (entry.done) {
       entry.done(true);
     }
-    break;
+    return;
   }
+  auto fd = reopen_verdict_log(m_options.verdict_log, true);
+  if (!fd) {
+    write_message(Severity::Warning, "verdict log reopen failed, keeping the old file: " + fd.error());
+    if (entry.done) {
+      entry.done(false);
+    }
+    return;
   }
+  m_fd = std::move(*fd);
+  m_partial_pending = false;
+  {
+    std::lock_guard lock(m_mutex);
+    ++m_reopens;
+  }
+  write_message(Severity::Info, "reopened verdict log " + m_options.verdict_log);
+  if (entry.done) {
+    entry.done(true);
+  }
+}
+
+// The file still is the one at the path? A log deleted (no link left) is re-created; when
+// another file is at the path (moved away and replaced, e.g. by logrotate's create), that one is
+// opened. A log moved away with nothing at its path yet keeps being written (nothing is lost,
+// and re-creating it here could race logrotate's own create): SIGHUP or the next new file
+// switches. Failing, the old file is kept and a warning says so (at most once a minute); false
+// when that old file is a deleted one (a line written there would be lost: it counts as lost).
+bool LogWriter::follow_path() {
+  struct stat by_fd {};
+  struct stat by_path {};
+  if (::fstat(m_fd.get(), &by_fd) != 0) {
+    return true;
+  }
+  const bool deleted = by_fd.st_nlink == 0;
+  const bool at_path = ::lstat(m_options.verdict_log.c_str(), &by_path) == 0;
+  if (!deleted && (!at_path || (by_path.st_dev == by_fd.st_dev && by_path.st_ino == by_fd.st_ino))) {
+    return true;
+  }
+  const std::string what = deleted ? "was deleted" : "was replaced by another file";
+  auto fd = reopen_verdict_log(m_options.verdict_log, deleted);
+  if (!fd) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!m_last_follow_warning || now - *m_last_follow_warning >= k_loss_report_interval) {
+      m_last_follow_warning = now;
+      write_message(Severity::Warning, "verdict log " + m_options.verdict_log + " " + what +
+                                           "; opening it anew failed" +
+                                           (deleted ? " (verdict lines are lost, counted in log_write_errors, until "
+                                                      "it can be re-created): "
+                                                    : ", still writing the old file: ") +
+                                           fd.error());
+    }
+    return !deleted;
+  }
+  m_fd = std::move(*fd);
+  m_partial_pending = false;
+  {
+    std::lock_guard lock(m_mutex);
+    ++m_reopens;
+  }
+  write_message(Severity::Warning, "verdict log " + m_options.verdict_log + " " + what + "; opened it anew");
+  return true;
+}
+
+void LogWriter::write_verdict(const std::string& json_line) {
+  if (!follow_path()) {
+    line_lost(ENOENT);
+    return;
+  }
+  const std::string line = (m_partial_pending ? "\n" : "") + json_line + "\n";
+  const AppendResult r = append_line(m_fd.get(), line);
+  if (r.error == 0) {
+    m_partial_pending = false;
+    line_written();
+    return;
+  }
+  m_partial_pending = m_partial_pending || r.left_partial;
+  line_lost(r.error);
+}
+
+void LogWriter::line_lost(int error) {
+  m_last_errno = error;
+  m_write_errors.fetch_add(1, std::memory_order_relaxed);
+  if (m_stats != nullptr) {
+    m_stats->log_write_error();
+  }
+  ++m_unreported_losses;
+  const auto now = std::chrono::steady_clock::now();
+  if (!m_last_loss_report || now - *m_last_loss_report >= k_loss_report_interval) {
+    report_losses(m_last_loss_report ? "still failing" : "first loss");
+  }
+}
+
+void LogWriter::line_written() {
+  if (m_unreported_losses == 0) {
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (!m_last_loss_report || now - *m_last_loss_report >= k_loss_report_interval) {
+    report_losses("writing again");
+  }
+}
+
+// "verdict log PATH: write failed (No space left on device): 3 verdict lines lost since the last
+// warning, 17 in all (log_write_errors); ..." — then nothing more about it for a minute.
+void LogWriter::report_losses(const char* how) {
+  const std::string how_text = how;
+  std::string text = "verdict log " + m_options.verdict_log + ": ";
+  if (how_text == "writing again") {
+    text += "writing again; ";
+  } else {
+    text += std::string("write failed (") + std::strerror(m_last_errno) + "): ";
+  }
+  text += std::to_string(m_unreported_losses) + " verdict line(s) lost since the last warning, " +
+          std::to_string(m_write_errors.load(std::memory_order_relaxed)) + " in all (log_write_errors)";
+  if (how_text == "first loss" || how_text == "still failing") {
+    text += "; further losses are summed up at most once a minute";
+  }
+  write_message(Severity::Warning, text);
+  m_unreported_losses = 0;
+  m_last_loss_report = std::chrono::steady_clock::now();
 }
 
 std::string render_verdict(const VerdictRecord& r) {
@@ -380,18 +456,21 @@ std::string render_verdict(const VerdictRecord& r) {
 }
 
 std::string summary_line(const VerdictRecord& r) {
-  std::string line = (r.event.empty() ? std::string("verdict") : r.event) + " destination=" + quote(r.destination) +
-                     " mode=" + to_string(r.mode) + " policy=" + to_string(r.answer.policy) +
-                     " answer=" + quote(r.answer.answer) + " cached=" + (r.cached ? "yes" : "no");
+  // Every value from a client or from DNS goes through the one escape of log values.
+  std::string line = (r.event.empty() ? std::string("verdict") : r.event) +
+                     " destination=" + quote_log_value(r.destination) + " mode=" + to_string(r.mode) +
+                     " policy=" + to_string(r.answer.policy) + " answer=" + quote_log_value(r.answer.answer, 2048) +
+                     " cached=" + (r.cached ? "yes" : "no");
   if (r.mode == Mode::Monitor) {
-    line += " would_answer=" + quote(r.answer.would_answer);
+    line += " would_answer=" + quote_log_value(r.answer.would_answer, 2048);
   }
   if (r.probes != nullptr) {
     for (const auto& p : *r.probes) {
-      line += " probe=" + p.host + "[" + p.report.address + "]:" + to_string(p.report.result);
+      line += " probe=" + quote_untrusted(p.host, 300, Spaces::Code) + "[" +
+              quote_untrusted(p.report.address, 80, Spaces::Code) + "]:" + to_string(p.report.result);
     }
   }
-  line += " reason=" + quote(r.answer.reason);
+  line += " reason=" + quote_log_value(r.answer.reason, 2048);
   return line;
 }
 

@@ -265,7 +265,8 @@ TEST_F(SystemdUnit, StartsTwiceUnderTheUnitsCapabilitiesAndReopensTheVerdictLogA
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
     bounding += ",+" + lower;
   }
-  std::vector<std::string> prefix = {"env", "LOGS_DIRECTORY=" + path("logs")};
+  // As systemd does for LogsDirectory= and StateDirectory=: root's directories, named in the environment.
+  std::vector<std::string> prefix = {"env", "LOGS_DIRECTORY=" + path("logs"), "STATE_DIRECTORY=" + path("state")};
   if (unit.count("UMask") != 0) {
     prefix.insert(prefix.end(), {"sh", "-c", "umask " + unit["UMask"] + " && exec \"$@\"", "sh"});
   }

@@ -2,6 +2,7 @@
 // (src/daemon/include/dane/daemon/verdict_log.hpp, docs/design.md §6).
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <regex>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "daemon_process.hpp"
@@ -123,7 +125,7 @@ TEST(VerdictRecord, SummaryLineIsOneGreppableLineWithoutControlCharacters) {
       std::chrono::system_clock::now(), "evil\n.test\"x", Mode::Native, &facts, sample_answer(), false, nullptr, ""};
   std::string line = summary_line(rec);
   EXPECT_EQ(line.find('\n'), std::string::npos);
-  EXPECT_EQ(line.rfind("verdict destination=\"evil?.test\\\"x\" mode=native policy=dane-only "
+  EXPECT_EQ(line.rfind("verdict destination=\"evil%0A.test%22x\" mode=native policy=dane-only "
                        "answer=\"OK dane-only\" cached=no",
                        0),
             0u)
@@ -163,6 +165,69 @@ TEST(LogWriter, ReopenFollowsTheRotatedPath) {
   EXPECT_EQ(read_text_lines(path + ".1"), (std::vector<std::string>{"{\"n\":1}", "{\"n\":2}"}));
   EXPECT_EQ(read_text_lines(path), (std::vector<std::string>{"{\"n\":3}"}));
   EXPECT_EQ((*w)->reopens(), 1u);
+}
+
+TEST(VerdictRecord, SummaryLineCodesEveryClientByteOutsidePrintableAscii) {
+  DestinationFacts facts = sample_facts();
+  VerdictRecord rec{std::chrono::system_clock::now(),
+                    "a\xff\x1b[31m\n%b.test",
+                    Mode::Native,
+                    &facts,
+                    sample_answer(),
+                    false,
+                    nullptr,
+                    ""};
+  std::string line = summary_line(rec);
+  for (char c : line) {
+    EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "byte " << static_cast<int>(static_cast<unsigned char>(c)) << " in " << line;
+  }
+  EXPECT_EQ(line.rfind("verdict destination=\"a%FF%1B[31m%0A%25b.test\" ", 0), 0u) << line;
+}
+
+// RLIMIT_FSIZE makes write() short at a chosen size, as a full disk does (no root needed).
+TEST(LogWriter, AShortWriteIsCutBackCountedAndTheNextLinesAreWhole) {
+  TempDir dir;
+  std::string path = dir.path() + "/verdicts.jsonl";
+  auto w = LogWriter::open(LogOptions{path, false, false, 1000});
+  ASSERT_TRUE(w) << w.error();
+  (*w)->start();
+  const std::string line = "{\"pad\":\"" + std::string(95, 'x') + "\"}"; // 105 bytes + newline
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit old_limit {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  struct rlimit small = old_limit;
+  small.rlim_cur = 1000; // 9 whole lines (954 bytes), then the 10th is cut short
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  for (int i = 0; i < 20; ++i) {
+    (*w)->verdict(line);
+  }
+  (*w)->flush();
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  std::signal(SIGXFSZ, old_handler);
+  for (int i = 0; i < 3; ++i) {
+    (*w)->verdict(line);
+  }
+  (*w)->flush();
+  auto lines = read_text_lines(path);
+  EXPECT_EQ(lines.size(), 12u);
+  for (const auto& l : lines) {
+    EXPECT_EQ(l, line) << "a line continues a fragment";
+  }
+  EXPECT_EQ((*w)->write_errors(), 11u);
+}
+
+TEST(LogWriter, ADeletedVerdictLogIsRecreatedWithoutAReopen) {
+  TempDir dir;
+  std::string path = dir.path() + "/verdicts.jsonl";
+  auto w = LogWriter::open(LogOptions{path, false, false, 1000});
+  ASSERT_TRUE(w) << w.error();
+  (*w)->start();
+  (*w)->verdict("{\"n\":1}");
+  (*w)->flush();
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  (*w)->verdict("{\"n\":2}");
+  (*w)->flush();
+  EXPECT_EQ(read_text_lines(path), (std::vector<std::string>{"{\"n\":2}"}));
 }
 
 TEST(LogWriter, FullQueueDropsAndCountsInsteadOfBlocking) {

@@ -30,6 +30,16 @@ std::string quote_untrusted(std::string_view bytes, std::size_t max = 160, Space
 // defence for text that is about to become one log line.
 void scrub_control_bytes(std::string& text);
 
+// A value of a key="value" log line: quote_untrusted()'s coding (printable ASCII and spaces as
+// they are, every other byte and '%' as %XX) that also codes '"' (%22) and '\\' (%5C), so the
+// value cannot end early or forge another key, between double quotes. Cut at `max` bytes of
+// coded text like quote_untrusted(). The one escape for client-supplied bytes in log lines.
+std::string quote_log_value(std::string_view bytes, std::size_t max = 512);
+
+// Replaces every byte outside printable ASCII (0x20-0x7e) in place by '?': the last line of
+// defence of the daemon's log writer (a log line is printable ASCII, whatever reached it).
+void scrub_to_printable_ascii(std::string& text);
+
 // ASCII lower case (DNS names, option values); bytes >= 0x80 are left as they are, whatever the locale.
 std::string ascii_lower(std::string_view text);
 char ascii_lower(char c);

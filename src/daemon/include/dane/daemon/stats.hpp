@@ -4,7 +4,8 @@
 // background refreshes started, entries held and evictions,
 // evaluations and DNS failures (TEMP outcomes), protocol errors, connections, and a
 // latency histogram (request decoded -> reply queued) from which p50/p99 come,
-// and the operator's control requests (flushes, detailed verdicts, refusals).
+// and the operator's control requests (flushes, detailed verdicts, refusals); verdict lines
+// dropped because the log queue was full (log_dropped) or lost to write errors (log_write_errors).
 // Read locally through the socketmap "stats" map (Settings::stats_name, key `all`)
 // as one JSON object; never contains destination names.
 #pragma once
@@ -63,6 +64,8 @@ public:
   // A connection closed because a request was still incomplete --request-timeout after its first byte.
   void request_timeout() { m_request_timeouts.fetch_add(1, k_order); }
   void log_dropped() { m_log_dropped.fetch_add(1, k_order); }
+  // A verdict line lost because writing the verdict log failed (full disk, I/O error).
+  void log_write_error() { m_log_write_errors.fetch_add(1, k_order); }
   // Control requests on the reserved map (session.cpp): done, or refused to the client.
   void flushed() { m_control_flushes.fetch_add(1, k_order); }
   void verdict_asked() { m_control_verdicts.fetch_add(1, k_order); }
@@ -105,6 +108,7 @@ private:
   std::atomic<std::uint64_t> m_out_of_fds{0};
   std::atomic<std::uint64_t> m_request_timeouts{0};
   std::atomic<std::uint64_t> m_log_dropped{0};
+  std::atomic<std::uint64_t> m_log_write_errors{0};
   std::atomic<std::uint64_t> m_control_flushes{0};
   std::atomic<std::uint64_t> m_control_verdicts{0};
   std::atomic<std::uint64_t> m_control_refused{0};
