@@ -1,8 +1,10 @@
 // RFC 2136 DNS UPDATE of one TLSA RRset with TSIG, through libldns (contract: dane/tools/dns_update.hpp).
 #include "dane/tools/dns_update.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -15,12 +17,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <unistd.h>
 
-#include <ldns/ldns.h>
-
+#include "dane/core/fd.hpp"
 #include "dane/core/text.hpp"
+
+// libldns last: its headers define C-compatibility macros that must not precede the C++ library headers.
+#include <ldns/ldns.h>
 
 namespace dane::tools {
 
@@ -162,7 +167,7 @@ Status check_key(const TsigKey& key, std::string_view origin) {
                       "' (expected hmac-sha224, hmac-sha256, hmac-sha384 or hmac-sha512)");
   }
   if (key.secret.empty()) {
-    return make_error(where + ": key \"" + key.name + "\" has no secret");
+    return make_error(where + ": key \"" + key.name + "\" has no secret (or an empty one)");
   }
   auto length = base64_length(key.secret);
   if (!length) {
@@ -184,9 +189,6 @@ struct RrListDeleter {
 };
 struct RdfDeleter {
   void operator()(ldns_rdf* r) const { ldns_rdf_deep_free(r); }
-};
-struct BufferDeleter {
-  void operator()(ldns_buffer* b) const { ldns_buffer_free(b); }
 };
 using PktPtr = std::unique_ptr<ldns_pkt, PktDeleter>;
 using RrListPtr = std::unique_ptr<ldns_rr_list, RrListDeleter>;
@@ -321,6 +323,123 @@ std::optional<sockaddr_storage> socket_address(const UpdateServer& server, sockl
   return std::nullopt;
 }
 
+using Clock = std::chrono::steady_clock;
+
+int remaining_ms(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 60000));
+}
+
+// Waits until `fd` is ready for `events` or the deadline passes; false on timeout or error.
+bool wait_for(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, remaining_ms(deadline));
+    if (n > 0) {
+      return true;
+    }
+    if (n == 0 || errno != EINTR) {
+      return false;
+    }
+  }
+}
+
+Fd connected_socket(const sockaddr_storage& to, socklen_t length, int type, Clock::time_point deadline,
+                    std::string& failure) {
+  Fd fd(::socket(to.ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) {
+    failure = std::string("socket: ") + std::strerror(errno);
+    return Fd();
+  }
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&to), length) != 0) {
+    if (errno != EINPROGRESS || !wait_for(fd.get(), POLLOUT, deadline)) {
+      failure = errno == EINPROGRESS ? "connect: timed out" : std::string("connect: ") + std::strerror(errno);
+      return Fd();
+    }
+    int error = 0;
+    socklen_t size = sizeof error;
+    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &size);
+    if (error != 0) {
+      failure = std::string("connect: ") + std::strerror(error);
+      return Fd();
+    }
+  }
+  return fd;
+}
+
+// One UDP exchange: the first datagram whose ID matches the query's.
+std::vector<std::uint8_t> udp_exchange(const std::vector<std::uint8_t>& query, const sockaddr_storage& to,
+                                       socklen_t length, Clock::time_point deadline, std::string& failure) {
+  Fd fd = connected_socket(to, length, SOCK_DGRAM, deadline, failure);
+  if (fd.get() < 0) {
+    return {};
+  }
+  if (::send(fd.get(), query.data(), query.size(), 0) < 0) {
+    failure = std::string("send: ") + std::strerror(errno);
+    return {};
+  }
+  std::vector<std::uint8_t> answer(65535);
+  while (wait_for(fd.get(), POLLIN, deadline)) {
+    const ssize_t n = ::recv(fd.get(), answer.data(), answer.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) {
+        continue;
+      }
+      failure = std::string("recv: ") + std::strerror(errno);
+      return {};
+    }
+    if (n >= 12 && answer[0] == query[0] && answer[1] == query[1]) {
+      answer.resize(static_cast<std::size_t>(n));
+      return answer;
+    }
+  }
+  failure = "timed out";
+  return {};
+}
+
+bool transfer(int fd, std::uint8_t* data, std::size_t size, bool sending, Clock::time_point deadline) {
+  std::size_t done = 0;
+  while (done < size) {
+    if (!wait_for(fd, sending ? POLLOUT : POLLIN, deadline)) {
+      return false;
+    }
+    const ssize_t n =
+        sending ? ::send(fd, data + done, size - done, MSG_NOSIGNAL) : ::recv(fd, data + done, size - done, 0);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+      return false;
+    }
+    done += n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  return true;
+}
+
+// One TCP exchange (RFC 1035 §4.2.2: two-octet length prefix).
+std::vector<std::uint8_t> tcp_exchange(const std::vector<std::uint8_t>& query, const sockaddr_storage& to,
+                                       socklen_t length, Clock::time_point deadline, std::string& failure) {
+  Fd fd = connected_socket(to, length, SOCK_STREAM, deadline, failure);
+  if (fd.get() < 0) {
+    failure = "TCP " + failure;
+    return {};
+  }
+  std::vector<std::uint8_t> framed(query.size() + 2);
+  framed[0] = static_cast<std::uint8_t>(query.size() >> 8);
+  framed[1] = static_cast<std::uint8_t>(query.size() & 0xff);
+  std::copy(query.begin(), query.end(), framed.begin() + 2);
+  std::array<std::uint8_t, 2> prefix{};
+  if (!transfer(fd.get(), framed.data(), framed.size(), true, deadline) ||
+      !transfer(fd.get(), prefix.data(), prefix.size(), false, deadline)) {
+    failure = "TCP: no answer";
+    return {};
+  }
+  std::vector<std::uint8_t> answer((static_cast<std::size_t>(prefix[0]) << 8) | prefix[1]);
+  if (!transfer(fd.get(), answer.data(), answer.size(), false, deadline)) {
+    failure = "TCP: answer cut short";
+    return {};
+  }
+  return answer;
+}
+
 // Sends the wire message, UDP first and TCP when the answer is truncated. Empty on no answer.
 std::vector<std::uint8_t> exchange(const std::vector<std::uint8_t>& query, const UpdateServer& server,
                                    std::chrono::milliseconds timeout, std::string& failure) {
@@ -330,31 +449,13 @@ std::vector<std::uint8_t> exchange(const std::vector<std::uint8_t>& query, const
     failure = "not an IP address";
     return {};
   }
-  std::unique_ptr<ldns_buffer, BufferDeleter> buffer(ldns_buffer_new(query.size()));
-  ldns_buffer_write(buffer.get(), query.data(), query.size());
-  ldns_buffer_flip(buffer.get());
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  for (const bool tcp : {false, true}) {
-    std::uint8_t* answer = nullptr;
-    std::size_t size = 0;
-    ldns_buffer_rewind(buffer.get());
-    const ldns_status status = tcp ? ldns_tcp_send(&answer, buffer.get(), &*to, length, tv, &size)
-                                   : ldns_udp_send(&answer, buffer.get(), &*to, length, tv, &size);
-    if (status != LDNS_STATUS_OK || answer == nullptr) {
-      failure = std::string(tcp ? "TCP: " : "") + ldns_get_errorstr_by_id(status);
-      std::free(answer); // NOLINT(cppcoreguidelines-no-malloc)
-      return {};
-    }
-    std::vector<std::uint8_t> out(answer, answer + size);
-    std::free(answer); // NOLINT(cppcoreguidelines-no-malloc)
-    constexpr std::uint8_t k_tc_bit = 0x02;
-    if (tcp || out.size() < 3 || (out[2] & k_tc_bit) == 0) {
-      return out;
-    }
+  const auto deadline = Clock::now() + timeout;
+  auto answer = udp_exchange(query, *to, length, deadline, failure);
+  constexpr std::uint8_t k_tc_bit = 0x02;
+  if (answer.size() >= 3 && (answer[2] & k_tc_bit) != 0) {
+    answer = tcp_exchange(query, *to, length, deadline, failure);
   }
-  return {};
+  return answer;
 }
 
 std::string rcode_name(unsigned rcode) {

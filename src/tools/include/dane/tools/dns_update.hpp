@@ -12,14 +12,17 @@
 //     the tool just saw — or "RRset does not exist" when it saw none. Remove: delete exactly the old records,
 //     with the prerequisite that the RRset is exactly the one seen (which holds the next record).
 //     The server applies all or nothing: a concurrent change makes the prerequisite fail (YXRRSET/NXRRSET).
-//   * send_tlsa_update(): signs with the key, sends over UDP (TCP when the answer is truncated) with a time
-//     limit, verifies the TSIG of a NOERROR answer, and maps the outcome: Applied; Rejected (the server's
-//     RCODE and TSIG error named, e.g. "REFUSED", "NOTAUTH (TSIG BADKEY)", "YXRRSET"); NoAnswer (timeout,
-//     connection refused); Unauthenticated (a NOERROR answer whose TSIG does not verify: the change may or
-//     may not have been made, the next run's lookup tells).
+//   * send_tlsa_update(): signs with the key (libldns), sends over UDP (TCP when the answer is truncated; own
+//     non-blocking sockets, one deadline for both), verifies the TSIG of a NOERROR answer, and maps the outcome:
+//     Applied; Rejected (the server's RCODE and TSIG error named, e.g. "REFUSED", "NOTAUTH (TSIG BADKEY)", "YXRRSET");
+//     NoAnswer (timeout, connection refused); Unauthenticated (a NOERROR answer whose TSIG does not verify: the change
+//     may or may not have been made, the next run's lookup tells).
 //   * find_update_target(): the zone (from the SOA of the owner name's closest enclosing zone, walking up
 //     the labels) and, unless given, the update server (the SOA MNAME's address), through the DNSSEC-
 //     validating Resolver the rest of the tool uses. Failed/bogus lookups -> error with `temporary` set.
+//   * publish_by_update(): the rollover's publish / remove step (RolloverDecision::add_records /
+//     remove_records) as one update: zone and server found, message sent, outcome reported (PublishReport).
+//     The rollover state is never changed by it: the next run's validated lookup is what starts the clock.
 //
 // Trust: the TSIG secret is the credential; it is never printed. Answers are only believed when their TSIG
 // verifies (error answers from a server that does not know the key cannot be signed and are reported as
@@ -37,6 +40,7 @@
 #include <vector>
 
 #include "dane/core/expected.hpp"
+#include "dane/tools/rollover.hpp"
 #include "dane/verifier/dns.hpp"
 #include "dane/verifier/tlsa.hpp"
 
@@ -100,5 +104,32 @@ struct UpdateTargetResult {
 // Walks from `owner` up to the first name with a SOA RRset (DNSSEC-secure or insecure, never bogus/failed);
 // when `given` has an address it is the server, else the MNAME's A (then AAAA) address through `resolver`.
 UpdateTargetResult find_update_target(const std::string& owner, const UpdateServer& given, Resolver& resolver);
+
+// ---- the rollover steps by update (rollover_publish.cpp) ----
+
+struct RolloverPublish {
+  TsigKey key;
+  UpdateServer server; // address empty: the SOA MNAME's address
+  std::chrono::milliseconds timeout{10000};
+};
+
+// What --publish did in this run (JSON field `update`).
+struct PublishReport {
+  bool attempted = false; // false: the step needs no DNS change (wait, swap, done, refuse)
+  UpdateAction action = UpdateAction::Publish;
+  std::string zone;
+  std::string server;               // "ADDR@PORT" (empty when the zone/server lookup failed)
+  std::vector<std::string> records; // "U S M hex" added or deleted
+  bool ok = false;
+  bool temporary = true; // when !ok: exit 3 (retry later) or 1 (a human must fix the key/server)
+  std::string rcode;
+  std::string tsig_error;
+  std::string message;
+};
+
+// Step publish: adds decision.add_records to the RRset in.published saw; step remove: deletes
+// decision.remove_records. Any other step: nothing (attempted = false). Never touches the state.
+PublishReport publish_by_update(const RolloverInput& in, const RolloverDecision& decision,
+                                const RolloverPublish& publish, Resolver& resolver);
 
 } // namespace dane::tools
