@@ -25,6 +25,7 @@
 #include "files.hpp"
 #include "knot_rig.hpp"
 #include "process.hpp"
+#include "smtp_server.hpp"
 #include "temp_dir.hpp"
 #include "test_env.hpp"
 
@@ -58,7 +59,22 @@ protected:
       return;
     }
     s_current = spki_sha256("leaf-p256.crt");
-    s_knot = std::make_unique<KnotRig>("pub.test", "mx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + s_current + "\n");
+    // mx2: a real STARTTLS server for the whole walk (publish, wait, swap, remove, done).
+    s_smtp_address = dane::test::unique_loopback_address();
+    dane::test::SmtpServerOptions smtp;
+    smtp.address = s_smtp_address;
+    smtp.key_file = pki("leaf-p256.key");
+    smtp.chain_file = pki("leaf-p256.chain.pem");
+    try {
+      s_smtp = std::make_unique<dane::test::SmtpServer>(smtp);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "SMTP server: " << e.what();
+      return;
+    }
+    s_walk_owner = "_" + std::to_string(s_smtp->port()) + "._tcp.mx2.pub.test";
+    s_knot = std::make_unique<KnotRig>("pub.test", "mx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + s_current + "\nmx2 A " +
+                                                       s_smtp_address + "\n" + s_walk_owner + ". TLSA 3 1 1 " +
+                                                       s_current + "\n");
     if (auto started = s_knot->start(); !started) {
       ADD_FAILURE() << started.error();
       s_knot.reset();
@@ -73,10 +89,11 @@ protected:
   static void TearDownTestSuite() {
     s_rig.reset();
     s_knot.reset();
+    s_smtp.reset();
   }
 
   void SetUp() override {
-    DANE_REQUIRE_OR_SKIP(s_knot != nullptr && s_rig != nullptr,
+    DANE_REQUIRE_OR_SKIP(s_knot != nullptr && s_rig != nullptr && s_smtp != nullptr,
                          KnotRig::missing_tools_message() + "; " + DnsRig::missing_tools_message());
     const char* ctl = std::getenv("DANE_POLICYCTL");
     DANE_REQUIRE_OR_SKIP(ctl != nullptr, "DANE_POLICYCTL is not set (run through ctest)");
@@ -85,8 +102,9 @@ protected:
   }
 
   // The TLSA data (lowercase hex) `address` serves at the owner, and whether an RRSIG TLSA came with it.
-  static std::vector<std::string> served(const std::string& address, bool& signed_rrset) {
-    auto lines = s_knot->query(address, k_owner, "TLSA");
+  static std::vector<std::string> served(const std::string& address, bool& signed_rrset,
+                                         const std::string& owner = k_owner) {
+    auto lines = s_knot->query(address, owner, "TLSA");
     std::vector<std::string> data;
     signed_rrset = false;
     for (const auto& line : lines ? *lines : std::vector<std::string>{}) {
@@ -103,12 +121,13 @@ protected:
   }
 
   // Waits (generous deadline) until `address` serves exactly `expected` (sorted), signed.
-  static bool serves_exactly(const std::string& address, std::vector<std::string> expected) {
+  static bool serves_exactly(const std::string& address, std::vector<std::string> expected,
+                             const std::string& owner = k_owner) {
     std::sort(expected.begin(), expected.end());
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
       bool signed_rrset = false;
-      if (served(address, signed_rrset) == expected && signed_rrset) {
+      if (served(address, signed_rrset, owner) == expected && signed_rrset) {
         return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -157,6 +176,9 @@ protected:
   static inline std::unique_ptr<KnotRig> s_knot;
   static inline std::unique_ptr<DnsRig> s_rig;
   static inline std::string s_current;
+  static inline std::unique_ptr<dane::test::SmtpServer> s_smtp;
+  static inline std::string s_smtp_address;
+  static inline std::string s_walk_owner;
   std::string m_policyctl;
   std::unique_ptr<dane::test::TempDir> m_tmp;
 };
@@ -279,6 +301,73 @@ TEST_F(RolloverPublish, BadKeyFileIsAnInputError) {
   auto no_key = rollover("leaf-p384.crt", {"--publish"});
   EXPECT_EQ(no_key.exit_code, 2) << no_key.error_output;
   EXPECT_NE(no_key.error_output.find("--tsig-key"), std::string::npos) << no_key.error_output;
+}
+
+// The whole rollover by update with a real STARTTLS server: publish -> wait -> swap -> (server switched)
+// remove -> done; at every step the published set (at both servers) matches the presented key.
+TEST_F(RolloverPublish, WholeRolloverByUpdateWithALiveServer) {
+  const std::string next = spki_sha256("leaf-rsa.crt");
+  const std::string port = std::to_string(s_smtp->port());
+  auto run = [&]() {
+    std::vector<std::string> argv = {m_policyctl,
+                                     "rollover",
+                                     "--current",
+                                     pki("leaf-p256.crt"),
+                                     "--next",
+                                     pki("leaf-rsa.crt"),
+                                     "--host",
+                                     "mx2.pub.test",
+                                     "--port",
+                                     port,
+                                     "--address",
+                                     s_smtp_address,
+                                     "--interval",
+                                     "0",
+                                     "--json",
+                                     "--state-file",
+                                     m_tmp->file("walk.json"),
+                                     "--publish",
+                                     "--tsig-key",
+                                     s_knot->key_file(KnotRig::Key::Update)};
+    for (const auto& a : s_rig->cli_args(3)) {
+      argv.push_back(a);
+    }
+    auto r = dane::test::run_process(argv, dane::test::RunOptions{});
+    auto j = json::parse(r.output, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.output << r.error_output;
+    return j;
+  };
+  auto j = run();
+  ASSERT_EQ(j["step"], "publish") << j.dump(2);
+  ASSERT_EQ(j["update"]["ok"], true) << j.dump(2);
+  ASSERT_TRUE(serves_exactly(s_knot->primary_address(), {s_current, next}, s_walk_owner)) << s_knot->logs();
+  ASSERT_TRUE(serves_exactly(s_knot->secondary_address(), {s_current, next}, s_walk_owner)) << s_knot->logs();
+
+  // wait (TTL 5 s, --interval 0) until swap; no update is sent meanwhile.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  do {
+    j = run();
+    EXPECT_TRUE(j["update"].is_null()) << j.dump(2);
+    if (j["step"] == "swap") {
+      break;
+    }
+    ASSERT_TRUE(j["step"] == "publish" || j["step"] == "wait") << j.dump(2);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(j["step"], "swap") << j.dump(2);
+
+  s_smtp->set_credentials(pki("leaf-rsa.key"), pki("leaf-rsa.chain.pem"));
+  j = run();
+  ASSERT_EQ(j["step"], "remove") << j.dump(2);
+  ASSERT_EQ(j["update"]["action"], "remove") << j.dump(2);
+  ASSERT_EQ(j["update"]["ok"], true) << j.dump(2);
+  ASSERT_TRUE(serves_exactly(s_knot->primary_address(), {next}, s_walk_owner)) << s_knot->logs();
+  ASSERT_TRUE(serves_exactly(s_knot->secondary_address(), {next}, s_walk_owner)) << s_knot->logs();
+
+  j = run();
+  EXPECT_EQ(j["step"], "done") << j.dump(2);
+  EXPECT_EQ(j["exit_code"], 0);
+  EXPECT_TRUE(j["update"].is_null());
 }
 
 } // namespace
