@@ -31,7 +31,7 @@ namespace dane::tools {
 
 namespace {
 
-constexpr std::size_t k_max_key_file = 64 * 1024;
+constexpr std::size_t k_max_key_file = std::size_t{64} * 1024;
 constexpr std::uint16_t k_tsig_fudge = 300;
 
 // ---- the key file ----
