@@ -291,6 +291,10 @@ std::vector<std::uint8_t> tcp_exchange(const std::vector<std::uint8_t>& query, c
     failure = "TCP: answer cut short";
     return {};
   }
+  if (answer.size() < 12 || answer[0] != query[0] || answer[1] != query[1]) {
+    failure = "TCP: the answer does not belong to the update (wrong ID)";
+    return {};
+  }
   return answer;
 }
 
