@@ -4,8 +4,9 @@
 // secure. Both servers are asked directly for the result. Cases: publish by update (the record appears,
 // signed, at the primary and the secondary), remove (only the next record remains), a wrong secret
 // (BADSIG named, nothing changed), a key no update rule allows (BADKEY named, nothing changed), a stale
-// prerequisite (the RRset changed: nothing changed, temporary), an update server that does not answer,
-// and a bad key file (exit 2).
+// prerequisite (the RRset changed: nothing changed, temporary), an update server that refuses the
+// connection and one that takes the update and never answers (time limit), a bad key file (exit 2), and
+// the whole walk publish -> wait -> swap -> remove -> done with a live STARTTLS server.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,8 +17,13 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <nlohmann/json.hpp>
 
+#include "dane/core/fd.hpp"
 #include "dane/core/text.hpp"
 #include "dane/tools/dns_update.hpp"
 #include "dane/tools/rollover.hpp"
@@ -290,6 +296,27 @@ TEST_F(RolloverPublish, SilentUpdateServerIsAClearTemporaryError) {
   EXPECT_EQ(r.exit_code, 3) << r.output << r.error_output;
   EXPECT_NE(r.error_output.find("no answer"), std::string::npos) << r.error_output;
   EXPECT_NE(r.error_output.find(silent), std::string::npos) << r.error_output;
+}
+
+TEST_F(RolloverPublish, UpdateServerThatNeverAnswersTimesOutWithAClearError) {
+  // A UDP socket that takes the update and never answers: the time limit (--dns-timeout 3) ends the wait.
+  dane::Fd sink(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof sa;
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+  ASSERT_EQ(::bind(sink.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+  ASSERT_EQ(::getsockname(sink.get(), reinterpret_cast<sockaddr*>(&sa), &length), 0);
+  const std::string server = "127.0.0.1@" + std::to_string(ntohs(sa.sin_port));
+  const auto before = served_now(s_knot->primary_address());
+  auto r = rollover("leaf-p384.crt",
+                    {"--publish", "--tsig-key", s_knot->key_file(KnotRig::Key::Update), "--update-server", server});
+  EXPECT_EQ(r.exit_code, 3) << r.output << r.error_output;
+  EXPECT_NE(r.error_output.find("no answer (timed out"), std::string::npos) << r.error_output;
+  EXPECT_NE(r.error_output.find(server), std::string::npos) << r.error_output;
+  EXPECT_EQ(served_now(s_knot->primary_address()), before);
 }
 
 TEST_F(RolloverPublish, BadKeyFileIsAnInputError) {
