@@ -1,10 +1,18 @@
 // The TSIG key-file parser, --update-server parsing and the UPDATE message of rollover --publish
 // (dane/tools/dns_update.hpp).
+#include <algorithm>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <gtest/gtest.h>
 #include <ldns/ldns.h>
 
+#include "dane/core/fd.hpp"
 #include "dane/tools/dns_update.hpp"
 #include "files.hpp"
 #include "temp_dir.hpp"
@@ -153,6 +161,71 @@ TEST(UpdateMessage, RemoveDeletesExactlyTheOldRecords) {
   auto [pr, up] = sections(*wire);
   EXPECT_NE(pr.find(std::string(62, '0') + "03"), std::string::npos) << pr;
   EXPECT_EQ(up, "_25._tcp.mx.example.org.\t0\tNONE\tTLSA\t3 1 1 " + std::string(62, '0') + "01\n");
+}
+
+// A responder on loopback that answers one update with NOERROR, no TSIG (a spoofed or misconfigured answer).
+class UnsignedResponder {
+public:
+  UnsignedResponder() : m_fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof sa;
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+    ::bind(m_fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+    ::getsockname(m_fd.get(), reinterpret_cast<sockaddr*>(&sa), &length);
+    m_port = ntohs(sa.sin_port);
+    m_thread = std::thread([this] { serve(); });
+  }
+  ~UnsignedResponder() { m_thread.join(); }
+  UnsignedResponder(const UnsignedResponder&) = delete;
+  UnsignedResponder& operator=(const UnsignedResponder&) = delete;
+  std::uint16_t port() const { return m_port; }
+
+private:
+  void serve() {
+    std::vector<std::uint8_t> query(65535);
+    sockaddr_storage from{};
+    socklen_t length = sizeof from;
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+    const ssize_t n =
+        ::recvfrom(m_fd.get(), query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&from), &length);
+    if (n < 12) {
+      return;
+    }
+    std::size_t end = 12; // the zone section: one name + type + class
+    while (end < static_cast<std::size_t>(n) && query[end] != 0) {
+      end += query[end] + 1;
+    }
+    end += 5;
+    if (end > static_cast<std::size_t>(n)) {
+      return;
+    }
+    // The answer is the query's header and zone section, in place: QR set, NOERROR, no further records.
+    query[2] = static_cast<std::uint8_t>(query[2] | 0x80);
+    query[3] = 0;
+    std::fill(query.begin() + 6, query.begin() + 12, std::uint8_t{0});
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+    ::sendto(m_fd.get(), query.data(), end, 0, reinterpret_cast<sockaddr*>(&from), length);
+  }
+  dane::Fd m_fd;
+  std::uint16_t m_port = 0;
+  std::thread m_thread;
+};
+
+TEST(UpdateAnswer, NoerrorWithoutAValidTsigIsNotTrusted) {
+  UnsignedResponder responder;
+  auto key = parse_tsig_key(key_text("hmac-sha256", k_secret), "k.key");
+  ASSERT_TRUE(key) << key.error();
+  dane::tools::TlsaUpdate u;
+  u.zone = "example.org";
+  u.owner = "_25._tcp.mx.example.org";
+  u.change = {record(3)};
+  auto result = dane::tools::send_tlsa_update(u, *key, {"127.0.0.1", responder.port()}, std::chrono::seconds(10));
+  EXPECT_EQ(result.outcome, dane::tools::UpdateOutcome::Unauthenticated) << result.message;
+  EXPECT_TRUE(result.temporary);
+  EXPECT_NE(result.message.find("does not verify"), std::string::npos) << result.message;
 }
 
 } // namespace
