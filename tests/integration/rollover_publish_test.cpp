@@ -196,6 +196,7 @@ TEST_F(RolloverPublish, PublishByUpdateReachesPrimaryAndSecondarySignedThenRemov
   ASSERT_EQ(r.exit_code, 4) << r.output << r.error_output;
   auto j = json::parse(r.output);
   EXPECT_EQ(j["step"], "publish");
+  EXPECT_EQ(j["dnssec"], "secure") << r.output; // the Knot-signed zone validates through the DnsRig's DS
   ASSERT_TRUE(j["update"].is_object()) << r.output;
   EXPECT_EQ(j["update"]["ok"], true) << r.output;
   EXPECT_EQ(j["update"]["zone"], "pub.test");
