@@ -24,11 +24,15 @@ run_packages=(
   libboost-program-options-dev libboost-dev
   nlohmann-json3-dev zlib1g-dev
   libsystemd-dev
+  # libldns: DNS UPDATE + TSIG of `dane-policyctl rollover --publish`
+  libldns-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev
   openssl unbound-anchor
   nsd ldnsutils unbound
+  # the rollover --publish rig (issue 18): Knot DNS primary and secondary, kdig/knsupdate
+  knot knot-dnsutils
   postfix
   clang libclang-rt-14-dev
   # scripts/check-style.sh (CI): clang-format and clang-tidy (with run-clang-tidy)

@@ -222,6 +222,14 @@ std::optional<Outcome> inconsistent_inputs(const RolloverInput& in, RolloverDeci
   return std::nullopt;
 }
 
+// A record to publish: its zone line (once) and, for --publish, the record itself.
+void add_next_record(const RolloverInput& in, RolloverDecision& d, const TlsaRecord& record) {
+  if (!contains(d.add_records, record)) {
+    d.add_records.push_back(record);
+  }
+  add_unique(d.add_lines, zone_line(in.host, in.port, record));
+}
+
 // Step 1's zone lines: a partner of each current record in the next file, else 3 S M of the next leaf;
 // alternatives 2 1 1 of the next issuer and 3 1 1 of the next key.
 void suggest_next_records(const RolloverInput& in, RolloverDecision& d) {
@@ -229,7 +237,7 @@ void suggest_next_records(const RolloverInput& in, RolloverDecision& d) {
   for (const auto& record : d.current_records) {
     auto partner = in.next.find(record.usage, record.selector, record.mtype);
     if (partner) {
-      add_unique(d.add_lines, zone_line(in.host, in.port, *partner));
+      add_next_record(in, d, *partner);
     } else {
       missing_issuer.push_back(record.short_string());
     }
@@ -241,7 +249,7 @@ void suggest_next_records(const RolloverInput& in, RolloverDecision& d) {
   if (d.add_lines.empty()) {
     auto partner = in.next.find(TlsaUsage::DaneEe, d.current_records.front().selector, d.current_records.front().mtype);
     if (partner) {
-      add_unique(d.add_lines, zone_line(in.host, in.port, *partner));
+      add_next_record(in, d, *partner);
     }
   }
   // Alternatives: 2 1 1 of the next leaf's issuer when it is in the chain file, and 3 1 1 of the
@@ -326,6 +334,7 @@ Outcome both_published(const RolloverInput& in, RolloverDecision& d, const Serve
     for (const auto& record : d.current_records) {
       if (!contains(d.next_records, record)) {
         d.remove_lines.push_back(zone_line(in.host, in.port, record));
+        d.remove_records.push_back(record);
       }
     }
     if (d.remove_lines.empty()) {

@@ -44,6 +44,8 @@ std::string to_string(RrType type) {
     return "A";
   case RrType::Cname:
     return "CNAME";
+  case RrType::Soa:
+    return "SOA";
   case RrType::Mx:
     return "MX";
   case RrType::Aaaa:

@@ -3,6 +3,8 @@
 // Thin wiring: read both certificate files, let gather_rollover_facts() look up _PORT._tcp.HOST
 // TLSA (+ the host's addresses) with DNSSEC and probe the live server, then let the pure
 // decide_rollover() (dane/tools/rollover.hpp) say the step; keep its state file; print text or --json.
+// With --publish (+ --tsig-key, --update-server) the publish/remove step is sent as a DNS UPDATE by
+// publish_by_update() (dane/tools/dns_update.hpp): a refused update exits 1, no answer / changed RRset 3.
 // Exit codes (pinned): 0 swap now / done, 4 act or wait (publish, wait, remove),
 // 1 refused as unsafe, 2 usage or input error, 3 temporary DNS failure.
 // gcc 12 reports a false -Wnull-dereference inside Boost.Program_options' typed_value::notify
@@ -14,6 +16,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +30,7 @@
 #include "commands.hpp"
 #include "dane/core/text.hpp"
 #include "dane/daemon/resolver_options.hpp"
+#include "dane/tools/dns_update.hpp"
 #include "dane/tools/rollover.hpp"
 #include "dane/verifier/dns.hpp"
 #include "dane/verifier/pem.hpp"
@@ -89,11 +93,13 @@ std::string env(const char* name) {
 
 void print_usage(std::ostream& out, const po::options_description& options) {
   out << "usage: dane-policyctl rollover --current CERT --next CERT --host MXHOST [--port 25] [--interval HOURS]\n"
-         "                        [--state-file FILE] [--address IP ...] [--no-probe] [--json] [resolver options]\n\n"
+         "                        [--state-file FILE] [--address IP ...] [--no-probe] [--json] [resolver options]\n"
+         "                        [--publish --tsig-key FILE [--update-server ADDR[@PORT]]]\n\n"
          "Says where a TLSA/certificate rollover stands: publish the next record, wait, swap the\n"
          "certificate, remove the old record, done; or refuses with the reason.\n"
          "Exit: 0 swap now or done, 4 act or wait first, 1 refused as unsafe, 2 usage/input error,\n"
-         "3 temporary DNS failure.\n\n"
+         "3 temporary DNS failure (or, with --publish, an update server that did not answer or a changed RRset;\n"
+         "an update the server refused is 1).\n\n"
       << options;
 }
 
@@ -109,7 +115,18 @@ nlohmann::ordered_json optional_time(const std::optional<std::chrono::sys_second
   return t ? nlohmann::ordered_json(dane::format_rfc3339(*t)) : nlohmann::ordered_json(nullptr);
 }
 
-void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file) {
+// The `update` object of --json (null when no update was sent in this run).
+nlohmann::ordered_json update_json(const tools::PublishReport& u) {
+  if (!u.attempted) {
+    return nullptr;
+  }
+  return {{"action", to_string(u.action)}, {"zone", u.zone},      {"server", u.server},
+          {"records", u.records},          {"ok", u.ok},          {"rcode", u.rcode},
+          {"tsig_error", u.tsig_error},    {"message", u.message}};
+}
+
+void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file,
+                const tools::PublishReport& update) {
   nlohmann::ordered_json j;
   j["step"] = to_string(d.step);
   j["refusal"] = d.refusal == tools::RolloverRefusal::None ? nlohmann::ordered_json(nullptr)
@@ -144,10 +161,12 @@ void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecisi
   }
   j["notes"] = d.notes;
   j["state_file"] = state_file;
+  j["update"] = update_json(update);
   out << j.dump(2) << "\n";
 }
 
-void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file) {
+void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file,
+                const tools::PublishReport& update) {
   out << "step: " << to_string(d.step);
   if (d.refusal != tools::RolloverRefusal::None) {
     out << " (" << to_string(d.refusal) << ")";
@@ -194,6 +213,9 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
       out << "  " << l << "\n";
     }
   }
+  if (update.attempted) {
+    out << "\nupdate: " << update.message << "\n";
+  }
   if (d.remaining_wait) {
     out << "\nwait: " << tools::format_duration(*d.remaining_wait) << " more, until "
         << dane::format_rfc3339(*d.safe_at) << "\n";
@@ -214,6 +236,7 @@ struct RolloverRun {
   ResolverConfig resolver;
   std::string state_file;
   bool json = false;
+  std::optional<tools::RolloverPublish> publish; // --publish
 };
 
 int fail(const std::string& message) {
@@ -256,6 +279,36 @@ Status read_target_options(const po::variables_map& vm, RolloverRun& run) {
   return Ok{};
 }
 
+// --publish, --tsig-key, --update-server: the key is read and checked now (a bad key file is exit 2).
+Status read_publish_options(const po::variables_map& vm, RolloverRun& run) {
+  const bool publish = vm.count("publish") != 0;
+  if (!publish) {
+    if (vm.count("tsig-key") != 0 || vm.count("update-server") != 0) {
+      return make_error("--tsig-key and --update-server need --publish");
+    }
+    return Ok{};
+  }
+  if (vm.count("tsig-key") == 0) {
+    return make_error("--publish needs --tsig-key FILE");
+  }
+  auto key = tools::load_tsig_key_file(vm["tsig-key"].as<std::string>());
+  if (!key) {
+    return make_error("--tsig-key " + key.error());
+  }
+  tools::RolloverPublish p;
+  p.key = std::move(*key);
+  if (vm.count("update-server") != 0) {
+    auto server = tools::parse_update_server(vm["update-server"].as<std::string>());
+    if (!server) {
+      return make_error(server.error());
+    }
+    p.server = *server;
+  }
+  p.timeout = run.resolver.timeout;
+  run.publish = std::move(p);
+  return Ok{};
+}
+
 Expected<RolloverRun> run_from_options(const po::variables_map& vm) {
   RolloverRun run;
   if (auto target = read_target_options(vm, run); !target) {
@@ -284,6 +337,9 @@ Expected<RolloverRun> run_from_options(const po::variables_map& vm) {
     return make_error("--state-file: empty file name");
   }
   run.json = vm.count("json") != 0;
+  if (auto publish = read_publish_options(vm, run); !publish) {
+    return make_error(publish.error());
+  }
   return run;
 }
 
@@ -307,6 +363,13 @@ int run_rollover(RolloverRun& run) {
   if (!loaded.warning.empty()) {
     d.notes.insert(d.notes.begin(), loaded.warning);
   }
+  tools::PublishReport update;
+  if (run.publish) {
+    update = tools::publish_by_update(in, d, *run.publish, **resolver);
+    if (update.attempted && !update.ok) {
+      d.exit_code = update.temporary ? k_exit_temp : k_exit_negative;
+    }
+  }
   int exit_code = d.exit_code;
   std::string save_error;
   if (!(d.state == in.state) || !loaded.warning.empty()) {
@@ -316,9 +379,12 @@ int run_rollover(RolloverRun& run) {
     }
   }
   if (run.json) {
-    print_json(std::cout, in, d, run.state_file);
+    print_json(std::cout, in, d, run.state_file, update);
   } else {
-    print_text(std::cout, in, d, run.state_file);
+    print_text(std::cout, in, d, run.state_file, update);
+  }
+  if (update.attempted && !update.ok) {
+    std::cerr << "dane-policyctl rollover: " << update.message << "\n";
   }
   if (!save_error.empty()) {
     std::cerr << "dane-policyctl rollover: " << save_error
@@ -351,7 +417,12 @@ int cmd_rollover(int argc, char** argv) {
       ("no-probe", "do not probe the live server (then `remove` and `done` cannot be confirmed)")
       ("probe-timeout", po::value<double>()->default_value(10.0, "10")->value_name("SECONDS"),
        "time limit for each step of the STARTTLS probe")
-      ("json", "print one JSON object (field `step`: publish, wait, swap, remove, done or refuse)");
+      ("json", "print one JSON object (field `step`: publish, wait, swap, remove, done or refuse)")
+      ("publish", "perform the publish and remove steps as TSIG-signed DNS UPDATEs (RFC 2136)")
+      ("tsig-key", po::value<std::string>()->value_name("FILE"),
+       "TSIG key for --publish (`key \"NAME\" { algorithm hmac-sha256; secret \"...\"; };`)")
+      ("update-server", po::value<std::string>()->value_name("ADDR[@PORT]"),
+       "send updates here (default: the address of the zone's SOA MNAME)");
   // clang-format on
   policyd::add_resolver_options(options);
 

@@ -148,6 +148,8 @@ struct RolloverDecision {
   std::vector<std::string> add_lines;                      // zone-file lines to publish (step publish)
   std::vector<std::string> alternative_lines;              // alternative partner records (e.g. 2 1 1 of the issuer)
   std::vector<std::string> remove_lines;                   // zone-file lines to delete (step remove)
+  std::vector<TlsaRecord> add_records;                     // the records of add_lines in step publish (for --publish)
+  std::vector<TlsaRecord> remove_records;                  // the records of remove_lines (for --publish)
   std::vector<std::string> notes;                          // further facts and warnings, one per line
   std::vector<TlsaRecord> current_records;                 // published records matching the current certificate
   std::vector<TlsaRecord> next_records;                    // published records matching the next certificate
