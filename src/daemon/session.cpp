@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dane/core/text.hpp"
 #include "dane/daemon/error_boundary.hpp"
 #include "dane/policy/codecs.hpp"
 #include "dane/policy/control.hpp"
@@ -217,7 +218,8 @@ private:
   bool run_control(const Job& job) {
     const ControlVerb verb = *job.control;
     const ControlPeer peer = m_transport->peer();
-    const std::string what = std::string(to_string(verb)) + (job.key.empty() ? "" : " " + job.key);
+    // The key is the client's: coded like every client byte in a log line.
+    const std::string what = quote_log_value(std::string(to_string(verb)) + (job.key.empty() ? "" : " " + job.key));
     if (auto refusal = control_refusal(peer, ::geteuid())) {
       m_ctx.stats.control_refused();
       m_ctx.log.message(Severity::Warning,
