@@ -8,6 +8,9 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/types.h>
+#include <unistd.h>
+
 #define FUZZ_CHECK(cond)                                                                                               \
   do {                                                                                                                 \
     if (!(cond)) {                                                                                                     \
@@ -17,6 +20,23 @@
   } while (0)
 
 namespace dane::fuzz {
+
+// Replaces the whole content of the file behind fd (a memfd the target reuses for every input) by the
+// input; false on a write error.
+inline bool rewrite_file(int fd, const std::uint8_t* data, std::size_t size) {
+  if (::ftruncate(fd, 0) != 0) {
+    return false;
+  }
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pwrite(fd, data + done, size - done, static_cast<off_t>(done));
+    if (n <= 0) {
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
 
 // The first input byte seeds the chunk sizes (1..16 bytes, or everything at once when it is 0); the rest
 // is the byte stream.

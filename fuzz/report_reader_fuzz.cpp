@@ -25,21 +25,6 @@ int input_fd() {
   return fd;
 }
 
-bool write_all(int fd, const std::uint8_t* data, std::size_t size) {
-  if (::ftruncate(fd, 0) != 0) {
-    return false;
-  }
-  std::size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::pwrite(fd, data + done, size - done, static_cast<off_t>(done));
-    if (n <= 0) {
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -47,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using dane::tools::report::LineReader;
   const int fd = input_fd();
   FUZZ_CHECK(fd >= 0);
-  FUZZ_CHECK(write_all(fd, data, size));
+  FUZZ_CHECK(dane::fuzz::rewrite_file(fd, data, size));
   auto reader = LineReader::open("/proc/self/fd/" + std::to_string(fd));
   FUZZ_CHECK(reader.has_value());
   LineReader& r = **reader;

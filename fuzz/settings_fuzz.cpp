@@ -21,27 +21,12 @@ int config_fd() {
   return fd;
 }
 
-bool write_all(int fd, const std::uint8_t* data, std::size_t size) {
-  if (::ftruncate(fd, 0) != 0) {
-    return false;
-  }
-  std::size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::pwrite(fd, data + done, size - done, static_cast<off_t>(done));
-    if (n <= 0) {
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const int fd = config_fd();
   FUZZ_CHECK(fd >= 0);
-  FUZZ_CHECK(write_all(fd, data, size));
+  FUZZ_CHECK(dane::fuzz::rewrite_file(fd, data, size));
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
   const char* argv[] = {"dane-policyd", "--config", path.c_str(), nullptr};
 
