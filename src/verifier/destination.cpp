@@ -2,15 +2,19 @@
 //
 // Three rounds of concurrent lookups: the MX RRset (skipped for "[host]" keys), then A and
 // AAAA of every MX host at once, then every TLSA candidate (and, for aliases whose target
-// is insecure, the CNAME at the original name) at once. The resolver's timeout bounds the
-// whole evaluation: one deadline is shared by all rounds.
+// is insecure, the CNAME at the original name) at once. One deadline is shared by all rounds.
+// Each round is a pair of pure functions (the queries to ask; what their answers mean) and the
+// Evaluation state machine at the end drives them over Resolver::resolve_async: no thread
+// waits for DNS. The blocking evaluate_destination() is the same machine plus a wait.
 #include "dane/verifier/destination.hpp"
 #include "dane/core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <future>
 #include <map>
+#include <optional>
 
 namespace dane {
 
@@ -392,14 +396,19 @@ bool collect_mx_hosts(DestinationFacts& facts, const Answer& mx, HostList& hosts
   return true;
 }
 
-// Round 0: the MX RRset (RFC 7672 §2.2.1). False when it settles the destination (facts filled).
-bool mx_round(Resolver& resolver, Clock::time_point deadline, DestinationFacts& facts, HostList& hosts) {
+// Round 0: the MX RRset (RFC 7672 §2.2.1), unless the key names a host ("[host]": it is the only host).
+std::optional<Query> mx_query(const DestinationFacts& facts, HostList& hosts) {
   const NextHop& hop = facts.next_hop;
   if (hop.bracketed) {
     hosts.emplace_back(hop.domain, 0);
-    return true;
+    return std::nullopt;
   }
-  Answer mx = resolver.resolve({Query{hop.domain, RrType::Mx}}, deadline).at(0);
+  return Query{hop.domain, RrType::Mx};
+}
+
+// Round 0's answer. False when it settles the destination (facts filled).
+bool apply_mx(DestinationFacts& facts, const Answer& mx, HostList& hosts) {
+  const NextHop& hop = facts.next_hop;
   facts.mx_security = mx.security;
   facts.ttl = mx.ttl;
   if (!mx.canonname.empty()) {
@@ -468,24 +477,27 @@ void classify_host_addresses(HostWork& w, const Answer& a, const Answer& aaaa) {
 }
 
 // Round 1: A and AAAA of every host at once (RFC 7672 §2.2.2).
-std::vector<HostWork> address_round(Resolver& resolver, Clock::time_point deadline, const HostList& hosts) {
+std::vector<Query> address_queries(const HostList& hosts) {
   std::vector<Query> queries;
   for (const auto& [name, pref] : hosts) {
     queries.push_back({name, RrType::A});
     queries.push_back({name, RrType::Aaaa});
   }
-  std::vector<Answer> addr = resolver.resolve(queries, deadline);
+  return queries;
+}
+
+std::vector<HostWork> apply_addresses(const HostList& hosts, const std::vector<Answer>& addr) {
   std::vector<HostWork> work(hosts.size());
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     work[i].result.name = hosts[i].first;
     work[i].result.preference = hosts[i].second;
-    classify_host_addresses(work[i], addr[2 * i], addr[2 * i + 1]);
+    classify_host_addresses(work[i], addr.at(2 * i), addr.at(2 * i + 1));
   }
   return work;
 }
 
 // Round 2: every TLSA candidate, and the CNAME of aliases into insecure zones, at once.
-void tlsa_round(Resolver& resolver, Clock::time_point deadline, std::uint16_t port, std::vector<HostWork>& work) {
+std::vector<Query> tlsa_queries(std::uint16_t port, std::vector<HostWork>& work) {
   std::vector<Query> queries;
   for (auto& w : work) {
     if (w.decided) {
@@ -500,14 +512,17 @@ void tlsa_round(Resolver& resolver, Clock::time_point deadline, std::uint16_t po
       queries.push_back({tlsa_owner_for(port, base), RrType::Tlsa});
     }
   }
-  std::vector<Answer> round2 = queries.empty() ? std::vector<Answer>{} : resolver.resolve(queries, deadline);
+  return queries;
+}
+
+void apply_tlsa_round(std::uint16_t port, std::vector<HostWork>& work, const std::vector<Answer>& round2) {
   for (auto& w : work) {
     if (w.decided) {
       continue;
     }
     HostResult& h = w.result;
     if (w.needs_cname_check) {
-      const Answer& cname = round2[w.cname_query];
+      const Answer& cname = round2.at(w.cname_query);
       if (is_error(cname)) {
         fail_host(w, cname.security, describe_failure("CNAME lookup for " + h.name, cname));
         continue;
@@ -547,21 +562,115 @@ void finish(DestinationFacts& facts, std::vector<HostWork>& work) {
 
 } // namespace
 
+namespace {
+
+// One destination's evaluation as a state machine over the resolver's asynchronous API: each round
+// submits its queries and the next step runs when their answers are in (on the resolver's thread).
+// It keeps itself alive (shared_from_this in each pending callback) until `done` has been called,
+// exactly once. An exception in a step ends the evaluation as TempFail, never as something weaker.
+class Evaluation : public std::enable_shared_from_this<Evaluation> {
+public:
+  Evaluation(Resolver& resolver, Clock::time_point deadline, FactsCallback done)
+      : m_resolver(resolver), m_deadline(deadline), m_done(std::move(done)) {}
+
+  void start(std::string_view key) {
+    guarded([&] {
+      if (settle_without_dns(m_facts, key)) {
+        complete();
+        return;
+      }
+      m_facts.reference_names.push_back(m_facts.next_hop.domain);
+      if (auto query = mx_query(m_facts, m_hosts)) {
+        ask({*query}, &Evaluation::on_mx);
+      } else {
+        ask(address_queries(m_hosts), &Evaluation::on_addresses);
+      }
+    });
+  }
+
+private:
+  using Step = void (Evaluation::*)(const std::vector<Answer>&);
+
+  void ask(const std::vector<Query>& queries, Step next) {
+    m_resolver.resolve_async(queries, m_deadline, [self = shared_from_this(), next](std::vector<Answer> answers) {
+      self->guarded([&] { ((*self).*next)(answers); });
+    });
+  }
+
+  void on_mx(const std::vector<Answer>& answers) {
+    if (!apply_mx(m_facts, answers.at(0), m_hosts)) {
+      complete();
+      return;
+    }
+    ask(address_queries(m_hosts), &Evaluation::on_addresses);
+  }
+
+  void on_addresses(const std::vector<Answer>& answers) {
+    m_work = apply_addresses(m_hosts, answers);
+    std::vector<Query> queries = tlsa_queries(m_facts.next_hop.port, m_work);
+    if (queries.empty()) {
+      on_tlsa({});
+    } else {
+      ask(queries, &Evaluation::on_tlsa);
+    }
+  }
+
+  void on_tlsa(const std::vector<Answer>& answers) {
+    apply_tlsa_round(m_facts.next_hop.port, m_work, answers);
+    finish(m_facts, m_work);
+    complete();
+  }
+
+  void complete() {
+    if (m_done) {
+      FactsCallback done = std::move(m_done);
+      m_done = nullptr;
+      done(std::move(m_facts));
+    }
+  }
+
+  template <typename F> void guarded(F&& step) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      fail(std::string("internal error: ") + e.what());
+    } catch (...) {
+      fail("internal error: unknown exception");
+    }
+  }
+
+  void fail(const std::string& reason) {
+    if (!m_done) {
+      return; // the error came from `done` itself: its owner answers for it
+    }
+    m_facts.outcome = DestinationOutcome::TempFail;
+    m_facts.reason = reason;
+    m_facts.internal_error = true;
+    complete();
+  }
+
+  Resolver& m_resolver;
+  Clock::time_point m_deadline;
+  FactsCallback m_done;
+  DestinationFacts m_facts;
+  HostList m_hosts;
+  std::vector<HostWork> m_work;
+};
+
+} // namespace
+
+void evaluate_destination_async(Resolver& resolver, std::string_view key,
+                                std::chrono::steady_clock::time_point deadline, FactsCallback done) {
+  auto evaluation = std::make_shared<Evaluation>(resolver, deadline, std::move(done));
+  evaluation->start(key);
+}
+
 DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, const EvaluateOptions& /*options*/) {
-  DestinationFacts facts;
-  if (settle_without_dns(facts, key)) {
-    return facts;
-  }
-  const auto deadline = Clock::now() + resolver.timeout();
-  facts.reference_names.push_back(facts.next_hop.domain);
-  HostList hosts;
-  if (!mx_round(resolver, deadline, facts, hosts)) {
-    return facts;
-  }
-  std::vector<HostWork> work = address_round(resolver, deadline, hosts);
-  tlsa_round(resolver, deadline, facts.next_hop.port, work);
-  finish(facts, work);
-  return facts;
+  std::promise<DestinationFacts> promise;
+  auto future = promise.get_future();
+  evaluate_destination_async(resolver, key, Clock::now() + resolver.timeout(),
+                             [&promise](DestinationFacts facts) { promise.set_value(std::move(facts)); });
+  return future.get();
 }
 
 } // namespace dane
