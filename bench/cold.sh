@@ -39,6 +39,9 @@
 # Benchmarks are never tests: nothing here asserts a speed. Exit status 1 only when a step fails
 # (build, rig, daemon start, a load generator that cannot connect, a daemon that dies).
 set -euo pipefail
+# The whole script is one compound command, read completely before it runs: editing or checking out another
+# version of this file during a run does not change the run.
+{
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$root/build}
 delay_ms=${DELAY_MS:-100}
@@ -91,6 +94,7 @@ fi
 work=$(mktemp -d /tmp/dane-cold.XXXXXX)
 chmod 0755 "$work"
 pids=()
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   for pid in "${pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
@@ -366,9 +370,10 @@ warm_up() { # one destination of cold.test, so its keys are cached
   }
 }
 
-kinds() { # loadgen output -> "count x answer; ..."
-  grep '^KIND' <<<"$1" | sed 's/^KIND count=\([0-9]*\) answer="\(.*\)"$/\1 x \2/; s/ *$//' | paste -sd';' |
-    sed 's/;/; /g'
+kinds() { # loadgen output(s) -> "count x answer; ...", most frequent first
+  grep '^KIND' <<<"$1" | sed 's/^KIND count=\([0-9]*\) answer="\(.*\)"$/\1 \2/; s/ *$//' |
+    awk '{ n = $1; sub(/^[0-9]+ /, ""); c[$0] += n } END { for (k in c) print c[k] " x " k }' | sort -rn |
+    paste -sd';' | sed 's/;/; /g'
 }
 
 summary=()
@@ -432,7 +437,6 @@ burst_run() { # LABEL COUNT TITLE -> prints a report, sets burst_result
   echo
   report "$3" "$burst_result" "$before" "$after" "$(kinds "$out")"
 }
-echo
 burst_run small "$n_small" "2. $n_small cold destinations at once"
 small_result=$burst_result
 burst_run large "$n_large" "3. $n_large cold destinations at once"
@@ -485,3 +489,5 @@ echo "  storm, healthy lookups: p99 $(ratio "$(field p99_ms "$healthy_result")" 
   "max $(ratio "$(field max_ms "$healthy_result")" "$single_ref") x [2 x], TEMP $(field temp "$healthy_result") of" \
   "$storm_healthy [0]"
 echo "  storm, no-DNS lookups: max $(field max_ms "$nodns_result") ms [at once]"
+exit 0
+}
