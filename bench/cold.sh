@@ -35,7 +35,12 @@
 # VmHWM and its CPU time (utime + stime from /proc) over the scenario. Then the ratios to the targets of
 # issue 14. Settings (environment): DELAY_MS (100), N_SMALL (160), N_LARGE (1000), SINGLE (3), STORM (200),
 # STORM_HEALTHY (70), STORM_LEAD (1 s), TIMEOUT (150 s: the longest a scenario waits for its answers),
-# BURST (1000), JOBS (2, for building), DAEMON_ARGS, BUILD, KEEP.
+# BURST (1000), JOBS (2, for building), DAEMON_ARGS, BUILD, KEEP, SCENARIOS ("1 2 3 4": which to run; 1,
+# the reference, always runs), STORM_PROBING (0; 1 adds "infra-keep-probing: yes" to the daemon's unbound
+# fragment, as the test rig's fragment has: libunbound then keeps sending to the dead servers instead of
+# marking them down for a while, so the storm holds outgoing query slots, the harsher case), UNBOUND_EXTRA
+# (more lines for the server: clause of that fragment, separated by ';', e.g. "outgoing-range: 4096;
+# num-queries-per-thread: 4096": libunbound's library defaults are outgoing-range 16 and 1 MB caches).
 # Benchmarks are never tests: nothing here asserts a speed. Exit status 1 only when a step fails
 # (build, rig, daemon start, a load generator that cannot connect, a daemon that dies).
 set -euo pipefail
@@ -52,6 +57,8 @@ storm=${STORM:-200}
 storm_healthy=${STORM_HEALTHY:-70}
 storm_lead=${STORM_LEAD:-1}
 timeout=${TIMEOUT:-150}
+scenarios=${SCENARIOS:-1 2 3 4}
+storm_probing=${STORM_PROBING:-0}
 burst=${BURST:-1000}
 jobs=${JOBS:-2}
 warm_count=8
@@ -59,6 +66,8 @@ warm_count=8
 policyd="$build/bin/dane-policyd"
 proxy="$build/bench/bench_dns_delay_proxy"
 loadgen="$build/bench/bench_cold_loadgen"
+
+wanted() { [[ " $scenarios " == *" $1 "* ]]; }
 
 fail() {
   echo "cold.sh: $*" >&2
@@ -286,6 +295,8 @@ server:
   local-zone: "test." transparent
   local-zone: "." refuse
   trust-anchor-file: "$zones/$key_test.ds"
+$([ "$storm_probing" = 1 ] && echo '  infra-keep-probing: yes')
+$(tr ';' '\n' <<<"${UNBOUND_EXTRA:-}" | sed 's/^ */  /')
 stub-zone:
   name: "test."
   stub-addr: 127.0.0.1@$proxy_port
@@ -420,6 +431,10 @@ echo
 echo "1. single cold lookup, $single one after the other: ${single_ms[*]} ms (median $single_ref ms);" \
   "$single_queries DNS queries each through the proxy ($delay_ms ms each)"
 echo "  answers: $(kinds "$single_out")"
+read -r -a sb <<<"$before"
+read -r -a sa <<<"$after"
+echo "  daemon: VmRSS ${sb[0]} -> ${sa[0]} kB, VmHWM ${sa[1]} kB, CPU" \
+  "$(awk -v a="${sb[2]}" -v b="${sa[2]}" -v hz="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / hz }') s"
 summary+=("$(printf '%-40s %9s %9s %9s %9s  (%s DNS queries per destination)' "1. single cold lookup (median)" \
   "$single_ref" "$single_ref" "$single_ref" "$single_ref" "$single_queries")")
 
@@ -437,41 +452,51 @@ burst_run() { # LABEL COUNT TITLE -> prints a report, sets burst_result
   echo
   report "$3" "$burst_result" "$before" "$after" "$(kinds "$out")"
 }
-burst_run small "$n_small" "2. $n_small cold destinations at once"
-small_result=$burst_result
-burst_run large "$n_large" "3. $n_large cold destinations at once"
-large_result=$burst_result
+small_result=""
+large_result=""
+if wanted 2; then
+  burst_run small "$n_small" "2. $n_small cold destinations at once"
+  small_result=$burst_result
+fi
+if wanted 3; then
+  burst_run large "$n_large" "3. $n_large cold destinations at once"
+  large_result=$burst_result
+fi
 
 # --- 4. dead-zone storm -----------------------------------------------------------------------------------
-current=storm
-start_daemon "$current"
-warm_up
-before=$(snapshot)
-load storm --prefix x --first 1 --count "$storm" --suffix .dead.test >"$work/storm.out" &
-storm_pid=$!
-sleep "$storm_lead"
-load healthy --prefix d --first 1 --count "$storm_healthy" >"$work/healthy.out" &
-healthy_pid=$!
-load no-dns --per-request "$work/nodns.requests" --key '[192.0.2.1]' --key '[192.0.2.2]:25' --key .example.test \
-  --key .cold.test --key .dead.test >"$work/nodns.out" &
-nodns_pid=$!
-wait "$nodns_pid" || fail "the no-DNS load generator failed"
-wait "$healthy_pid" || fail "the healthy load generator failed"
-wait "$storm_pid" || fail "the storm load generator failed"
-after=$(snapshot)
-stop_daemon "$current"
-echo
-echo "4. dead-zone storm (dead.test: $dead_kind):"
-report "4. storm: $storm lookups into dead.test" "$(grep '^RESULT' "$work/storm.out")" "$before" "$after" \
-  "$(kinds "$(cat "$work/storm.out")")"
-healthy_result=$(grep '^RESULT' "$work/healthy.out")
-nodns_result=$(grep '^RESULT' "$work/nodns.out")
-report "4. + $storm_healthy healthy, ${storm_lead} s into it" "$healthy_result" "$before" "$after" \
-  "$(kinds "$(cat "$work/healthy.out")")" no-daemon-line
-report "4. + 5 no-DNS keys, ${storm_lead} s into it" "$nodns_result" "$before" "$after" \
-  "$(kinds "$(cat "$work/nodns.out")")" no-daemon-line
-echo "  packets the dead servers swallowed: $(($(cut -d' ' -f6 <<<"$after") - $(cut -d' ' -f6 <<<"$before")))"
-echo "  each no-DNS key: $(awk '{ printf "%s%s %s ms", sep, $2, $1; sep = ", " }' "$work/nodns.requests")"
+healthy_result=""
+nodns_result=""
+if wanted 4; then
+  current=storm
+  start_daemon "$current"
+  warm_up
+  before=$(snapshot)
+  load storm --prefix x --first 1 --count "$storm" --suffix .dead.test >"$work/storm.out" &
+  storm_pid=$!
+  sleep "$storm_lead"
+  load healthy --prefix d --first 1 --count "$storm_healthy" >"$work/healthy.out" &
+  healthy_pid=$!
+  load no-dns --per-request "$work/nodns.requests" --key '[192.0.2.1]' --key '[192.0.2.2]:25' --key .example.test \
+    --key .cold.test --key .dead.test >"$work/nodns.out" &
+  nodns_pid=$!
+  wait "$nodns_pid" || fail "the no-DNS load generator failed"
+  wait "$healthy_pid" || fail "the healthy load generator failed"
+  wait "$storm_pid" || fail "the storm load generator failed"
+  after=$(snapshot)
+  stop_daemon "$current"
+  echo
+  echo "4. dead-zone storm (dead.test: $dead_kind):"
+  report "4. storm: $storm lookups into dead.test" "$(grep '^RESULT' "$work/storm.out")" "$before" "$after" \
+    "$(kinds "$(cat "$work/storm.out")")"
+  healthy_result=$(grep '^RESULT' "$work/healthy.out")
+  nodns_result=$(grep '^RESULT' "$work/nodns.out")
+  report "4. + $storm_healthy healthy, ${storm_lead} s into it" "$healthy_result" "$before" "$after" \
+    "$(kinds "$(cat "$work/healthy.out")")" no-daemon-line
+  report "4. + 5 no-DNS keys, ${storm_lead} s into it" "$nodns_result" "$before" "$after" \
+    "$(kinds "$(cat "$work/nodns.out")")" no-daemon-line
+  echo "  packets the dead servers swallowed: $(($(cut -d' ' -f6 <<<"$after") - $(cut -d' ' -f6 <<<"$before")))"
+  echo "  each no-DNS key: $(awk '{ printf "%s%s %s ms", sep, $2, $1; sep = ", " }' "$work/nodns.requests")"
+fi
 
 # --- summary ----------------------------------------------------------------------------------------------
 echo
@@ -481,13 +506,13 @@ printf '%s\n' "${summary[@]}"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
 echo "ratios to the single cold lookup ($single_ref ms), targets of issue 14 in brackets:"
-echo "  $n_small at once: last answer $(ratio "$(field wall_ms "$small_result")" "$single_ref") x [1.5 x]," \
+wanted 2 && echo "  $n_small at once: last answer $(ratio "$(field wall_ms "$small_result")" "$single_ref") x [1.5 x]," \
   "TEMP answers $(field temp "$small_result") [0]"
-echo "  $n_large at once: last answer $(ratio "$(field wall_ms "$large_result")" "$single_ref") x [3 x]," \
+wanted 3 && echo "  $n_large at once: last answer $(ratio "$(field wall_ms "$large_result")" "$single_ref") x [3 x]," \
   "TEMP answers $(field temp "$large_result"), peak RSS $(awk -v k="$max_hwm" 'BEGIN { printf "%.1f", k / 1024 }') MB [< 100 MB]"
-echo "  storm, healthy lookups: p99 $(ratio "$(field p99_ms "$healthy_result")" "$single_ref") x," \
+wanted 4 && echo "  storm, healthy lookups: p99 $(ratio "$(field p99_ms "$healthy_result")" "$single_ref") x," \
   "max $(ratio "$(field max_ms "$healthy_result")" "$single_ref") x [2 x], TEMP $(field temp "$healthy_result") of" \
   "$storm_healthy [0]"
-echo "  storm, no-DNS lookups: max $(field max_ms "$nodns_result") ms [at once]"
+wanted 4 && echo "  storm, no-DNS lookups: max $(field max_ms "$nodns_result") ms [at once]"
 exit 0
 }

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -175,7 +176,7 @@ double percentile_ms(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) {
     return 0;
   }
-  auto idx = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+  auto idx = static_cast<std::size_t>(std::lround(p * static_cast<double>(sorted.size() - 1)));
   return sorted[std::min(idx, sorted.size() - 1)];
 }
 
