@@ -4,7 +4,8 @@
 #   bash bench/cold.sh                                  # everything below, in one run (a few minutes)
 #   DELAY_MS=100 N_SMALL=160 N_LARGE=1000 bash bench/cold.sh
 #   DAEMON_ARGS="--workers 64" bash bench/cold.sh      # extra dane-policyd options (word-split)
-#   BUILD=/path/to/other/build bash bench/cold.sh       # another tree's dane-policyd and bench programs
+#   POLICYD=/other/tree/build/bin/dane-policyd bash bench/cold.sh   # another daemon, this tree's bench tools
+#   BUILD=/path/to/other/build bash bench/cold.sh       # everything from that build (missing targets built there)
 #   KEEP=1 bash bench/cold.sh                           # keep the work directory (zones, logs, verdicts)
 #
 # The rig (all on loopback, built at run time in a private temp dir, never checked in):
@@ -35,7 +36,7 @@
 # VmHWM and its CPU time (utime + stime from /proc) over the scenario. Then the ratios to the targets of
 # issue 14. Settings (environment): DELAY_MS (100), N_SMALL (160), N_LARGE (1000), SINGLE (3), STORM (200),
 # STORM_HEALTHY (70), STORM_LEAD (1 s), TIMEOUT (150 s: the longest a scenario waits for its answers),
-# BURST (1000), JOBS (2, for building), DAEMON_ARGS, BUILD, KEEP, SCENARIOS ("1 2 3 4": which to run; 1,
+# BURST (1000), JOBS (2, for building), DAEMON_ARGS, BUILD, POLICYD, KEEP, SCENARIOS ("1 2 3 4": which to run; 1,
 # the reference, always runs), STORM_PROBING (0; 1 adds "infra-keep-probing: yes" to the daemon's unbound
 # fragment, as the test rig's fragment has: libunbound then keeps sending to the dead servers instead of
 # marking them down for a while, so the storm holds outgoing query slots, the harsher case), UNBOUND_EXTRA
@@ -63,7 +64,7 @@ burst=${BURST:-1000}
 jobs=${JOBS:-2}
 warm_count=8
 
-policyd="$build/bin/dane-policyd"
+policyd=${POLICYD:-$build/bin/dane-policyd}
 proxy="$build/bench/bench_dns_delay_proxy"
 loadgen="$build/bench/bench_cold_loadgen"
 
@@ -80,12 +81,18 @@ for tool in nsd ldns-keygen ldns-signzone; do
 done
 nsd_bin=$(command -v nsd || echo /usr/sbin/nsd)
 
-if [ ! -x "$policyd" ] || [ ! -x "$proxy" ] || [ ! -x "$loadgen" ]; then
+if [ -n "${POLICYD:-}" ] && [ ! -x "$POLICYD" ]; then
+  fail "POLICYD=$POLICYD is not an executable file"
+fi
+missing=()
+[ -x "$policyd" ] || missing+=(dane-policyd)
+[ -x "$proxy" ] || missing+=(bench_dns_delay_proxy)
+[ -x "$loadgen" ] || missing+=(bench_cold_loadgen)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ ! -f "$build/CMakeCache.txt" ]; then
     cmake -S "$root" -B "$build" -G Ninja -DDANE_BUILD_BENCH=ON || fail "cmake configure failed"
   fi
-  cmake --build "$build" -j "$jobs" --target dane-policyd bench_dns_delay_proxy bench_cold_loadgen ||
-    fail "build failed"
+  cmake --build "$build" -j "$jobs" --target "${missing[@]}" || fail "building ${missing[*]} failed"
 fi
 
 # One descriptor per client connection, in this shell (inherited by the daemon) and the load generator.
@@ -122,7 +129,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'echo "cold.sh: interrupted" >&2; exit 1' INT TERM
 
 stop_pid() { # PID: SIGTERM, wait up to 10 s, then SIGKILL
   kill -TERM "$1" 2>/dev/null || return 0
@@ -326,7 +333,7 @@ start_daemon() { # LABEL
   has_option log-to && args+=(--log-to stderr)
   # shellcheck disable=SC2206 # word splitting intended
   [ -n "${DAEMON_ARGS:-}" ] && args+=(${DAEMON_ARGS})
-  [ -n "${daemon_args_shown:-}" ] || echo "dane-policyd ${args[*]}"
+  [ -n "${daemon_args_shown:-}" ] || echo "$policyd ${args[*]}"
   daemon_args_shown=1
   "$policyd" "${args[@]}" >"$work/$1.daemon.log" 2>&1 &
   daemon_pid=$!
@@ -357,7 +364,8 @@ snapshot() {
   local stats
   stats=$(proxy_stats)
   echo "$(status_kb "$daemon_pid" VmRSS) $(status_kb "$daemon_pid" VmHWM) $(cpu_ticks "$daemon_pid")" \
-    "$(field udp_queries "$stats") $(field max_in_flight "$stats") $(field blackholed "$stats")"
+    "$(($(field udp_queries "$stats") + $(field tcp_queries "$stats")))" \
+    "$(field max_in_flight "$stats") $(field blackholed "$stats")"
 }
 
 field() { # NAME RESULT-LINE
