@@ -131,14 +131,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "cold.sh: interrupted" >&2; exit 1' INT TERM
 
-stop_pid() { # PID: SIGTERM, wait up to 10 s, then SIGKILL
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 100); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null || true
+stop_pid() { # PID: SIGTERM, wait up to 10 s, then SIGKILL; reaped, so it leaves the cleanup list
+  local kept=() pid
+  if kill -TERM "$1" 2>/dev/null; then
+    for _ in $(seq 100); do
+      kill -0 "$1" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null || true
+  fi
   wait "$1" 2>/dev/null || true
+  for pid in "${pids[@]}"; do
+    [ "$pid" = "$1" ] || kept+=("$pid")
+  done
+  pids=("${kept[@]}")
 }
 
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
