@@ -29,6 +29,9 @@
 #include <nlohmann/json.hpp>
 #include <openssl/pem.h>
 
+#include <sys/stat.h>
+
+#include "daemon_process.hpp"
 #include "dane/core/text.hpp"
 #include "dane/policy/policy_engine.hpp"
 #include "dane/verifier/destination.hpp"
@@ -38,6 +41,7 @@
 #include "dns_rig.hpp"
 #include "process.hpp"
 #include "smtp_server.hpp"
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace dane {
@@ -225,6 +229,36 @@ TEST_F(CnameCorners, InsecureExpansion_TargetIsNeverAReferenceIdentifier) {
   EXPECT_EQ(pinned_answer(f), "OK secure tafile=/ta.pem match=mx.corner.test");
   EXPECT_EQ(pinned_answer(eval("corner.test")), "OK secure tafile=/ta.pem match=corner.test:mx.corner.test");
   EXPECT_EQ(pinned_answer(eval("example.test")), "OK secure tafile=/ta.pem match=example.test:mail.example.test");
+}
+
+TEST_F(CnameCorners, InsecureExpansion_DaemonPinnedModeNeverHandsTheTargetToPostfix) {
+  DANE_REQUIRE_OR_SKIP(test::is_root(), "the daemon binds sockets as root and drops privileges");
+  test::DaemonTempDir dir("dane-corners");
+  ::chmod(dir.path().c_str(), 0777);
+  const std::string sock = dir.path() + "/socketmap";
+  std::vector<std::string> args = {"--socketmap", "unix:" + sock,        "--mode",       "pinned",
+                                   "--state-dir", dir.path() + "/state", "--cache-size", "0"};
+  for (const auto& arg : s_rig->cli_args(5)) {
+    args.push_back(arg);
+  }
+  auto daemon = test::DaemonProcess::start(args);
+  ASSERT_TRUE(daemon) << daemon.error();
+  auto answer = [&](const std::string& key) -> std::string {
+    auto raw = test::RawClient::unix_socket(sock);
+    if (!raw) {
+      return "connect failed: " + raw.error();
+    }
+    test::SocketmapClient client(std::move(*raw));
+    auto reply = client.query("tlspolicy", key);
+    return reply ? *reply : "error: " + reply.error();
+  };
+  const std::string prefix = "OK secure tafile=" + dir.path() + "/state/ta-";
+  for (const auto& [key, names] : std::vector<std::pair<std::string, std::string>>{
+           {"[mx.corner.test]", "mx.corner.test"}, {"corner.test", "corner.test:mx.corner.test"}}) {
+    const std::string reply = answer(key);
+    EXPECT_EQ(reply.rfind(prefix, 0), 0u) << key << ": " << reply;
+    EXPECT_TRUE(reply.ends_with(".pem match=" + names)) << key << ": " << reply;
+  }
 }
 
 TEST_F(CnameCorners, SecureExpansion_StaysAReferenceIdentifier) {
