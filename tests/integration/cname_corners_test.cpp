@@ -1,6 +1,7 @@
 // The two RFC 7672 CNAME corners (issue 14) over the real rig: signed zones served by nsd
 // (tests/support/dns_rig.hpp), validated by libunbound, and a real STARTTLS server
-// (tests/support/smtp_server.hpp) that `dane-policyctl check` probes.
+// (tests/support/smtp_server.hpp) that `dane-policyctl check` probes (cross-checked with
+// `openssl s_client`), and the real daemon in pinned mode (its `secure ... match=` names).
 //
 // 1. Reference identifiers behind an insecure expansion (RFC 7672 §3.2.2, §2.2.2): an MX host
 //    that is a secure CNAME into an insecure zone takes its TLSA records at the alias; under
@@ -177,6 +178,14 @@ protected:
     return address;
   }
 
+  // `openssl s_client` with the alias's DANE-TA record and `base` as the TLSA base domain.
+  static void expect_s_client(const std::string& base, bool verified) {
+    auto verdict =
+        test::openssl_s_client_dane(s_server->address(), s_server->port(), base, {record_text("int.crt", 2, 0, 0)});
+    ASSERT_TRUE(verdict.ran) << verdict.process.output;
+    EXPECT_EQ(verdict.verified, verified) << base << "\n" << verdict.process.output;
+  }
+
   static std::string pinned_answer(const DestinationFacts& facts) {
     policyd::PinnedOptions options;
     options.ta_file = [](const DestinationFacts&) -> std::optional<std::string> { return std::string("/ta.pem"); };
@@ -207,6 +216,7 @@ TEST_F(CnameCorners, InsecureExpansion_CertificateNamingOnlyTheTargetFailsDaneTa
     EXPECT_EQ(reason.find("reference names (mx.example.test"), std::string::npos) << key << ": " << reason;
     EXPECT_EQ(reason.find(", mx.example.test"), std::string::npos) << key << ": " << reason;
   }
+  expect_s_client("mx.corner.test", false); // OpenSSL's own client agrees
 }
 
 TEST_F(CnameCorners, InsecureExpansion_CertificateNamingTheAliasPassesDaneTa) {
@@ -216,6 +226,7 @@ TEST_F(CnameCorners, InsecureExpansion_CertificateNamingTheAliasPassesDaneTa) {
     EXPECT_EQ(address.value("result", ""), "pass") << key << "\n" << address.dump(2);
     EXPECT_EQ(address.value("depth", -1), 1) << key << "\n" << address.dump(2);
   }
+  expect_s_client("mail.example.test", true);
 }
 
 TEST_F(CnameCorners, InsecureExpansion_TargetIsNeverAReferenceIdentifier) {
