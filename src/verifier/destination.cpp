@@ -144,6 +144,9 @@ struct HostWork {
   bool decided = false;                // status final after the address round
   std::vector<std::string> candidates; // TLSA base candidates, in order
   bool needs_cname_check = false;      // alias whose target's addresses are insecure
+  // The CNAME expansion (result.canonname) came from secure address lookups, so it may serve as a
+  // reference identifier; a name learned through an insecure expansion never does (RFC 7672 §3.2.2).
+  bool expansion_secure = false;
   std::size_t cname_query = 0;
   std::vector<std::size_t> tlsa_queries; // parallel to candidates
 };
@@ -207,9 +210,14 @@ std::string absence(const Answer& a, const std::string& owner) {
   return std::string("no TLSA records at ") + owner + (a.nxdomain ? " (secure NXDOMAIN)" : " (secure NODATA)");
 }
 
+// The first candidate with secure TLSA records decides the host (RFC 7672 §2.2.3). Its `dnssec` then
+// describes the lookups that decided it: the address (or alias) state and that secure TLSA answer;
+// a candidate passed over (secure denial or insecure, RFC 7672 §2.2.2) stays visible in the reason
+// only. Without records anywhere, every candidate's state counts.
 void decide_tlsa(HostWork& w, const std::vector<Answer>& answers, std::uint16_t port) {
   HostResult& h = w.result;
   std::string why_none;
+  DnsSecurity passed_over = DnsSecurity::Secure;
   for (std::size_t c = 0; c < w.candidates.size(); ++c) {
     const Answer& a = answers[w.tlsa_queries[c]];
     std::string owner = tlsa_owner_for(port, w.candidates[c]);
@@ -223,14 +231,16 @@ void decide_tlsa(HostWork& w, const std::vector<Answer>& answers, std::uint16_t 
     if (a.security == DnsSecurity::Secure && a.havedata) {
       h.dnssec = worst(h.dnssec, DnsSecurity::Secure);
       apply_tlsa(w, a, w.candidates[c], port);
+      if (!why_none.empty()) {
+        h.reason = why_none + "; " + h.reason; // e.g. "TLSA lookup for _25._tcp.<target> insecure; 1 usable ..."
+      }
       return;
     }
     use_ttl(h.ttl, a);
     why_none += (why_none.empty() ? "" : "; ") + absence(a, owner);
-    if (a.security == DnsSecurity::Insecure) {
-      h.dnssec = worst(h.dnssec, DnsSecurity::Insecure);
-    }
+    passed_over = worst(passed_over, a.security);
   }
+  h.dnssec = worst(h.dnssec, passed_over);
   h.tlsa_base = w.candidates.back();
   h.tlsa_owner = tlsa_owner_for(port, h.tlsa_base);
   h.status = HostStatus::NoTlsa;
@@ -462,6 +472,7 @@ void classify_host_addresses(HostWork& w, const Answer& a, const Answer& aaaa) {
       return;
     }
     if (!h.canonname.empty()) {
+      w.expansion_secure = true;
       w.candidates.push_back(h.canonname); // expanded name first (RFC 7672 §2.2.3)
     }
     w.candidates.push_back(h.name);
@@ -541,7 +552,12 @@ void apply_tlsa_round(std::uint16_t port, std::vector<HostWork>& work, const std
 }
 
 // Moves the hosts into facts (the smallest non-zero TTL wins) and derives the destination's outcome.
+// For a "[host]" key the host is the next-hop domain: its CNAME expansion joins the reference
+// identifiers only when the address lookups through it were secure (RFC 7672 §3.2.2).
 void finish(DestinationFacts& facts, std::vector<HostWork>& work) {
+  if (facts.next_hop.bracketed && !work.empty() && work.front().expansion_secure) {
+    facts.reference_names.push_back(work.front().result.canonname);
+  }
   for (auto& w : work) {
     if (facts.ttl == 0 || (w.result.ttl != 0 && w.result.ttl < facts.ttl)) {
       facts.ttl = w.result.ttl == 0 ? facts.ttl : w.result.ttl;
@@ -553,9 +569,6 @@ void finish(DestinationFacts& facts, std::vector<HostWork>& work) {
     facts.mx_security = h.status == HostStatus::Failed     ? h.dnssec
                         : h.status == HostStatus::Insecure ? DnsSecurity::Insecure
                                                            : DnsSecurity::Secure;
-    if (!h.canonname.empty()) {
-      facts.reference_names.push_back(h.canonname);
-    }
   }
   aggregate(facts);
 }

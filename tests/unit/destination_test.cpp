@@ -346,12 +346,22 @@ TEST_F(TlsaBase, ExpandedNameWithTlsaIsTheBase) {
 }
 
 TEST_F(TlsaBase, SecureNodataNxdomainOrInsecureAtExpansionFallsBack) {
-  for (Answer at_expansion : {secure(), nxdomain(DnsSecurity::Secure), insecure()}) {
+  const std::vector<std::pair<Answer, std::string>> cases = {
+      {secure(), "no TLSA records at _25._tcp.real.d.test (secure NODATA)"},
+      {nxdomain(DnsSecurity::Secure), "no TLSA records at _25._tcp.real.d.test (secure NXDOMAIN)"},
+      {insecure(), "TLSA lookup for _25._tcp.real.d.test insecure"},
+      {insecure({tlsa(std::string("3 1 1 ") + k_hash)}), "TLSA lookup for _25._tcp.real.d.test insecure"},
+      {nxdomain(DnsSecurity::Insecure), "TLSA lookup for _25._tcp.real.d.test insecure"},
+  };
+  for (const auto& [at_expansion, passed_over] : cases) {
     r.set("_25._tcp.real.d.test", RrType::Tlsa, at_expansion);
     auto f = evaluate_destination(r, "d.test");
     EXPECT_EQ(statuses(f), V{"alias.d.test=dane"});
     EXPECT_EQ(f.hosts.at(0).tlsa_base, "alias.d.test");
     EXPECT_EQ(f.hosts[0].tlsa_owner, "_25._tcp.alias.d.test");
+    // Decided by secure addresses and secure TLSA at the alias: secure; the passed-over candidate stays visible.
+    EXPECT_EQ(to_string(f.hosts[0].dnssec), "secure") << passed_over;
+    EXPECT_EQ(f.hosts[0].reason, passed_over + "; 1 usable TLSA record at _25._tcp.alias.d.test");
   }
 }
 
@@ -361,6 +371,14 @@ TEST_F(TlsaBase, LookupErrorAtExpansionIsAnErrorWithoutFallBack) {
   EXPECT_EQ(statuses(f), V{"alias.d.test=failed"});
   EXPECT_EQ(f.hosts[0].reason, "TLSA lookup for _25._tcp.real.d.test bogus: no signatures");
   EXPECT_EQ(f.outcome, DestinationOutcome::TempFail);
+}
+
+TEST_F(TlsaBase, InsecureAtExpansionAndNoTlsaAtTheAliasIsInsecure) {
+  r.set("_25._tcp.real.d.test", RrType::Tlsa, insecure());
+  r.set("_25._tcp.alias.d.test", RrType::Tlsa, secure());
+  auto f = evaluate_destination(r, "d.test");
+  EXPECT_EQ(statuses(f), V{"alias.d.test=no-tlsa"});
+  EXPECT_EQ(f.hosts[0].dnssec, DnsSecurity::Insecure); // nothing secure decided it: every candidate counts
 }
 
 TEST_F(TlsaBase, NoTlsaAnywhereIsNoTlsa) {
@@ -504,6 +522,24 @@ TEST(Destination, ReferenceNamesIncludeTheExpandedNextHop) {
   auto f = evaluate_destination(r, "d.test");
   EXPECT_EQ(f.reference_names, (V{"d.test", "real.test"}));
   EXPECT_EQ(f.ttl, 300u);
+}
+
+TEST(Destination, Rfc7672_3_2_2_OnlyASecureExpansionOfTheNextHopIsAReferenceName) {
+  FakeResolver r;
+  // "[mail.d.test]": a secure alias of a host in an insecure zone. The expansion is no reference identifier.
+  r.set("mail.d.test", RrType::A, with_canon(insecure({a4(3)}), "mx.insecure.test"));
+  r.set("mail.d.test", RrType::Aaaa, with_canon(insecure(), "mx.insecure.test"));
+  r.set("mail.d.test", RrType::Cname, secure({wire("mx.insecure.test")}));
+  r.set("_25._tcp.mail.d.test", RrType::Tlsa, secure({tlsa(std::string("2 0 1 ") + k_hash)}));
+  auto f = evaluate_destination(r, "[mail.d.test]");
+  EXPECT_EQ(statuses(f), V{"mail.d.test=dane"});
+  EXPECT_EQ(f.hosts[0].canonname, "mx.insecure.test");
+  EXPECT_EQ(f.reference_names, V{"mail.d.test"});
+  // "[alias.d.test]" expands securely: the expansion is one.
+  r.set("alias.d.test", RrType::A, with_canon(secure({a4(4)}), "real.d.test"));
+  r.set("alias.d.test", RrType::Aaaa, with_canon(secure(), "real.d.test"));
+  r.set("_25._tcp.real.d.test", RrType::Tlsa, secure({tlsa(std::string("2 0 1 ") + k_hash)}));
+  EXPECT_EQ(evaluate_destination(r, "[alias.d.test]").reference_names, (V{"alias.d.test", "real.d.test"}));
 }
 
 TEST(Destination, HostWithoutAddressesIsNotADaneHost) {

@@ -49,10 +49,13 @@ std::string to_string(HostStatus status);
 struct HostResult {
   std::string name; // MX exchange (original name)
   std::uint16_t preference = 0;
-  DnsSecurity dnssec = DnsSecurity::Failed; // of the host's relevant lookups (worst of address/TLSA)
-  std::vector<TlsaRecord> tlsa;             // every record of the TLSA RRset, usable or not
-  std::string tlsa_base;                    // TLSA base domain (RFC 7672 §2.2.3)
-  std::string tlsa_owner;                   // "_25._tcp.<tlsa_base>"
+  // Of the lookups that decided the host: the worst of its address (or alias) state and the TLSA
+  // answer used. A TLSA candidate passed over for a later one with secure records (RFC 7672 §2.2.2)
+  // does not count; the reason names it.
+  DnsSecurity dnssec = DnsSecurity::Failed;
+  std::vector<TlsaRecord> tlsa; // every record of the TLSA RRset, usable or not
+  std::string tlsa_base;        // TLSA base domain (RFC 7672 §2.2.3)
+  std::string tlsa_owner;       // "_25._tcp.<tlsa_base>"
   HostStatus status = HostStatus::Failed;
   std::string reason;                 // e.g. "TLSA lookup for _25._tcp.mx.example.com bogus: signature expired"
   std::vector<std::string> addresses; // A and AAAA, as text
@@ -77,7 +80,8 @@ struct DestinationFacts {
   std::string reason;            // one line for the whole destination
   std::vector<HostResult> hosts; // in MX preference order
   // Reference identifiers for DANE-TA name checks (docs/design.md §3): next-hop domain as given
-  // and CNAME-expanded, plus each host's names are in HostResult.
+  // and, only when the expansion is secure, CNAME-expanded (a name learned through an insecure
+  // expansion never authenticates, RFC 7672 §3.2.2); each host's names are in HostResult.
   std::vector<std::string> reference_names;
   std::uint32_t ttl = 0; // smallest TTL of all answers used (cache lifetime)
   // The engine itself failed unexpectedly (an exception): outcome is TempFail and reason says
