@@ -3,16 +3,16 @@
 // Three rounds of concurrent lookups: the MX RRset (skipped for "[host]" keys), then A and
 // AAAA of every MX host at once, then every TLSA candidate (and, for aliases whose target
 // is insecure, the CNAME at the original name) at once. One deadline is shared by all rounds.
-// Each round is a pair of pure functions (the queries to ask; what their answers mean) and the
-// Evaluation state machine at the end drives them over Resolver::resolve_async: no thread
-// waits for DNS. The blocking evaluate_destination() is the same machine plus a wait.
+// Each round is a pair of pure functions (the queries to ask; what their answers mean);
+// DestinationRounds (destination_rounds.hpp) strings them together without any I/O, and the
+// asynchronous engine (destination_engine.cpp) drives it over Resolver::resolve_async.
 #include "dane/verifier/destination.hpp"
 #include "dane/core/text.hpp"
+#include "destination_rounds.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <future>
 #include <map>
 #include <optional>
 
@@ -53,57 +53,6 @@ std::string to_string(DestinationOutcome outcome) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-bool is_ipv4_literal(std::string_view name) {
-  int labels = 0;
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    auto dot = name.find('.', start);
-    auto label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || label.size() > 3 ||
-        !std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return false;
-    }
-    ++labels;
-    if (dot == std::string_view::npos) {
-      break;
-    }
-    start = dot + 1;
-  }
-  return labels == 4;
-}
-
-Status check_host_name(std::string_view name) {
-  if (name.empty()) {
-    return make_error("empty domain name");
-  }
-  if (name.size() > 253) {
-    return make_error("domain name longer than 253 characters");
-  }
-  std::size_t start = 0;
-  while (true) {
-    auto dot = name.find('.', start);
-    auto label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty()) {
-      return make_error("empty label in '" + quote_untrusted(name) + "'");
-    }
-    if (label.size() > 63) {
-      return make_error("label longer than 63 characters in '" + quote_untrusted(name) + "'");
-    }
-    for (char c : label) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-      if (!ok) {
-        return make_error("character '" + quote_untrusted(std::string_view(&c, 1)) + "' not allowed in domain name '" +
-                          quote_untrusted(name) + "'");
-      }
-    }
-    if (dot == std::string_view::npos) {
-      break;
-    }
-    start = dot + 1;
-  }
-  return Ok{};
-}
 
 std::string describe_failure(const std::string& what, const Answer& a) {
   if (a.security == DnsSecurity::Bogus) {
@@ -289,67 +238,6 @@ void aggregate(DestinationFacts& facts) {
 
 } // namespace
 
-Expected<NextHop> parse_next_hop(std::string_view key) {
-  NextHop hop;
-  hop.key = std::string(key);
-  std::string text = ascii_lower(key);
-  if (text.empty()) {
-    return make_error("empty lookup key");
-  }
-  std::string host;
-  std::string port_text;
-  bool has_port = false;
-  if (text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string::npos) {
-      return make_error("missing ']' in '" + quote_untrusted(hop.key) + "'");
-    }
-    host = text.substr(1, close - 1);
-    std::string rest = text.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') {
-        return make_error("unexpected text after ']' in '" + quote_untrusted(hop.key) + "'");
-      }
-      port_text = rest.substr(1);
-      has_port = true;
-    }
-    hop.bracketed = true;
-  } else {
-    auto colon = text.find(':');
-    host = text.substr(0, colon);
-    if (colon != std::string::npos) {
-      port_text = text.substr(colon + 1);
-      has_port = true;
-    }
-    if (!host.empty() && host.front() == '.') {
-      hop.parent_key = true;
-      host.erase(0, 1);
-    }
-  }
-  if (has_port) {
-    unsigned port = 0;
-    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
-      return make_error("bad port '" + quote_untrusted(port_text) + "' in '" + quote_untrusted(hop.key) + "'");
-    }
-    hop.port = static_cast<std::uint16_t>(port);
-  }
-  if (hop.bracketed && (host.rfind("ipv6:", 0) == 0 || is_ipv4_literal(host))) {
-    hop.domain = host;
-    hop.ip_literal = true;
-    return hop;
-  }
-  if (host.size() > 1 && host.back() == '.') {
-    host.pop_back();
-  }
-  if (auto ok = check_host_name(host); !ok) {
-    return make_error("malformed lookup key '" + quote_untrusted(hop.key) + "': " + ok.error());
-  }
-  hop.domain = host;
-  return hop;
-}
-
 namespace {
 
 using HostList = std::vector<std::pair<std::string, std::uint16_t>>; // name, MX preference
@@ -421,8 +309,8 @@ bool apply_mx(DestinationFacts& facts, const Answer& mx, HostList& hosts) {
   const NextHop& hop = facts.next_hop;
   facts.mx_security = mx.security;
   facts.ttl = mx.ttl;
-  if (!mx.canonname.empty()) {
-    facts.reference_names.push_back(mx.canonname);
+  if (mx.security == DnsSecurity::Secure && !mx.canonname.empty()) {
+    facts.reference_names.push_back(mx.canonname); // only a secure expansion names the server (§3.2.2)
   }
   if (is_error(mx)) {
     facts.outcome = DestinationOutcome::TempFail;
@@ -575,115 +463,69 @@ void finish(DestinationFacts& facts, std::vector<HostWork>& work) {
 
 } // namespace
 
-namespace {
+namespace detail {
 
-// One destination's evaluation as a state machine over the resolver's asynchronous API: each round
-// submits its queries and the next step runs when their answers are in (on the resolver's thread).
-// It keeps itself alive (shared_from_this in each pending callback) until `done` has been called,
-// exactly once. An exception in a step ends the evaluation as TempFail, never as something weaker.
-class Evaluation : public std::enable_shared_from_this<Evaluation> {
-public:
-  Evaluation(Resolver& resolver, Clock::time_point deadline, FactsCallback done)
-      : m_resolver(resolver), m_deadline(deadline), m_done(std::move(done)) {}
-
-  void start(std::string_view key) {
-    guarded([&] {
-      if (settle_without_dns(m_facts, key)) {
-        complete();
-        return;
-      }
-      m_facts.reference_names.push_back(m_facts.next_hop.domain);
-      if (auto query = mx_query(m_facts, m_hosts)) {
-        ask({*query}, &Evaluation::on_mx);
-      } else {
-        ask(address_queries(m_hosts), &Evaluation::on_addresses);
-      }
-    });
-  }
-
-private:
-  using Step = void (Evaluation::*)(const std::vector<Answer>&);
-
-  void ask(const std::vector<Query>& queries, Step next) {
-    m_resolver.resolve_async(queries, m_deadline, [self = shared_from_this(), next](std::vector<Answer> answers) {
-      self->guarded([&] { ((*self).*next)(answers); });
-    });
-  }
-
-  void on_mx(const std::vector<Answer>& answers) {
-    if (!apply_mx(m_facts, answers.at(0), m_hosts)) {
-      complete();
-      return;
-    }
-    ask(address_queries(m_hosts), &Evaluation::on_addresses);
-  }
-
-  void on_addresses(const std::vector<Answer>& answers) {
-    m_work = apply_addresses(m_hosts, answers);
-    std::vector<Query> queries = tlsa_queries(m_facts.next_hop.port, m_work);
-    if (queries.empty()) {
-      on_tlsa({});
-    } else {
-      ask(queries, &Evaluation::on_tlsa);
-    }
-  }
-
-  void on_tlsa(const std::vector<Answer>& answers) {
-    apply_tlsa_round(m_facts.next_hop.port, m_work, answers);
-    finish(m_facts, m_work);
-    complete();
-  }
-
-  void complete() {
-    if (m_done) {
-      FactsCallback done = std::move(m_done);
-      m_done = nullptr;
-      done(std::move(m_facts));
-    }
-  }
-
-  template <typename F> void guarded(F&& step) {
-    try {
-      step();
-    } catch (const std::exception& e) {
-      fail(std::string("internal error: ") + e.what());
-    } catch (...) {
-      fail("internal error: unknown exception");
-    }
-  }
-
-  void fail(const std::string& reason) {
-    if (!m_done) {
-      return; // the error came from `done` itself: its owner answers for it
-    }
-    m_facts.outcome = DestinationOutcome::TempFail;
-    m_facts.reason = reason;
-    m_facts.internal_error = true;
-    complete();
-  }
-
-  Resolver& m_resolver;
-  Clock::time_point m_deadline;
-  FactsCallback m_done;
-  DestinationFacts m_facts;
-  HostList m_hosts;
-  std::vector<HostWork> m_work;
+struct DestinationRounds::Hosts {
+  HostList hosts;
+  std::vector<HostWork> work;
 };
 
-} // namespace
-
-void evaluate_destination_async(Resolver& resolver, std::string_view key,
-                                std::chrono::steady_clock::time_point deadline, FactsCallback done) {
-  auto evaluation = std::make_shared<Evaluation>(resolver, deadline, std::move(done));
-  evaluation->start(key);
+DestinationRounds::DestinationRounds(std::string_view key) : m_hosts(std::make_unique<Hosts>()) {
+  if (settle_without_dns(m_facts, key)) {
+    return;
+  }
+  m_facts.reference_names.push_back(m_facts.next_hop.domain);
+  if (auto query = mx_query(m_facts, m_hosts->hosts)) {
+    m_queries = {*query};
+    m_stage = Stage::Mx;
+  } else {
+    ask_addresses();
+  }
 }
 
-DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, const EvaluateOptions& /*options*/) {
-  std::promise<DestinationFacts> promise;
-  auto future = promise.get_future();
-  evaluate_destination_async(resolver, key, Clock::now() + resolver.timeout(),
-                             [&promise](DestinationFacts facts) { promise.set_value(std::move(facts)); });
-  return future.get();
+DestinationRounds::~DestinationRounds() = default;
+
+void DestinationRounds::apply(const std::vector<Answer>& answers) {
+  switch (m_stage) {
+  case Stage::Mx:
+    if (apply_mx(m_facts, answers.at(0), m_hosts->hosts)) {
+      ask_addresses();
+    } else {
+      m_stage = Stage::Done;
+    }
+    break;
+  case Stage::Addresses:
+    m_hosts->work = apply_addresses(m_hosts->hosts, answers);
+    ask_tlsa();
+    break;
+  case Stage::Tlsa:
+    apply_tlsa_round(m_facts.next_hop.port, m_hosts->work, answers);
+    decide();
+    break;
+  case Stage::Done:
+    break;
+  }
 }
+
+void DestinationRounds::ask_addresses() {
+  m_queries = address_queries(m_hosts->hosts);
+  m_stage = Stage::Addresses;
+}
+
+void DestinationRounds::ask_tlsa() {
+  m_queries = tlsa_queries(m_facts.next_hop.port, m_hosts->work);
+  m_stage = Stage::Tlsa;
+  if (m_queries.empty()) {
+    decide(); // every host was decided by its addresses
+  }
+}
+
+void DestinationRounds::decide() {
+  finish(m_facts, m_hosts->work);
+  m_queries.clear();
+  m_stage = Stage::Done;
+}
+
+} // namespace detail
 
 } // namespace dane
