@@ -450,7 +450,10 @@ std::unique_ptr<PolicyService> make_service(const Settings& settings, const std:
   Prober prober = [probe_concurrency](const std::vector<ProbeRequest>& requests) {
     return probe_all(requests, probe_concurrency);
   };
-  Evaluator evaluator = [resolver](const std::string& key) { return evaluate_destination(*resolver, key); };
+  Evaluator evaluator = [resolver](const std::string& key, std::chrono::steady_clock::time_point deadline,
+                                   FactsDone done) {
+    evaluate_destination_async(*resolver, key, deadline, std::move(done));
+  };
   return std::make_unique<PolicyService>(settings, evaluator, prober, log, stats);
 }
 
@@ -534,6 +537,7 @@ int run_daemon(Settings settings) {
   }
   std::unique_ptr<LogWriter> log = std::move(*log_or);
   log->count_into(&stats);
+  size_resolver_limits(settings);
   fit_fd_limit(settings, listener_count(settings, inherited), *log);
   if (auto st = prepare_files(settings, *run_user, inherited, *log); !st) {
     return errors.fail(st.error());

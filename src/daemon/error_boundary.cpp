@@ -19,9 +19,14 @@ std::string current_exception_text() noexcept {
 
 void report_internal_error(LogWriter& log, Stats& stats, std::string_view where,
                            std::string_view consequence) noexcept {
+  report_internal_error_text(log, stats, where, current_exception_text(), consequence);
+}
+
+void report_internal_error_text(LogWriter& log, Stats& stats, std::string_view where, std::string_view what,
+                                std::string_view consequence) noexcept {
   stats.internal_error();
   try {
-    std::string line = "internal-error in " + std::string(where) + ": " + current_exception_text();
+    std::string line = "internal-error in " + std::string(where) + ": " + std::string(what);
     if (!consequence.empty()) {
       line += "; " + std::string(consequence);
     }

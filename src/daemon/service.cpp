@@ -45,6 +45,7 @@ PolicyService::PolicyService(const Settings& settings, Evaluator evaluator, Prob
       m_cache(CacheLimits{settings.cache_size, settings.cache_min_ttl, settings.cache_max_ttl, settings.tempfail_ttl,
                           settings.cache_refresh, 2},
               clock),
+      m_budget(std::max(1u, settings.max_evaluations), std::max(1u, settings.max_evaluations_per_zone)),
       m_anchors(settings.state_dir),
       m_probes(
           settings, std::move(prober),
@@ -67,6 +68,12 @@ void PolicyService::shutdown() {
     }
     m_shut_down = true;
   }
+  // Every evaluation in flight ends by its deadline (the resolver times it out); its finishing job
+  // then runs on the workers. Wait for them before the pool and the members their jobs use go.
+  if (!m_budget.wait_idle(m_settings.resolver.timeout + std::chrono::seconds(5))) {
+    m_log.message(Severity::Warning, "shutdown: " + std::to_string(m_budget.in_flight()) +
+                                         " evaluations still in flight after the DNS timeout");
+  }
   m_probes.shutdown();
   m_workers.join();
 }
@@ -85,7 +92,8 @@ void PolicyService::lookup(const std::string& key, Done done) {
 }
 
 PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_key,
-                                                       const std::function<Done()>& make_done) {
+                                                       const std::function<Done()>& make_done,
+                                                       std::chrono::steady_clock::time_point arrival) {
   std::string key = normalise(raw_key);
   if (is_parent_key(key)) {
     // Postfix's parent-domain probe after a miss (docs/design.md §3): never a policy.
@@ -108,7 +116,7 @@ PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_ke
     }
     if (result.refresh) {
       m_stats.refresh();
-      start_evaluation(key, result.ticket);
+      start_evaluation(key, result.ticket, std::chrono::steady_clock::now());
     }
     return {std::move(v), true};
   }
@@ -117,7 +125,7 @@ PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_ke
     break;
   case Cache<VerdictPtr>::Kind::Evaluate:
     m_stats.cache_miss();
-    start_evaluation(key, result.ticket);
+    start_evaluation(key, result.ticket, arrival);
     break;
   }
   return {};
@@ -139,7 +147,7 @@ void PolicyService::lookup_detailed(const std::string& raw_key, Done done) {
     m_stats.answer((*result.value)->policy());
     if (result.refresh) {
       m_stats.refresh();
-      start_evaluation(key, result.ticket);
+      start_evaluation(key, result.ticket, std::chrono::steady_clock::now());
     }
     done(*result.value, true);
     return;
@@ -148,7 +156,7 @@ void PolicyService::lookup_detailed(const std::string& raw_key, Done done) {
     return;
   case Cache<VerdictPtr>::Kind::Evaluate:
     m_stats.cache_miss();
-    start_evaluation(key, result.ticket);
+    start_evaluation(key, result.ticket, std::chrono::steady_clock::now());
     return;
   }
 }
@@ -165,16 +173,84 @@ std::size_t PolicyService::forget_all() {
   return n;
 }
 
-void PolicyService::start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket) {
-  m_workers.post([this, key, ticket] { evaluate(key, ticket); });
+namespace {
+
+// Keys whose evaluation needs no DNS (malformed, IP literal): they never wait for a slot.
+bool needs_dns(const std::string& key) {
+  auto hop = parse_next_hop(key);
+  return hop && !hop->ip_literal && !hop->parent_key;
 }
 
-EvaluationPtr PolicyService::make_evaluation(const std::string& key) {
+} // namespace
+
+void PolicyService::start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket,
+                                     std::chrono::steady_clock::time_point arrival) {
+  // No-DNS keys are counted under a zone of their own that no DNS evaluation uses ("" never
+  // names a destination zone) and bypass the limits: they finish at once.
+  const bool dns = needs_dns(key);
+  std::string zone = dns ? destination_zone(key) : std::string();
+  Admission admission = dns ? m_budget.admit(zone) : Admission::Admitted;
+  if (admission != Admission::Admitted) {
+    refuse(key, ticket, admission, zone);
+    return;
+  }
+  if (!dns) {
+    m_budget.admit_unlimited(zone);
+  }
+  m_stats.evaluations_in_flight(m_budget.in_flight());
+  auto started = std::chrono::system_clock::now();
+  // Runs once, on whatever thread the engine calls back on: hand the facts to a worker.
+  FactsDone done = [this, key, ticket, zone, started](DestinationFacts facts) {
+    m_workers.post([this, key, ticket, zone, started, facts = std::move(facts)]() mutable {
+      finish(key, ticket, std::move(facts), started);
+      m_budget.release(zone);
+      m_stats.evaluations_in_flight(m_budget.in_flight());
+    });
+  };
+  try {
+    m_evaluator(key, arrival + m_settings.resolver.timeout, std::move(done));
+  } catch (...) {
+    // The engine never took the evaluation: its waiters get TEMP now.
+    std::string reason = "internal error: unknown exception";
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      reason = std::string("internal error: ") + e.what();
+    } catch (...) {
+      report_internal_error(m_log, m_stats, "evaluation of " + quote_untrusted(key), "answered TEMP");
+    }
+    m_workers.post([this, key, ticket, zone, reason] {
+      answer_temp(key, ticket, reason);
+      m_budget.release(zone);
+      m_stats.evaluations_in_flight(m_budget.in_flight());
+    });
+  }
+}
+
+// No slot: TEMP for the waiters (on a worker, as every evaluation answers), counted; nothing is
+// cached, and a refresh leaves the value it was to replace.
+void PolicyService::refuse(const std::string& key, Cache<VerdictPtr>::Ticket ticket, Admission why,
+                           const std::string& zone) {
+  m_stats.evaluation_refused(why == Admission::FullZone);
+  std::string reason =
+      why == Admission::FullZone
+          ? "too many evaluations in flight for zone " + quote_untrusted(zone) + " (limit " +
+                std::to_string(m_budget.per_zone()) + "): try again later"
+          : "too many evaluations in flight (limit " + std::to_string(m_budget.total()) + "): try again later";
+  m_workers.post([this, key, ticket, reason] {
+    auto v = std::make_shared<const Verdict>(temp_answer(reason));
+    auto waiters = m_cache.abandon(key, ticket);
+    answer_waiters(waiters, v);
+  });
+}
+
+EvaluationPtr PolicyService::make_evaluation(const std::string& key, DestinationFacts facts,
+                                             std::chrono::system_clock::time_point started) {
   auto e = std::make_shared<Evaluation>();
   e->key = key;
-  e->time = std::chrono::system_clock::now();
+  e->time = started;
+  e->facts = std::move(facts);
   try {
-    e->facts = m_evaluator(key);
     e->answer = decide(e->facts, m_settings.mode, m_pinned);
   } catch (const std::exception& ex) {
     e->answer = temp_answer(std::string("internal error: ") + ex.what());
@@ -189,21 +265,22 @@ EvaluationPtr PolicyService::make_evaluation(const std::string& key) {
   return e;
 }
 
-void PolicyService::evaluate(const std::string& key, Cache<VerdictPtr>::Ticket ticket) {
+void PolicyService::finish(const std::string& key, Cache<VerdictPtr>::Ticket ticket, DestinationFacts facts,
+                           std::chrono::system_clock::time_point started) {
   bool answered = false;
   try {
-    evaluate_and_answer(key, ticket, answered);
+    finish_and_answer(key, ticket, std::move(facts), started, answered);
   } catch (...) {
     report_internal_error(m_log, m_stats, "evaluation of " + quote_untrusted(key), answered ? "" : "answered TEMP");
     if (!answered) {
-      answer_temp(key, ticket);
+      answer_temp(key, ticket, "internal error");
     }
   }
 }
 
 // TEMP for everybody waiting for an evaluation that failed unexpectedly; cached as any TEMP is.
-void PolicyService::answer_temp(const std::string& key, Cache<VerdictPtr>::Ticket ticket) {
-  auto v = std::make_shared<const Verdict>(temp_answer("internal error"));
+void PolicyService::answer_temp(const std::string& key, Cache<VerdictPtr>::Ticket ticket, const std::string& reason) {
+  auto v = std::make_shared<const Verdict>(temp_answer(reason));
   auto waiters = m_cache.complete(key, ticket, v, v, std::chrono::seconds(0), true);
   m_stats.cache_size(m_cache.size(), m_cache.evictions());
   answer_waiters(waiters, v);
@@ -217,8 +294,12 @@ void PolicyService::answer_waiters(std::vector<Cache<VerdictPtr>::Waiter>& waite
   }
 }
 
-void PolicyService::evaluate_and_answer(const std::string& key, Cache<VerdictPtr>::Ticket ticket, bool& answered) {
-  EvaluationPtr e = make_evaluation(key);
+void PolicyService::finish_and_answer(const std::string& key, Cache<VerdictPtr>::Ticket ticket, DestinationFacts facts,
+                                      std::chrono::system_clock::time_point started, bool& answered) {
+  if (facts.internal_error) {
+    report_internal_error_text(m_log, m_stats, "evaluation of " + quote_untrusted(key), facts.reason, "answered TEMP");
+  }
+  EvaluationPtr e = make_evaluation(key, std::move(facts), started);
   const bool temporary = e->answer.policy == PolicyKind::TempFail ||
                          (m_settings.mode == Mode::Monitor && e->facts.outcome == DestinationOutcome::TempFail);
   m_stats.evaluation(e->facts.outcome == DestinationOutcome::TempFail || e->answer.policy == PolicyKind::TempFail);
@@ -232,8 +313,8 @@ void PolicyService::evaluate_and_answer(const std::string& key, Cache<VerdictPtr
   // The cache keeps the compact answer; the facts stay only while a probe needs them,
   // for the cache-hit lines of --log-cache-hits, or when an operator's detailed lookup
   // waits for this evaluation (the facts are shared with the evaluation, not copied).
-  std::shared_ptr<const DestinationFacts> facts(e, &e->facts);
-  auto detailed = std::make_shared<const Verdict>(e->answer, facts);
+  std::shared_ptr<const DestinationFacts> shared_facts(e, &e->facts);
+  auto detailed = std::make_shared<const Verdict>(e->answer, shared_facts);
   auto compact = m_settings.log_cache_hits ? detailed : std::make_shared<const Verdict>(e->answer);
   bool wants_detailed = false;
   auto waiters =

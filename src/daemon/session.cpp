@@ -277,11 +277,14 @@ private:
       }
       // A cache hit is answered inline, without building a callback; an evaluation calls back
       // from a worker thread later, through the I/O queue.
-      auto now = m_ctx.service.lookup_or_wait(job.key, [this, &job]() -> PolicyService::Done {
-        return [self = shared_from_this(), job, &io = m_ctx.io](const VerdictPtr& v, bool) {
-          asio::post(io, [self, job, v] { self->guarded("answering a lookup", [&] { self->answer(job, v); }); });
-        };
-      });
+      auto now = m_ctx.service.lookup_or_wait(
+          job.key,
+          [this, &job]() -> PolicyService::Done {
+            return [self = shared_from_this(), job, &io = m_ctx.io](const VerdictPtr& v, bool) {
+              asio::post(io, [self, job, v] { self->guarded("answering a lookup", [&] { self->answer(job, v); }); });
+            };
+          },
+          job.received);
       if (!now.verdict) {
         m_busy = true; // answer() follows
         break;

@@ -170,8 +170,16 @@ const SettingSpec k_settings[] = {
     {"max-connections", SettingType::Unsigned, "4096", "N",
      "at most N client connections at once on each listener (further ones are closed with a warning)",
      DANE_UNSIGNED(max_connections, 1, 1000000)},
-    {"workers", SettingType::Unsigned, "16", "N", "threads running DNS evaluations (each waits for DNS)",
+    {"workers", SettingType::Unsigned, "4", "N",
+     "threads finishing evaluations (policy decision, verdict log, answers); DNS waits on none of them",
      DANE_UNSIGNED(workers, 1, 1024)},
+    {"max-evaluations", SettingType::Unsigned, "4096", "N",
+     "at most N uncached destinations evaluated at once; beyond that a lookup gets TEMP at once (counted)",
+     DANE_UNSIGNED(max_evaluations, 1, 1000000)},
+    {"max-evaluations-per-zone", SettingType::Unsigned, "1024", "N",
+     "at most N of them under one destination zone (its registered domain), so a slow zone cannot take "
+     "the whole budget",
+     DANE_UNSIGNED(max_evaluations_per_zone, 1, 1000000)},
     {"policy-failure-action", SettingType::String, "dunno", "dunno|defer_if_permit|warn|prepend",
      "policy delegation answer for a destination whose DANE policy is TEMP (DNS failure or bogus); "
      "dunno also logs a warning",

@@ -84,6 +84,9 @@ std::string Stats::to_json() const {
                 {"coalesced", m_cache_coalesced.load(k_order)}, {"refreshes", m_refreshes.load(k_order)},
                 {"entries", m_cache_entries.load(k_order)},     {"evictions", m_cache_evictions.load(k_order)}};
   j["evaluations"] = m_evaluations.load(k_order);
+  j["engine"] = {{"in_flight", m_in_flight.load(k_order)},
+                 {"refused", m_refused_total.load(k_order)},
+                 {"refused_zone", m_refused_zone.load(k_order)}};
   j["dns_failures"] = m_dns_failures.load(k_order);
   j["probe_rounds"] = m_probe_rounds.load(k_order);
   j["protocol_errors"] = m_protocol_errors.load(k_order);

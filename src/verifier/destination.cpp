@@ -2,15 +2,19 @@
 //
 // Three rounds of concurrent lookups: the MX RRset (skipped for "[host]" keys), then A and
 // AAAA of every MX host at once, then every TLSA candidate (and, for aliases whose target
-// is insecure, the CNAME at the original name) at once. The resolver's timeout bounds the
-// whole evaluation: one deadline is shared by all rounds.
+// is insecure, the CNAME at the original name) at once. One deadline is shared by all rounds.
+// Each round is a pair of pure functions (the queries to ask; what their answers mean);
+// DestinationRounds (destination_rounds.hpp) strings them together without any I/O, and the
+// asynchronous engine (destination_engine.cpp) drives it over Resolver::resolve_async.
 #include "dane/verifier/destination.hpp"
 #include "dane/core/text.hpp"
+#include "destination_rounds.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <map>
+#include <optional>
 
 namespace dane {
 
@@ -49,57 +53,6 @@ std::string to_string(DestinationOutcome outcome) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-bool is_ipv4_literal(std::string_view name) {
-  int labels = 0;
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    auto dot = name.find('.', start);
-    auto label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || label.size() > 3 ||
-        !std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return false;
-    }
-    ++labels;
-    if (dot == std::string_view::npos) {
-      break;
-    }
-    start = dot + 1;
-  }
-  return labels == 4;
-}
-
-Status check_host_name(std::string_view name) {
-  if (name.empty()) {
-    return make_error("empty domain name");
-  }
-  if (name.size() > 253) {
-    return make_error("domain name longer than 253 characters");
-  }
-  std::size_t start = 0;
-  while (true) {
-    auto dot = name.find('.', start);
-    auto label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty()) {
-      return make_error("empty label in '" + quote_untrusted(name) + "'");
-    }
-    if (label.size() > 63) {
-      return make_error("label longer than 63 characters in '" + quote_untrusted(name) + "'");
-    }
-    for (char c : label) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-      if (!ok) {
-        return make_error("character '" + quote_untrusted(std::string_view(&c, 1)) + "' not allowed in domain name '" +
-                          quote_untrusted(name) + "'");
-      }
-    }
-    if (dot == std::string_view::npos) {
-      break;
-    }
-    start = dot + 1;
-  }
-  return Ok{};
-}
 
 std::string describe_failure(const std::string& what, const Answer& a) {
   if (a.security == DnsSecurity::Bogus) {
@@ -285,67 +238,6 @@ void aggregate(DestinationFacts& facts) {
 
 } // namespace
 
-Expected<NextHop> parse_next_hop(std::string_view key) {
-  NextHop hop;
-  hop.key = std::string(key);
-  std::string text = ascii_lower(key);
-  if (text.empty()) {
-    return make_error("empty lookup key");
-  }
-  std::string host;
-  std::string port_text;
-  bool has_port = false;
-  if (text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string::npos) {
-      return make_error("missing ']' in '" + quote_untrusted(hop.key) + "'");
-    }
-    host = text.substr(1, close - 1);
-    std::string rest = text.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') {
-        return make_error("unexpected text after ']' in '" + quote_untrusted(hop.key) + "'");
-      }
-      port_text = rest.substr(1);
-      has_port = true;
-    }
-    hop.bracketed = true;
-  } else {
-    auto colon = text.find(':');
-    host = text.substr(0, colon);
-    if (colon != std::string::npos) {
-      port_text = text.substr(colon + 1);
-      has_port = true;
-    }
-    if (!host.empty() && host.front() == '.') {
-      hop.parent_key = true;
-      host.erase(0, 1);
-    }
-  }
-  if (has_port) {
-    unsigned port = 0;
-    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
-      return make_error("bad port '" + quote_untrusted(port_text) + "' in '" + quote_untrusted(hop.key) + "'");
-    }
-    hop.port = static_cast<std::uint16_t>(port);
-  }
-  if (hop.bracketed && (host.rfind("ipv6:", 0) == 0 || is_ipv4_literal(host))) {
-    hop.domain = host;
-    hop.ip_literal = true;
-    return hop;
-  }
-  if (host.size() > 1 && host.back() == '.') {
-    host.pop_back();
-  }
-  if (auto ok = check_host_name(host); !ok) {
-    return make_error("malformed lookup key '" + quote_untrusted(hop.key) + "': " + ok.error());
-  }
-  hop.domain = host;
-  return hop;
-}
-
 namespace {
 
 using HostList = std::vector<std::pair<std::string, std::uint16_t>>; // name, MX preference
@@ -402,18 +294,23 @@ bool collect_mx_hosts(DestinationFacts& facts, const Answer& mx, HostList& hosts
   return true;
 }
 
-// Round 0: the MX RRset (RFC 7672 §2.2.1). False when it settles the destination (facts filled).
-bool mx_round(Resolver& resolver, Clock::time_point deadline, DestinationFacts& facts, HostList& hosts) {
+// Round 0: the MX RRset (RFC 7672 §2.2.1), unless the key names a host ("[host]": it is the only host).
+std::optional<Query> mx_query(const DestinationFacts& facts, HostList& hosts) {
   const NextHop& hop = facts.next_hop;
   if (hop.bracketed) {
     hosts.emplace_back(hop.domain, 0);
-    return true;
+    return std::nullopt;
   }
-  Answer mx = resolver.resolve({Query{hop.domain, RrType::Mx}}, deadline).at(0);
+  return Query{hop.domain, RrType::Mx};
+}
+
+// Round 0's answer. False when it settles the destination (facts filled).
+bool apply_mx(DestinationFacts& facts, const Answer& mx, HostList& hosts) {
+  const NextHop& hop = facts.next_hop;
   facts.mx_security = mx.security;
   facts.ttl = mx.ttl;
-  if (!mx.canonname.empty()) {
-    facts.reference_names.push_back(mx.canonname);
+  if (mx.security == DnsSecurity::Secure && !mx.canonname.empty()) {
+    facts.reference_names.push_back(mx.canonname); // only a secure expansion names the server (§3.2.2)
   }
   if (is_error(mx)) {
     facts.outcome = DestinationOutcome::TempFail;
@@ -479,24 +376,27 @@ void classify_host_addresses(HostWork& w, const Answer& a, const Answer& aaaa) {
 }
 
 // Round 1: A and AAAA of every host at once (RFC 7672 §2.2.2).
-std::vector<HostWork> address_round(Resolver& resolver, Clock::time_point deadline, const HostList& hosts) {
+std::vector<Query> address_queries(const HostList& hosts) {
   std::vector<Query> queries;
   for (const auto& [name, pref] : hosts) {
     queries.push_back({name, RrType::A});
     queries.push_back({name, RrType::Aaaa});
   }
-  std::vector<Answer> addr = resolver.resolve(queries, deadline);
+  return queries;
+}
+
+std::vector<HostWork> apply_addresses(const HostList& hosts, const std::vector<Answer>& addr) {
   std::vector<HostWork> work(hosts.size());
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     work[i].result.name = hosts[i].first;
     work[i].result.preference = hosts[i].second;
-    classify_host_addresses(work[i], addr[2 * i], addr[2 * i + 1]);
+    classify_host_addresses(work[i], addr.at(2 * i), addr.at(2 * i + 1));
   }
   return work;
 }
 
 // Round 2: every TLSA candidate, and the CNAME of aliases into insecure zones, at once.
-void tlsa_round(Resolver& resolver, Clock::time_point deadline, std::uint16_t port, std::vector<HostWork>& work) {
+std::vector<Query> tlsa_queries(std::uint16_t port, std::vector<HostWork>& work) {
   std::vector<Query> queries;
   for (auto& w : work) {
     if (w.decided) {
@@ -511,14 +411,17 @@ void tlsa_round(Resolver& resolver, Clock::time_point deadline, std::uint16_t po
       queries.push_back({tlsa_owner_for(port, base), RrType::Tlsa});
     }
   }
-  std::vector<Answer> round2 = queries.empty() ? std::vector<Answer>{} : resolver.resolve(queries, deadline);
+  return queries;
+}
+
+void apply_tlsa_round(std::uint16_t port, std::vector<HostWork>& work, const std::vector<Answer>& round2) {
   for (auto& w : work) {
     if (w.decided) {
       continue;
     }
     HostResult& h = w.result;
     if (w.needs_cname_check) {
-      const Answer& cname = round2[w.cname_query];
+      const Answer& cname = round2.at(w.cname_query);
       if (is_error(cname)) {
         fail_host(w, cname.security, describe_failure("CNAME lookup for " + h.name, cname));
         continue;
@@ -560,21 +463,69 @@ void finish(DestinationFacts& facts, std::vector<HostWork>& work) {
 
 } // namespace
 
-DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, const EvaluateOptions& /*options*/) {
-  DestinationFacts facts;
-  if (settle_without_dns(facts, key)) {
-    return facts;
-  }
-  const auto deadline = Clock::now() + resolver.timeout();
-  facts.reference_names.push_back(facts.next_hop.domain);
+namespace detail {
+
+struct DestinationRounds::Hosts {
   HostList hosts;
-  if (!mx_round(resolver, deadline, facts, hosts)) {
-    return facts;
+  std::vector<HostWork> work;
+};
+
+DestinationRounds::DestinationRounds(std::string_view key) : m_hosts(std::make_unique<Hosts>()) {
+  if (settle_without_dns(m_facts, key)) {
+    return;
   }
-  std::vector<HostWork> work = address_round(resolver, deadline, hosts);
-  tlsa_round(resolver, deadline, facts.next_hop.port, work);
-  finish(facts, work);
-  return facts;
+  m_facts.reference_names.push_back(m_facts.next_hop.domain);
+  if (auto query = mx_query(m_facts, m_hosts->hosts)) {
+    m_queries = {*query};
+    m_stage = Stage::Mx;
+  } else {
+    ask_addresses();
+  }
 }
+
+DestinationRounds::~DestinationRounds() = default;
+
+void DestinationRounds::apply(const std::vector<Answer>& answers) {
+  switch (m_stage) {
+  case Stage::Mx:
+    if (apply_mx(m_facts, answers.at(0), m_hosts->hosts)) {
+      ask_addresses();
+    } else {
+      m_stage = Stage::Done;
+    }
+    break;
+  case Stage::Addresses:
+    m_hosts->work = apply_addresses(m_hosts->hosts, answers);
+    ask_tlsa();
+    break;
+  case Stage::Tlsa:
+    apply_tlsa_round(m_facts.next_hop.port, m_hosts->work, answers);
+    decide();
+    break;
+  case Stage::Done:
+    break;
+  }
+}
+
+void DestinationRounds::ask_addresses() {
+  m_queries = address_queries(m_hosts->hosts);
+  m_stage = Stage::Addresses;
+}
+
+void DestinationRounds::ask_tlsa() {
+  m_queries = tlsa_queries(m_facts.next_hop.port, m_hosts->work);
+  m_stage = Stage::Tlsa;
+  if (m_queries.empty()) {
+    decide(); // every host was decided by its addresses
+  }
+}
+
+void DestinationRounds::decide() {
+  finish(m_facts, m_hosts->work);
+  m_queries.clear();
+  m_stage = Stage::Done;
+}
+
+} // namespace detail
 
 } // namespace dane

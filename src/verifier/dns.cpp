@@ -2,19 +2,21 @@
 //
 // Design: one ub_ctx per UnboundResolver, configured once in make_unbound_resolver() and
 // immutable afterwards, in libunbound's threaded async mode. Callers submit queries with
-// ub_resolve_async (thread-safe); one background thread polls ub_fd and runs ub_process,
-// whose callbacks deliver answers to the waiting caller through a registry keyed by a
-// serial number. A caller whose deadline passes marks the rest Failed("timeout") and
-// cancels them; a late answer then finds no waiter and is dropped.
+// ub_resolve_async (thread-safe); one event-loop thread polls ub_fd and runs ub_process,
+// whose callbacks record answers in a registry keyed by a serial number, and keeps a timer
+// list of the calls' deadlines. A call is complete when every answer is in or its deadline
+// passed (the rest become Failed("timeout") and are cancelled; a late answer finds no
+// waiter and is dropped); its callback then runs on the loop thread. The blocking
+// resolve() is resolve_async() plus a wait.
 #include "dane/verifier/dns.hpp"
 #include "dane/core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -174,6 +176,23 @@ Answer classify(const Query& query, int err, const ub_result* result) {
   return a;
 }
 
+// One resolve()/resolve_async() call: its answers so far and who to tell when they are complete.
+struct Call {
+  std::vector<Answer> answers;
+  std::vector<bool> done;
+  std::vector<std::uint64_t> serials; // of each query's Pending entry (0: not submitted)
+  std::size_t remaining = 0;
+  AnswersCallback callback; // emptied when handed out: exactly one call
+  std::chrono::steady_clock::time_point deadline;
+  std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<Call>>::iterator timer;
+  bool timer_set = false;
+};
+using CallPtr = std::shared_ptr<Call>;
+using Timers = std::multimap<std::chrono::steady_clock::time_point, CallPtr>;
+
+// The event loop's view of libunbound: ub_fd polled on one thread, ub_process on readiness, and a
+// timer list of call deadlines. Callbacks of complete calls run on that thread after ub_process
+// returns (never inside libunbound's own callback), outside every lock.
 class UnboundResolver final : public Resolver {
 public:
   UnboundResolver(UbCtxPtr ctx, std::chrono::milliseconds timeout, Fd wake_read, Fd wake_write)
@@ -183,107 +202,139 @@ public:
   }
 
   ~UnboundResolver() override {
-    char c = 'q';
-    [[maybe_unused]] auto n = ::write(m_wake_write.get(), &c, 1);
+    {
+      std::lock_guard lock(m_mutex);
+      m_quit = true;
+    }
+    wake();
     m_thread.join();
-    m_ctx.reset(); // no callbacks after this
+    m_ctx.reset(); // no libunbound callbacks after this; unfinished calls are dropped uncalled
     std::lock_guard lock(m_mutex);
     m_pending.clear();
+    m_timers.clear();
   }
 
   std::vector<Answer> resolve(const std::vector<Query>& queries,
                               std::chrono::steady_clock::time_point deadline) override {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      std::vector<Answer> late(queries.size());
-      for (std::size_t i = 0; i < queries.size(); ++i) {
-        late[i].query = queries[i];
-        late[i].reason = "timeout";
-      }
-      return late;
-    }
+    std::promise<std::vector<Answer>> promise;
+    auto future = promise.get_future();
+    resolve_async(queries, deadline,
+                  [&promise](std::vector<Answer> answers) { promise.set_value(std::move(answers)); });
+    return future.get();
+  }
+
+  void resolve_async(const std::vector<Query>& queries, std::chrono::steady_clock::time_point deadline,
+                     AnswersCallback done) override {
     auto call = std::make_shared<Call>();
     call->answers.resize(queries.size());
     call->done.assign(queries.size(), false);
+    call->serials.assign(queries.size(), 0);
     call->remaining = queries.size();
-    std::vector<std::uint64_t> serials(queries.size(), 0);
+    call->deadline = deadline;
+    call->callback = std::move(done);
     for (std::size_t i = 0; i < queries.size(); ++i) {
       call->answers[i].query = queries[i];
-      auto pending = std::make_unique<Pending>();
-      pending->token.self = this;
-      pending->call = call;
-      pending->index = i;
-      Token* token = &pending->token;
-      {
-        std::lock_guard lock(m_mutex);
-        serials[i] = pending->token.serial = ++m_next_serial;
-        m_pending.emplace(serials[i], std::move(pending));
-      }
-      int id = 0;
-      std::string name = queries[i].name.empty() ? std::string(".") : queries[i].name;
-      int err = ub_resolve_async(m_ctx.get(), name.c_str(), static_cast<int>(queries[i].type), 1, token,
-                                 &UnboundResolver::callback, &id);
+      call->answers[i].reason = "timeout";
+    }
+    if (queries.empty() || std::chrono::steady_clock::now() >= deadline) {
+      auto callback = std::move(call->callback);
+      callback(std::move(call->answers)); // every answer Failed("timeout") (or none at all)
+      return;
+    }
+    bool earliest = false;
+    {
       std::lock_guard lock(m_mutex);
-      auto it = m_pending.find(serials[i]);
-      if (err != 0) {
-        // No callback will come for a query that was not submitted.
-        call->answers[i] = classify(queries[i], err, nullptr);
-        call->done[i] = true;
-        --call->remaining;
-        if (it != m_pending.end()) {
-          m_pending.erase(it);
-        }
-      } else if (it != m_pending.end()) {
-        it->second->async_id = id;
+      call->timer = m_timers.emplace(deadline, call);
+      call->timer_set = true;
+      earliest = call->timer == m_timers.begin();
+      for (std::size_t i = 0; i < queries.size(); ++i) {
+        auto pending = std::make_unique<Pending>();
+        pending->token.self = this;
+        pending->token.serial = call->serials[i] = ++m_next_serial;
+        pending->call = call;
+        pending->index = i;
+        m_pending.emplace(call->serials[i], std::move(pending));
       }
     }
-
-    std::unique_lock lock(m_mutex);
-    call->cv.wait_until(lock, deadline, [&] { return call->remaining == 0; });
-    std::vector<std::pair<std::uint64_t, int>> to_cancel;
     for (std::size_t i = 0; i < queries.size(); ++i) {
-      if (!call->done[i]) {
-        call->done[i] = true;
-        call->answers[i].security = DnsSecurity::Failed;
-        call->answers[i].reason = "timeout";
-        auto it = m_pending.find(serials[i]);
-        if (it != m_pending.end()) {
-          to_cancel.emplace_back(serials[i], it->second->async_id);
-        }
+      submit(call, i);
+    }
+    AnswersCallback ready;
+    {
+      std::lock_guard lock(m_mutex);
+      if (call->remaining == 0) {
+        ready = take_callback(*call); // every query refused at submission
       }
     }
-    std::vector<Answer> answers = call->answers;
-    lock.unlock();
-    for (auto [serial, id] : to_cancel) {
-      // Success means the callback will never run: drop the entry ourselves. Otherwise the
-      // answer is being delivered right now and the callback removes the entry.
-      if (id != 0 && ub_cancel(m_ctx.get(), id) == UB_NOERROR) {
-        std::lock_guard relock(m_mutex);
-        m_pending.erase(serial);
-      }
+    if (ready) {
+      ready(std::move(call->answers));
+    } else if (earliest) {
+      wake(); // the loop sleeps until a later deadline: make it look again
     }
-    return answers;
   }
 
   std::chrono::milliseconds timeout() const override { return m_timeout; }
 
 private:
-  struct Call {
-    std::condition_variable cv;
-    std::vector<Answer> answers;
-    std::vector<bool> done;
-    std::size_t remaining = 0;
-  };
   struct Token {
     UnboundResolver* self = nullptr;
     std::uint64_t serial = 0;
   };
   struct Pending {
     Token token;
-    std::shared_ptr<Call> call;
+    CallPtr call;
     std::size_t index = 0;
     int async_id = 0;
   };
 
+  void wake() {
+    char c = 'w';
+    [[maybe_unused]] auto n = ::write(m_wake_write.get(), &c, 1);
+  }
+
+  // Under the lock: the call is complete (or timed out): stop its timer, hand out its callback.
+  AnswersCallback take_callback(Call& call) {
+    if (call.timer_set) {
+      m_timers.erase(call.timer);
+      call.timer_set = false;
+    }
+    return std::move(call.callback);
+  }
+
+  void submit(const CallPtr& call, std::size_t i) {
+    const Query& query = call->answers[i].query;
+    Token* token = nullptr;
+    {
+      std::lock_guard lock(m_mutex);
+      auto it = m_pending.find(call->serials[i]);
+      if (it == m_pending.end()) {
+        return;
+      }
+      token = &it->second->token;
+    }
+    int id = 0;
+    std::string name = query.name.empty() ? std::string(".") : query.name;
+    int err = ub_resolve_async(m_ctx.get(), name.c_str(), static_cast<int>(query.type), 1, token,
+                               &UnboundResolver::callback, &id);
+    std::lock_guard lock(m_mutex);
+    auto it = m_pending.find(call->serials[i]);
+    if (err != 0) {
+      // No callback will come for a query that was not submitted.
+      if (!call->done[i]) {
+        call->answers[i] = classify(query, err, nullptr);
+        call->done[i] = true;
+        --call->remaining;
+      }
+      if (it != m_pending.end()) {
+        m_pending.erase(it);
+      }
+    } else if (it != m_pending.end()) {
+      it->second->async_id = id;
+    }
+  }
+
+  // libunbound's callback (inside ub_process, on the loop thread): record the answer; a call that is
+  // now complete goes to m_ready, whose callbacks run once ub_process has returned.
   static void callback(void* mydata, int err, ub_result* raw) {
     UbResultPtr result(raw);
     auto* token = static_cast<Token*>(mydata);
@@ -295,33 +346,107 @@ private:
       return;
     }
     Pending& p = *it->second;
-    if (!p.call->done[p.index]) {
-      p.call->answers[p.index] = classify(p.call->answers[p.index].query, err, result.get());
-      p.call->done[p.index] = true;
-      if (--p.call->remaining == 0) {
-        p.call->cv.notify_all();
+    Call& call = *p.call;
+    if (!call.done[p.index]) {
+      call.answers[p.index] = classify(call.answers[p.index].query, err, result.get());
+      call.done[p.index] = true;
+      if (--call.remaining == 0 && call.callback) {
+        self->m_ready.emplace_back(p.call);
       }
     }
     self->m_pending.erase(it);
   }
 
+  // Calls whose deadline passed: the rest of their answers become Failed("timeout") and their
+  // queries are cancelled. Appends them to `ready`.
+  void expire(std::chrono::steady_clock::time_point now, std::vector<CallPtr>& ready) {
+    std::vector<std::pair<std::uint64_t, int>> to_cancel;
+    {
+      std::lock_guard lock(m_mutex);
+      while (!m_timers.empty() && m_timers.begin()->first <= now) {
+        CallPtr call = m_timers.begin()->second;
+        for (std::size_t i = 0; i < call->done.size(); ++i) {
+          if (call->done[i]) {
+            continue;
+          }
+          call->done[i] = true;
+          call->answers[i].security = DnsSecurity::Failed;
+          call->answers[i].reason = "timeout";
+          if (auto it = m_pending.find(call->serials[i]); it != m_pending.end()) {
+            to_cancel.emplace_back(call->serials[i], it->second->async_id);
+          }
+        }
+        call->remaining = 0;
+        ready.push_back(call);
+        m_timers.erase(m_timers.begin());
+        call->timer_set = false;
+      }
+    }
+    for (auto [serial, id] : to_cancel) {
+      // Success means the callback will never run: drop the entry ourselves. Otherwise the answer
+      // is on its way and the callback finds the call done and drops it.
+      if (id != 0 && ub_cancel(m_ctx.get(), id) == UB_NOERROR) {
+        std::lock_guard relock(m_mutex);
+        m_pending.erase(serial);
+      }
+    }
+  }
+
+  // Runs the callbacks of complete calls, each on its own: one that throws costs nobody else.
+  void deliver(std::vector<CallPtr>& ready) {
+    for (auto& call : ready) {
+      AnswersCallback callback;
+      {
+        std::lock_guard lock(m_mutex);
+        callback = take_callback(*call);
+      }
+      if (!callback) {
+        continue;
+      }
+      try {
+        callback(std::move(call->answers));
+      } catch (...) {
+        // The callback's owner answers for its own errors (the engine catches inside); nothing
+        // here may stop the loop that serves every other call.
+      }
+    }
+    ready.clear();
+  }
+
+  // Milliseconds until the earliest deadline (-1: none), rounded up.
+  int poll_timeout(std::chrono::steady_clock::time_point now) {
+    std::lock_guard lock(m_mutex);
+    if (m_timers.empty()) {
+      return -1;
+    }
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(m_timers.begin()->first - now).count();
+    return static_cast<int>(std::clamp<long long>(left, 0, 60000));
+  }
+
   void run() {
     int fd = ub_fd(m_ctx.get());
+    std::vector<CallPtr> ready;
     for (;;) {
       pollfd fds[2] = {{fd, POLLIN, 0}, {m_wake_read.get(), POLLIN, 0}};
-      int n = ::poll(fds, 2, -1);
-      if (n < 0) {
-        if (errno == EINTR) {
-          continue;
+      int n = ::poll(fds, 2, poll_timeout(std::chrono::steady_clock::now()));
+      if (n < 0 && errno != EINTR) {
+        return;
+      }
+      if (n > 0 && fds[1].revents != 0) {
+        char buf[64];
+        [[maybe_unused]] auto r = ::read(m_wake_read.get(), buf, sizeof buf);
+        std::lock_guard lock(m_mutex);
+        if (m_quit) {
+          return;
         }
-        return;
       }
-      if (fds[1].revents != 0) {
-        return;
-      }
-      if (fds[0].revents != 0) {
+      if (n > 0 && fds[0].revents != 0) {
         ub_process(m_ctx.get());
+        std::lock_guard lock(m_mutex);
+        ready.swap(m_ready);
       }
+      expire(std::chrono::steady_clock::now(), ready);
+      deliver(ready);
     }
   }
 
@@ -332,7 +457,10 @@ private:
   std::thread m_thread;
   std::mutex m_mutex;
   std::map<std::uint64_t, std::unique_ptr<Pending>> m_pending;
+  Timers m_timers;
+  std::vector<CallPtr> m_ready; // complete during ub_process, delivered after it
   std::uint64_t m_next_serial = 0;
+  bool m_quit = false;
 };
 
 bool readable(const std::string& path) {
@@ -392,6 +520,19 @@ Expected<std::unique_ptr<Resolver>> make_unbound_resolver(const ResolverConfig& 
   }
   if (int err = ub_ctx_async(ctx.get(), 1); err != 0) {
     return make_error(std::string("libunbound threaded mode: ") + ub_strerror(err));
+  }
+  // Outgoing limits first: an --unbound-config read afterwards overrides them.
+  const std::pair<const char*, unsigned> limits[] = {{"outgoing-range:", config.outgoing_range},
+                                                     {"num-queries-per-thread:", config.queries_per_thread},
+                                                     {"outgoing-num-tcp:", config.outgoing_tcp}};
+  for (const auto& [option, value] : limits) {
+    if (value == 0) {
+      continue;
+    }
+    if (int err = ub_ctx_set_option(ctx.get(), option, std::to_string(value).c_str()); err != 0) {
+      return make_error(std::string("libunbound option ") + option + " " + std::to_string(value) + ": " +
+                        ub_strerror(err));
+    }
   }
   if (!config.unbound_config.empty()) {
     if (auto ok = check_input_file("--unbound-config", config.unbound_config); !ok) {

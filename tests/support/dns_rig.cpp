@@ -577,6 +577,8 @@ struct DnsRig::Impl {
       nsd_conf += "  ip-address: " + glue_address + "@53\n";
     }
     nsd_conf += "  do-ip6: no\n  server-count: 1\n  verbosity: 1\n  zonesdir: \"" + dir + "\"\n";
+    // No response rate limiting: a test's burst of lookups from one loopback address is not an attack.
+    nsd_conf += "  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\n";
     nsd_conf += "  database: \"\"\n  pidfile: \"" + dir + "/nsd.pid\"\n  logfile: \"" + dir + "/nsd.log\"\n";
     nsd_conf += "  xfrdfile: \"" + dir + "/xfrd.state\"\n  zonelistfile: \"" + dir + "/zone.list\"\n";
     nsd_conf += "  username: \"\"\n  chroot: \"\"\n";

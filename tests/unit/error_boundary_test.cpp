@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "blocking_evaluator.hpp"
 #include "dane/core/fd.hpp"
 #include "dane/daemon/server.hpp"
 #include "dane/daemon/service.hpp"
@@ -110,15 +111,15 @@ public:
   std::string socket_path() const { return m_dir + "/policyd.sock"; }
 
   // Binds, then serves on an I/O thread of its own.
-  bool start(Evaluator evaluator) {
+  bool start(std::function<DestinationFacts(const std::string&)> evaluator) {
     server = std::make_unique<Server>(io, settings, stats, *log);
     if (auto st = server->bind(SocketOwnership{}); !st) {
       ADD_FAILURE() << st.error();
       return false;
     }
     service = std::make_unique<PolicyService>(
-        settings, std::move(evaluator), [](const std::vector<ProbeRequest>&) { return std::vector<ProbeReport>{}; },
-        *log, stats);
+        settings, test::blocking_evaluator(std::move(evaluator)),
+        [](const std::vector<ProbeRequest>&) { return std::vector<ProbeReport>{}; }, *log, stats);
     server->attach(*service);
     server->start();
     m_io_thread = std::thread([this] { io.run(); });

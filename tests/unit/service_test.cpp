@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "blocking_evaluator.hpp"
 #include "dane/daemon/service.hpp"
 #include "fake_facts.hpp"
 #include "temp_dir.hpp"
@@ -112,7 +113,8 @@ Prober no_probes() {
 
 struct ServiceRig {
   // With a prober, --probe is on.
-  explicit ServiceRig(bool log_cache_hits, Evaluator evaluator = facts_for, Prober prober = nullptr) {
+  using Blocking = std::function<DestinationFacts(const std::string&)>;
+  explicit ServiceRig(bool log_cache_hits, Blocking evaluator = facts_for, Prober prober = nullptr) {
     settings.mode = Mode::Native;
     settings.log_cache_hits = log_cache_hits;
     settings.probe = prober != nullptr;
@@ -126,8 +128,8 @@ struct ServiceRig {
       log = std::move(*opened);
       log->start();
     }
-    service = std::make_unique<PolicyService>(settings, std::move(evaluator), prober ? std::move(prober) : no_probes(),
-                                              *log, stats);
+    service = std::make_unique<PolicyService>(settings, test::blocking_evaluator(std::move(evaluator)),
+                                              prober ? std::move(prober) : no_probes(), *log, stats);
   }
   ~ServiceRig() {
     service.reset();

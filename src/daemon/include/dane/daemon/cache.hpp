@@ -131,6 +131,29 @@ public:
     return store(it, value, detailed, ttl, temporary);
   }
 
+  // Ends the evaluation `ticket` without a result (the engine had no room for it) and returns its
+  // waiters: nothing is stored, a value the entry still holds (a refresh was asked for) stays as it
+  // is, and an entry with no value is removed.
+  std::vector<Waiter> abandon(const std::string& key, Ticket ticket) {
+    std::lock_guard lock(m_mutex);
+    auto it = m_entries.find(key);
+    if (it == m_entries.end() || !it->second.pending || it->second.pending->ticket != ticket) {
+      std::vector<Waiter> waiters;
+      if (auto orphan = m_orphans.find(ticket); orphan != m_orphans.end()) {
+        waiters = std::move(orphan->second.waiters);
+        m_orphans.erase(orphan);
+      }
+      return waiters;
+    }
+    std::vector<Waiter> waiters = std::move(it->second.pending->waiters);
+    it->second.pending.reset();
+    if (!it->second.has_value) {
+      unlink(*it);
+      m_entries.erase(it);
+    }
+    return waiters;
+  }
+
   // Completes whatever evaluation of `key` is running (or inserts the value): for callers that
   // never flush (tests of expiry, eviction and coalescing).
   std::vector<Waiter> complete(const std::string& key, const V& value, std::chrono::seconds ttl, bool temporary) {

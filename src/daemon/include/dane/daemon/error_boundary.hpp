@@ -27,6 +27,10 @@ std::string current_exception_text() noexcept;
 // Logs "internal-error in WHERE: WHAT; CONSEQUENCE" once and counts it. Call inside a catch block.
 void report_internal_error(LogWriter& log, Stats& stats, std::string_view where,
                            std::string_view consequence = {}) noexcept;
+// The same for an error already turned into words elsewhere (the engine reports its own exceptions
+// in-band, as TempFail facts): call anywhere.
+void report_internal_error_text(LogWriter& log, Stats& stats, std::string_view where, std::string_view what,
+                                std::string_view consequence = {}) noexcept;
 
 // Runs `job`; an exception escaping it is reported (report_internal_error) and swallowed.
 template <typename Job> void run_guarded(LogWriter& log, Stats& stats, std::string_view where, Job&& job) noexcept {

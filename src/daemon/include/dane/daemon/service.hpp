@@ -1,13 +1,19 @@
 // dane/daemon/service.hpp — lookup key -> cache -> evaluation -> policy answer.
 //
 // PolicyService is what every listener calls. lookup() never blocks: a fresh cache
-// entry is answered at once; otherwise the key's evaluation (blocking DNS through
-// the Evaluator, then decide()) runs on a worker thread pool, and every lookup of
-// the same key that arrives meanwhile joins it (one evaluation, many answers). The
-// result is cached for its TTL (TEMP only briefly), logged once per evaluation
-// (verdict log line + syslog summary), and handed to `done` on a worker thread.
+// entry is answered at once; otherwise the key's evaluation starts on the asynchronous
+// engine (Evaluator: evaluate_destination_async over libunbound's event loop, no thread
+// waits for DNS), and every lookup of the same key that arrives meanwhile joins it (one
+// evaluation, many answers). Evaluations in flight are bounded (EvaluationBudget,
+// admission.hpp: --max-evaluations, --max-evaluations-per-zone); a lookup that finds no
+// slot is answered TEMP at once with a reason saying so, counted, and nothing is cached.
+// The evaluation's deadline is the lookup's arrival + --dns-timeout. When its facts are in,
+// decide() and the verdict log run on a small pool of worker threads (--workers); the
+// result is cached for its TTL (TEMP only briefly), logged once per evaluation (verdict log
+// line + syslog summary), and handed to `done` on a worker thread. Lookups that need no DNS
+// (cache hits, parent keys, IP literals, malformed keys) never wait for a slot.
 // A throwing evaluator or policy engine yields TEMP, never a weaker answer.
-// Evaluations run on a JobPool (job_pool.hpp): an unexpected exception in one answers its
+// Finishing jobs run on a JobPool (job_pool.hpp): an unexpected exception in one answers its
 // waiters TEMP, is logged once ("internal-error") and counted; the other evaluations go on.
 // Parent-domain keys (".example.com") are answered NOTFOUND without DNS (is_parent_key,
 // parent_key_answer: answer.hpp). Pinned mode's trust-anchor files: TrustAnchorStore (ta_store.hpp)
@@ -30,6 +36,7 @@
 #include <string>
 #include <string_view>
 
+#include "dane/daemon/admission.hpp"
 #include "dane/daemon/asio.hpp"
 #include "dane/daemon/cache.hpp"
 #include "dane/daemon/job_pool.hpp"
@@ -79,8 +86,12 @@ private:
 };
 using VerdictPtr = std::shared_ptr<const Verdict>;
 
-// Evaluates one lookup key (blocking; DNS). The real one wraps evaluate_destination().
-using Evaluator = std::function<DestinationFacts(const std::string& key)>;
+// Evaluates one lookup key without blocking: `done(facts)` exactly once, later, on any thread
+// (the real one is evaluate_destination_async(): on the resolver's event-loop thread). `deadline`
+// bounds the evaluation. An Evaluator may throw instead of calling `done` (the lookup gets TEMP).
+using FactsDone = std::function<void(DestinationFacts)>;
+using Evaluator =
+    std::function<void(const std::string& key, std::chrono::steady_clock::time_point deadline, FactsDone done)>;
 
 class PolicyService {
 public:
@@ -103,7 +114,9 @@ public:
   // The daemon's hot path. A cache hit or a parent-domain key is answered at once: the verdict is
   // returned and `make_done` is never called, so a hit builds no callback. Otherwise the Done that
   // `make_done()` builds is called exactly once, later, on a worker thread.
-  Immediate lookup_or_wait(const std::string& key, const std::function<Done()>& make_done);
+  // `arrival`: when the request arrived (the evaluation's deadline is arrival + --dns-timeout).
+  Immediate lookup_or_wait(const std::string& key, const std::function<Done()>& make_done,
+                           std::chrono::steady_clock::time_point arrival = std::chrono::steady_clock::now());
   // `done(verdict, cached)` exactly once: at once for a hit, otherwise on a worker thread.
   void lookup(const std::string& key, Done done);
   // As lookup(), for an operator's detailed question (`dane-policyctl query --json`): the verdict
@@ -118,21 +131,28 @@ public:
   // does not put its result into the cache (cache.hpp). Returns how many keys were forgotten.
   std::size_t forget(std::string_view key);
   std::size_t forget_all();
-  // Stop taking probe work and wait for running jobs (called at shutdown).
+  // Stop taking probe work and wait for running jobs (called at shutdown): evaluations in flight
+  // end by their deadline, so this waits at most about --dns-timeout.
   void shutdown();
 
   // Normalised cache key: ASCII lowercase.
   static std::string normalise(std::string_view key);
 
 private:
-  // A worker's job: evaluate `key`, log, cache and answer the waiters. Inside an error boundary:
-  // when it throws before the waiters were answered, they get TEMP (answer_temp).
-  void evaluate(const std::string& key, Cache<VerdictPtr>::Ticket ticket);
-  void evaluate_and_answer(const std::string& key, Cache<VerdictPtr>::Ticket ticket, bool& answered);
-  void answer_temp(const std::string& key, Cache<VerdictPtr>::Ticket ticket);
+  // A worker's job once the facts are in: decide, log, cache and answer the waiters. Inside an error
+  // boundary: when it throws before the waiters were answered, they get TEMP (answer_temp).
+  void finish(const std::string& key, Cache<VerdictPtr>::Ticket ticket, DestinationFacts facts,
+              std::chrono::system_clock::time_point started);
+  void finish_and_answer(const std::string& key, Cache<VerdictPtr>::Ticket ticket, DestinationFacts facts,
+                         std::chrono::system_clock::time_point started, bool& answered);
+  void answer_temp(const std::string& key, Cache<VerdictPtr>::Ticket ticket, const std::string& reason);
   void answer_waiters(std::vector<Cache<VerdictPtr>::Waiter>& waiters, const VerdictPtr& verdict);
-  void start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket);
-  EvaluationPtr make_evaluation(const std::string& key);
+  // Admits the evaluation of `key` (or answers TEMP: no slot) and starts it on the engine.
+  void start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket,
+                        std::chrono::steady_clock::time_point arrival);
+  void refuse(const std::string& key, Cache<VerdictPtr>::Ticket ticket, Admission why, const std::string& zone);
+  EvaluationPtr make_evaluation(const std::string& key, DestinationFacts facts,
+                                std::chrono::system_clock::time_point started);
 
   Settings m_settings;
   Evaluator m_evaluator;
@@ -140,6 +160,7 @@ private:
   Stats& m_stats;
   Cache<VerdictPtr>::Clock m_clock;
   Cache<VerdictPtr> m_cache;
+  EvaluationBudget m_budget;
   TrustAnchorStore m_anchors;
   PinnedOptions m_pinned;
   std::mutex m_shutdown_mutex;

@@ -90,7 +90,11 @@ struct Settings {
   std::chrono::seconds request_timeout{0};
   // Per listener: each listener serves at most this many connections at once.
   std::size_t max_connections = 4096;
-  unsigned workers = 16;
+  unsigned workers = 4; // threads finishing evaluations (no thread waits for DNS)
+  // The asynchronous engine's admission limits (docs/engine.md): evaluations in flight at once, in
+  // total and under one destination zone.
+  unsigned max_evaluations = 4096;
+  unsigned max_evaluations_per_zone = 1024;
   PolicyFailureAction policy_failure_action = PolicyFailureAction::Dunno;
   std::string policy_prepend_header = "X-DANE-Policy";
   std::string fingerprint_digest = "sha256";

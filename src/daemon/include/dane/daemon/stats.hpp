@@ -40,6 +40,9 @@ public:
     }
   }
   void refresh() { m_refreshes.fetch_add(1, k_order); }
+  // The asynchronous engine: evaluations in flight now, and lookups refused for want of a slot.
+  void evaluations_in_flight(std::size_t n) { m_in_flight.store(n, k_order); }
+  void evaluation_refused(bool zone_full) { (zone_full ? m_refused_zone : m_refused_total).fetch_add(1, k_order); }
   // Gauges: entries the cache holds now, and evictions so far.
   void cache_size(std::size_t entries, std::size_t evictions) {
     m_cache_entries.store(entries, k_order);
@@ -96,6 +99,9 @@ private:
   std::atomic<std::uint64_t> m_evaluations{0};
   std::atomic<std::uint64_t> m_dns_failures{0};
   std::atomic<std::uint64_t> m_refreshes{0};
+  std::atomic<std::uint64_t> m_in_flight{0};
+  std::atomic<std::uint64_t> m_refused_total{0};
+  std::atomic<std::uint64_t> m_refused_zone{0};
   std::atomic<std::uint64_t> m_cache_entries{0};
   std::atomic<std::uint64_t> m_cache_evictions{0};
   std::atomic<std::uint64_t> m_probe_rounds{0};

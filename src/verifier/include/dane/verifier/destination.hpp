@@ -9,7 +9,9 @@
 // The mapping from facts to a Postfix answer lives in policyd's policy engine.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,6 +84,9 @@ struct DestinationFacts {
   // expansion never authenticates, RFC 7672 §3.2.2); each host's names are in HostResult.
   std::vector<std::string> reference_names;
   std::uint32_t ttl = 0; // smallest TTL of all answers used (cache lifetime)
+  // The engine itself failed unexpectedly (an exception): outcome is TempFail and reason says
+  // "internal error: ..."; the daemon logs and counts it as an internal error.
+  bool internal_error = false;
 };
 
 struct EvaluateOptions {
@@ -94,6 +99,19 @@ struct EvaluateOptions {
 // why); an MX RRset containing a null MX record is NotDane. HostResult.dnssec is the worst state of
 // the lookups that decided the host; for a secure alias into an insecure zone it is the CNAME/TLSA
 // state. Lookups are issued in three concurrent rounds (MX; all A/AAAA; all TLSA + CNAME checks).
+//
+// The engine is asynchronous: evaluate_destination_async() submits the first round and returns; each
+// round's answers start the next one on the resolver's thread, and `done` gets the facts exactly
+// once (on the resolver's thread, or inline when no DNS is needed or the resolver answers inline).
+// `deadline` bounds the whole evaluation (the daemon passes the request's arrival + --dns-timeout);
+// what is unanswered then is Failed("timeout"). The resolver must outlive the evaluation. `done`
+// must not block. An unexpected exception inside the engine gives TempFail facts, never weaker ones.
+using FactsCallback = std::function<void(DestinationFacts)>;
+void evaluate_destination_async(Resolver& resolver, std::string_view key,
+                                std::chrono::steady_clock::time_point deadline, FactsCallback done);
+
+// The same engine, blocking the caller until the facts are in (deadline: now + resolver.timeout()).
+// For dane-policyctl and tests; never call it from a resolver callback.
 DestinationFacts evaluate_destination(Resolver& resolver, std::string_view key, const EvaluateOptions& options = {});
 
 } // namespace dane

@@ -10,12 +10,21 @@
 //
 // Resolver is an interface so that destination evaluation can be unit-tested with
 // a fake; UnboundResolver is the real one. Implementations are thread-safe: many
-// threads may call resolve() at once, and all queries of one call are in flight
-// concurrently.
+// threads may call resolve() / resolve_async() at once, and all queries of one call
+// are in flight concurrently.
+//
+// Asynchronous use (the daemon's engine): resolve_async() returns at once and calls
+// `done` exactly once with one Answer per query, on the resolver's own event-loop
+// thread (or inline, on the caller's thread, when nothing needs to wait: a deadline
+// already passed, every query refused at submission, or a resolver without a thread
+// of its own, like the tests' fakes). One thread serves any number of calls: a call
+// costs memory, not a thread. `done` must not block (it may submit further calls);
+// the blocking resolve() must never be called from inside it.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,18 +76,31 @@ struct ResolverConfig {
   std::vector<std::string> forwarders;      // --forwarder ADDR[@PORT], repeatable
   std::string trust_anchor_file;            // --trust-anchor-file FILE (default: Debian's root key)
   std::chrono::milliseconds timeout{10000}; // --dns-timeout SECONDS: bounds one destination's evaluation
+  // libunbound's outgoing limits, set before --unbound-config is read (so that file wins); 0 keeps
+  // libunbound's default. The daemon sizes them for the evaluations it admits (docs/engine.md).
+  unsigned outgoing_range = 0;     // "outgoing-range:": UDP sockets for queries in flight
+  unsigned queries_per_thread = 0; // "num-queries-per-thread:": queries worked on at once
+  unsigned outgoing_tcp = 0;       // "outgoing-num-tcp:": TCP connections for queries in flight
 };
 
 // Default trust anchor: the root key shipped by Debian's dns-root-data.
 inline constexpr const char* k_default_trust_anchor_file = "/usr/share/dns/root.key";
 
+using AnswersCallback = std::function<void(std::vector<Answer>)>;
+
 class Resolver {
 public:
   virtual ~Resolver() = default;
   // Resolve every query concurrently; returns one Answer per query, in order.
-  // Any query unanswered at `deadline` is returned as Failed("timeout").
+  // Any query unanswered at `deadline` is returned as Failed("timeout"). Blocks the caller.
   virtual std::vector<Answer> resolve(const std::vector<Query>& queries,
                                       std::chrono::steady_clock::time_point deadline) = 0;
+  // The same without blocking: `done` gets the answers (see the header comment for the thread).
+  // The default runs resolve() inline: right for fakes, wrong for anything that waits on a network.
+  virtual void resolve_async(const std::vector<Query>& queries, std::chrono::steady_clock::time_point deadline,
+                             AnswersCallback done) {
+    done(resolve(queries, deadline));
+  }
   virtual std::chrono::milliseconds timeout() const = 0;
 };
 
