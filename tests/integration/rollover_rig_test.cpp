@@ -203,6 +203,10 @@ protected:
     for (auto& r : st["records"]) {
       r["first_seen"] = r["first_seen"].get<long long>() - by.count();
     }
+    // The authoritative servers' clocks age with the records (the nsd serves the set since then too).
+    for (auto& r : st["servers"]) {
+      r["first_seen"] = r["first_seen"].get<long long>() - by.count();
+    }
     write_file(state_file(), st.dump(2));
   }
 
