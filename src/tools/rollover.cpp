@@ -565,6 +565,7 @@ PublishedRrset published_from_answer(const Answer& answer) {
   out.reason = answer.reason;
   out.ttl = answer.ttl;
   out.exists = answer.havedata && !answer.nxdomain && !answer.rdata.empty();
+  out.canonname = answer.canonname;
   for (const auto& rdata : answer.rdata) {
     auto record = parse_tlsa_rdata(rdata);
     if (record) {

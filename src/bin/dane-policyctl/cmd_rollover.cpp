@@ -465,7 +465,9 @@ int run_rollover(RolloverRun& run) {
   if (auto gathered = tools::gather_rollover_facts(in, run.gather, **resolver, tools::live_prober()); !gathered) {
     return fail(gathered.error());
   }
-  const std::string owner = "_" + std::to_string(in.port) + "._tcp." + in.host;
+  // The name that holds the records: the owner, or the target of its CNAME (the zone asked is that name's).
+  const std::string owner =
+      in.published.canonname.empty() ? "_" + std::to_string(in.port) + "._tcp." + in.host : in.published.canonname;
   if (run.authoritative_check && in.published.security == DnsSecurity::Secure && in.published.exists) {
     in.authority = tools::check_authoritative(owner, in.published.records, **resolver, run.resolver.timeout);
   }

@@ -100,6 +100,7 @@ struct PublishedRrset {
   std::uint32_t ttl = 0;              // TTL of the RRset
   std::vector<TlsaRecord> records;    // parsed records, in answer order
   std::vector<std::string> malformed; // RDATA that did not parse as TLSA (reported, ignored)
+  std::string canonname;              // the CNAME target holding the records ("" when the owner holds them)
 };
 // From a resolver Answer for the TLSA query (pure: parses the RDATA).
 PublishedRrset published_from_answer(const Answer& answer);
