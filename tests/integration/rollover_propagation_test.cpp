@@ -6,7 +6,9 @@
 // -> still `wait` for one TTL counted from its first serving, then `swap`; the certbot hook with DANE_TSIG_KEY
 // and repeated cron runs finish a renewal with a new key by themselves (publish -> wait -> swap -> remove ->
 // done) against a real STARTTLS server, the published set at both servers matching the presented key after
-// every run; the transcript (each run's --json answer) is printed. Every case cross-checks with kdig.
+// every run; the transcript (each run's --json answer) is printed; an impostor secondary serving the set with
+// a broken RRSIG, or without one, is not counted (check_authoritative() called directly, so the resolver's own
+// lookup of the tampered name plays no part). Every case cross-checks with kdig.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -25,6 +27,8 @@
 #include "dane/core/text.hpp"
 #include "dane/core/time.hpp"
 #include "dane/tools/rollover.hpp"
+#include "dane/tools/rollover_authority.hpp"
+#include "dane/verifier/dns.hpp"
 #include "dns_rig.hpp"
 #include "files.hpp"
 #include "knot_rig.hpp"
@@ -77,11 +81,12 @@ protected:
       return;
     }
     const std::string hook_owner = "_" + std::to_string(s_smtp->port()) + "._tcp.hook";
-    s_knot = std::make_unique<KnotRig>("prop.test",
-                                       "mx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + s_current +
-                                           "\nlag A 127.0.0.2\n_25._tcp.lag TLSA 3 1 1 " + s_current + "\nhook A " +
-                                           s_smtp_address + "\n" + hook_owner + " TLSA 3 1 1 " + s_current + "\n",
-                                       k_ttl);
+    s_knot = std::make_unique<KnotRig>(
+        "prop.test",
+        "mx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + s_current + "\nlag A 127.0.0.2\n_25._tcp.lag TLSA 3 1 1 " +
+            s_current + "\nhook A " + s_smtp_address + "\n" + hook_owner + " TLSA 3 1 1 " + s_current +
+            "\n_25._tcp.bad TLSA 3 1 1 " + s_current + "\n_25._tcp.nosig TLSA 3 1 1 " + s_current + "\n",
+        k_ttl);
     if (auto started = s_knot->start(); !started) {
       ADD_FAILURE() << started.error();
       s_knot.reset();
@@ -421,6 +426,73 @@ TEST_F(RolloverPropagation, CertbotHookAndCronFinishARenewalByUpdate) {
     EXPECT_EQ(served(address, "hook", signed_rrset, port), std::vector<std::string>{s_next}) << address;
   }
   EXPECT_FALSE(fs::exists(install + "/previous-fullchain.pem"));
+}
+
+// The secondary replaced by an impostor that serves the primary's signed zone with the RRSIG over one TLSA
+// RRset altered and the RRSIG over another removed: the set is the intended one, but the check does not
+// count it (signature invalid / missing, the server named as lagging); the primary's copy counts.
+TEST_F(RolloverPropagation, BadlySignedOrUnsignedSetAtOneServerIsNotCounted) {
+  auto axfr = s_knot->zone_transfer();
+  ASSERT_TRUE(axfr) << axfr.error();
+  std::string tampered;
+  int altered = 0;
+  int dropped = 0;
+  std::istringstream lines(*axfr);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::vector<std::string> t;
+    for (std::string f; fields >> f;) {
+      t.push_back(f);
+    }
+    const bool tlsa_sig = t.size() > 5 && t[3] == "RRSIG" && t[4] == "TLSA";
+    if (tlsa_sig && t[0] == "_25._tcp.nosig.prop.test.") {
+      ++dropped;
+      continue;
+    }
+    if (tlsa_sig && t[0] == "_25._tcp.bad.prop.test.") {
+      std::string& signature = t.back();
+      signature[4] = signature[4] == 'A' ? 'B' : 'A';
+      line = dane::join(t, " ");
+      ++altered;
+    }
+    tampered += line + "\n";
+  }
+  ASSERT_EQ(altered, 1) << *axfr;
+  ASSERT_EQ(dropped, 1) << *axfr;
+  ASSERT_TRUE(s_knot->impersonate_secondary(tampered)) << s_knot->logs();
+  bool signed_rrset = false;
+  EXPECT_EQ(served(s_knot->secondary_address(), "bad", signed_rrset), std::vector<std::string>{s_current});
+  EXPECT_TRUE(signed_rrset) << "the impostor serves the altered RRSIG";
+
+  auto resolver = dane::make_unbound_resolver(s_rig->resolver_config(std::chrono::seconds(3)));
+  ASSERT_TRUE(resolver) << resolver.error();
+  auto record = dane::parse_tlsa("3 1 1 " + s_current);
+  ASSERT_TRUE(record) << record.error();
+  const std::vector<std::pair<std::string, dane::tools::AuthSignature>> cases = {
+      {"bad", dane::tools::AuthSignature::Invalid}, {"nosig", dane::tools::AuthSignature::Missing}};
+  for (const auto& [host, expected] : cases) {
+    auto check = dane::tools::check_authoritative("_25._tcp." + host + ".prop.test", {*record}, **resolver,
+                                                  std::chrono::seconds(3));
+    ASSERT_EQ(check.security, dane::DnsSecurity::Secure) << check.error;
+    ASSERT_EQ(check.servers.size(), 2u) << host;
+    const auto& ns1 = check.servers[0];
+    const auto& ns2 = check.servers[1];
+    EXPECT_EQ(ns1.name, "ns1.prop.test");
+    EXPECT_TRUE(ns1.serves_intended_signed()) << host << ": " << ns1.detail;
+    EXPECT_EQ(ns2.name, "ns2.prop.test");
+    EXPECT_EQ(ns2.address, s_knot->secondary_address());
+    EXPECT_TRUE(ns2.serves_intended) << host << ": " << ns2.detail;
+    EXPECT_EQ(ns2.signature, expected) << host << ": " << ns2.detail;
+    EXPECT_FALSE(ns2.serves_intended_signed()) << host;
+    const auto lagging = check.lagging();
+    ASSERT_EQ(lagging.size(), 1u) << host;
+    EXPECT_EQ(lagging[0].rfind("ns2.prop.test " + s_knot->secondary_address() + ": ", 0), 0u) << lagging[0];
+    const char* why =
+        expected == dane::tools::AuthSignature::Invalid ? "RRSIG does not verify" : "no RRSIG over the TLSA RRset";
+    EXPECT_NE(lagging[0].find(why), std::string::npos) << lagging[0];
+  }
+  ASSERT_TRUE(s_knot->start_secondary()) << s_knot->logs();
 }
 
 } // namespace
