@@ -111,7 +111,11 @@ RrListPtr dnskey_list(const std::string& zone, const Answer& answer) {
 // One query (RD=0, EDNS DO=1) to one server; the answer when it is authoritative (AA) NOERROR/NXDOMAIN.
 Expected<PktPtr> ask(const UpdateServer& server, const std::string& name, ldns_rr_type type,
                      std::chrono::milliseconds timeout) {
-  PktPtr query(ldns_pkt_query_new(ldns_dname_new_frm_str(absolute(name).c_str()), type, LDNS_RR_CLASS_IN, 0));
+  ldns_rdf* qname = ldns_dname_new_frm_str(absolute(name).c_str());
+  if (qname == nullptr) {
+    return make_error("bad name " + name);
+  }
+  PktPtr query(ldns_pkt_query_new(qname, type, LDNS_RR_CLASS_IN, 0)); // takes qname; flags 0: RD=0
   if (!query) {
     return make_error("cannot build a query for " + name);
   }
@@ -283,20 +287,32 @@ bool zone_facts(AuthorityCheck& check, Resolver& resolver, std::vector<std::pair
     address_queries.push_back({host, RrType::Aaaa});
   }
   auto addresses = resolver.resolve(address_queries, std::chrono::steady_clock::now() + resolver.timeout());
-  for (std::size_t i = 0; i < addresses.size(); ++i) {
+  std::vector<bool> reached(hosts.size(), false); // an address found, or a failure entry made
+  for (std::size_t i = 0; i < addresses.size() && i / 2 < hosts.size(); ++i) {
     const Answer& a = addresses[i];
-    const std::string& host = hosts.at(i / 2);
+    const std::string& host = hosts[i / 2];
     if (a.security == DnsSecurity::Bogus || a.security == DnsSecurity::Failed) {
       AuthoritativeServer failed;
       failed.name = host;
       failed.detail = describe(a, to_string(a.query.type));
       check.servers.push_back(std::move(failed));
+      reached[i / 2] = true;
       continue;
     }
     for (const auto& rdata : a.rdata) {
       if (auto text = parse_address_rdata(a.query.type, rdata)) {
         targets.emplace_back(host, *text);
+        reached[i / 2] = true;
       }
+    }
+  }
+  // A host without any address cannot be asked: it lags (the zone's NS set names a server nobody can reach).
+  for (std::size_t h = 0; h < hosts.size(); ++h) {
+    if (!reached[h]) {
+      AuthoritativeServer none;
+      none.name = hosts[h];
+      none.detail = "no A/AAAA records for the NS host";
+      check.servers.push_back(std::move(none));
     }
   }
   return true;
