@@ -8,7 +8,8 @@
 // done) against a real STARTTLS server, the published set at both servers matching the presented key after
 // every run; the transcript (each run's --json answer) is printed; an impostor secondary serving the set with
 // a broken RRSIG, or without one, is not counted (check_authoritative() called directly, so the resolver's own
-// lookup of the tampered name plays no part). Every case cross-checks with kdig.
+// lookup of the tampered name plays no part); the hook with a wrong key exits 1 naming BADSIG and the server,
+// nothing installed or changed. Every case cross-checks with kdig.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -85,7 +86,8 @@ protected:
         "prop.test",
         "mx A 127.0.0.2\n_25._tcp.mx TLSA 3 1 1 " + s_current + "\nlag A 127.0.0.2\n_25._tcp.lag TLSA 3 1 1 " +
             s_current + "\nhook A " + s_smtp_address + "\n" + hook_owner + " TLSA 3 1 1 " + s_current +
-            "\n_25._tcp.bad TLSA 3 1 1 " + s_current + "\n_25._tcp.nosig TLSA 3 1 1 " + s_current + "\n",
+            "\n_25._tcp.bad TLSA 3 1 1 " + s_current + "\n_25._tcp.nosig TLSA 3 1 1 " + s_current + "\nwrongkey A " +
+            s_smtp_address + "\n_" + std::to_string(s_smtp->port()) + "._tcp.wrongkey TLSA 3 1 1 " + s_current + "\n",
         k_ttl);
     if (auto started = s_knot->start(); !started) {
       ADD_FAILURE() << started.error();
@@ -111,6 +113,7 @@ protected:
     DANE_REQUIRE_OR_SKIP(ctl != nullptr, "DANE_POLICYCTL is not set (run through ctest)");
     m_policyctl = ctl;
     m_tmp = std::make_unique<dane::test::TempDir>("rollover-propagation");
+    s_smtp->set_credentials(pki("leaf-p256.key"), pki("leaf-p256.chain.pem"));
   }
 
   // One run for HOST.prop.test (no probe, --interval 0, --publish with the update key).
@@ -326,6 +329,47 @@ std::string summary(const json& j) {
                                                {"rcode", j["update"]["rcode"]}}
                                         : json(nullptr);
   return s.dump();
+}
+
+// The hook with a key whose secret is wrong: the update is refused (BADSIG named, with the server), the
+// hook exits 1 for certbot to report, nothing is installed and the zone is unchanged.
+TEST_F(RolloverPropagation, CertbotHookWithAWrongKeyFailsNamingTheAnswer) {
+  namespace fs = std::filesystem;
+  const std::string dir = m_tmp->path();
+  fs::create_directories(dir + "/live");
+  fs::create_directories(dir + "/tls");
+  fs::copy_file(pki("leaf-rsa.chain.pem"), dir + "/live/fullchain.pem");
+  fs::copy_file(pki("leaf-rsa.key"), dir + "/live/privkey.pem");
+  fs::copy_file(pki("leaf-p256.chain.pem"), dir + "/tls/fullchain.pem");
+  fs::copy_file(pki("leaf-p256.key"), dir + "/tls/key.pem");
+  std::string resolver_opts;
+  for (const auto& a : s_rig->cli_args(3)) {
+    resolver_opts += a + " ";
+  }
+  dane::test::RunOptions options;
+  options.timeout = std::chrono::seconds(60);
+  options.env = {{"RENEWED_LINEAGE", dir + "/live"},
+                 {"RENEWED_DOMAINS", "wrongkey.prop.test"},
+                 {"DANE_PORT", std::to_string(s_smtp->port())},
+                 {"DANE_INSTALL_DIR", dir + "/tls"},
+                 {"DANE_RELOAD_CMD", "touch " + dir + "/reloaded"},
+                 {"DANE_STATE_FILE", dir + "/state.json"},
+                 {"DANE_RESOLVER_OPTS", resolver_opts},
+                 {"DANE_POLICYCTL", m_policyctl},
+                 {"DANE_TSIG_KEY", s_knot->key_file(KnotRig::Key::UpdateWrongSecret)}};
+  auto r = dane::test::run_process({"bash", std::string(DANE_SOURCE_DIR) + "/contrib/certbot/dane-rollover-hook.sh"},
+                                   options);
+  EXPECT_EQ(r.exit_code, 1) << r.output << r.error_output;
+  EXPECT_NE(r.error_output.find("step publish: the DNS UPDATE was refused"), std::string::npos) << r.error_output;
+  EXPECT_NE(r.error_output.find("BADSIG"), std::string::npos) << r.error_output;
+  EXPECT_NE(r.error_output.find(s_knot->primary_address() + "@53"), std::string::npos) << r.error_output;
+  EXPECT_FALSE(fs::exists(dir + "/reloaded"));
+  EXPECT_EQ(dane::test::read_text_file(dir + "/tls/fullchain.pem"),
+            dane::test::read_text_file(pki("leaf-p256.chain.pem")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  bool signed_rrset = false;
+  EXPECT_EQ(served(s_knot->primary_address(), "wrongkey", signed_rrset, s_smtp->port()),
+            std::vector<std::string>{s_current});
 }
 
 // The certbot hook with a TSIG key (DANE_TSIG_KEY) and repeated cron runs: a renewal with a new key reaches
