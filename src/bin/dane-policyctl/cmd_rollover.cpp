@@ -5,6 +5,9 @@
 // decide_rollover() (dane/tools/rollover.hpp) say the step; keep its state file; print text or --json.
 // With --publish (+ --tsig-key, --update-server) the publish/remove step is sent as a DNS UPDATE by
 // publish_by_update() (dane/tools/dns_update.hpp): a refused update exits 1, no answer / changed RRset 3.
+// Unless --no-authoritative-check, every authoritative server of the zone is asked directly
+// (check_authoritative(), dane/tools/rollover_authority.hpp) before the decision, and again after an
+// applied update; decide_rollover() holds `swap` back while one of them lags.
 // Exit codes (pinned): 0 swap now / done, 4 act or wait (publish, wait, remove),
 // 1 refused as unsafe, 2 usage or input error, 3 temporary DNS failure.
 // gcc 12 reports a false -Wnull-dereference inside Boost.Program_options' typed_value::notify
