@@ -286,8 +286,11 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
     out << "\nupdate: " << update.message << "\n";
   }
   if (d.remaining_wait) {
-    out << "\nwait: " << tools::format_duration(*d.remaining_wait) << " more, until "
-        << dane::format_rfc3339(*d.safe_at) << "\n";
+    // While an authoritative server lags, the time is a lower bound: the clock starts when it catches up.
+    const bool lagging = in.authority && in.authority->security == DnsSecurity::Secure &&
+                         (in.authority->servers.empty() || !in.authority->lagging().empty());
+    out << "\nwait: " << (lagging ? "at least " : "") << tools::format_duration(*d.remaining_wait) << " more, until "
+        << (lagging ? "at the earliest " : "") << dane::format_rfc3339(*d.safe_at) << "\n";
   }
   if (!d.notes.empty()) {
     out << "\n";
