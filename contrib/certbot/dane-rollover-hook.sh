@@ -8,8 +8,12 @@
 #     17 * * * *  root  DANE_LINEAGE=/etc/letsencrypt/live/mx.example.org /usr/local/sbin/dane-rollover-hook.sh
 #
 # Certbot renews once; the rollover takes at least the confirmation interval (24 h by default), so
-# the cron line is what finishes it. Each run:
-#   publish / remove   -> prints the zone-file lines to add / delete (and pipes them to
+# the cron line (contrib/cron/dane-rollover) is what finishes it. Each run:
+#   publish / remove   -> with DANE_TSIG_KEY: dane-policyctl itself adds / deletes the record by a
+#                         TSIG-signed DNS UPDATE (`rollover --publish`), nothing for a human to do;
+#                         a refused update (wrong key, no update rule) exits 1, an unanswered one is
+#                         retried by the next run.
+#                         Without a key: prints the zone-file lines to add / delete (and pipes them to
 #                         DANE_ROLLOVER_PUBLISH_CMD / DANE_ROLLOVER_REMOVE_CMD when set, e.g. an
 #                         nsupdate wrapper), installs nothing; exit 0 so certbot keeps going
 #   wait               -> nothing to do yet; exit 0
@@ -32,7 +36,12 @@
 #   DANE_STATE_FILE   dane-policyctl --state-file                               (default: dane-policyctl's default)
 #   DANE_RESOLVER_OPTS extra dane-policyctl resolver options, e.g. "--forwarder 127.0.0.1"
 #   DANE_POLICYCTL           path of dane-policyctl                                   (default: dane-policyctl on PATH)
-#   DANE_ROLLOVER_PUBLISH_CMD / DANE_ROLLOVER_REMOVE_CMD  get the zone lines on stdin (optional)
+#   DANE_ROLLOVER_PUBLISH_CMD / DANE_ROLLOVER_REMOVE_CMD  get the zone lines on stdin (optional; not used
+#                     with DANE_TSIG_KEY)
+#   DANE_TSIG_KEY     a TSIG key file (`key "NAME" { algorithm hmac-sha256; secret "..."; };`, as written by
+#                     tsig-keygen / keymgr -t): publish and remove by DNS UPDATE (dane-policyctl --publish)
+#   DANE_UPDATE_SERVER  ADDR[@PORT] of the primary taking updates (default: the zone's SOA MNAME)
+#   DANE_ROLLOVER_LOG  append every dane-policyctl --json answer to this file (an audit trail; optional)
 set -euo pipefail
 
 # shellcheck source=/dev/null
@@ -94,9 +103,14 @@ run_rollover() {
   # shellcheck disable=SC2086 # DANE_RESOLVER_OPTS is a list of options
   out=$("$policyctl" rollover --current "$1" --next "$2" --host "$mxhost" --port "$port" \
           --interval "${DANE_INTERVAL:-24}" ${DANE_STATE_FILE:+--state-file "$DANE_STATE_FILE"} \
+          ${DANE_TSIG_KEY:+--publish --tsig-key "$DANE_TSIG_KEY"} \
+          ${DANE_UPDATE_SERVER:+--update-server "$DANE_UPDATE_SERVER"} \
           ${DANE_RESOLVER_OPTS:-} --json)
   rc=$?
   set -e
+  if [ -n "${DANE_ROLLOVER_LOG:-}" ]; then
+    printf '%s\n' "$out" >>"$DANE_ROLLOVER_LOG"
+  fi
   step=$(printf '%s\n' "$out" | json_field step)
   refusal=$(printf '%s\n' "$out" | json_field refusal)
   message=$(printf '%s\n' "$out" | json_field message)
@@ -122,6 +136,22 @@ else
     run_rollover "$previous_chain" "$installed_chain" # usually `remove` now: which record to delete
   fi
 fi
+
+# With a TSIG key the publish and remove steps were sent as DNS UPDATEs by dane-policyctl itself.
+update_message=$(printf '%s\n' "$out" | sed -n 's/^    "message": "\(.*\)"$/\1/p' | tail -n 1)
+
+case "$rc:$step" in
+  4:publish | 4:remove)
+    if [ -n "${DANE_TSIG_KEY:-}" ]; then
+      log "step $step: done by DNS UPDATE: $update_message"
+      exit 0
+    fi
+    ;;
+  1:publish | 1:remove)
+    log "step $step: the DNS UPDATE was refused, nothing changed: $update_message"
+    exit 1
+    ;;
+esac
 
 case "$rc:$step" in
   4:publish)

@@ -1,4 +1,6 @@
 // The pure step logic of `dane-policyctl rollover` (contract: dane/tools/rollover.hpp, docs/rollover.md).
+// file-size: one pure decision procedure (~630 lines); its steps share the anonymous-namespace helpers, and
+// splitting it would only export them. The authority facts' own pure helpers live in rollover_propagation.cpp.
 #include "dane/tools/rollover.hpp"
 #include "dane/core/text.hpp"
 #include "dane/tools/prober.hpp"
@@ -50,6 +52,10 @@ RolloverState updated_state(const RolloverInput& in, std::vector<std::string>& n
       }
     }
     out.records.push_back(std::move(seen));
+  }
+  out.servers = in.state.servers;
+  if (in.authority) {
+    note_authority(out, *in.authority, in.now);
   }
   return out;
 }
@@ -311,8 +317,54 @@ Outcome old_record_gone(const RolloverInput& in, RolloverDecision& d, const Serv
                      "; check the server by hand");
 }
 
+// The authoritative servers' part of the wait (input.authority): a lagging server keeps the step at `wait`;
+// a check that could not run refuses a swap (exit 3); otherwise the wait counts from the moment the last
+// server first served the set, when that is later than `start`.
+std::optional<Outcome> authority_gate(const RolloverInput& in, RolloverDecision& d, sys_seconds& start) {
+  if (!in.authority) {
+    return std::nullopt;
+  }
+  const AuthorityCheck& check = *in.authority;
+  if (check.security != DnsSecurity::Secure) {
+    if (in.now - start >= d.required_wait) {
+      return refused(check.security == DnsSecurity::Bogus ? RolloverRefusal::DnssecBogus : RolloverRefusal::DnsFailed,
+                     "cannot check the authoritative servers for " + d.tlsa_name + " (" + check.error +
+                         "): swapping is safe only once every one of them serves the next record; try again later");
+    }
+    d.notes.push_back("could not check the authoritative servers: " + check.error);
+    return std::nullopt;
+  }
+  const std::vector<std::string> lagging = check.lagging();
+  if (check.servers.empty() || !lagging.empty()) {
+    d.remaining_wait = d.required_wait;
+    d.safe_at = in.now + d.required_wait;
+    const std::string who =
+        check.servers.empty() ? "no address found for any NS host of " + check.zone : join(lagging, "; ");
+    return Outcome{RolloverStep::Wait, RolloverRefusal::None,
+                   "not every authoritative server of " + check.zone +
+                       " serves the intended TLSA RRset with a valid signature yet (lagging: " + who +
+                       "); swapping becomes safe " + format_duration(d.required_wait) +
+                       " after the last one does (at the earliest " + format_rfc3339(*d.safe_at) + ")"};
+  }
+  std::optional<sys_seconds> latest;
+  for (const auto& seen : d.state.servers) {
+    if (!latest || seen.first_seen > *latest) {
+      latest = seen.first_seen;
+    }
+  }
+  d.last_server_seen = latest;
+  if (latest && *latest > start) {
+    start = *latest;
+    d.safe_at = start + d.required_wait;
+  }
+  return std::nullopt;
+}
+
 // Both records published since `first`: wait, swap, or (once the server presents the next key) remove.
 Outcome both_published(const RolloverInput& in, RolloverDecision& d, const ServerSummary& servers, sys_seconds first) {
+  if (auto gated = authority_gate(in, d, first)) {
+    return std::move(*gated);
+  }
   const seconds wait_for = d.required_wait;
   const auto elapsed = in.now - first;
   if (elapsed < wait_for) {
@@ -325,8 +377,9 @@ Outcome both_published(const RolloverInput& in, RolloverDecision& d, const Serve
     }
     return Outcome{RolloverStep::Wait, RolloverRefusal::None,
                    "both records are published; wait " + format_duration(*d.remaining_wait) + " more (until " +
-                       format_rfc3339(*d.safe_at) + ": next record first seen " + format_rfc3339(first) +
-                       ", wait max(TTL " + std::to_string(d.state.max_ttl) + "s, interval " +
+                       format_rfc3339(*d.safe_at) + ": next record " +
+                       (d.last_server_seen ? "served by every authoritative server since " : "first seen ") +
+                       format_rfc3339(first) + ", wait max(TTL " + std::to_string(d.state.max_ttl) + "s, interval " +
                        format_duration(in.interval) + ") = " + format_duration(wait_for) +
                        ") before installing the next certificate"};
   }
@@ -512,6 +565,7 @@ PublishedRrset published_from_answer(const Answer& answer) {
   out.reason = answer.reason;
   out.ttl = answer.ttl;
   out.exists = answer.havedata && !answer.nxdomain && !answer.rdata.empty();
+  out.canonname = answer.canonname;
   for (const auto& rdata : answer.rdata) {
     auto record = parse_tlsa_rdata(rdata);
     if (record) {

@@ -56,6 +56,33 @@ Status write_all(int fd, const std::string& data) {
   return Ok{};
 }
 
+// The optional "servers" array (files written before the authoritative check have none).
+Expected<std::vector<RolloverServerSeen>> parse_servers(const nlohmann::json& j) {
+  std::vector<RolloverServerSeen> out;
+  if (!j.contains("servers")) {
+    return out;
+  }
+  if (!j["servers"].is_array()) {
+    return make_error("non-array \"servers\"");
+  }
+  for (const auto& s : j["servers"]) {
+    if (!s.is_object() || !s.contains("name") || !s["name"].is_string() || !s.contains("address") ||
+        !s["address"].is_string() || !s.contains("rrset") || !s["rrset"].is_string() || !s.contains("first_seen") ||
+        !s["first_seen"].is_number_integer()) {
+      return make_error("a server entry lacks a string \"name\", \"address\" or \"rrset\" or an integer "
+                        "\"first_seen\"");
+    }
+    const auto first_seen = s["first_seen"].get<std::int64_t>();
+    if (first_seen < k_year_2000) {
+      return make_error("server " + s["name"].get<std::string>() + ": first_seen " + std::to_string(first_seen) +
+                        " is before the year 2000");
+    }
+    out.push_back({s["name"].get<std::string>(), s["address"].get<std::string>(), s["rrset"].get<std::string>(),
+                   std::chrono::sys_seconds(std::chrono::seconds(first_seen))});
+  }
+  return out;
+}
+
 } // namespace
 
 std::string serialize_state(const RolloverState& state) {
@@ -71,6 +98,16 @@ std::string serialize_state(const RolloverState& state) {
     r["first_seen"] = seen.first_seen.time_since_epoch().count();
     r["first_seen_utc"] = format_rfc3339(seen.first_seen);
     j["records"].push_back(std::move(r));
+  }
+  j["servers"] = nlohmann::ordered_json::array();
+  for (const auto& seen : state.servers) {
+    nlohmann::ordered_json r;
+    r["name"] = seen.name;
+    r["address"] = seen.address;
+    r["rrset"] = seen.rrset;
+    r["first_seen"] = seen.first_seen.time_since_epoch().count();
+    r["first_seen_utc"] = format_rfc3339(seen.first_seen);
+    j["servers"].push_back(std::move(r));
   }
   return j.dump(2) + "\n";
 }
@@ -125,6 +162,11 @@ Expected<RolloverState> parse_state(std::string_view text) {
       }
     }
     state.records.push_back({key, std::chrono::sys_seconds(std::chrono::seconds(first_seen))});
+  }
+  if (auto servers = parse_servers(j); !servers) {
+    return make_error(servers.error());
+  } else {
+    state.servers = std::move(*servers);
   }
   return state;
 }

@@ -137,6 +137,9 @@ protected:
     s_rig->add_zone({"gone.test", zone_text({s_rsa})});
     s_rig->add_zone({"same.test", zone_text({s_p256})});
     s_rig->add_zone({"early.test", zone_text({s_p256, s_rsa})});
+    s_rig->add_zone({"cname.test", "mx A " + s_address + "\n_" + s_port +
+                                       "._tcp.mx CNAME _dane.mx\n_dane.mx TLSA 3 1 1 " + s_p256 +
+                                       "\n_dane.mx TLSA 3 1 1 " + s_rsa + "\n"});
     s_rig->add_zone(
         {"bogus.test", zone_text({s_p256}), ZoneSigning::BadSignature, "_" + s_port + "._tcp.mx.bogus.test. TLSA"});
     s_rig->add_zone({"insecure.test", zone_text({s_p256}), ZoneSigning::Unsigned});
@@ -201,6 +204,10 @@ protected:
   void age_state(std::chrono::seconds by) {
     json st = json::parse(read_file(state_file()));
     for (auto& r : st["records"]) {
+      r["first_seen"] = r["first_seen"].get<long long>() - by.count();
+    }
+    // The authoritative servers' clocks age with the records (the nsd serves the set since then too).
+    for (auto& r : st["servers"]) {
       r["first_seen"] = r["first_seen"].get<long long>() - by.count();
     }
     write_file(state_file(), st.dump(2));
@@ -297,6 +304,24 @@ TEST_F(RolloverRig, NextKeyLiveTooEarlyWaitsWithWarning) {
     warned = warned || n.get<std::string>().find("already presents the next certificate") != std::string::npos;
   }
   EXPECT_TRUE(warned) << r.j["notes"];
+}
+
+// A TLSA owner that is a CNAME: the authoritative servers are asked for the records at the CNAME target
+// (the name that changes in a rollover), so the wait ends and `swap` comes.
+TEST_F(RolloverRig, CnamedTlsaIsCheckedAtItsTarget) {
+  auto r = rollover("cname.test", {"--interval", "0"});
+  ASSERT_EQ(r.exit_code, 4) << describe(r);
+  EXPECT_EQ(r.j["step"], "wait") << describe(r);
+  ASSERT_EQ(r.j["authoritative_checked"], true) << describe(r);
+  ASSERT_FALSE(r.j["authoritative_servers"].empty()) << describe(r);
+  for (const auto& server : r.j["authoritative_servers"]) {
+    EXPECT_EQ(server["serves_intended"], true) << describe(r);
+    EXPECT_EQ(server["signature_valid"], true) << describe(r);
+  }
+  age_state(std::chrono::seconds(301));
+  r = rollover("cname.test", {"--interval", "0"});
+  EXPECT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.j["step"], "swap") << describe(r);
 }
 
 TEST_F(RolloverRig, OldRecordGoneWhileOldKeyLiveIsRefused) {

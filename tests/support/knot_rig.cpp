@@ -5,6 +5,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -60,6 +61,18 @@ struct KnotRig::Impl {
   std::string ds;
   ChildProcess primary_process;
   ChildProcess secondary_process;
+  ChildProcess impostor_process;
+
+  std::string impostor_config() const {
+    const std::string d = dir + "/impostor";
+    return "server:\n    rundir: " + d + "\n    listen: " + secondary + "@53\n    pidfile: " + d +
+           "/knot.pid\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n"
+           "log:\n  - target: " +
+           d + "/knot.log\n    any: info\ndatabase:\n    storage: " + d +
+           "\ntemplate:\n  - id: default\n    storage: " + d +
+           "\n    file: \"%s.zone\"\n    zonefile-sync: -1\n    journal-content: none\nzone:\n  - domain: " + zone +
+           "\n";
+  }
 
   std::string common_config(const std::string& name, const std::string& address) const {
     const std::string d = dir + "/" + name;
@@ -136,6 +149,7 @@ KnotRig::KnotRig(std::string zone, std::string records, std::uint32_t ttl) : m_i
 }
 
 KnotRig::~KnotRig() {
+  m_impl->impostor_process.stop();
   m_impl->secondary_process.stop();
   m_impl->primary_process.stop();
   if (m_impl->temp && std::getenv("DANE_KEEP_RIG") != nullptr) {
@@ -193,6 +207,7 @@ Status KnotRig::start() {
 
 Status KnotRig::start_secondary() {
   Impl& m = *m_impl;
+  m.impostor_process.stop();
   auto secondary = m.launch("secondary");
   if (!secondary) {
     return make_error("knot rig: starting the secondary: " + secondary.error());
@@ -211,6 +226,52 @@ Status KnotRig::start_secondary() {
 
 void KnotRig::stop_secondary() {
   m_impl->secondary_process.stop();
+}
+
+Expected<std::string> KnotRig::zone_transfer() const {
+  auto r = run_process({find_program("kdig"), "@" + m_impl->primary, m_impl->zone, "AXFR", "+nocomments", "+nostats",
+                        "+noheader", "+time=2", "+retry=0"},
+                       std::chrono::seconds(10));
+  if (r.exit_code != 0 || r.output.find(" SOA") == std::string::npos) {
+    return make_error("kdig AXFR " + m_impl->zone + " @" + m_impl->primary + ": " + r.output);
+  }
+  std::string text;
+  for (const auto& line : split_lines(r.output)) {
+    if (!trim(line).empty() && line.rfind(';', 0) != 0) {
+      text += line + "\n";
+    }
+  }
+  return text;
+}
+
+Status KnotRig::impersonate_secondary(const std::string& zone_text) {
+  Impl& m = *m_impl;
+  m.secondary_process.stop();
+  m.impostor_process.stop();
+  const std::string d = m.dir + "/impostor";
+  std::filesystem::remove_all(d);
+  if (::mkdir(d.c_str(), 0700) != 0) {
+    return make_error("knot rig: cannot create " + d);
+  }
+  write_text_file_or_throw(d + "/knot.conf", m.impostor_config());
+  write_text_file_or_throw(d + "/" + m.zone + ".zone", zone_text);
+  SpawnOptions options;
+  options.output_path = d + "/knotd.out";
+  options.death_signal = SIGTERM;
+  auto impostor = ChildProcess::start({find_program("knotd"), "-c", d + "/knot.conf"}, options);
+  if (!impostor) {
+    return make_error("knot rig: starting the impostor secondary: " + impostor.error());
+  }
+  m.impostor_process = std::move(*impostor);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!m.signed_serial(*this, m.secondary).empty()) {
+      return Ok{};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return make_error("knot rig: the impostor secondary did not serve the zone within 10 s\n" +
+                    read_text_file(d + "/knot.log") + read_text_file(d + "/knotd.out"));
 }
 
 std::string KnotRig::delegation_records() const {

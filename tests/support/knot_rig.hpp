@@ -18,6 +18,10 @@
 //     of the update key with a wrong secret.
 //   * query(): asks one server directly (kdig, no recursion) and returns the answer lines (+short form).
 //   * stop_secondary()/start_secondary(): hold the secondary back (it keeps its copy of the zone).
+//   * zone_transfer(): the primary's signed zone (kdig AXFR), one record per line, presentation format.
+//   * impersonate_secondary(text): stops the secondary and serves `text` (a whole zone, e.g. a tampered
+//     zone_transfer()) as is from a plain knotd (no signing, no transfer) on the secondary's address; a bad
+//     or missing RRSIG is served unchanged. start_secondary() ends it and brings the real secondary back.
 //
 // Failure modes: start() returns an error naming the step (with knotd's log) when knotd, keymgr or kdig is
 // missing, a port cannot be bound (not root) or a server does not come up within ~10 s. Test-only; not
@@ -61,6 +65,8 @@ public:
                                            const std::string& type) const;
   void stop_secondary();
   Status start_secondary();
+  Expected<std::string> zone_transfer() const;
+  Status impersonate_secondary(const std::string& zone_text);
   std::string logs() const; // both servers' logs, for failure messages
 
 private:

@@ -9,6 +9,7 @@
 
 #include "daemon_process.hpp"
 #include "dane/tools/rollover.hpp"
+#include "dane/tools/rollover_authority.hpp"
 #include "fake_prober.hpp"
 
 namespace dane::tools {
@@ -261,6 +262,72 @@ TEST_F(RolloverGatherTest, ObserveWithoutALeafIsUnknownWithTheProbeResult) {
   EXPECT_EQ(observed.detail, "starttls-not-offered: EHLO reply lacks STARTTLS");
   report.reason.clear();
   EXPECT_EQ(observe(report, input.current, input.next).detail, "starttls-not-offered");
+}
+
+// ---- check_authoritative() up to the point where servers would be asked (no packet is sent) ----
+
+std::vector<std::uint8_t> wire_name(const std::string& name) {
+  std::vector<std::uint8_t> out;
+  std::size_t start = 0;
+  while (start < name.size()) {
+    const auto dot = name.find('.', start);
+    const std::string label = name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    out.push_back(static_cast<std::uint8_t>(label.size()));
+    out.insert(out.end(), label.begin(), label.end());
+    start = dot == std::string::npos ? name.size() : dot + 1;
+  }
+  out.push_back(0);
+  return out;
+}
+
+class AuthorityCheckTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    // The zone example.test: no SOA at the owner or the host, one at the apex.
+    for (const char* name : {"_25._tcp.mx.example.test", "mx.example.test", "_tcp.mx.example.test"}) {
+      resolver.table.push_back(answer(name, RrType::Soa, DnsSecurity::Secure, {}));
+    }
+    std::vector<std::uint8_t> soa = wire_name("ns1.example.test");
+    const auto rname = wire_name("hostmaster.example.test");
+    soa.insert(soa.end(), rname.begin(), rname.end());
+    soa.resize(soa.size() + 20, 1);
+    resolver.table.push_back(answer("example.test", RrType::Soa, DnsSecurity::Secure, {soa}));
+    resolver.table.push_back(answer("example.test", static_cast<RrType>(2), DnsSecurity::Secure,
+                                    {wire_name("ns1.example.test"), wire_name("ns2.example.test")}));
+    resolver.table.push_back(
+        answer("example.test", static_cast<RrType>(48), DnsSecurity::Secure, {{1, 1, 3, 13, 0xaa, 0xbb, 0xcc, 0xdd}}));
+  }
+  FakeResolver resolver;
+};
+
+// An NS host without addresses and one whose address lookup failed both lag, named with the reason.
+TEST_F(AuthorityCheckTest, NsHostsWithoutAddressesLagWithTheReason) {
+  resolver.table.push_back(answer("ns1.example.test", RrType::A, DnsSecurity::Secure, {}));
+  resolver.table.push_back(answer("ns1.example.test", RrType::Aaaa, DnsSecurity::Secure, {}));
+  resolver.table.push_back(answer("ns2.example.test", RrType::A, DnsSecurity::Failed, {}, "timeout"));
+  resolver.table.push_back(answer("ns2.example.test", RrType::Aaaa, DnsSecurity::Secure, {}));
+  auto check = check_authoritative("_25._tcp.mx.example.test", {}, resolver, std::chrono::milliseconds(500));
+  ASSERT_EQ(check.security, DnsSecurity::Secure) << check.error;
+  EXPECT_EQ(check.zone, "example.test");
+  const auto lagging = check.lagging();
+  ASSERT_EQ(lagging.size(), 2u);
+  EXPECT_EQ(lagging[0], "ns1.example.test: no A/AAAA records for the NS host");
+  EXPECT_EQ(lagging[1].rfind("ns2.example.test: A lookup of ns2.example.test error (timeout)", 0), 0u) << lagging[1];
+}
+
+// The NS or DNSKEY set not secure: the check did not run (bogus stays bogus, everything else is a failure).
+TEST_F(AuthorityCheckTest, UnvalidatedNsOrDnskeySetMeansNoCheck) {
+  resolver.table.push_back(answer("example.test", static_cast<RrType>(48), DnsSecurity::Bogus, {{1}}, "sig expired"));
+  auto check = check_authoritative("_25._tcp.mx.example.test", {}, resolver, std::chrono::milliseconds(500));
+  EXPECT_EQ(check.security, DnsSecurity::Bogus);
+  EXPECT_NE(check.error.find("DNSKEY lookup of example.test bogus (sig expired)"), std::string::npos) << check.error;
+  EXPECT_TRUE(check.servers.empty());
+
+  resolver.table.push_back(
+      answer("example.test", static_cast<RrType>(2), DnsSecurity::Insecure, {wire_name("ns1.example.test")}));
+  check = check_authoritative("_25._tcp.mx.example.test", {}, resolver, std::chrono::milliseconds(500));
+  EXPECT_EQ(check.security, DnsSecurity::Failed);
+  EXPECT_NE(check.error.find("NS lookup of example.test insecure"), std::string::npos) << check.error;
 }
 
 } // namespace

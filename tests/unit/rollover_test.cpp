@@ -857,5 +857,139 @@ TEST(RolloverCertificates, BadFilesAreErrorsNamingTheFile) {
   EXPECT_NE(broken.error().find("not a valid certificate"), std::string::npos) << broken.error();
 }
 
+// ---- propagation at every authoritative server (input.authority) ----
+
+AuthoritativeServer auth_server(std::string name, std::string address, const std::vector<TlsaRecord>& records,
+                                AuthSignature signature = AuthSignature::Valid, std::uint32_t ttl = 3600) {
+  AuthoritativeServer s;
+  s.name = std::move(name);
+  s.address = std::move(address);
+  s.answered = true;
+  s.serial = 7;
+  s.records = records;
+  s.ttl = ttl;
+  s.signature = signature;
+  return s;
+}
+
+AuthorityCheck authority(const std::vector<TlsaRecord>& intended, std::vector<AuthoritativeServer> servers) {
+  AuthorityCheck check;
+  check.security = DnsSecurity::Secure;
+  check.zone = "example.test";
+  check.intended = intended;
+  for (auto& s : servers) {
+    s.serves_intended = rrset_key(s.records) == rrset_key(intended);
+  }
+  check.servers = std::move(servers);
+  return check;
+}
+
+// Both records published for two days (interval 24 h passed), but the secondary still serves the old set:
+// `wait`, naming it, never `swap`.
+TEST_F(RolloverTest, LaggingSecondaryKeepsWaitAfterTheInterval) {
+  auto in = input();
+  const std::vector<TlsaRecord> both = {rec(m_current, 3, 1, 1), rec(m_next, 3, 1, 1)};
+  in.published = secure(both);
+  in.state = seen(both, hours(48));
+  in.servers = {server(Presented::Current)};
+  in.authority = authority(both, {auth_server("ns1.example.test", "192.0.2.53", both),
+                                  auth_server("ns2.example.test", "192.0.2.54", {rec(m_current, 3, 1, 1)})});
+  auto d = decide_rollover(in);
+  EXPECT_EQ(d.step, RolloverStep::Wait) << d.message;
+  EXPECT_EQ(d.exit_code, 4);
+  EXPECT_NE(d.message.find("ns2.example.test 192.0.2.54"), std::string::npos) << d.message;
+  EXPECT_EQ(d.message.find("ns1.example.test"), std::string::npos) << d.message;
+  ASSERT_EQ(d.state.servers.size(), 1u);
+  EXPECT_EQ(d.state.servers[0].name, "ns1.example.test");
+  EXPECT_EQ(d.state.servers[0].first_seen, k_now);
+}
+
+// A server serving the set without a valid RRSIG lags too.
+TEST_F(RolloverTest, BadlySignedServerKeepsWait) {
+  auto in = input();
+  const std::vector<TlsaRecord> both = {rec(m_current, 3, 1, 1), rec(m_next, 3, 1, 1)};
+  in.published = secure(both);
+  in.state = seen(both, hours(48));
+  in.authority = authority(both, {auth_server("ns1.example.test", "192.0.2.53", both),
+                                  auth_server("ns2.example.test", "192.0.2.54", both, AuthSignature::Invalid)});
+  auto d = decide_rollover(in);
+  EXPECT_EQ(d.step, RolloverStep::Wait) << d.message;
+  EXPECT_NE(d.message.find("ns2.example.test"), std::string::npos) << d.message;
+}
+
+// Every server serves it, the last one since 1 h only: the wait (max(TTL, 24 h)) counts from that moment.
+TEST_F(RolloverTest, WaitCountsFromTheLastAuthoritativeServer) {
+  auto in = input();
+  const std::vector<TlsaRecord> both = {rec(m_current, 3, 1, 1), rec(m_next, 3, 1, 1)};
+  in.published = secure(both);
+  in.state = seen(both, hours(48));
+  in.state.servers = {{"ns1.example.test", "192.0.2.53", rrset_key(both), k_now - hours(48)},
+                      {"ns2.example.test", "192.0.2.54", rrset_key(both), k_now - hours(1)}};
+  in.authority = authority(
+      both, {auth_server("ns1.example.test", "192.0.2.53", both), auth_server("ns2.example.test", "192.0.2.54", both)});
+  auto d = decide_rollover(in);
+  EXPECT_EQ(d.step, RolloverStep::Wait) << d.message;
+  ASSERT_TRUE(d.last_server_seen.has_value());
+  EXPECT_EQ(*d.last_server_seen, k_now - hours(1));
+  ASSERT_TRUE(d.remaining_wait.has_value());
+  EXPECT_EQ(*d.remaining_wait, hours(23));
+  EXPECT_EQ(d.safe_at, k_now + hours(23));
+  // The clocks are kept, not restarted.
+  EXPECT_EQ(d.state.servers, in.state.servers);
+
+  in.state.servers[1].first_seen = k_now - hours(24);
+  d = decide_rollover(in);
+  EXPECT_EQ(d.step, RolloverStep::Swap) << d.message;
+}
+
+// The TTL the authoritative servers serve counts even when the resolver's (decremented) TTL is small.
+TEST_F(RolloverTest, AuthoritativeTtlRaisesTheWait) {
+  auto in = input();
+  in.interval = seconds(0);
+  const std::vector<TlsaRecord> both = {rec(m_current, 3, 1, 1), rec(m_next, 3, 1, 1)};
+  in.published = secure(both, 10);
+  in.state = seen(both, seconds(600), 10);
+  in.state.servers = {{"ns1.example.test", "192.0.2.53", rrset_key(both), k_now - seconds(600)}};
+  in.authority = authority(both, {auth_server("ns1.example.test", "192.0.2.53", both, AuthSignature::Valid, 3600)});
+  auto d = decide_rollover(in);
+  EXPECT_EQ(d.state.max_ttl, 3600u);
+  EXPECT_EQ(d.required_wait, seconds(3600));
+  EXPECT_EQ(d.step, RolloverStep::Wait) << d.message;
+}
+
+// The check could not run (NS/DNSKEY lookup failed): no swap, a temporary refusal once the wait is over.
+TEST_F(RolloverTest, FailedAuthorityCheckNeverSwaps) {
+  auto in = input();
+  const std::vector<TlsaRecord> both = {rec(m_current, 3, 1, 1), rec(m_next, 3, 1, 1)};
+  in.published = secure(both);
+  in.state = seen(both, hours(48));
+  AuthorityCheck failed;
+  failed.security = DnsSecurity::Failed;
+  failed.error = "DNSKEY lookup of example.test error (timeout)";
+  in.authority = failed;
+  auto d = decide_rollover(in);
+  EXPECT_EQ(d.step, RolloverStep::Refuse) << d.message;
+  EXPECT_EQ(d.refusal, RolloverRefusal::DnsFailed);
+  EXPECT_EQ(d.exit_code, 3);
+  EXPECT_NE(d.message.find("timeout"), std::string::npos) << d.message;
+}
+
+TEST(RolloverStateServers, RoundTripAndOldFilesWithoutServersStillParse) {
+  RolloverState st;
+  st.host = "mx.example.test";
+  st.port = 25;
+  st.max_ttl = 300;
+  st.servers = {{"ns1.example.test", "192.0.2.53", "3 1 1 aa, 3 1 1 bb", sys_seconds(seconds(1'800'000'000))}};
+  auto parsed = parse_state(serialize_state(st));
+  ASSERT_TRUE(parsed) << parsed.error();
+  EXPECT_EQ(*parsed, st);
+  auto old = parse_state(R"({"version":1,"host":"mx.example.test","port":25,"max_ttl":300,"records":[]})");
+  ASSERT_TRUE(old) << old.error();
+  EXPECT_TRUE(old->servers.empty());
+  auto bad = parse_state(
+      R"({"version":1,"host":"h","port":25,"max_ttl":0,"records":[],"servers":[{"name":"ns1","address":"x"}]})");
+  EXPECT_FALSE(bad);
+}
+
 } // namespace
 } // namespace dane::tools

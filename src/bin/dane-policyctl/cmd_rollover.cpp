@@ -5,6 +5,9 @@
 // decide_rollover() (dane/tools/rollover.hpp) say the step; keep its state file; print text or --json.
 // With --publish (+ --tsig-key, --update-server) the publish/remove step is sent as a DNS UPDATE by
 // publish_by_update() (dane/tools/dns_update.hpp): a refused update exits 1, no answer / changed RRset 3.
+// Unless --no-authoritative-check, every authoritative server of the zone is asked directly
+// (check_authoritative(), dane/tools/rollover_authority.hpp) before the decision, and again after an
+// applied update; decide_rollover() holds `swap` back while one of them lags.
 // Exit codes (pinned): 0 swap now / done, 4 act or wait (publish, wait, remove),
 // 1 refused as unsafe, 2 usage or input error, 3 temporary DNS failure.
 // gcc 12 reports a false -Wnull-dereference inside Boost.Program_options' typed_value::notify
@@ -18,6 +21,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -32,6 +36,7 @@
 #include "dane/daemon/resolver_options.hpp"
 #include "dane/tools/dns_update.hpp"
 #include "dane/tools/rollover.hpp"
+#include "dane/tools/rollover_authority.hpp"
 #include "dane/verifier/dns.hpp"
 #include "dane/verifier/pem.hpp"
 #include "dane/verifier/probe.hpp"
@@ -94,7 +99,8 @@ std::string env(const char* name) {
 void print_usage(std::ostream& out, const po::options_description& options) {
   out << "usage: dane-policyctl rollover --current CERT --next CERT --host MXHOST [--port 25] [--interval HOURS]\n"
          "                        [--state-file FILE] [--address IP ...] [--no-probe] [--json] [resolver options]\n"
-         "                        [--publish --tsig-key FILE [--update-server ADDR[@PORT]]]\n\n"
+         "                        [--publish --tsig-key FILE [--update-server ADDR[@PORT]]] "
+         "[--no-authoritative-check]\n\n"
          "Says where a TLSA/certificate rollover stands: publish the next record, wait, swap the\n"
          "certificate, remove the old record, done; or refuses with the reason.\n"
          "Exit: 0 swap now or done, 4 act or wait first, 1 refused as unsafe, 2 usage/input error,\n"
@@ -123,6 +129,39 @@ nlohmann::ordered_json update_json(const tools::PublishReport& u) {
   return {{"action", to_string(u.action)}, {"zone", u.zone},      {"server", u.server},
           {"records", u.records},          {"ok", u.ok},          {"rcode", u.rcode},
           {"tsig_error", u.tsig_error},    {"message", u.message}};
+}
+
+// When the state says `server` first served the checked set (null: it does not serve it signed).
+nlohmann::ordered_json server_first_seen(const RolloverDecision& d, const tools::AuthorityCheck& check,
+                                         const tools::AuthoritativeServer& server) {
+  const std::string rrset = tools::rrset_key(check.intended);
+  for (const auto& seen : d.state.servers) {
+    if (seen.name == server.name && seen.address == server.address && seen.rrset == rrset) {
+      return dane::format_rfc3339(seen.first_seen);
+    }
+  }
+  return nullptr;
+}
+
+// The `authoritative_servers` list of --json (empty when the check did not run).
+nlohmann::ordered_json authority_json(const RolloverInput& in, const RolloverDecision& d) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  if (!in.authority) {
+    return list;
+  }
+  for (const auto& s : in.authority->servers) {
+    list.push_back({{"name", s.name},
+                    {"address", s.address},
+                    {"serial", s.serial ? nlohmann::ordered_json(*s.serial) : nlohmann::ordered_json(nullptr)},
+                    {"serves_intended", s.serves_intended},
+                    {"signature_valid", s.signature == tools::AuthSignature::Valid},
+                    {"signature", to_string(s.signature)},
+                    {"first_seen", server_first_seen(d, *in.authority, s)},
+                    {"ttl", s.ttl},
+                    {"records", record_strings(s.records)},
+                    {"detail", s.detail}});
+  }
+  return list;
 }
 
 void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file,
@@ -159,10 +198,39 @@ void print_json(std::ostream& out, const RolloverInput& in, const RolloverDecisi
     j["servers"].push_back(
         {{"address", s.address}, {"port", s.port}, {"presents", to_string(s.presented)}, {"detail", s.detail}});
   }
+  j["authoritative_checked"] = in.authority && in.authority->security == DnsSecurity::Secure;
+  j["authoritative_zone"] = in.authority ? in.authority->zone : std::string();
+  j["authoritative_error"] = in.authority ? in.authority->error : std::string();
+  j["authoritative_intended"] = in.authority ? record_strings(in.authority->intended) : std::vector<std::string>{};
+  j["authoritative_servers"] = authority_json(in, d);
+  j["last_server_seen"] = optional_time(d.last_server_seen);
   j["notes"] = d.notes;
   j["state_file"] = state_file;
   j["update"] = update_json(update);
   out << j.dump(2) << "\n";
+}
+
+// The authoritative servers, one line each, and the lagging ones named.
+void print_authority_text(std::ostream& out, const RolloverInput& in) {
+  if (!in.authority) {
+    return;
+  }
+  const tools::AuthorityCheck& check = *in.authority;
+  if (check.security != DnsSecurity::Secure) {
+    out << "authoritative servers: not checked (" << check.error << ")\n";
+    return;
+  }
+  out << "authoritative servers of " << check.zone << " (intended set: " << tools::rrset_key(check.intended) << "):\n";
+  for (const auto& s : check.servers) {
+    out << "  " << s.name << " " << (s.address.empty() ? "-" : s.address) << ": serial "
+        << (s.serial ? std::to_string(*s.serial) : "?") << ", "
+        << (s.serves_intended ? "serves the intended set" : "does NOT serve the intended set") << ", signature "
+        << to_string(s.signature) << (s.detail.empty() ? "" : " (" + s.detail + ")") << "\n";
+  }
+  const auto lagging = check.lagging();
+  if (!lagging.empty()) {
+    out << "lagging authoritative servers: " << join(lagging, "; ") << "\n";
+  }
 }
 
 void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecision& d, const std::string& state_file,
@@ -194,6 +262,7 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
     out << "  server " << s.address << " port " << s.port << ": presents the " << to_string(s.presented)
         << (s.presented == Presented::Unknown ? " certificate (" + s.detail + ")" : " certificate") << "\n";
   }
+  print_authority_text(out, in);
   if (!d.add_lines.empty()) {
     out << (d.step == tools::RolloverStep::Publish ? "\nadd to the zone (keep the current record):\n"
                                                    : "\nadd to the zone:\n");
@@ -217,8 +286,11 @@ void print_text(std::ostream& out, const RolloverInput& in, const RolloverDecisi
     out << "\nupdate: " << update.message << "\n";
   }
   if (d.remaining_wait) {
-    out << "\nwait: " << tools::format_duration(*d.remaining_wait) << " more, until "
-        << dane::format_rfc3339(*d.safe_at) << "\n";
+    // While an authoritative server lags, the time is a lower bound: the clock starts when it catches up.
+    const bool lagging = in.authority && in.authority->security == DnsSecurity::Secure &&
+                         (in.authority->servers.empty() || !in.authority->lagging().empty());
+    out << "\nwait: " << (lagging ? "at least " : "") << tools::format_duration(*d.remaining_wait) << " more, until "
+        << (lagging ? "at the earliest " : "") << dane::format_rfc3339(*d.safe_at) << "\n";
   }
   if (!d.notes.empty()) {
     out << "\n";
@@ -237,6 +309,7 @@ struct RolloverRun {
   std::string state_file;
   bool json = false;
   std::optional<tools::RolloverPublish> publish; // --publish
+  bool authoritative_check = true;               // false: --no-authoritative-check
 };
 
 int fail(const std::string& message) {
@@ -337,10 +410,50 @@ Expected<RolloverRun> run_from_options(const po::variables_map& vm) {
     return make_error("--state-file: empty file name");
   }
   run.json = vm.count("json") != 0;
+  run.authoritative_check = vm.count("no-authoritative-check") == 0;
   if (auto publish = read_publish_options(vm, run); !publish) {
     return make_error(publish.error());
   }
   return run;
+}
+
+// The RRset an applied update leaves: publish adds the next records, remove deletes the old ones.
+std::vector<TlsaRecord> set_after_update(const RolloverInput& in, const RolloverDecision& d) {
+  std::vector<TlsaRecord> out;
+  for (const auto& r : in.published.records) {
+    if (d.step != tools::RolloverStep::Remove ||
+        std::find(d.remove_records.begin(), d.remove_records.end(), r) == d.remove_records.end()) {
+      out.push_back(r);
+    }
+  }
+  if (d.step == tools::RolloverStep::Publish) {
+    for (const auto& r : d.add_records) {
+      if (std::find(out.begin(), out.end(), r) == out.end()) {
+        out.push_back(r);
+      }
+    }
+  }
+  return out;
+}
+
+// After an applied update: asks every authoritative server for the new set, again every half second while
+// some lag, for at most min(--dns-timeout, 5 s) (the primary's NOTIFY usually brings the secondaries in
+// that time), and records in the state which of them serve it (their clocks start now).
+void recheck_after_update(RolloverRun& run, RolloverDecision& d, const std::string& owner, Resolver& resolver) {
+  RolloverInput& in = run.in;
+  const auto intended = set_after_update(in, d);
+  const auto until = std::chrono::steady_clock::now() +
+                     std::min<std::chrono::milliseconds>(run.resolver.timeout, std::chrono::seconds(5));
+  for (;;) {
+    in.authority = tools::check_authoritative(owner, intended, resolver, run.resolver.timeout);
+    const bool all = in.authority->security == DnsSecurity::Secure && in.authority->lagging().empty();
+    if (all || std::chrono::steady_clock::now() >= until) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  in.now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  tools::note_authority(d.state, *in.authority, in.now);
 }
 
 // Reads the state, gathers DNS and probe facts, decides, keeps the state and prints.
@@ -358,6 +471,12 @@ int run_rollover(RolloverRun& run) {
   if (auto gathered = tools::gather_rollover_facts(in, run.gather, **resolver, tools::live_prober()); !gathered) {
     return fail(gathered.error());
   }
+  // The name that holds the records: the owner, or the target of its CNAME (the zone asked is that name's).
+  const std::string owner =
+      in.published.canonname.empty() ? "_" + std::to_string(in.port) + "._tcp." + in.host : in.published.canonname;
+  if (run.authoritative_check && in.published.security == DnsSecurity::Secure && in.published.exists) {
+    in.authority = tools::check_authoritative(owner, in.published.records, **resolver, run.resolver.timeout);
+  }
   in.now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
   RolloverDecision d = tools::decide_rollover(in);
   if (!loaded.warning.empty()) {
@@ -368,6 +487,9 @@ int run_rollover(RolloverRun& run) {
     update = tools::publish_by_update(in, d, *run.publish, **resolver);
     if (update.attempted && !update.ok) {
       d.exit_code = update.temporary ? k_exit_temp : k_exit_negative;
+    }
+    if (update.ok && run.authoritative_check) {
+      recheck_after_update(run, d, owner, **resolver);
     }
   }
   int exit_code = d.exit_code;
@@ -422,7 +544,10 @@ int cmd_rollover(int argc, char** argv) {
       ("tsig-key", po::value<std::string>()->value_name("FILE"),
        "TSIG key for --publish (`key \"NAME\" { algorithm hmac-sha256; secret \"...\"; };`)")
       ("update-server", po::value<std::string>()->value_name("ADDR[@PORT]"),
-       "send updates here (default: the address of the zone's SOA MNAME)");
+       "send updates here (default: the address of the zone's SOA MNAME)")
+      ("no-authoritative-check",
+       "do not ask the zone's authoritative servers directly (then the wait counts from the resolver's "
+       "view alone: a lagging secondary goes unnoticed)");
   // clang-format on
   policyd::add_resolver_options(options);
 

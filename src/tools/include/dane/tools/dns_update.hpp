@@ -27,7 +27,8 @@
 // Trust: the TSIG secret is the credential; it is never printed. Answers are only believed when their TSIG
 // verifies (error answers from a server that does not know the key cannot be signed and are reported as
 // the server's word, unauthenticated). No packet goes anywhere but the update server.
-// Files: tsig_key.cpp (the key file), dns_update.cpp (message, sending, answers), update_target.cpp (zone and
+// Files: tsig_key.cpp (the key file), dns_update.cpp (message, answers), dns_exchange.cpp (sending: UDP, then TCP
+// when truncated; shared with the authoritative check of rollover_authority.cpp), update_target.cpp (zone and
 // server), rollover_publish.cpp (the rollover step).
 // Exit-code policy (cmd_rollover): a key-file problem is an input error (2); Rejected by REFUSED, NOTAUTH,
 // NOTZONE, NOTIMP, FORMERR or a TSIG error is 1 (a human must fix the key or the server's policy);

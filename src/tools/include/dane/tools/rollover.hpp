@@ -21,6 +21,11 @@
 //   * the wait before `swap` is max(TTL of the RRset (largest seen), interval), counted from the
 //     first run that saw a record matching the next certificate (kept in the state file); a record
 //     that disappears and comes back starts its clock again. Elapsed >= wait is enough (boundary inclusive).
+//   * when the authoritative servers were asked (input.authority), the wait is also counted from the moment
+//     the LAST of them first served the intended set signed (state `servers`), the TTL includes the TTL
+//     they serve, and while any of them lags (no answer, other records, no or a bad RRSIG) the step is
+//     `wait` naming it, however long ago the record was published; a check that could not run (DNS
+//     failure) refuses the swap with exit 3.
 //   * `remove` and `done` need the live server (every probed address) to present the next key.
 //   * anything the tool cannot prove safe is `refuse` (exit 1) with a RolloverRefusal saying why.
 // Exit codes (docs/design.md §5, pinned): swap/done 0; publish/wait/remove 4; refuse 1, or 3 for DNS trouble.
@@ -95,6 +100,7 @@ struct PublishedRrset {
   std::uint32_t ttl = 0;              // TTL of the RRset
   std::vector<TlsaRecord> records;    // parsed records, in answer order
   std::vector<std::string> malformed; // RDATA that did not parse as TLSA (reported, ignored)
+  std::string canonname;              // the CNAME target holding the records ("" when the owner holds them)
 };
 // From a resolver Answer for the TLSA query (pure: parses the RDATA).
 PublishedRrset published_from_answer(const Answer& answer);
@@ -113,7 +119,53 @@ struct ServerObservation {
 Presented classify_presented(std::string_view cert_sha256, std::string_view spki_sha256,
                              const CertificateRecords& current, const CertificateRecords& next);
 
+// ---- propagation at every authoritative server (rollover_authority.cpp, dane/tools/rollover_authority.hpp) ----
+
+// How the RRSIG over the TLSA RRset one authoritative server served checked out under the zone's validated
+// DNSKEY set. Only Valid counts; never a bare bool.
+enum class AuthSignature {
+  NotChecked, // no RRset to check (no answer, not authoritative, no TLSA records)
+  Valid,      // an RRSIG by the zone's key verifies now (inception/expiration included)
+  Missing,    // records served without an RRSIG over them
+  Invalid,    // RRSIG(s) present, none verifies under the DNSKEY set
+};
+std::string to_string(AuthSignature signature); // "not-checked", "valid", "missing", "invalid"
+
+// One address of one NS host, asked directly (RD=0, DNSSEC OK) in this run.
+struct AuthoritativeServer {
+  std::string name;                    // NS host name, lowercase, no trailing dot
+  std::string address;                 // IP literal ("" when the host's address lookup failed)
+  bool answered = false;               // an authoritative (AA) NOERROR answer came for the TLSA query
+  std::optional<std::uint32_t> serial; // the SOA serial it serves (when it answered that query)
+  std::vector<TlsaRecord> records;     // the TLSA RRset it serves (empty: none)
+  std::uint32_t ttl = 0;               // that RRset's TTL as served (not a cache's decremented TTL)
+  AuthSignature signature = AuthSignature::NotChecked;
+  bool serves_intended = false; // `records` equals the intended set (as sets)
+  std::string detail;           // what is wrong, when anything is ("no answer (timed out)", "RRSIG ... expired")
+  // The one condition under which the server counts as serving the next RRset.
+  bool serves_intended_signed() const { return serves_intended && signature == AuthSignature::Valid; }
+};
+
+// The result of asking every authoritative server of the zone.
+struct AuthorityCheck {
+  DnsSecurity security = DnsSecurity::Failed; // Secure: the zone, its NS and DNSKEY sets were validated and
+                                              // every NS host's addresses were asked; else `error` says why
+  std::string error;
+  std::string zone;                 // apex, no trailing dot
+  std::vector<TlsaRecord> intended; // what every server should serve
+  std::vector<AuthoritativeServer> servers;
+  // The servers that do not serve the intended set with a valid signature ("ns2.example.org 192.0.2.2: ...").
+  std::vector<std::string> lagging() const;
+};
+
 // State kept between runs (the small JSON state file).
+struct RolloverServerSeen {
+  std::string name;    // NS host name
+  std::string address; // IP literal
+  std::string rrset;   // the intended set it served: its records "U S M hex", sorted, joined by ", "
+  std::chrono::sys_seconds first_seen{};
+  friend bool operator==(const RolloverServerSeen&, const RolloverServerSeen&) = default;
+};
 struct RolloverRecordSeen {
   std::string tlsa; // "U S M hex"
   std::chrono::sys_seconds first_seen{};
@@ -124,6 +176,8 @@ struct RolloverState {
   std::uint16_t port = 25;
   std::uint32_t max_ttl = 0;               // largest RRset TTL seen while the rollover runs
   std::vector<RolloverRecordSeen> records; // every currently published record, with its first-seen time
+  std::vector<RolloverServerSeen> servers; // every authoritative server that served the intended set signed
+                                           // at the last check, with when it first did (continuously)
   friend bool operator==(const RolloverState&, const RolloverState&) = default;
 };
 
@@ -137,27 +191,41 @@ struct RolloverInput {
   std::chrono::sys_seconds now{};
   std::chrono::seconds interval{std::chrono::hours(24)};
   std::vector<ServerObservation> servers; // empty: no probe ran (treated as unknown)
+  // The authoritative servers asked directly (nullopt: the check did not run, --no-authoritative-check or
+  // an RRset that cannot be trusted; then the wait is counted from the resolver's view alone).
+  std::optional<AuthorityCheck> authority;
 };
+
+// The canonical text of a set of records for the state file: "U S M hex" each, sorted, joined by ", ".
+std::string rrset_key(const std::vector<TlsaRecord>& records);
+// Folds one authority check into the state (pure): a server serving the intended set signed keeps its
+// first-seen time when the state already has it for the same name, address and set (and the time is not in
+// the future), else it starts now; every other server is dropped (its clock starts again when it serves the
+// set). max_ttl grows to the largest TTL any server served. A check that did not run (not Secure) changes
+// nothing.
+void note_authority(RolloverState& state, const AuthorityCheck& check, std::chrono::sys_seconds now);
 
 struct RolloverDecision {
   RolloverStep step = RolloverStep::Refuse;
   RolloverRefusal refusal = RolloverRefusal::None;
   int exit_code = 1;
-  std::string message;                                     // what to do now, one or two sentences
-  std::string tlsa_name;                                   // "_25._tcp.mx.example.org."
-  std::vector<std::string> add_lines;                      // zone-file lines to publish (step publish)
-  std::vector<std::string> alternative_lines;              // alternative partner records (e.g. 2 1 1 of the issuer)
-  std::vector<std::string> remove_lines;                   // zone-file lines to delete (step remove)
-  std::vector<TlsaRecord> add_records;                     // the records of add_lines in step publish (for --publish)
-  std::vector<TlsaRecord> remove_records;                  // the records of remove_lines (for --publish)
-  std::vector<std::string> notes;                          // further facts and warnings, one per line
-  std::vector<TlsaRecord> current_records;                 // published records matching the current certificate
-  std::vector<TlsaRecord> next_records;                    // published records matching the next certificate
-  std::optional<std::chrono::sys_seconds> next_first_seen; // when a next record was first seen
-  std::chrono::seconds required_wait{0};                   // max(TTL, interval)
-  std::optional<std::chrono::seconds> remaining_wait;      // step wait: how much longer
-  std::optional<std::chrono::sys_seconds> safe_at;         // when swapping becomes safe
-  RolloverState state;                                     // state to keep for the next run
+  std::string message;                                      // what to do now, one or two sentences
+  std::string tlsa_name;                                    // "_25._tcp.mx.example.org."
+  std::vector<std::string> add_lines;                       // zone-file lines to publish (step publish)
+  std::vector<std::string> alternative_lines;               // alternative partner records (e.g. 2 1 1 of the issuer)
+  std::vector<std::string> remove_lines;                    // zone-file lines to delete (step remove)
+  std::vector<TlsaRecord> add_records;                      // the records of add_lines in step publish (for --publish)
+  std::vector<TlsaRecord> remove_records;                   // the records of remove_lines (for --publish)
+  std::vector<std::string> notes;                           // further facts and warnings, one per line
+  std::vector<TlsaRecord> current_records;                  // published records matching the current certificate
+  std::vector<TlsaRecord> next_records;                     // published records matching the next certificate
+  std::optional<std::chrono::sys_seconds> next_first_seen;  // when a next record was first seen
+  std::chrono::seconds required_wait{0};                    // max(TTL, interval)
+  std::optional<std::chrono::seconds> remaining_wait;       // step wait: how much longer
+  std::optional<std::chrono::sys_seconds> safe_at;          // when swapping becomes safe
+  std::optional<std::chrono::sys_seconds> last_server_seen; // when the last authoritative server first served
+                                                            // the intended set (authority check ran, all serve)
+  RolloverState state;                                      // state to keep for the next run
 };
 
 // The exit code of a step (docs/design.md §5): 0 swap/done, 4 publish/wait/remove, 1 refuse, 3 refuse for
