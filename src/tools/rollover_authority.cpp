@@ -23,8 +23,8 @@ namespace {
 
 // RrType names only the types the verifier needs; libunbound takes any type number, so the NS and DNSKEY
 // lookups of this check pass theirs (RFC 1035 NS = 2, RFC 4034 DNSKEY = 48) without widening the enum.
-constexpr auto k_type_ns = static_cast<RrType>(2);
-constexpr auto k_type_dnskey = static_cast<RrType>(48);
+constexpr auto k_type_ns = RrType::Ns;
+constexpr auto k_type_dnskey = RrType::Dnskey;
 constexpr std::size_t k_max_ns_hosts = 16;
 constexpr std::uint16_t k_edns_size = 1232;
 

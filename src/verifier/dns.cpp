@@ -44,6 +44,8 @@ std::string to_string(RrType type) {
   switch (type) {
   case RrType::A:
     return "A";
+  case RrType::Ns:
+    return "NS";
   case RrType::Cname:
     return "CNAME";
   case RrType::Soa:
@@ -52,6 +54,8 @@ std::string to_string(RrType type) {
     return "MX";
   case RrType::Aaaa:
     return "AAAA";
+  case RrType::Dnskey:
+    return "DNSKEY";
   case RrType::Tlsa:
     return "TLSA";
   }
