@@ -247,7 +247,10 @@ Expected<std::unique_ptr<MetricsServer>> MetricsServer::bind(asio::io_context& i
 }
 
 MetricsServer::~MetricsServer() {
-  close();
+  try {
+    close();
+  } catch (...) { // closing at exit: nothing is left to tell
+  }
 }
 
 std::string MetricsServer::description() const {
