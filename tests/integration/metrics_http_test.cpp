@@ -102,8 +102,8 @@ protected:
 
   std::unique_ptr<DaemonProcess> start(int dns_timeout = 5) {
     auto args = s_rig->cli_args(dns_timeout);
-    std::vector<std::string> base{"--socketmap", "unix:" + sock(), "--state-dir", m_dir.path() + "/state",
-                                  "--metrics",   "inet:127.0.0.1:0"};
+    std::vector<std::string> base{"--socketmap",           "unix:" + sock(), "--state-dir",
+                                  m_dir.path() + "/state", "--metrics",      "inet:127.0.0.1:0"};
     args.insert(args.begin(), base.begin(), base.end());
     auto d = DaemonProcess::start(args);
     EXPECT_TRUE(d) << (d ? "" : d.error());
