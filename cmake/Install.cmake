@@ -43,3 +43,6 @@ install(CODE "
 install(FILES contrib/postfix/main.cf.example contrib/postfix/master.cf.example
         contrib/dane-policyd.conf.example
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+# Prometheus alert rules and a scrape configuration for --metrics (contrib/prometheus/).
+install(FILES contrib/prometheus/dane-policyd.rules.yml contrib/prometheus/prometheus.yml.example
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/prometheus)

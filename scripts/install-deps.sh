@@ -41,6 +41,7 @@ test_packages=(
   # systemd-socket-activate (the socket-activation test); util-linux: setpriv, unshare
   systemd util-linux
   logrotate # the verdict-log rotation tests (create and copytruncate)
+  prometheus # promtool: the metrics tests check the scraped /metrics text and contrib/prometheus/ rules
 )
 package_packages=(
   debhelper dpkg-dev fakeroot lintian debootstrap openssl

@@ -1,4 +1,5 @@
 // Start-up sequence, privilege drop, signals and shutdown of dane-policyd.
+// file-size: about 610 lines, one unit: run_daemon()'s start-up steps and the helpers each step is.
 #include "dane/daemon/daemon.hpp"
 
 #include <cerrno>
@@ -21,6 +22,7 @@
 #include "dane/daemon/asio.hpp"
 #include "dane/daemon/error_boundary.hpp"
 #include "dane/daemon/fd_limit.hpp"
+#include "dane/daemon/metrics_http.hpp"
 #include "dane/daemon/server.hpp"
 #include "dane/daemon/service.hpp"
 #include "dane/daemon/stats.hpp"
@@ -496,6 +498,19 @@ void announce_ready(const Settings& settings, const RunUser& run_user, const std
   notify("READY=1\nSTATUS=" + status);
 }
 
+// --metrics (metrics_http.hpp): bound as root with the listeners and listed in the ready line;
+// /healthz says "draining" once the server stops.
+Expected<std::unique_ptr<MetricsServer>> bind_metrics(const Settings& settings, asio::io_context& io, Stats& stats,
+                                                      const Server& server, LogWriter& log,
+                                                      std::vector<std::string>& bound) {
+  auto health = [&server] { return server.stopping() ? Health::Draining : Health::Serving; };
+  auto metrics = start_metrics(io, settings, stats, health, log);
+  if (metrics && *metrics) {
+    bound.push_back((*metrics)->description());
+  }
+  return metrics;
+}
+
 // The I/O loop, with the last error boundary around it (error_boundary.hpp): sessions and
 // listeners catch their own exceptions; anything else that escapes a handler is reported and the
 // loop goes on serving.
@@ -556,6 +571,10 @@ int run_daemon(Settings settings) {
   auto bound = take_sockets(settings, *run_user, inherited, *server);
   if (!bound) {
     return errors.fail(bound.error());
+  }
+  auto metrics = bind_metrics(settings, io, stats, *server, *log, *bound);
+  if (!metrics) {
+    return errors.fail(metrics.error());
   }
   if (auto st = daemonise(settings, io, resolver, errors); !st) {
     return errors.fail(st.error());

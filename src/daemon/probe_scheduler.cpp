@@ -111,6 +111,7 @@ void ProbeScheduler::run(const Evaluation& v) {
         static_cast<std::size_t>(rep.depth) < rep.chain_pem.size()) {
       m_captured(*rep.matched, rep.chain_pem[static_cast<std::size_t>(rep.depth)]);
     }
+    m_stats.probe_result(rep.result);
     probed.push_back(ProbedHost{owners[i], rep});
   }
   VerdictRecord rec{std::chrono::system_clock::now(), v.key, m_mode, &v.facts, v.answer, false, &probed, "probe"};

@@ -303,6 +303,7 @@ void PolicyService::finish_and_answer(const std::string& key, Cache<VerdictPtr>:
   const bool temporary = e->answer.policy == PolicyKind::TempFail ||
                          (m_settings.mode == Mode::Monitor && e->facts.outcome == DestinationOutcome::TempFail);
   m_stats.evaluation(e->facts.outcome == DestinationOutcome::TempFail || e->answer.policy == PolicyKind::TempFail);
+  m_stats.dns_failures(e->facts);
 
   VerdictRecord rec{e->time, e->key, m_settings.mode, &e->facts, e->answer, false, nullptr, ""};
   if (!m_log.verdict(render_verdict(rec))) {

@@ -213,6 +213,17 @@ const SettingSpec k_settings[] = {
        s.stats_name = v.back();
        return Ok{};
      }},
+    {"metrics", SettingType::String, "", "inet:HOST:PORT",
+     "serve Prometheus metrics (GET /metrics) and a health check (GET /healthz) over HTTP on HOST:PORT; "
+     "off by default",
+     [](Settings& s, const std::vector<std::string>& v) -> Status {
+       auto e = parse_endpoint(v.back());
+       if (!e || e->kind != Endpoint::Kind::Inet) {
+         return make_error("'" + v.back() + "': expected inet:HOST:PORT");
+       }
+       s.metrics = *e;
+       return Ok{};
+     }},
     {"log-to", SettingType::String, "auto", "auto|stderr|syslog",
      "where messages go, once: auto is syslog when detached, with --stdio or when stderr is the systemd journal, "
      "else stderr",

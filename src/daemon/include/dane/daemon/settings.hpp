@@ -99,6 +99,8 @@ struct Settings {
   std::string policy_prepend_header = "X-DANE-Policy";
   std::string fingerprint_digest = "sha256";
   std::string stats_name = "stats";
+  // --metrics inet:HOST:PORT: the Prometheus endpoint (metrics_http.hpp); none: off.
+  std::optional<Endpoint> metrics;
   ResolverConfig resolver;
   LogTo log_to = LogTo::Auto;
   LogLevel log_level = LogLevel::Info;

@@ -7,7 +7,17 @@
 // and the operator's control requests (flushes, detailed verdicts, refusals); verdict lines
 // dropped because the log queue was full (log_dropped) or lost to write errors (log_write_errors).
 // Read locally through the socketmap "stats" map (Settings::stats_name, key `all`)
-// as one JSON object; never contains destination names.
+// as one JSON object (to_json(), field names pinned); never contains destination names.
+// The same counters, read at once by snapshot(), feed the Prometheus text of --metrics
+// (metrics.hpp), together with what only that endpoint shows: DNS failures by kind
+// (dns_failures(): bogus, SERVFAIL, timeout, other), probe results by result, and the
+// request latency histogram in seconds.
+// Latency: one fixed array of buckets (k_latency_bounds_ns: ten per decade, 1 us .. 10 s, then
+// overflow) feeds both the JSON reply's p50/p99 (a bucket's upper bound, in microseconds) and the
+// Prometheus histogram (its 1-2.5-5 bounds are a subset); recording is a short scan from the
+// smallest bucket and two relaxed atomic additions (bucket, sum).
+// Threading: every method may be called from any thread; counters are relaxed atomics, so a
+// snapshot is not one instant (each value is exact, their sum may lag by in-flight updates).
 #pragma once
 
 #include <array>
@@ -16,13 +26,54 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "dane/policy/policy_engine.hpp"
+#include "dane/verifier/destination.hpp"
+#include "dane/verifier/probe.hpp"
 
 namespace dane::policyd {
 
 enum class Protocol { Socketmap, TcpTable, Policy };
 std::string to_string(Protocol protocol); // "socketmap", "tcp_table", "policy"
+
+// Why a DNS lookup of an evaluation failed (the --metrics label `kind`).
+enum class DnsFailureKind { Bogus, Servfail, Timeout, Other };
+inline constexpr std::size_t k_dns_failure_kinds = 4;
+std::string to_string(DnsFailureKind kind); // "bogus", "servfail", "timeout", "other"
+// The failed lookups behind an evaluation's facts, each classified: the MX lookup when it failed
+// (then there are no hosts), else one per failed MX host (its deciding lookup, HostResult::dnssec
+// and reason). Bogus when DNSSEC validation failed; otherwise by the reason libunbound's answer got
+// (dns.hpp): "SERVFAIL", "timeout", anything else (resolver error, REFUSED, ...) is Other. Facts of
+// an engine failure (internal_error) are not DNS failures: none.
+std::vector<DnsFailureKind> dns_failure_kinds(const DestinationFacts& facts);
+
+// Request latency buckets: upper bounds in nanoseconds, ten per decade (1, 1.25, 1.6, 2, 2.5, 3.2,
+// 4, 5, 6.4, 8 x 10^k) from 1 us to 10 s; one more bucket above for everything slower.
+inline constexpr std::size_t k_latency_bounds = 71;
+extern const std::array<std::uint64_t, k_latency_bounds> k_latency_bounds_ns;
+
+// Every counter at one moment (values read one by one, relaxed).
+struct StatsSnapshot {
+  std::array<std::uint64_t, 3> requests{}; // by Protocol
+  std::array<std::uint64_t, 7> answers{};  // by PolicyKind
+  std::uint64_t cache_hits = 0, cache_misses = 0, cache_coalesced = 0, refreshes = 0;
+  std::uint64_t cache_entries = 0, cache_evictions = 0;
+  std::uint64_t evaluations = 0, evaluations_tempfail = 0, in_flight = 0, refused_total = 0, refused_zone = 0;
+  std::array<std::uint64_t, k_dns_failure_kinds> dns_failures{}; // by DnsFailureKind
+  std::uint64_t probe_rounds = 0;
+  std::array<std::uint64_t, 7> probe_results{}; // by ProbeResult
+  std::uint64_t protocol_errors = 0;
+  std::uint64_t connections_total = 0;
+  std::int64_t connections_open = 0;
+  std::uint64_t connections_refused = 0, refused_unix = 0, refused_inet = 0, out_of_fds = 0, request_timeouts = 0;
+  std::uint64_t log_dropped = 0, log_write_errors = 0;
+  std::uint64_t control_flushes = 0, control_verdicts = 0, control_refused = 0;
+  std::uint64_t internal_errors = 0;
+  std::array<std::uint64_t, k_latency_bounds + 1> latency{}; // per bucket (not cumulative); last: overflow
+  std::uint64_t latency_sum_ns = 0;
+  std::chrono::steady_clock::duration uptime{};
+};
 
 class Stats {
 public:
@@ -39,6 +90,8 @@ public:
       m_dns_failures.fetch_add(1, k_order);
     }
   }
+  // The failed lookups of one finished evaluation, by kind (dns_failure_kinds()).
+  void dns_failures(const DestinationFacts& facts);
   void refresh() { m_refreshes.fetch_add(1, k_order); }
   // The asynchronous engine: evaluations in flight now, and lookups refused for want of a slot.
   void evaluations_in_flight(std::size_t n) { m_in_flight.store(n, k_order); }
@@ -49,6 +102,13 @@ public:
     m_cache_evictions.store(evictions, k_order);
   }
   void probe_round() { m_probe_rounds.fetch_add(1, k_order); }
+  // One probed address's result (probe_scheduler.cpp, after a round).
+  void probe_result(ProbeResult result) {
+    const auto i = static_cast<std::size_t>(result);
+    if (i < m_probe_results.size()) {
+      m_probe_results[i].fetch_add(1, k_order);
+    }
+  }
   void protocol_error() { m_protocol_errors.fetch_add(1, k_order); }
   void connection_opened() {
     m_connections_total.fetch_add(1, k_order);
@@ -85,19 +145,20 @@ public:
   // Latency quantile in microseconds (upper bound of the histogram bucket), 0 when empty.
   std::uint64_t latency_quantile_us(double q) const;
 
+  StatsSnapshot snapshot() const;
   // {"requests":{"socketmap":N,...},"answers":{"dane-only":N,...},"cache":{...},...}
   std::string to_json() const;
 
 private:
   static constexpr auto k_order = std::memory_order_relaxed;
-  static constexpr std::size_t k_buckets = 64; // bucket i: latency < 2^(i/2) us, roughly
   std::array<std::atomic<std::uint64_t>, 3> m_requests{};
   std::array<std::atomic<std::uint64_t>, 7> m_answers{};
   std::atomic<std::uint64_t> m_cache_hits{0};
   std::atomic<std::uint64_t> m_cache_misses{0};
   std::atomic<std::uint64_t> m_cache_coalesced{0};
   std::atomic<std::uint64_t> m_evaluations{0};
-  std::atomic<std::uint64_t> m_dns_failures{0};
+  std::atomic<std::uint64_t> m_dns_failures{0}; // evaluations ending TEMP (JSON "dns_failures")
+  std::array<std::atomic<std::uint64_t>, k_dns_failure_kinds> m_dns_failure_kinds{};
   std::atomic<std::uint64_t> m_refreshes{0};
   std::atomic<std::uint64_t> m_in_flight{0};
   std::atomic<std::uint64_t> m_refused_total{0};
@@ -105,6 +166,7 @@ private:
   std::atomic<std::uint64_t> m_cache_entries{0};
   std::atomic<std::uint64_t> m_cache_evictions{0};
   std::atomic<std::uint64_t> m_probe_rounds{0};
+  std::array<std::atomic<std::uint64_t>, 7> m_probe_results{};
   std::atomic<std::uint64_t> m_protocol_errors{0};
   std::atomic<std::uint64_t> m_connections_total{0};
   std::atomic<std::int64_t> m_connections_open{0};
@@ -119,7 +181,8 @@ private:
   std::atomic<std::uint64_t> m_control_verdicts{0};
   std::atomic<std::uint64_t> m_control_refused{0};
   std::atomic<std::uint64_t> m_internal_errors{0};
-  std::array<std::atomic<std::uint64_t>, k_buckets> m_latency{};
+  std::array<std::atomic<std::uint64_t>, k_latency_bounds + 1> m_latency{};
+  std::atomic<std::uint64_t> m_latency_sum_ns{0};
   std::chrono::steady_clock::time_point m_started;
 };
 
