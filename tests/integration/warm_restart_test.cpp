@@ -132,7 +132,7 @@ protected:
                          const std::string& answer = "OK dane-only") {
     auto d = start(std::move(extra));
     ASSERT_TRUE(d);
-    EXPECT_TRUE(d->wait_for_output("cache-file-rejected file=" + cache_file(), 10s)) << d->output();
+    EXPECT_TRUE(d->wait_for_output("cache-file-rejected file=\"" + cache_file() + "\"", 10s)) << d->output();
     EXPECT_NE(d->output().find(why), std::string::npos) << d->output();
     auto s = stats();
     EXPECT_EQ(s["cache_file"]["rejected"], 1) << s.dump();
