@@ -67,7 +67,7 @@ class Verdict;
 using VerdictPtr = std::shared_ptr<const Verdict>;
 
 inline constexpr std::size_t k_cache_file_max_entries = 10'000'000;
-inline constexpr std::size_t k_cache_file_max_line = 1024 * 1024;
+inline constexpr std::size_t k_cache_file_max_line = std::size_t{1024} * 1024;
 
 // One saved cache entry.
 struct CacheFileEntry {
