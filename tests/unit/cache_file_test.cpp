@@ -186,7 +186,7 @@ TEST(CacheFile, GroupWritableFilesAreRefused) {
 
 TEST(CacheFile, SnapshotSkipsTemporaryAndExpiredAndRestoreKeepsTheRemainingTime) {
   auto now = std::chrono::steady_clock::time_point{} + 1000s;
-  Cache<int> cache(CacheLimits{10, 1s, 3600s, 5s, false, 2}, [&now] { return now; });
+  Cache<int> cache(CacheLimits{10, 1s, 3600s, 60s, false, 2}, [&now] { return now; }); // TEMP kept 60 s
   cache.complete("a.test", 1, 100s, false);
   cache.complete("t.test", 2, 100s, true); // temporary
   cache.complete("b.test", 3, 10s, false);
