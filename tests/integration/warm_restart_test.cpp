@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -184,6 +185,35 @@ TEST_F(WarmRestart, RestartAnswersFromTheFileWithTheRemainingTtl) {
     }
     EXPECT_TRUE(found) << e.key;
   }
+}
+
+// Saved while running (--cache-file-interval), so even a daemon that is killed restarts warm.
+TEST_F(WarmRestart, PeriodicSavesSurviveAKill) {
+  auto d = start({"--cache-file-interval", "1"});
+  ASSERT_TRUE(d);
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_EQ(query(destination(i)), "OK dane-only");
+  }
+  // Wait (generously) for a save that holds all three; the daemon keeps running meanwhile.
+  bool saved = false;
+  for (int i = 0; i < 300 && !saved; ++i) {
+    auto parsed = parse_cache_file(read_text_file(cache_file()));
+    saved = parsed && parsed->entries.size() == 3;
+    if (!saved) {
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  ASSERT_TRUE(saved) << d->output();
+  EXPECT_GE(stats()["cache_file"]["saved"], 1);
+  d->signal(SIGKILL);
+  d->wait(10s);
+
+  auto again = start();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(stats()["cache_file"]["loaded"], 3);
+  EXPECT_EQ(query(destination(2)), "OK dane-only");
+  EXPECT_EQ(stats()["evaluations"], 0);
+  EXPECT_EQ(again->stop(), 0);
 }
 
 TEST_F(WarmRestart, ExpiredEntriesAreDropped) {
