@@ -202,4 +202,29 @@ void CacheFileKeeper::stop_and_save() {
   save();
 }
 
+bool cache_file_in_state_dir(const Settings& settings) {
+  namespace fs = std::filesystem;
+  if (settings.cache_file.empty()) {
+    return false;
+  }
+  std::error_code ec;
+  const fs::path dir = fs::weakly_canonical(fs::absolute(settings.cache_file, ec).parent_path(), ec);
+  const fs::path state = fs::weakly_canonical(fs::absolute(settings.state_dir, ec), ec);
+  return !ec && dir == state;
+}
+
+void warn_if_cache_file_unwritable(const Settings& settings, const std::optional<FileOwner>& owner,
+                                   const std::string& user, LogWriter& log) {
+  if (settings.cache_file.empty() || !owner || cache_file_in_state_dir(settings)) {
+    return; // the state directory is made usable for the run user (or the start fails)
+  }
+  std::error_code ec;
+  const auto dir = std::filesystem::absolute(settings.cache_file, ec).parent_path();
+  if (!ec && std::filesystem::exists(dir, ec) && !may_create_files_in(dir.string(), *owner)) {
+    log.message(Severity::Warning, "cache-file-unwritable file=" + quote_log_value(settings.cache_file) + ": user " +
+                                       user + " cannot create files in " + dir.string() +
+                                       ", so the cache cannot be saved (put it in --state-dir)");
+  }
+}
+
 } // namespace dane::policyd

@@ -19,6 +19,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "dane/daemon/asio.hpp"
+#include "dane/daemon/cache_file.hpp"
 #include "dane/daemon/error_boundary.hpp"
 #include "dane/daemon/fd_limit.hpp"
 #include "dane/daemon/server.hpp"
@@ -316,35 +317,6 @@ Expected<SocketOwnership> socket_ownership(const Settings& settings, const RunUs
   return ownership;
 }
 
-// --cache-file in --state-dir (the usual place, systemd's StateDirectory=): the state directory is
-// then prepared for the run user in every mode, not only in pinned mode.
-bool cache_file_in_state_dir(const Settings& settings) {
-  namespace fs = std::filesystem;
-  if (settings.cache_file.empty()) {
-    return false;
-  }
-  std::error_code ec;
-  const fs::path dir = fs::weakly_canonical(fs::absolute(settings.cache_file, ec).parent_path(), ec);
-  const fs::path state = fs::weakly_canonical(fs::absolute(settings.state_dir, ec), ec);
-  return !ec && dir == state;
-}
-
-// The run user saves --cache-file by creating a file next to it: say at start when it cannot.
-void warn_unwritable_cache_dir(const Settings& settings, const RunUser& run_user, LogWriter& log) {
-  namespace fs = std::filesystem;
-  const auto owner = file_owner(run_user);
-  if (settings.cache_file.empty() || !owner) {
-    return;
-  }
-  std::error_code ec;
-  const fs::path dir = fs::absolute(settings.cache_file, ec).parent_path();
-  if (!ec && !may_create_files_in(dir.string(), *owner)) {
-    log.message(Severity::Warning, "cache-file-unwritable file=" + settings.cache_file + ": user " + run_user.name +
-                                       " cannot create files in " + dir.string() +
-                                       ", so the cache will not be saved (put the file in --state-dir)");
-  }
-}
-
 // Ownership of files, as root: the verdict log's directory and the state directory (a state
 // directory the run user cannot use is a start-up failure: owned_files.hpp).
 Status prepare_files(const Settings& settings, const RunUser& run_user, const std::vector<InheritedListener>& inherited,
@@ -354,12 +326,10 @@ Status prepare_files(const Settings& settings, const RunUser& run_user, const st
     log.message(Severity::Debug, "socket activation: fd " + std::to_string(l.fd) + " named '" + l.name +
                                      "' passed by the service manager");
   }
+  warn_if_cache_file_unwritable(settings, file_owner(run_user), run_user.name, log);
   if (settings.mode == Mode::Pinned || cache_file_in_state_dir(settings)) {
-    if (auto st = prepare_state_dir(settings.state_dir, file_owner(run_user)); !st) {
-      return st;
-    }
+    return prepare_state_dir(settings.state_dir, file_owner(run_user));
   }
-  warn_unwritable_cache_dir(settings, run_user, log);
   return Ok{};
 }
 

@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -56,6 +57,7 @@
 
 #include "dane/core/expected.hpp"
 #include "dane/daemon/cache.hpp"
+#include "dane/daemon/owned_files.hpp"
 #include "dane/daemon/settings.hpp"
 #include "dane/daemon/stats.hpp"
 #include "dane/daemon/verdict_log.hpp"
@@ -102,6 +104,14 @@ Expected<std::optional<std::string>> read_cache_file(const std::string& path, st
 // Writes FILE atomically: a mkstemp file in the same directory (mode 0600), fsync, rename over
 // FILE (replacing a symbolic link there, never following it), fsync of the directory.
 Status write_cache_file(const std::string& path, std::string_view content);
+
+// Start-up, as root before the privilege drop: whether --cache-file lies in --state-dir (the daemon
+// then prepares that directory for its user in every mode, not only in pinned mode), and a warning
+// (cache-file-unwritable) when the run user `owner` cannot create files in the cache file's directory
+// (the cache could not be saved); a directory that does not exist yet is not judged.
+bool cache_file_in_state_dir(const Settings& settings);
+void warn_if_cache_file_unwritable(const Settings& settings, const std::optional<FileOwner>& owner,
+                                   const std::string& user, LogWriter& log);
 
 class CacheFileKeeper {
 public:
