@@ -20,6 +20,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "dane/daemon/asio.hpp"
+#include "dane/daemon/cache_file.hpp"
 #include "dane/daemon/error_boundary.hpp"
 #include "dane/daemon/fd_limit.hpp"
 #include "dane/daemon/metrics_http.hpp"
@@ -327,7 +328,8 @@ Status prepare_files(const Settings& settings, const RunUser& run_user, const st
     log.message(Severity::Debug, "socket activation: fd " + std::to_string(l.fd) + " named '" + l.name +
                                      "' passed by the service manager");
   }
-  if (settings.mode == Mode::Pinned) {
+  warn_if_cache_file_unwritable(settings, file_owner(run_user), run_user.name, log);
+  if (settings.mode == Mode::Pinned || cache_file_in_state_dir(settings)) {
     return prepare_state_dir(settings.state_dir, file_owner(run_user));
   }
   return Ok{};

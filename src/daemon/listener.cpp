@@ -367,6 +367,9 @@ Expected<std::unique_ptr<Listener>> bind_inet(const ListenerContext& context, co
   tcp::acceptor acceptor(context.io);
   acceptor.open(ep.protocol());
   acceptor.set_option(asio::socket_base::reuse_address(true));
+  if (context.reuse_port) {
+    acceptor.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+  }
   acceptor.bind(ep);
   acceptor.listen(asio::socket_base::max_listen_connections);
   auto local = acceptor.local_endpoint();

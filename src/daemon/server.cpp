@@ -66,7 +66,7 @@ SessionContext Server::session_context() {
 }
 
 ListenerContext Server::listener_context() {
-  return ListenerContext{m_io, *m_poller, *this, m_log, m_stats};
+  return ListenerContext{m_io, *m_poller, *this, m_log, m_stats, m_settings.reuse_port};
 }
 
 bool Server::admit(const Listener& listener) {

@@ -54,6 +54,11 @@ PolicyService::PolicyService(const Settings& settings, Evaluator evaluator, Prob
       m_workers("evaluation", std::max(1u, settings.workers), log, stats) {
   m_pinned.fingerprint_digest = settings.fingerprint_digest;
   m_pinned.ta_file = [this](const DestinationFacts& facts) { return m_anchors.file_for(facts); };
+  if (!m_settings.cache_file.empty()) {
+    m_cache_file = std::make_unique<CacheFileKeeper>(m_settings, m_cache, log, stats);
+    m_cache_file->load();
+    m_cache_file->start();
+  }
 }
 
 PolicyService::~PolicyService() {
@@ -76,6 +81,9 @@ void PolicyService::shutdown() {
   }
   m_probes.shutdown();
   m_workers.join();
+  if (m_cache_file) {
+    m_cache_file->stop_and_save();
+  }
 }
 
 std::string PolicyService::normalise(std::string_view key) {

@@ -218,6 +218,9 @@ std::string Stats::to_json() const {
   j["log_write_errors"] = s.log_write_errors;
   j["control"] = {{"flushes", s.control_flushes}, {"verdicts", s.control_verdicts}, {"refused", s.control_refused}};
   j["internal_errors"] = s.internal_errors;
+  j["cache_file"] = {{"loaded", m_cf_loaded.load(k_order)},   {"dropped_expired", m_cf_expired.load(k_order)},
+                     {"dropped", m_cf_dropped.load(k_order)}, {"rejected", m_cf_rejected.load(k_order)},
+                     {"saved", m_cf_saved.load(k_order)},     {"save_errors", m_cf_save_errors.load(k_order)}};
   j["latency_us"] = {{"p50", latency_quantile_us(0.50)}, {"p99", latency_quantile_us(0.99)}};
   j["pid"] = static_cast<long>(::getpid());
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(s.uptime).count();

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -35,6 +36,8 @@
 
 #include <netinet/in.h>
 
+#include <nlohmann/json.hpp>
+
 #include "daemon_process.hpp"
 #include "files.hpp"
 #include "process.hpp"
@@ -48,10 +51,10 @@ namespace {
 using namespace std::chrono_literals;
 
 // The [Service] settings of the shipped unit (last value of each key wins, as in systemd).
-std::map<std::string, std::string> read_service_section() {
+std::map<std::string, std::string> read_service_section(const std::string& unit = "dane-policyd.service") {
   std::map<std::string, std::string> out;
   std::string section;
-  for (const auto& raw : read_text_lines(std::string(DANE_SOURCE_DIR) + "/contrib/systemd/dane-policyd.service")) {
+  for (const auto& raw : read_text_lines(std::string(DANE_SOURCE_DIR) + "/contrib/systemd/" + unit)) {
     std::string line = raw;
     if (line.empty() || line[0] == '#' || line[0] == ';') {
       continue;
@@ -462,6 +465,48 @@ TEST_F(HandedOverSockets, AnUnknownNameIsRefusedNamingIt) {
   ::close(fd);
   ASSERT_FALSE(d);
   EXPECT_NE(d.error().find("unknown socket name 'sockmap'"), std::string::npos) << d.error();
+}
+
+// Several instances (dane-policyd@.service + dane-policyd-fleet.socket): systemd hands the same
+// listening socket to each; both daemons serve it, and when one stops the other goes on alone.
+TEST_F(HandedOverSockets, OneSocketSharedByTwoDaemons) {
+  const std::string sock = path("run/shared");
+  int fd = unix_listener(sock);
+  auto a = start_with({fd}, "socketmap", {});
+  auto b = start_with({fd}, "socketmap", {});
+  ::close(fd);
+  ASSERT_TRUE(a) << a.error();
+  ASSERT_TRUE(b) << b.error();
+  std::set<long> pids;
+  for (int i = 0; i < 400 && pids.size() < 2; ++i) {
+    auto r = query(sock, "stats", "all");
+    ASSERT_TRUE(r && r->rfind("OK {", 0) == 0) << (r ? *r : r.error());
+    pids.insert(nlohmann::json::parse(r->substr(3))["pid"].get<long>());
+  }
+  EXPECT_EQ(pids.size(), 2u) << "both instances accept on the shared socket";
+  EXPECT_EQ((*a)->stop(), 0);
+  auto r = query(sock, "stats", "all");
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(nlohmann::json::parse(r->substr(3))["pid"].get<long>(), static_cast<long>((*b)->pid()));
+  EXPECT_EQ((*b)->stop(), 0);
+  struct stat st {};
+  EXPECT_EQ(::lstat(sock.c_str(), &st), 0) << "the socket belongs to the service manager";
+}
+
+// The template for several instances runs under exactly the hardening of the main unit.
+TEST(SystemdUnits, TheInstanceTemplateHasTheMainUnitsHardening) {
+  auto main_unit = read_service_section();
+  auto instance = read_service_section("dane-policyd@.service");
+  ASSERT_FALSE(instance.empty());
+  for (const auto& [key, value] : main_unit) {
+    if (key == "ExecStart") {
+      EXPECT_EQ(instance[key].rfind(value + " ", 0), 0u) << "the template adds options: " << instance[key];
+      continue;
+    }
+    EXPECT_EQ(instance[key], value) << key;
+  }
+  EXPECT_EQ(instance["Sockets"], "dane-policyd-fleet.socket");
+  EXPECT_NE(instance["ExecStart"].find("--cache-file /var/lib/dane-policyd/cache-%i"), std::string::npos);
 }
 
 // ---- sd_notify ----------------------------------------------------------------------------------

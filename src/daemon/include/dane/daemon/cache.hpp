@@ -27,6 +27,12 @@
 // the LRU links (the key is stored once); keep V small (the daemon stores a
 // compact answer, not the DNS facts behind it).
 //
+// Warm restarts (cache_file.hpp): snapshot() copies the finished, fresh entries that were not
+// stored as temporary, least recently used first, with their expiry and lifetime; restore() puts
+// one such entry back (with the time it has left) into a key that holds nothing yet. The copy is
+// made under the lock (pointer copies, about a millisecond per 10,000 entries); writing it out is
+// the caller's, outside the lock.
+//
 // The cache is pure bookkeeping: it never runs evaluations or calls waiters while
 // holding its lock — complete() hands the waiters back to the caller. The clock is
 // injected so tests control time. Thread-safe.
@@ -197,6 +203,48 @@ public:
     return m_evictions;
   }
 
+  // One finished entry as snapshot() copies it.
+  struct Snapshot {
+    std::string key;
+    V value;
+    TimePoint expires;
+    std::chrono::seconds lifetime{0};
+  };
+  // The fresh entries whose value is not a temporary failure, least recently used first.
+  std::vector<Snapshot> snapshot() const {
+    std::lock_guard lock(m_mutex);
+    std::vector<Snapshot> out;
+    out.reserve(m_linked);
+    const TimePoint now = m_clock();
+    for (const Node* n = m_oldest; n != nullptr; n = n->second.newer) {
+      const Entry& e = n->second;
+      if (e.has_value && !e.temporary && now < e.expires) {
+        out.push_back(Snapshot{n->first, e.value, e.expires, std::chrono::seconds(e.lifetime_s)});
+      }
+    }
+    return out;
+  }
+  // Puts a value saved by an earlier run back: `remaining` of its `lifetime` left. Only into a key
+  // that holds no value and no running evaluation (what this run evaluated wins); true when stored.
+  // The restored entry becomes the most recently used (restore the oldest first).
+  bool restore(const std::string& key, const V& value, std::chrono::milliseconds remaining,
+               std::chrono::seconds lifetime) {
+    std::lock_guard lock(m_mutex);
+    if (m_limits.max_entries == 0 || remaining.count() <= 0 || m_entries.count(key) != 0) {
+      return false;
+    }
+    auto it = m_entries.emplace(key, Entry{}).first;
+    Entry& e = it->second;
+    e.value = value;
+    e.has_value = true;
+    e.lifetime_s = static_cast<std::uint32_t>(
+        std::clamp<std::int64_t>(std::max<std::int64_t>(lifetime.count(), 1), 1, k_max_lifetime_s));
+    e.expires = m_clock() + remaining;
+    touch(*it);
+    evict();
+    return true;
+  }
+
 private:
   // One map node per key holds everything: the value, its expiry, the hit count and
   // the links of the LRU list (intrusive, so the key is stored once). Waiters only
@@ -222,6 +270,7 @@ private:
     std::uint8_t hits = 0;
     bool has_value = false;
     bool linked = false;
+    bool temporary = false; // the value is a temporary failure (never saved by snapshot())
   };
 
   template <bool Detailed, typename MakeWaiter, typename Accept>
@@ -293,6 +342,7 @@ private:
     lifetime = std::min<std::chrono::seconds>(lifetime, std::chrono::seconds(k_max_lifetime_s));
     e.value = want_detailed ? detailed : value;
     e.has_value = true;
+    e.temporary = temporary;
     e.lifetime_s = static_cast<std::uint32_t>(lifetime.count());
     e.expires = m_clock() + lifetime;
     e.hits = 0;

@@ -73,6 +73,7 @@ struct ListenerContext {
   ConnectionSink& sink;
   LogWriter& log; // internal errors (error_boundary.hpp)
   Stats& stats;
+  bool reuse_port = false; // --reuse-port: SO_REUSEPORT on bound inet listeners
 };
 
 class Listener {
@@ -103,7 +104,10 @@ struct AdoptedAddress {
 };
 
 // Binds `endpoint` (creates a unix socket's directory if missing, replaces a stale socket file,
-// sets the mode, then the ownership). Call as root, before dropping privileges.
+// sets the mode, then the ownership). Call as root, before dropping privileges. An inet endpoint
+// gets SO_REUSEPORT when context.reuse_port is set: other processes of the same user that also
+// set it may then bind the same address and port, and the kernel spreads new connections over
+// them (unix sockets have no such option: several daemons share one through the service manager).
 Expected<std::unique_ptr<Listener>> bind_listener(const ListenerContext& context, const Endpoint& endpoint,
                                                   Protocol protocol, const SocketOwnership& ownership);
 // Serves the sockets the service manager passed; each must be a listening stream socket (unix,

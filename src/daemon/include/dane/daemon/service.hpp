@@ -15,6 +15,9 @@
 // A throwing evaluator or policy engine yields TEMP, never a weaker answer.
 // Finishing jobs run on a JobPool (job_pool.hpp): an unexpected exception in one answers its
 // waiters TEMP, is logged once ("internal-error") and counted; the other evaluations go on.
+// With --cache-file, the constructor restores the cache an earlier run saved (before anything is
+// served), a thread saves it every --cache-file-interval, and shutdown() saves it once the last
+// evaluation has finished (CacheFileKeeper, cache_file.hpp).
 // Parent-domain keys (".example.com") are answered NOTFOUND without DNS (is_parent_key,
 // parent_key_answer: answer.hpp). Pinned mode's trust-anchor files: TrustAnchorStore (ta_store.hpp)
 // over --state-dir.
@@ -39,6 +42,7 @@
 #include "dane/daemon/admission.hpp"
 #include "dane/daemon/asio.hpp"
 #include "dane/daemon/cache.hpp"
+#include "dane/daemon/cache_file.hpp"
 #include "dane/daemon/job_pool.hpp"
 #include "dane/daemon/probe_scheduler.hpp"
 #include "dane/daemon/settings.hpp"
@@ -132,7 +136,7 @@ public:
   std::size_t forget(std::string_view key);
   std::size_t forget_all();
   // Stop taking probe work and wait for running jobs (called at shutdown): evaluations in flight
-  // end by their deadline, so this waits at most about --dns-timeout.
+  // end by their deadline, so this waits at most about --dns-timeout. Then saves --cache-file.
   void shutdown();
 
   // Normalised cache key: ASCII lowercase.
@@ -160,6 +164,7 @@ private:
   Stats& m_stats;
   Cache<VerdictPtr>::Clock m_clock;
   Cache<VerdictPtr> m_cache;
+  std::unique_ptr<CacheFileKeeper> m_cache_file; // --cache-file: loaded here, saved periodically and at shutdown
   EvaluationBudget m_budget;
   TrustAnchorStore m_anchors;
   PinnedOptions m_pinned;

@@ -85,6 +85,12 @@ struct Settings {
   std::chrono::seconds cache_max_ttl{3600};
   std::chrono::seconds tempfail_ttl{5};
   bool cache_refresh = false;
+  // Warm restarts (cache_file.hpp): the cache saved to this file at shutdown and every
+  // cache_file_interval (0: at shutdown only), read at start. Empty: off.
+  std::string cache_file;
+  std::chrono::seconds cache_file_interval{300};
+  // SO_REUSEPORT on inet listeners: several daemons may share one port.
+  bool reuse_port = false;
   std::chrono::seconds idle_timeout{300};
   // A request must be complete this long after its first byte (slow senders); 0: idle_timeout.
   std::chrono::seconds request_timeout{0};

@@ -4,6 +4,7 @@
 // background refreshes started, entries held and evictions,
 // evaluations and DNS failures (TEMP outcomes), protocol errors, connections, and a
 // latency histogram (request decoded -> reply queued) from which p50/p99 come,
+// the cache file of warm restarts (cache_file: loaded, dropped, rejected, saved),
 // and the operator's control requests (flushes, detailed verdicts, refusals); verdict lines
 // dropped because the log queue was full (log_dropped) or lost to write errors (log_write_errors).
 // Read locally through the socketmap "stats" map (Settings::stats_name, key `all`)
@@ -133,6 +134,16 @@ public:
   void flushed() { m_control_flushes.fetch_add(1, k_order); }
   void verdict_asked() { m_control_verdicts.fetch_add(1, k_order); }
   void control_refused() { m_control_refused.fetch_add(1, k_order); }
+  // Warm restarts (cache_file.hpp): entries restored at start, dropped there as expired or for another
+  // reason (beyond --cache-max-ttl or --cache-size, trust-anchor file gone), whole files rejected,
+  // saves done and failed.
+  void cache_file_loaded(std::size_t loaded, std::size_t expired, std::size_t dropped) {
+    m_cf_loaded.fetch_add(loaded, k_order);
+    m_cf_expired.fetch_add(expired, k_order);
+    m_cf_dropped.fetch_add(dropped, k_order);
+  }
+  void cache_file_rejected() { m_cf_rejected.fetch_add(1, k_order); }
+  void cache_file_saved(bool ok) { (ok ? m_cf_saved : m_cf_save_errors).fetch_add(1, k_order); }
   // An unexpected exception caught by an error boundary (error_boundary.hpp).
   void internal_error() { m_internal_errors.fetch_add(1, k_order); }
   void latency(std::chrono::nanoseconds elapsed);
@@ -181,6 +192,12 @@ private:
   std::atomic<std::uint64_t> m_control_verdicts{0};
   std::atomic<std::uint64_t> m_control_refused{0};
   std::atomic<std::uint64_t> m_internal_errors{0};
+  std::atomic<std::uint64_t> m_cf_loaded{0};
+  std::atomic<std::uint64_t> m_cf_expired{0};
+  std::atomic<std::uint64_t> m_cf_dropped{0};
+  std::atomic<std::uint64_t> m_cf_rejected{0};
+  std::atomic<std::uint64_t> m_cf_saved{0};
+  std::atomic<std::uint64_t> m_cf_save_errors{0};
   std::array<std::atomic<std::uint64_t>, k_latency_bounds + 1> m_latency{};
   std::atomic<std::uint64_t> m_latency_sum_ns{0};
   std::chrono::steady_clock::time_point m_started;

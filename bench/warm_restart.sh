@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# bench/warm_restart.sh — dane-policyd's warm restart (issue 16): N cached destinations, a restart with
+# --cache-file, then every destination asked again.
+#
+#   bash bench/warm_restart.sh                       # N=10000 destinations, one run (about a minute)
+#   N=10000 BATCH=500 DELAY_MS=0 bash bench/warm_restart.sh
+#   DAEMON_ARGS="--workers 8" bash bench/warm_restart.sh   # extra dane-policyd options (word-split)
+#   BUILD=/path/to/build bash bench/warm_restart.sh  # binaries from there (missing targets built there)
+#   KEEP=1 bash bench/warm_restart.sh                # keep the work directory (zones, logs, cache file)
+#
+# The rig (loopback only, built at run time in a private temp dir, never checked in), as in bench/cold.sh:
+#   * test. (the root of trust) delegates warm.test (signed, DS); warm.test holds N destinations
+#     "dNNNNN MX 10 mx.dNNNNN", "mx.dNNNNN A 127.0.1.x", "_25._tcp.mx.dNNNNN TLSA 3 1 1 <sha256>", TTL 3600,
+#     signed with ldns-keygen/ldns-signzone, served by one nsd with response rate limiting off;
+#   * bench_dns_delay_proxy in front of nsd (DELAY_MS, default 0: this measures the restart, not the
+#     network) counts every DNS query the daemon sends; the daemon's unbound fragment sends test. through it
+#     and refuses everything else.
+# Steps:
+#   1. fill: a daemon with --cache-file evaluates all N destinations (BATCH at once, over BATCH connections:
+#      bench_cold_loadgen); every answer must be "OK dane-only" (answers cached, so saved);
+#   2. restart: SIGTERM (the cache is saved at shutdown), then a new daemon with the same --cache-file;
+#      reported: the stop time, the file's size, the start time until the socket answers (the file is read
+#      before the daemon serves), and the daemon's cache-file-loaded line;
+#   3. ask again: all N destinations, BATCH at once, against the restarted daemon. Reported: the share
+#      answered without DNS (cache hits of the restarted daemon / N, and its evaluations), the DNS queries
+#      the proxy saw meanwhile, the time to serve all N and the latency percentiles (bench_cold_loadgen).
+# Target of issue 16: share answered without DNS >= 99 %. Benchmarks are never tests: nothing here asserts a
+# speed. Exit status 1 only when a step fails (build, rig, daemon start, a load generator that cannot connect).
+set -euo pipefail
+{
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$root/build}
+n=${N:-10000}
+batch=${BATCH:-500}
+delay_ms=${DELAY_MS:-0}
+jobs=${JOBS:-2}
+timeout=${TIMEOUT:-120}
+
+policyd="$build/bin/dane-policyd"
+policyctl="$build/bin/dane-policyctl"
+proxy="$build/bench/bench_dns_delay_proxy"
+loadgen="$build/bench/bench_cold_loadgen"
+
+fail() {
+  echo "warm_restart.sh: $*" >&2
+  exit 1
+}
+for tool in nsd ldns-keygen ldns-signzone python3; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
+    fail "$tool is missing (Debian packages nsd, ldnsutils, python3: scripts/install-deps.sh)"
+done
+nsd_bin=$(command -v nsd || echo /usr/sbin/nsd)
+
+missing=()
+[ -x "$policyd" ] || missing+=(dane-policyd)
+[ -x "$policyctl" ] || missing+=(dane-policyctl)
+[ -x "$proxy" ] || missing+=(bench_dns_delay_proxy)
+[ -x "$loadgen" ] || missing+=(bench_cold_loadgen)
+if [ "${#missing[@]}" -gt 0 ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DDANE_BUILD_BENCH=ON >/dev/null || fail "cmake configure failed"
+  cmake --build "$build" -j "$jobs" --target "${missing[@]}" || fail "building ${missing[*]} failed"
+fi
+
+want_fds=$((batch + 4096))
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want_fds" ]; then
+  ulimit -Hn "$want_fds" 2>/dev/null || true
+fi
+ulimit -Sn "$(ulimit -Hn)"
+
+work=$(mktemp -d /tmp/dane-warm.XXXXXX)
+chmod 0755 "$work"
+pids=()
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+  for pid in "${pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "warm_restart.sh: work directory kept: $work" >&2
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'echo "warm_restart.sh: interrupted" >&2; exit 1' INT TERM
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
+
+# --- the rig ----------------------------------------------------------------------------------------------
+zones="$work/zones"
+mkdir -p "$zones"
+nsd_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port for nsd"
+proxy_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port for the proxy"
+[ "$proxy_port" != "$nsd_port" ] || proxy_port=$("$proxy" --free-port 127.0.0.1)
+dead_forward_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port"
+(
+  cd "$zones"
+  for origin in test. warm.test.; do
+    ldns-keygen -a ECDSAP256SHA256 -k "$origin" >"$origin.keyname"
+  done
+) || fail "ldns-keygen failed"
+key_test=$(cat "$zones/test..keyname")
+key_warm=$(cat "$zones/warm.test..keyname")
+{
+  echo "\$ORIGIN test."
+  echo "\$TTL 3600"
+  echo "@ SOA ns.test. hostmaster.test. 1 3600 600 86400 3600"
+  echo "@ NS ns.test."
+  echo "ns A 127.0.0.1"
+  echo "warm NS ns.test."
+  cat "$zones/$key_warm.ds"
+} >"$zones/test.zone"
+{
+  echo "\$ORIGIN warm.test."
+  echo "\$TTL 3600"
+  echo "@ SOA ns.test. hostmaster.test. 1 3600 600 86400 3600"
+  echo "@ NS ns.test."
+  for i in $(seq 1 "$n"); do
+    name=$(printf 'd%05d' "$i")
+    echo "$name MX 10 mx.$name"
+    echo "mx.$name A 127.0.1.$((i % 250 + 1))"
+    echo "_25._tcp.mx.$name TLSA 3 1 1 $(printf '%064x' "$i")"
+  done
+} >"$zones/warm.test.zone"
+t0=$(now_ms)
+(
+  cd "$zones"
+  ldns-signzone -f test.zone.signed test.zone "$key_test"
+  ldns-signzone -f warm.test.zone.signed warm.test.zone "$key_warm"
+) >"$work/sign.log" 2>&1 || {
+  cat "$work/sign.log" >&2
+  fail "ldns-signzone failed"
+}
+sign_ms=$(($(now_ms) - t0))
+cat >"$work/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.1@$nsd_port
+  do-ip6: no
+  server-count: 1
+  verbosity: 1
+  zonesdir: "$zones"
+  database: ""
+  pidfile: "$work/nsd.pid"
+  logfile: "$work/nsd.log"
+  xfrdfile: "$work/xfrd.state"
+  zonelistfile: "$work/zone.list"
+  username: ""
+  chroot: ""
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: "test."
+  zonefile: "$zones/test.zone.signed"
+zone:
+  name: "warm.test."
+  zonefile: "$zones/warm.test.zone.signed"
+CONF
+"$nsd_bin" -d -c "$work/nsd.conf" >"$work/nsd.stdout" 2>&1 &
+pids+=("$!")
+for _ in $(seq 100); do
+  "$proxy" --burst-check "127.0.0.1:$nsd_port" --burst 1 --qname warm.test >/dev/null 2>&1 && break
+  sleep 0.1
+done
+"$proxy" --burst-check "127.0.0.1:$nsd_port" --burst 1 --qname warm.test >/dev/null 2>&1 ||
+  fail "nsd did not answer on 127.0.0.1@$nsd_port"
+"$proxy" --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$nsd_port" --delay-ms "$delay_ms" \
+  >"$work/proxy.log" 2>&1 &
+proxy_pid=$!
+pids+=("$proxy_pid")
+for _ in $(seq 100); do
+  grep -q '^ready' "$work/proxy.log" && break
+  sleep 0.1
+done
+grep -q '^ready' "$work/proxy.log" || fail "the DNS proxy did not start"
+proxy_queries() { # the proxy's query count so far (SIGUSR1 prints a STATS line)
+  local before lines stats
+  before=$(grep -c '^STATS' "$work/proxy.log" || true)
+  kill -USR1 "$proxy_pid"
+  for _ in $(seq 50); do
+    lines=$(grep -c '^STATS' "$work/proxy.log" || true)
+    [ "$lines" -gt "$before" ] && break
+    sleep 0.02
+  done
+  stats=$(grep '^STATS' "$work/proxy.log" | tail -1)
+  echo $(($(sed -n 's/.* udp_queries=\([0-9]*\).*/\1/p' <<<"$stats") + $(sed -n 's/.* tcp_queries=\([0-9]*\).*/\1/p' <<<"$stats")))
+}
+cat >"$work/unbound.conf" <<CONF
+server:
+  do-not-query-localhost: no
+  do-ip6: no
+  local-zone: "test." nodefault
+  local-zone: "test." transparent
+  local-zone: "." refuse
+  trust-anchor-file: "$zones/$key_test.ds"
+stub-zone:
+  name: "test."
+  stub-addr: 127.0.0.1@$proxy_port
+forward-zone:
+  name: "."
+  forward-addr: 127.0.0.1@$dead_forward_port
+CONF
+echo "rig: warm.test with $n destinations signed in $sign_ms ms; nsd 127.0.0.1@$nsd_port; proxy" \
+  "127.0.0.1@$proxy_port adding $delay_ms ms per query"
+
+# --- the daemon -------------------------------------------------------------------------------------------
+sock="$work/socketmap"
+mkdir -p "$work/state"
+daemon_pid=""
+start_daemon() { # LABEL -> sets daemon_pid, start_ms (until the socket answers)
+  local args=(--foreground --socketmap "unix:$sock" --mode native --unbound-config "$work/unbound.conf"
+    --user root --log-to stderr --state-dir "$work/state" --cache-file "$work/state/cache"
+    --cache-size $((n * 2)))
+  # shellcheck disable=SC2206 # word splitting intended
+  [ -n "${DAEMON_ARGS:-}" ] && args+=(${DAEMON_ARGS})
+  local t0
+  t0=$(now_ms)
+  "$policyd" "${args[@]}" >"$work/$1.daemon.log" 2>&1 &
+  daemon_pid=$!
+  pids+=("$daemon_pid")
+  for _ in $(seq 600); do
+    "$policyctl" stats --socket "unix:$sock" --json >/dev/null 2>&1 && break
+    kill -0 "$daemon_pid" 2>/dev/null || {
+      cat "$work/$1.daemon.log" >&2
+      fail "dane-policyd exited at start ($1)"
+    }
+    sleep 0.01
+  done
+  start_ms=$(($(now_ms) - t0))
+}
+stop_daemon() { # -> stop_ms
+  local t0
+  t0=$(now_ms)
+  kill -TERM "$daemon_pid"
+  wait "$daemon_pid" || fail "dane-policyd did not stop cleanly"
+  stop_ms=$(($(now_ms) - t0))
+}
+stat_field() { # PATH.IN.JSON
+  "$policyctl" stats --socket "unix:$sock" --json |
+    python3 -c 'import json, sys; v = json.load(sys.stdin)
+for k in sys.argv[1].split("."): v = v[k]
+print(v)' "$1"
+}
+ask_all() { # LABEL -> output of every batch in $work/LABEL.out, wall_ms
+  local first=1 count t0
+  : >"$work/$1.out"
+  t0=$(now_ms)
+  while [ "$first" -le "$n" ]; do
+    count=$((n - first + 1 < batch ? n - first + 1 : batch))
+    "$loadgen" --connect "unix:$sock" --label "$1" --timeout "$timeout" --prefix d --first "$first" --count "$count" \
+      --width 5 --suffix .warm.test >>"$work/$1.out" || fail "the load generator failed ($1)"
+    first=$((first + count))
+  done
+  wall_ms=$(($(now_ms) - t0))
+}
+kinds() { # LABEL -> "count x answer; ..."
+  grep '^KIND' "$work/$1.out" | sed 's/^KIND count=\([0-9]*\) answer="\(.*\)"$/\1 \2/; s/ *$//' |
+    awk '{ c = $1; sub(/^[0-9]+ /, ""); k[$0] += c } END { for (a in k) print k[a] " x " a }' | sort -rn | paste -sd';'
+}
+percentiles() { # LABEL -> "p50 p99 max" over the batches' per-batch figures (max of each)
+  grep '^RESULT' "$work/$1.out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    if (v["p50_ms"] > p50) p50 = v["p50_ms"]; if (v["p99_ms"] > p99) p99 = v["p99_ms"]; if (v["max_ms"] > mx) mx = v["max_ms"] }
+    END { printf "%s %s %s", p50, p99, mx }'
+}
+
+# --- 1. fill ----------------------------------------------------------------------------------------------
+start_daemon fill
+ask_all fill
+fill_ms=$wall_ms
+fill_kinds=$(kinds fill)
+fill_eval=$(stat_field evaluations)
+fill_entries=$(stat_field cache.entries)
+echo
+echo "1. fill: $n destinations evaluated in $fill_ms ms ($batch at once); answers: $fill_kinds;" \
+  "evaluations $fill_eval, cache entries $fill_entries"
+[ "$fill_kinds" = "$n x OK dane-only" ] || echo "   note: not every answer was OK dane-only (TEMP answers are not saved)"
+
+# --- 2. restart -------------------------------------------------------------------------------------------
+stop_daemon
+file_bytes=$(stat -c %s "$work/state/cache")
+start_daemon restart
+loaded_line=$(grep -o 'cache-file-loaded.*' "$work/restart.daemon.log" || echo "(no cache-file-loaded line)")
+echo
+echo "2. restart: SIGTERM -> exit in $stop_ms ms (cache saved: $file_bytes bytes);" \
+  "new daemon answering after $start_ms ms"
+echo "   $loaded_line"
+
+# --- 3. ask again -----------------------------------------------------------------------------------------
+q0=$(proxy_queries)
+ask_all again
+q1=$(proxy_queries)
+hits=$(stat_field cache.hits)
+evals=$(stat_field evaluations)
+read -r p50 p99 mx <<<"$(percentiles again)"
+share=$(awk -v h="$hits" -v n="$n" 'BEGIN { printf "%.2f", 100 * h / n }')
+echo
+echo "3. all $n asked again: served in $wall_ms ms ($batch at once); answers: $(kinds again)"
+echo "   answered from the restored cache: $hits of $n = $share % [target >= 99 %]; evaluations $evals;" \
+  "DNS queries sent meanwhile: $((q1 - q0))"
+echo "   latency per batch (worst batch): p50 $p50 ms, p99 $p99 ms, max $mx ms"
+stop_daemon
+exit 0
+}
