@@ -26,6 +26,7 @@ run_packages=(
   libsystemd-dev
   # libldns: DNS UPDATE + TSIG of `dane-policyctl rollover --publish`
   libldns-dev
+  libhiredis-dev # --shared-cache (issue 16): the Redis client, asynchronous API
 )
 test_packages=(
   libgtest-dev libgmock-dev
@@ -41,6 +42,7 @@ test_packages=(
   # systemd-socket-activate (the socket-activation test); util-linux: setpriv, unshare
   systemd util-linux
   logrotate # the verdict-log rotation tests (create and copytruncate)
+  redis-server # the shared-cache tests (issue 16): a private redis-server on loopback
 )
 package_packages=(
   debhelper dpkg-dev fakeroot lintian debootstrap openssl

@@ -557,6 +557,11 @@ int run_daemon(Settings settings) {
   if (!bound) {
     return errors.fail(bound.error());
   }
+  auto shared = open_shared_cache(settings, run_user->uid, io, *log, stats); // reads a root-only key file
+  if (!shared) {
+    errors.fail(shared.error());
+    return k_exit_usage;
+  }
   if (auto st = daemonise(settings, io, resolver, errors); !st) {
     return errors.fail(st.error());
   }
@@ -564,6 +569,10 @@ int run_daemon(Settings settings) {
     return errors.fail(st.error());
   }
   auto service = make_service(settings, resolver, *log, stats);
+  if (*shared) {
+    service->attach_shared_cache(*shared);
+    (*shared)->start();
+  }
   server->attach(*service);
   if (stdio) {
     if (auto st = server->serve_stdio(settings.stdio, STDIN_FILENO, STDOUT_FILENO); !st) {

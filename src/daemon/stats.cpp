@@ -103,6 +103,10 @@ std::string Stats::to_json() const {
                   {"verdicts", m_control_verdicts.load(k_order)},
                   {"refused", m_control_refused.load(k_order)}};
   j["internal_errors"] = m_internal_errors.load(k_order);
+  j["shared_cache"] = {
+      {"hits", shared_cache_count(Shared::Hit)},      {"misses", shared_cache_count(Shared::Miss)},
+      {"stored", shared_cache_count(Shared::Stored)}, {"rejected", shared_cache_count(Shared::Rejected)},
+      {"errors", shared_cache_count(Shared::Error)},  {"timeouts", shared_cache_count(Shared::Timeout)}};
   j["latency_us"] = {{"p50", latency_quantile_us(0.50)}, {"p99", latency_quantile_us(0.99)}};
   j["pid"] = static_cast<long>(::getpid());
   j["uptime_s"] =
