@@ -458,7 +458,7 @@ void SharedCache::finish_get(Request& request, void* raw) {
                           std::string_view(reply->str, static_cast<std::size_t>(reply->len)), unix_now(), m_max_ttl);
   if (!entry) {
     m_stats.shared_cache(Stats::Shared::Rejected);
-    m_log.message(Severity::Warning, "shared-cache-rejected destination=" + quote_untrusted(request.lookup_key) + " (" +
+    m_log.message(Severity::Warning, "shared-cache-rejected destination=" + quote_log_value(request.lookup_key) + " (" +
                                          entry.error() + "); evaluating locally");
     request.done(std::nullopt);
     return;
