@@ -133,8 +133,13 @@ public:
   std::size_t forget(std::string_view key);
   std::size_t forget_all();
   // --shared-cache (shared_cache.hpp): a local miss asks `shared` before evaluating, and evaluations
-  // are stored there. Call before the first lookup.
-  void attach_shared_cache(std::shared_ptr<SharedCache> shared) { m_shared = std::move(shared); }
+  // are stored there; `shared` starts connecting. Call before the first lookup (null: none).
+  void attach_shared_cache(std::shared_ptr<SharedCache> shared) {
+    m_shared = std::move(shared);
+    if (m_shared) {
+      m_shared->start();
+    }
+  }
   // Stop taking probe work and wait for running jobs (called at shutdown): evaluations in flight
   // end by their deadline, so this waits at most about --dns-timeout.
   void shutdown();
