@@ -29,7 +29,9 @@ constexpr std::string_view k_format = "dpc1";                            // the 
 constexpr std::string_view k_mac_label = "dane-policyd shared cache v1"; // first field under the MAC
 constexpr std::size_t k_min_key_bytes = 16;
 constexpr std::size_t k_max_outstanding = 4096; // commands waiting for Redis; beyond: skip Redis
-constexpr unsigned k_silent_timeouts_reset = 8; // GETs timed out in a row: re-open the connection
+// A lookup timed out and Redis has not answered anything for this long: re-open the connection
+// (a burst of lookups on a busy loop times some out while Redis is fine; a dead peer says nothing).
+constexpr std::chrono::seconds k_silence_reset{2};
 constexpr std::chrono::milliseconds k_max_backoff{5000};
 
 void append_field(std::string& out, std::string_view field) {
@@ -309,7 +311,7 @@ void SharedCache::connect() {
   redisAsyncSetConnectCallback(ac, &SharedCache::on_connect);
   redisAsyncSetDisconnectCallback(ac, &SharedCache::on_disconnect);
   m_ctx = ac;
-  m_silent_timeouts = 0;
+  m_last_reply = std::chrono::steady_clock::now();
   // A first command makes hiredis wait for the connection to complete (its connect callback).
   if (m_url.db != 0) {
     redisAsyncCommand(ac, nullptr, nullptr, "SELECT %u", m_url.db);
@@ -415,9 +417,8 @@ void SharedCache::get_on_loop(const std::string& lookup_key, Found done) {
     }
     request->finished = true;
     m_stats.shared_cache(Stats::Shared::Timeout);
-    if (++m_silent_timeouts >= k_silent_timeouts_reset) {
-      drop_connection(std::to_string(m_silent_timeouts) + " lookups in a row got no answer within " +
-                      std::to_string(m_timeout.count()) + " ms");
+    if (std::chrono::steady_clock::now() - m_last_reply >= k_silence_reset) {
+      drop_connection("no answer from Redis for " + std::to_string(k_silence_reset.count()) + " s while lookups wait");
     }
     request->done(std::nullopt);
   });
@@ -431,7 +432,7 @@ void SharedCache::on_get_reply(redisAsyncContext* ac, void* reply, void* privdat
   }
   --self->m_outstanding;
   if (reply != nullptr) {
-    self->m_silent_timeouts = 0;
+    self->m_last_reply = std::chrono::steady_clock::now();
   }
   Request& request = **holder;
   if (request.finished) {
@@ -501,7 +502,7 @@ void SharedCache::on_set_reply(redisAsyncContext* ac, void* raw, void* /*privdat
   --self->m_outstanding;
   const auto* reply = static_cast<const redisReply*>(raw);
   if (reply != nullptr) {
-    self->m_silent_timeouts = 0;
+    self->m_last_reply = std::chrono::steady_clock::now();
   }
   bool ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
   self->m_stats.shared_cache(ok ? Stats::Shared::Stored : Stats::Shared::Error);

@@ -306,7 +306,10 @@ TEST_F(SharedCacheRig, UnresponsiveRedisMeansLocalEvaluation) {
   EXPECT_EQ(query("a", "some.test"), "OK dane");
   EXPECT_EQ(query("a", "none.test"), "NOTFOUND ");
   auto s = stats("a");
-  EXPECT_EQ(s["shared_cache"]["timeouts"], 3);
+  // Each lookup waited for Redis until the budget (a timeout), or, once the daemon gave up on the
+  // silent connection (2 s without a reply), not at all (an error).
+  EXPECT_GE(s["shared_cache"]["timeouts"], 1);
+  EXPECT_EQ(s["shared_cache"]["timeouts"].get<int>() + s["shared_cache"]["errors"].get<int>(), 3);
   EXPECT_EQ(s["evaluations"], 3);
   ::close(fd);
 }

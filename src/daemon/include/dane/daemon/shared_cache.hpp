@@ -9,7 +9,8 @@
 // Failure modes: Redis slow, down, or answering garbage only ever turns a shared lookup into a
 // miss: the caller evaluates locally as without a shared cache (counted as timeouts, errors,
 // misses or rejected entries in the stats JSON `shared_cache` object). The connection is
-// re-opened with a backoff (100 ms doubling to 5 s) when it breaks or stops answering.
+// re-opened with a backoff (100 ms doubling to 5 s) when it breaks, or when a lookup times out
+// and Redis has answered nothing for 2 s.
 // Trust: Redis and whoever can write to it are NOT trusted. Every entry is sealed with
 // HMAC-SHA256 under the key of --shared-cache-key (a file only root or the daemon's user may
 // read: open_shared_cache_key refuses others). The MAC covers a format version, the lookup
@@ -122,9 +123,9 @@ private:
   redisAsyncContext* m_ctx = nullptr; // null while disconnected
   boost::asio::steady_timer m_reconnect;
   std::chrono::milliseconds m_backoff{100};
-  std::size_t m_outstanding = 0;   // commands sent and not yet answered
-  unsigned m_silent_timeouts = 0;  // GETs timed out since the last reply
-  bool m_connected_logged = false; // say "connected" / "lost" once per change
+  std::size_t m_outstanding = 0;                        // commands sent and not yet answered
+  std::chrono::steady_clock::time_point m_last_reply{}; // of any reply, or the connect
+  bool m_connected_logged = false;                      // say "connected" / "lost" once per change
   std::atomic<bool> m_closed{false};
 };
 
