@@ -26,6 +26,7 @@ run_packages=(
   libsystemd-dev
   # libldns: DNS UPDATE + TSIG of `dane-policyctl rollover --publish`
   libldns-dev
+  libhiredis-dev # --shared-cache (issue 16): the Redis client, asynchronous API
 )
 test_packages=(
   libgtest-dev libgmock-dev
@@ -42,6 +43,7 @@ test_packages=(
   systemd util-linux
   logrotate # the verdict-log rotation tests (create and copytruncate)
   prometheus # promtool: the metrics tests check the scraped /metrics text and contrib/prometheus/ rules
+  redis-server # the shared-cache tests (issue 16): a private redis-server on loopback
 )
 package_packages=(
   debhelper dpkg-dev fakeroot lintian debootstrap openssl

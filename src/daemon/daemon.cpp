@@ -241,7 +241,7 @@ public:
   StartupErrors(const LogDestinations& destinations, bool foreground, bool stdio)
       : m_destinations(destinations), m_foreground(foreground), m_stdio(stdio) {}
   void detached() { m_detached = true; }
-  int fail(const std::string& message) const {
+  int fail(const std::string& message, int exit_code = k_exit_failure) const {
     notify("STATUS=error: " + message);
     if (m_destinations.to_syslog) {
       ::syslog(LOG_ERR, "error: %s", message.c_str());
@@ -249,7 +249,7 @@ public:
     if (m_destinations.to_stderr || (!m_foreground && !m_stdio && !m_detached)) {
       std::cerr << "dane-policyd: error: " << message << "\n";
     }
-    return k_exit_failure;
+    return exit_code;
   }
 
 private:
@@ -449,7 +449,7 @@ private:
 
 // The policy service with the real evaluator (DNS through `resolver`) and prober.
 std::unique_ptr<PolicyService> make_service(const Settings& settings, const std::shared_ptr<Resolver>& resolver,
-                                            LogWriter& log, Stats& stats) {
+                                            LogWriter& log, Stats& stats, const std::shared_ptr<SharedCache>& shared) {
   const unsigned probe_concurrency = std::max(1u, settings.probe_concurrency);
   Prober prober = [probe_concurrency](const std::vector<ProbeRequest>& requests) {
     return probe_all(requests, probe_concurrency);
@@ -458,7 +458,9 @@ std::unique_ptr<PolicyService> make_service(const Settings& settings, const std:
                                    FactsDone done) {
     evaluate_destination_async(*resolver, key, deadline, std::move(done));
   };
-  return std::make_unique<PolicyService>(settings, evaluator, prober, log, stats);
+  auto service = std::make_unique<PolicyService>(settings, evaluator, prober, log, stats);
+  service->attach_shared_cache(shared); // --shared-cache: consulted, and connecting from now on
+  return service;
 }
 
 // Socket activation: the listeners systemd passed replace the default one (never with --stdio).
@@ -578,13 +580,17 @@ int run_daemon(Settings settings) {
   if (!metrics) {
     return errors.fail(metrics.error());
   }
+  auto shared = open_shared_cache(settings, run_user->uid, io, *log, stats); // reads a root-only key file
+  if (!shared) {
+    return errors.fail(shared.error(), k_exit_usage);
+  }
   if (auto st = daemonise(settings, io, resolver, errors); !st) {
     return errors.fail(st.error());
   }
   if (auto st = drop_privileges(*run_user); !st) {
     return errors.fail(st.error());
   }
-  auto service = make_service(settings, resolver, *log, stats);
+  auto service = make_service(settings, resolver, *log, stats, *shared);
   server->attach(*service);
   if (stdio) {
     if (auto st = server->serve_stdio(settings.stdio, STDIN_FILENO, STDOUT_FILENO); !st) {

@@ -73,6 +73,9 @@ void PolicyService::shutdown() {
     }
     m_shut_down = true;
   }
+  if (m_shared) {
+    m_shared->close(); // lookups waiting for Redis now are not answered: the server is closing
+  }
   // Every evaluation in flight ends by its deadline (the resolver times it out); its finishing job
   // then runs on the workers. Wait for them before the pool and the members their jobs use go.
   if (!m_budget.wait_idle(m_settings.resolver.timeout + std::chrono::seconds(5))) {
@@ -124,7 +127,7 @@ PolicyService::Immediate PolicyService::lookup_or_wait(const std::string& raw_ke
     }
     if (result.refresh) {
       m_stats.refresh();
-      start_evaluation(key, result.ticket, std::chrono::steady_clock::now());
+      start_evaluation(key, result.ticket, std::chrono::steady_clock::now(), false);
     }
     return {std::move(v), true};
   }
@@ -155,7 +158,7 @@ void PolicyService::lookup_detailed(const std::string& raw_key, Done done) {
     m_stats.answer((*result.value)->policy());
     if (result.refresh) {
       m_stats.refresh();
-      start_evaluation(key, result.ticket, std::chrono::steady_clock::now());
+      start_evaluation(key, result.ticket, std::chrono::steady_clock::now(), false);
     }
     done(*result.value, true);
     return;
@@ -164,7 +167,7 @@ void PolicyService::lookup_detailed(const std::string& raw_key, Done done) {
     return;
   case Cache<VerdictPtr>::Kind::Evaluate:
     m_stats.cache_miss();
-    start_evaluation(key, result.ticket, std::chrono::steady_clock::now());
+    start_evaluation(key, result.ticket, std::chrono::steady_clock::now(), false);
     return;
   }
 }
@@ -192,6 +195,31 @@ bool needs_dns(const std::string& key) {
 } // namespace
 
 void PolicyService::start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket,
+                                     std::chrono::steady_clock::time_point arrival, bool shared) {
+  // --shared-cache: a valid entry answers; anything else (none, rejected, Redis slow or down)
+  // evaluates locally, within the shared cache's short budget (shared_cache.hpp).
+  if (shared && m_shared && needs_dns(key)) {
+    m_shared->get(key, [this, key, ticket, arrival](std::optional<OpenedEntry> entry) {
+      if (entry) {
+        m_workers.post([this, key, ticket, entry = std::move(*entry)] { answer_shared(key, ticket, entry); });
+      } else {
+        evaluate_locally(key, ticket, arrival);
+      }
+    });
+    return;
+  }
+  evaluate_locally(key, ticket, arrival);
+}
+
+// An answer another daemon evaluated: cached for the entry's remaining lifetime, never logged as an evaluation.
+void PolicyService::answer_shared(const std::string& key, Cache<VerdictPtr>::Ticket ticket, const OpenedEntry& entry) {
+  auto v = std::make_shared<const Verdict>(entry.answer);
+  auto waiters = m_cache.complete(key, ticket, v, v, entry.remaining, false);
+  m_stats.cache_size(m_cache.size(), m_cache.evictions());
+  answer_waiters(waiters, v);
+}
+
+void PolicyService::evaluate_locally(const std::string& key, Cache<VerdictPtr>::Ticket ticket,
                                      std::chrono::steady_clock::time_point arrival) {
   // No-DNS keys are counted under a zone of their own that no DNS evaluation uses ("" never
   // names a destination zone) and bypass the limits: they finish at once.
@@ -331,6 +359,10 @@ void PolicyService::finish_and_answer(const std::string& key, Cache<VerdictPtr>:
   m_stats.cache_size(m_cache.size(), m_cache.evictions());
   answered = true;
   answer_waiters(waiters, wants_detailed ? detailed : compact);
+  if (m_shared && !temporary && needs_dns(key)) {
+    m_shared->put(key, e->answer,
+                  std::clamp(std::chrono::seconds(e->facts.ttl), m_settings.cache_min_ttl, m_settings.cache_max_ttl));
+  }
   if (m_settings.probe) {
     m_probes.schedule(e);
   }

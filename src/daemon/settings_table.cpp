@@ -8,6 +8,7 @@
 
 #include "dane/core/text.hpp"
 #include "dane/daemon/resolver_options.hpp"
+#include "dane/daemon/shared_cache.hpp"
 #include "dane/verifier/tlsa.hpp"
 
 namespace dane::policyd {
@@ -169,6 +170,22 @@ const SettingSpec k_settings[] = {
      "save the --cache-file this often while running; 0: only at shutdown", DANE_SECONDS(cache_file_interval, 0)},
     {"reuse-port", SettingType::Flag, "", "",
      "set SO_REUSEPORT on inet listeners, so that several daemons on one host can share a port", DANE_FLAG(reuse_port)},
+    {"shared-cache", SettingType::String, "", "redis://HOST:PORT[/DB]|unix:PATH",
+     "on a cache miss, ask this Redis before evaluating, and store evaluations there for the other daemons of a "
+     "fleet (entries sealed with --shared-cache-key; a bad or missing entry means: evaluate locally)",
+     [](Settings& s, const std::vector<std::string>& v) -> Status {
+       if (auto url = parse_shared_cache_url(v.back()); !url) {
+         return make_error(url.error());
+       }
+       s.shared_cache = v.back();
+       return Ok{};
+     }},
+    {"shared-cache-key", SettingType::String, "", "FILE",
+     "the HMAC-SHA256 key of --shared-cache entries (a file of at least 16 bytes, readable by root or --user only)",
+     DANE_STRING(shared_cache_key)},
+    {"shared-cache-timeout", SettingType::Unsigned, "20", "MS",
+     "wait at most this many milliseconds for Redis before evaluating locally",
+     DANE_UNSIGNED(shared_cache_timeout_ms, 1, 10000)},
     {"idle-timeout", SettingType::Unsigned, "300", "SECONDS", "close a client connection idle this long",
      DANE_SECONDS(idle_timeout, 1)},
     {"request-timeout", SettingType::Unsigned, "0", "SECONDS",

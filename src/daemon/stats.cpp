@@ -221,6 +221,10 @@ std::string Stats::to_json() const {
   j["cache_file"] = {{"loaded", m_cf_loaded.load(k_order)},   {"dropped_expired", m_cf_expired.load(k_order)},
                      {"dropped", m_cf_dropped.load(k_order)}, {"rejected", m_cf_rejected.load(k_order)},
                      {"saved", m_cf_saved.load(k_order)},     {"save_errors", m_cf_save_errors.load(k_order)}};
+  j["shared_cache"] = {
+      {"hits", shared_cache_count(Shared::Hit)},      {"misses", shared_cache_count(Shared::Miss)},
+      {"stored", shared_cache_count(Shared::Stored)}, {"rejected", shared_cache_count(Shared::Rejected)},
+      {"errors", shared_cache_count(Shared::Error)},  {"timeouts", shared_cache_count(Shared::Timeout)}};
   j["latency_us"] = {{"p50", latency_quantile_us(0.50)}, {"p99", latency_quantile_us(0.99)}};
   j["pid"] = static_cast<long>(::getpid());
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(s.uptime).count();

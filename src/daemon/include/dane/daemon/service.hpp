@@ -46,6 +46,7 @@
 #include "dane/daemon/job_pool.hpp"
 #include "dane/daemon/probe_scheduler.hpp"
 #include "dane/daemon/settings.hpp"
+#include "dane/daemon/shared_cache.hpp"
 #include "dane/daemon/stats.hpp"
 #include "dane/daemon/verdict_log.hpp"
 #include "dane/policy/policy_engine.hpp"
@@ -135,6 +136,14 @@ public:
   // does not put its result into the cache (cache.hpp). Returns how many keys were forgotten.
   std::size_t forget(std::string_view key);
   std::size_t forget_all();
+  // --shared-cache (shared_cache.hpp): a local miss asks `shared` before evaluating, and evaluations
+  // are stored there; `shared` starts connecting. Call before the first lookup (null: none).
+  void attach_shared_cache(std::shared_ptr<SharedCache> shared) {
+    m_shared = std::move(shared);
+    if (m_shared) {
+      m_shared->start();
+    }
+  }
   // Stop taking probe work and wait for running jobs (called at shutdown): evaluations in flight
   // end by their deadline, so this waits at most about --dns-timeout. Then saves --cache-file.
   void shutdown();
@@ -152,8 +161,12 @@ private:
   void answer_temp(const std::string& key, Cache<VerdictPtr>::Ticket ticket, const std::string& reason);
   void answer_waiters(std::vector<Cache<VerdictPtr>::Waiter>& waiters, const VerdictPtr& verdict);
   // Admits the evaluation of `key` (or answers TEMP: no slot) and starts it on the engine.
+  // `shared`: a valid entry of the shared cache may answer (not for refreshes and detailed lookups).
   void start_evaluation(const std::string& key, Cache<VerdictPtr>::Ticket ticket,
+                        std::chrono::steady_clock::time_point arrival, bool shared = true);
+  void evaluate_locally(const std::string& key, Cache<VerdictPtr>::Ticket ticket,
                         std::chrono::steady_clock::time_point arrival);
+  void answer_shared(const std::string& key, Cache<VerdictPtr>::Ticket ticket, const OpenedEntry& entry);
   void refuse(const std::string& key, Cache<VerdictPtr>::Ticket ticket, Admission why, const std::string& zone);
   EvaluationPtr make_evaluation(const std::string& key, DestinationFacts facts,
                                 std::chrono::system_clock::time_point started);
@@ -168,6 +181,7 @@ private:
   EvaluationBudget m_budget;
   TrustAnchorStore m_anchors;
   PinnedOptions m_pinned;
+  std::shared_ptr<SharedCache> m_shared; // null: no --shared-cache
   std::mutex m_shutdown_mutex;
   bool m_shut_down = false;
   // Last, so that their threads stop before the members their jobs use go.

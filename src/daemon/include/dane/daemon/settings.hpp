@@ -91,6 +91,10 @@ struct Settings {
   std::chrono::seconds cache_file_interval{300};
   // SO_REUSEPORT on inet listeners: several daemons may share one port.
   bool reuse_port = false;
+  // --shared-cache (shared_cache.hpp): Redis URL ("" = off), the MAC key file, the GET budget.
+  std::string shared_cache;
+  std::string shared_cache_key;
+  unsigned shared_cache_timeout_ms = 20;
   std::chrono::seconds idle_timeout{300};
   // A request must be complete this long after its first byte (slow senders); 0: idle_timeout.
   std::chrono::seconds request_timeout{0};

@@ -146,6 +146,14 @@ public:
   void cache_file_saved(bool ok) { (ok ? m_cf_saved : m_cf_save_errors).fetch_add(1, k_order); }
   // An unexpected exception caught by an error boundary (error_boundary.hpp).
   void internal_error() { m_internal_errors.fetch_add(1, k_order); }
+  // --shared-cache (shared_cache.hpp): answers found in Redis, no entry there, entries stored,
+  // entries rejected (bad MAC, malformed, expired, expiry too far ahead), Redis errors (down,
+  // error replies), lookups that ran out of --shared-cache-timeout.
+  enum class Shared { Hit, Miss, Stored, Rejected, Error, Timeout };
+  void shared_cache(Shared event) { m_shared[static_cast<std::size_t>(event)].fetch_add(1, k_order); }
+  std::uint64_t shared_cache_count(Shared event) const {
+    return m_shared[static_cast<std::size_t>(event)].load(k_order);
+  }
   void latency(std::chrono::nanoseconds elapsed);
 
   std::uint64_t evaluations() const { return m_evaluations.load(k_order); }
@@ -164,6 +172,7 @@ private:
   static constexpr auto k_order = std::memory_order_relaxed;
   std::array<std::atomic<std::uint64_t>, 3> m_requests{};
   std::array<std::atomic<std::uint64_t>, 7> m_answers{};
+  std::array<std::atomic<std::uint64_t>, 6> m_shared{};
   std::atomic<std::uint64_t> m_cache_hits{0};
   std::atomic<std::uint64_t> m_cache_misses{0};
   std::atomic<std::uint64_t> m_cache_coalesced{0};
