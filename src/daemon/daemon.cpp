@@ -529,6 +529,18 @@ void run_io(asio::io_context& io, LogWriter& log, Stats& stats) {
   }
 }
 
+// The resolver, with libunbound's outgoing limits sized for --max-evaluations and the descriptor
+// limit fitted to them (docs/engine.md).
+Expected<std::shared_ptr<Resolver>> start_resolver(Settings& settings, std::size_t listeners, LogWriter& log) {
+  size_resolver_limits(settings);
+  fit_fd_limit(settings, listeners, log);
+  auto resolver = make_unbound_resolver(settings.resolver);
+  if (!resolver) {
+    return make_error(resolver.error());
+  }
+  return std::shared_ptr<Resolver>(std::move(*resolver));
+}
+
 } // namespace
 
 int run_daemon(Settings settings) {
@@ -543,7 +555,6 @@ int run_daemon(Settings settings) {
     ::openlog("dane-policyd", LOG_PID | LOG_NDELAY, LOG_MAIL);
   }
   StartupErrors errors(destinations, settings.foreground, stdio);
-
   std::vector<InheritedListener> inherited = take_listeners(settings);
   auto run_user = resolve_run_user(settings.user);
   if (!run_user) {
@@ -556,17 +567,14 @@ int run_daemon(Settings settings) {
   }
   std::unique_ptr<LogWriter> log = std::move(*log_or);
   log->count_into(&stats);
-  size_resolver_limits(settings);
-  fit_fd_limit(settings, listener_count(settings, inherited), *log);
   if (auto st = prepare_files(settings, *run_user, inherited, *log); !st) {
     return errors.fail(st.error());
   }
-  auto resolver_or = make_unbound_resolver(settings.resolver);
+  auto resolver_or = start_resolver(settings, listener_count(settings, inherited), *log);
   if (!resolver_or) {
     return errors.fail(resolver_or.error());
   }
   std::shared_ptr<Resolver> resolver = std::move(*resolver_or);
-
   asio::io_context io(1);
   // Bind (as root) before detaching so that errors reach the operator's terminal; the
   // service's threads and the log writer thread start only after fork() and the
