@@ -21,6 +21,7 @@
 
 #include "dane/core/text.hpp"
 #include "dns_exchange.hpp"
+#include "ldns_handles.hpp"
 
 // libldns last: its headers define C-compatibility macros that must not precede the C++ library headers.
 #include <ldns/ldns.h>
@@ -32,23 +33,6 @@ namespace {
 constexpr std::uint16_t k_tsig_fudge = 300;
 
 // ---- the update message ----
-
-struct PktDeleter {
-  void operator()(ldns_pkt* p) const { ldns_pkt_free(p); }
-};
-struct RrListDeleter {
-  void operator()(ldns_rr_list* l) const { ldns_rr_list_deep_free(l); }
-};
-struct RdfDeleter {
-  void operator()(ldns_rdf* r) const { ldns_rdf_deep_free(r); }
-};
-using PktPtr = std::unique_ptr<ldns_pkt, PktDeleter>;
-using RrListPtr = std::unique_ptr<ldns_rr_list, RrListDeleter>;
-using RdfPtr = std::unique_ptr<ldns_rdf, RdfDeleter>;
-
-std::string absolute(const std::string& name) {
-  return !name.empty() && name.back() == '.' ? name : name + ".";
-}
 
 // One TLSA RR: OWNER TTL CLASS TLSA u s m data (data empty: no RDATA, the "RRset does not exist" form).
 Expected<ldns_rr*> tlsa_rr(const std::string& owner, std::uint32_t ttl, ldns_rr_class rr_class,

@@ -13,6 +13,7 @@
 #include "dane/core/text.hpp"
 #include "dane/tools/dns_update.hpp"
 #include "dns_exchange.hpp"
+#include "ldns_handles.hpp"
 
 // libldns last: its headers define C-compatibility macros that must not precede the C++ library headers.
 #include <ldns/ldns.h>
@@ -21,32 +22,8 @@ namespace dane::tools {
 
 namespace {
 
-// RrType names only the types the verifier needs; libunbound takes any type number, so the NS and DNSKEY
-// lookups of this check pass theirs (RFC 1035 NS = 2, RFC 4034 DNSKEY = 48) without widening the enum.
-constexpr auto k_type_ns = RrType::Ns;
-constexpr auto k_type_dnskey = RrType::Dnskey;
 constexpr std::size_t k_max_ns_hosts = 16;
 constexpr std::uint16_t k_edns_size = 1232;
-
-struct PktDeleter {
-  void operator()(ldns_pkt* p) const { ldns_pkt_free(p); }
-};
-struct RrListDeleter {
-  void operator()(ldns_rr_list* l) const { ldns_rr_list_deep_free(l); }
-};
-struct RdfDeleter {
-  void operator()(ldns_rdf* r) const { ldns_rdf_deep_free(r); }
-};
-struct BufferDeleter {
-  void operator()(ldns_buffer* b) const { ldns_buffer_free(b); }
-};
-using PktPtr = std::unique_ptr<ldns_pkt, PktDeleter>;
-using RrListPtr = std::unique_ptr<ldns_rr_list, RrListDeleter>;
-using RdfPtr = std::unique_ptr<ldns_rdf, RdfDeleter>;
-
-std::string absolute(const std::string& name) {
-  return !name.empty() && name.back() == '.' ? name : name + ".";
-}
 
 std::string dname_text(const ldns_rdf* name) {
   char* text = ldns_rdf2str(name);
@@ -266,7 +243,7 @@ std::string describe(const Answer& answer, const std::string& what) {
 bool zone_facts(AuthorityCheck& check, Resolver& resolver, std::vector<std::pair<std::string, std::string>>& targets,
                 RrListPtr& keys) {
   const auto deadline = std::chrono::steady_clock::now() + resolver.timeout();
-  auto answers = resolver.resolve({{check.zone, k_type_ns}, {check.zone, k_type_dnskey}}, deadline);
+  auto answers = resolver.resolve({{check.zone, RrType::Ns}, {check.zone, RrType::Dnskey}}, deadline);
   if (answers.size() != 2) {
     check.error = "the resolver returned no answer for the NS/DNSKEY lookups of " + check.zone;
     return false;
