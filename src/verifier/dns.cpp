@@ -52,6 +52,8 @@ std::string to_string(RrType type) {
     return "SOA";
   case RrType::Mx:
     return "MX";
+  case RrType::Txt:
+    return "TXT";
   case RrType::Aaaa:
     return "AAAA";
   case RrType::Dnskey:

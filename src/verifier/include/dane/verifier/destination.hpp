@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "dane/verifier/dns.hpp"
+#include "dane/verifier/mta_sts.hpp"
 #include "dane/verifier/tlsa.hpp"
 
 namespace dane {
@@ -87,6 +88,9 @@ struct DestinationFacts {
   // The engine itself failed unexpectedly (an exception): outcome is TempFail and reason says
   // "internal error: ..."; the daemon logs and counts it as an internal error.
   bool internal_error = false;
+  // --mta-sts: the domain's MTA-STS facts, filled (by the daemon's evaluation, src/sts/) only for an
+  // outcome of NotDane on an MX-resolved (not bracketed) next hop: DANE always comes first (RFC 8461 §2).
+  std::optional<StsFacts> sts;
 };
 
 struct EvaluateOptions {

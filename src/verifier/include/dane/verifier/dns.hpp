@@ -33,7 +33,17 @@
 
 namespace dane {
 
-enum class RrType : std::uint16_t { A = 1, Ns = 2, Cname = 5, Soa = 6, Mx = 15, Aaaa = 28, Dnskey = 48, Tlsa = 52 };
+enum class RrType : std::uint16_t {
+  A = 1,
+  Ns = 2,
+  Cname = 5,
+  Soa = 6,
+  Mx = 15,
+  Txt = 16,
+  Aaaa = 28,
+  Dnskey = 48,
+  Tlsa = 52
+};
 std::string to_string(RrType type);
 
 enum class DnsSecurity {

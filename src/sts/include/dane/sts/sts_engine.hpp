@@ -1,0 +1,60 @@
+// dane/sts/sts_engine.hpp — MTA-STS discovery and policy fetching for one domain (RFC 8461 §3, §5),
+// without blocking a thread.
+//
+// What, for `domain` (an MX-resolved next hop whose DANE outcome was NotDane):
+//   1. TXT `_mta-sts.<domain>` through the validating resolver (DNSSEC is not required; a bogus or
+//      failed answer counts as "no TXT record seen now", reason kept in txt_error).
+//   2. The stored policy (PolicyStore). Unexpired, fetched under the same id, and not due for refresh:
+//      used as is (source Cached).
+//   3. Otherwise, when a TXT id was seen (or a stored policy is due for refresh): A/AAAA of
+//      `mta-sts.<domain>` through the resolver, then GET https://mta-sts.<domain>/.well-known/mta-sts.txt
+//      (HttpsClient: PKIX, no redirects, 64 KiB, by the deadline); status 200, Content-Type text/plain
+//      (parameters allowed), parse_sts_policy() must accept the body. Success: stored and used (Fetched).
+//      Failure: fetch_error says why; an unexpired stored policy is still used (Cached), else none.
+//   4. No TXT record now: an unexpired stored policy is still used (§5: a removed record does not end a
+//      cached policy before it expires).
+// A stored policy that cannot be read is reported in store_error; the engine then fetches as for a new
+// domain. `done` exactly once, on the resolver's or the io_context's thread; never throws into the caller.
+// Refresh: a stored policy older than `refresh_after` (default: a day, or half its max_age when that is
+// shorter) is refetched even when the id is unchanged; a failed refresh keeps it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "dane/sts/https_client.hpp"
+#include "dane/sts/policy_store.hpp"
+#include "dane/verifier/dns.hpp"
+#include "dane/verifier/mta_sts.hpp"
+
+namespace dane::sts {
+
+struct StsEngineOptions {
+  std::uint16_t port = 443;                      // tests may use another
+  std::chrono::seconds refresh_after{24 * 3600}; // upper bound; half of max_age when shorter
+};
+
+using StsCallback = std::function<void(StsFacts)>;
+
+class StsEngine {
+public:
+  // All three must outlive the engine.
+  StsEngine(Resolver& resolver, std::shared_ptr<HttpsClient> client, PolicyStore& store, StsEngineOptions options = {});
+  void evaluate_async(const std::string& domain, std::chrono::steady_clock::time_point deadline, StsCallback done);
+
+private:
+  Resolver& m_resolver;
+  std::shared_ptr<HttpsClient> m_client;
+  PolicyStore& m_store;
+  StsEngineOptions m_options;
+};
+
+// For dane-policyctl: a private io_context and client, blocking until the facts are in.
+StsFacts evaluate_sts_blocking(Resolver& resolver, const std::string& ca_file, PolicyStore& store,
+                               const std::string& domain, std::chrono::steady_clock::time_point deadline,
+                               StsEngineOptions options = {});
+
+} // namespace dane::sts
