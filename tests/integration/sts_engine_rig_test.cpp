@@ -65,6 +65,7 @@ const std::vector<Case>& base_cases() {
       {"async", "127.0.15.65", "v=STSv1; id=a1"},
       {"notfound", "127.0.15.66", "v=STSv1; id=nf1"},
       {"plain", "127.0.15.67", "v=STSv1; id=u1"}, // in an unsigned zone (DNSSEC is not required)
+      {"bogus", "127.0.15.68", "v=STSv1; id=g1"}, // in a signed zone whose A of mta-sts is bogus
   };
   return cases;
 }
@@ -121,6 +122,9 @@ protected:
     s_rig->add_zone({"plain." + std::string(k_zone),
                      "_mta-sts TXT \"" + s_txt["plain"] + "\"\nmta-sts A " + address_of("plain") + "\n",
                      ZoneSigning::Unsigned});
+    s_rig->add_zone({"bogus." + std::string(k_zone),
+                     "_mta-sts TXT \"" + s_txt["bogus"] + "\"\nmta-sts A " + address_of("bogus") + "\n",
+                     ZoneSigning::BadSignature, "mta-sts.bogus." + std::string(k_zone) + ". A"});
     DnsRig::start_or_fail(s_rig);
   }
   static void TearDownTestSuite() {
@@ -136,7 +140,7 @@ protected:
   static std::string zone_records() {
     std::string records;
     for (const Case& c : base_cases()) {
-      if (c.label == "plain") {
+      if (c.label == "plain" || c.label == "bogus") {
         continue; // its own zone
       }
       if (!s_txt[c.label].empty()) {
@@ -248,6 +252,17 @@ TEST_F(StsEngineRig, Rfc8461_3_InsecureZoneServesAPolicy) {
   const StsFacts facts = evaluate("plain", store);
   ASSERT_EQ(facts.source, StsSource::Fetched) << facts.txt_error << facts.fetch_error;
   EXPECT_EQ(facts.policy_id, "u1");
+}
+
+TEST_F(StsEngineRig, BogusPolicyHostAddressIsAFetchErrorAndNoRequest) {
+  auto server = serve("bogus", policy_route(policy_body("enforce", "bogus")));
+  PolicyStore store(store_dir());
+  const StsFacts facts = evaluate("bogus", store);
+  expect_no_policy(facts);
+  EXPECT_EQ(facts.txt_id, "g1");
+  EXPECT_NE(facts.fetch_error.find("A of mta-sts.bogus.stscore.test is DNSSEC bogus"), std::string::npos)
+      << facts.fetch_error;
+  EXPECT_EQ(server->request_count(k_policy_path), 0U);
 }
 
 TEST_F(StsEngineRig, Rfc8461_3_1_BadTxtSyntaxIsNoPolicyAndNoFetch) {
