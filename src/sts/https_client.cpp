@@ -299,7 +299,9 @@ void Operation::on_read(beast::error_code ec) {
 void Client::request(HttpsRequest request, std::function<void(HttpsResult)> done) {
   auto self = std::static_pointer_cast<Client>(shared_from_this());
   auto operation = std::make_shared<Operation>(std::move(self), std::move(request), std::move(done));
-  net::post(m_io, [operation] { operation->start(); });
+  // Moved, not copied: the io_context thread holds the only reference, so the operation (its socket
+  // and timers) never ends on the calling thread, perhaps after the io_context is gone.
+  net::post(m_io, [operation = std::move(operation)] { operation->start(); });
 }
 
 } // namespace
