@@ -143,7 +143,7 @@ TEST_F(HttpsClientTest, WildcardMatchesOneLabelButAPartialWildcardDoesNot_Rfc612
   EXPECT_TRUE(full.ok()) << full.error;
 
   m_server.reset();
-  start_server(LeafSpec{{"mta-*.a.test"}});
+  start_server(LeafSpec{{"mta*.a.test"}});
   m_server->set_route(k_policy_path, route(200, k_policy));
   const HttpsResult partial = fetch(get());
   EXPECT_EQ(partial.error_kind, HttpsErrorKind::Certificate) << partial.error;
