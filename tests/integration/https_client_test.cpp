@@ -100,6 +100,16 @@ TEST_F(HttpsClientTest, RedirectIsAnHttpErrorAndNotFollowed_Rfc8461_3_3) {
   EXPECT_EQ(m_server->request_count("/policy"), 0U);
 }
 
+TEST_F(HttpsClientTest, RedirectLocationIsQuotedInTheError) {
+  start_server();
+  m_server->set_route(k_policy_path, route(302, "", "https://e.a.test/\xc3\xa9%"));
+  const HttpsResult result = fetch(get());
+  EXPECT_EQ(result.error_kind, HttpsErrorKind::Http);
+  EXPECT_NE(result.error.find("302 to https://e.a.test/%C3%A9%25"), std::string::npos) << result.error;
+  ASSERT_TRUE(result.response.has_value());
+  EXPECT_EQ(result.response->location, "https://e.a.test/\xc3\xa9%");
+}
+
 TEST_F(HttpsClientTest, BodyOverTheLimitIsTooLargeAndAtTheLimitIsRead) {
   start_server();
   constexpr std::size_t k_limit = 64 * 1024;
