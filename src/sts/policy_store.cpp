@@ -63,9 +63,20 @@ std::chrono::system_clock::time_point from_micros(UnixMicros us) {
       std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::microseconds(us)));
 }
 
-// Reads `path` when it is a regular file of ours, not a symbolic link, not writable by group or others,
-// and at most k_store_file_max_bytes. nullopt: no such file.
-Expected<std::optional<std::string>> read_store_file(const std::string& path) {
+// The owner a file in `dir` may have besides this process's user: for a read-only store (dane-policyctl,
+// often root, reading the daemon's store), the owner of the directory, when that directory is a real
+// directory (not a symbolic link) writable by its owner only. Otherwise nullopt.
+std::optional<uid_t> directory_owner(const std::string& dir) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return std::nullopt;
+  }
+  return st.st_uid;
+}
+
+// Reads `path` when it is a regular file of ours (or of `also_owner`), not a symbolic link, not writable
+// by group or others, and at most k_store_file_max_bytes. nullopt: no such file.
+Expected<std::optional<std::string>> read_store_file(const std::string& path, std::optional<uid_t> also_owner) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK));
   if (!fd) {
     if (errno == ENOENT) {
@@ -83,9 +94,9 @@ Expected<std::optional<std::string>> read_store_file(const std::string& path) {
   if (!S_ISREG(st.st_mode)) {
     return make_error("not a regular file");
   }
-  if (st.st_uid != ::geteuid()) {
+  if (st.st_uid != ::geteuid() && (!also_owner || st.st_uid != *also_owner)) {
     return make_error("owned by uid " + std::to_string(st.st_uid) + ", not by this process's user (uid " +
-                      std::to_string(::geteuid()) + ")");
+                      std::to_string(::geteuid()) + ")" + (also_owner ? " nor the directory's owner" : ""));
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     return make_error("writable by group or others");
@@ -253,7 +264,7 @@ Expected<std::optional<StoredPolicy>> PolicyStore::load(const std::string& domai
     return std::optional<StoredPolicy>();
   }
   const std::string path = m_dir + "/" + *name + ".json";
-  auto text = read_store_file(path);
+  auto text = read_store_file(path, m_read_only ? directory_owner(m_dir) : std::nullopt);
   if (!text) {
     return make_error("MTA-STS policy file " + path + ": " + text.error());
   }

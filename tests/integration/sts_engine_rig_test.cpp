@@ -63,6 +63,9 @@ const std::vector<Case>& base_cases() {
       {"corrupt", "127.0.15.63", "v=STSv1; id=k1"},
       {"notxt", "127.0.15.64", ""},
       {"async", "127.0.15.65", "v=STSv1; id=a1"},
+      {"notfound", "127.0.15.66", "v=STSv1; id=nf1"},
+      {"plain", "127.0.15.67", "v=STSv1; id=u1"}, // in an unsigned zone (DNSSEC is not required)
+      {"bogus", "127.0.15.68", "v=STSv1; id=g1"}, // in a signed zone whose A of mta-sts is bogus
   };
   return cases;
 }
@@ -116,6 +119,12 @@ protected:
     s_self = make_leaf(s_pki->path(), "self", LeafSpec{names, true});
     s_rig = std::make_unique<DnsRig>();
     s_rig->add_zone({k_zone, zone_records()});
+    s_rig->add_zone({"plain." + std::string(k_zone),
+                     "_mta-sts TXT \"" + s_txt["plain"] + "\"\nmta-sts A " + address_of("plain") + "\n",
+                     ZoneSigning::Unsigned});
+    s_rig->add_zone({"bogus." + std::string(k_zone),
+                     "_mta-sts TXT \"" + s_txt["bogus"] + "\"\nmta-sts A " + address_of("bogus") + "\n",
+                     ZoneSigning::BadSignature, "mta-sts.bogus." + std::string(k_zone) + ". A"});
     DnsRig::start_or_fail(s_rig);
   }
   static void TearDownTestSuite() {
@@ -131,6 +140,9 @@ protected:
   static std::string zone_records() {
     std::string records;
     for (const Case& c : base_cases()) {
+      if (c.label == "plain" || c.label == "bogus") {
+        continue; // its own zone
+      }
       if (!s_txt[c.label].empty()) {
         records += "_mta-sts." + c.label + " TXT \"" + s_txt[c.label] + "\"\n";
       }
@@ -234,6 +246,25 @@ TEST_F(StsEngineRig, Rfc8461_3_2_TestingAndNoneAreFetchedWithTheirMode) {
   EXPECT_TRUE(n.policy->mx.empty());
 }
 
+TEST_F(StsEngineRig, Rfc8461_3_InsecureZoneServesAPolicy) {
+  auto server = serve("plain", policy_route(policy_body("enforce", "plain")));
+  PolicyStore store(store_dir());
+  const StsFacts facts = evaluate("plain", store);
+  ASSERT_EQ(facts.source, StsSource::Fetched) << facts.txt_error << facts.fetch_error;
+  EXPECT_EQ(facts.policy_id, "u1");
+}
+
+TEST_F(StsEngineRig, BogusPolicyHostAddressIsAFetchErrorAndNoRequest) {
+  auto server = serve("bogus", policy_route(policy_body("enforce", "bogus")));
+  PolicyStore store(store_dir());
+  const StsFacts facts = evaluate("bogus", store);
+  expect_no_policy(facts);
+  EXPECT_EQ(facts.txt_id, "g1");
+  EXPECT_NE(facts.fetch_error.find("A of mta-sts.bogus.stscore.test is DNSSEC bogus"), std::string::npos)
+      << facts.fetch_error;
+  EXPECT_EQ(server->request_count(k_policy_path), 0U);
+}
+
 TEST_F(StsEngineRig, Rfc8461_3_1_BadTxtSyntaxIsNoPolicyAndNoFetch) {
   auto server = serve("badtxt", policy_route(policy_body("enforce", "badtxt")));
   PolicyStore store(store_dir());
@@ -265,12 +296,15 @@ TEST_F(StsEngineRig, Rfc8461_3_3_FetchFailuresGiveNoPolicy) {
   HttpsRoute redirect = policy_route("moved");
   redirect.status = 301;
   redirect.location = "https://elsewhere.stscore.test/.well-known/mta-sts.txt";
+  HttpsRoute not_found = policy_route(policy_body("enforce", "notfound"));
+  not_found.status = 404;
   HttpsRoute slow = policy_route(policy_body("enforce", "timeout"));
   slow.delay = seconds(4);
   const std::vector<FetchFailure> cases = {
       {"ctype", policy_route(policy_body("enforce", "ctype"), "text/html"), false, "is not text/plain"},
       {"large", policy_route(std::string(70 * 1024, '#')), false, "larger than 65536"},
       {"redirect", redirect, false, "elsewhere.stscore.test"},
+      {"notfound", not_found, false, "HTTP status 404"},
       {"badcert", policy_route(policy_body("enforce", "badcert")), true, "certificate"},
   };
   PolicyStore store(store_dir());

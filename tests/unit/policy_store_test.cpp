@@ -200,6 +200,33 @@ TEST(PolicyStore, RefusesAFileOfAnotherOwner) {
   EXPECT_NE(error.find("owned by uid 65534"), std::string::npos) << error;
 }
 
+TEST(PolicyStore, ReadOnlyStoreReadsTheDaemonsFilesInTheDaemonsDirectory) {
+  DANE_REQUIRE_OR_SKIP(dane::test::is_root(), "chown to another user needs root");
+  dane::test::TempDir tmp("sts-store");
+  const std::string dir = tmp.file("mta-sts");
+  store_file_for(dir, make_policy("sts.test"));
+  const std::string path = dir + "/sts.test.json";
+  // The daemon's user (here nobody) owns the directory and the file; root runs dane-policyctl.
+  ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  PolicyStore read_only(dir, true);
+  auto loaded = read_only.load("sts.test");
+  ASSERT_TRUE(loaded) << loaded.error();
+  EXPECT_TRUE(loaded->has_value());
+  // Not when the file's owner is neither this user nor the directory's owner ...
+  ASSERT_EQ(::chown(path.c_str(), 65533, 65533), 0);
+  auto foreign = PolicyStore(dir, true).load("sts.test");
+  ASSERT_FALSE(foreign);
+  EXPECT_NE(foreign.error().find("nor the directory's owner"), std::string::npos) << foreign.error();
+  // ... nor when others may write to the directory.
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+  EXPECT_FALSE(PolicyStore(dir, true).load("sts.test"));
+  ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
+  // A store that writes trusts only its own user's files.
+  EXPECT_NE(load_error(dir, "sts.test").find("owned by uid 65534"), std::string::npos);
+}
+
 TEST(PolicyStore, AMemoryCopyIsServedWithoutTheDisk) {
   dane::test::TempDir tmp("sts-store");
   const std::string dir = tmp.file("mta-sts");

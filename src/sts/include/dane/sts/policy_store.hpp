@@ -10,7 +10,9 @@
 // enforce policy): the daemon refetches, and answers TEMP when that fails too. An expired policy is
 // returned as such; the caller decides (it is never used to answer).
 // Trust: the directory is the daemon's own (--state-dir, owned by its user); a file owned by someone
-// else, a symlink, or one writable by group/other is refused.
+// else, a symlink, or one writable by group/other is refused. A read-only store (dane-policyctl, often
+// root) also accepts files owned by the directory's owner when that directory is writable by its owner
+// only. File format: {"format": 1, "domain", "id", "fetched", "expires" (RFC 3339), "policy" (the body)}.
 // Thread-safe (one mutex); `dir` empty keeps policies in memory only.
 #pragma once
 

@@ -14,7 +14,13 @@
 //   4. No TXT record now: an unexpired stored policy is still used (§5: a removed record does not end a
 //      cached policy before it expires).
 // A stored policy that cannot be read is reported in store_error; the engine then fetches as for a new
-// domain. `done` exactly once, on the resolver's or the io_context's thread; never throws into the caller.
+// domain. `done` exactly once, on the resolver's or the io_context's thread; never throws into the caller
+// (an internal error ends the evaluation with no policy and the reason in store_error: TEMP, never weaker).
+// Addresses of mta-sts.<domain>: a bogus A or AAAA answer is a fetch error; a failed one only when the
+// other family gave no address. The store is read on the caller's thread (memory, or one small file the
+// first time a domain is seen) and written on the io_context's thread after a successful fetch (a failed
+// write is reported in store_error, the fetched policy used all the same). HttpsClient::request() is
+// called on the resolver's thread: it posts the request to the client's io_context.
 // Refresh: a stored policy older than `refresh_after` (default: a day, or half its max_age when that is
 // shorter) is refetched even when the id is unchanged; a failed refresh keeps it.
 #pragma once
