@@ -329,9 +329,9 @@ std::optional<int> check_usage(const Settings& settings, bool stdio) {
     if (auto st = check_mta_sts_ca_file(settings.mta_sts_ca_file); !st) {
       if (stdio) { // standard error may be the client's connection
         ::openlog("dane-policyd", LOG_PID, LOG_MAIL);
-        ::syslog(LOG_ERR, "error: %s", st.error().c_str());
+        ::syslog(LOG_ERR, "error: --mta-sts-ca-file %s", st.error().c_str());
       } else {
-        std::cerr << "dane-policyd: error: " << st.error() << "\n";
+        std::cerr << "dane-policyd: error: --mta-sts-ca-file " << st.error() << "\n";
       }
       return k_exit_usage;
     }

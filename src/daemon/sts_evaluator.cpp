@@ -37,14 +37,14 @@ Status check_mta_sts_ca_file(const std::string& file) {
   }
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) {
-    return make_error("--mta-sts-ca-file " + file + ": " + std::strerror(errno));
+    return make_error(file + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) {
-    return make_error("--mta-sts-ca-file " + file + ": not a regular file");
+    return make_error(file + ": not a regular file");
   }
   std::ifstream in(file);
   if (!in || in.peek() == std::ifstream::traits_type::eof()) {
-    return make_error("--mta-sts-ca-file " + file + ": " + (in ? "empty" : "cannot be read"));
+    return make_error(file + ": " + (in ? "empty" : "cannot be read"));
   }
   return Ok{};
 }
@@ -55,7 +55,7 @@ Expected<std::shared_ptr<StsRuntime>> start_mta_sts(const Settings& settings, bo
     return std::shared_ptr<StsRuntime>();
   }
   if (auto st = check_mta_sts_ca_file(settings.mta_sts_ca_file); !st) {
-    return make_error(st.error());
+    return make_error("--mta-sts-ca-file " + st.error());
   }
   auto client = sts::HttpsClient::create(io, settings.mta_sts_ca_file);
   if (!client) {

@@ -28,8 +28,8 @@ namespace dane::policyd {
 
 // <state-dir>/mta-sts
 std::string mta_sts_dir(const Settings& settings);
-// --mta-sts-ca-file: empty (the system's store) or a readable regular file; the error names the option
-// and the file.
+// --mta-sts-ca-file: empty (the system's store) or a readable, non-empty regular file; the error
+// starts with the file's name.
 Status check_mta_sts_ca_file(const std::string& file);
 
 class StsRuntime;
