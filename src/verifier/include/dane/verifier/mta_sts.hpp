@@ -47,7 +47,7 @@ struct StsPolicy {
   std::uint32_t max_age = 0;
   std::string text;
 };
-inline constexpr std::size_t k_sts_policy_max_bytes = 64 * 1024;
+inline constexpr std::size_t k_sts_policy_max_bytes = std::size_t{64} * 1024;
 inline constexpr std::uint32_t k_sts_max_age_limit = 31557600;
 // Strict: version must be first and "STSv1"; mode and max_age exactly once; at least one mx line unless
 // mode is none; unknown keys are ignored (§3.2); a malformed line, a duplicate key, a bad max_age or a

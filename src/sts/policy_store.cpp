@@ -1,0 +1,297 @@
+// The MTA-STS policy cache (RFC 8461 §5): memory plus one JSON file per domain under --state-dir.
+// Files are written atomically and read back no more trusting than a fresh fetch (the body is parsed
+// again); see the header for what is refused and why.
+#include "dane/sts/policy_store.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "dane/core/fd.hpp"
+#include "dane/core/text.hpp"
+#include "dane/core/time.hpp"
+
+namespace dane::sts {
+namespace {
+
+constexpr std::size_t k_store_file_max_bytes = std::size_t{256} * 1024;
+constexpr int k_store_format = 1;
+constexpr std::size_t k_max_name_length = 253;
+constexpr std::size_t k_max_label_length = 63;
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+// The domain as a file name: lower case, no trailing dot, LDH labels only (so never "/", "..", or a
+// leading dot).
+Expected<std::string> store_name(std::string_view domain) {
+  std::string name = ascii_lower(domain);
+  if (!name.empty() && name.back() == '.') {
+    name.pop_back();
+  }
+  const auto bad = [&domain]() { return make_error("invalid domain name '" + quote_untrusted(domain) + "'"); };
+  if (name.empty() || name.size() > k_max_name_length) {
+    return bad();
+  }
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    std::size_t end = name.find('.', start);
+    if (end == std::string::npos) {
+      end = name.size();
+    }
+    const std::string_view label = std::string_view(name).substr(start, end - start);
+    if (label.empty() || label.size() > k_max_label_length || !is_alnum(label.front()) || !is_alnum(label.back()) ||
+        !std::all_of(label.begin(), label.end(), [](char c) { return is_alnum(c) || c == '-'; })) {
+      return bad();
+    }
+    start = end + 1;
+  }
+  return name;
+}
+
+UnixMicros to_micros(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+std::chrono::system_clock::time_point from_micros(UnixMicros us) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::microseconds(us)));
+}
+
+// Reads `path` when it is a regular file of ours, not a symbolic link, not writable by group or others,
+// and at most k_store_file_max_bytes. nullopt: no such file.
+Expected<std::optional<std::string>> read_store_file(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd) {
+    if (errno == ENOENT) {
+      return std::optional<std::string>();
+    }
+    if (errno == ELOOP) {
+      return make_error("is a symbolic link (never followed)");
+    }
+    return make_error(std::string("cannot open: ") + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return make_error(std::string("cannot stat: ") + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return make_error("not a regular file");
+  }
+  if (st.st_uid != ::geteuid()) {
+    return make_error("owned by uid " + std::to_string(st.st_uid) + ", not by this process's user (uid " +
+                      std::to_string(::geteuid()) + ")");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return make_error("writable by group or others");
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > k_store_file_max_bytes) {
+    return make_error("larger than " + std::to_string(k_store_file_max_bytes) + " bytes");
+  }
+  std::string content(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < content.size()) {
+    const ssize_t n = ::read(fd.get(), content.data() + got, content.size() - got);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return make_error(std::string("cannot read: ") + std::strerror(errno));
+    }
+    if (n == 0) {
+      return make_error("shrank while it was read");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  return std::optional<std::string>(std::move(content));
+}
+
+Expected<std::string> json_string(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) {
+    return make_error(std::string("no string field \"") + key + "\"");
+  }
+  return it->get<std::string>();
+}
+
+Expected<std::chrono::system_clock::time_point> json_time(const nlohmann::json& j, const char* key) {
+  auto text = json_string(j, key);
+  if (!text) {
+    return make_error(text.error());
+  }
+  auto us = parse_rfc3339(*text);
+  if (!us) {
+    return make_error(std::string("field \"") + key + "\": " + us.error());
+  }
+  return from_micros(*us);
+}
+
+// The file's content -> a StoredPolicy for `domain`, every field checked.
+Expected<StoredPolicy> decode_store_file(const std::string& text, const std::string& domain) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return make_error("not a JSON object");
+  }
+  if (const auto it = j.find("format"); it == j.end() || *it != k_store_format) {
+    return make_error("not format " + std::to_string(k_store_format));
+  }
+  auto file_domain = json_string(j, "domain");
+  if (!file_domain) {
+    return make_error(file_domain.error());
+  }
+  if (*file_domain != domain) {
+    return make_error("holds the policy of another domain ('" + quote_untrusted(*file_domain) + "')");
+  }
+  auto id = json_string(j, "id");
+  auto body = json_string(j, "policy");
+  auto fetched = json_time(j, "fetched");
+  auto expires = json_time(j, "expires");
+  for (const std::string* e : {id ? nullptr : &id.error(), body ? nullptr : &body.error(),
+                               fetched ? nullptr : &fetched.error(), expires ? nullptr : &expires.error()}) {
+    if (e != nullptr) {
+      return make_error(*e);
+    }
+  }
+  if (auto txt = parse_sts_txt("v=STSv1; id=" + *id); !txt || txt->id != *id) {
+    return make_error("id '" + quote_untrusted(*id) + "' is not a valid MTA-STS id");
+  }
+  auto policy = parse_sts_policy(*body);
+  if (!policy) {
+    return make_error("the stored policy is refused: " + policy.error());
+  }
+  if (*expires != *fetched + std::chrono::seconds(policy->max_age)) {
+    return make_error("\"expires\" is not \"fetched\" + max_age");
+  }
+  return StoredPolicy{domain, std::move(*id), std::move(*policy), *fetched, *expires};
+}
+
+std::string encode_store_file(const StoredPolicy& p) {
+  const nlohmann::json j = {
+      {"format", k_store_format},
+      {"domain", p.domain},
+      {"id", p.id},
+      {"fetched", format_rfc3339(to_micros(p.fetched))},
+      {"expires", format_rfc3339(to_micros(p.expires))},
+      {"policy", p.policy.text},
+  };
+  return j.dump(2) + "\n";
+}
+
+// The directory, created 0700 when missing; an existing one must be a directory (not a symbolic link).
+Status ensure_dir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error("cannot create directory " + dir + ": " + std::strerror(errno));
+  }
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    return make_error("cannot open directory " + dir + " (a symbolic link is never followed): " + std::strerror(errno));
+  }
+  return Ok{};
+}
+
+// mkstemp in the directory, 0600, write, fsync, rename over `path`, fsync the directory.
+Status write_atomically(const std::string& dir, const std::string& path, std::string_view content) {
+  std::string tmp = dir + "/.tmp-policy.XXXXXX";
+  Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd) {
+    return make_error("cannot create a temporary file in " + dir + ": " + std::strerror(errno));
+  }
+  auto fail = [&tmp](const std::string& what) -> Status {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return make_error(what + " " + tmp + ": " + std::strerror(err));
+  };
+  if (::fchmod(fd.get(), 0600) != 0) {
+    return fail("cannot set mode 0600 on");
+  }
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return fail("cannot write");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) {
+    return fail("cannot fsync");
+  }
+  if (::close(fd.release()) != 0) {
+    return fail("cannot close");
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return fail("cannot rename to " + path + ":");
+  }
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd || ::fsync(dfd.get()) != 0) {
+    return make_error("cannot fsync directory " + dir + ": " + std::strerror(errno));
+  }
+  return Ok{};
+}
+
+} // namespace
+
+PolicyStore::PolicyStore(std::string dir, bool read_only) : m_dir(std::move(dir)), m_read_only(read_only) {}
+
+Expected<std::optional<StoredPolicy>> PolicyStore::load(const std::string& domain) {
+  auto name = store_name(domain);
+  if (!name) {
+    return make_error(name.error());
+  }
+  const std::lock_guard lock(m_mutex);
+  if (const auto it = m_memory.find(*name); it != m_memory.end()) {
+    return std::optional<StoredPolicy>(it->second);
+  }
+  if (m_dir.empty()) {
+    return std::optional<StoredPolicy>();
+  }
+  const std::string path = m_dir + "/" + *name + ".json";
+  auto text = read_store_file(path);
+  if (!text) {
+    return make_error("MTA-STS policy file " + path + ": " + text.error());
+  }
+  if (!text->has_value()) {
+    return std::optional<StoredPolicy>();
+  }
+  auto stored = decode_store_file(**text, *name);
+  if (!stored) {
+    return make_error("MTA-STS policy file " + path + ": " + stored.error());
+  }
+  m_memory[*name] = *stored;
+  return std::optional<StoredPolicy>(std::move(*stored));
+}
+
+Status PolicyStore::save(const StoredPolicy& policy) {
+  auto name = store_name(policy.domain);
+  if (!name) {
+    return make_error(name.error());
+  }
+  StoredPolicy copy = policy;
+  copy.domain = *name;
+  {
+    const std::lock_guard lock(m_mutex);
+    m_memory[*name] = copy;
+  }
+  if (m_dir.empty() || m_read_only) {
+    return Ok{};
+  }
+  // The disk write runs without the lock (fsync takes a while); of two saves of one domain at once,
+  // the later rename wins, and both bodies were fresh fetches.
+  if (auto st = ensure_dir(m_dir); !st) {
+    return st;
+  }
+  const std::string path = m_dir + "/" + *name + ".json";
+  if (auto st = write_atomically(m_dir, path, encode_store_file(copy)); !st) {
+    return make_error("MTA-STS policy file " + path + ": " + st.error());
+  }
+  return Ok{};
+}
+
+} // namespace dane::sts
