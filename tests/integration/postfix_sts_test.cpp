@@ -7,10 +7,13 @@
 // Cases: an enforce destination whose MX presents a certificate valid for its name is delivered over
 // "Verified TLS"; an enforce destination whose MX presents a certificate that is not PKIX-valid is
 // deferred; a testing destination with the same bad certificate is delivered, and the verdict log
-// records mode testing. Root, Postfix and the rig's tools are needed (DANE_REQUIRE_OR_SKIP).
+// records mode testing. `dane-policyctl check --mta-sts` probes the same MX hosts with PKIX (pass,
+// cert-untrusted, and mx-mismatch for an MX host the policy does not allow) and `policy --mta-sts --json`
+// shows the sts object. Root, Postfix and the rig's tools are needed (DANE_REQUIRE_OR_SKIP).
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -43,6 +46,7 @@ struct Destination {
   std::string mode;  // the policy's mode
   bool good_cert;    // the MX presents a certificate valid for its name under the fixture CA
   std::string mx_address;
+  std::string extra_mx; // a second MX host (preference 20) outside the policy's patterns; "" = none
 };
 
 std::string domain_of(const std::string& label) {
@@ -79,6 +83,9 @@ std::string zone(const Rig& r) {
   std::string z;
   for (const auto& d : r.destinations) {
     z += d.label + " MX 10 mx." + d.label + "\nmx." + d.label + " A " + d.mx_address + "\n";
+    if (!d.extra_mx.empty()) {
+      z += d.label + " MX 20 " + d.extra_mx + ".\n" + d.extra_mx + ". A " + d.mx_address + "\n";
+    }
     z += "_mta-sts." + d.label + " TXT \"v=STSv1; id=" + d.label + "1\"\n";
     z += "mta-sts." + d.label + " A " + d.https + "\n";
   }
@@ -87,9 +94,10 @@ std::string zone(const Rig& r) {
 
 std::string build(Rig& r) {
   r.work = std::make_unique<TempDir>("pfsts");
-  r.destinations = {{"enf", "127.0.16.20", "enforce", true, unique_loopback_address()},
-                    {"bad", "127.0.16.21", "enforce", false, unique_loopback_address()},
-                    {"tst", "127.0.16.22", "testing", false, unique_loopback_address()}};
+  r.destinations = {{"enf", "127.0.16.20", "enforce", true, unique_loopback_address(), ""},
+                    {"bad", "127.0.16.21", "enforce", false, unique_loopback_address(), ""},
+                    {"tst", "127.0.16.22", "testing", false, unique_loopback_address(), ""},
+                    {"mix", "127.0.16.23", "enforce", true, unique_loopback_address(), "mail.other.pfsts.test"}};
   // --- DNS ---
   r.dns = std::make_unique<DnsRig>();
   r.dns->add_zone({"pfsts.test", zone(r), ZoneSigning::Unsigned});
@@ -225,6 +233,27 @@ protected:
     return {};
   }
 
+  // dane-policyctl ARGS... with the rig's resolver options; exit code and output.
+  ProcessResult policyctl(std::vector<std::string> args) {
+    const char* env = std::getenv("DANE_POLICYCTL");
+    std::vector<std::string> argv{
+        env != nullptr && *env != '\0' ? std::string(env) : std::string(DANE_BINARY_DIR) + "/bin/dane-policyctl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto rig_args = r->dns->cli_args(5);
+    argv.insert(argv.end(), rig_args.begin(), rig_args.end());
+    return run_process(argv, 120s);
+  }
+  // The per-address results of `check --json` output, in order.
+  static std::vector<std::string> results(const nlohmann::json& j) {
+    std::vector<std::string> out;
+    for (const auto& h : j["hosts"]) {
+      for (const auto& a : h["addresses"]) {
+        out.push_back(h["name"].get<std::string>() + " " + a["result"].get<std::string>());
+      }
+    }
+    return out;
+  }
+
   Rig* r = nullptr;
 };
 
@@ -262,6 +291,62 @@ TEST_F(PostfixSts, TestingIsDeliveredAndRecorded) {
   EXPECT_NE(v["reason"].get<std::string>().find("enforce would answer 'OK secure match=mx.tst.pfsts.test"),
             std::string::npos)
       << v.dump();
+}
+
+} // namespace
+} // namespace dane::test
+
+namespace dane::test {
+namespace {
+
+TEST_F(PostfixSts, PolicyctlPolicyShowsTheStsObjectAndTheDaemonsAnswer) {
+  auto run = policyctl({"policy", "enf.pfsts.test", "--mta-sts", "--mta-sts-ca-file", fixture_root_ca(), "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto j = nlohmann::json::parse(run.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << run.output;
+  EXPECT_EQ(j["answer"], "OK secure match=mx.enf.pfsts.test servername=hostname") << j.dump();
+  EXPECT_EQ(j["sts"]["mode"], "enforce") << j.dump();
+  EXPECT_EQ(j["sts"]["source"], "fetched") << j.dump();
+  EXPECT_EQ(j["sts"]["policy_id"], "enf1") << j.dump();
+  // Without --mta-sts: today's answer.
+  auto plain = policyctl({"policy", "enf.pfsts.test", "--json"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_FALSE(nlohmann::json::parse(plain.output).contains("sts")) << plain.output;
+}
+
+TEST_F(PostfixSts, PolicyctlCheckProbesStsDestinationsWithPkix) {
+  const std::vector<std::string> sts = {"--mta-sts", "--mta-sts-ca-file", fixture_root_ca(),
+                                        "--json",    "--probe-timeout",   "5"};
+  auto check = [&](const std::string& destination) {
+    std::vector<std::string> args{"check", destination};
+    args.insert(args.end(), sts.begin(), sts.end());
+    return policyctl(args);
+  };
+  auto good = check("enf.pfsts.test");
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  auto gj = nlohmann::json::parse(good.output, nullptr, false);
+  ASSERT_TRUE(gj.is_object()) << good.output;
+  EXPECT_EQ(results(gj), std::vector<std::string>{"mx.enf.pfsts.test pass"}) << gj.dump(2);
+  EXPECT_EQ(gj["verdict"]["result"], "pass") << gj.dump(2);
+
+  auto bad = check("bad.pfsts.test");
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  auto bj = nlohmann::json::parse(bad.output, nullptr, false);
+  ASSERT_TRUE(bj.is_object()) << bad.output;
+  EXPECT_EQ(results(bj), std::vector<std::string>{"mx.bad.pfsts.test cert-untrusted"}) << bj.dump(2);
+
+  auto mix = check("mix.pfsts.test");
+  EXPECT_EQ(mix.exit_code, 1) << mix.output;
+  auto mj = nlohmann::json::parse(mix.output, nullptr, false);
+  ASSERT_TRUE(mj.is_object()) << mix.output;
+  EXPECT_EQ(results(mj), (std::vector<std::string>{"mx.mix.pfsts.test pass", "mail.other.pfsts.test mx-mismatch"}))
+      << mj.dump(2);
+  EXPECT_EQ(mj["answer"], "OK secure match=mx.mix.pfsts.test servername=hostname") << mj.dump(2);
+
+  // Without --mta-sts nothing is probed (no host publishes TLSA records).
+  auto plain = policyctl({"check", "enf.pfsts.test", "--json"});
+  EXPECT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_EQ(nlohmann::json::parse(plain.output)["verdict"]["result"], "none") << plain.output;
 }
 
 } // namespace

@@ -18,11 +18,9 @@
 #include "dane/daemon/resolver_options.hpp"
 #include "dane/policy/json.hpp"
 #include "dane/policy/policy_engine.hpp"
-#include "dane/policy/sts_scope.hpp"
 #include "dane/policy/ta_store.hpp"
-#include "dane/sts/policy_store.hpp"
-#include "dane/sts/sts_engine.hpp"
 #include "dane/verifier/destination.hpp"
+#include "sts_lookup.hpp"
 
 namespace po = boost::program_options;
 
@@ -89,24 +87,6 @@ void print_sts(std::ostream& out, const StsFacts& sts) {
   line("store error: ", sts.store_error);
 }
 
-// --mta-sts: the daemon's MTA-STS step on the facts (sts_scope.hpp), blocking. `dir`: the store
-// (read only), "" for none.
-void add_sts(Resolver& resolver, DestinationFacts& facts, const std::string& ca_file, const std::string& dir) {
-  if (!policyd::consults_sts(facts)) {
-    return;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + resolver.timeout();
-  if (policyd::needs_mx_hosts(facts)) {
-    auto answers = resolver.resolve({Query{facts.next_hop.domain, RrType::Mx}}, deadline);
-    if (!answers.empty()) {
-      facts.hosts = policyd::mx_hosts_from(facts, answers.front());
-    }
-  }
-  sts::PolicyStore store(dir, true);
-  StsFacts result = sts::evaluate_sts_blocking(resolver, ca_file, store, facts.next_hop.domain, deadline);
-  policyd::attach_sts(facts, std::move(result), std::chrono::system_clock::now());
-}
-
 // --state-dir, or its older name --ta-dir; "" when neither is given.
 Expected<std::string> state_dir(const po::variables_map& values) {
   std::string dir = values.count("state-dir") != 0 ? values["state-dir"].as<std::string>() : std::string();
@@ -131,7 +111,7 @@ Status maybe_add_sts(const po::variables_map& values, Resolver& resolver, Destin
   if (!ca_file.empty() && !std::ifstream(ca_file)) {
     return make_error("--mta-sts-ca-file " + ca_file + ": cannot be read");
   }
-  add_sts(resolver, facts, ca_file, state_dir.empty() ? std::string() : state_dir + "/mta-sts");
+  add_sts_blocking(resolver, facts, ca_file, state_dir.empty() ? std::string() : state_dir + "/mta-sts", false);
   return Ok{};
 }
 
