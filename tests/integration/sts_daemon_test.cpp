@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -20,6 +21,7 @@
 #include "dns_rig.hpp"
 #include "files.hpp"
 #include "https_server.hpp"
+#include "process.hpp"
 #include "temp_dir.hpp"
 #include "test_env.hpp"
 #include "test_pki.hpp"
@@ -213,6 +215,15 @@ TEST_F(StsDaemon, EnforceAnswersSecureWithTheAllowedMxAndLogsTheStsObject) {
   const nlohmann::json st = stats();
   ASSERT_TRUE(st.contains("sts")) << st.dump();
   EXPECT_EQ(st["sts"]["fetched"], 1);
+  // dane-policyctl query --json shows the daemon's verdict with the same sts object.
+  const char* env = std::getenv("DANE_POLICYCTL");
+  const std::string ctl = env != nullptr && *env != '\0' ? env : std::string(DANE_BINARY_DIR) + "/bin/dane-policyctl";
+  auto run = run_process({ctl, "query", "--json", "--socket", "unix:" + sock(), "enforce.stsd.test"}, 60s);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto q = nlohmann::json::parse(run.output, nullptr, false);
+  ASSERT_TRUE(q.is_object()) << run.output;
+  EXPECT_EQ(q["sts"]["policy_id"], "e1") << q.dump();
+  EXPECT_EQ(q["sts"]["mode"], "enforce") << q.dump();
 }
 
 TEST_F(StsDaemon, TestingAndNoneAreNotFoundAndLogged) {

@@ -9,6 +9,7 @@
 
 #include "dane/policy/json.hpp"
 #include "dane/policy/policy_engine.hpp"
+#include "dane/policy/sts_scope.hpp"
 
 namespace dane::policyd {
 namespace {
@@ -239,6 +240,109 @@ TEST(StsJson, AbsentWithoutStsFacts) {
   auto j = to_json(g, decide(g, Mode::Native));
   EXPECT_EQ(j["sts"],
             nlohmann::json({{"domain", "sts.test"}, {"source", "none"}, {"txt_error", "no _mta-sts TXT record"}}));
+}
+
+} // namespace
+} // namespace dane::policyd
+
+// ---- sts_scope.hpp: when MTA-STS is consulted, the MX hosts of an insecure MX RRset, the cache lifetime ----
+
+namespace dane::policyd {
+namespace {
+
+DestinationFacts not_dane(const std::string& key) {
+  DestinationFacts f;
+  f.next_hop = *parse_next_hop(key);
+  f.outcome = DestinationOutcome::NotDane;
+  f.mx_security = DnsSecurity::Insecure;
+  f.ttl = 300;
+  return f;
+}
+
+std::vector<std::uint8_t> mx_rdata(std::uint16_t preference, const std::string& exchange) {
+  std::vector<std::uint8_t> out{static_cast<std::uint8_t>(preference >> 8), static_cast<std::uint8_t>(preference)};
+  std::size_t start = 0;
+  while (start < exchange.size()) {
+    std::size_t dot = exchange.find('.', start);
+    if (dot == std::string::npos) {
+      dot = exchange.size();
+    }
+    out.push_back(static_cast<std::uint8_t>(dot - start));
+    out.insert(out.end(), exchange.begin() + static_cast<std::ptrdiff_t>(start),
+               exchange.begin() + static_cast<std::ptrdiff_t>(dot));
+    start = dot + 1;
+  }
+  out.push_back(0);
+  return out;
+}
+
+TEST(StsScope, OnlyNotDaneMxResolvedNextHopsConsultSts) {
+  EXPECT_TRUE(consults_sts(not_dane("sts.test")));
+  EXPECT_TRUE(needs_mx_hosts(not_dane("sts.test")));
+  EXPECT_FALSE(consults_sts(not_dane("[mx.sts.test]")));
+  EXPECT_FALSE(consults_sts(not_dane("[192.0.2.1]")));
+  EXPECT_FALSE(consults_sts(not_dane(".sts.test")));
+  auto dane_only = not_dane("sts.test");
+  dane_only.outcome = DestinationOutcome::DaneOnly;
+  EXPECT_FALSE(consults_sts(dane_only));
+  auto temp = not_dane("sts.test");
+  temp.outcome = DestinationOutcome::TempFail;
+  EXPECT_FALSE(consults_sts(temp));
+  DestinationFacts malformed;
+  malformed.next_hop.key = "bad..key";
+  malformed.outcome = DestinationOutcome::NotDane;
+  EXPECT_FALSE(consults_sts(malformed));
+  auto secure = not_dane("sts.test");
+  secure.mx_security = DnsSecurity::Secure;
+  secure.hosts.push_back(HostResult{});
+  EXPECT_TRUE(consults_sts(secure));
+  EXPECT_FALSE(needs_mx_hosts(secure)); // the DANE evaluation listed them already
+}
+
+TEST(StsScope, MxHostsOfAnInsecureRrsetInPreferenceOrder) {
+  Answer mx;
+  mx.security = DnsSecurity::Insecure;
+  mx.havedata = true;
+  mx.ttl = 60;
+  mx.rdata = {mx_rdata(20, "mx2.sts.test"), mx_rdata(10, "mx1.sts.test"), mx_rdata(30, "mx1.sts.test")};
+  auto hosts = mx_hosts_from(not_dane("sts.test"), mx);
+  ASSERT_EQ(hosts.size(), 2u);
+  EXPECT_EQ(hosts[0].name, "mx1.sts.test");
+  EXPECT_EQ(hosts[0].preference, 10);
+  EXPECT_EQ(hosts[1].name, "mx2.sts.test");
+  EXPECT_EQ(hosts[0].status, HostStatus::Insecure);
+  // No MX records: the implicit MX is the domain itself; a null MX or a failed lookup: no hosts.
+  Answer none;
+  none.security = DnsSecurity::Insecure;
+  EXPECT_EQ(mx_hosts_from(not_dane("sts.test"), none).at(0).name, "sts.test");
+  Answer null_mx = mx;
+  null_mx.rdata = {mx_rdata(0, "")};
+  EXPECT_TRUE(mx_hosts_from(not_dane("sts.test"), null_mx).empty());
+  Answer failed = mx;
+  failed.security = DnsSecurity::Failed;
+  EXPECT_TRUE(mx_hosts_from(not_dane("sts.test"), failed).empty());
+}
+
+TEST(StsScope, CacheLifetimeIsBoundedByThePolicysRemainingLifetime) {
+  const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1796428800));
+  StsFacts sts;
+  sts.domain = "sts.test";
+  sts.source = StsSource::Cached;
+  sts.policy = StsPolicy{};
+  sts.expires = now + std::chrono::seconds(100);
+  auto f = not_dane("sts.test");
+  attach_sts(f, sts, now);
+  EXPECT_EQ(f.ttl, 100u); // below the DNS TTL of 300
+  ASSERT_TRUE(f.sts.has_value());
+  sts.expires = now + std::chrono::hours(48);
+  auto g = not_dane("sts.test");
+  attach_sts(g, sts, now);
+  EXPECT_EQ(g.ttl, 300u); // the DNS TTL is shorter
+  StsFacts none;
+  none.source = StsSource::None;
+  auto h = not_dane("sts.test");
+  attach_sts(h, none, now);
+  EXPECT_EQ(h.ttl, 300u);
 }
 
 } // namespace
