@@ -1,5 +1,5 @@
 // Start-up sequence, privilege drop, signals and shutdown of dane-policyd.
-// file-size: about 610 lines, one unit: run_daemon()'s start-up steps and the helpers each step is.
+// file-size: about 660 lines, one unit: run_daemon()'s start-up steps and the helpers each step is.
 #include "dane/daemon/daemon.hpp"
 
 #include <cerrno>
