@@ -130,9 +130,6 @@ TEST(SharedCacheKey, PermissionsOwnerAndLengthAreChecked) {
   }
 }
 
-} // namespace
-} // namespace dane::policyd
-
 TEST(SharedCacheEntry, MtaStsDaemonsShareNothingWithOthers) {
   Settings plain;
   Settings sts = plain;
@@ -148,3 +145,6 @@ TEST(SharedCacheEntry, MtaStsDaemonsShareNothingWithOthers) {
   EXPECT_EQ(open_entry(k_key, shared_context(sts), "sts.test", v, k_now, 3600s).error(), "bad MAC");
   EXPECT_TRUE(open_entry(k_key, shared_context(plain), "sts.test", v, k_now, 3600s));
 }
+
+} // namespace
+} // namespace dane::policyd
