@@ -35,7 +35,7 @@ struct HttpsRequest {
   std::string target = "/";                                 // "/.well-known/mta-sts.txt"
   std::vector<std::pair<std::string, std::string>> headers; // extra request headers (e.g. Content-Type)
   std::string body;                                         // POST only
-  std::size_t max_body = 64 * 1024;
+  std::size_t max_body = std::size_t{64} * 1024;
   std::chrono::steady_clock::time_point deadline;
 };
 
