@@ -8,6 +8,7 @@
 #include "dane/core/text.hpp"
 #include "dane/tools/report.hpp"
 #include "dane/tools/tlsrpt_send.hpp"
+#include "dane/verifier/mta_sts.hpp"
 
 namespace dane::tools::tlsrpt {
 
@@ -15,21 +16,6 @@ namespace {
 
 namespace rp = dane::tools::report;
 using nlohmann::json;
-
-// TXT RDATA: length-prefixed character-strings, concatenated (RFC 8460 §3 / RFC 7208 §3.3 practice).
-Expected<std::string> txt_text(const std::vector<std::uint8_t>& rdata) {
-  std::string out;
-  std::size_t pos = 0;
-  while (pos < rdata.size()) {
-    std::size_t len = rdata[pos++];
-    if (pos + len > rdata.size()) {
-      return make_error("truncated TXT RDATA");
-    }
-    out.append(reinterpret_cast<const char*>(rdata.data() + pos), len);
-    pos += len;
-  }
-  return out;
-}
 
 bool dns_failed(const Answer& a) {
   return a.security == DnsSecurity::Bogus || a.security == DnsSecurity::Failed;
@@ -127,7 +113,7 @@ private:
     }
     std::vector<std::string> texts;
     for (const auto& rdata : a.rdata) {
-      if (auto t = txt_text(rdata)) {
+      if (auto t = parse_txt_rdata(rdata)) {
         texts.push_back(std::move(*t));
       }
     }
