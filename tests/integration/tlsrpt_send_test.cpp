@@ -310,6 +310,7 @@ TEST_F(TlsrptSendRig, NoReadableLogIsExit2) {
   std::filesystem::remove(m_log);
   auto r = send({});
   EXPECT_EQ(r.exit_code, 2) << r.output << r.error_output;
+  EXPECT_NE(r.error_output.find("tlsrpt-send: no input could be read"), std::string::npos) << r.error_output;
 }
 
 } // namespace
