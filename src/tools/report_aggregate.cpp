@@ -226,6 +226,20 @@ void update_sts_set(HostHistory& hist, const StsVerdict& sts, TimePoint t, bool 
   hist.records_hash = hash;
 }
 
+// An MTA-STS enforce policy that no MX host matched: the daemon answered TEMP (naming the patterns),
+// so Postfix deferred the mail; each host outside the policy is a validation-failure of the policy.
+void count_sts_refusal(HostHistory& hist, const Verdict& v, const std::string& policy) {
+  if (policy != "tempfail" || v.sts.mode != "enforce") {
+    return;
+  }
+  TlsaEpoch& e = epoch_at(hist, v.time);
+  if (!e.sts) {
+    return;
+  }
+  ++e.from_probes.failed;
+  ++e.from_probes.failures[FailureKey{"validation-failure", "", failure_reason(v), v.monitored}];
+}
+
 // Probe and DNS outcomes of one host of a verdict line, counted into the TLSA epoch in force.
 void count_host_outcomes(DestinationSummary& d, HostHistory& hist, const HostVerdict& h, const std::string& name,
                          const Verdict& v, const std::string& policy, bool dane_required) {
@@ -443,6 +457,9 @@ void Aggregator::add_verdict(const Verdict& v) {
       continue; // a cache hit repeats an earlier evaluation: no new session, no new probe
     }
     count_host_outcomes(d, hist, h, name, v, policy, dane_required);
+    if (sts_policy && !probe_line) {
+      count_sts_refusal(hist, v, policy);
+    }
   }
 }
 

@@ -749,3 +749,24 @@ TEST(Tlsrpt, StsObjectFieldsAreTypeChecked) {
   EXPECT_EQ(rp::tlsrpt_result_type_for_probe("cert-untrusted"), "certificate-not-trusted");
   EXPECT_EQ(rp::tlsrpt_result_type_for_probe("mx-mismatch"), "validation-failure");
 }
+
+TEST(Tlsrpt, StsEnforceWithNoMatchingMxIsAValidationFailure) {
+  // The daemon answers TEMP when no MX host matches an enforce policy's patterns: Postfix defers.
+  std::string line = sts_line("2026-12-04T10:00:00Z", "enforce", "", "", "");
+  const std::string answer = R"("policy":"secure","answer":"OK secure match=mx1.sts.example:a.backup.sts.example )"
+                             R"(servername=hostname","reason":"MTA-STS policy")";
+  ASSERT_NE(line.find(answer), std::string::npos) << line;
+  line.replace(line.find(answer), answer.size(),
+               R"("policy":"tempfail","answer":"TEMP no MX host matches the MTA-STS policy)"
+               R"x(","reason":"no MX host matches the MTA-STS policy (mx1.sts.example, *.backup.sts.example)")x");
+  rp::Aggregator agg({});
+  add_line(agg, line);
+  json r = rp::build_tlsrpt(agg, *agg.find("sts.example"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  const json* p = find_sts(r);
+  ASSERT_NE(p, nullptr) << r.dump(2);
+  EXPECT_EQ((*p)["summary"]["total-failure-session-count"], 2) << p->dump(2);
+  const json* fd = find_detail(*p, "validation-failure");
+  ASSERT_NE(fd, nullptr) << p->dump(2);
+  EXPECT_NE((*fd)["failure-reason-code"].get<std::string>().find("no MX host matches"), std::string::npos);
+}
