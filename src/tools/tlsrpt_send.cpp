@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ostream>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "dane/core/text.hpp"
@@ -212,6 +214,12 @@ int run_tlsrpt_send(const SendOptions& o, Resolver& resolver, const MailSender& 
   const auto& st = agg.stats();
   if (st.files + st.maillog_files == 0) {
     err << "dane-policyctl tlsrpt-send: no input could be read\n";
+    return 2;
+  }
+  // Checked before anything is sent: a delivery that cannot be recorded would be sent again next run.
+  if (!o.dry_run && ::access(o.state_dir.c_str(), W_OK | X_OK) != 0) {
+    err << "dane-policyctl tlsrpt-send: --state-dir " << o.state_dir
+        << ": not a writable directory (what was delivered could not be recorded)\n";
     return 2;
   }
   auto state = SentState::load(o.state_dir + "/tlsrpt-sent.json");

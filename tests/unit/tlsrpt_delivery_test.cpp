@@ -287,3 +287,16 @@ TEST(TlsrptSendRun, NoReadableLogIsExit2) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(TlsrptSendRun, StateDirThatCannotBeWrittenIsExit2BeforeSending) {
+  RunFixture fx;
+  fx.options.state_dir = fx.dir.path() + "/missing";
+  EXPECT_EQ(fx.run(), 2) << fx.out;
+  EXPECT_NE(fx.err.find("not a writable directory"), std::string::npos) << fx.err;
+  EXPECT_TRUE(fx.mails.empty());
+  EXPECT_TRUE(fx.posts.empty());
+}
+
+} // namespace
