@@ -17,11 +17,13 @@ set(dane_confdir "${CMAKE_INSTALL_FULL_SYSCONFDIR}/dane-policyd")
 # The units (the .service, and a .socket when contrib/systemd/ has one): replace the Debian
 # paths written in the sources by the configured ones.
 file(GLOB dane_units CONFIGURE_DEPENDS
-     ${PROJECT_SOURCE_DIR}/contrib/systemd/*.service ${PROJECT_SOURCE_DIR}/contrib/systemd/*.socket)
+     ${PROJECT_SOURCE_DIR}/contrib/systemd/*.service ${PROJECT_SOURCE_DIR}/contrib/systemd/*.socket
+     ${PROJECT_SOURCE_DIR}/contrib/systemd/*.timer)
 foreach(unit_source ${dane_units})
   get_filename_component(unit_name ${unit_source} NAME)
   file(READ ${unit_source} dane_unit)
   string(REPLACE "/usr/sbin/dane-policyd" "${CMAKE_INSTALL_FULL_SBINDIR}/dane-policyd" dane_unit "${dane_unit}")
+  string(REPLACE "/usr/bin/dane-policyctl" "${CMAKE_INSTALL_FULL_BINDIR}/dane-policyctl" dane_unit "${dane_unit}")
   string(REPLACE "/etc/dane-policyd/" "${dane_confdir}/" dane_unit "${dane_unit}")
   file(WRITE ${PROJECT_BINARY_DIR}/contrib/${unit_name} "${dane_unit}")
   install(FILES ${PROJECT_BINARY_DIR}/contrib/${unit_name} DESTINATION ${DANE_SYSTEMD_UNITDIR})

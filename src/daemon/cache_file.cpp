@@ -264,6 +264,12 @@ std::string cache_identity(const Settings& settings) {
   for (const auto& f : settings.resolver.forwarders) {
     text += "forwarder=" + f + "\n";
   }
+  // --mta-sts changes the answers of destinations without DANE: a cache saved without it must not answer
+  // NOTFOUND where an enforce policy now applies (added only when on, so older files stay valid without it).
+  if (settings.mta_sts) {
+    text += "mta-sts=yes\n";
+    text += file_identity("mta-sts-ca-file", settings.mta_sts_ca_file);
+  }
   return sha256_hex(text);
 }
 

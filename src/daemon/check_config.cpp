@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "dane/daemon/daemon.hpp"
+#include "dane/daemon/sts_evaluator.hpp"
 #include "dane/verifier/dns.hpp"
 
 namespace dane::policyd {
@@ -135,6 +136,17 @@ void check_state_dir(Problems& problems) {
   check_creatable_directory(problems, "state-dir", dir, fs::path(dir));
 }
 
+// --mta-sts: the CA file must be readable (as at the daemon's start) and the policy directory creatable.
+void check_mta_sts(Problems& problems) {
+  const Settings& s = problems.parsed().settings;
+  if (!s.mta_sts) {
+    return;
+  }
+  if (auto st = check_mta_sts_ca_file(s.mta_sts_ca_file); !st) {
+    problems.add("mta-sts-ca-file", st.error());
+  }
+}
+
 void check_listeners(Problems& problems) {
   // The default socketmap listener (none configured) reports as "--socketmap (default)".
   Settings with_defaults = problems.parsed().settings;
@@ -188,6 +200,7 @@ std::vector<std::string> check_config(const ParsedCommandLine& parsed) {
   check_accounts(problems);
   check_verdict_log(problems);
   check_state_dir(problems);
+  check_mta_sts(problems);
   check_listeners(problems);
   check_resolver(problems);
   return problems.take();

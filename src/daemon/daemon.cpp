@@ -1,5 +1,5 @@
 // Start-up sequence, privilege drop, signals and shutdown of dane-policyd.
-// file-size: about 610 lines, one unit: run_daemon()'s start-up steps and the helpers each step is.
+// file-size: about 660 lines, one unit: run_daemon()'s start-up steps and the helpers each step is.
 #include "dane/daemon/daemon.hpp"
 
 #include <cerrno>
@@ -27,6 +27,7 @@
 #include "dane/daemon/server.hpp"
 #include "dane/daemon/service.hpp"
 #include "dane/daemon/stats.hpp"
+#include "dane/daemon/sts_evaluator.hpp"
 #include "dane/daemon/verdict_log.hpp"
 #include "dane/verifier/destination.hpp"
 #include "dane/verifier/dns.hpp"
@@ -319,6 +320,25 @@ Expected<SocketOwnership> socket_ownership(const Settings& settings, const RunUs
   return ownership;
 }
 
+// Usage errors found before anything starts: the exit code (2), else nullopt.
+std::optional<int> check_usage(const Settings& settings, bool stdio) {
+  if (auto usage = check_log_target(settings, stdio)) {
+    return usage;
+  }
+  if (settings.mta_sts) {
+    if (auto st = check_mta_sts_ca_file(settings.mta_sts_ca_file); !st) {
+      if (stdio) { // standard error may be the client's connection
+        ::openlog("dane-policyd", LOG_PID, LOG_MAIL);
+        ::syslog(LOG_ERR, "error: --mta-sts-ca-file %s", st.error().c_str());
+      } else {
+        std::cerr << "dane-policyd: error: --mta-sts-ca-file " << st.error() << "\n";
+      }
+      return k_exit_usage;
+    }
+  }
+  return std::nullopt;
+}
+
 // Ownership of files, as root: the verdict log's directory and the state directory (a state
 // directory the run user cannot use is a start-up failure: owned_files.hpp).
 Status prepare_files(const Settings& settings, const RunUser& run_user, const std::vector<InheritedListener>& inherited,
@@ -329,7 +349,7 @@ Status prepare_files(const Settings& settings, const RunUser& run_user, const st
                                      "' passed by the service manager");
   }
   warn_if_cache_file_unwritable(settings, file_owner(run_user), run_user.name, log);
-  if (settings.mode == Mode::Pinned || cache_file_in_state_dir(settings)) {
+  if (settings.mode == Mode::Pinned || settings.mta_sts || cache_file_in_state_dir(settings)) {
     return prepare_state_dir(settings.state_dir, file_owner(run_user));
   }
   return Ok{};
@@ -447,20 +467,33 @@ private:
   bool m_stopped_cleanly = true;
 };
 
-// The policy service with the real evaluator (DNS through `resolver`) and prober.
-std::unique_ptr<PolicyService> make_service(const Settings& settings, const std::shared_ptr<Resolver>& resolver,
-                                            LogWriter& log, Stats& stats, const std::shared_ptr<SharedCache>& shared) {
+// The policy service with the real evaluator (DNS through `resolver`; with --mta-sts, MTA-STS after a
+// NotDane outcome: sts_evaluator.hpp) and prober. Fails only on the --mta-sts trust store.
+Expected<std::unique_ptr<PolicyService>> make_service(const Settings& settings,
+                                                      const std::shared_ptr<Resolver>& resolver, asio::io_context& io,
+                                                      LogWriter& log, Stats& stats,
+                                                      const std::shared_ptr<SharedCache>& shared) {
   const unsigned probe_concurrency = std::max(1u, settings.probe_concurrency);
   Prober prober = [probe_concurrency](const std::vector<ProbeRequest>& requests) {
     return probe_all(requests, probe_concurrency);
   };
-  Evaluator evaluator = [resolver](const std::string& key, std::chrono::steady_clock::time_point deadline,
-                                   FactsDone done) {
-    evaluate_destination_async(*resolver, key, deadline, std::move(done));
-  };
+  auto sts = start_mta_sts(settings, io, *resolver); // after daemonise(): the resolver is the child's
+  if (!sts) {
+    return make_error(sts.error());
+  }
+  Evaluator evaluator = make_evaluator(resolver, std::move(*sts), stats);
   auto service = std::make_unique<PolicyService>(settings, evaluator, prober, log, stats);
   service->attach_shared_cache(shared); // --shared-cache: consulted, and connecting from now on
   return service;
+}
+
+// The service attached to the server, and with --stdio the one client on standard input/output.
+Status attach_service(const Settings& settings, Server& server, PolicyService& service) {
+  server.attach(service);
+  if (settings.stdio != StdioProtocol::None) {
+    return server.serve_stdio(settings.stdio, STDIN_FILENO, STDOUT_FILENO);
+  }
+  return Ok{};
 }
 
 // Socket activation: the listeners systemd passed replace the default one (never with --stdio).
@@ -546,7 +579,7 @@ Expected<std::shared_ptr<Resolver>> start_resolver(Settings& settings, std::size
 int run_daemon(Settings settings) {
   const bool stdio = settings.stdio != StdioProtocol::None;
   std::signal(SIGPIPE, SIG_IGN);
-  if (auto usage = check_log_target(settings, stdio)) {
+  if (auto usage = check_usage(settings, stdio)) {
     return *usage;
   }
   const LogDestinations destinations =
@@ -598,12 +631,12 @@ int run_daemon(Settings settings) {
   if (auto st = drop_privileges(*run_user); !st) {
     return errors.fail(st.error());
   }
-  auto service = make_service(settings, resolver, *log, stats, *shared);
-  server->attach(*service);
-  if (stdio) {
-    if (auto st = server->serve_stdio(settings.stdio, STDIN_FILENO, STDOUT_FILENO); !st) {
-      return errors.fail(st.error());
-    }
+  auto service = make_service(settings, resolver, io, *log, stats, *shared);
+  if (!service) {
+    return errors.fail(service.error(), k_exit_usage);
+  }
+  if (auto st = attach_service(settings, *server, **service); !st) {
+    return errors.fail(st.error());
   }
   const std::string serving = serving_text(*bound);
   const std::string status = status_text(settings, serving);
@@ -614,12 +647,12 @@ int run_daemon(Settings settings) {
 
   run_io(io, *log, stats);
 
-  service->shutdown();
+  (*service)->shutdown();
   if (!stdio) {
     server->remove_socket_files();
   }
   server.reset();
-  service.reset();
+  service->reset();
   log->message(Severity::Info, signals.stopped_cleanly() ? "stopped" : "stopped after the drain deadline");
   log->flush();
   return k_exit_ok;

@@ -125,6 +125,13 @@ void logs_and_errors(Exposition& out, const StatsSnapshot& s) {
   out.counter("verdict_log_dropped_total", "Verdict lines dropped because the log writer's queue was full.",
               s.log_dropped);
   out.counter("internal_errors_total", "Unexpected exceptions caught by an error boundary.", s.internal_errors);
+  out.family("sts_policies_total", "counter",
+             "Evaluations that consulted MTA-STS (--mta-sts), by the policy's source: fetched, cached, none; "
+             "fetch_error counts failed policy fetches.");
+  const char* sources[] = {"fetched", "cached", "none", "fetch_error"};
+  for (std::size_t i = 0; i < s.sts.size(); ++i) {
+    out.sample("sts_policies_total", label("source", sources[i]), s.sts[i]);
+  }
   out.family("control_requests_total", "counter", "Control requests on the stats map, by what became of them.");
   out.sample("control_requests_total", label("request", "flush"), s.control_flushes);
   out.sample("control_requests_total", label("request", "verdict"), s.control_verdicts);

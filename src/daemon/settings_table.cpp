@@ -186,6 +186,13 @@ const SettingSpec k_settings[] = {
     {"shared-cache-timeout", SettingType::Unsigned, "20", "MS",
      "wait at most this many milliseconds for Redis before evaluating locally",
      DANE_UNSIGNED(shared_cache_timeout_ms, 1, 10000)},
+    {"mta-sts", SettingType::Flag, "", "",
+     "MTA-STS (RFC 8461) for destinations without DANE: enforce policies answer secure with the allowed MX "
+     "names, testing ones are logged; policies kept in <state-dir>/mta-sts",
+     DANE_FLAG(mta_sts)},
+    {"mta-sts-ca-file", SettingType::String, "", "FILE",
+     "PEM file of the CAs trusted for MTA-STS policy fetches (default: the system's trust store)",
+     DANE_STRING(mta_sts_ca_file)},
     {"idle-timeout", SettingType::Unsigned, "300", "SECONDS", "close a client connection idle this long",
      DANE_SECONDS(idle_timeout, 1)},
     {"request-timeout", SettingType::Unsigned, "0", "SECONDS",

@@ -186,7 +186,15 @@ Expected<std::string> read_shared_cache_key(const std::string& path, long daemon
 }
 
 std::string shared_context(const Settings& settings) {
-  return std::string("mode=") + to_string(settings.mode) + ";fingerprint-digest=" + settings.fingerprint_digest;
+  std::string context =
+      std::string("mode=") + to_string(settings.mode) + ";fingerprint-digest=" + settings.fingerprint_digest;
+  // A daemon without --mta-sts answers NOTFOUND where one with it answers `secure`, and a narrower trust
+  // store fails fetches another one passes: neither may hand its answers to the other (added only when
+  // on, so the keys of daemons without MTA-STS stay as they were).
+  if (settings.mta_sts) {
+    context += ";mta-sts=yes;mta-sts-ca-file=" + settings.mta_sts_ca_file;
+  }
+  return context;
 }
 
 bool shareable(const PolicyAnswer& answer) {

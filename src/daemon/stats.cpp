@@ -182,6 +182,9 @@ StatsSnapshot Stats::snapshot() const {
   s.control_verdicts = m_control_verdicts.load(k_order);
   s.control_refused = m_control_refused.load(k_order);
   s.internal_errors = m_internal_errors.load(k_order);
+  for (std::size_t i = 0; i < s.sts.size(); ++i) {
+    s.sts[i] = m_sts[i].load(k_order);
+  }
   for (std::size_t i = 0; i < s.latency.size(); ++i) {
     s.latency[i] = m_latency[i].load(k_order);
   }
@@ -225,6 +228,7 @@ std::string Stats::to_json() const {
       {"hits", shared_cache_count(Shared::Hit)},      {"misses", shared_cache_count(Shared::Miss)},
       {"stored", shared_cache_count(Shared::Stored)}, {"rejected", shared_cache_count(Shared::Rejected)},
       {"errors", shared_cache_count(Shared::Error)},  {"timeouts", shared_cache_count(Shared::Timeout)}};
+  j["sts"] = {{"fetched", s.sts[0]}, {"cached", s.sts[1]}, {"none", s.sts[2]}, {"fetch_errors", s.sts[3]}};
   j["latency_us"] = {{"p50", latency_quantile_us(0.50)}, {"p99", latency_quantile_us(0.99)}};
   j["pid"] = static_cast<long>(::getpid());
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(s.uptime).count();

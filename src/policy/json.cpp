@@ -1,6 +1,8 @@
 // JSON rendering of DestinationFacts + PolicyAnswer (see dane/policyd/json.hpp).
 #include "dane/policy/json.hpp"
 
+#include "dane/core/time.hpp"
+
 namespace dane::policyd {
 
 nlohmann::json host_to_json(const HostResult& host) {
@@ -25,6 +27,35 @@ nlohmann::json host_to_json(const HostResult& host) {
   return j;
 }
 
+nlohmann::json sts_to_json(const StsFacts& sts) {
+  nlohmann::json j = {{"domain", sts.domain}, {"source", to_string(sts.source)}};
+  auto put = [&j](const char* key, const std::string& value) {
+    if (!value.empty()) {
+      j[key] = value;
+    }
+  };
+  put("txt_id", sts.txt_id);
+  put("txt_error", sts.txt_error);
+  put("policy_id", sts.policy_id);
+  if (sts.policy) {
+    j["mode"] = to_string(sts.policy->mode);
+    j["mx"] = sts.policy->mx;
+    j["max_age"] = sts.policy->max_age;
+  }
+  if (sts.fetched) {
+    j["fetched"] = format_rfc3339(*sts.fetched);
+  }
+  if (sts.expires) {
+    j["expires"] = format_rfc3339(*sts.expires);
+  }
+  put("fetch_error", sts.fetch_error);
+  put("store_error", sts.store_error);
+  if (sts.policy && !sts.policy->text.empty()) {
+    j["policy_string"] = sts_policy_lines(sts.policy->text);
+  }
+  return j;
+}
+
 nlohmann::json to_json(const DestinationFacts& facts, const PolicyAnswer& answer, const HostJsonHook& hook) {
   nlohmann::json hosts = nlohmann::json::array();
   for (const auto& h : facts.hosts) {
@@ -44,6 +75,9 @@ nlohmann::json to_json(const DestinationFacts& facts, const PolicyAnswer& answer
   }
   if (!answer.would_answer.empty() && answer.would_answer != answer.answer) {
     j["would_answer"] = answer.would_answer;
+  }
+  if (facts.sts) {
+    j["sts"] = sts_to_json(*facts.sts);
   }
   return j;
 }

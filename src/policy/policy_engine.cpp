@@ -2,6 +2,7 @@
 // PinnedOptions::ta_file callback, which the caller supplies.
 #include "dane/policy/policy_engine.hpp"
 #include "dane/core/text.hpp"
+#include "dane/core/time.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -129,6 +130,87 @@ PolicyAnswer decide_pinned(const DestinationFacts& facts, const PinnedOptions& p
                      facts.reason + "; DANE-TA trust anchors in " + *ta_file);
 }
 
+// MTA-STS (RFC 8461), consulted only for a NotDane outcome on an MX-resolved next hop: DANE first (§2).
+std::string sts_host_name(const std::string& name) {
+  std::string host = ascii_lower(name);
+  if (!host.empty() && host.back() == '.') {
+    host.pop_back();
+  }
+  return host;
+}
+
+// "policy 20261205 (mode enforce, cached, expires 2026-12-06T10:00:00Z)"
+std::string sts_policy_label(const StsFacts& sts) {
+  std::string label = "MTA-STS policy " + (sts.policy_id.empty() ? std::string("(no id)") : sts.policy_id) + " for " +
+                      sts.domain + " (mode " + to_string(sts.policy->mode) + ", " + to_string(sts.source);
+  if (sts.expires) {
+    label += ", expires " + format_rfc3339(*sts.expires);
+  }
+  label += ")";
+  if (!sts.fetch_error.empty()) {
+    label += ", refetch failed: " + sts.fetch_error;
+  }
+  return label;
+}
+
+// What an enforce policy answers: `secure` with the MX hosts the patterns allow, listed by exact name
+// (Postfix's ".example.com" would also match deeper names than RFC 8461's "*.example.com"), and SNI =
+// the MX host name. No MX host allowed: TEMP naming the patterns.
+PolicyAnswer sts_enforce_answer(const DestinationFacts& facts, const StsFacts& sts) {
+  std::vector<std::string> allowed;
+  std::vector<std::string> refused;
+  for (const auto& h : facts.hosts) {
+    std::string name = sts_host_name(h.name);
+    if (sts_mx_allowed(*sts.policy, name)) {
+      add_unique(allowed, name);
+    } else {
+      add_unique(refused, name);
+    }
+  }
+  const std::string label = sts_policy_label(sts);
+  if (allowed.empty()) {
+    return temp_answer(label + ": no MX host of " + sts.domain + " (" +
+                       (refused.empty() ? std::string("none") : join(refused, ", ")) +
+                       ") matches the policy's mx patterns " + join(sts.policy->mx, ", "));
+  }
+  std::string reason = label + ": MX host" + (allowed.size() == 1 ? " " : "s ") + join(allowed, ", ") +
+                       " allowed by mx patterns " + join(sts.policy->mx, ", ");
+  if (!refused.empty()) {
+    reason += " (not allowed, left out: " + join(refused, ", ") + ")";
+  }
+  return make_answer(PolicyKind::Secure, "secure match=" + join(allowed, ":") + " servername=hostname",
+                     reason + "; " + facts.reason);
+}
+
+// The answer for a NotDane destination with MTA-STS facts (common to every mode; monitor wraps it).
+PolicyAnswer decide_sts(const DestinationFacts& facts, const StsFacts& sts) {
+  if (!sts.store_error.empty() && sts.source != StsSource::Fetched) {
+    // A stored policy we cannot read might be an enforce policy: never answer weaker than it could.
+    return temp_answer("MTA-STS policy store for " + sts.domain + " unreadable and no policy fetched: " +
+                       sts.store_error + (sts.fetch_error.empty() ? std::string() : "; fetch: " + sts.fetch_error));
+  }
+  if (sts.source == StsSource::None || !sts.policy) {
+    std::string why = !sts.fetch_error.empty() ? "policy fetch failed: " + sts.fetch_error
+                      : !sts.txt_error.empty() ? sts.txt_error
+                                               : std::string("no policy");
+    return make_answer(PolicyKind::NotFound, {}, facts.reason + "; no MTA-STS policy for " + sts.domain + ": " + why);
+  }
+  PolicyAnswer enforce = sts_enforce_answer(facts, sts);
+  if (sts.policy->mode == StsMode::Enforce) {
+    return enforce;
+  }
+  return make_answer(PolicyKind::NotFound, {},
+                     sts_policy_label(sts) + ": mail flows; enforce would answer '" + enforce.answer +
+                         "': " + enforce.reason);
+}
+
+PolicyAnswer decide_enforcing(const DestinationFacts& facts, Mode mode, const PinnedOptions& pinned) {
+  if (facts.sts && facts.outcome == DestinationOutcome::NotDane) {
+    return decide_sts(facts, *facts.sts);
+  }
+  return mode == Mode::Pinned ? decide_pinned(facts, pinned) : decide_native(facts);
+}
+
 } // namespace
 
 PolicyAnswer decide(const DestinationFacts& facts, Mode mode, const PinnedOptions& pinned) {
@@ -137,11 +219,10 @@ PolicyAnswer decide(const DestinationFacts& facts, Mode mode, const PinnedOption
   }
   switch (mode) {
   case Mode::Native:
-    return decide_native(facts);
   case Mode::Pinned:
-    return decide_pinned(facts, pinned);
+    return decide_enforcing(facts, mode, pinned);
   case Mode::Monitor: {
-    PolicyAnswer native = decide_native(facts);
+    PolicyAnswer native = decide_enforcing(facts, Mode::Native, pinned);
     PolicyAnswer a =
         make_answer(PolicyKind::NotFound, {}, "monitor mode, would answer '" + native.answer + "': " + native.reason);
     a.would_answer = native.answer;

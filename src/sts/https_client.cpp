@@ -20,6 +20,8 @@
 
 #include "dane/sts/https_client.hpp"
 
+#include "dane/core/text.hpp"
+
 #include <fstream>
 #include <optional>
 
@@ -164,7 +166,8 @@ void Operation::start() {
     return;
   }
   if (m_request.method != "GET" && m_request.method != "POST") {
-    finish(HttpsErrorKind::Http, "unsupported method \"" + m_request.method + "\" for https://" + m_request.host);
+    finish(HttpsErrorKind::Http,
+           "unsupported method \"" + quote_untrusted(m_request.method) + "\" for https://" + m_request.host);
     return;
   }
   connect_next();
@@ -289,8 +292,9 @@ void Operation::on_read(beast::error_code ec) {
   response.address = m_address;
   m_response = std::move(response);
   if (m_response->status >= 300 && m_response->status < 400) {
-    finish(HttpsErrorKind::Http, where() + ": redirect not followed: " + std::to_string(m_response->status) + " to " +
-                                     (m_response->location.empty() ? "(no Location)" : m_response->location));
+    finish(HttpsErrorKind::Http,
+           where() + ": redirect not followed: " + std::to_string(m_response->status) + " to " +
+               (m_response->location.empty() ? "(no Location)" : quote_untrusted(m_response->location)));
     return;
   }
   finish(HttpsErrorKind::None, "");

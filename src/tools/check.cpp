@@ -116,8 +116,68 @@ int check_exit_code(CheckResult result) {
   return 3;
 }
 
+bool is_sts_check(const DestinationFacts& facts, const CheckSettings& settings) {
+  return settings.mta_sts_ca_file && facts.sts && facts.sts->policy && facts.sts->policy->mode != StsMode::None &&
+         facts.outcome == DestinationOutcome::NotDane;
+}
+
+namespace {
+
+std::string lower_host(const std::string& name) {
+  std::string host = ascii_lower(name);
+  if (!host.empty() && host.back() == '.') {
+    host.pop_back();
+  }
+  return host;
+}
+
+// MTA-STS: PKIX probes of the allowed MX hosts; mx-mismatch for the others (RFC 8461 §4.1, §4.2).
+std::vector<PlannedProbe> plan_sts_probes(const DestinationFacts& facts, const CheckSettings& settings,
+                                          std::vector<HostCheck>& checks) {
+  std::vector<PlannedProbe> plan;
+  const StsPolicy& policy = *facts.sts->policy;
+  const std::uint16_t port = settings.port.value_or(facts.next_hop.port);
+  for (std::size_t i = 0; i < facts.hosts.size(); ++i) {
+    const HostResult& host = facts.hosts[i];
+    HostCheck& check = checks[i];
+    const std::string name = lower_host(host.name);
+    if (host.addresses.empty()) {
+      check.note = "not probed: no addresses";
+      continue;
+    }
+    check.probed = true;
+    for (const auto& address : host.addresses) {
+      if (!sts_mx_allowed(policy, name)) {
+        ProbeReport report;
+        report.address = address;
+        report.port = port;
+        report.result = ProbeResult::MxMismatch;
+        report.reason =
+            "MX host " + name + " is not allowed by the MTA-STS policy's mx patterns (" + join(policy.mx, ", ") + ")";
+        check.reports.push_back(std::move(report));
+        continue;
+      }
+      PlannedProbe planned;
+      planned.host = i;
+      planned.request.address = address;
+      planned.request.port = port;
+      planned.request.tlsa_base = name;
+      planned.request.helo_name = settings.helo;
+      planned.request.timeout = settings.probe_timeout;
+      planned.request.pkix_ca_file = *settings.mta_sts_ca_file;
+      plan.push_back(std::move(planned));
+    }
+  }
+  return plan;
+}
+
+} // namespace
+
 std::vector<PlannedProbe> plan_probes(const DestinationFacts& facts, const CheckSettings& settings,
                                       std::vector<HostCheck>& checks) {
+  if (is_sts_check(facts, settings)) {
+    return plan_sts_probes(facts, settings, checks);
+  }
   std::vector<PlannedProbe> plan;
   std::uint16_t port = settings.port.value_or(facts.next_hop.port);
   for (std::size_t i = 0; i < facts.hosts.size(); ++i) {

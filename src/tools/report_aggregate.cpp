@@ -72,16 +72,30 @@ std::uint64_t fnv_lower(std::string_view s) {
 
 // Makes `records` the set in force at `hist` from time t: the entry of an equal set seen before, else
 // a new one. Returns false when it already was in force.
-bool switch_epoch(HostHistory& hist, const std::vector<std::string>& records, TimePoint t) {
-  if (!hist.epochs.empty() && hist.epochs[hist.current].records == records) {
+// `sts` (null for a TLSA set) names the MTA-STS policy whose lines `records` are.
+bool switch_epoch(HostHistory& hist, const std::vector<std::string>& records, TimePoint t,
+                  const StsVerdict* sts = nullptr) {
+  const bool is_sts = sts != nullptr;
+  auto same = [&](const TlsaEpoch& e) {
+    return e.sts == is_sts && e.records == records && (!is_sts || e.sts_domain == sts->domain);
+  };
+  if (!hist.epochs.empty() && same(hist.epochs[hist.current])) {
     return false;
   }
   std::uint32_t index = 0;
-  while (index < hist.epochs.size() && hist.epochs[index].records != records) {
+  while (index < hist.epochs.size() && !same(hist.epochs[index])) {
     ++index;
   }
   if (index == hist.epochs.size()) {
-    hist.epochs.push_back(TlsaEpoch{records, t, {}, {}});
+    TlsaEpoch& e = hist.epochs.emplace_back();
+    e.records = records;
+    e.first = t;
+    if (is_sts) {
+      e.sts = true;
+      e.sts_domain = sts->domain;
+      e.sts_mode = sts->mode;
+      e.sts_mx = sts->mx;
+    }
   }
   hist.current = index;
   hist.timeline.emplace_back(t, index);
@@ -196,6 +210,36 @@ void update_tlsa_set(DestinationSummary& d, HostHistory& hist, const HostVerdict
   }
 }
 
+// Hash of an STS policy's lines, apart from any TLSA set's (HostHistory::records_hash).
+std::uint64_t sts_set_hash(const std::vector<std::string>& lines) {
+  return mix(tlsa_set_hash(lines) ^ 0x5354535631ULL); // "STSv1"
+}
+
+// The MTA-STS policy of the verdict line is in force at `hist` from time t (the host has no usable
+// TLSA records: DANE first). A probe line only fills in a host not seen before, as for TLSA sets.
+void update_sts_set(HostHistory& hist, const StsVerdict& sts, TimePoint t, bool probe_line) {
+  const std::uint64_t hash = sts_set_hash(sts.policy_string);
+  if ((!hist.epochs.empty() && hist.records_hash == hash) || (probe_line && !hist.epochs.empty())) {
+    return;
+  }
+  switch_epoch(hist, sts.policy_string, t, &sts);
+  hist.records_hash = hash;
+}
+
+// An MTA-STS enforce policy that no MX host matched: the daemon answered TEMP (naming the patterns),
+// so Postfix deferred the mail; each host outside the policy is a validation-failure of the policy.
+void count_sts_refusal(HostHistory& hist, const Verdict& v, const std::string& policy) {
+  if (policy != "tempfail" || v.sts.mode != "enforce") {
+    return;
+  }
+  TlsaEpoch& e = epoch_at(hist, v.time);
+  if (!e.sts) {
+    return;
+  }
+  ++e.from_probes.failed;
+  ++e.from_probes.failures[FailureKey{"validation-failure", "", failure_reason(v), v.monitored}];
+}
+
 // Probe and DNS outcomes of one host of a verdict line, counted into the TLSA epoch in force.
 void count_host_outcomes(DestinationSummary& d, HostHistory& hist, const HostVerdict& h, const std::string& name,
                          const Verdict& v, const std::string& policy, bool dane_required) {
@@ -256,7 +300,7 @@ HostHistory& host_history(DestinationSummary& d, const std::string& name) {
 
 TlsaEpoch& epoch_at(HostHistory& h, TimePoint t) {
   if (h.epochs.empty()) {
-    h.epochs.push_back(TlsaEpoch{{}, t, {}, {}});
+    h.epochs.emplace_back().first = t;
     h.timeline.emplace_back(t, 0);
     h.current = 0;
     return h.epochs.back();
@@ -386,7 +430,10 @@ void Aggregator::add_verdict(const Verdict& v) {
   // MX host (dane-only, or a pinned fingerprint/secure policy), yet this host has no DNSSEC-validated
   // TLSA records. (The daemon's own decision table never answers so for a fresh evaluation; the
   // check keeps such a line from counting as a clean DANE session.)
-  const bool dane_required = !probe_line && (policy == "dane-only" || policy == "fingerprint" || policy == "secure");
+  // An MTA-STS policy answers "secure match=..." too, but requires PKIX, not DANE, at hosts without TLSA.
+  const bool sts_policy = v.sts.has_policy();
+  const bool dane_required =
+      !probe_line && !sts_policy && (policy == "dane-only" || policy == "fingerprint" || policy == "secure");
   // The MX lookup itself failed (bogus, SERVFAIL, timeout): no host to blame, so the failure is the
   // destination's own (the host with an empty name: a TLSRPT policy without mx-host).
   if (!probe_line && !v.cached && policy == "tempfail" && v.hosts.empty()) {
@@ -400,11 +447,19 @@ void Aggregator::add_verdict(const Verdict& v) {
     ascii_lower_in_place(m_scratch_name);
     const std::string& name = m_scratch_name;
     HostHistory& hist = host_history(d, name, fnv_lower(name));
-    update_tlsa_set(d, hist, h, name, v.time, probe_line, m_scratch_records);
+    const bool conclusive = h.dnssec == "secure" || h.dnssec == "insecure";
+    if (sts_policy && conclusive && lacks_validated_tlsa(h)) {
+      update_sts_set(hist, v.sts, v.time, probe_line);
+    } else {
+      update_tlsa_set(d, hist, h, name, v.time, probe_line, m_scratch_records);
+    }
     if (v.cached) {
       continue; // a cache hit repeats an earlier evaluation: no new session, no new probe
     }
     count_host_outcomes(d, hist, h, name, v, policy, dane_required);
+    if (sts_policy && !probe_line) {
+      count_sts_refusal(hist, v, policy);
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 // Split from report_aggregate.cpp (the verdict side); both fill the same Aggregator.
 #include <algorithm>
 #include <iterator>
+#include <optional>
 
 #include "dane/tools/report.hpp"
 #include "report_aggregate_detail.hpp"
@@ -33,6 +34,45 @@ std::string Aggregator::resolve_destination(const std::string& recipient_domain,
   }
   return {};
 }
+
+namespace {
+
+// One Postfix session (TLS level, a verification failure, a 4.7.5 deferral) counted as a success or
+// a failure of the policy in force at its MX host.
+void count_session(TlsaEpoch& e, const std::optional<TlsEstablished>& tls, const std::optional<VerifyFailed>& verify,
+                   bool deferred_4_7_5, const std::string& deferral_text, const std::string& address) {
+  // DANE (a TLSA set) and an MTA-STS enforce policy: Postfix logs "Verified" when the peer passed.
+  // An MTA-STS testing policy is not enforced (Postfix's level is "may"): a PKIX-trusted chain
+  // ("Trusted" or better) is what the policy would have accepted as far as the log can tell.
+  const bool tlsa_policy = !e.records.empty();
+  const bool sts_testing = e.sts && e.sts_mode == "testing";
+  const bool ok_level =
+      tls && (!tlsa_policy || tls->level == TlsLevel::Verified || (sts_testing && tls->level == TlsLevel::Trusted));
+  if (ok_level && !verify && !deferred_4_7_5) {
+    ++e.from_maillog.successful;
+    return;
+  }
+  ++e.from_maillog.failed;
+  std::string type;
+  std::string reason;
+  if (verify) {
+    type = tlsrpt_result_type_for_text(verify->reason);
+    reason = verify->reason;
+  } else if (deferred_4_7_5) {
+    type = tlsrpt_result_type_for_text(deferral_text);
+    reason = deferral_text;
+  } else if (e.sts) {
+    type = tls->level == TlsLevel::Trusted ? "certificate-host-mismatch" : "certificate-not-trusted";
+    reason = to_string(tls->level) + " TLS connection where the MTA-STS policy (" + e.sts_mode +
+             ") requires a PKIX-valid certificate for the MX host";
+  } else {
+    type = "validation-failure";
+    reason = to_string(tls->level) + " TLS connection where DANE requires Verified";
+  }
+  ++e.from_maillog.failures[FailureKey{type, address, reason}];
+}
+
+} // namespace
 
 void Aggregator::attribute_session(const std::string& dest_name, const PendingSession& s, bool deferred_4_7_5,
                                    const std::string& deferral_text) {
@@ -91,27 +131,7 @@ void Aggregator::attribute_session(const std::string& dest_name, const PendingSe
     address = s.relay_address;
   }
   // RFC 8460 session accounting against the TLSA set in force at that host at that time.
-  TlsaEpoch& e = epoch_at(host_history(d, host), t);
-  const bool tlsa_policy = !e.records.empty();
-  const bool ok_level = s.tls && (!tlsa_policy || s.tls->level == TlsLevel::Verified);
-  if (ok_level && !s.verify && !deferred_4_7_5) {
-    ++e.from_maillog.successful;
-    return;
-  }
-  ++e.from_maillog.failed;
-  std::string type;
-  std::string reason;
-  if (s.verify) {
-    type = tlsrpt_result_type_for_text(s.verify->reason);
-    reason = s.verify->reason;
-  } else if (deferred_4_7_5) {
-    type = tlsrpt_result_type_for_text(deferral_text);
-    reason = deferral_text;
-  } else {
-    type = "validation-failure";
-    reason = to_string(s.tls->level) + " TLS connection where DANE requires Verified";
-  }
-  ++e.from_maillog.failures[FailureKey{type, address, reason}];
+  count_session(epoch_at(host_history(d, host), t), s.tls, s.verify, deferred_4_7_5, deferral_text, address);
 }
 
 void Aggregator::flush_pending(const std::string& key) {

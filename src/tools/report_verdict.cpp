@@ -149,7 +149,53 @@ private:
       seen.hosts = true;
       return hosts();
     }
+    if (m_key == "sts") {
+      return sts();
+    }
     return skip_value();
+  }
+
+  // The "sts" object: the fields the report uses, type-checked; others skipped. null = absent.
+  Expected<Ok> sts() {
+    StsVerdict& s = m_v.sts;
+    if (m_c.literal("null")) {
+      return Ok{};
+    }
+    if (Expected<Ok> error = Ok{}; !expect_object([] { return std::string("sts"); }, error)) {
+      return error;
+    }
+    s.present = true;
+    auto st = members([&]() -> Expected<Ok> {
+      if (m_key == "domain") {
+        return required_string([] { return "sts.domain"; }, s.domain);
+      }
+      if (m_key == "source") {
+        return required_string([] { return "sts.source"; }, s.source);
+      }
+      if (m_key == "policy_id") {
+        return required_string([] { return "sts.policy_id"; }, s.policy_id);
+      }
+      if (m_key == "mode") {
+        return required_string([] { return "sts.mode"; }, s.mode);
+      }
+      if (m_key == "mx") {
+        return string_list([] { return "sts.mx"; }, s.mx);
+      }
+      if (m_key == "policy_string") {
+        return string_list([] { return "sts.policy_string"; }, s.policy_string);
+      }
+      return skip_value();
+    });
+    if (!st) {
+      return st;
+    }
+    if (!s.source.empty() && !one_of(s.source, {"fetched", "cached", "none"})) {
+      return make_error("field 'sts.source' has unknown value '" + s.source + "'");
+    }
+    if (!s.mode.empty() && !one_of(s.mode, {"enforce", "testing", "none"})) {
+      return make_error("field 'sts.mode' has unknown value '" + s.mode + "'");
+    }
+    return Ok{};
   }
 
   static Expected<Ok> check_required(const Seen& seen) {
@@ -419,7 +465,7 @@ private:
         return make_error("missing field '" + where() + ".result'");
       }
       if (!one_of(p.result, {"pass", "tlsa-mismatch", "name-mismatch", "cert-expired", "starttls-not-offered",
-                             "connect-failed", "tls-failed"})) {
+                             "connect-failed", "tls-failed", "cert-untrusted", "mx-mismatch"})) {
         return make_error("field '" + where() + ".result' has unknown value '" + p.result + "'");
       }
     } while (m_c.eat(','));
@@ -452,6 +498,13 @@ Expected<Ok> parse_verdict_line(std::string_view line, Verdict& out) {
   out.outcome.clear();
   out.would_policy.clear();
   out.time = 0;
+  out.sts.present = false;
+  out.sts.domain.clear();
+  out.sts.source.clear();
+  out.sts.policy_id.clear();
+  out.sts.mode.clear();
+  shrink_into(out.sts.mx, 0, out.spare_strings);
+  shrink_into(out.sts.policy_string, 0, out.spare_strings);
   VerdictParser p(line, out);
   auto st = p.run();
   shrink_into(out.hosts, p.hosts_used(), out.spare_hosts);

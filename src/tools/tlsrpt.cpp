@@ -2,12 +2,15 @@
 //
 // Field names follow RFC 8460 §4.4; result types §4.3. One report per policy domain (destination);
 // inside it one policy per (MX host, TLSA set in force): "tlsa" with the records as policy-string, or
-// "no-policy-found" for a host without usable DANE records. Session counts come from the Postfix log
-// when one was read, else from the daemon's evaluations and probe results in the verdict log; the
-// report says which (additional-information, a data: URI as RFC 8460 wants a URI there). Failures of
-// monitor-mode evaluations (would-be failures, not enforced) are marked in failure-reason-code and
-// additional-information, never with fields RFC 8460 does not define.
+// "no-policy-found" for a host without usable DANE records; and one "sts" policy per MTA-STS policy
+// (enforce or testing) that was in force at hosts without TLSA records (DANE first, RFC 8461 §2),
+// with its policy lines as policy-string and its mx patterns as mx-host (RFC 8460 §4.3). Session counts come from the
+// Postfix log when one was read, else from the daemon's evaluations and probe results in the verdict log; the report
+// says which (additional-information, a data: URI as RFC 8460 wants a URI there). Failures of monitor-mode evaluations
+// (would-be failures, not enforced) are marked in failure-reason-code and additional-information, never with fields RFC
+// 8460 does not define.
 #include <algorithm>
+#include <iterator>
 #include <ostream>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +59,100 @@ std::string compact_time(TimePoint t) {
   return s;
 }
 
+// The "policies" list of one report: one entry per (MX host, TLSA set) and one per MTA-STS policy.
+class PolicyList {
+public:
+  PolicyList(std::string domain, bool from_maillog, std::string info, std::string monitor_info)
+      : m_domain(std::move(domain)), m_from_maillog(from_maillog), m_info(std::move(info)),
+        m_monitor_info(std::move(monitor_info)) {}
+
+  void add(const HostHistory& h, const TlsaEpoch& e) {
+    const SessionCounts& c = m_from_maillog ? e.from_maillog : e.from_probes;
+    if (e.sts) {
+      add_sts(h, e, c);
+      return;
+    }
+    json policy;
+    policy["policy-type"] = e.records.empty() ? "no-policy-found" : "tlsa";
+    if (!e.records.empty()) {
+      policy["policy-string"] = e.records;
+    }
+    policy["policy-domain"] = m_domain;
+    if (!h.name.empty()) {
+      policy["mx-host"] = json::array({h.name});
+    }
+    json details = json::array();
+    failure_details(h, c, details);
+    json entry;
+    entry["policy"] = std::move(policy);
+    entry["summary"] = {{"total-successful-session-count", c.successful}, {"total-failure-session-count", c.failed}};
+    entry["failure-details"] = std::move(details);
+    m_policies.push_back(std::move(entry));
+  }
+
+  // The per-host policies, then the MTA-STS ones.
+  json take() {
+    for (auto& entry : m_sts_entries) {
+      m_policies.push_back(std::move(entry));
+    }
+    m_sts_entries.clear();
+    return std::move(m_policies);
+  }
+
+private:
+  // An MTA-STS policy is one policy of the domain whatever the MX host (RFC 8460 §4.3: mx-host holds
+  // its patterns): the sessions of every host it was in force at are summed into one entry, in the
+  // order the policies are first met; failure details keep the receiving host.
+  void add_sts(const HostHistory& h, const TlsaEpoch& e, const SessionCounts& c) {
+    auto it = std::find_if(m_sts_keys.begin(), m_sts_keys.end(), [&](const TlsaEpoch* k) {
+      return k->records == e.records && k->sts_domain == e.sts_domain;
+    });
+    if (it == m_sts_keys.end()) {
+      m_sts_keys.push_back(&e);
+      json policy = {{"policy-type", "sts"},
+                     {"policy-string", e.records},
+                     {"policy-domain", e.sts_domain.empty() ? m_domain : e.sts_domain},
+                     {"mx-host", e.sts_mx}};
+      m_sts_entries.push_back({{"policy", std::move(policy)},
+                               {"summary", {{"total-successful-session-count", 0}, {"total-failure-session-count", 0}}},
+                               {"failure-details", json::array()}});
+      it = std::prev(m_sts_keys.end());
+    }
+    json& entry = m_sts_entries[static_cast<std::size_t>(it - m_sts_keys.begin())];
+    auto& summary = entry["summary"];
+    summary["total-successful-session-count"] =
+        summary["total-successful-session-count"].get<std::uint64_t>() + c.successful;
+    summary["total-failure-session-count"] = summary["total-failure-session-count"].get<std::uint64_t>() + c.failed;
+    failure_details(h, c, entry["failure-details"]);
+  }
+
+  void failure_details(const HostHistory& h, const SessionCounts& c, json& details) const {
+    for (const auto& [key, count] : c.failures) {
+      json fd;
+      fd["result-type"] = key.result_type;
+      if (!h.name.empty()) {
+        fd["receiving-mx-hostname"] = h.name;
+      }
+      if (!key.receiving_ip.empty()) {
+        fd["receiving-ip"] = key.receiving_ip;
+      }
+      fd["failed-session-count"] = count;
+      if (!key.reason.empty()) {
+        fd["failure-reason-code"] = key.reason;
+      }
+      fd["additional-information"] = key.monitored ? m_monitor_info : m_info;
+      details.push_back(std::move(fd));
+    }
+  }
+
+  std::string m_domain;
+  bool m_from_maillog;
+  std::string m_info, m_monitor_info;
+  json m_policies = json::array();
+  std::vector<json> m_sts_entries;
+  std::vector<const TlsaEpoch*> m_sts_keys;
+};
+
 } // namespace
 
 std::string tlsrpt_result_type_for_probe(std::string_view result) {
@@ -71,6 +168,10 @@ std::string tlsrpt_result_type_for_probe(std::string_view result) {
   if (result == "starttls-not-offered") {
     return "starttls-not-supported";
   }
+  if (result == "cert-untrusted") {
+    return "certificate-not-trusted";
+  }
+  // "mx-mismatch" (an MX host outside the MTA-STS policy's patterns), "tls-failed", ...
   return "validation-failure";
 }
 
@@ -134,7 +235,7 @@ json build_tlsrpt(const Aggregator& aggregator, const DestinationSummary& d, con
                "what enforcement would have caused (" +
                source + ")");
 
-  json policies = json::array();
+  PolicyList list{domain, from_maillog, info, monitor_info};
   std::vector<const HostHistory*> hosts;
   for (const auto& h : d.hosts) {
     hosts.push_back(&h);
@@ -142,40 +243,10 @@ json build_tlsrpt(const Aggregator& aggregator, const DestinationSummary& d, con
   std::sort(hosts.begin(), hosts.end(), [](const HostHistory* a, const HostHistory* b) { return a->name < b->name; });
   for (const auto* h : hosts) {
     for (const auto& e : h->epochs) {
-      const SessionCounts& c = from_maillog ? e.from_maillog : e.from_probes;
-      json policy;
-      policy["policy-type"] = e.records.empty() ? "no-policy-found" : "tlsa";
-      if (!e.records.empty()) {
-        policy["policy-string"] = e.records;
-      }
-      policy["policy-domain"] = domain;
-      if (!h->name.empty()) {
-        policy["mx-host"] = json::array({h->name});
-      }
-      json details = json::array();
-      for (const auto& [key, count] : c.failures) {
-        json fd;
-        fd["result-type"] = key.result_type;
-        if (!h->name.empty()) {
-          fd["receiving-mx-hostname"] = h->name;
-        }
-        if (!key.receiving_ip.empty()) {
-          fd["receiving-ip"] = key.receiving_ip;
-        }
-        fd["failed-session-count"] = count;
-        if (!key.reason.empty()) {
-          fd["failure-reason-code"] = key.reason;
-        }
-        fd["additional-information"] = key.monitored ? monitor_info : info;
-        details.push_back(std::move(fd));
-      }
-      json entry;
-      entry["policy"] = std::move(policy);
-      entry["summary"] = {{"total-successful-session-count", c.successful}, {"total-failure-session-count", c.failed}};
-      entry["failure-details"] = std::move(details);
-      policies.push_back(std::move(entry));
+      list.add(*h, e);
     }
   }
+  json policies = list.take();
 
   json report;
   report["organization-name"] = options.organization;

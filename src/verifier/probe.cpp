@@ -3,7 +3,7 @@
 // All socket I/O is non-blocking and waits in poll() against a per-step deadline,
 // for the plaintext SMTP dialogue and for TLS alike, so no step can hang.
 //
-// file-size: about 610 lines, one unit: the blocking SMTP connection class and the probe steps that drive
+// file-size: about 670 lines, one unit: the blocking SMTP connection class and the probe steps that drive
 // it share their failure type and deadlines. The asynchronous engine (a later change) replaces the
 // blocking connection; split the connection out then rather than twice.
 #include "dane/verifier/probe.hpp"
@@ -502,6 +502,52 @@ void quit_politely(SmtpConnection& conn, SSL* ssl, std::chrono::milliseconds tim
   ERR_clear_error();
 }
 
+// PKIX mode: the trust store on the context, SNI and the host name check on the session. The handshake
+// still runs with SSL_VERIFY_NONE (the chain is captured); classify_pkix() reads the result.
+std::optional<StepFailure> set_up_pkix(SSL_CTX* ctx, SSL* ssl, const ProbeRequest& request) {
+  const std::string& ca_file = *request.pkix_ca_file;
+  const int loaded = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
+                                     : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
+  if (loaded != 1) {
+    return StepFailure{ProbeResult::TlsFailed, "cannot load the trust store " +
+                                                   (ca_file.empty() ? std::string("(system default)") : ca_file) +
+                                                   ": " + openssl_error_text("load_verify_locations")};
+  }
+  if (request.tlsa_base.empty() || SSL_set1_host(ssl, request.tlsa_base.c_str()) != 1) {
+    return StepFailure{ProbeResult::TlsFailed, "no MX host name to check the certificate against"};
+  }
+  SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(request.tlsa_base.c_str()));
+  return std::nullopt;
+}
+
+void classify_pkix(SSL* ssl, const ProbeRequest& request, ProbeReport& report) {
+  const long verify = SSL_get_verify_result(ssl);
+  report.x509_error = static_cast<int>(verify);
+  const std::string error_text = X509_verify_cert_error_string(verify);
+  switch (verify) {
+  case X509_V_OK:
+    report.result = ProbeResult::Pass;
+    report.authenticated = true;
+    report.reason = "PKIX: the chain is trusted and the certificate is valid for " + request.tlsa_base;
+    return;
+  case X509_V_ERR_HOSTNAME_MISMATCH:
+    report.result = ProbeResult::NameMismatch;
+    report.reason = "PKIX: the certificate is not valid for " + request.tlsa_base + " (subject " + report.leaf_subject +
+                    (report.leaf_san.empty() ? std::string() : ", SAN " + join(report.leaf_san, ", ")) + ")";
+    return;
+  case X509_V_ERR_CERT_HAS_EXPIRED:
+  case X509_V_ERR_CERT_NOT_YET_VALID:
+    report.result = ProbeResult::CertExpired;
+    report.reason =
+        "PKIX: " + error_text + " (leaf valid " + report.leaf_not_before + " .. " + report.leaf_not_after + ")";
+    return;
+  default:
+    report.result = ProbeResult::CertUntrusted;
+    report.reason = "PKIX: chain not trusted: " + error_text;
+    return;
+  }
+}
+
 // TLS with DANE, through the one SMTP DANE profile (dane_profile.hpp), then the verdict.
 std::optional<StepFailure> tls_with_dane(SmtpConnection& conn, const ProbeRequest& request, ProbeReport& report) {
   auto ctx = new_dane_client_ctx();
@@ -514,7 +560,9 @@ std::optional<StepFailure> tls_with_dane(SmtpConnection& conn, const ProbeReques
   }
   const std::vector<std::string> reference_names = reference_names_of(request);
   bool dane = false;
-  if (auto failure = set_up_dane(ssl.get(), request, reference_names, report, dane)) {
+  const bool pkix = request.pkix_ca_file.has_value();
+  if (auto failure = pkix ? set_up_pkix(ctx->get(), ssl.get(), request)
+                          : set_up_dane(ssl.get(), request, reference_names, report, dane)) {
     return failure;
   }
   if (SSL_set_fd(ssl.get(), conn.fd()) != 1) {
@@ -529,7 +577,9 @@ std::optional<StepFailure> tls_with_dane(SmtpConnection& conn, const ProbeReques
     report.cipher = cipher;
   }
   detail::describe_chain(ssl.get(), report);
-  if (dane) {
+  if (pkix) {
+    classify_pkix(ssl.get(), request, report);
+  } else if (dane) {
     classify_dane(ssl.get(), reference_names, report);
   } else {
     report.result = ProbeResult::Pass;
@@ -573,6 +623,10 @@ std::string to_string(ProbeResult result) {
     return "connect-failed";
   case ProbeResult::TlsFailed:
     return "tls-failed";
+  case ProbeResult::CertUntrusted:
+    return "cert-untrusted";
+  case ProbeResult::MxMismatch:
+    return "mx-mismatch";
   }
   return "tls-failed";
 }

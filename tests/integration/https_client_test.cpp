@@ -3,11 +3,15 @@
 // (untrusted, wrong name, partial wildcard, expired), the deadline, the address list, POST bodies and
 // the CA file. Loopback only (127.0.15.x, the https helper's range), any free port: no root needed.
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "dane/sts/https_client.hpp"
 #include "https_server.hpp"
@@ -27,6 +31,33 @@ constexpr const char* k_silent_ip = "127.0.15.2"; // nothing listens there: conn
 constexpr const char* k_host = "mta-sts.a.test";
 constexpr const char* k_policy_path = "/.well-known/mta-sts.txt";
 constexpr const char* k_policy = "version: STSv1\nmode: enforce\nmx: mx1.a.test\nmax_age: 86400\n";
+
+// A PEM file holding only a CRL signed by the fixture intermediate: loads as a CA file, trusts nobody.
+void write_crl_only(const std::string& path) {
+  const std::string pki = std::string(DANE_TEST_DATA_DIR) + "/pki/";
+  std::FILE* cert_file = std::fopen((pki + "int.crt").c_str(), "r");
+  std::FILE* key_file = std::fopen((pki + "int.key").c_str(), "r");
+  ASSERT_TRUE(cert_file != nullptr && key_file != nullptr);
+  X509* issuer = PEM_read_X509(cert_file, nullptr, nullptr, nullptr);
+  EVP_PKEY* key = PEM_read_PrivateKey(key_file, nullptr, nullptr, nullptr);
+  std::fclose(cert_file);
+  std::fclose(key_file);
+  ASSERT_TRUE(issuer != nullptr && key != nullptr);
+  X509_CRL* crl = X509_CRL_new();
+  ASN1_TIME* now = ASN1_TIME_set(nullptr, std::time(nullptr));
+  ASSERT_EQ(X509_CRL_set_version(crl, 1), 1);
+  ASSERT_EQ(X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)), 1);
+  ASSERT_EQ(X509_CRL_set1_lastUpdate(crl, now), 1);
+  ASSERT_GT(X509_CRL_sign(crl, key, EVP_sha256()), 0);
+  std::FILE* out = std::fopen(path.c_str(), "w");
+  ASSERT_TRUE(out != nullptr);
+  EXPECT_EQ(PEM_write_X509_CRL(out, crl), 1);
+  std::fclose(out);
+  ASN1_TIME_free(now);
+  X509_CRL_free(crl);
+  EVP_PKEY_free(key);
+  X509_free(issuer);
+}
 
 HttpsRoute route(unsigned status, std::string body, std::string location = "",
                  std::chrono::milliseconds delay = std::chrono::milliseconds{0}) {
@@ -100,6 +131,16 @@ TEST_F(HttpsClientTest, RedirectIsAnHttpErrorAndNotFollowed_Rfc8461_3_3) {
   EXPECT_EQ(m_server->request_count("/policy"), 0U);
 }
 
+TEST_F(HttpsClientTest, RedirectLocationIsQuotedInTheError) {
+  start_server();
+  m_server->set_route(k_policy_path, route(302, "", "https://e.a.test/\xc3\xa9%"));
+  const HttpsResult result = fetch(get());
+  EXPECT_EQ(result.error_kind, HttpsErrorKind::Http);
+  EXPECT_NE(result.error.find("302 to https://e.a.test/%C3%A9%25"), std::string::npos) << result.error;
+  ASSERT_TRUE(result.response.has_value());
+  EXPECT_EQ(result.response->location, "https://e.a.test/\xc3\xa9%");
+}
+
 TEST_F(HttpsClientTest, BodyOverTheLimitIsTooLargeAndAtTheLimitIsRead) {
   start_server();
   constexpr std::size_t k_limit = 64 * 1024;
@@ -143,7 +184,7 @@ TEST_F(HttpsClientTest, WildcardMatchesOneLabelButAPartialWildcardDoesNot_Rfc612
   EXPECT_TRUE(full.ok()) << full.error;
 
   m_server.reset();
-  start_server(LeafSpec{{"mta-*.a.test"}});
+  start_server(LeafSpec{{"mta*.a.test"}});
   m_server->set_route(k_policy_path, route(200, k_policy));
   const HttpsResult partial = fetch(get());
   EXPECT_EQ(partial.error_kind, HttpsErrorKind::Certificate) << partial.error;
@@ -226,6 +267,12 @@ TEST_F(HttpsClientTest, CaFileWithoutCertificateFailsCreateNamingTheFile) {
   auto from_key = dane::sts::HttpsClient::create(io, leaf.key);
   ASSERT_FALSE(from_key);
   EXPECT_NE(from_key.error().find(leaf.key), std::string::npos) << from_key.error();
+
+  const std::string crl_only = m_dir.file("crl-only.pem");
+  write_crl_only(crl_only);
+  auto from_crl = dane::sts::HttpsClient::create(io, crl_only);
+  ASSERT_FALSE(from_crl);
+  EXPECT_NE(from_crl.error().find(crl_only), std::string::npos) << from_crl.error();
 
   const std::string missing = m_dir.file("missing.pem");
   auto absent = dane::sts::HttpsClient::create(io, missing);

@@ -276,6 +276,14 @@ TEST(CacheFileKeeper, AnotherModeOrResolverIdentityIsRejected) {
   CacheFileKeeper(other, after, *rig.log, rig.stats).load();
   EXPECT_EQ(after.size(), 0u);
   EXPECT_EQ(rig.counters()["rejected"], 2);
+
+  // A cache saved without --mta-sts holds NOTFOUND for destinations an enforce policy now covers.
+  Settings sts = rig.settings;
+  sts.mta_sts = true;
+  CacheFileKeeper(sts, after, *rig.log, rig.stats).load();
+  EXPECT_EQ(after.size(), 0u);
+  EXPECT_EQ(rig.counters()["rejected"], 3);
+  EXPECT_EQ(cache_identity(rig.settings), cache_identity(Settings(rig.settings))); // unchanged without it
 }
 
 TEST(CacheFileKeeper, ExpiredAndTooLongEntriesAreDropped) {

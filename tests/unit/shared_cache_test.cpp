@@ -130,5 +130,21 @@ TEST(SharedCacheKey, PermissionsOwnerAndLengthAreChecked) {
   }
 }
 
+TEST(SharedCacheEntry, MtaStsDaemonsShareNothingWithOthers) {
+  Settings plain;
+  Settings sts = plain;
+  sts.mta_sts = true;
+  Settings other_ca = sts;
+  other_ca.mta_sts_ca_file = "/etc/dane-policyd/sts-ca.pem";
+  EXPECT_NE(shared_context(plain), shared_context(sts));
+  EXPECT_NE(shared_context(sts), shared_context(other_ca));
+  EXPECT_EQ(shared_context(plain), "mode=native;fingerprint-digest=sha256"); // keys of daemons without it unchanged
+  // An entry sealed by a daemon without MTA-STS does not open in one with it.
+  const std::string v = seal_entry(k_key, shared_context(plain), "sts.test",
+                                   make_answer(PolicyKind::NotFound, {}, "no DANE"), k_now + 300);
+  EXPECT_EQ(open_entry(k_key, shared_context(sts), "sts.test", v, k_now, 3600s).error(), "bad MAC");
+  EXPECT_TRUE(open_entry(k_key, shared_context(plain), "sts.test", v, k_now, 3600s));
+}
+
 } // namespace
 } // namespace dane::policyd

@@ -583,3 +583,190 @@ TEST(Tlsrpt, MonitorModeDaneOnlyWithoutTlsaIsAWouldBeDaneRequired) {
             "monitor mode, not enforced: dane-only policy, but no DNSSEC-validated TLSA records for mx.m.example "
             "(insecure)");
 }
+
+// ---------------------------------------------------------------------------------------------
+// MTA-STS policies (issue 15): verdict lines with an "sts" object.
+namespace {
+
+const char* const k_sts_policy =
+    R"("sts":{"domain":"sts.example","txt_id":"20261205","source":"fetched","policy_id":"20261205",)"
+    R"("mode":"MODE","mx":["mx1.sts.example","*.backup.sts.example"],"max_age":86400,)"
+    R"("fetched":"2026-12-04T00:00:00Z","expires":"2026-12-05T00:00:00Z",)"
+    R"("policy_string":["version: STSv1","mode: MODE","mx: mx1.sts.example","mx: *.backup.sts.example",)"
+    R"("max_age: 86400"]})";
+
+std::string sts_line(const std::string& time, const std::string& mode, const std::string& event,
+                     const std::string& mx1_result, const std::string& mx2_result) {
+  std::string sts = k_sts_policy;
+  for (auto pos = sts.find("MODE"); pos != std::string::npos; pos = sts.find("MODE")) {
+    sts.replace(pos, 4, mode);
+  }
+  const std::string answer = mode == "enforce" ? "OK secure match=mx1.sts.example:a.backup.sts.example "
+                                                 "servername=hostname"
+                                               : "NOTFOUND ";
+  const std::string policy = mode == "enforce" ? "secure" : "notfound";
+  auto host = [&](const std::string& name, const std::string& addr, const std::string& result) {
+    std::string h = R"({"name":")" + name + R"(","dnssec":"insecure","tlsa":[],"status":"insecure")";
+    if (!result.empty()) {
+      h += R"(,"addresses":[{"address":")" + addr + R"(","port":25,"result":")" + result + R"("}])";
+    }
+    return h + "}";
+  };
+  return R"({"time":")" + time + R"(","destination":"sts.example","mode":"native","policy":")" + policy +
+         R"(","answer":")" + answer + R"(","reason":"MTA-STS policy","cached":false,)" +
+         (event.empty() ? std::string() : R"("event":")" + event + R"(",)") + R"("hosts":[)" +
+         host("mx1.sts.example", "192.0.2.31", mx1_result) + "," +
+         host("a.backup.sts.example", "192.0.2.32", mx2_result) + "]," + sts + "}";
+}
+
+void add_line(rp::Aggregator& agg, const std::string& line) {
+  auto v = rp::parse_verdict_line(line);
+  ASSERT_TRUE(v) << v.error() << "\n" << line;
+  agg.add_verdict(*v);
+}
+
+const json* find_sts(const json& report) {
+  for (const auto& p : report["policies"]) {
+    if (p["policy"]["policy-type"] == "sts") {
+      return &p;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+TEST(Tlsrpt, Rfc8460_4_3_StsEnforcePolicyWithProbeFailures) {
+  rp::Aggregator agg({});
+  add_line(agg, sts_line("2026-12-04T10:00:00Z", "enforce", "", "", ""));
+  add_line(agg, sts_line("2026-12-04T10:00:01Z", "enforce", "probe", "pass", "cert-untrusted"));
+  add_line(agg, sts_line("2026-12-04T11:00:01Z", "enforce", "probe", "mx-mismatch", "pass"));
+  json r = rp::build_tlsrpt(agg, *agg.find("sts.example"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2) << ::testing::PrintToString(check_report(r));
+  // One policy for the domain (not one per MX host), no "no-policy-found" beside it and no
+  // dane-required failure (an STS "secure" answer does not require DANE).
+  ASSERT_EQ(r["policies"].size(), 1u) << r.dump(2);
+  const json* p = find_sts(r);
+  ASSERT_NE(p, nullptr) << r.dump(2);
+  EXPECT_EQ((*p)["policy"]["policy-domain"], "sts.example");
+  EXPECT_EQ((*p)["policy"]["mx-host"], json::array({"mx1.sts.example", "*.backup.sts.example"}));
+  EXPECT_EQ((*p)["policy"]["policy-string"], json::array({"version: STSv1", "mode: enforce", "mx: mx1.sts.example",
+                                                          "mx: *.backup.sts.example", "max_age: 86400"}));
+  EXPECT_EQ((*p)["summary"]["total-successful-session-count"], 2);
+  EXPECT_EQ((*p)["summary"]["total-failure-session-count"], 2);
+  const json* untrusted = find_detail(*p, "certificate-not-trusted");
+  ASSERT_NE(untrusted, nullptr) << p->dump(2);
+  EXPECT_EQ((*untrusted)["receiving-mx-hostname"], "a.backup.sts.example");
+  EXPECT_EQ((*untrusted)["receiving-ip"], "192.0.2.32");
+  const json* mismatch = find_detail(*p, "validation-failure");
+  ASSERT_NE(mismatch, nullptr) << p->dump(2);
+  EXPECT_EQ((*mismatch)["receiving-mx-hostname"], "mx1.sts.example");
+  EXPECT_EQ((*mismatch)["failure-reason-code"], "mx-mismatch");
+}
+
+TEST(Tlsrpt, StsTestingPolicyIsReportedAndNoneIsNoPolicy) {
+  rp::Aggregator agg({});
+  add_line(agg, sts_line("2026-12-04T10:00:00Z", "testing", "", "", ""));
+  add_line(agg, sts_line("2026-12-04T10:00:01Z", "testing", "probe", "cert-untrusted", "pass"));
+  json r = rp::build_tlsrpt(agg, *agg.find("sts.example"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  const json* p = find_sts(r);
+  ASSERT_NE(p, nullptr) << r.dump(2);
+  EXPECT_EQ((*p)["policy"]["policy-string"][1], "mode: testing");
+  EXPECT_EQ((*p)["summary"]["total-failure-session-count"], 1);
+  EXPECT_NE(find_detail(*p, "certificate-not-trusted"), nullptr);
+
+  // mode none: RFC 8461 §3.2, as though there were no policy.
+  rp::Aggregator none({});
+  add_line(none, sts_line("2026-12-04T10:00:00Z", "none", "", "", ""));
+  json n = rp::build_tlsrpt(none, *none.find("sts.example"), options());
+  ASSERT_TRUE(check_report(n).empty()) << n.dump(2);
+  EXPECT_EQ(find_sts(n), nullptr) << n.dump(2);
+}
+
+TEST(Tlsrpt, DaneHostKeepsTlsaPolicyBesideSts) {
+  // DANE first (RFC 8461 §2): a host with TLSA records is reported under its TLSA set.
+  std::string line = sts_line("2026-12-04T10:00:00Z", "enforce", "", "", "");
+  const std::string insecure_mx1 = R"({"name":"mx1.sts.example","dnssec":"insecure","tlsa":[],"status":"insecure"})";
+  line.replace(line.find(insecure_mx1), insecure_mx1.size(),
+               R"({"name":"mx1.sts.example","dnssec":"secure","tlsa":["3 1 1 aabbccdd"],"status":"dane"})");
+  rp::Aggregator agg({});
+  add_line(agg, line);
+  json r = rp::build_tlsrpt(agg, *agg.find("sts.example"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  const json* tlsa = find_policy(r, "mx1.sts.example");
+  ASSERT_NE(tlsa, nullptr) << r.dump(2);
+  EXPECT_EQ((*tlsa)["policy"]["policy-type"], "tlsa");
+  EXPECT_NE(find_sts(r), nullptr) << r.dump(2);
+}
+
+TEST(Tlsrpt, StsSessionsFromPostfixLog) {
+  rp::Aggregator agg({});
+  add_line(agg, sts_line("2026-11-28T09:00:00Z", "enforce", "", "", ""));
+  rp::MaillogOptions o;
+  o.reference = *dane::parse_rfc3339("2026-11-29T00:00:00Z");
+  o.local_time_is_utc = true;
+  rp::MaillogPrefixParser p(o);
+  auto ignore = [](const std::string&) {};
+  agg.add_maillog_line("Nov 28 10:00:00 mail postfix/smtp[3]: Verified TLS connection established to "
+                       "mx1.sts.example[192.0.2.31]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+                       p, "t:1", ignore);
+  agg.add_maillog_line("Nov 28 10:00:01 mail postfix/smtp[3]: ABCDE12345: to=<u@sts.example>, "
+                       "relay=mx1.sts.example[192.0.2.31]:25, delay=1, delays=0/0/1/0, dsn=2.0.0, status=sent (250 ok)",
+                       p, "t:2", ignore);
+  agg.add_maillog_line("Nov 28 10:05:00 mail postfix/smtp[4]: server certificate verification failed for "
+                       "a.backup.sts.example[192.0.2.32]:25: num=20:unable to get local issuer certificate",
+                       p, "t:3", ignore);
+  agg.add_maillog_line("Nov 28 10:05:01 mail postfix/smtp[4]: ABCDE12346: to=<u@sts.example>, "
+                       "relay=a.backup.sts.example[192.0.2.32]:25, delay=1, delays=0/0/1/0, dsn=4.7.5, "
+                       "status=deferred (Server certificate not verified)",
+                       p, "t:4", ignore);
+  agg.finish_maillog();
+  ++agg.stats().maillog_files;
+  json r = rp::build_tlsrpt(agg, *agg.find("sts.example"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  const json* s = find_sts(r);
+  ASSERT_NE(s, nullptr) << r.dump(2);
+  EXPECT_EQ((*s)["summary"]["total-successful-session-count"], 1) << r.dump(2);
+  EXPECT_EQ((*s)["summary"]["total-failure-session-count"], 1) << r.dump(2);
+  const json* fd = find_detail(*s, "certificate-not-trusted");
+  ASSERT_NE(fd, nullptr) << s->dump(2);
+  EXPECT_EQ((*fd)["receiving-mx-hostname"], "a.backup.sts.example");
+}
+
+TEST(Tlsrpt, StsObjectFieldsAreTypeChecked) {
+  std::string line = sts_line("2026-12-04T10:00:00Z", "enforce", "", "", "");
+  std::string bad = line;
+  bad.replace(bad.find(R"("source":"fetched")"), 18, R"("source":"guessed")");
+  auto v = rp::parse_verdict_line(bad);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().find("sts.source"), std::string::npos) << v.error();
+  bad = line;
+  bad.replace(bad.find(R"("mx":[)"), 6, R"("mx":[1,)");
+  v = rp::parse_verdict_line(bad);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().find("sts.mx"), std::string::npos) << v.error();
+  EXPECT_EQ(rp::tlsrpt_result_type_for_probe("cert-untrusted"), "certificate-not-trusted");
+  EXPECT_EQ(rp::tlsrpt_result_type_for_probe("mx-mismatch"), "validation-failure");
+}
+
+TEST(Tlsrpt, StsEnforceWithNoMatchingMxIsAValidationFailure) {
+  // The daemon answers TEMP when no MX host matches an enforce policy's patterns: Postfix defers.
+  std::string line = sts_line("2026-12-04T10:00:00Z", "enforce", "", "", "");
+  const std::string answer = R"("policy":"secure","answer":"OK secure match=mx1.sts.example:a.backup.sts.example )"
+                             R"(servername=hostname","reason":"MTA-STS policy")";
+  ASSERT_NE(line.find(answer), std::string::npos) << line;
+  line.replace(line.find(answer), answer.size(),
+               R"("policy":"tempfail","answer":"TEMP no MX host matches the MTA-STS policy)"
+               R"x(","reason":"no MX host matches the MTA-STS policy (mx1.sts.example, *.backup.sts.example)")x");
+  rp::Aggregator agg({});
+  add_line(agg, line);
+  json r = rp::build_tlsrpt(agg, *agg.find("sts.example"), options());
+  ASSERT_TRUE(check_report(r).empty()) << r.dump(2);
+  const json* p = find_sts(r);
+  ASSERT_NE(p, nullptr) << r.dump(2);
+  EXPECT_EQ((*p)["summary"]["total-failure-session-count"], 2) << p->dump(2);
+  const json* fd = find_detail(*p, "validation-failure");
+  ASSERT_NE(fd, nullptr) << p->dump(2);
+  EXPECT_NE((*fd)["failure-reason-code"].get<std::string>().find("no MX host matches"), std::string::npos);
+}

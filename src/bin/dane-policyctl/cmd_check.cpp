@@ -13,6 +13,7 @@
 // (boost::any_cast) when optimising; silence it for this file.
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "dane/tools/check.hpp"
 #include "dane/verifier/destination.hpp"
 #include "dane/verifier/probe.hpp"
+#include "sts_lookup.hpp"
 
 namespace po = boost::program_options;
 
@@ -43,6 +45,7 @@ struct CheckOptions {
   bool json = false;
   CheckSettings settings;
   ResolverConfig resolver;
+  std::string state_dir; // --mta-sts: the daemon's --state-dir (its mta-sts store, read only); "" = none
 };
 
 po::options_description describe_options() {
@@ -54,8 +57,14 @@ po::options_description describe_options() {
       ("all", "also probe MX hosts that publish no TLSA records")                             //
       ("json", "print one JSON object (the policy object; each host has `addresses`)")        //
       ("probe-timeout", po::value<double>()->default_value(10.0, "10")->value_name("SECONDS"),
-       "time limit for each step of a probe (connect, greeting, EHLO, STARTTLS, handshake)") //
-      ("helo", po::value<std::string>()->value_name("NAME"), "name sent with EHLO (default: localhost)");
+       "time limit for each step of a probe (connect, greeting, EHLO, STARTTLS, handshake)")             //
+      ("helo", po::value<std::string>()->value_name("NAME"), "name sent with EHLO (default: localhost)") //
+      ("mta-sts", "a destination without DANE whose MTA-STS policy is enforce or testing: probe every MX "
+                  "address with PKIX validation of the MX name, and check the policy's mx patterns") //
+      ("mta-sts-ca-file", po::value<std::string>()->value_name("FILE"),
+       "CAs trusted for the policy fetch and the MX certificates (default: the system's trust store)") //
+      ("state-dir", po::value<std::string>()->value_name("DIR"),
+       "with --mta-sts: dane-policyd's --state-dir, whose stored policies are read (never written)");
   policyd::add_resolver_options(description);
   return description;
 }
@@ -104,6 +113,15 @@ Expected<CheckOptions> parse_options(int argc, char** argv, bool& help) {
     if (helo.empty() || helo.find_first_of(" \t\r\n") != std::string::npos) {
       return make_error("--helo '" + helo + "': must be a host name without white space");
     }
+  }
+  if (values.count("mta-sts") != 0) {
+    const std::string ca_file =
+        values.count("mta-sts-ca-file") != 0 ? values["mta-sts-ca-file"].as<std::string>() : std::string();
+    if (!ca_file.empty() && !std::ifstream(ca_file)) {
+      return make_error("--mta-sts-ca-file " + ca_file + ": cannot be read");
+    }
+    options.settings.mta_sts_ca_file = ca_file;
+    options.state_dir = values.count("state-dir") != 0 ? values["state-dir"].as<std::string>() : std::string();
   }
   auto resolver = policyd::resolver_config_from(values);
   if (!resolver) {
@@ -235,8 +253,12 @@ int cmd_check(int argc, char** argv) {
     std::cerr << "dane-policyctl check: " << resolver.error() << "\n";
     return k_exit_usage;
   }
-  CheckOutcome outcome =
-      tools::run_check(evaluate_destination(**resolver, options->destination), options->settings, tools::live_prober());
+  DestinationFacts facts = evaluate_destination(**resolver, options->destination);
+  if (const auto& ca_file = options->settings.mta_sts_ca_file) {
+    add_sts_blocking(**resolver, facts, *ca_file, options->state_dir.empty() ? "" : options->state_dir + "/mta-sts",
+                     true);
+  }
+  CheckOutcome outcome = tools::run_check(std::move(facts), options->settings, tools::live_prober());
   if (options->json) {
     print_json(std::cout, outcome);
     for (const auto& check : outcome.hosts) {

@@ -2,8 +2,11 @@
 //
 // DNS only: evaluates DESTINATION exactly as dane-policyd does (same lookup keys: "domain",
 // "[host]", "[host]:port", parent keys ".domain") and prints the socketmap answer and why,
-// host by host. Exit codes (docs/design.md §5): 0 an answer was determined (NOTFOUND included),
-// 3 the answer is TEMP, 2 bad input (unknown option, malformed key, unusable resolver options).
+// host by host. With --mta-sts, a destination without DANE is looked up as the daemon's --mta-sts does
+// (TXT record, the policy fetched over HTTPS with PKIX, or read from --state-dir's mta-sts store, read
+// only) and the answer is the daemon's MTA-STS answer. Exit codes (docs/design.md §5): 0 an answer was determined
+// (NOTFOUND included), 3 the answer is TEMP, 2 bad input (unknown option, malformed key, unusable resolver options).
+#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -11,11 +14,13 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "dane/core/time.hpp"
 #include "dane/daemon/resolver_options.hpp"
 #include "dane/policy/json.hpp"
 #include "dane/policy/policy_engine.hpp"
 #include "dane/policy/ta_store.hpp"
 #include "dane/verifier/destination.hpp"
+#include "sts_lookup.hpp"
 
 namespace po = boost::program_options;
 
@@ -57,6 +62,31 @@ void print_text(std::ostream& out, const DestinationFacts& facts, const policyd:
   }
 }
 
+void print_sts(std::ostream& out, const StsFacts& sts) {
+  out << "mta-sts:     " << sts.domain << ": source " << to_string(sts.source);
+  if (!sts.txt_id.empty()) {
+    out << ", TXT id " << sts.txt_id;
+  }
+  out << "\n";
+  auto line = [&out](const char* label, const std::string& value) {
+    if (!value.empty()) {
+      out << "  " << label << value << "\n";
+    }
+  };
+  line("txt error:   ", sts.txt_error);
+  if (sts.policy) {
+    out << "  policy:      " << sts.policy_id << ", mode " << to_string(sts.policy->mode) << ", max_age "
+        << sts.policy->max_age << "\n";
+    for (const auto& m : sts.policy->mx) {
+      out << "  mx:          " << m << "\n";
+    }
+  }
+  line("fetched:     ", sts.fetched ? format_rfc3339(*sts.fetched) : std::string());
+  line("expires:     ", sts.expires ? format_rfc3339(*sts.expires) : std::string());
+  line("fetch error: ", sts.fetch_error);
+  line("store error: ", sts.store_error);
+}
+
 // --state-dir, or its older name --ta-dir; "" when neither is given.
 Expected<std::string> state_dir(const po::variables_map& values) {
   std::string dir = values.count("state-dir") != 0 ? values["state-dir"].as<std::string>() : std::string();
@@ -70,9 +100,22 @@ Expected<std::string> state_dir(const po::variables_map& values) {
   return dir;
 }
 
-} // namespace
+// --mta-sts given: the STS step; an unreadable --mta-sts-ca-file is an error.
+Status maybe_add_sts(const po::variables_map& values, Resolver& resolver, DestinationFacts& facts,
+                     const std::string& state_dir) {
+  if (values.count("mta-sts") == 0) {
+    return Ok{};
+  }
+  const std::string ca_file =
+      values.count("mta-sts-ca-file") != 0 ? values["mta-sts-ca-file"].as<std::string>() : std::string();
+  if (!ca_file.empty() && !std::ifstream(ca_file)) {
+    return make_error("--mta-sts-ca-file " + ca_file + ": cannot be read");
+  }
+  add_sts_blocking(resolver, facts, ca_file, state_dir.empty() ? std::string() : state_dir + "/mta-sts", false);
+  return Ok{};
+}
 
-int cmd_policy(int argc, char** argv) {
+po::options_description policy_options() {
   po::options_description visible("dane-policyctl policy DESTINATION [options]\n\n"
                                   "Prints the answer dane-policyd would give for DESTINATION (a Postfix TLS policy\n"
                                   "lookup key: domain, [host], [host]:port, .parent) and why, host by host.\n"
@@ -84,9 +127,20 @@ int cmd_policy(int argc, char** argv) {
       "state-dir", po::value<std::string>()->value_name("DIR"),
       "pinned mode: the trust-anchor store, as dane-policyd's --state-dir: DANE-TA destinations are\n"
       "answered 'secure' from anchors in their records (2 x 0) or captured by the daemon's probes")(
-      "ta-dir", po::value<std::string>()->value_name("DIR"),
-      "the same as --state-dir (older name)")("json", "print one JSON object (docs/design.md §6 fields)");
+      "ta-dir", po::value<std::string>()->value_name("DIR"), "the same as --state-dir (older name)")(
+      "mta-sts", "as dane-policyd --mta-sts: a destination without DANE gets its MTA-STS answer (policy "
+                 "fetched now, or read from --state-dir's mta-sts store, which is never written)")(
+      "mta-sts-ca-file", po::value<std::string>()->value_name("FILE"),
+      "CAs trusted for the policy fetch (default: the system's trust store)")(
+      "json", "print one JSON object (docs/design.md §6 fields)");
   policyd::add_resolver_options(visible);
+  return visible;
+}
+
+} // namespace
+
+int cmd_policy(int argc, char** argv) {
+  const po::options_description visible = policy_options();
   auto parsed = parse_command_line(argc, argv, visible, "destination");
   if (!parsed) {
     std::cerr << "dane-policyctl policy: " << parsed.error() << "\n";
@@ -136,6 +190,10 @@ int cmd_policy(int argc, char** argv) {
     anchors.emplace(*store_dir);
     pinned.ta_file = [&anchors](const DestinationFacts& f) { return anchors->file_for(f); };
   }
+  if (auto st = maybe_add_sts(values, **resolver, facts, *store_dir); !st) {
+    std::cerr << "dane-policyctl policy: " << st.error() << "\n";
+    return k_exit_usage;
+  }
   policyd::PolicyAnswer answer = policyd::decide(facts, *mode, pinned);
   if (values.count("json") != 0) {
     nlohmann::json j = policyd::to_json(facts, answer);
@@ -143,6 +201,9 @@ int cmd_policy(int argc, char** argv) {
     std::cout << j.dump(2) << "\n";
   } else {
     print_text(std::cout, facts, answer, *mode);
+    if (facts.sts) {
+      print_sts(std::cout, *facts.sts);
+    }
   }
   return answer.policy == policyd::PolicyKind::TempFail ? k_exit_temp : k_exit_ok;
 }

@@ -18,6 +18,7 @@ int cmd_policy(int argc, char** argv);
 int cmd_check(int argc, char** argv);
 int cmd_report(int argc, char** argv);
 int cmd_rollover(int argc, char** argv);
+int cmd_tlsrpt_send(int argc, char** argv);
 // cmd_query.cpp: ask a running dane-policyd.
 int cmd_query(int argc, char** argv);
 int cmd_stats(int argc, char** argv);

@@ -22,6 +22,8 @@ constexpr Command k_commands[] = {
     {"policy", dane::ctl::cmd_policy, "explain the policy dane-policyd would answer for a destination"},
     {"check", dane::ctl::cmd_check, "DNS evaluation plus a live STARTTLS probe of every MX address"},
     {"report", dane::ctl::cmd_report, "summarise verdict logs (and Postfix logs); TLSRPT export"},
+    {"tlsrpt-send", dane::ctl::cmd_tlsrpt_send,
+     "deliver RFC 8460 TLSRPT reports to the domains that ask (mailto:, https:)"},
     {"rollover", dane::ctl::cmd_rollover, "plan a certificate/key rollover step by step"},
     {"query", dane::ctl::cmd_query, "ask the running dane-policyd for a destination's answer (or full verdict)"},
     {"stats", dane::ctl::cmd_stats, "print the running dane-policyd's counters"},

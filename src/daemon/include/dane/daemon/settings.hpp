@@ -95,6 +95,10 @@ struct Settings {
   std::string shared_cache;
   std::string shared_cache_key;
   unsigned shared_cache_timeout_ms = 20;
+  // --mta-sts: MTA-STS (RFC 8461) for destinations without DANE; policies fetched with PKIX against
+  // mta_sts_ca_file (empty: the system's trust store) and kept under <state_dir>/mta-sts.
+  bool mta_sts = false;
+  std::string mta_sts_ca_file;
   std::chrono::seconds idle_timeout{300};
   // A request must be complete this long after its first byte (slow senders); 0: idle_timeout.
   std::chrono::seconds request_timeout{0};

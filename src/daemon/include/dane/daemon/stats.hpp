@@ -71,6 +71,7 @@ struct StatsSnapshot {
   std::uint64_t log_dropped = 0, log_write_errors = 0;
   std::uint64_t control_flushes = 0, control_verdicts = 0, control_refused = 0;
   std::uint64_t internal_errors = 0;
+  std::array<std::uint64_t, 4> sts{};                        // by Stats::Sts
   std::array<std::uint64_t, k_latency_bounds + 1> latency{}; // per bucket (not cumulative); last: overflow
   std::uint64_t latency_sum_ns = 0;
   std::chrono::steady_clock::duration uptime{};
@@ -154,6 +155,10 @@ public:
   std::uint64_t shared_cache_count(Shared event) const {
     return m_shared[static_cast<std::size_t>(event)].load(k_order);
   }
+  // --mta-sts: evaluations that consulted MTA-STS, by the policy's source (fetched, cached, none),
+  // and those whose policy fetch failed (whatever the source then was).
+  enum class Sts { Fetched, Cached, None, FetchError };
+  void sts(Sts event) { m_sts[static_cast<std::size_t>(event)].fetch_add(1, k_order); }
   void latency(std::chrono::nanoseconds elapsed);
 
   std::uint64_t evaluations() const { return m_evaluations.load(k_order); }
@@ -173,6 +178,7 @@ private:
   std::array<std::atomic<std::uint64_t>, 3> m_requests{};
   std::array<std::atomic<std::uint64_t>, 7> m_answers{};
   std::array<std::atomic<std::uint64_t>, 6> m_shared{};
+  std::array<std::atomic<std::uint64_t>, 4> m_sts{};
   std::atomic<std::uint64_t> m_cache_hits{0};
   std::atomic<std::uint64_t> m_cache_misses{0};
   std::atomic<std::uint64_t> m_cache_coalesced{0};

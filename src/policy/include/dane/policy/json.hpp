@@ -8,6 +8,9 @@
 // canonname (when an alias). `addresses` (per-address probe results) is NOT written here: `dane-policyctl check` and
 // the daemon's
 // --probe add it through the HostJsonHook, called once per host with the host's object.
+// With MTA-STS facts (facts.sts, only when the evaluation consulted MTA-STS): "sts", the object of
+// sts_to_json(): domain, source, and when known txt_id, txt_error, policy_id, mode, mx[], max_age, fetched,
+// expires (RFC 3339), fetch_error, store_error, policy_string[] (empty strings and absent values left out).
 // Callers add their own top-level fields (time, mode, cached) to the returned object.
 #pragma once
 
@@ -30,6 +33,7 @@ using HostJsonHook = std::function<void(const HostResult& host, nlohmann::json& 
 enum class ProbeJson { Summary, Detailed };
 nlohmann::json probe_to_json(const ProbeReport& report, ProbeJson detail);
 
+nlohmann::json sts_to_json(const StsFacts& sts);
 nlohmann::json host_to_json(const HostResult& host);
 nlohmann::json to_json(const DestinationFacts& facts, const PolicyAnswer& answer, const HostJsonHook& hook = {});
 

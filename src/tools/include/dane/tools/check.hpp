@@ -30,6 +30,11 @@ struct CheckSettings {
   bool all = false;                  // also probe hosts without TLSA records
   std::chrono::milliseconds probe_timeout{10000};
   std::string helo = "localhost";
+  // --mta-sts: set (to the CA file, "" = the system's trust store) to check MTA-STS destinations (facts
+  // with an enforce or testing policy in facts.sts) with PKIX: every address of every MX host the
+  // policy allows is probed in PKIX mode (probe.hpp); a host the policy does not allow is reported
+  // mx-mismatch for each of its addresses, without a probe.
+  std::optional<std::string> mta_sts_ca_file;
 };
 
 // What check found for one host, beside the DNS facts.
@@ -67,6 +72,8 @@ struct CheckOutcome {
   CheckVerdict verdict;
 };
 
+// True when `settings` ask for MTA-STS checks and the facts carry an enforce or testing policy.
+bool is_sts_check(const DestinationFacts& facts, const CheckSettings& settings);
 // The probes for `facts` (none when the destination is TempFail is the caller's rule: run_check()).
 // Fills each host's `probed`, `note` and the warning about a TLSA host without addresses.
 std::vector<PlannedProbe> plan_probes(const DestinationFacts& facts, const CheckSettings& settings,

@@ -97,7 +97,8 @@ struct AddressProbe {
   std::string address;
   int port = 25;
   std::string result;  // pass | tlsa-mismatch | name-mismatch | cert-expired | starttls-not-offered |
-                       // connect-failed | tls-failed
+                       // connect-failed | tls-failed | cert-untrusted | mx-mismatch (the last two:
+                       // MTA-STS probes with PKIX validation, RFC 8461 §4)
   std::string matched; // "U S M hex" or empty (null)
   int depth = -1;
 };
@@ -110,6 +111,24 @@ struct HostVerdict {
   std::string status;
   bool probed = false; // an `addresses` list was present
   std::vector<AddressProbe> addresses;
+};
+
+// The verdict line's "sts" object (present when the evaluation consulted MTA-STS). Only the fields
+// the report uses; the rest are skipped. `present` is false when the line had none.
+struct StsVerdict {
+  bool present = false;
+  std::string domain;                     // policy domain
+  std::string source;                     // fetched | cached | none
+  std::string policy_id;                  // the TXT id of the policy in use
+  std::string mode;                       // enforce | testing | none (empty without a policy)
+  std::vector<std::string> mx;            // the policy's mx patterns
+  std::vector<std::string> policy_string; // the policy's lines (RFC 8460 §4.3 policy-string)
+  // A policy that Postfix was (enforce) or would be (testing) held to: source fetched or cached and
+  // mode enforce or testing. RFC 8461 §3.2: "none" is treated as no policy at all.
+  bool has_policy() const {
+    return present && (source == "fetched" || source == "cached") && (mode == "enforce" || mode == "testing") &&
+           !policy_string.empty();
+  }
 };
 
 struct Verdict {
@@ -132,6 +151,7 @@ struct Verdict {
   // destination's MX addresses (its hosts carry `addresses`; it is not an evaluation).
   std::string event;
   std::vector<HostVerdict> hosts;
+  StsVerdict sts;
   // The policy the report counts: what was answered, or in monitor mode what would have been.
   const std::string& counted_policy() const { return monitored ? would_policy : policy; }
   // Storage recycled by parse_verdict_line(line, out) from line to line (not part of the verdict).
@@ -279,9 +299,16 @@ struct SessionCounts {
   std::uint64_t failed = 0;
   std::map<FailureKey, std::uint64_t> failures;
 };
+// The policy in force at one MX host for a while: a TLSA set (DANE), or an MTA-STS policy when the
+// host had no usable TLSA records and the destination had an enforce/testing STS policy (DANE first,
+// RFC 8461 §2). `records` is the TLSA set, or the STS policy's lines; `sts` says which.
 struct TlsaEpoch {
-  std::vector<std::string> records; // sorted; empty = no usable DANE policy at this host
+  std::vector<std::string> records; // sorted TLSA records, or STS policy lines; empty = no policy
   TimePoint first = 0;              // first time this set was in force
+  bool sts = false;                 // an MTA-STS policy, not a TLSA set
+  std::string sts_domain;           // STS: policy-domain
+  std::string sts_mode;             // STS: enforce | testing
+  std::vector<std::string> sts_mx;  // STS: mx patterns
   SessionCounts from_probes;
   SessionCounts from_maillog;
 };

@@ -27,6 +27,13 @@
 //                         timeout waiting for the banner or the EHLO reply)
 //   tls-failed            STARTTLS refused, handshake failed or timed out, or plaintext
 //                         data pipelined after the STARTTLS reply (injection guard)
+// PKIX mode (ProbeRequest::pkix_ca_file set: MTA-STS, RFC 8461 §4.2): no TLSA records; the chain is
+// verified against the trust store (that file, or OpenSSL's default paths when empty) and the leaf
+// must be valid for `tlsa_base` (the MX host name, also the SNI):
+//   pass (authenticated), name-mismatch (not valid for the MX name), cert-expired (outside its
+//   validity), cert-untrusted (any other chain error, e.g. no path to a trusted CA).
+//   mx-mismatch (an MX host the policy's patterns do not allow) is never set by probe(): callers
+//   (dane-policyctl check) report it for such hosts without probing.
 // Bounds: every step (connect, banner, EHLO, STARTTLS, handshake, QUIT) has its own
 // deadline of `timeout` (QUIT at most 3 s); an SMTP reply is at most 64 KiB.
 // No global state is touched (SIGPIPE is blocked per thread while probing).
@@ -43,7 +50,17 @@
 namespace dane {
 
 // Pinned JSON spellings (docs/design.md §6) via to_string().
-enum class ProbeResult { Pass, TlsaMismatch, NameMismatch, CertExpired, StarttlsNotOffered, ConnectFailed, TlsFailed };
+enum class ProbeResult {
+  Pass,
+  TlsaMismatch,
+  NameMismatch,
+  CertExpired,
+  StarttlsNotOffered,
+  ConnectFailed,
+  TlsFailed,
+  CertUntrusted, // PKIX mode: the chain is not trusted
+  MxMismatch,    // MTA-STS: the MX host is not allowed by the policy (set by callers)
+};
 std::string to_string(ProbeResult result); // "pass", "tlsa-mismatch", ...
 
 struct ProbeRequest {
@@ -54,6 +71,8 @@ struct ProbeRequest {
   std::vector<std::string> reference_names; // further DANE-TA reference identifiers
   std::string helo_name = "localhost";
   std::chrono::milliseconds timeout{10000}; // per step
+  // PKIX mode (see above): the CA file ("" = the system's trust store); nullopt: DANE with `tlsa`.
+  std::optional<std::string> pkix_ca_file;
 };
 
 struct ProbeReport {
