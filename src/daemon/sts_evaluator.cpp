@@ -7,6 +7,9 @@
 
 #include <sys/stat.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include "dane/policy/sts_scope.hpp"
 #include "dane/sts/https_client.hpp"
 #include "dane/sts/policy_store.hpp"
@@ -15,15 +18,24 @@
 
 namespace dane::policyd {
 
+// The store's disk work (a first load, each save with its fsyncs) runs on a thread of its own, never on
+// the resolver's loop or the I/O thread, which serve everybody else meanwhile.
 class StsRuntime {
 public:
   StsRuntime(std::string dir, std::shared_ptr<sts::HttpsClient> client, Resolver& resolver)
-      : m_store(std::move(dir)), m_client(std::move(client)), m_engine(resolver, m_client, m_store) {}
+      : m_store(std::move(dir)), m_client(std::move(client)), m_engine(resolver, m_client, m_store, options(m_disk)) {}
   sts::StsEngine& engine() { return m_engine; }
 
 private:
+  static sts::StsEngineOptions options(boost::asio::thread_pool& disk) {
+    sts::StsEngineOptions o;
+    o.store_executor = [&disk](std::function<void()> job) { boost::asio::post(disk, std::move(job)); };
+    return o;
+  }
+
   sts::PolicyStore m_store;
   std::shared_ptr<sts::HttpsClient> m_client;
+  boost::asio::thread_pool m_disk{1}; // joined before the store goes
   sts::StsEngine m_engine;
 };
 

@@ -141,21 +141,32 @@ public:
   }
 
   void start() {
-    guarded([&] {
-      if (!is_ldh_name(m_facts.domain)) {
-        m_facts.txt_error = "not a valid domain name for MTA-STS";
-        complete();
-        return;
-      }
-      load_stored(); // on the caller's thread: a memory lookup, or one small file the first time
-      m_resolver.resolve_async({Query{"_mta-sts." + m_facts.domain, RrType::Txt}}, m_deadline,
-                               [self = shared_from_this()](const std::vector<Answer>& answers) {
-                                 self->guarded([&] { self->on_txt(answers); });
-                               });
-    });
+    on_store_thread([self = shared_from_this()] { self->guarded([&] { self->begin(); }); });
   }
 
 private:
+  // Disk work of the store runs on the store executor when there is one (sts_engine.hpp).
+  void on_store_thread(std::function<void()> job) {
+    if (m_options.store_executor) {
+      m_options.store_executor(std::move(job));
+    } else {
+      job();
+    }
+  }
+
+  void begin() {
+    if (!is_ldh_name(m_facts.domain)) {
+      m_facts.txt_error = "not a valid domain name for MTA-STS";
+      complete();
+      return;
+    }
+    load_stored(); // a memory lookup, or one small file the first time
+    m_resolver.resolve_async({Query{"_mta-sts." + m_facts.domain, RrType::Txt}}, m_deadline,
+                             [self = shared_from_this()](const std::vector<Answer>& answers) {
+                               self->guarded([&] { self->on_txt(answers); });
+                             });
+  }
+
   void load_stored() {
     auto loaded = m_store.load(m_facts.domain);
     if (!loaded) {
@@ -257,12 +268,17 @@ private:
     fresh.policy = std::move(*policy);
     fresh.fetched = std::chrono::time_point_cast<std::chrono::seconds>(SysClock::now());
     fresh.expires = fresh.fetched + std::chrono::seconds(fresh.policy.max_age);
-    // An unreadable stored file stays reported (this save replaces it); a failed save is reported
-    // too, and the fresh policy is used all the same.
+    on_store_thread(
+        [self = shared_from_this(), fresh = std::move(fresh)] { self->guarded([&] { self->store_and_use(fresh); }); });
+  }
+
+  // An unreadable stored file stays reported (this save replaces it); a failed save is reported too,
+  // and the fresh policy is used all the same.
+  void store_and_use(const StoredPolicy& fresh) {
     if (auto st = m_store.save(fresh); !st) {
       m_facts.store_error += (m_facts.store_error.empty() ? "" : "; ") + std::string("saving: ") + st.error();
     }
-    m_stored = std::move(fresh);
+    m_stored = fresh;
     set_policy(StsSource::Fetched);
   }
 

@@ -5,6 +5,7 @@
 // none, a bad TXT record, fetch failures (content type, size, redirect, certificate, timeout), id change,
 // a removed TXT record, a failed refresh, a restart with the server down, and a corrupt store file.
 // Root is needed for port 443 (DANE_REQUIRE_OR_SKIP).
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -17,6 +18,8 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <gtest/gtest.h>
 
 #include "dane/sts/sts_engine.hpp"
@@ -421,7 +424,17 @@ TEST_F(StsEngineRig, EvaluateAsyncOnTheDaemonsThreads) {
   auto client = dane::sts::HttpsClient::create(io, fixture_root_ca());
   ASSERT_TRUE(client) << client.error();
   PolicyStore store(store_dir());
-  dane::sts::StsEngine engine(**resolver, *client, store);
+  // The daemon's way: the store's disk work on a thread of its own, never on the resolver's loop or io.
+  boost::asio::thread_pool disk(1);
+  std::atomic<int> disk_jobs{0};
+  StsEngineOptions options;
+  options.store_executor = [&disk, &disk_jobs](std::function<void()> job) {
+    boost::asio::post(disk, [&disk_jobs, job = std::move(job)] {
+      ++disk_jobs;
+      job();
+    });
+  };
+  dane::sts::StsEngine engine(**resolver, *client, store, options);
   std::promise<StsFacts> promise;
   engine.evaluate_async("ASYNC.stscore.test.", std::chrono::steady_clock::now() + seconds(10),
                         [&promise](StsFacts facts) { promise.set_value(std::move(facts)); });
@@ -435,6 +448,11 @@ TEST_F(StsEngineRig, EvaluateAsyncOnTheDaemonsThreads) {
   EXPECT_EQ(facts.domain, "async.stscore.test");
   ASSERT_EQ(facts.source, StsSource::Fetched) << facts.fetch_error << facts.txt_error;
   EXPECT_EQ(facts.policy_id, "a1");
+  EXPECT_EQ(disk_jobs.load(), 2); // the first load, and the save after the fetch
+  disk.join();
+  PolicyStore after(store_dir());
+  auto saved = after.load("async.stscore.test");
+  ASSERT_TRUE(saved && saved->has_value()) << (saved ? "" : saved.error());
 }
 
 } // namespace

@@ -41,6 +41,10 @@ namespace dane::sts {
 struct StsEngineOptions {
   std::uint16_t port = 443;                      // tests may use another
   std::chrono::seconds refresh_after{24 * 3600}; // upper bound; half of max_age when shorter
+  // Runs the policy store's disk work (the first load of a domain, the save after each fetch) off the
+  // threads that must never wait for a disk (the daemon: the resolver's loop and the I/O thread). Empty:
+  // inline, on whatever thread the step runs (dane-policyctl, tests).
+  std::function<void(std::function<void()>)> store_executor;
 };
 
 using StsCallback = std::function<void(StsFacts)>;
