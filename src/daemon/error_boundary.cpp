@@ -3,20 +3,6 @@
 
 namespace dane::policyd {
 
-std::string current_exception_text() noexcept {
-  try {
-    try {
-      throw;
-    } catch (const std::exception& e) {
-      return e.what();
-    } catch (...) {
-      return "unknown exception";
-    }
-  } catch (...) {
-    return {}; // building the text failed (no memory): say nothing rather than throw
-  }
-}
-
 void report_internal_error(LogWriter& log, Stats& stats, std::string_view where,
                            std::string_view consequence) noexcept {
   report_internal_error_text(log, stats, where, current_exception_text(), consequence);

@@ -132,11 +132,7 @@ PolicyAnswer decide_pinned(const DestinationFacts& facts, const PinnedOptions& p
 
 // MTA-STS (RFC 8461), consulted only for a NotDane outcome on an MX-resolved next hop: DANE first (§2).
 std::string sts_host_name(const std::string& name) {
-  std::string host = ascii_lower(name);
-  if (!host.empty() && host.back() == '.') {
-    host.pop_back();
-  }
-  return host;
+  return normalize_sts_domain(name);
 }
 
 // "policy 20261205 (mode enforce, cached, expires 2026-12-06T10:00:00Z)"

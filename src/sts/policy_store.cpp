@@ -21,36 +21,12 @@ namespace {
 
 constexpr std::size_t k_store_file_max_bytes = std::size_t{256} * 1024;
 constexpr int k_store_format = 1;
-constexpr std::size_t k_max_name_length = 253;
-constexpr std::size_t k_max_label_length = 63;
-
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
 // The domain as a file name: lower case, no trailing dot, LDH labels only (so never "/", "..", or a
 // leading dot).
 Expected<std::string> store_name(std::string_view domain) {
-  std::string name = ascii_lower(domain);
-  if (!name.empty() && name.back() == '.') {
-    name.pop_back();
-  }
-  const auto bad = [&domain]() { return make_error("invalid domain name '" + quote_untrusted(domain) + "'"); };
-  if (name.empty() || name.size() > k_max_name_length) {
-    return bad();
-  }
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    std::size_t end = name.find('.', start);
-    if (end == std::string::npos) {
-      end = name.size();
-    }
-    const std::string_view label = std::string_view(name).substr(start, end - start);
-    if (label.empty() || label.size() > k_max_label_length || !is_alnum(label.front()) || !is_alnum(label.back()) ||
-        !std::all_of(label.begin(), label.end(), [](char c) { return is_alnum(c) || c == '-'; })) {
-      return bad();
-    }
-    start = end + 1;
+  std::string name = normalize_sts_domain(domain);
+  if (!is_sts_domain_name(name)) {
+    return make_error("invalid domain name '" + quote_untrusted(domain) + "'");
   }
   return name;
 }

@@ -10,6 +10,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
+#include "dane/core/exceptions.hpp"
 #include "dane/core/text.hpp"
 
 namespace dane::sts {
@@ -17,38 +18,6 @@ namespace {
 
 using SysClock = std::chrono::system_clock;
 using Clock = std::chrono::steady_clock;
-
-constexpr std::size_t k_max_name_length = 253;
-constexpr std::size_t k_max_label_length = 63;
-
-bool is_ldh_name(std::string_view name) {
-  if (name.empty() || name.size() > k_max_name_length) {
-    return false;
-  }
-  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    std::size_t end = name.find('.', start);
-    if (end == std::string_view::npos) {
-      end = name.size();
-    }
-    const std::string_view label = name.substr(start, end - start);
-    if (label.empty() || label.size() > k_max_label_length || !alnum(label.front()) || !alnum(label.back()) ||
-        !std::all_of(label.begin(), label.end(), [&](char c) { return alnum(c) || c == '-'; })) {
-      return false;
-    }
-    start = end + 1;
-  }
-  return true;
-}
-
-std::string normalize_domain(std::string_view domain) {
-  std::string name = ascii_lower(domain);
-  if (!name.empty() && name.back() == '.') {
-    name.pop_back();
-  }
-  return name;
-}
 
 // The Content-Type's media type (before any parameter), trimmed, must be text/plain (RFC 8461 §3.3).
 bool is_text_plain(std::string_view content_type) {
@@ -155,7 +124,7 @@ private:
   }
 
   void begin() {
-    if (!is_ldh_name(m_facts.domain)) {
+    if (!is_sts_domain_name(m_facts.domain)) {
       m_facts.txt_error = "not a valid domain name for MTA-STS";
       complete();
       return;
@@ -311,12 +280,8 @@ private:
   }
 
   template <typename F> void guarded(F&& part) {
-    try {
-      part();
-    } catch (const std::exception& e) {
-      fail(std::string("internal error: ") + e.what());
-    } catch (...) {
-      fail("internal error: unknown exception");
+    if (auto error = exception_from(part)) {
+      fail("internal error: " + *error);
     }
   }
 
@@ -350,7 +315,7 @@ StsEngine::StsEngine(Resolver& resolver, std::shared_ptr<HttpsClient> client, Po
     : m_resolver(resolver), m_client(std::move(client)), m_store(store), m_options(options) {}
 
 void StsEngine::evaluate_async(const std::string& domain, Clock::time_point deadline, StsCallback done) {
-  auto evaluation = std::make_shared<Evaluation>(m_resolver, m_client, m_store, m_options, normalize_domain(domain),
+  auto evaluation = std::make_shared<Evaluation>(m_resolver, m_client, m_store, m_options, normalize_sts_domain(domain),
                                                  deadline, std::move(done));
   evaluation->start();
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "dane/core/exceptions.hpp"
 #include "dane/verifier/destination.hpp"
 #include "destination_rounds.hpp"
 
@@ -49,12 +50,8 @@ private:
   }
 
   template <typename F> void guarded(F&& part) {
-    try {
-      part();
-    } catch (const std::exception& e) {
-      fail(std::string("internal error: ") + e.what());
-    } catch (...) {
-      fail("internal error: unknown exception");
+    if (auto error = exception_from(part)) {
+      fail("internal error: " + *error);
     }
   }
 

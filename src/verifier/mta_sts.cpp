@@ -66,27 +66,6 @@ bool is_sts_id(std::string_view id) {
   return !id.empty() && id.size() <= k_max_id_length && std::all_of(id.begin(), id.end(), is_alnum);
 }
 
-// RFC 5321 Domain: Let-dig [Ldh-str] labels of at most 63 octets, at most 253 in all, no trailing dot.
-bool is_host_name(std::string_view name) {
-  if (name.empty() || name.size() > k_max_name_length) {
-    return false;
-  }
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    std::size_t end = name.find('.', start);
-    if (end == std::string_view::npos) {
-      end = name.size();
-    }
-    const std::string_view label = name.substr(start, end - start);
-    if (label.empty() || label.size() > k_max_label_length || !is_alnum(label.front()) || !is_alnum(label.back()) ||
-        !std::all_of(label.begin(), label.end(), [](char c) { return is_alnum(c) || c == '-'; })) {
-      return false;
-    }
-    start = end + 1;
-  }
-  return true;
-}
-
 std::string_view without_trailing_dot(std::string_view name) {
   if (!name.empty() && name.back() == '.') {
     name.remove_suffix(1);
@@ -178,7 +157,7 @@ Expected<std::uint32_t> parse_max_age(std::string_view value) {
 Expected<std::string> parse_mx_pattern(std::string_view value) {
   const std::string pattern = ascii_lower(value);
   const std::string_view host = pattern.starts_with("*.") ? std::string_view(pattern).substr(2) : pattern;
-  if (!is_host_name(host)) {
+  if (!is_sts_domain_name(host)) {
     return make_error("mx '" + quote_untrusted(value) + "' is not a host name or *.<host name>");
   }
   return pattern;
@@ -413,6 +392,35 @@ bool sts_mx_matches(std::string_view pattern, std::string_view host) {
 bool sts_mx_allowed(const StsPolicy& policy, std::string_view host) {
   return std::any_of(policy.mx.begin(), policy.mx.end(),
                      [host](const std::string& pattern) { return sts_mx_matches(pattern, host); });
+}
+
+// RFC 5321 Domain: Let-dig [Ldh-str] labels of at most 63 octets, at most 253 in all, no trailing dot.
+bool is_sts_domain_name(std::string_view name) {
+  if (name.empty() || name.size() > k_max_name_length) {
+    return false;
+  }
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    std::size_t end = name.find('.', start);
+    if (end == std::string_view::npos) {
+      end = name.size();
+    }
+    const std::string_view label = name.substr(start, end - start);
+    if (label.empty() || label.size() > k_max_label_length || !is_alnum(label.front()) || !is_alnum(label.back()) ||
+        !std::all_of(label.begin(), label.end(), [](char c) { return is_alnum(c) || c == '-'; })) {
+      return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+std::string normalize_sts_domain(std::string_view name) {
+  std::string out = ascii_lower(name);
+  if (!out.empty() && out.back() == '.') {
+    out.pop_back();
+  }
+  return out;
 }
 
 } // namespace dane

@@ -15,14 +15,14 @@
 #include <string>
 #include <string_view>
 
+#include "dane/core/exceptions.hpp"
 #include "dane/daemon/stats.hpp"
 #include "dane/daemon/verdict_log.hpp"
 
 namespace dane::policyd {
 
-// The exception being handled, in words: what() of a std::exception, "unknown exception" otherwise.
-// Call only inside a catch block.
-std::string current_exception_text() noexcept;
+// The exception being handled, in words (dane/core/exceptions.hpp). Call only inside a catch block.
+using dane::current_exception_text;
 
 // Logs "internal-error in WHERE: WHAT; CONSEQUENCE" once and counts it. Call inside a catch block.
 void report_internal_error(LogWriter& log, Stats& stats, std::string_view where,

@@ -56,6 +56,13 @@ Expected<StsPolicy> parse_sts_policy(std::string_view body);
 // The policy-string lines TLSRPT reports (RFC 8460 §4.4): the body's lines without their line ends.
 std::vector<std::string> sts_policy_lines(std::string_view body);
 
+// An RFC 5321 domain as MTA-STS uses it (policy domains, MX patterns after "*."): letter-digit-hyphen
+// labels, no hyphen first or last, at most 63 octets each and 253 in all, no trailing dot; either case.
+// Such a name is also safe as a file name (no "/", no "..", no leading dot).
+bool is_sts_domain_name(std::string_view name);
+// Lower case, without a trailing dot (not validated).
+std::string normalize_sts_domain(std::string_view name);
+
 // RFC 8461 §4.1: `host` (lower case, no trailing dot) matches `pattern` exactly, or the pattern is
 // "*.<rest>" and host is one label followed by ".<rest>".
 bool sts_mx_matches(std::string_view pattern, std::string_view host);
