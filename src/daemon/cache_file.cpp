@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dane/core/fd.hpp"
+#include "dane/core/private_file.hpp"
 #include "dane/core/text.hpp"
 #include "dane/verifier/destination.hpp"
 #include "dane/verifier/tlsa.hpp"
@@ -343,96 +344,11 @@ Expected<CacheFileContents> parse_cache_file(std::string_view text) {
 }
 
 Expected<std::optional<std::string>> read_cache_file(const std::string& path, std::size_t max_bytes) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK));
-  if (!fd) {
-    if (errno == ENOENT) {
-      return std::optional<std::string>();
-    }
-    if (errno == ELOOP) {
-      return make_error("is a symbolic link (never followed)");
-    }
-    return make_error(std::string("cannot open: ") + std::strerror(errno));
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    return make_error(std::string("cannot stat: ") + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return make_error("not a regular file");
-  }
-  if (st.st_uid != ::geteuid()) {
-    return make_error("owned by uid " + std::to_string(st.st_uid) + ", not by the daemon's user (uid " +
-                      std::to_string(::geteuid()) + ")");
-  }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return make_error("writable by group or others");
-  }
-  if (st.st_nlink != 1) {
-    return make_error("has " + std::to_string(st.st_nlink) + " hard links");
-  }
-  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
-    return make_error("larger than " + std::to_string(max_bytes) + " bytes");
-  }
-  std::string content;
-  content.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t got = 0;
-  while (got < content.size()) {
-    const ssize_t n = ::read(fd.get(), content.data() + got, content.size() - got);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      return make_error(std::string("cannot read: ") + std::strerror(errno));
-    }
-    if (n == 0) {
-      return make_error("shrank while it was read");
-    }
-    got += static_cast<std::size_t>(n);
-  }
-  return std::optional<std::string>(std::move(content));
+  return read_private_file(path, PrivateFileRules{max_bytes, std::nullopt, true});
 }
 
 Status write_cache_file(const std::string& path, std::string_view content) {
-  namespace fs = std::filesystem;
-  std::string tmp = path + ".XXXXXX";
-  Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
-  if (!fd) {
-    return make_error("cannot create a temporary file next to it: " + std::string(std::strerror(errno)));
-  }
-  auto fail = [&tmp](const std::string& what) -> Status {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return make_error(what + ": " + std::strerror(err));
-  };
-  if (::fchmod(fd.get(), 0600) != 0) {
-    return fail("cannot set mode 0600 on " + tmp);
-  }
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return fail("cannot write " + tmp);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) {
-    return fail("cannot fsync " + tmp);
-  }
-  if (::close(fd.release()) != 0) {
-    return fail("cannot close " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return fail("cannot rename " + tmp + " to it");
-  }
-  std::string dir = fs::path(path).parent_path().string();
-  Fd dfd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd) {
-    ::fsync(dfd.get()); // best effort: the rename is durable once the directory is
-  }
-  return Ok{};
+  return write_file_atomically(path, content);
 }
 
 } // namespace dane::policyd

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dane/core/fd.hpp"
+#include "dane/core/private_file.hpp"
 #include "dane/core/text.hpp"
 #include "dane/core/time.hpp"
 
@@ -48,54 +49,6 @@ std::optional<uid_t> directory_owner(const std::string& dir) {
     return std::nullopt;
   }
   return st.st_uid;
-}
-
-// Reads `path` when it is a regular file of ours (or of `also_owner`), not a symbolic link, not writable
-// by group or others, and at most k_store_file_max_bytes. nullopt: no such file.
-Expected<std::optional<std::string>> read_store_file(const std::string& path, std::optional<uid_t> also_owner) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK));
-  if (!fd) {
-    if (errno == ENOENT) {
-      return std::optional<std::string>();
-    }
-    if (errno == ELOOP) {
-      return make_error("is a symbolic link (never followed)");
-    }
-    return make_error(std::string("cannot open: ") + std::strerror(errno));
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    return make_error(std::string("cannot stat: ") + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return make_error("not a regular file");
-  }
-  if (st.st_uid != ::geteuid() && (!also_owner || st.st_uid != *also_owner)) {
-    return make_error("owned by uid " + std::to_string(st.st_uid) + ", not by this process's user (uid " +
-                      std::to_string(::geteuid()) + ")" + (also_owner ? " nor the directory's owner" : ""));
-  }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return make_error("writable by group or others");
-  }
-  if (static_cast<std::uint64_t>(st.st_size) > k_store_file_max_bytes) {
-    return make_error("larger than " + std::to_string(k_store_file_max_bytes) + " bytes");
-  }
-  std::string content(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t got = 0;
-  while (got < content.size()) {
-    const ssize_t n = ::read(fd.get(), content.data() + got, content.size() - got);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      return make_error(std::string("cannot read: ") + std::strerror(errno));
-    }
-    if (n == 0) {
-      return make_error("shrank while it was read");
-    }
-    got += static_cast<std::size_t>(n);
-  }
-  return std::optional<std::string>(std::move(content));
 }
 
 Expected<std::string> json_string(const nlohmann::json& j, const char* key) {
@@ -181,48 +134,6 @@ Status ensure_dir(const std::string& dir) {
   return Ok{};
 }
 
-// mkstemp in the directory, 0600, write, fsync, rename over `path`, fsync the directory.
-Status write_atomically(const std::string& dir, const std::string& path, std::string_view content) {
-  std::string tmp = dir + "/.tmp-policy.XXXXXX";
-  Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
-  if (!fd) {
-    return make_error("cannot create a temporary file in " + dir + ": " + std::strerror(errno));
-  }
-  auto fail = [&tmp](const std::string& what) -> Status {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return make_error(what + " " + tmp + ": " + std::strerror(err));
-  };
-  if (::fchmod(fd.get(), 0600) != 0) {
-    return fail("cannot set mode 0600 on");
-  }
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return fail("cannot write");
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) {
-    return fail("cannot fsync");
-  }
-  if (::close(fd.release()) != 0) {
-    return fail("cannot close");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return fail("cannot rename to " + path + ":");
-  }
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dfd || ::fsync(dfd.get()) != 0) {
-    return make_error("cannot fsync directory " + dir + ": " + std::strerror(errno));
-  }
-  return Ok{};
-}
-
 } // namespace
 
 PolicyStore::PolicyStore(std::string dir, bool read_only) : m_dir(std::move(dir)), m_read_only(read_only) {}
@@ -240,7 +151,8 @@ Expected<std::optional<StoredPolicy>> PolicyStore::load(const std::string& domai
     return std::optional<StoredPolicy>();
   }
   const std::string path = m_dir + "/" + *name + ".json";
-  auto text = read_store_file(path, m_read_only ? directory_owner(m_dir) : std::nullopt);
+  auto text = read_private_file(
+      path, PrivateFileRules{k_store_file_max_bytes, m_read_only ? directory_owner(m_dir) : std::nullopt, true});
   if (!text) {
     return make_error("MTA-STS policy file " + path + ": " + text.error());
   }
@@ -275,7 +187,7 @@ Status PolicyStore::save(const StoredPolicy& policy) {
     return st;
   }
   const std::string path = m_dir + "/" + *name + ".json";
-  if (auto st = write_atomically(m_dir, path, encode_store_file(copy)); !st) {
+  if (auto st = write_file_atomically(path, encode_store_file(copy), ".tmp-policy."); !st) {
     return make_error("MTA-STS policy file " + path + ": " + st.error());
   }
   return Ok{};
