@@ -89,7 +89,8 @@ Expected<std::optional<std::string>> read_private_file(const std::string& path, 
   return std::optional<std::string>(std::move(content));
 }
 
-Status write_file_atomically(const std::string& path, std::string_view content, std::string_view temp_prefix) {
+Status write_file_atomically(const std::string& path, std::string_view content, std::string_view temp_prefix,
+                             mode_t mode) {
   const std::filesystem::path target(path);
   std::string dir = target.parent_path().string();
   if (dir.empty()) {
@@ -106,8 +107,8 @@ Status write_file_atomically(const std::string& path, std::string_view content, 
     ::unlink(tmp.c_str());
     return make_error(what + " " + tmp + ": " + std::strerror(err));
   };
-  if (::fchmod(fd.get(), 0600) != 0) {
-    return fail("cannot set mode 0600 on");
+  if (::fchmod(fd.get(), mode) != 0) {
+    return fail("cannot set the mode of");
   }
   if (!write_all(fd.get(), content)) {
     return fail("cannot write");

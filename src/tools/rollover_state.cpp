@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dane/core/fd.hpp"
+#include "dane/core/private_file.hpp"
 #include "dane/tools/rollover.hpp"
 #include "dane/verifier/pem.hpp"
 
@@ -37,21 +38,6 @@ Status make_parents(const std::string& path) {
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
       return make_error("cannot create directory " + dir + ": " + errno_text(errno));
     }
-  }
-  return Ok{};
-}
-
-Status write_all(int fd, const std::string& data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return make_error(errno_text(errno));
-    }
-    done += static_cast<std::size_t>(n);
   }
   return Ok{};
 }
@@ -218,37 +204,8 @@ Status save_state(const std::string& path, const RolloverState& state) {
   if (auto st = make_parents(path); !st) {
     return make_error("cannot write state file " + path + ": " + st.error());
   }
-  std::string tmp = path + ".tmp.XXXXXX";
-  Fd fd(::mkstemp(tmp.data()));
-  if (!fd) {
-    return make_error("cannot create " + tmp + ": " + errno_text(errno));
-  }
-  auto fail = [&](const std::string& what) {
-    ::unlink(tmp.c_str());
-    return make_error("cannot write state file " + path + ": " + what);
-  };
-  if (::fchmod(fd.get(), 0644) != 0) {
-    return fail("chmod: " + errno_text(errno));
-  }
-  if (auto st = write_all(fd.get(), serialize_state(state)); !st) {
-    return fail(st.error());
-  }
-  if (::fsync(fd.get()) != 0) {
-    return fail("fsync: " + errno_text(errno));
-  }
-  if (::close(fd.release()) != 0) {
-    return fail("close: " + errno_text(errno));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return fail("rename: " + errno_text(errno));
-  }
-  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-  if (dir.empty()) {
-    dir = "/";
-  }
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd) {
-    ::fsync(dfd.get()); // best effort: the rename itself is already atomic
+  if (auto st = write_file_atomically(path, serialize_state(state), {}, 0644); !st) {
+    return make_error("cannot write state file " + path + ": " + st.error());
   }
   return Ok{};
 }

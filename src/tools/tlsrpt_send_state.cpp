@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dane/core/fd.hpp"
+#include "dane/core/private_file.hpp"
 #include "dane/tools/tlsrpt_send.hpp"
 
 extern char** environ; // NOLINT(readability-redundant-declaration): POSIX, for posix_spawn
@@ -99,29 +100,8 @@ Expected<Ok> SentState::save() const {
                     {"when", format_rfc3339(entry.when)}});
   }
   const std::string text = json{{"version", 1}, {"delivered", std::move(list)}}.dump(1) + "\n";
-  std::string tmp = m_path + ".tmp.XXXXXX";
-  Fd fd(::mkstemp(tmp.data()));
-  if (!fd) {
-    return make_error("cannot create " + tmp + ": " + errno_text(errno));
-  }
-  auto fail = [&](const std::string& what) {
-    ::unlink(tmp.c_str());
-    return make_error("cannot write state file " + m_path + ": " + what);
-  };
-  if (::fchmod(fd.get(), 0644) != 0) {
-    return fail("chmod: " + errno_text(errno));
-  }
-  if (auto st = write_all(fd.get(), text); !st) {
-    return fail(st.error());
-  }
-  if (::fsync(fd.get()) != 0) {
-    return fail("fsync: " + errno_text(errno));
-  }
-  if (::close(fd.release()) != 0) {
-    return fail("close: " + errno_text(errno));
-  }
-  if (::rename(tmp.c_str(), m_path.c_str()) != 0) {
-    return fail("rename: " + errno_text(errno));
+  if (auto st = write_file_atomically(m_path, text, {}, 0644); !st) {
+    return make_error("cannot write state file " + m_path + ": " + st.error());
   }
   return Ok{};
 }

@@ -8,7 +8,7 @@
 // `single_link`, and at most `max_bytes`. No file at the path is nullopt, not an error. Errors say what
 // was wrong in words ("is a symbolic link (never followed)", "writable by group or others", ...), without
 // the path (callers name it).
-// write_file_atomically(): a temporary file in the same directory (mode 0600), written, fsync'd, renamed
+// write_file_atomically(): a temporary file in the same directory (mode 0600 unless told), written, fsync'd, renamed
 // over the path, then the directory fsync'd: a reader sees the old file or the new one, never a part.
 // Errors name the temporary file and the step. Thread-safe (no shared state).
 #pragma once
@@ -33,7 +33,8 @@ struct PrivateFileRules {
 Expected<std::optional<std::string>> read_private_file(const std::string& path, const PrivateFileRules& rules);
 
 // `temp_prefix`: the temporary file's name in the directory, before the random suffix ("" = the
-// destination's own name followed by a dot).
-Status write_file_atomically(const std::string& path, std::string_view content, std::string_view temp_prefix = {});
+// destination's own name followed by a dot). `mode`: the new file's permission bits.
+Status write_file_atomically(const std::string& path, std::string_view content, std::string_view temp_prefix = {},
+                             mode_t mode = 0600);
 
 } // namespace dane
