@@ -70,16 +70,14 @@ loadgen="$build/bench/bench_cold_loadgen"
 
 wanted() { [[ " $scenarios " == *" $1 "* ]]; }
 
-fail() {
-  echo "cold.sh: $*" >&2
-  exit 1
-}
+bench_name=cold.sh
+# shellcheck source=bench/lib/rig.sh
+. "$root/bench/lib/rig.sh"
 
 for tool in nsd ldns-keygen ldns-signzone; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
     fail "$tool is missing (Debian packages nsd and ldnsutils: scripts/install-deps.sh)"
 done
-nsd_bin=$(command -v nsd || echo /usr/sbin/nsd)
 
 if [ -n "${POLICYD:-}" ] && [ ! -x "$POLICYD" ]; then
   fail "POLICYD=$POLICYD is not an executable file"
@@ -110,26 +108,7 @@ fi
 work=$(mktemp -d /tmp/dane-cold.XXXXXX)
 chmod 0755 "$work"
 pids=()
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  if [ "${KEEP:-0}" = 1 ]; then
-    echo "cold.sh: work directory kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'echo "cold.sh: interrupted" >&2; exit 1' INT TERM
+bench_cleanup_on_exit
 
 stop_pid() { # PID: SIGTERM, wait up to 10 s, then SIGKILL; reaped, so it leaves the cleanup list
   local kept=() pid
@@ -162,12 +141,7 @@ dead_forward_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port"
 [ "$proxy_port" != "$nsd_port" ] || proxy_port=$("$proxy" --free-port 127.0.0.1)
 dead_ns="127.53.$((RANDOM % 200 + 20)).$((RANDOM % 200 + 20))"
 
-(
-  cd "$zones"
-  for origin in test. cold.test. dead.test.; do
-    ldns-keygen -a ECDSAP256SHA256 -k "$origin" >"$origin.keyname"
-  done
-) || fail "ldns-keygen failed"
+bench_keygen "$zones" test. cold.test. dead.test.
 key_test=$(cat "$zones/test..keyname")
 key_cold=$(cat "$zones/cold.test..keyname")
 key_dead=$(cat "$zones/dead.test..keyname")
@@ -206,57 +180,8 @@ tlsa_hex() { # NAME: a made-up SHA-256 "certificate" digest per host
   done
 } >"$zones/cold.test.zone"
 
-(
-  cd "$zones"
-  ldns-signzone -f test.zone.signed test.zone "$key_test"
-  ldns-signzone -f cold.test.zone.signed cold.test.zone "$key_cold"
-) >"$work/sign.log" 2>&1 || {
-  cat "$work/sign.log" >&2
-  fail "ldns-signzone failed"
-}
-
-cat >"$work/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1@$nsd_port
-  do-ip6: no
-  server-count: 1
-  verbosity: 1
-  zonesdir: "$zones"
-  database: ""
-  pidfile: "$work/nsd.pid"
-  logfile: "$work/nsd.log"
-  xfrdfile: "$work/xfrd.state"
-  zonelistfile: "$work/zone.list"
-  username: ""
-  chroot: ""
-  # Response rate limiting off: a burst of cold lookups is far above Debian's default limit.
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: "test."
-  zonefile: "$zones/test.zone.signed"
-zone:
-  name: "cold.test."
-  zonefile: "$zones/cold.test.zone.signed"
-CONF
-"$nsd_bin" -d -c "$work/nsd.conf" >"$work/nsd.stdout" 2>&1 &
-nsd_pid=$!
-pids+=("$nsd_pid")
-nsd_up=0
-for _ in $(seq 100); do
-  if "$proxy" --burst-check "127.0.0.1:$nsd_port" --burst 1 --qname cold.test >/dev/null 2>&1; then
-    nsd_up=1
-    break
-  fi
-  kill -0 "$nsd_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ "$nsd_up" != 1 ]; then
-  cat "$work/nsd.stdout" "$work/nsd.log" >&2 2>/dev/null || true
-  fail "nsd did not answer on 127.0.0.1@$nsd_port"
-fi
+bench_sign "$zones" test. cold.test.
+bench_start_nsd "$zones" "$nsd_port" cold.test test. cold.test.
 burst_direct=$("$proxy" --burst-check "127.0.0.1:$nsd_port" --burst "$burst" --qname cold.test) ||
   fail "nsd answered only part of a burst of NODATA queries ($burst_direct): is response rate limiting still on?"
 

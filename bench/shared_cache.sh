@@ -29,15 +29,13 @@ policyd=${POLICYD:-$build/bin/dane-policyd}
 proxy="$build/bench/bench_dns_delay_proxy"
 loadgen="$build/bench/bench_cold_loadgen"
 
-fail() {
-  echo "shared_cache.sh: $*" >&2
-  exit 1
-}
+bench_name=shared_cache.sh
+# shellcheck source=bench/lib/rig.sh
+. "$root/bench/lib/rig.sh"
 for tool in nsd ldns-keygen ldns-signzone redis-server redis-cli openssl; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
     fail "$tool is missing (scripts/install-deps.sh test: nsd, ldnsutils, redis-server, openssl)"
 done
-nsd_bin=$(command -v nsd || echo /usr/sbin/nsd)
 missing=()
 [ -x "$policyd" ] || missing+=(dane-policyd)
 [ -x "$proxy" ] || missing+=(bench_dns_delay_proxy)
@@ -54,20 +52,7 @@ ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 work=$(mktemp -d /tmp/dane-shared.XXXXXX)
 chmod 0755 "$work"
 pids=()
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  sleep 0.3
-  for pid in "${pids[@]}"; do
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "${KEEP:-0}" = 1 ]; then echo "shared_cache.sh: work directory kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'echo "shared_cache.sh: interrupted" >&2; exit 1' INT TERM
+bench_cleanup_on_exit
 
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); commit" \
   "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -75,13 +60,12 @@ echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); com
 # --- the rig (as bench/cold.sh builds it) -----------------------------------------------------------------
 zones="$work/zones"
 mkdir -p "$zones"
-nsd_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port"
-proxy_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port"
-[ "$proxy_port" != "$nsd_port" ] || proxy_port=$("$proxy" --free-port 127.0.0.1)
-dead_forward_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port"
-redis_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port"
-(cd "$zones" && for o in test. cold.test.; do ldns-keygen -a ECDSAP256SHA256 -k "$o" >"$o.keyname"; done) ||
-  fail "ldns-keygen failed"
+nsd_port=$(bench_free_port)
+proxy_port=$(bench_free_port)
+[ "$proxy_port" != "$nsd_port" ] || proxy_port=$(bench_free_port)
+dead_forward_port=$(bench_free_port)
+redis_port=$(bench_free_port)
+bench_keygen "$zones" test. cold.test.
 key_test=$(cat "$zones/test..keyname")
 key_cold=$(cat "$zones/cold.test..keyname")
 {
@@ -100,39 +84,8 @@ key_cold=$(cat "$zones/cold.test..keyname")
     echo "_25._tcp.mx.$d TLSA 3 1 1 $(printf '%064x' "$i")"
   done
 } >"$zones/cold.test.zone"
-(cd "$zones" && ldns-signzone -f test.zone.signed test.zone "$key_test" &&
-  ldns-signzone -f cold.test.zone.signed cold.test.zone "$key_cold") >"$work/sign.log" 2>&1 ||
-  fail "ldns-signzone failed: $(cat "$work/sign.log")"
-cat >"$work/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1@$nsd_port
-  do-ip6: no
-  server-count: 1
-  zonesdir: "$zones"
-  database: ""
-  pidfile: "$work/nsd.pid"
-  logfile: "$work/nsd.log"
-  xfrdfile: "$work/xfrd.state"
-  zonelistfile: "$work/zone.list"
-  username: ""
-  chroot: ""
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: "test."
-  zonefile: "$zones/test.zone.signed"
-zone:
-  name: "cold.test."
-  zonefile: "$zones/cold.test.zone.signed"
-CONF
-"$nsd_bin" -d -c "$work/nsd.conf" >"$work/nsd.stdout" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do
-  "$proxy" --burst-check "127.0.0.1:$nsd_port" --burst 1 --qname cold.test >/dev/null 2>&1 && break
-  sleep 0.1
-done
+bench_sign "$zones" test. cold.test.
+bench_start_nsd "$zones" "$nsd_port" cold.test test. cold.test.
 "$proxy" --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$nsd_port" --delay-ms "$delay_ms" \
   >"$work/proxy.log" 2>&1 &
 proxy_pid=$!

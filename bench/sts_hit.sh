@@ -35,16 +35,14 @@ floor="$build/bench/bench_floor_server"
 loadgen="$build/bench/bench_loadgen"
 proxy="$build/bench/bench_dns_delay_proxy"
 
-fail() {
-  echo "sts_hit.sh: $*" >&2
-  exit 1
-}
+bench_name=sts_hit.sh
+# shellcheck source=bench/lib/rig.sh
+. "$root/bench/lib/rig.sh"
 [ "$(id -u)" = 0 ] || fail "needs root (an HTTPS server on port 443 of 127.0.18.1)"
 for tool in nsd ldns-keygen ldns-signzone openssl; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
     fail "$tool is missing (Debian packages nsd, ldnsutils, openssl: scripts/install-deps.sh)"
 done
-nsd_bin=$(command -v nsd || echo /usr/sbin/nsd)
 
 missing=()
 for target in dane-policyd:"$policyd" bench_floor_server:"$floor" bench_loadgen:"$loadgen" \
@@ -59,26 +57,7 @@ fi
 work=$(mktemp -d /tmp/dane-sts-hit.XXXXXX)
 chmod 0755 "$work"
 pids=()
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  if [ "${KEEP:-0}" = 1 ]; then
-    echo "sts_hit.sh: work directory kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'echo "sts_hit.sh: interrupted" >&2; exit 1' INT TERM
+bench_cleanup_on_exit
 
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg);" \
   "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -86,9 +65,10 @@ echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg);" \
 # --- the rig ----------------------------------------------------------------------------------------------
 zones="$work/zones"
 mkdir -p "$zones"
-nsd_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port for nsd"
-dead_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port"
-key_test=$(cd "$zones" && ldns-keygen -a ECDSAP256SHA256 -k test.) || fail "ldns-keygen failed"
+nsd_port=$(bench_free_port)
+dead_port=$(bench_free_port)
+bench_keygen "$zones" test.
+key_test=$(cat "$zones/test..keyname")
 cat >"$zones/test.zone" <<ZONE
 \$ORIGIN test.
 \$TTL 3600
@@ -103,52 +83,9 @@ mx.sts A 127.0.18.3
 _mta-sts.sts TXT "v=STSv1; id=bench1;"
 mta-sts.sts A 127.0.18.1
 ZONE
-(cd "$zones" && ldns-signzone -f test.zone.signed test.zone "$key_test") >"$work/sign.log" 2>&1 ||
-  fail "ldns-signzone failed: $(cat "$work/sign.log")"
-cat >"$work/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1@$nsd_port
-  do-ip6: no
-  server-count: 1
-  zonesdir: "$zones"
-  database: ""
-  pidfile: "$work/nsd.pid"
-  logfile: "$work/nsd.log"
-  xfrdfile: "$work/xfrd.state"
-  zonelistfile: "$work/zone.list"
-  username: ""
-  chroot: ""
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: "test."
-  zonefile: "$zones/test.zone.signed"
-CONF
-"$nsd_bin" -d -c "$work/nsd.conf" >"$work/nsd.stdout" 2>&1 &
-pids+=("$!")
-for _ in $(seq 100); do
-  "$proxy" --burst-check "127.0.0.1:$nsd_port" --burst 1 --qname test >/dev/null 2>&1 && break
-  sleep 0.1
-done
-"$proxy" --burst-check "127.0.0.1:$nsd_port" --burst 1 --qname test >/dev/null 2>&1 ||
-  fail "nsd did not answer on 127.0.0.1@$nsd_port"
-cat >"$work/unbound.conf" <<CONF
-server:
-  do-not-query-localhost: no
-  do-ip6: no
-  local-zone: "test." nodefault
-  local-zone: "test." transparent
-  local-zone: "." refuse
-  trust-anchor-file: "$zones/$key_test.ds"
-stub-zone:
-  name: "test."
-  stub-addr: 127.0.0.1@$nsd_port
-forward-zone:
-  name: "."
-  forward-addr: 127.0.0.1@$dead_port
-CONF
+bench_sign "$zones" test.
+bench_start_nsd "$zones" "$nsd_port" test test.
+bench_unbound_conf "$work/unbound.conf" "$zones/$key_test.ds" "$nsd_port" "$dead_port"
 
 # The policy server: a certificate for mta-sts.sts.test under the fixture intermediate, s_server -WWW.
 openssl ecparam -name prime256v1 -genkey -noout -out "$work/https.key" 2>/dev/null || fail "openssl ecparam failed"

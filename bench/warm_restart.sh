@@ -41,15 +41,13 @@ policyctl="$build/bin/dane-policyctl"
 proxy="$build/bench/bench_dns_delay_proxy"
 loadgen="$build/bench/bench_cold_loadgen"
 
-fail() {
-  echo "warm_restart.sh: $*" >&2
-  exit 1
-}
+bench_name=warm_restart.sh
+# shellcheck source=bench/lib/rig.sh
+. "$root/bench/lib/rig.sh"
 for tool in nsd ldns-keygen ldns-signzone python3; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
     fail "$tool is missing (Debian packages nsd, ldnsutils, python3: scripts/install-deps.sh)"
 done
-nsd_bin=$(command -v nsd || echo /usr/sbin/nsd)
 
 missing=()
 [ -x "$policyd" ] || missing+=(dane-policyd)
@@ -70,26 +68,7 @@ ulimit -Sn "$(ulimit -Hn)"
 work=$(mktemp -d /tmp/dane-warm.XXXXXX)
 chmod 0755 "$work"
 pids=()
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  if [ "${KEEP:-0}" = 1 ]; then
-    echo "warm_restart.sh: work directory kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'echo "warm_restart.sh: interrupted" >&2; exit 1' INT TERM
+bench_cleanup_on_exit
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -97,16 +76,11 @@ echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); com
 # --- the rig ----------------------------------------------------------------------------------------------
 zones="$work/zones"
 mkdir -p "$zones"
-nsd_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port for nsd"
-proxy_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port for the proxy"
-[ "$proxy_port" != "$nsd_port" ] || proxy_port=$("$proxy" --free-port 127.0.0.1)
-dead_forward_port=$("$proxy" --free-port 127.0.0.1) || fail "no free port"
-(
-  cd "$zones"
-  for origin in test. warm.test.; do
-    ldns-keygen -a ECDSAP256SHA256 -k "$origin" >"$origin.keyname"
-  done
-) || fail "ldns-keygen failed"
+nsd_port=$(bench_free_port)
+proxy_port=$(bench_free_port)
+[ "$proxy_port" != "$nsd_port" ] || proxy_port=$(bench_free_port)
+dead_forward_port=$(bench_free_port)
+bench_keygen "$zones" test. warm.test.
 key_test=$(cat "$zones/test..keyname")
 key_warm=$(cat "$zones/warm.test..keyname")
 {
@@ -131,48 +105,9 @@ key_warm=$(cat "$zones/warm.test..keyname")
   done
 } >"$zones/warm.test.zone"
 t0=$(now_ms)
-(
-  cd "$zones"
-  ldns-signzone -f test.zone.signed test.zone "$key_test"
-  ldns-signzone -f warm.test.zone.signed warm.test.zone "$key_warm"
-) >"$work/sign.log" 2>&1 || {
-  cat "$work/sign.log" >&2
-  fail "ldns-signzone failed"
-}
+bench_sign "$zones" test. warm.test.
 sign_ms=$(($(now_ms) - t0))
-cat >"$work/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1@$nsd_port
-  do-ip6: no
-  server-count: 1
-  verbosity: 1
-  zonesdir: "$zones"
-  database: ""
-  pidfile: "$work/nsd.pid"
-  logfile: "$work/nsd.log"
-  xfrdfile: "$work/xfrd.state"
-  zonelistfile: "$work/zone.list"
-  username: ""
-  chroot: ""
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: "test."
-  zonefile: "$zones/test.zone.signed"
-zone:
-  name: "warm.test."
-  zonefile: "$zones/warm.test.zone.signed"
-CONF
-"$nsd_bin" -d -c "$work/nsd.conf" >"$work/nsd.stdout" 2>&1 &
-pids+=("$!")
-for _ in $(seq 100); do
-  "$proxy" --burst-check "127.0.0.1:$nsd_port" --burst 1 --qname warm.test >/dev/null 2>&1 && break
-  sleep 0.1
-done
-"$proxy" --burst-check "127.0.0.1:$nsd_port" --burst 1 --qname warm.test >/dev/null 2>&1 ||
-  fail "nsd did not answer on 127.0.0.1@$nsd_port"
+bench_start_nsd "$zones" "$nsd_port" warm.test test. warm.test.
 "$proxy" --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$nsd_port" --delay-ms "$delay_ms" \
   >"$work/proxy.log" 2>&1 &
 proxy_pid=$!
@@ -194,21 +129,7 @@ proxy_queries() { # the proxy's query count so far (SIGUSR1 prints a STATS line)
   stats=$(grep '^STATS' "$work/proxy.log" | tail -1)
   echo $(($(sed -n 's/.* udp_queries=\([0-9]*\).*/\1/p' <<<"$stats") + $(sed -n 's/.* tcp_queries=\([0-9]*\).*/\1/p' <<<"$stats")))
 }
-cat >"$work/unbound.conf" <<CONF
-server:
-  do-not-query-localhost: no
-  do-ip6: no
-  local-zone: "test." nodefault
-  local-zone: "test." transparent
-  local-zone: "." refuse
-  trust-anchor-file: "$zones/$key_test.ds"
-stub-zone:
-  name: "test."
-  stub-addr: 127.0.0.1@$proxy_port
-forward-zone:
-  name: "."
-  forward-addr: 127.0.0.1@$dead_forward_port
-CONF
+bench_unbound_conf "$work/unbound.conf" "$zones/$key_test.ds" "$proxy_port" "$dead_forward_port"
 echo "rig: warm.test with $n destinations signed in $sign_ms ms; nsd 127.0.0.1@$nsd_port; proxy" \
   "127.0.0.1@$proxy_port adding $delay_ms ms per query"
 
