@@ -193,19 +193,7 @@ if [ "$(id -u)" = 0 ]; then
 else
   dead_kind="$dead_ns:53, where nothing listens (not root: no black hole on port 53)"
 fi
-"$proxy" --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$nsd_port" --delay-ms "$delay_ms" \
-  --log-queries "$work/queries.log" "${blackhole[@]}" >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-pids+=("$proxy_pid")
-for _ in $(seq 100); do
-  grep -q '^ready' "$work/proxy.log" && break
-  kill -0 "$proxy_pid" 2>/dev/null || {
-    cat "$work/proxy.log" >&2
-    fail "the DNS proxy exited at start-up"
-  }
-  sleep 0.1
-done
-grep -q '^ready' "$work/proxy.log" || fail "the DNS proxy did not start"
+bench_start_proxy "$proxy_port" "$nsd_port" "$delay_ms" --log-queries "$work/queries.log" "${blackhole[@]}"
 t0=$(date +%s%N)
 burst_proxied=$("$proxy" --burst-check "127.0.0.1:$proxy_port" --burst "$burst" --qname cold.test) ||
   fail "the proxy answered only part of a burst ($burst_proxied)"

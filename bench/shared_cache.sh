@@ -86,44 +86,8 @@ key_cold=$(cat "$zones/cold.test..keyname")
 } >"$zones/cold.test.zone"
 bench_sign "$zones" test. cold.test.
 bench_start_nsd "$zones" "$nsd_port" cold.test test. cold.test.
-"$proxy" --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$nsd_port" --delay-ms "$delay_ms" \
-  >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-pids+=("$proxy_pid")
-for _ in $(seq 100); do
-  grep -q '^ready' "$work/proxy.log" && break
-  sleep 0.1
-done
-grep -q '^ready' "$work/proxy.log" || fail "the DNS proxy did not start: $(cat "$work/proxy.log")"
-proxy_queries() { # UDP + TCP queries the proxy has seen
-  local before line
-  before=$(grep -c '^STATS' "$work/proxy.log" || true)
-  kill -USR1 "$proxy_pid"
-  for _ in $(seq 100); do
-    [ "$(grep -c '^STATS' "$work/proxy.log" || true)" -gt "$before" ] && break
-    sleep 0.02
-  done
-  line=$(grep '^STATS' "$work/proxy.log" | tail -1)
-  echo $(($(sed -n 's/.*udp_queries=\([0-9]*\).*/\1/p' <<<"$line") + $(sed -n 's/.*tcp_queries=\([0-9]*\).*/\1/p' <<<"$line")))
-}
-cat >"$work/unbound.conf" <<CONF
-server:
-  do-not-query-localhost: no
-  do-ip6: no
-  local-zone: "test." nodefault
-  local-zone: "test." transparent
-  local-zone: "." refuse
-  trust-anchor-file: "$zones/$key_test.ds"
-stub-zone:
-  name: "test."
-  stub-addr: 127.0.0.1@$proxy_port
-stub-zone:
-  name: "cold.test."
-  stub-addr: 127.0.0.1@$proxy_port
-forward-zone:
-  name: "."
-  forward-addr: 127.0.0.1@$dead_forward_port
-CONF
+bench_start_proxy "$proxy_port" "$nsd_port" "$delay_ms"
+bench_unbound_conf "$work/unbound.conf" "$zones/$key_test.ds" "$proxy_port" "$dead_forward_port" cold.test.
 
 redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --dir "$work" --daemonize no \
   >"$work/redis.log" 2>&1 &
@@ -178,11 +142,11 @@ summarise() { # LABEL -> "p50 p99 max" of the answered requests and the answers 
 }
 
 start_daemon a
-q0=$(proxy_queries)
+q0=$(bench_proxy_queries)
 t0=$(date +%s%N)
 ask_all a "$batch_a"
 t1=$(date +%s%N)
-q1=$(proxy_queries)
+q1=$(bench_proxy_queries)
 for _ in $(seq 200); do
   stored=$(stats a | sed -n 's/.*"shared_cache":{[^}]*"stored":\([0-9]*\).*/\1/p')
   [ "${stored:-0}" -ge "$n" ] && break
@@ -194,11 +158,11 @@ echo "A: $n cold destinations in batches of $batch_a: $(((t1 - t0) / 1000000)) m
 echo "  A's shared_cache: $(stats a | sed -n 's/.*"shared_cache":\({[^}]*}\).*/\1/p')"
 
 start_daemon b
-q2=$(proxy_queries)
+q2=$(bench_proxy_queries)
 t2=$(date +%s%N)
 ask_all b "$batch_b"
 t3=$(date +%s%N)
-q3=$(proxy_queries)
+q3=$(bench_proxy_queries)
 echo "B: the same $n in batches of $batch_b: $(((t3 - t2) / 1000000)) ms, DNS queries sent: $((q3 - q2)) (target: 0);" \
   "$(summarise b)"
 echo "  B's shared_cache: $(stats b | sed -n 's/.*"shared_cache":\({[^}]*}\).*/\1/p');" \

@@ -108,27 +108,7 @@ t0=$(now_ms)
 bench_sign "$zones" test. warm.test.
 sign_ms=$(($(now_ms) - t0))
 bench_start_nsd "$zones" "$nsd_port" warm.test test. warm.test.
-"$proxy" --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$nsd_port" --delay-ms "$delay_ms" \
-  >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-pids+=("$proxy_pid")
-for _ in $(seq 100); do
-  grep -q '^ready' "$work/proxy.log" && break
-  sleep 0.1
-done
-grep -q '^ready' "$work/proxy.log" || fail "the DNS proxy did not start"
-proxy_queries() { # the proxy's query count so far (SIGUSR1 prints a STATS line)
-  local before lines stats
-  before=$(grep -c '^STATS' "$work/proxy.log" || true)
-  kill -USR1 "$proxy_pid"
-  for _ in $(seq 50); do
-    lines=$(grep -c '^STATS' "$work/proxy.log" || true)
-    [ "$lines" -gt "$before" ] && break
-    sleep 0.02
-  done
-  stats=$(grep '^STATS' "$work/proxy.log" | tail -1)
-  echo $(($(sed -n 's/.* udp_queries=\([0-9]*\).*/\1/p' <<<"$stats") + $(sed -n 's/.* tcp_queries=\([0-9]*\).*/\1/p' <<<"$stats")))
-}
+bench_start_proxy "$proxy_port" "$nsd_port" "$delay_ms"
 bench_unbound_conf "$work/unbound.conf" "$zones/$key_test.ds" "$proxy_port" "$dead_forward_port"
 echo "rig: warm.test with $n destinations signed in $sign_ms ms; nsd 127.0.0.1@$nsd_port; proxy" \
   "127.0.0.1@$proxy_port adding $delay_ms ms per query"
@@ -216,9 +196,9 @@ echo "2. restart: SIGTERM -> exit in $stop_ms ms (cache saved: $file_bytes bytes
 echo "   $loaded_line"
 
 # --- 3. ask again -----------------------------------------------------------------------------------------
-q0=$(proxy_queries)
+q0=$(bench_proxy_queries)
 ask_all again
-q1=$(proxy_queries)
+q1=$(bench_proxy_queries)
 hits=$(stat_field cache.hits)
 evals=$(stat_field evaluations)
 read -r p50 p99 mx <<<"$(percentiles again)"

@@ -107,23 +107,59 @@ CONF
   fail "nsd did not answer on 127.0.0.1@$port: $(tail -3 "$work/nsd.log" 2>/dev/null)"
 }
 
-# bench_unbound_conf FILE TRUST-ANCHOR-FILE STUB-PORT DEAD-PORT: the daemon's --unbound-config fragment:
-# test. from 127.0.0.1@STUB-PORT validated from TRUST-ANCHOR-FILE, everything else refused or sent to
-# a dead port on loopback (no packet leaves the machine).
+# bench_start_proxy LISTEN-PORT UPSTREAM-PORT DELAY-MS [PROXY-OPTION...]: bench_dns_delay_proxy on
+# 127.0.0.1@LISTEN-PORT in front of 127.0.0.1@UPSTREAM-PORT, each query delayed DELAY-MS; returns once it
+# is ready. Sets proxy_pid (also in `pids`); its log is $work/proxy.log.
+bench_start_proxy() {
+  local listen=$1 upstream=$2 delay=$3
+  shift 3
+  "$proxy" --listen "127.0.0.1:$listen" --upstream "127.0.0.1:$upstream" --delay-ms "$delay" "$@" \
+    >"$work/proxy.log" 2>&1 &
+  proxy_pid=$!
+  pids+=("$proxy_pid")
+  for _ in $(seq 100); do
+    grep -q '^ready' "$work/proxy.log" && return 0
+    kill -0 "$proxy_pid" 2>/dev/null || fail "the DNS proxy exited at start-up: $(cat "$work/proxy.log")"
+    sleep 0.1
+  done
+  fail "the DNS proxy did not start: $(cat "$work/proxy.log")"
+}
+
+# bench_proxy_queries: the UDP + TCP queries the proxy has seen so far (SIGUSR1 makes it print a STATS line).
+bench_proxy_queries() {
+  local before line
+  before=$(grep -c '^STATS' "$work/proxy.log" || true)
+  kill -USR1 "$proxy_pid"
+  for _ in $(seq 100); do
+    [ "$(grep -c '^STATS' "$work/proxy.log" || true)" -gt "$before" ] && break
+    sleep 0.02
+  done
+  line=$(grep '^STATS' "$work/proxy.log" | tail -1)
+  echo $(($(sed -n 's/.*udp_queries=\([0-9]*\).*/\1/p' <<<"$line") + $(sed -n 's/.*tcp_queries=\([0-9]*\).*/\1/p' <<<"$line")))
+}
+
+# bench_unbound_conf FILE TRUST-ANCHOR-FILE STUB-PORT DEAD-PORT [ZONE...]: the daemon's --unbound-config
+# fragment: test. (and each further ZONE) from 127.0.0.1@STUB-PORT validated from TRUST-ANCHOR-FILE,
+# everything else refused or sent to a dead port on loopback (no packet leaves the machine).
 bench_unbound_conf() {
-  cat >"$1" <<CONF
+  local file=$1 anchor=$2 stub=$3 dead=$4 zone
+  shift 4
+  {
+    cat <<CONF
 server:
   do-not-query-localhost: no
   do-ip6: no
   local-zone: "test." nodefault
   local-zone: "test." transparent
   local-zone: "." refuse
-  trust-anchor-file: "$2"
+  trust-anchor-file: "$anchor"
 stub-zone:
   name: "test."
-  stub-addr: 127.0.0.1@$3
-forward-zone:
-  name: "."
-  forward-addr: 127.0.0.1@$4
+  stub-addr: 127.0.0.1@$stub
 CONF
+    for zone in "$@"; do
+      printf 'stub-zone:\n  name: "%s"\n  stub-addr: 127.0.0.1@%s\n' "$zone" "$stub"
+    done
+    printf 'forward-zone:\n  name: "."\n  forward-addr: 127.0.0.1@%s\n' "$dead"
+  } >"$file"
 }
